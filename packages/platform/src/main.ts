@@ -1,0 +1,1 @@
+console.log("berth platform: not wired yet");
