@@ -1,2 +1,10 @@
 export * from "./store/index.js";
 export * from "./coordination/index.js";
+export * from "./process-names.js";
+export * from "./errors.js";
+export * from "./logger.js";
+export * from "./server.js";
+export * from "./client.js";
+export * from "./health.js";
+export * from "./internal-auth.js";
+export type { RpcMetrics } from "./metrics.js";

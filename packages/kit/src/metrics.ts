@@ -1,0 +1,64 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Interceptor } from "@connectrpc/connect";
+import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+
+/** Per-RPC Prometheus metrics of one server, exposed at /metrics. */
+export interface RpcMetrics {
+  readonly registry: Registry;
+  readonly interceptor: Interceptor;
+}
+
+/** Creates a registry with process metrics and per-RPC counts, codes and latency. */
+export function createRpcMetrics(serviceName: string): RpcMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ berth_service: serviceName });
+  collectDefaultMetrics({ register: registry });
+  const handled = new Counter({
+    name: "grpc_server_handled_total",
+    help: "RPCs completed on the server, by method and code.",
+    labelNames: ["grpc_service", "grpc_method", "grpc_code"],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: "grpc_server_handling_seconds",
+    help: "Time from the start of an RPC to its end on the server.",
+    labelNames: ["grpc_service", "grpc_method"],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const interceptor: Interceptor = (next) => async (request) => {
+    const labels = { grpc_service: request.service.typeName, grpc_method: request.method.name };
+    const stop = latency.startTimer(labels);
+    const finish = (error?: unknown) => {
+      stop();
+      const code = error === undefined ? "OK" : Code[ConnectError.from(error).code];
+      handled.inc({ ...labels, grpc_code: code });
+    };
+    let response;
+    try {
+      response = await next(request);
+    } catch (error) {
+      finish(error);
+      throw error;
+    }
+    if (!response.stream) {
+      finish();
+      return response;
+    }
+    // A streaming RPC ends when its last message is sent, not when it starts.
+    const messages = response.message;
+    return {
+      ...response,
+      message: (async function* () {
+        try {
+          yield* messages;
+          finish();
+        } catch (error) {
+          finish(error);
+          throw error;
+        }
+      })(),
+    };
+  };
+  return { registry, interceptor };
+}

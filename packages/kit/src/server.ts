@@ -1,0 +1,233 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import type { DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, cors as connectCors } from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Health } from "@berth/proto/grpc/health/v1/health";
+import { registerHealth } from "./health.js";
+import type { HealthRegistry } from "./health.js";
+import { createInflightCalls } from "./inflight.js";
+import { requireInternalToken } from "./internal-auth.js";
+import type { Logger } from "./logger.js";
+import { createRpcMetrics } from "./metrics.js";
+import type { RpcMetrics } from "./metrics.js";
+import { reflectionServices, registerReflection } from "./reflection.js";
+
+/** A service and its handlers; methods left out answer UNIMPLEMENTED. */
+export interface ServiceRegistration {
+  service: DescService;
+  impl: Partial<ServiceImpl<DescService>>;
+}
+
+/** Pairs a service with its handlers, keeping the handler types checked. */
+export function serve<T extends DescService>(service: T, impl: Partial<ServiceImpl<T>>): ServiceRegistration {
+  return { service, impl: impl as Partial<ServiceImpl<DescService>> };
+}
+
+/** Which browser origins may call the server (Connect-Web, gRPC-Web). */
+export interface CorsOptions {
+  /** Allowed origins; ["*"] allows any. */
+  allowedOrigins: string[];
+}
+
+/** Options of startServer. */
+export interface ServerOptions {
+  /** The service's name, in logs and metrics. */
+  name: string;
+  host?: string;
+  /** 0 picks a free port. */
+  port: number;
+  services: ServiceRegistration[];
+  logger: Logger;
+  /** When set, every RPC except health and reflection must present it. */
+  internalToken?: string;
+  cors?: CorsOptions;
+  /** Interceptors run inside the kit's own (metrics, logging, in-flight tracking, internal auth). */
+  interceptors?: Interceptor[];
+  /** Extra plain-HTTP paths; return true when the request was handled. */
+  admin?: (request: http.IncomingMessage, response: http.ServerResponse) => boolean;
+}
+
+/** A server that is listening. */
+export interface RunningServer {
+  readonly port: number;
+  /** http://host:port, for clients. */
+  readonly url: string;
+  readonly health: HealthRegistry;
+  readonly metrics: RpcMetrics;
+  /**
+   * Stops accepting connections, ends open streams, lets unary calls finish
+   * for up to `graceMs`, then closes every connection.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+const HTTP2_PREFACE = Buffer.from("PRI");
+const OPEN_SERVICES = new Set([Health.typeName, ...reflectionServices.map((s) => s.typeName)]);
+
+function loggingInterceptor(logger: Logger): Interceptor {
+  return (next) => async (request) => {
+    const started = performance.now();
+    const fields = { rpc: `${request.service.typeName}/${request.method.name}` };
+    try {
+      const response = await next(request);
+      logger.debug("rpc", { ...fields, code: "OK", ms: Math.round(performance.now() - started) });
+      return response;
+    } catch (error) {
+      const connectError = ConnectError.from(error);
+      const log = connectError.code === Code.Internal || connectError.code === Code.Unknown ? logger.error : logger.warn;
+      log("rpc failed", {
+        ...fields,
+        code: Code[connectError.code],
+        error: connectError.rawMessage,
+        cause: connectError.cause instanceof Error ? connectError.cause : undefined,
+        ms: Math.round(performance.now() - started),
+      });
+      throw connectError;
+    }
+  };
+}
+
+function applyCors(options: CorsOptions, request: http.IncomingMessage, response: http.ServerResponse): boolean {
+  const origin = request.headers.origin;
+  if (!origin) return false;
+  const allowed = options.allowedOrigins.includes("*") || options.allowedOrigins.includes(origin);
+  if (!allowed) return false;
+  response.setHeader("Access-Control-Allow-Origin", origin);
+  response.setHeader("Vary", "Origin");
+  response.setHeader("Access-Control-Expose-Headers", connectCors.exposedHeaders.join(", "));
+  if (request.method !== "OPTIONS") return false;
+  response.writeHead(204, {
+    "Access-Control-Allow-Methods": connectCors.allowedMethods.join(", "),
+    "Access-Control-Allow-Headers": [...connectCors.allowedHeaders, "Authorization"].join(", "),
+    "Access-Control-Max-Age": "7200",
+  });
+  response.end();
+  return true;
+}
+
+/**
+ * Serves the Connect protocol, gRPC and gRPC-Web on one port, over HTTP/1.1
+ * and cleartext HTTP/2, with reflection, health, metrics at /metrics and JSON
+ * call logs.
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { logger } = options;
+  const metrics = createRpcMetrics(options.name);
+  const inflight = createInflightCalls();
+  const shutdown = new AbortController();
+  const interceptors: Interceptor[] = [metrics.interceptor, loggingInterceptor(logger), inflight.interceptor];
+  if (options.internalToken) interceptors.push(requireInternalToken(options.internalToken, OPEN_SERVICES));
+  interceptors.push(...(options.interceptors ?? []));
+
+  const serviceNames = options.services.map((s) => s.service.typeName);
+  let health: HealthRegistry | undefined;
+  const routes = (router: ConnectRouter) => {
+    for (const { service, impl } of options.services) router.service(service, impl);
+    registerReflection(router, [...options.services.map((s) => s.service), Health]);
+    health = registerHealth(router, serviceNames);
+  };
+  const rpcHandler = connectNodeAdapter({
+    routes,
+    interceptors,
+    shutdownSignal: shutdown.signal,
+    fallback(request, response) {
+      const path = (request.url ?? "/").split("?")[0];
+      if (request.method === "GET" && path === "/metrics") {
+        metrics.registry.metrics().then(
+          (text) => {
+            response.writeHead(200, { "content-type": metrics.registry.contentType });
+            response.end(text);
+          },
+          (error: unknown) => {
+            response.writeHead(500);
+            response.end(String(error));
+          },
+        );
+        return;
+      }
+      if (request.method === "GET" && path === "/healthz") {
+        const serving = health?.get("") === 1;
+        response.writeHead(serving ? 200 : 503, { "content-type": "text/plain" });
+        response.end(serving ? "ok\n" : "not serving\n");
+        return;
+      }
+      if (options.admin?.(request as http.IncomingMessage, response as http.ServerResponse)) return;
+      response.writeHead(404, { "content-type": "text/plain" });
+      response.end("not found\n");
+    },
+  });
+  const handler = (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => {
+    if (options.cors && applyCors(options.cors, request as http.IncomingMessage, response as http.ServerResponse)) return;
+    rpcHandler(request, response);
+  };
+
+  const h1 = http.createServer(handler);
+  const h2 = http2.createServer({}, handler);
+  const sockets = new Set<net.Socket>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
+  // Peek at the first bytes: the HTTP/2 preface starts with "PRI", anything
+  // else is HTTP/1.1. The bytes go back with unshift before the handover.
+  const front = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    const route = () => {
+      const head: Buffer | null = socket.read();
+      if (head === null) {
+        socket.once("readable", route);
+        return;
+      }
+      socket.unshift(head);
+      const isHttp2 = head.subarray(0, HTTP2_PREFACE.length).equals(HTTP2_PREFACE);
+      (isHttp2 ? h2 : h1).emit("connection", socket);
+    };
+    socket.once("readable", route);
+  });
+  const host = options.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    front.once("error", reject);
+    front.listen(options.port, host, () => {
+      front.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (front.address() as net.AddressInfo).port;
+  const registry = health!;
+  registry.set("", true);
+  for (const name of serviceNames) registry.set(name, true);
+  logger.info("serving", { port, host, services: serviceNames, internalAuth: Boolean(options.internalToken) });
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    url: `http://${host}:${port}`,
+    health: registry,
+    metrics,
+    close(graceMs = 10_000) {
+      closing ??= (async () => {
+        registry.set("", false);
+        for (const name of serviceNames) registry.set(name, false);
+        front.close();
+        inflight.endStreams();
+        const finished = await inflight.drained(graceMs);
+        if (!finished) logger.warn("calls still running after the grace period", { count: inflight.count });
+        shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
+        for (const session of sessions) session.close();
+        h1.close();
+        h1.closeAllConnections();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        for (const session of sessions) session.destroy();
+        for (const socket of sockets) socket.destroy();
+        logger.info("stopped", { port });
+      })();
+      return closing;
+    },
+  };
+}
