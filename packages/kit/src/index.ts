@@ -1,6 +1,7 @@
 export * from "./store/index.js";
 export * from "./coordination/index.js";
 export * from "./process-names.js";
+export * from "./config.js";
 export * from "./errors.js";
 export * from "./logger.js";
 export * from "./server.js";
