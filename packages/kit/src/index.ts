@@ -9,3 +9,4 @@ export * from "./client.js";
 export * from "./health.js";
 export * from "./internal-auth.js";
 export type { RpcMetrics } from "./metrics.js";
+export * from "./lifecycle.js";

@@ -1,0 +1,29 @@
+import type { Logger } from "./logger.js";
+
+/** Anything that can be closed at shutdown (servers, stores, loops). */
+export interface Closable {
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Keeps the process up until SIGTERM or SIGINT, then closes `parts` in
+ * reverse start order (servers first, stores last) and exits.
+ */
+export function runUntilSignal(logger: Logger, parts: Closable[], graceMs = 10_000): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = async (signal: string) => {
+      logger.info("shutting down", { signal });
+      for (const part of [...parts].reverse()) {
+        try {
+          await part.close(graceMs);
+        } catch (error) {
+          logger.error("error while closing", { error });
+        }
+      }
+      resolve();
+      process.exit(0);
+    };
+    process.once("SIGTERM", () => void stop("SIGTERM"));
+    process.once("SIGINT", () => void stop("SIGINT"));
+  });
+}
