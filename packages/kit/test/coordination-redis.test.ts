@@ -75,6 +75,26 @@ test("redis: a subscriber whose connection is killed reconnects and misses nothi
   await iterator.return!();
 });
 
+test("redis: a subscriber resuming on a stream that Redis lost (restarted empty) gets OUT_OF_RANGE", async (t) => {
+  const keyPrefix = freshPrefix();
+  const coordination = createCoordination({ redisUrl: REDIS_URL, keyPrefix });
+  t.teardown(() => coordination.close());
+  let last = "";
+  for (const word of ["a", "b", "c"]) last = await coordination.events.publish("s", word);
+  await admin.del(`${keyPrefix}stream:s`);
+  // A real restart takes longer than a millisecond; ids after it start from Redis's clock.
+  const lastMilliseconds = Number(last.split("-")[0]);
+  await eventually(async () => {
+    const [seconds, microseconds] = await admin.time();
+    return Number(seconds) * 1000 + Math.floor(Number(microseconds) / 1000) > lastMilliseconds;
+  }, "Redis's clock passes the last id");
+  const resumed = coordination.events.subscribe("s", { after: last, signal: new AbortController().signal })[Symbol.asyncIterator]();
+  const next = resumed.next();
+  await coordination.events.publish("s", "after the loss");
+  const error = await t.throwsAsync(next);
+  t.is(ConnectError.from(error).code, Code.OutOfRange);
+});
+
 test("redis: createCoordination uses Redis when redisUrl is set and keeps keys under the prefix", async (t) => {
   const keyPrefix = freshPrefix();
   const coordination = createCoordination({ redisUrl: REDIS_URL, keyPrefix });
