@@ -1,5 +1,5 @@
 import { readFile, rm, writeFile } from "node:fs/promises";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { failedPrecondition } from "../errors.js";
 
 const lockedInThisProcess = new Set<string>();
 
@@ -12,7 +12,7 @@ const lockedInThisProcess = new Set<string>();
  */
 export async function lockDataDirectory(lockPath: string): Promise<() => Promise<void>> {
   if (lockedInThisProcess.has(lockPath)) {
-    throw new ConnectError(`${lockPath} is already held by this process: open each database once`, Code.FailedPrecondition);
+    throw failedPrecondition(`${lockPath} is already held by this process: open each database once`);
   }
   // Reserved before the first await, so a second open in this process cannot mistake our file for a stale one.
   lockedInThisProcess.add(lockPath);
@@ -31,11 +31,11 @@ export async function lockDataDirectory(lockPath: string): Promise<() => Promise
 async function takeOverStaleLock(lockPath: string): Promise<void> {
   const owner = await lockOwner(lockPath);
   if (owner !== undefined && owner !== process.pid && isRunning(owner)) {
-    throw new ConnectError(`${lockPath} is held by running process ${owner}`, Code.FailedPrecondition);
+    throw failedPrecondition(`${lockPath} is held by running process ${owner}`);
   }
   await rm(lockPath, { force: true });
   if (!(await createLockFile(lockPath))) {
-    throw new ConnectError(`${lockPath} was taken by another process starting at the same time`, Code.FailedPrecondition);
+    throw failedPrecondition(`${lockPath} was taken by another process starting at the same time`);
   }
 }
 

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { Code, ConnectError } from "@connectrpc/connect";
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from "pg";
+import { failedPrecondition } from "../errors.js";
+import type { Logger } from "../logger.js";
 
 /** Runs SQL: the database itself, or the `tx` of an open transaction. */
 export interface Queryable {
@@ -27,11 +28,8 @@ export interface Database extends Queryable {
   close(): Promise<void>;
 }
 
-/** Where the store reports start-up and connection events; fields are structured. */
-export interface StoreLogger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-}
+/** The part of the kit's Logger the store reports start-up and connection events to. */
+export type StoreLogger = Pick<Logger, "info" | "warn">;
 
 interface TransactionScope {
   open: boolean;
@@ -52,9 +50,8 @@ export function createPoolDatabase(
 
   function refuseInsideTransaction(method: string): void {
     if (transactionScope.getStore()?.open) {
-      throw new ConnectError(
+      throw failedPrecondition(
         `database.${method}() called inside database.transaction() on schema ${schema}: use the transaction's tx`,
-        Code.FailedPrecondition,
       );
     }
   }
@@ -98,7 +95,7 @@ function transactionQueryable(client: PoolClient, scope: TransactionScope): Quer
   return {
     async query(text, params) {
       if (!scope.open) {
-        throw new ConnectError("tx.query() called after its transaction ended", Code.FailedPrecondition);
+        throw failedPrecondition("tx.query() called after its transaction ended");
       }
       return client.query(text, params);
     },

@@ -1,8 +1,8 @@
 import { access, mkdir, rename, rm, rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { Code, ConnectError } from "@connectrpc/connect";
 import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+import { failedPrecondition } from "../errors.js";
 import type { StoreLogger } from "./database.js";
 import { lockDataDirectory } from "./data-directory-lock.js";
 
@@ -81,7 +81,7 @@ async function initializeDataDirectory(directory: string): Promise<boolean> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOTEMPTY" || code === "EEXIST") {
-      throw new ConnectError(`${directory} is not empty and holds no database (no PG_VERSION)`, Code.FailedPrecondition);
+      throw failedPrecondition(`${directory} is not empty and holds no database (no PG_VERSION)`);
     }
     if (code !== "ENOENT") throw error;
   }

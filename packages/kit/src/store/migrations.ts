@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { failedPrecondition, invalidArgument } from "../errors.js";
 import type { Queryable, StoreLogger } from "./database.js";
 
 /**
@@ -25,19 +26,16 @@ export function validateMigrations(migrations: readonly Migration[]): void {
   migrations.forEach((migration, index) => {
     const field = `migrations[${index}]`;
     if (!Number.isSafeInteger(migration.id) || migration.id <= 0) {
-      throw new ConnectError(`${field}.id must be a positive integer, got ${migration.id}`, Code.InvalidArgument);
+      throw invalidArgument(`${field}.id`, `must be a positive integer, got ${migration.id}`);
     }
     if (migration.id <= previousId) {
-      throw new ConnectError(
-        `${field}.id must be greater than the previous id ${previousId}, got ${migration.id}`,
-        Code.InvalidArgument,
-      );
+      throw invalidArgument(`${field}.id`, `must be greater than the previous id ${previousId}, got ${migration.id}`);
     }
     if (migration.name.trim() === "") {
-      throw new ConnectError(`${field}.name must not be empty`, Code.InvalidArgument);
+      throw invalidArgument(`${field}.name`, "must not be empty");
     }
     if (migration.sql.trim() === "") {
-      throw new ConnectError(`${field}.sql must not be empty`, Code.InvalidArgument);
+      throw invalidArgument(`${field}.sql`, "must not be empty");
     }
     previousId = migration.id;
   });
@@ -114,10 +112,9 @@ function pendingMigrations(
     }
     const checksum = migrationChecksum(migration);
     if (checksum !== row.checksum) {
-      throw new ConnectError(
+      throw failedPrecondition(
         `migration ${row.id} (${row.name}) in schema ${schema} was changed after it was applied ` +
           `(checksum ${row.checksum} applied, ${checksum} now): add a new migration instead`,
-        Code.FailedPrecondition,
       );
     }
   }
@@ -126,10 +123,9 @@ function pendingMigrations(
   const pending = migrations.filter((migration) => !appliedIds.has(migration.id));
   const outOfOrder = pending.find((migration) => migration.id < newestApplied);
   if (outOfOrder !== undefined) {
-    throw new ConnectError(
+    throw failedPrecondition(
       `migration ${outOfOrder.id} (${outOfOrder.name}) is older than migration ${newestApplied} ` +
         `already applied to schema ${schema}: give it an id above ${newestApplied}`,
-      Code.FailedPrecondition,
     );
   }
   return pending;

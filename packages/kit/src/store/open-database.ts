@@ -1,7 +1,7 @@
 import { join } from "node:path";
-import { Code, ConnectError } from "@connectrpc/connect";
 import pg from "pg";
 import type { ClientBase } from "pg";
+import { invalidArgument } from "../errors.js";
 import { createPoolDatabase } from "./database.js";
 import type { Database, DatabaseBackend, StoreLogger } from "./database.js";
 import { startEmbeddedPostgres } from "./embedded-postgres.js";
@@ -84,27 +84,27 @@ async function setSearchPath(client: ClientBase, schema: string): Promise<void> 
 /** Checks every option and resolves where the database lives. */
 function validateOptions(options: OpenDatabaseOptions): { databaseUrl: string } | { directory: string } {
   if (!servicePattern.test(options.service)) {
-    throw new ConnectError(
-      `service must be lower-case letters, digits and '-', starting with a letter; got ${JSON.stringify(options.service)}`,
-      Code.InvalidArgument,
+    throw invalidArgument(
+      "service",
+      `must be lower-case letters, digits and '-', starting with a letter; got ${JSON.stringify(options.service)}`,
     );
   }
   if (!schemaPattern.test(options.schema) || options.schema.startsWith("pg_")) {
-    throw new ConnectError(
-      `schema must be lower-case letters, digits and '_', not starting with a digit or pg_; got ${JSON.stringify(options.schema)}`,
-      Code.InvalidArgument,
+    throw invalidArgument(
+      "schema",
+      `must be lower-case letters, digits and '_', not starting with a digit or pg_; got ${JSON.stringify(options.schema)}`,
     );
   }
   if (options.poolSize !== undefined && (!Number.isSafeInteger(options.poolSize) || options.poolSize < 1)) {
-    throw new ConnectError(`poolSize must be a positive integer, got ${options.poolSize}`, Code.InvalidArgument);
+    throw invalidArgument("poolSize", `must be a positive integer, got ${options.poolSize}`);
   }
   validateMigrations(options.migrations);
   if (options.databaseUrl !== undefined) {
-    if (options.databaseUrl === "") throw new ConnectError("databaseUrl must not be empty", Code.InvalidArgument);
+    if (options.databaseUrl === "") throw invalidArgument("databaseUrl", "must not be empty");
     return { databaseUrl: options.databaseUrl };
   }
   if (options.dataDir === undefined || options.dataDir === "") {
-    throw new ConnectError("dataDir is required when databaseUrl is not set", Code.InvalidArgument);
+    throw invalidArgument("dataDir", "is required when databaseUrl is not set");
   }
   return { directory: join(options.dataDir, options.service) };
 }
