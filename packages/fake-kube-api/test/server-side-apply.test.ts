@@ -127,7 +127,7 @@ test("apply accepts a YAML body", async (t) => {
 test("an update by another client takes ownership of what it changed, without conflict", async (t) => {
   const { client } = await setup(t);
   await apply(client, deployment({ replicas: 2 }), "berth-scheduler");
-  const patched = (await client.patch({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web", namespace: "apps" }, spec: { replicas: 4 } } as KubernetesObject, undefined, undefined, "kubectl-scale", undefined, PatchStrategy.MergePatch)) as any;
+  const patched = (await client.patch({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web", namespace: "apps" }, spec: { replicas: 4 } } as KubernetesObject & { spec: unknown }, undefined, undefined, "kubectl-scale", undefined, PatchStrategy.MergePatch)) as any;
   t.is(patched.spec.replicas, 4);
   const update = patched.metadata.managedFields.find((entry: any) => entry.manager === "kubectl-scale");
   t.is(update.operation, "Update");
