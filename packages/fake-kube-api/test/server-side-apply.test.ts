@@ -27,7 +27,7 @@ function deployment(extra: { replicas?: number; labels?: Record<string, string>;
   };
 }
 
-const apply = (client: KubernetesObjectApi, spec: KubernetesObject, manager: string, force = false) =>
+const apply = (client: KubernetesObjectApi, spec: KubernetesObject & Record<string, unknown>, manager: string, force = false) =>
   client.patch(spec, undefined, undefined, manager, force, PatchStrategy.ServerSideApply) as Promise<KubernetesObject & { spec?: any; status?: any }>;
 
 test("apply creates the object (after discovery) and records the manager", async (t) => {
@@ -127,7 +127,7 @@ test("apply accepts a YAML body", async (t) => {
 test("an update by another client takes ownership of what it changed, without conflict", async (t) => {
   const { client } = await setup(t);
   await apply(client, deployment({ replicas: 2 }), "berth-scheduler");
-  const patched = (await client.patch({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web", namespace: "apps" }, spec: { replicas: 4 } } as KubernetesObject & { spec: unknown }, undefined, undefined, "kubectl-scale", undefined, PatchStrategy.MergePatch)) as any;
+  const patched = (await client.patch({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web", namespace: "apps" }, spec: { replicas: 4 } } as KubernetesObject, undefined, undefined, "kubectl-scale", undefined, PatchStrategy.MergePatch)) as any;
   t.is(patched.spec.replicas, 4);
   const update = patched.metadata.managedFields.find((entry: any) => entry.manager === "kubectl-scale");
   t.is(update.operation, "Update");
@@ -139,7 +139,7 @@ test("an update by another client takes ownership of what it changed, without co
 
 test("apply ignores .status on the main resource and sets it through /status", async (t) => {
   const { api, client } = await setup(t);
-  const created = await apply(client, { ...deployment(), status: { replicas: 9 } } as KubernetesObject, "berth-scheduler");
+  const created = await apply(client, { ...deployment(), status: { replicas: 9 } }, "berth-scheduler");
   t.is(created.status, undefined);
   const response = await fetch(`${api.url}/apis/apps/v1/namespaces/apps/deployments/web/status?fieldManager=controller`, {
     method: "PATCH",
