@@ -1,1 +1,101 @@
-export {};
+import { createLogger, serve, startServer } from "@berth/kit";
+import type { Logger } from "@berth/kit";
+import { AppService } from "@berth/proto/api/v1/apps";
+import { FormationService } from "@berth/proto/api/v1/formation";
+import { TeamService } from "@berth/proto/api/v1/identity";
+import { DomainService, RtcService, TrustService } from "@berth/proto/api/v1/network";
+import { Health } from "@berth/proto/grpc/health/v1/health";
+import { ServerReflection as ReflectionV1 } from "@berth/proto/grpc/reflection/v1/reflection";
+import { ServerReflection as ReflectionV1alpha } from "@berth/proto/grpc/reflection/v1alpha/reflection";
+import { auditMutations } from "./audit.js";
+import { createAuthenticator, requireBearer } from "./auth.js";
+import { ensureAdminToken } from "./bootstrap-admin.js";
+import type { ApiConfig } from "./config.js";
+import { createPeers } from "./peers.js";
+import { createAppHandlers } from "./services/apps.js";
+import { createDomainService } from "./services/domains.js";
+import { createFormationService } from "./services/formation.js";
+import { createReleaseHandlers } from "./services/releases.js";
+import type { ServiceDeps } from "./services/service-deps.js";
+import { createTeamService } from "./services/teams.js";
+import { openApiStore } from "./store/index.js";
+
+export { readApiConfig } from "./config.js";
+export type { ApiConfig } from "./config.js";
+
+/** Options of startApi beyond the configuration. */
+export interface StartApiOptions {
+  logger?: Logger;
+  /** The Postgres schema; "api" unless a test isolates itself. */
+  schema?: string;
+  /** Where the bootstrap admin token is shown, once; stdout by default. */
+  announce?: (line: string) => void;
+}
+
+/** The running public API. */
+export interface RunningApi {
+  readonly url: string;
+  readonly port: number;
+  /** The admin token minted by this start (first start without BERTH_ADMIN_TOKEN), else undefined. */
+  readonly bootstrapAdminToken: string | undefined;
+  close(graceMs?: number): Promise<void>;
+}
+
+// Probes and operators' tools work without a token.
+const OPEN_SERVICES = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName]);
+const REQUEST_ID_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Starts the public API: Connect, gRPC and gRPC-Web on one port, every RPC
+ * behind a team's bearer token, composing the internal services over gRPC.
+ */
+export async function startApi(config: ApiConfig, options: StartApiOptions = {}): Promise<RunningApi> {
+  const logger = options.logger ?? createLogger("api", { level: config.logLevel });
+  const store = await openApiStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: options.schema, logger });
+  try {
+    const bootstrapAdminToken = await ensureAdminToken(store.tokens, config.adminToken);
+    if (bootstrapAdminToken) {
+      const announce = options.announce ?? ((line: string) => process.stdout.write(line + "\n"));
+      announce(`berth: bootstrap admin token (shown once, keep it safe): ${bootstrapAdminToken}`);
+    }
+    const retainedSince = new Date(Date.now() - REQUEST_ID_RETENTION_MS);
+    await store.requestIds.prune(retainedSince);
+    await store.sourceUploads.prune(retainedSince);
+
+    const deps: ServiceDeps = {
+      peers: createPeers(config.peers, { internalToken: config.internalToken, callTimeoutMs: config.callTimeoutMs }),
+      store,
+      callTimeoutMs: config.callTimeoutMs,
+      logger,
+    };
+    const server = await startServer({
+      name: "api",
+      host: config.host,
+      port: config.port,
+      logger,
+      cors: { allowedOrigins: config.corsOrigins },
+      interceptors: [requireBearer(createAuthenticator(store.tokens, { logger }), OPEN_SERVICES), auditMutations(store.audit, logger)],
+      services: [
+        serve(TeamService, createTeamService(store)),
+        serve(AppService, { ...createAppHandlers(deps), ...createReleaseHandlers(deps) }),
+        serve(FormationService, createFormationService(deps)),
+        serve(DomainService, createDomainService(deps)),
+        // The TURN allocator and netpol are on the roadmap: until then these answer UNIMPLEMENTED.
+        serve(RtcService, {}),
+        serve(TrustService, {}),
+      ],
+    });
+    return {
+      url: server.url,
+      port: server.port,
+      bootstrapAdminToken,
+      async close(graceMs) {
+        await server.close(graceMs);
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}

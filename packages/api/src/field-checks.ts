@@ -1,0 +1,69 @@
+import { dnsLabelProblem, invalidArguments } from "@berth/kit";
+import type { FieldViolation } from "@berth/kit";
+
+/** Collects every problem of a request so that one refusal names them all. */
+export interface FieldChecks {
+  add(field: string, description: string): void;
+  /** A lowercase DNS label: app, team and process type names. */
+  dnsLabel(field: string, value: string): void;
+  /** A non-empty string of at most `maxLength` characters. */
+  required(field: string, value: string, maxLength?: number): void;
+  /** At most `maxLength` characters. */
+  maxLength(field: string, value: string, maxLength: number): void;
+  /** An optional client request id: empty, or 1-128 of [A-Za-z0-9._:-]. */
+  requestId(field: string, value: string): void;
+  /** A fully qualified lowercase hostname such as admin.example.com. */
+  hostname(field: string, value: string): void;
+  /** Throws INVALID_ARGUMENT naming every problem found, if any. */
+  throwIfAny(): void;
+  readonly violations: readonly FieldViolation[];
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const HOSTNAME_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Why `value` is not a fully qualified hostname, or undefined when it is one. */
+export function hostnameProblem(value: string): string | undefined {
+  if (value === "") return "must not be empty";
+  if (value.length > 253) return `must be at most 253 characters, got ${value.length}`;
+  const labels = value.split(".");
+  if (labels.length < 2) return "must have at least two labels, like admin.example.com";
+  if (!labels.every((label) => HOSTNAME_LABEL.test(label))) {
+    return "must be lowercase letters, digits and dashes in dot-separated labels";
+  }
+  if (/^\d+$/.test(labels.at(-1)!)) return "must be a hostname, not an IP address";
+  return undefined;
+}
+
+/** Starts collecting the problems of one request. */
+export function createFieldChecks(): FieldChecks {
+  const violations: FieldViolation[] = [];
+  const checks: FieldChecks = {
+    violations,
+    add(field, description) {
+      violations.push({ field, description });
+    },
+    dnsLabel(field, value) {
+      const problem = dnsLabelProblem(value);
+      if (problem !== undefined) checks.add(field, problem);
+    },
+    required(field, value, maxLength) {
+      if (value.trim() === "") checks.add(field, "must not be empty");
+      else if (maxLength !== undefined) checks.maxLength(field, value, maxLength);
+    },
+    maxLength(field, value, maxLength) {
+      if (value.length > maxLength) checks.add(field, `must be at most ${maxLength} characters, got ${value.length}`);
+    },
+    requestId(field, value) {
+      if (value !== "" && !REQUEST_ID.test(value)) checks.add(field, "must be 1-128 characters of letters, digits and . _ : -");
+    },
+    hostname(field, value) {
+      const problem = hostnameProblem(value);
+      if (problem !== undefined) checks.add(field, problem);
+    },
+    throwIfAny() {
+      if (violations.length > 0) throw invalidArguments(violations);
+    },
+  };
+  return checks;
+}

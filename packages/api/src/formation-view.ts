@@ -1,0 +1,36 @@
+import { clone } from "@bufbuild/protobuf";
+import type { Route } from "@berth/proto/type/v1/network";
+import { ProcessFormationSchema, RoutingClass } from "@berth/proto/type/v1/process";
+import type { ProcessFormation } from "@berth/proto/type/v1/process";
+
+/** The hostname other apps of the team reach a `*-tcp` process at. */
+export function internalHostname(app: string, processType: string): string {
+  return `${app}-${processType}`;
+}
+
+function urlOf(route: Route): string {
+  return route.url || `https://${route.hostname}`;
+}
+
+const byHostname = (a: Route, b: Route) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0);
+
+/**
+ * The formation as users see it: the scheduler's per-type view joined with
+ * the router's routes. Web types get their URLs (platform URL first, then
+ * custom domains) and custom domains; tcp types their internal hostname.
+ */
+export function joinFormation(app: string, processes: readonly ProcessFormation[], routes: readonly Route[]): ProcessFormation[] {
+  return processes.map((process) => {
+    const view = clone(ProcessFormationSchema, process);
+    if (process.routingClass === RoutingClass.WEB) {
+      const own = routes.filter((route) => route.processType === process.processType);
+      const platform = own.filter((route) => !route.customDomain).sort(byHostname);
+      const custom = own.filter((route) => route.customDomain).sort(byHostname);
+      view.urls = [...platform, ...custom].map(urlOf);
+      view.customDomains = custom.map((route) => route.hostname);
+    } else if (process.routingClass === RoutingClass.TCP && view.internalHostname === "") {
+      view.internalHostname = internalHostname(app, process.processType);
+    }
+    return view;
+  });
+}

@@ -1,0 +1,90 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { CallOptions, Client, HandlerContext, Interceptor } from "@connectrpc/connect";
+import { createInternalClient } from "@berth/kit";
+import { NetpolService } from "@berth/proto/netpol/v1/netpol";
+import { RouterService } from "@berth/proto/router/v1/router";
+import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
+import { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
+
+/** The internal services the public API composes. */
+export interface Peers {
+  scheduler: Client<typeof SchedulerService>;
+  router: Client<typeof RouterService>;
+  turnAllocator: Client<typeof TurnAllocatorService>;
+  netpol: Client<typeof NetpolService>;
+}
+
+/** Where the peers listen. */
+export interface PeerUrls {
+  scheduler: string;
+  router: string;
+  turnAllocator: string;
+  netpol: string;
+}
+
+/** Options of createPeers. */
+export interface PeerOptions {
+  internalToken: string | undefined;
+  /** The deadline of a call whose caller set none. */
+  callTimeoutMs: number;
+}
+
+function peerFailure(peer: string, error: unknown): unknown {
+  const connectError = ConnectError.from(error);
+  // A peer refusing the API's own credential is a platform misconfiguration,
+  // not something the user's token could fix.
+  if (connectError.code === Code.Unauthenticated || connectError.code === Code.PermissionDenied) {
+    return new ConnectError(`${peer} refused the API's internal credential`, Code.Internal, undefined, undefined, error);
+  }
+  return error;
+}
+
+function mapPeerFailures(peer: string): Interceptor {
+  return (next) => async (request) => {
+    let response;
+    try {
+      response = await next(request);
+    } catch (error) {
+      throw peerFailure(peer, error);
+    }
+    if (!response.stream) return response;
+    const messages = response.message;
+    return {
+      ...response,
+      message: (async function* () {
+        try {
+          yield* messages;
+        } catch (error) {
+          throw peerFailure(peer, error);
+        }
+      })(),
+    };
+  };
+}
+
+/** gRPC clients for every peer, carrying the internal credential and a default deadline. */
+export function createPeers(urls: PeerUrls, options: PeerOptions): Peers {
+  const client = <T extends Parameters<typeof createInternalClient>[0]>(service: T, name: string, baseUrl: string) =>
+    createInternalClient(service, {
+      baseUrl,
+      token: options.internalToken,
+      timeoutMs: options.callTimeoutMs,
+      interceptors: [mapPeerFailures(name)],
+    });
+  return {
+    scheduler: client(SchedulerService, "scheduler", urls.scheduler),
+    router: client(RouterService, "router", urls.router),
+    turnAllocator: client(TurnAllocatorService, "turn-allocator", urls.turnAllocator),
+    netpol: client(NetpolService, "netpol", urls.netpol),
+  };
+}
+
+/** Options of a unary call to a peer: the caller's cancellation and remaining deadline. */
+export function unaryCall(ctx: HandlerContext, defaultTimeoutMs: number): CallOptions {
+  return { signal: ctx.signal, timeoutMs: ctx.timeoutMs() ?? defaultTimeoutMs };
+}
+
+/** Options of a long-lived stream from a peer: the caller's cancellation and deadline, if it set one. */
+export function streamCall(ctx: HandlerContext): CallOptions {
+  return { signal: ctx.signal, timeoutMs: ctx.timeoutMs() ?? 0 };
+}

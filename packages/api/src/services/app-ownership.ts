@@ -1,0 +1,27 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { HandlerContext } from "@connectrpc/connect";
+import { notFound } from "@berth/kit";
+import type { App } from "@berth/proto/type/v1/release";
+import { callOptions } from "./service-deps.js";
+import type { ServiceDeps } from "./service-deps.js";
+
+/** NOT_FOUND for an app the caller may not know about: the same answer whether it is absent or another team's. */
+export function appNotFound(name: string): ConnectError {
+  return notFound(`app "${name}" not found`);
+}
+
+/**
+ * The app `name` if it belongs to `team`. Another team's app is NOT_FOUND,
+ * exactly like a missing one, so its existence never leaks.
+ */
+export async function ownedApp(deps: ServiceDeps, ctx: HandlerContext, team: string, name: string): Promise<App> {
+  let app: App | undefined;
+  try {
+    app = (await deps.peers.scheduler.getApp({ name }, callOptions(deps, ctx))).app;
+  } catch (error) {
+    if (ConnectError.from(error).code === Code.NotFound) throw appNotFound(name);
+    throw error;
+  }
+  if (!app || app.team !== team) throw appNotFound(name);
+  return app;
+}

@@ -1,0 +1,61 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { routingClassOf } from "@berth/kit";
+import { DomainService } from "@berth/proto/api/v1/network";
+import { RoutingClass } from "@berth/proto/type/v1/process";
+import { requireTeam } from "../auth.js";
+import { createFieldChecks } from "../field-checks.js";
+import { ownedApp } from "./app-ownership.js";
+import { callOptions } from "./service-deps.js";
+import type { ServiceDeps } from "./service-deps.js";
+
+/** DomainService: custom domains of web processes, through the router. */
+export function createDomainService(deps: ServiceDeps): Partial<ServiceImpl<typeof DomainService>> {
+  const { scheduler, router } = deps.peers;
+  return {
+    async addDomain(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      checks.dnsLabel("process_type", request.processType);
+      if (request.processType !== "" && routingClassOf(request.processType) !== RoutingClass.WEB) {
+        checks.add("process_type", `"${request.processType}" is not a web process: only web and *-web processes take domains`);
+      }
+      checks.hostname("hostname", request.hostname);
+      checks.throwIfAny();
+      const [, formation] = await Promise.all([
+        ownedApp(deps, ctx, team, request.app),
+        scheduler.getFormation({ app: request.app }, callOptions(deps, ctx)),
+      ]);
+      if (!formation.processes.some((process) => process.processType === request.processType)) {
+        checks.add("process_type", `the app has no process type "${request.processType}"`);
+      }
+      checks.throwIfAny();
+      const response = await router.addDomain(
+        { app: request.app, processType: request.processType, hostname: request.hostname },
+        callOptions(deps, ctx),
+      );
+      return { route: response.route };
+    },
+    async listDomains(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      checks.throwIfAny();
+      const [, response] = await Promise.all([
+        ownedApp(deps, ctx, team, request.app),
+        router.listRoutes({ app: request.app }, callOptions(deps, ctx)),
+      ]);
+      return { routes: response.routes };
+    },
+    async removeDomain(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      checks.hostname("hostname", request.hostname);
+      checks.throwIfAny();
+      await ownedApp(deps, ctx, team, request.app);
+      await router.removeDomain({ app: request.app, hostname: request.hostname }, callOptions(deps, ctx));
+      return {};
+    },
+  };
+}

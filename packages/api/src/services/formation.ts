@@ -1,0 +1,229 @@
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { FormationService } from "@berth/proto/api/v1/formation";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { FormationChangeSchema } from "@berth/proto/scheduler/v1/scheduler";
+import type { ProcessFormation } from "@berth/proto/type/v1/process";
+import { callerOf, requireTeam } from "../auth.js";
+import { createFieldChecks } from "../field-checks.js";
+import type { FieldChecks } from "../field-checks.js";
+import { joinFormation } from "../formation-view.js";
+import { streamCall } from "../peers.js";
+import { ownedApp } from "./app-ownership.js";
+import { callOptions } from "./service-deps.js";
+import type { ServiceDeps } from "./service-deps.js";
+
+/** Explicit resources below these cannot run a process (the scheduler refuses them too). */
+export const MIN_CPU_MILLIS = 50;
+export const MIN_MEMORY_MB = 32;
+const MAX_TAIL_LINES = 10_000;
+const MAX_REPLICA_NAME = 253;
+
+/** The formation of an app joined with its routes: what `pods` shows. */
+export async function formationView(deps: ServiceDeps, ctx: HandlerContext, app: string): Promise<ProcessFormation[]> {
+  const [formation, routes] = await Promise.all([
+    deps.peers.scheduler.getFormation({ app }, callOptions(deps, ctx)),
+    deps.peers.router.listRoutes({ app }, callOptions(deps, ctx)),
+  ]);
+  return joinFormation(app, formation.processes, routes.routes);
+}
+
+/** Checks the app is the caller's and reads its formation, both at once. */
+async function ownedFormation(deps: ServiceDeps, ctx: HandlerContext, team: string, app: string): Promise<ProcessFormation[]> {
+  const [, formation] = await Promise.all([
+    ownedApp(deps, ctx, team, app),
+    deps.peers.scheduler.getFormation({ app }, callOptions(deps, ctx)),
+  ]);
+  return formation.processes;
+}
+
+function checkKnownType(checks: FieldChecks, field: string, processType: string, processes: readonly ProcessFormation[]): void {
+  if (!processes.some((process) => process.processType === processType)) {
+    const known = processes.map((process) => process.processType).join(", ") || "none";
+    checks.add(field, `the app has no process type "${processType}" (it has: ${known})`);
+  }
+}
+
+/** Applies formation changes and answers with the joined view. */
+async function changeFormation(
+  deps: ServiceDeps,
+  ctx: HandlerContext,
+  app: string,
+  changes: MessageInitShape<typeof FormationChangeSchema>[],
+): Promise<ProcessFormation[]> {
+  const [updated, routes] = await Promise.all([
+    deps.peers.scheduler.updateFormation({ app, changes }, callOptions(deps, ctx)),
+    deps.peers.router.listRoutes({ app }, callOptions(deps, ctx)),
+  ]);
+  return joinFormation(app, updated.processes, routes.routes);
+}
+
+/** FormationService: the running shape of an app, its replicas and their logs. */
+export function createFormationService(deps: ServiceDeps): Partial<ServiceImpl<typeof FormationService>> {
+  const { scheduler } = deps.peers;
+  return {
+    async getFormation(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      checks.throwIfAny();
+      const [, processes] = await Promise.all([ownedApp(deps, ctx, team, request.app), formationView(deps, ctx, request.app)]);
+      return { processes };
+    },
+    async scale(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      const entries = Object.entries(request.replicas);
+      if (entries.length === 0) checks.add("replicas", "must name at least one process type, like web=3");
+      for (const [processType] of entries) checks.dnsLabel(`replicas[${processType}]`, processType);
+      checks.throwIfAny();
+      const processes = await ownedFormation(deps, ctx, team, request.app);
+      for (const [processType] of entries) checkKnownType(checks, `replicas[${processType}]`, processType, processes);
+      checks.throwIfAny();
+      const changes = entries.map(([processType, replicas]) => ({ processType, replicas }));
+      return { processes: await changeFormation(deps, ctx, request.app, changes) };
+    },
+    async resize(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      if (request.changes.length === 0) checks.add("changes", "must change at least one process type, like web=standard-2x");
+      const seen = new Set<string>();
+      request.changes.forEach((change, index) => {
+        const field = `changes[${index}]`;
+        checks.dnsLabel(`${field}.process_type`, change.processType);
+        if (seen.has(change.processType)) checks.add(`${field}.process_type`, `"${change.processType}" is changed twice`);
+        seen.add(change.processType);
+        const explicit = change.cpuMillis !== undefined || change.memoryMb !== undefined;
+        if (change.size === "" && !explicit) checks.add(`${field}.size`, "must name a size, or set cpu_millis or memory_mb");
+        if (change.cpuMillis !== undefined && change.cpuMillis < MIN_CPU_MILLIS) {
+          checks.add(`${field}.cpu_millis`, `must be at least ${MIN_CPU_MILLIS}, got ${change.cpuMillis}`);
+        }
+        if (change.memoryMb !== undefined && change.memoryMb < MIN_MEMORY_MB) {
+          checks.add(`${field}.memory_mb`, `must be at least ${MIN_MEMORY_MB}, got ${change.memoryMb}`);
+        }
+      });
+      checks.throwIfAny();
+      const [processes, sizes] = await Promise.all([
+        ownedFormation(deps, ctx, team, request.app),
+        scheduler.listPodSizes({}, callOptions(deps, ctx)),
+      ]);
+      request.changes.forEach((change, index) => {
+        checkKnownType(checks, `changes[${index}].process_type`, change.processType, processes);
+        if (change.size !== "" && !sizes.sizes.some((size) => size.name === change.size)) {
+          const known = sizes.sizes.map((size) => size.name).join(", ");
+          checks.add(`changes[${index}].size`, `unknown size "${change.size}" (sizes: ${known})`);
+        }
+      });
+      checks.throwIfAny();
+      const changes = request.changes.map((change): MessageInitShape<typeof FormationChangeSchema> => {
+        const formationChange: MessageInitShape<typeof FormationChangeSchema> = { processType: change.processType };
+        if (change.size !== "") formationChange.size = change.size;
+        if (change.cpuMillis !== undefined) formationChange.cpuMillis = change.cpuMillis;
+        if (change.memoryMb !== undefined) formationChange.memoryMb = change.memoryMb;
+        // A size alone means "this size's resources", as `pods:type` promises.
+        formationChange.clearResourceOverrides = change.cpuMillis === undefined && change.memoryMb === undefined;
+        return formationChange;
+      });
+      return { processes: await changeFormation(deps, ctx, request.app, changes) };
+    },
+    async listPodSizes(_request, ctx) {
+      callerOf(ctx);
+      const { sizes } = await scheduler.listPodSizes({}, callOptions(deps, ctx));
+      return { sizes };
+    },
+    async setAutoscale(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      const rule = request.rule;
+      if (!rule) checks.add("rule", "is required");
+      else {
+        checks.dnsLabel("rule.process_type", rule.processType);
+        if (rule.minReplicas < 1) checks.add("rule.min_replicas", `must be at least 1, got ${rule.minReplicas}`);
+        if (rule.maxReplicas < rule.minReplicas) {
+          checks.add("rule.max_replicas", `must be at least min_replicas (${rule.minReplicas}), got ${rule.maxReplicas}`);
+        }
+        if (rule.targetCpuPercent < 1 || rule.targetCpuPercent > 100) {
+          checks.add("rule.target_cpu_percent", `must be between 1 and 100, got ${rule.targetCpuPercent}`);
+        }
+      }
+      checks.throwIfAny();
+      const processes = await ownedFormation(deps, ctx, team, request.app);
+      checkKnownType(checks, "rule.process_type", rule!.processType, processes);
+      checks.throwIfAny();
+      const response = await scheduler.setAutoscale({ app: request.app, rule }, callOptions(deps, ctx));
+      return { rule: response.rule };
+    },
+    async listAutoscale(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      checks.throwIfAny();
+      const [, response] = await Promise.all([
+        ownedApp(deps, ctx, team, request.app),
+        scheduler.listAutoscale({ app: request.app }, callOptions(deps, ctx)),
+      ]);
+      return { rules: response.rules };
+    },
+    async unsetAutoscale(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      checks.dnsLabel("process_type", request.processType);
+      checks.throwIfAny();
+      await ownedApp(deps, ctx, team, request.app);
+      await scheduler.unsetAutoscale({ app: request.app, processType: request.processType }, callOptions(deps, ctx));
+      return {};
+    },
+    async listReplicas(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      if (request.processType !== "") checks.dnsLabel("process_type", request.processType);
+      checks.throwIfAny();
+      const [, response] = await Promise.all([
+        ownedApp(deps, ctx, team, request.app),
+        scheduler.listReplicas({ app: request.app, processType: request.processType }, callOptions(deps, ctx)),
+      ]);
+      return { replicas: response.replicas };
+    },
+    async restartProcess(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      checks.dnsLabel("process_type", request.processType);
+      checks.throwIfAny();
+      const processes = await ownedFormation(deps, ctx, team, request.app);
+      checkKnownType(checks, "process_type", request.processType, processes);
+      checks.throwIfAny();
+      const response = await scheduler.restartProcess({ app: request.app, processType: request.processType }, callOptions(deps, ctx));
+      return { rollout: response.rollout };
+    },
+    async deleteReplica(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      checks.required("replica", request.replica, MAX_REPLICA_NAME);
+      checks.throwIfAny();
+      await ownedApp(deps, ctx, team, request.app);
+      await scheduler.deleteReplica({ app: request.app, replica: request.replica }, callOptions(deps, ctx));
+      return {};
+    },
+    async *streamLogs(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      if (request.processType !== "") checks.dnsLabel("process_type", request.processType);
+      checks.maxLength("replica", request.replica, MAX_REPLICA_NAME);
+      if (request.tailLines > MAX_TAIL_LINES) checks.add("tail_lines", `must be at most ${MAX_TAIL_LINES}, got ${request.tailLines}`);
+      checks.throwIfAny();
+      await ownedApp(deps, ctx, team, request.app);
+      const lines = scheduler.streamLogs(
+        { app: request.app, processType: request.processType, replica: request.replica, tailLines: request.tailLines, follow: request.follow },
+        streamCall(ctx),
+      );
+      for await (const { line } of lines) yield { line };
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import { createHash } from "node:crypto";
+import { clone, create, fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
+import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import { invalidArgument } from "@berth/kit";
+import type { RequestIdsStore } from "../store/index.js";
+
+/** A mutating request that may carry a client request id. */
+export interface IdempotentCall<Req extends DescMessage, Res extends DescMessage> {
+  /** The team (or "" for admin calls) the id is scoped to. */
+  owner: string;
+  /** "AppService/CreateApp": ids are scoped per method too. */
+  method: string;
+  requestSchema: Req;
+  request: MessageShape<Req> & { requestId: string };
+  responseSchema: Res;
+}
+
+/** JSON with object keys sorted, so that equal requests have equal text whatever their map order. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function fingerprintOf<Req extends DescMessage>(schema: Req, request: MessageShape<Req> & { requestId: string }): string {
+  const withoutId = clone(schema, request) as MessageShape<Req> & { requestId: string };
+  withoutId.requestId = "";
+  return createHash("sha256").update(canonicalJson(toJson(schema, withoutId))).digest("hex");
+}
+
+/**
+ * The request id passed on to a peer: derived from the owner, method and the
+ * client's id, so that two teams choosing the same id never share a result.
+ */
+export function peerRequestId(owner: string, method: string, requestId: string): string {
+  if (requestId === "") return "";
+  return createHash("sha256").update(`${owner}\0${method}\0${requestId}`).digest("hex").slice(0, 32);
+}
+
+/**
+ * Runs a mutating call at most once per client request id: a retry with the
+ * same id and the same request gets the first response; the same id with a
+ * different request is refused. `run` receives the id to pass to the peer,
+ * which makes the peer's own change idempotent even if the API died before
+ * remembering the response.
+ */
+export async function runOnce<Req extends DescMessage, Res extends DescMessage>(
+  requestIds: RequestIdsStore,
+  call: IdempotentCall<Req, Res>,
+  run: (peerRequestId: string) => Promise<MessageInitShape<Res>>,
+): Promise<MessageShape<Res>> {
+  const { owner, method, request, responseSchema } = call;
+  if (request.requestId === "") return create(responseSchema, await run(""));
+  const key = { owner, method, requestId: request.requestId };
+  const fingerprint = fingerprintOf(call.requestSchema, request);
+  const earlier = await requestIds.find(key);
+  if (earlier) {
+    if (earlier.fingerprint !== fingerprint) {
+      throw invalidArgument("request_id", `"${request.requestId}" was already used for a different request`);
+    }
+    return fromBinary(responseSchema, earlier.response);
+  }
+  const response = create(responseSchema, await run(peerRequestId(owner, method, request.requestId)));
+  await requestIds.remember(key, { fingerprint, response: toBinary(responseSchema, response) });
+  return response;
+}

@@ -1,0 +1,145 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { DescService } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import type { Client, Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import pg from "pg";
+import { silentLogger, startServer } from "@berth/kit";
+import type { RunningServer, ServiceRegistration } from "@berth/kit";
+import { startNetpol } from "@berth/netpol";
+import { AppService } from "@berth/proto/api/v1/apps";
+import { FormationService } from "@berth/proto/api/v1/formation";
+import { TeamService } from "@berth/proto/api/v1/identity";
+import { DomainService } from "@berth/proto/api/v1/network";
+import { startTurnAllocator } from "@berth/turn-allocator";
+import { startApi } from "../../src/index.js";
+import type { ApiConfig, RunningApi } from "../../src/index.js";
+import { createRouterStandIn, createSchedulerStandIn } from "./peer-stand-ins.js";
+
+/** The real PostgreSQL of this machine; each harness gets its own schema. */
+export const TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test";
+const INTERNAL_TOKEN = "internal-token-for-api-tests";
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+/** Typed clients of the public API for one bearer token, over Connect on HTTP/1.1 as a browser would call. */
+export function apiClients(url: string, token: string | undefined) {
+  const bearer: Interceptor = (next) => (request) => {
+    if (token !== undefined) request.header.set("authorization", `Bearer ${token}`);
+    return next(request);
+  };
+  const transport = createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors: [bearer] });
+  const client = <T extends DescService>(service: T): Client<T> => createClient(service, transport);
+  return {
+    teams: client(TeamService),
+    apps: client(AppService),
+    formation: client(FormationService),
+    domains: client(DomainService),
+  };
+}
+
+/** What a harness started: the API, its peers and an admin. */
+export interface ApiHarness {
+  api: RunningApi;
+  config: ApiConfig;
+  schema: string;
+  adminToken: string;
+  admin: ReturnType<typeof apiClients>;
+  scheduler: ReturnType<typeof createSchedulerStandIn>;
+  router: ReturnType<typeof createRouterStandIn>;
+  /** Creates a team and a token for it; returns the team's clients. */
+  team(name: string): Promise<{ token: string; tokenId: string; clients: ReturnType<typeof apiClients> }>;
+  /** Creates an app for a team and tells the router stand-in about it. */
+  createApp(clients: ReturnType<typeof apiClients>, name: string): Promise<void>;
+}
+
+async function startPeer(t: Teardown, services: ServiceRegistration[], interceptors: Interceptor[]): Promise<RunningServer> {
+  const server = await startServer({ name: "stand-in", port: 0, services, logger: silentLogger, internalToken: INTERNAL_TOKEN, interceptors });
+  t.teardown(() => server.close(500));
+  return server;
+}
+
+/** Options of startApiHarness. */
+export interface ApiHarnessOptions {
+  /** Use an embedded PGlite under a temporary directory instead of PostgreSQL. */
+  embedded?: boolean;
+  adminToken?: string;
+}
+
+/**
+ * Starts the API on its own schema of the real PostgreSQL (or PGlite), with
+ * stand-ins for the scheduler and router and the real turn-allocator and netpol.
+ */
+export async function startApiHarness(t: Teardown, options: ApiHarnessOptions = {}): Promise<ApiHarness> {
+  const scheduler = createSchedulerStandIn();
+  const router = createRouterStandIn();
+  const schedulerServer = await startPeer(t, [scheduler.registration], [scheduler.log.interceptor]);
+  const routerServer = await startPeer(t, [router.registration], [router.log.interceptor]);
+  const dataDir = mkdtempSync(join(tmpdir(), "berth-api-test-"));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const common = {
+    host: "127.0.0.1",
+    port: 0,
+    databaseUrl: options.embedded ? undefined : TEST_DATABASE_URL,
+    redisUrl: undefined,
+    dataDir,
+    internalToken: INTERNAL_TOKEN,
+    platformDomain: "berth.localhost",
+    logLevel: "error" as const,
+  };
+  const turnAllocator = await startTurnAllocator(common, silentLogger);
+  t.teardown(() => turnAllocator.close(500));
+  const netpol = await startNetpol(common, silentLogger);
+  t.teardown(() => netpol.close(500));
+  const config: ApiConfig = {
+    ...common,
+    peers: { scheduler: schedulerServer.url, router: routerServer.url, turnAllocator: turnAllocator.url, netpol: netpol.url },
+    adminToken: options.adminToken,
+    corsOrigins: ["*"],
+    callTimeoutMs: 10_000,
+  };
+  const schema = `api_test_${randomBytes(6).toString("hex")}`;
+  let announced = "";
+  const api = await startApi(config, { logger: silentLogger, schema, announce: (line) => (announced += line) });
+  t.teardown(async () => {
+    await api.close(500);
+    if (!options.embedded) await dropSchema(schema);
+  });
+  const adminToken = options.adminToken ?? /(berth_\S+)/.exec(announced)?.[1];
+  if (!adminToken) throw new Error(`no admin token was announced: "${announced}"`);
+  const admin = apiClients(api.url, adminToken);
+  return {
+    api,
+    config,
+    schema,
+    adminToken,
+    admin,
+    scheduler,
+    router,
+    async team(name) {
+      await admin.teams.createTeam({ name });
+      const { token, secret } = await admin.teams.createToken({ team: name, description: `${name} test token` });
+      return { token: secret, tokenId: token!.id, clients: apiClients(api.url, secret) };
+    },
+    async createApp(clients, name) {
+      await clients.apps.createApp({ name });
+      router.knowApp(name);
+    },
+  };
+}
+
+/** Drops a test's schema from the real PostgreSQL. */
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
