@@ -1,0 +1,228 @@
+import { RoutingClass } from "@berth/proto/type/v1/process";
+import { hostnameMatches, routeHostname } from "./hostnames.js";
+
+/** One healthy replica the proxy may send traffic to. */
+export interface Upstream {
+  readonly replica: string;
+  readonly host: string;
+  readonly port: number;
+  /** `replica@host:port`: identifies the connection pool of this replica. */
+  readonly id: string;
+}
+
+/** A web process as the proxy sees it: where its traffic may go right now. */
+export interface Target {
+  /** `app/process_type`. */
+  readonly key: string;
+  readonly team: string;
+  readonly app: string;
+  readonly processType: string;
+  readonly upstreams: readonly Upstream[];
+}
+
+/** The endpoints of one process type, as the scheduler streams them. */
+export interface ProcessEndpointsUpdate {
+  team: string;
+  app: string;
+  processType: string;
+  routingClass: RoutingClass;
+  endpoints: readonly { replica: string; host: string; port: number }[];
+  removed: boolean;
+}
+
+/** A custom domain attached to one process. */
+export interface DomainBinding {
+  hostname: string;
+  app: string;
+  processType: string;
+}
+
+/** An immutable view of the routes: swapped whole, so a lookup never sees half a change. */
+export interface RouteSnapshot {
+  /** The target serving `hostname` (lowercase, without port), or undefined for an unknown host. */
+  lookup(hostname: string): Target | undefined;
+  /** Every hostname routed, platform routes and custom domains. */
+  hostnames(): string[];
+  /** The target of `app/processType`, if the process is known. */
+  target(key: string): Target | undefined;
+}
+
+/** What changed in one update: replicas that left every target must be drained. */
+export interface RouteTableChange {
+  removedUpstreams: Upstream[];
+  addedUpstreams: Upstream[];
+}
+
+/** The route table: the current snapshot, updated from the endpoint stream and the domain store. */
+export interface RouteTable {
+  /** The snapshot in force; read it once per request. */
+  readonly current: RouteSnapshot;
+  /**
+   * Applies endpoint updates; with `snapshot`, processes not listed are forgotten.
+   * Returns the upstreams that appeared and disappeared.
+   */
+  applyEndpoints(updates: readonly ProcessEndpointsUpdate[], snapshot: boolean): RouteTableChange;
+  /** Replaces the set of custom domains. */
+  setDomains(domains: readonly DomainBinding[]): void;
+  /**
+   * Resolves with the target of `key` as soon as it has a healthy upstream
+   * not in `exclude`, or undefined when `timeoutMs` passes or `signal` aborts first.
+   */
+  waitForUpstream(key: string, timeoutMs: number, signal?: AbortSignal, exclude?: ReadonlySet<string>): Promise<Target | undefined>;
+  /** Called after every swap. */
+  onChange(listener: (snapshot: RouteSnapshot) => void): () => void;
+}
+
+/** The key of a process: `app/process_type`. */
+export function targetKey(app: string, processType: string): string {
+  return `${app}/${processType}`;
+}
+
+class Snapshot implements RouteSnapshot {
+  constructor(
+    private readonly hosts: ReadonlyMap<string, string>,
+    private readonly wildcards: ReadonlyMap<string, string>,
+    private readonly targets: ReadonlyMap<string, Target>,
+  ) {}
+
+  lookup(hostname: string): Target | undefined {
+    let key = this.hosts.get(hostname);
+    if (key === undefined && this.wildcards.size > 0) {
+      for (const [pattern, wildcardKey] of this.wildcards) {
+        if (hostnameMatches(pattern, hostname)) {
+          key = wildcardKey;
+          break;
+        }
+      }
+    }
+    if (key === undefined) return undefined;
+    return this.targets.get(key) ?? missingTarget(key);
+  }
+
+  hostnames(): string[] {
+    return [...this.hosts.keys(), ...this.wildcards.keys()];
+  }
+
+  target(key: string): Target | undefined {
+    return this.targets.get(key);
+  }
+}
+
+// A custom domain whose process the stream has not (or no longer) shown:
+// it is routed, but has nothing to send traffic to.
+function missingTarget(key: string): Target {
+  const [app = "", processType = ""] = key.split("/");
+  return { key, team: "", app, processType, upstreams: [] };
+}
+
+function hasUpstream(target: Target, exclude: ReadonlySet<string> | undefined): boolean {
+  return exclude ? target.upstreams.some((upstream) => !exclude.has(upstream.id)) : target.upstreams.length > 0;
+}
+
+interface Waiter {
+  key: string;
+  exclude: ReadonlySet<string> | undefined;
+  resolve: (target: Target | undefined) => void;
+}
+
+/** Creates an empty route table for the given platform domain. */
+export function createRouteTable(platformDomain: string): RouteTable {
+  let targets = new Map<string, Target>();
+  let domains: readonly DomainBinding[] = [];
+  let current: RouteSnapshot = new Snapshot(new Map(), new Map(), targets);
+  const waiters = new Set<Waiter>();
+  const listeners = new Set<(snapshot: RouteSnapshot) => void>();
+
+  function publish(): void {
+    const hosts = new Map<string, string>();
+    const wildcards = new Map<string, string>();
+    for (const target of targets.values()) {
+      const hostname = routeHostname(target.app, target.processType, platformDomain);
+      if (hostname) hosts.set(hostname, target.key);
+    }
+    for (const domain of domains) {
+      const key = targetKey(domain.app, domain.processType);
+      if (domain.hostname.startsWith("*.")) wildcards.set(domain.hostname, key);
+      else hosts.set(domain.hostname, key);
+    }
+    current = new Snapshot(hosts, wildcards, targets);
+    for (const waiter of waiters) {
+      const target = targets.get(waiter.key);
+      if (target && hasUpstream(target, waiter.exclude)) {
+        waiters.delete(waiter);
+        waiter.resolve(target);
+      }
+    }
+    for (const listener of listeners) listener(current);
+  }
+
+  return {
+    get current() {
+      return current;
+    },
+
+    applyEndpoints(updates, snapshot) {
+      const before = new Map<string, Upstream>();
+      for (const target of targets.values()) for (const upstream of target.upstreams) before.set(upstream.id, upstream);
+      const next = snapshot ? new Map<string, Target>() : new Map(targets);
+      for (const update of updates) {
+        const key = targetKey(update.app, update.processType);
+        if (update.removed || update.routingClass !== RoutingClass.WEB) {
+          next.delete(key);
+          continue;
+        }
+        next.set(key, {
+          key,
+          team: update.team,
+          app: update.app,
+          processType: update.processType,
+          upstreams: update.endpoints.map((endpoint) => ({
+            replica: endpoint.replica,
+            host: endpoint.host,
+            port: endpoint.port,
+            id: `${endpoint.replica}@${endpoint.host}:${endpoint.port}`,
+          })),
+        });
+      }
+      targets = next;
+      const after = new Map<string, Upstream>();
+      for (const target of targets.values()) for (const upstream of target.upstreams) after.set(upstream.id, upstream);
+      publish();
+      return {
+        removedUpstreams: [...before.values()].filter((upstream) => !after.has(upstream.id)),
+        addedUpstreams: [...after.values()].filter((upstream) => !before.has(upstream.id)),
+      };
+    },
+
+    setDomains(next) {
+      domains = [...next];
+      publish();
+    },
+
+    waitForUpstream(key, timeoutMs, signal, exclude) {
+      const ready = targets.get(key);
+      if (ready && hasUpstream(ready, exclude)) return Promise.resolve(ready);
+      if (timeoutMs <= 0 || signal?.aborted) return Promise.resolve(undefined);
+      return new Promise((resolve) => {
+        const finish = (target: Target | undefined) => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+          resolve(target);
+        };
+        const waiter: Waiter = { key, exclude, resolve: finish };
+        const onAbort = () => {
+          waiters.delete(waiter);
+          finish(undefined);
+        };
+        const timer = setTimeout(onAbort, timeoutMs);
+        signal?.addEventListener("abort", onAbort, { once: true });
+        waiters.add(waiter);
+      });
+    },
+
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
