@@ -29,14 +29,18 @@ export interface PeerOptions {
   callTimeoutMs: number;
 }
 
-function peerFailure(peer: string, error: unknown): unknown {
+function peerFailure(peer: string, error: unknown): ConnectError {
   const connectError = ConnectError.from(error);
   // A peer refusing the API's own credential is a platform misconfiguration,
   // not something the user's token could fix.
   if (connectError.code === Code.Unauthenticated || connectError.code === Code.PermissionDenied) {
     return new ConnectError(`${peer} refused the API's internal credential`, Code.Internal, undefined, undefined, error);
   }
-  return error;
+  // Keep the code, message and details, but not the peer's response metadata:
+  // re-sent as headers, its gRPC content-type would corrupt a Connect response.
+  const relayed = new ConnectError(connectError.rawMessage, connectError.code, undefined, undefined, error);
+  relayed.details = connectError.details;
+  return relayed;
 }
 
 function mapPeerFailures(peer: string): Interceptor {

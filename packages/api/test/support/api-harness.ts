@@ -18,6 +18,7 @@ import { startTurnAllocator } from "@berth/turn-allocator";
 import { startApi } from "../../src/index.js";
 import type { ApiConfig, RunningApi } from "../../src/index.js";
 import { createRouterStandIn, createSchedulerStandIn } from "./peer-stand-ins.js";
+import type { Timeline } from "./peer-stand-ins.js";
 
 /** The real PostgreSQL of this machine; each harness gets its own schema. */
 export const TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test";
@@ -52,6 +53,8 @@ export interface ApiHarness {
   admin: ReturnType<typeof apiClients>;
   scheduler: ReturnType<typeof createSchedulerStandIn>;
   router: ReturnType<typeof createRouterStandIn>;
+  /** Every call to the scheduler and router stand-ins, in order. */
+  timeline: Timeline;
   /** Creates a team and a token for it; returns the team's clients. */
   team(name: string): Promise<{ token: string; tokenId: string; clients: ReturnType<typeof apiClients> }>;
   /** Creates an app for a team and tells the router stand-in about it. */
@@ -76,8 +79,9 @@ export interface ApiHarnessOptions {
  * stand-ins for the scheduler and router and the real turn-allocator and netpol.
  */
 export async function startApiHarness(t: Teardown, options: ApiHarnessOptions = {}): Promise<ApiHarness> {
-  const scheduler = createSchedulerStandIn();
-  const router = createRouterStandIn();
+  const timeline: Timeline = [];
+  const scheduler = createSchedulerStandIn(timeline);
+  const router = createRouterStandIn(timeline);
   const schedulerServer = await startPeer(t, [scheduler.registration], [scheduler.log.interceptor]);
   const routerServer = await startPeer(t, [router.registration], [router.log.interceptor]);
   const dataDir = mkdtempSync(join(tmpdir(), "berth-api-test-"));
@@ -121,6 +125,7 @@ export async function startApiHarness(t: Teardown, options: ApiHarnessOptions = 
     admin,
     scheduler,
     router,
+    timeline,
     async team(name) {
       await admin.teams.createTeam({ name });
       const { token, secret } = await admin.teams.createToken({ team: name, description: `${name} test token` });

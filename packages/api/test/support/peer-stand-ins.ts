@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { Interceptor } from "@connectrpc/connect";
-import { alreadyExists, notFound, routingClassOf, serve } from "@berth/kit";
+import { alreadyExists, invalidArgument, notFound, routingClassOf, serve } from "@berth/kit";
 import { RouterService } from "@berth/proto/router/v1/router";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { RouteSchema } from "@berth/proto/type/v1/network";
@@ -20,12 +20,16 @@ export interface CallLog {
   readonly interceptor: Interceptor;
 }
 
-function createCallLog(): CallLog {
+/** Every peer call of a test, across stand-ins, as "scheduler.GetApp". */
+export type Timeline = string[];
+
+function createCallLog(peer: string, timeline: Timeline): CallLog {
   const calls: string[] = [];
   return {
     calls,
     interceptor: (next) => (request) => {
       calls.push(request.method.name);
+      timeline.push(`${peer}.${request.method.name}`);
       return next(request);
     },
   };
@@ -51,8 +55,8 @@ interface AppState {
 }
 
 /** A scheduler stand-in: apps with a fixed formation, releases that succeed at once, logs of two lines. */
-export function createSchedulerStandIn() {
-  const log = createCallLog();
+export function createSchedulerStandIn(timeline: Timeline = []) {
+  const log = createCallLog("scheduler", timeline);
   const apps = new Map<string, AppState>();
   const requestIds = new Map<string, unknown>();
   const uploads = new Map<string, { app: string; size: bigint; received: bigint }>();
@@ -142,6 +146,8 @@ export function createSchedulerStandIn() {
       return { receivedBytes: upload.received, complete: upload.received === upload.size };
     },
     createRelease(request) {
+      const source = request.artifact?.source;
+      if (source?.case === "image" && source.value.startsWith("refused")) throw invalidArgument("artifact.image", "refused by the scheduler");
       return once(request.requestId, () => release(state(request.app), request.description));
     },
     listReleases: (request) => ({ releases: state(request.app).releases }),
@@ -192,8 +198,8 @@ export function createSchedulerStandIn() {
 }
 
 /** A router stand-in: a platform route per web type of the apps it is told about, custom domains on request. */
-export function createRouterStandIn(platformDomain = "berth.localhost") {
-  const log = createCallLog();
+export function createRouterStandIn(timeline: Timeline = [], platformDomain = "berth.localhost") {
+  const log = createCallLog("router", timeline);
   const domains: Route[] = [];
   const webTypes = new Map<string, string[]>();
   const platformRoutes = (app: string) =>

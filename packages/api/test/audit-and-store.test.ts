@@ -1,0 +1,92 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import test from "ava";
+import { silentLogger } from "@berth/kit";
+import { openApiStore } from "../src/store/index.js";
+import { ensureAdminToken } from "../src/bootstrap-admin.js";
+import { isAuditedMethod } from "../src/audit.js";
+import { dropSchema, startApiHarness, TEST_DATABASE_URL } from "./support/api-harness.js";
+import { hashBearer } from "../src/token-secrets.js";
+
+test("mutating calls are audited with caller, app, request id and outcome; reads are not", async (t) => {
+  const h = await startApiHarness(t);
+  const { tokenId, clients } = await h.team("acme");
+  await clients.apps.createApp({ name: "shop", requestId: "req-1" });
+  await clients.formation.getFormation({ app: "shop" });
+  await t.throwsAsync(clients.formation.scale({ app: "shop", replicas: { ghost: 1 } }));
+  const store = await openApiStore({ databaseUrl: TEST_DATABASE_URL, dataDir: "", schema: h.schema });
+  t.teardown(() => store.close());
+  const events = await store.audit.list({ team: "acme", limit: 10 });
+  t.deepEqual(
+    events.map((e) => [e.rpc, e.app, e.requestId, e.code, e.tokenId]),
+    [
+      ["berth.api.v1.FormationService/Scale", "shop", "", "INVALID_ARGUMENT", tokenId],
+      ["berth.api.v1.AppService/CreateApp", "shop", "req-1", "OK", tokenId],
+    ],
+  );
+  const adminEvents = await store.audit.list({ limit: 20 });
+  t.true(adminEvents.some((e) => e.rpc === "berth.api.v1.TeamService/CreateTeam" && e.team === undefined && e.code === "OK"));
+});
+
+test("which methods are audited", (t) => {
+  for (const method of ["CreateApp", "DeleteApp", "Deploy", "Scale", "UpdateConfig", "RevokeToken", "BeginSourceUpload"]) t.true(isAuditedMethod(method), method);
+  for (const method of ["GetFormation", "ListApps", "WatchRollout", "StreamLogs", "WhoAmI", "UploadSourceChunk"]) t.false(isAuditedMethod(method), method);
+});
+
+test("on the embedded PGlite, the bootstrap admin token is minted once and survives a restart", async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), "berth-api-pglite-"));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const first = await openApiStore({ databaseUrl: undefined, dataDir, logger: silentLogger });
+  const minted = await ensureAdminToken(first.tokens, undefined);
+  t.truthy(minted);
+  t.is(await ensureAdminToken(first.tokens, undefined), undefined, "printed once only");
+  await first.close();
+  const second = await openApiStore({ databaseUrl: undefined, dataDir, logger: silentLogger });
+  t.teardown(() => second.close());
+  t.is(await ensureAdminToken(second.tokens, undefined), undefined);
+  const stored = await second.tokens.listActive(undefined);
+  t.is(stored.length, 1);
+  t.is(stored[0]!.secretSha256, hashBearer(minted!));
+  t.false(JSON.stringify(stored).includes(minted!), "the secret itself is never stored");
+});
+
+test("the API answers on PGlite end to end", async (t) => {
+  const h = await startApiHarness(t, { embedded: true });
+  const { clients } = await h.team("acme");
+  await h.createApp(clients, "shop");
+  t.deepEqual((await clients.apps.listApps({})).apps.map((a) => a.name), ["shop"]);
+});
+
+test("an operator token replaces its earlier value on restart", async (t) => {
+  const schema = `api_test_operator_${process.pid}`;
+  t.teardown(() => dropSchema(schema));
+  const store = await openApiStore({ databaseUrl: TEST_DATABASE_URL, dataDir: "", schema });
+  t.teardown(() => store.close());
+  await ensureAdminToken(store.tokens, "first-operator-token-abcdef");
+  await ensureAdminToken(store.tokens, "second-operator-token-abcdef");
+  const admins = await store.tokens.listActive(undefined);
+  t.is(admins.length, 1);
+  t.is(admins[0]!.secretSha256, hashBearer("second-operator-token-abcdef"));
+});
+
+test("CORS lets a browser on an allowed origin call with a bearer token", async (t) => {
+  const h = await startApiHarness(t);
+  const url = `${h.api.url}/berth.api.v1.AppService/ListApps`;
+  const preflight = await fetch(url, {
+    method: "OPTIONS",
+    headers: { origin: "https://console.example.com", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+  });
+  t.is(preflight.status, 204);
+  t.is(preflight.headers.get("access-control-allow-origin"), "https://console.example.com");
+  t.regex(preflight.headers.get("access-control-allow-headers") ?? "", /authorization/i);
+  const { token } = await h.team("acme");
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { origin: "https://console.example.com", "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: "{}",
+  });
+  t.is(response.status, 200);
+  t.is(response.headers.get("access-control-allow-origin"), "https://console.example.com");
+  t.deepEqual(await response.json(), {});
+});
