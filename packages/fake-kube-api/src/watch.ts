@@ -98,6 +98,8 @@ export function parseWatchResourceVersion(value: string | undefined): number | u
 export function serveWatch(response: ServerResponse, request: WatchRequest, source: WatchSource): () => void {
   const from = parseWatchResourceVersion(request.resourceVersion);
   response.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache" });
+  // Clients wait for the headers before they consider the watch open; do not hold them until the first event.
+  response.flushHeaders();
   const send = (type: string, object: unknown) => response.write(`${JSON.stringify({ type, object })}\n`);
   const bookmark = (annotations?: Record<string, string>) =>
     send("BOOKMARK", { apiVersion: request.apiVersion, kind: request.kind, metadata: { resourceVersion: String(source.currentResourceVersion()), ...(annotations ? { annotations } : {}) } });
