@@ -1,0 +1,164 @@
+import * as tls from "node:tls";
+import type { Logger } from "@berth/kit";
+import type { CertificateSource } from "../proxy/proxy-server.js";
+import type { CertificateRow, RouterStore } from "../store/router-store.js";
+import type { CertificateIssuer } from "./issued-certificate.js";
+
+/** Options of createCertificateManager. */
+export interface CertificateManagerOptions {
+  store: Pick<RouterStore, "listCertificates" | "ensureCertificates" | "updateCertificate" | "deleteCertificates">;
+  issuer: CertificateIssuer;
+  /** A certificate is renewed when it expires within this long. */
+  renewBeforeMs: number;
+  /** How often certificates are looked over for renewal, and ones issued by another replica loaded. */
+  checkIntervalMs: number;
+  /** The first retry after a failure; doubles with each failure up to `retryMaxMs`. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  logger: Logger;
+  /** Served when a client sends no SNI or a name without a certificate. */
+  fallback?: tls.SecureContext;
+}
+
+/** Issues, renews and serves (by SNI) the certificate of every routed hostname. */
+export interface CertificateManager extends CertificateSource {
+  /** Makes sure every hostname has or gets a certificate; forgets the others. */
+  sync(hostnames: readonly string[]): Promise<void>;
+  /** Resolves once no certificate is due for issuance right now. */
+  settled(): Promise<void>;
+  close(): void;
+}
+
+interface Served {
+  context: tls.SecureContext;
+  notAfter: number;
+}
+
+/** Creates the certificate manager; call `sync` with the routed hostnames to start it. */
+export function createCertificateManager(options: CertificateManagerOptions): CertificateManager {
+  const served = new Map<string, Served>();
+  let wanted = new Set<string>();
+  let running: Promise<void> | undefined;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  function serve(row: CertificateRow): void {
+    if (!row.certificatePem || !row.privateKeyPem || !row.notAfter) return;
+    const current = served.get(row.hostname);
+    if (current && current.notAfter === row.notAfter.getTime()) return;
+    try {
+      served.set(row.hostname, {
+        context: tls.createSecureContext({ cert: row.certificatePem, key: row.privateKeyPem }),
+        notAfter: row.notAfter.getTime(),
+      });
+    } catch (error) {
+      options.logger.error("stored certificate is unusable", { hostname: row.hostname, error });
+    }
+  }
+
+  function retryAt(row: CertificateRow): number {
+    const delay = Math.min(options.retryMaxMs, options.retryBaseMs * 2 ** Math.max(0, row.failures - 1));
+    return (row.lastAttemptAt?.getTime() ?? 0) + delay;
+  }
+
+  /** When `row` next needs work: now, a later time, or never (Infinity). */
+  function dueAt(row: CertificateRow): number {
+    if (row.state === "failed") return retryAt(row);
+    if (!row.certificatePem || !row.notAfter || row.state === "pending") return 0;
+    return row.notAfter.getTime() - options.renewBeforeMs;
+  }
+
+  async function issue(row: CertificateRow): Promise<void> {
+    const renewing = row.certificatePem !== null;
+    await options.store.updateCertificate(row.hostname, { state: renewing ? "renewing" : "issuing", lastAttemptAt: new Date() });
+    try {
+      const certificate = await options.issuer.issue(row.hostname);
+      if (!wanted.has(row.hostname)) return;
+      await options.store.updateCertificate(row.hostname, {
+        state: "issued",
+        issuer: options.issuer.name,
+        certificatePem: certificate.certificatePem,
+        privateKeyPem: certificate.privateKeyPem,
+        notBefore: certificate.notBefore,
+        notAfter: certificate.notAfter,
+        lastError: "",
+        failures: 0,
+      });
+      serve({ ...row, certificatePem: certificate.certificatePem, privateKeyPem: certificate.privateKeyPem, notAfter: certificate.notAfter });
+      options.logger.info(renewing ? "certificate renewed" : "certificate issued", { hostname: row.hostname, issuer: options.issuer.name, notAfter: certificate.notAfter });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      options.logger.warn("certificate issuance failed", { hostname: row.hostname, issuer: options.issuer.name, error: message });
+      await options.store.updateCertificate(row.hostname, { state: "failed", lastError: message, failures: row.failures + 1 });
+    }
+  }
+
+  async function pass(): Promise<void> {
+    const rows = await options.store.listCertificates();
+    const stale = rows.filter((row) => !wanted.has(row.hostname)).map((row) => row.hostname);
+    if (stale.length > 0) await options.store.deleteCertificates(stale);
+    for (const hostname of served.keys()) if (!wanted.has(hostname)) served.delete(hostname);
+    let next = Date.now() + options.checkIntervalMs;
+    for (const row of rows) {
+      if (closed) return;
+      if (!wanted.has(row.hostname)) continue;
+      serve(row);
+      const due = dueAt(row);
+      if (due <= Date.now()) await issue(row);
+      else next = Math.min(next, due);
+    }
+    if (!closed) {
+      clearTimeout(timer);
+      timer = setTimeout(kick, Math.max(0, next - Date.now()));
+      timer.unref();
+    }
+  }
+
+  function kick(): Promise<void> {
+    if (closed) return Promise.resolve();
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        try {
+          await pass();
+        } catch (error) {
+          options.logger.error("certificate pass failed", { error });
+        }
+      } while (again && !closed);
+      running = undefined;
+    })();
+    return running;
+  }
+
+  function lookup(hostname: string): tls.SecureContext | undefined {
+    const exact = served.get(hostname);
+    if (exact) return exact.context;
+    const dot = hostname.indexOf(".");
+    return dot > 0 ? served.get(`*${hostname.slice(dot)}`)?.context : undefined;
+  }
+
+  return {
+    contextFor: (hostname) => lookup(hostname) ?? options.fallback,
+
+    async sync(hostnames) {
+      wanted = new Set(hostnames);
+      await options.store.ensureCertificates(hostnames);
+      // Issuance may take a while (ACME): callers do not wait for it.
+      void kick();
+    },
+
+    async settled() {
+      while (running) await running;
+    },
+
+    close() {
+      closed = true;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,160 @@
+import test from "ava";
+import { silentLogger } from "@berth/kit";
+import { createAcmeAccountKey, createAcmeIssuer } from "../src/tls/acme-issuer.js";
+import { createCertificateManager } from "../src/tls/certificate-manager.js";
+import type { CertificateManagerOptions } from "../src/tls/certificate-manager.js";
+import { createCertificateAuthority, createPlatformCaIssuer } from "../src/tls/platform-ca.js";
+import type { CertificateIssuer } from "../src/tls/issued-certificate.js";
+import { startTestDataPlane } from "./support/data-plane.js";
+import { http2Get, httpsGet } from "./support/https-client.js";
+import { pebbleInstalled, startPebble } from "./support/pebble.js";
+import { openTestStore } from "./support/store.js";
+import type { TestStore } from "./support/store.js";
+import { startUpstream } from "./support/upstream.js";
+
+const HOUR = 60 * 60 * 1000;
+
+function manager(store: TestStore, issuer: CertificateIssuer, overrides: Partial<CertificateManagerOptions> = {}) {
+  return createCertificateManager({
+    store: store.store,
+    issuer,
+    renewBeforeMs: 30 * 24 * HOUR,
+    checkIntervalMs: HOUR,
+    retryBaseMs: HOUR,
+    retryMaxMs: 24 * HOUR,
+    logger: silentLogger,
+    ...overrides,
+  });
+}
+
+test("the platform CA issues a certificate per route, served by SNI over HTTP/1.1 and HTTP/2", async (t) => {
+  const store = await openTestStore();
+  const authority = await createCertificateAuthority("berth test platform CA");
+  const certificates = manager(store, await createPlatformCaIssuer(authority));
+  const web = await startUpstream("web-1");
+  const plane = await startTestDataPlane({ httpsPort: 0, certificates });
+  t.teardown(async () => {
+    certificates.close();
+    await plane.close();
+    await web.close();
+    await store.close();
+  });
+  plane.setEndpoints("web", [web.endpoint()]);
+  plane.routes.setDomains([{ hostname: "www.example.com", app: "shop", processType: "web" }]);
+  await certificates.sync(["shop.berth.localhost", "www.example.com"]);
+  await certificates.settled();
+
+  const rows = await store.store.listCertificates();
+  t.deepEqual(rows.map((row) => [row.hostname, row.state, row.issuer]), [
+    ["shop.berth.localhost", "issued", "platform-ca"],
+    ["www.example.com", "issued", "platform-ca"],
+  ]);
+  t.true(rows[0]!.notAfter!.getTime() > Date.now() + 80 * 24 * HOUR);
+
+  t.deepEqual(await httpsGet(plane.httpsPort, "shop.berth.localhost", authority.certificatePem, "/tls"), { status: 200, body: "web-1 GET /tls", alpn: "http/1.1" });
+  t.deepEqual(await httpsGet(plane.httpsPort, "www.example.com", authority.certificatePem), { status: 200, body: "web-1 GET /", alpn: "http/1.1" });
+  t.deepEqual(await http2Get(plane.httpsPort, "shop.berth.localhost", authority.certificatePem, "/h2"), { status: 200, body: "web-1 GET /h2", alpn: "h2" });
+  const forwarded = JSON.parse((await http2Get(plane.httpsPort, "shop.berth.localhost", authority.certificatePem, "/headers")).body) as Record<string, string>;
+  t.is(forwarded["x-forwarded-proto"], "https");
+  t.is(forwarded.host, `shop.berth.localhost:${plane.httpsPort}`);
+
+  await t.throwsAsync(httpsGet(plane.httpsPort, "unknown.example.org", authority.certificatePem), undefined, "no certificate, no handshake");
+
+  // Forgetting a hostname drops its certificate from the store and from SNI.
+  await certificates.sync(["shop.berth.localhost"]);
+  await certificates.settled();
+  t.deepEqual((await store.store.listCertificates()).map((row) => row.hostname), ["shop.berth.localhost"]);
+  await t.throwsAsync(httpsGet(plane.httpsPort, "www.example.com", authority.certificatePem));
+});
+
+test("certificates due for renewal are renewed, and a failing issuer records the error and keeps the old certificate", async (t) => {
+  const store = await openTestStore();
+  const authority = await createCertificateAuthority("berth test platform CA");
+  const platformCa = await createPlatformCaIssuer(authority, { validityDays: 10 });
+  let failing = false;
+  const issuer: CertificateIssuer = {
+    name: "platform-ca",
+    issue: (hostname) => (failing ? Promise.reject(new Error("the CA is unreachable")) : platformCa.issue(hostname)),
+  };
+  // Certificates valid 10 days are always inside a 30-day renewal window.
+  const certificates = manager(store, issuer, { retryBaseMs: 0 });
+  t.teardown(async () => {
+    certificates.close();
+    await store.close();
+  });
+  await certificates.sync(["shop.berth.localhost"]);
+  await certificates.settled();
+  const first = await store.store.getCertificate("shop.berth.localhost");
+  t.is(first?.state, "issued");
+
+  await certificates.sync(["shop.berth.localhost"]);
+  await certificates.settled();
+  const renewed = await store.store.getCertificate("shop.berth.localhost");
+  t.is(renewed?.state, "issued");
+  t.not(renewed?.certificatePem, first?.certificatePem, "renewed: a new certificate");
+
+  failing = true;
+  await certificates.sync(["shop.berth.localhost"]);
+  await certificates.settled();
+  const failed = await store.store.getCertificate("shop.berth.localhost");
+  t.is(failed?.state, "failed");
+  t.is(failed?.lastError, "the CA is unreachable");
+  t.is(failed?.failures, 1);
+  t.truthy(failed?.lastAttemptAt);
+  t.is(failed?.certificatePem, renewed?.certificatePem, "the valid certificate is still served");
+  t.truthy(certificates.contextFor("shop.berth.localhost"));
+});
+
+const pebbleTest = pebbleInstalled ? test : test.skip;
+
+pebbleTest("a certificate from a real ACME server (pebble, http-01 through the proxy) for a route and a custom domain", async (t) => {
+  const store = await openTestStore();
+  const web = await startUpstream("web-1");
+  let certificates: ReturnType<typeof manager> | undefined;
+  const plane = await startTestDataPlane({
+    httpsPort: 0,
+    certificates: { contextFor: (hostname) => certificates?.contextFor(hostname) },
+    answerChallenge: (token) => store.store.getChallenge(token),
+  });
+  const pebble = await startPebble(plane.httpPort);
+  t.teardown(async () => {
+    certificates?.close();
+    await plane.close();
+    await pebble.close();
+    await web.close();
+    await store.close();
+  });
+  const accountKeyPem = await store.store.saveAcmeAccountKey(pebble.directoryUrl, await createAcmeAccountKey());
+  const issuer = createAcmeIssuer({
+    directoryUrl: pebble.directoryUrl,
+    accountKeyPem,
+    email: "ops@example.com",
+    directoryCaPem: pebble.listenerCaPem,
+    challenges: { put: (token, keyAuthorization) => store.store.putChallenge(token, keyAuthorization), remove: (token) => store.store.removeChallenge(token) },
+  });
+  certificates = manager(store, issuer);
+  plane.setEndpoints("web", [web.endpoint()]);
+  plane.routes.setDomains([{ hostname: "www.example.com", app: "shop", processType: "web" }]);
+  await certificates.sync(["shop.berth.localhost", "www.example.com"]);
+  await certificates.settled();
+
+  const rows = await store.store.listCertificates();
+  t.deepEqual(rows.map((row) => [row.hostname, row.state, row.issuer, row.lastError]), [
+    ["shop.berth.localhost", "issued", "acme", ""],
+    ["www.example.com", "issued", "acme", ""],
+  ]);
+  const root = await pebble.issuingRoot();
+  t.is((await httpsGet(plane.httpsPort, "shop.berth.localhost", root, "/acme")).body, "web-1 GET /acme");
+  t.is((await httpsGet(plane.httpsPort, "www.example.com", root)).body, "web-1 GET /");
+  t.deepEqual((await store.db.query("SELECT count(*)::int AS n FROM acme_challenges")).rows, [{ n: 0 }], "challenges are cleaned up");
+
+  // A challenge the proxy cannot answer fails validation: the state and error are recorded.
+  const unanswered = manager(store, createAcmeIssuer({ directoryUrl: pebble.directoryUrl, accountKeyPem, directoryCaPem: pebble.listenerCaPem, challenges: { put: async () => {}, remove: async () => {} } }));
+  t.teardown(() => unanswered.close());
+  await unanswered.sync(["shop.berth.localhost", "www.example.com", "broken.example.com"]);
+  await unanswered.settled();
+  const broken = await store.store.getCertificate("broken.example.com");
+  t.is(broken?.state, "failed");
+  t.truthy(broken?.lastError);
+  t.is(broken?.certificatePem, null);
+});
