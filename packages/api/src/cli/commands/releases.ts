@@ -1,0 +1,94 @@
+import { randomUUID } from "node:crypto";
+import type { Command } from "../command.js";
+import { parseAssignments, parseVersion } from "../arguments.js";
+import { releaseStatusText, timeText } from "../display.js";
+import { retryUnavailable } from "../retry.js";
+
+/** config, config:set, config:unset, releases, rollback. */
+export const releaseCommands: Command[] = [
+  {
+    name: "config",
+    summary: "show the config vars",
+    usage: "--app <app>",
+    app: true,
+    positionals: { min: 0, max: 0 },
+    async run({ args, out, session, app }) {
+      const { config } = await (await session()).apps.getConfig({ app: app() });
+      if (args.json) {
+        out.json(config);
+        return;
+      }
+      const keys = Object.keys(config).sort();
+      if (keys.length === 0) out.line("No config vars.");
+      const width = Math.max(0, ...keys.map((key) => key.length));
+      for (const key of keys) out.line(`${(key + ":").padEnd(width + 1)} ${config[key]}`);
+    },
+  },
+  {
+    name: "config:set",
+    summary: "set config vars; makes a new release and rolls it out",
+    usage: "<KEY>=<value>... --app <app>",
+    app: true,
+    positionals: { min: 1, max: 256 },
+    async run({ args, out, session, app }) {
+      const set = Object.fromEntries(parseAssignments("config:set", args.positionals));
+      const { apps } = await session();
+      const request = { app: app(), set, requestId: randomUUID() };
+      const response = await retryUnavailable(() => apps.updateConfig(request));
+      if (args.json) out.json(response);
+      else out.line(`Set ${Object.keys(set).join(", ")}: release v${response.release?.version} is rolling out`);
+    },
+  },
+  {
+    name: "config:unset",
+    summary: "remove config vars; makes a new release and rolls it out",
+    usage: "<KEY>... --app <app>",
+    app: true,
+    positionals: { min: 1, max: 256 },
+    async run({ args, out, session, app }) {
+      const { apps } = await session();
+      const request = { app: app(), unset: args.positionals, requestId: randomUUID() };
+      const response = await retryUnavailable(() => apps.updateConfig(request));
+      if (args.json) out.json(response);
+      else out.line(`Unset ${args.positionals.join(", ")}: release v${response.release?.version} is rolling out`);
+    },
+  },
+  {
+    name: "releases",
+    summary: "list releases, newest first",
+    usage: "--app <app>",
+    app: true,
+    positionals: { min: 0, max: 0 },
+    async run({ args, out, session, app }) {
+      const { releases } = await (await session()).apps.listReleases({ app: app() });
+      const newestFirst = [...releases].sort((a, b) => b.version - a.version);
+      if (args.json) out.json(newestFirst);
+      else
+        out.table(
+          [
+            { header: "version", value: (r) => `v${r.version}` },
+            { header: "status", value: (r) => releaseStatusText(r.status) + (r.failureReason ? ` (${r.failureReason})` : "") },
+            { header: "description", value: (r) => r.description || (r.rollbackOfVersion ? `Rollback to v${r.rollbackOfVersion}` : "-") },
+            { header: "created", value: (r) => timeText(r.createdAt) },
+          ],
+          newestFirst,
+          "No releases yet.",
+        );
+    },
+  },
+  {
+    name: "rollback",
+    summary: "make a new release from an older one (default: the one before the current) and roll it out",
+    usage: "[v<version>] --app <app>",
+    app: true,
+    positionals: { min: 0, max: 1 },
+    async run({ args, out, session, app }) {
+      const version = args.positionals[0] === undefined ? 0 : parseVersion(args.positionals[0]);
+      const { apps } = await session();
+      const request = { app: app(), version, requestId: randomUUID() };
+      const response = await retryUnavailable(() => apps.rollback(request));
+      if (args.json) out.json(response);
+      else out.line(`Rolled back to v${response.release?.rollbackOfVersion || version}: release v${response.release?.version} is rolling out`);
+    },
+  },
+];

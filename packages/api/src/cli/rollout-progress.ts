@@ -1,0 +1,51 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Rollout, RolloutEvent } from "@berth/proto/type/v1/release";
+import { RolloutState } from "@berth/proto/type/v1/release";
+import type { ApiSession } from "./api-session.js";
+import { CliFailure, ExitCode } from "./exit-codes.js";
+
+/** Whether a rollout has ended, one way or the other. */
+export function rolloutEnded(rollout: Rollout | undefined): boolean {
+  return (
+    rollout !== undefined &&
+    (rollout.state === RolloutState.SUCCEEDED || rollout.state === RolloutState.FAILED || rollout.state === RolloutState.ROLLED_BACK)
+  );
+}
+
+const MAX_RECONNECTS = 5;
+
+/**
+ * Follows a rollout until it ends, calling `onEvent` for each step. A stream
+ * that drops or closes before the end (the API restarting, a proxy timing
+ * out) is resumed after the last step seen, so no step is shown twice or lost.
+ */
+export async function followRollout(
+  session: ApiSession,
+  app: string,
+  rolloutId: string,
+  onEvent: (event: RolloutEvent) => void,
+  signal?: AbortSignal,
+): Promise<Rollout> {
+  let fromSequence = 0n;
+  let last: Rollout | undefined;
+  let reconnects = 0;
+  for (;;) {
+    try {
+      for await (const step of session.apps.watchRollout({ app, rolloutId, fromSequence }, { signal })) {
+        if (step.event) {
+          fromSequence = step.event.sequence;
+          onEvent(step.event);
+        }
+        if (step.rollout) last = step.rollout;
+        reconnects = 0;
+      }
+      if (rolloutEnded(last)) return last!;
+    } catch (error) {
+      if (signal?.aborted || ConnectError.from(error).code !== Code.Unavailable) throw error;
+    }
+    if (++reconnects > MAX_RECONNECTS) {
+      throw new CliFailure(`lost the progress of rollout ${rolloutId}; see berth releases --app ${app}`, ExitCode.unreachable);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500 * reconnects));
+  }
+}
