@@ -52,13 +52,21 @@ const associativeListKeys: Record<string, readonly string[]> = {
   topologySpreadConstraints: ["topologyKey", "whenUnsatisfiable"],
 };
 
-/** Lists of scalars that merge as sets. */
 const setLists = new Set(["finalizers"]);
+
+/** Whether the list under `fieldName` is a set of scalars (merged by union). */
+export function isSetList(fieldName: string): boolean {
+  return setLists.has(fieldName);
+}
 
 /** How a list merges: atomically, by key, or as a set of scalars. */
 export type ListShape = { type: "atomic" } | { type: "map"; keys: readonly string[] } | { type: "set" };
 
-function keysFor(fieldName: string, list: readonly unknown[]): readonly string[] | undefined {
+/**
+ * The merge keys of the list stored under `fieldName` (the first is the
+ * strategic-merge-patch key), or undefined for a list merged atomically.
+ */
+export function mergeKeysOf(fieldName: string, list: readonly unknown[]): readonly string[] | undefined {
   if (fieldName === "ports") {
     // Container ports are keyed by containerPort, Service ports by port; both with protocol.
     return list.some((item) => isJsonObject(item) && "containerPort" in item) ? ["containerPort", "protocol"] : ["port", "protocol"];
@@ -69,8 +77,8 @@ function keysFor(fieldName: string, list: readonly unknown[]): readonly string[]
 /** The merge strategy of the list stored under `fieldName`. */
 export function listShape(fieldName: string | undefined, list: readonly unknown[]): ListShape {
   if (fieldName === undefined || list.length === 0) return { type: "atomic" };
-  if (setLists.has(fieldName) && list.every((item) => typeof item !== "object" || item === null)) return { type: "set" };
-  const keys = keysFor(fieldName, list);
+  if (isSetList(fieldName) && list.every((item) => typeof item !== "object" || item === null)) return { type: "set" };
+  const keys = mergeKeysOf(fieldName, list);
   if (keys === undefined || !list.every((item) => isJsonObject(item) && item[keys[0]!] !== undefined)) return { type: "atomic" };
   const seen = new Set(list.map((item) => elementKey(item as JsonObject, keys)));
   return seen.size === list.length ? { type: "map", keys } : { type: "atomic" };

@@ -5,6 +5,7 @@ import { applyJsonPatch, applyMergePatch, isJsonObject, type JsonObject } from "
 import { apiVersionOf, qualifiedKind, qualifiedResource, type KindRegistry, type ResourceKind } from "./registry.js";
 import { applyConfiguration, recordUpdate, type WriteRequest, type WriteScope } from "./server-side-apply.js";
 import { StatusError, successStatus, type Status } from "./status.js";
+import { applyStrategicMergePatch } from "./strategic-merge-patch.js";
 import { validateMetadata, type ObjectValidator } from "./validate.js";
 import { createEventLog, type ChangeEvent, type EventLog } from "./watch.js";
 
@@ -297,7 +298,7 @@ export function createObjectStore(settings: ObjectStoreOptions): ObjectStore {
     },
     patch(kind, namespace, name, type, patch, options) {
       const old = require(kind, namespace, name);
-      const patched = type === "json" ? applyJsonPatch(old, patch) : applyMergePatch(old, patch);
+      const patched = type === "json" ? applyJsonPatch(old, patch) : type === "strategic" ? applyStrategicMergePatch(old, patch) : applyMergePatch(old, patch);
       if (!isJsonObject(patched) || !isJsonObject(patched.metadata) || patched.metadata.name !== name) throw new StatusError("BadRequest", "a patch may not change metadata.name");
       return updateFrom(kind, old, checkBody(kind, namespace, name, patched, true), options);
     },

@@ -110,8 +110,16 @@ test("merge patch, strategic merge patch and JSON patch", async (t) => {
   t.deepEqual(merged.metadata?.labels, { app: "web", owner: "me" });
   t.is(merged.spec?.replicas, 2);
 
-  const strategic = await apps.patchNamespacedDeployment({ namespace: "apps", name: "web", body: { spec: { paused: true } } }, setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch));
+  const strategic = await apps.patchNamespacedDeployment(
+    { namespace: "apps", name: "web", body: { spec: { paused: true, template: { spec: { containers: [{ name: "sidecar", image: "envoy" }] } } } } },
+    setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
+  );
   t.true(strategic.spec?.paused);
+  t.deepEqual(
+    strategic.spec?.template.spec?.containers.map((c) => `${c.name}=${c.image}`),
+    ["app=nginx:1.27", "sidecar=envoy"],
+    "containers merge by name",
+  );
 
   // Typed patch calls default to JSON patch.
   const jsonPatched = await apps.patchNamespacedDeployment({
