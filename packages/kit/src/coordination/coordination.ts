@@ -45,7 +45,7 @@ export interface SubscribeOptions {
   /**
    * The id after which to start: an id received earlier to resume, `"0"` for every
    * retained event, `"$"` or undefined for only the events published after
-   * `subscribe()` was called.
+   * `subscribe()` was called (by another replica: after the call reached Redis).
    */
   after?: string;
   /** Aborting ends the iteration (normally, without an error) and frees its connection. */
@@ -66,6 +66,7 @@ export interface EventStreams {
    * The events after `options.after`, in id order, waiting for new ones until the
    * signal aborts or the Coordination closes. Subscribe before reading the state
    * the events describe, then apply events from the subscription: nothing is missed.
+   * Throws INVALID_ARGUMENT at once for an empty stream name or a malformed `after`.
    */
   subscribe(stream: string, options: SubscribeOptions): AsyncIterable<StreamEvent>;
 }
