@@ -276,7 +276,11 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
         return send(200, store.replace(kind, namespace, name, body, options));
       }
       case "PATCH": {
-        if (patchType === undefined) throw new StatusError("UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: ${Object.keys(patchTypes).join(", ")}`);
+        // Custom resources have no strategic-merge metadata, so a real server refuses that patch type for them.
+        const accepted = Object.keys(patchTypes).filter((type) => isBuiltIn(kind) || patchTypes[type] !== "strategic");
+        if (patchType === undefined || (patchType === "strategic" && !isBuiltIn(kind))) {
+          throw new StatusError("UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: ${accepted.join(", ")}`);
+        }
         record.verb = patchType === "apply" ? "apply" : "patch";
         const body = await readBody(request, contentType);
         const options = await writeOptions();

@@ -271,6 +271,16 @@ test("a custom resource (cert-manager Certificate) through CustomObjectsApi", as
   await custom.createClusterCustomObject({ group: "cert-manager.io", version: "v1", plural: "clusterissuers", body: { apiVersion: "cert-manager.io/v1", kind: "ClusterIssuer", metadata: { name: "acme" }, spec: { selfSigned: {} } } });
   const issuer = await custom.getClusterCustomObject({ group: "cert-manager.io", version: "v1", plural: "clusterissuers", name: "acme" });
   t.is(issuer.metadata.namespace, undefined);
+  const merged = await custom.patchNamespacedCustomObject(
+    { group: "cert-manager.io", version: "v1", namespace: "apps", plural: "certificates", name: "tls", body: { spec: { dnsNames: ["b.example.com"] } } },
+    setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+  );
+  t.deepEqual(merged.spec, { secretName: "web-tls", dnsNames: ["b.example.com"] });
+  const strategic = await apiError(
+    t,
+    custom.patchNamespacedCustomObject({ group: "cert-manager.io", version: "v1", namespace: "apps", plural: "certificates", name: "tls", body: { spec: {} } }, setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch)),
+  );
+  t.is(strategic.code, 415, "custom resources refuse strategic merge patch, as on a real server");
 });
 
 test("generateName, deletecollection and finalizers", async (t) => {
