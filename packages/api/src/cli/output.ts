@@ -4,6 +4,10 @@ import { file_berth_api_v1_apps } from "@berth/proto/api/v1/apps";
 import { file_berth_api_v1_formation } from "@berth/proto/api/v1/formation";
 import { file_berth_api_v1_identity } from "@berth/proto/api/v1/identity";
 import { file_berth_api_v1_network } from "@berth/proto/api/v1/network";
+import { file_berth_type_v1_identity } from "@berth/proto/type/v1/identity";
+import { file_berth_type_v1_network } from "@berth/proto/type/v1/network";
+import { file_berth_type_v1_process } from "@berth/proto/type/v1/process";
+import { file_berth_type_v1_release } from "@berth/proto/type/v1/release";
 import { renderTable } from "./table.js";
 import type { Column } from "./table.js";
 
@@ -25,7 +29,17 @@ export interface OutputStreams {
   stderr: { write(text: string): unknown };
 }
 
-const registry = createRegistry(file_berth_api_v1_apps, file_berth_api_v1_formation, file_berth_api_v1_identity, file_berth_api_v1_network);
+// Every message a command may print, including the shared types nested in responses.
+const registry = createRegistry(
+  file_berth_api_v1_apps,
+  file_berth_api_v1_formation,
+  file_berth_api_v1_identity,
+  file_berth_api_v1_network,
+  file_berth_type_v1_identity,
+  file_berth_type_v1_network,
+  file_berth_type_v1_process,
+  file_berth_type_v1_release,
+);
 
 /** Plain data for JSON: protobuf messages through their schema, anything else as is. */
 export function jsonValue(value: unknown): unknown {

@@ -71,19 +71,28 @@ export function createSchedulerStandIn(timeline: Timeline = []) {
     if (requestId !== "") requestIds.set(requestId, result);
     return result;
   };
-  const release = (s: AppState, description: string) => {
+  // A Procfile mentioning "never-healthy" stands for a release whose rollout is rolled back.
+  const release = (s: AppState, description: string, procfile = "") => {
     const version = s.releases.length + 1;
-    const made = create(ReleaseSchema, { app: s.app.name, version, description, status: ReleaseStatus.SUCCEEDED, config: { ...s.config } });
+    const healthy = !procfile.includes("never-healthy");
+    const made = create(ReleaseSchema, {
+      app: s.app.name,
+      version,
+      description,
+      status: healthy ? ReleaseStatus.SUCCEEDED : ReleaseStatus.ROLLED_BACK,
+      config: { ...s.config },
+    });
     const rollout = create(RolloutSchema, {
       id: `rollout-${s.app.name}-${version}`,
       app: s.app.name,
       releaseVersion: version,
       previousReleaseVersion: version - 1,
-      state: RolloutState.SUCCEEDED,
+      state: healthy ? RolloutState.SUCCEEDED : RolloutState.ROLLED_BACK,
+      reason: healthy ? "" : "PROGRESS_DEADLINE_EXCEEDED",
     });
     s.releases.push(made);
     s.rollouts.push(rollout);
-    s.app.currentReleaseVersion = version;
+    if (healthy) s.app.currentReleaseVersion = version;
     return { release: made, rollout };
   };
   const registration = serve(SchedulerService, {
@@ -148,7 +157,7 @@ export function createSchedulerStandIn(timeline: Timeline = []) {
     createRelease(request) {
       const source = request.artifact?.source;
       if (source?.case === "image" && source.value.startsWith("refused")) throw invalidArgument("artifact.image", "refused by the scheduler");
-      return once(request.requestId, () => release(state(request.app), request.description));
+      return once(request.requestId, () => release(state(request.app), request.description, request.procfile));
     },
     listReleases: (request) => ({ releases: state(request.app).releases }),
     getRelease(request) {
@@ -171,7 +180,10 @@ export function createSchedulerStandIn(timeline: Timeline = []) {
     async *watchRollout(request) {
       const rollout = state(request.app).rollouts.find((r) => r.id === request.rolloutId);
       if (!rollout) throw notFound(`rollout ${request.rolloutId} not found`);
-      const kinds = [RolloutEventKind.ROLLOUT_STARTED, RolloutEventKind.REPLICA_HEALTHY, RolloutEventKind.ROLLOUT_SUCCEEDED];
+      const kinds =
+        rollout.state === RolloutState.SUCCEEDED
+          ? [RolloutEventKind.ROLLOUT_STARTED, RolloutEventKind.REPLICA_HEALTHY, RolloutEventKind.ROLLOUT_SUCCEEDED]
+          : [RolloutEventKind.ROLLOUT_STARTED, RolloutEventKind.REPLICA_UNHEALTHY, RolloutEventKind.ROLLOUT_ROLLED_BACK];
       for (const [index, kind] of kinds.entries()) {
         if (BigInt(index + 1) <= request.fromSequence) continue;
         yield { event: { rolloutId: rollout.id, sequence: BigInt(index + 1), kind, app: request.app }, rollout };

@@ -1,0 +1,181 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import test from "ava";
+import { runCli } from "../src/cli/run-cli.js";
+import { ExitCode } from "../src/cli/exit-codes.js";
+import { startApiHarness } from "./support/api-harness.js";
+import { mutatingCalls } from "./support/peer-stand-ins.js";
+
+interface Teardown {
+  teardown(fn: () => void): void;
+}
+
+function tempDir(t: Teardown, prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Runs `berth` in-process with its own config dir; env adds to it. */
+function berthRunner(t: Teardown, baseEnv: Record<string, string>) {
+  const configDir = tempDir(t, "berth-cli-config-");
+  return async (argv: string[], options: { env?: Record<string, string>; stdin?: string } = {}) => {
+    let stdout = "";
+    let stderr = "";
+    const code = await runCli(argv, {
+      env: { BERTH_CONFIG_DIR: configDir, ...baseEnv, ...options.env },
+      stdout: { write: (text: string) => (stdout += text) },
+      stderr: { write: (text: string) => (stderr += text) },
+      readStdin: async () => options.stdin ?? "",
+    });
+    return { code, stdout, stderr, configDir };
+  };
+}
+
+function appDir(t: Teardown, procfile: string): string {
+  const dir = tempDir(t, "berth-cli-app-");
+  writeFileSync(join(dir, "Procfile"), procfile);
+  writeFileSync(join(dir, "server.js"), "console.log('hello')\n");
+  mkdirSync(join(dir, ".git"));
+  writeFileSync(join(dir, ".git", "HEAD"), "ref: refs/heads/main\n");
+  return dir;
+}
+
+test("login saves credentials that later commands use; BERTH_TOKEN and BERTH_API_URL override them", async (t) => {
+  const h = await startApiHarness(t);
+  const { token } = await h.team("acme");
+  const berth = berthRunner(t, {});
+  const notLoggedIn = await berth(["apps"], { env: { BERTH_API_URL: h.api.url } });
+  t.is(notLoggedIn.code, ExitCode.auth);
+  t.is(notLoggedIn.stderr, "berth: not logged in: run berth login, or set BERTH_TOKEN\n");
+  const login = await berth(["login", "--api-url", h.api.url], { stdin: `${token}\n` });
+  t.is(login.code, ExitCode.ok, login.stderr);
+  t.regex(login.stdout, /Logged in to .* as team acme/);
+  const file = join(login.configDir, "credentials.json");
+  t.deepEqual(JSON.parse(readFileSync(file, "utf8")), { apiUrl: h.api.url, token });
+  t.is(statSync(file).mode & 0o777, 0o600);
+  t.is((await berth(["whoami"])).stdout.split(" (")[0], "team acme");
+  const overridden = await berth(["whoami"], { env: { BERTH_TOKEN: h.adminToken } });
+  t.regex(overridden.stdout, /^admin/);
+  const unreachable = await berth(["apps"], { env: { BERTH_API_URL: "http://127.0.0.1:1" } });
+  t.is(unreachable.code, ExitCode.unreachable);
+  t.regex(unreachable.stderr, /^berth: unavailable: .*\n$/);
+  const badLogin = await berth(["login", "--api-url", h.api.url, "--token", "wrong-token-entirely"]);
+  t.is(badLogin.code, ExitCode.auth);
+  t.deepEqual(JSON.parse(readFileSync(file, "utf8")).token, token, "a refused login keeps the saved credentials");
+});
+
+test("an admin creates a team and its token; the team manages its apps, formation, config, releases, domains and autoscale", async (t) => {
+  const h = await startApiHarness(t);
+  const asAdmin = berthRunner(t, { BERTH_API_URL: h.api.url, BERTH_TOKEN: h.adminToken });
+  t.is((await asAdmin(["teams:create", "acme"])).code, ExitCode.ok);
+  const minted = await asAdmin(["tokens:create", "--team", "acme", "--description", "laptop"]);
+  t.is(minted.code, ExitCode.ok);
+  const token = minted.stdout.trim();
+  t.regex(token, /^berth_[0-9a-f]{16}_\S+$/, "stdout carries the secret alone");
+  t.regex(minted.stderr, /shown only this once/);
+
+  const berth = berthRunner(t, { BERTH_API_URL: h.api.url, BERTH_TOKEN: token, BERTH_APP: "shop" });
+  t.is((await berth(["apps:create", "shop"])).code, ExitCode.ok);
+  h.router.knowApp("shop");
+  t.regex((await berth(["apps"])).stdout, /^NAME\s+RELEASE\s+ROLLING OUT\s+CREATED\nshop\s+-\s+-\s+\d{4}-/);
+
+  const scaled = await berth(["pods:scale", "web=3", "worker=1"]);
+  t.is(scaled.code, ExitCode.ok, scaled.stderr);
+  t.regex(scaled.stdout, /\nweb\s+0\/3\s+standard-1x\s.*web\s.*https:\/\/shop\.berth\.localhost/);
+  t.regex(scaled.stdout, /\napi-tcp\s+0\/0\s.*tcp\s.*shop-api-tcp/);
+  const pods = JSON.parse((await berth(["pods", "--json"])).stdout) as { processType: string; replicas?: number }[];
+  t.deepEqual(pods.map((p) => [p.processType, p.replicas ?? 0]), [["web", 3], ["admin-web", 0], ["worker", 1], ["api-tcp", 0]]);
+  t.is((await berth(["pods:type", "web=standard-2x"])).code, ExitCode.ok);
+  t.regex((await berth(["pods:sizes"])).stdout, /standard-2x\s+500m\s+1G/);
+
+  t.is((await berth(["config:set", "MODE=live", "URL=postgres://db?x=1"])).code, ExitCode.ok);
+  t.is((await berth(["config"])).stdout, "MODE: live\nURL:  postgres://db?x=1\n");
+  t.deepEqual(JSON.parse((await berth(["config", "--json"])).stdout), { MODE: "live", URL: "postgres://db?x=1" });
+  t.is((await berth(["config:unset", "MODE"])).code, ExitCode.ok);
+  t.regex((await berth(["rollback", "v1"])).stdout, /release v3 is rolling out/);
+  t.regex((await berth(["releases"])).stdout, /^VERSION\s+STATUS\s+DESCRIPTION\s+CREATED\nv3\s+succeeded\s+Rollback to v1/);
+
+  t.regex((await berth(["domains:add", "admin.example.com", "--process", "admin-web"])).stdout, /Added admin.example.com to admin-web/);
+  t.regex((await berth(["domains"])).stdout, /admin\.example\.com\s+admin-web\s+custom/);
+  t.is((await berth(["domains:remove", "admin.example.com"])).code, ExitCode.ok);
+
+  t.regex((await berth(["autoscale:set", "web", "--min", "3", "--max", "8", "--cpu-percent", "75"])).stdout, /between 3 and 8 replicas at 75%/);
+  t.regex((await berth(["autoscale:list"])).stdout, /web\s+3\s+8\s+75%/);
+  t.is((await berth(["autoscale:unset", "web"])).code, ExitCode.ok);
+  t.is((await berth(["autoscale:list"])).stdout, "No autoscale rules.\n");
+
+  t.regex((await berth(["ps"])).stdout, /shop-web-1\s+web/);
+  t.regex((await berth(["ps:restart", "web"])).stdout, /Restarting web/);
+  t.is((await berth(["logs", "--type", "web", "-n", "5"])).stdout.split("\n").filter(Boolean).length, 2);
+  t.regex((await berth(["apps:info"])).stdout, /=== shop\nTeam:\s+acme/);
+
+  const refused = await berth(["apps:destroy"]);
+  t.is(refused.code, ExitCode.usage);
+  t.true(h.scheduler.apps.has("shop"));
+  t.is((await berth(["apps:destroy", "--confirm", "shop"])).code, ExitCode.ok);
+  t.false(h.scheduler.apps.has("shop"));
+});
+
+test("deploy packs the directory without .git, uploads it in chunks, follows the rollout and exits 0", async (t) => {
+  const h = await startApiHarness(t);
+  const { token, clients } = await h.team("acme");
+  await h.createApp(clients, "shop");
+  const berth = berthRunner(t, { BERTH_API_URL: h.api.url, BERTH_TOKEN: token });
+  const deployed = await berth(["deploy", appDir(t, "web: node server.js\n"), "--app", "shop", "--description", "first"]);
+  t.is(deployed.code, ExitCode.ok, deployed.stderr);
+  t.regex(deployed.stderr, /Uploading .*\nReleased v1; rolling out \(rollout-shop-1\):\n.*rollout of v\d+ started\n.*healthy\n.*v\d+ is live\n$/);
+  t.is(deployed.stdout, "Deployed v1 to shop\n");
+  t.true(h.scheduler.log.calls.filter((call) => call === "UploadSourceChunk").length > 1, "the archive went up in several chunks");
+
+  const json = JSON.parse((await berth(["deploy", appDir(t, "web: node server.js\n"), "--app", "shop", "--json"])).stdout);
+  t.is(json.release.version, 2);
+  t.is(json.rollout.state, "ROLLOUT_STATE_SUCCEEDED");
+
+  const detached = await berth(["deploy", appDir(t, "web: node server.js\n"), "--app", "shop", "--detach"]);
+  t.is(detached.code, ExitCode.ok);
+  t.regex(detached.stdout, /Released v3; rollout rollout-shop-3 continues in the background/);
+});
+
+test("a deploy whose rollout is rolled back exits 5; a bad Procfile is refused before anything is uploaded", async (t) => {
+  const h = await startApiHarness(t);
+  const { token, clients } = await h.team("acme");
+  await h.createApp(clients, "shop");
+  const berth = berthRunner(t, { BERTH_API_URL: h.api.url, BERTH_TOKEN: token });
+  const rolledBack = await berth(["deploy", appDir(t, "web: never-healthy\n"), "--app", "shop"]);
+  t.is(rolledBack.code, ExitCode.rolloutFailed);
+  t.regex(rolledBack.stderr, /berth: deploy of v1 rolled back \(PROGRESS_DEADLINE_EXCEEDED\)\n$/);
+
+  const before = mutatingCalls(h.scheduler.log).length;
+  const badProcfile = await berth(["deploy", appDir(t, "web node server.js\n"), "--app", "shop"]);
+  t.is(badProcfile.code, ExitCode.failed);
+  t.is(badProcfile.stderr, 'berth: Procfile: line 1: expected "<type>: <command>", got "web node server.js"\n');
+  t.is(mutatingCalls(h.scheduler.log).length, before);
+  const missingDir = await berth(["deploy", "/nonexistent/dir", "--app", "shop"]);
+  t.is(missingDir.code, ExitCode.failed);
+});
+
+test("errors are one line with a reliable exit code; every command has --help", async (t) => {
+  const h = await startApiHarness(t);
+  const { token } = await h.team("acme");
+  const berth = berthRunner(t, { BERTH_API_URL: h.api.url, BERTH_TOKEN: token });
+  const notFound = await berth(["pods", "--app", "ghost"]);
+  t.deepEqual([notFound.code, notFound.stderr], [ExitCode.failed, 'berth: not found: app "ghost" not found\n']);
+  const invalid = await berth(["pods:scale", "Web=1", "--app", "ghost"]);
+  t.deepEqual([invalid.code, invalid.stderr], [ExitCode.failed, "berth: invalid argument: replicas[Web]: must be lowercase letters, digits and dashes, starting and ending with a letter or digit\n"]);
+  const noApp = await berth(["pods"]);
+  t.is(noApp.code, ExitCode.usage);
+  t.regex(noApp.stderr, /name the app with --app/);
+  t.is((await berth(["frobnicate"])).code, ExitCode.usage);
+  t.is((await berth(["pods:scale", "web=three", "--app", "x"])).code, ExitCode.usage);
+  t.is((await berth(["teams:create", "other"])).code, ExitCode.auth, "a team token may not create teams");
+  const overview = await berth(["--help"]);
+  t.is(overview.code, ExitCode.ok);
+  for (const name of ["login", "deploy", "pods:scale", "logs", "autoscale:set", "domains:add", "rollback"]) {
+    t.true(overview.stdout.includes(`  ${name} `), name);
+    const help = await berth([name, "--help"]);
+    t.is(help.code, ExitCode.ok, name);
+    t.true(help.stdout.startsWith(`Usage: berth ${name}`), name);
+  }
+});
