@@ -76,7 +76,8 @@ export function mergeKeysOf(fieldName: string, list: readonly unknown[]): readon
 
 /** The merge strategy of the list stored under `fieldName`. */
 export function listShape(fieldName: string | undefined, list: readonly unknown[]): ListShape {
-  if (fieldName === undefined || list.length === 0) return { type: "atomic" };
+  // An empty set or keyed list claims no elements, so it merges without dropping other managers' elements.
+  if (fieldName === undefined) return { type: "atomic" };
   if (isSetList(fieldName) && list.every((item) => typeof item !== "object" || item === null)) return { type: "set" };
   const keys = mergeKeysOf(fieldName, list);
   if (keys === undefined || !list.every((item) => isJsonObject(item) && item[keys[0]!] !== undefined)) return { type: "atomic" };
