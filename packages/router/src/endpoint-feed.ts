@@ -1,0 +1,102 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Client } from "@connectrpc/connect";
+import type { Logger } from "@berth/kit";
+import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
+import type { ProcessEndpointsUpdate } from "./route-table.js";
+
+/** One message of the endpoint stream, in the router's terms. */
+export interface EndpointGeneration {
+  generation: bigint;
+  snapshot: boolean;
+  processes: ProcessEndpointsUpdate[];
+}
+
+/** Options of startEndpointFeed. */
+export interface EndpointFeedOptions {
+  scheduler: Pick<Client<typeof SchedulerService>, "watchEndpoints" | "ackEndpoints" | "reportDrained">;
+  consumer: string;
+  /** Applies a generation; it is acknowledged once this resolves. */
+  apply(generation: EndpointGeneration): Promise<void>;
+  logger: Logger;
+  /** Reconnect delays: from `initialBackoffMs`, doubling up to `maxBackoffMs`. */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Deadline of AckEndpoints and ReportDrained calls. */
+  callTimeoutMs?: number;
+}
+
+/** The running consumer of the scheduler's endpoint stream. */
+export interface EndpointFeed {
+  /** Resolves once the first snapshot has been applied. */
+  readonly ready: Promise<void>;
+  /** Tells the scheduler these removed replicas have no connection left. */
+  reportDrained(replicas: string[]): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Follows WatchEndpoints: applies the snapshot and every change, acknowledges
+ * each generation once the route table has it, and reconnects with backoff
+ * when the stream breaks (the scheduler sends a fresh snapshot then).
+ */
+export function startEndpointFeed(options: EndpointFeedOptions): EndpointFeed {
+  const controller = new AbortController();
+  const initialBackoff = options.initialBackoffMs ?? 100;
+  const maxBackoff = options.maxBackoffMs ?? 5000;
+  const callTimeoutMs = options.callTimeoutMs ?? 10_000;
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+
+  async function follow(): Promise<void> {
+    const stream = options.scheduler.watchEndpoints({ consumer: options.consumer }, { signal: controller.signal, timeoutMs: 0 });
+    for await (const message of stream) {
+      await options.apply({
+        generation: message.generation,
+        snapshot: message.snapshot,
+        processes: message.processes.map((process) => ({
+          team: process.team,
+          app: process.app,
+          processType: process.processType,
+          routingClass: process.routingClass,
+          endpoints: process.endpoints.map((endpoint) => ({ replica: endpoint.replica, host: endpoint.host, port: endpoint.port })),
+          removed: process.removed,
+        })),
+      });
+      if (message.snapshot) markReady();
+      await options.scheduler.ackEndpoints({ consumer: options.consumer, generation: message.generation }, { signal: controller.signal, timeoutMs: callTimeoutMs });
+    }
+  }
+
+  const loop = (async () => {
+    let backoff = initialBackoff;
+    while (!controller.signal.aborted) {
+      const started = Date.now();
+      try {
+        await follow();
+        if (!controller.signal.aborted) options.logger.warn("endpoint stream ended; reconnecting");
+      } catch (error) {
+        if (controller.signal.aborted) break;
+        options.logger.warn("endpoint stream failed; reconnecting", { error, inMs: backoff });
+      }
+      // A stream that stayed up a while starts the backoff over.
+      if (Date.now() - started > maxBackoff) backoff = initialBackoff;
+      await sleep(backoff, undefined, { signal: controller.signal }).catch(() => {});
+      backoff = Math.min(maxBackoff, backoff * 2);
+    }
+  })();
+
+  return {
+    ready,
+    reportDrained(replicas) {
+      if (replicas.length === 0 || controller.signal.aborted) return;
+      options.scheduler.reportDrained({ consumer: options.consumer, replicas }, { timeoutMs: callTimeoutMs }).catch((error: unknown) => {
+        // The scheduler's own drain timeout ends the drain when this is lost.
+        options.logger.warn("ReportDrained failed", { replicas, error });
+      });
+    },
+    async close() {
+      controller.abort();
+      await loop;
+    },
+  };
+}

@@ -1,0 +1,101 @@
+import { KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
+import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import type { Logger } from "@berth/kit";
+import type { RoutingEngine, WebProcessRoutes } from "../routing-engine.js";
+
+/*
+ * Why Ingress rather than Gateway API HTTPRoute: networking.k8s.io/v1 Ingress
+ * is served by every cluster and every ingress controller without CRDs, it is
+ * validated by kubernetes-models 4.5.1 (the schemas berth checks its objects
+ * against), and cert-manager's ingress-shim turns one annotation into a
+ * Certificate per Ingress. Gateway API would need the Gateway CRDs installed,
+ * a Gateway listener per hostname for cert-manager's gateway-shim, and offers
+ * no schema in the validated set.
+ */
+
+/** Options of createIngressEngine. */
+export interface IngressEngineOptions {
+  kubeConfig: KubeConfig;
+  /** Where the apps' Services live and the Ingress objects go. */
+  namespace: string;
+  /** spec.ingressClassName of every Ingress. */
+  ingressClass: string;
+  /** The cert-manager ClusterIssuer named in each Ingress's annotation. */
+  clusterIssuer: string;
+  /** The port of each web process's Service. */
+  servicePort: number;
+  logger: Logger;
+}
+
+/** The field manager of berth's server-side applies of routing objects. */
+export const FIELD_MANAGER = "berth-router";
+const MANAGED_BY = "app.kubernetes.io/managed-by";
+
+/** The name of the Ingress (and, by the scheduler's convention, the Service) of a web process. */
+export function webProcessObjectName(app: string, processType: string): string {
+  return `${app}-${processType}`;
+}
+
+/** The Ingress serving one web process: one rule per hostname, TLS from cert-manager. */
+export function ingressFor(routes: WebProcessRoutes, options: Pick<IngressEngineOptions, "namespace" | "ingressClass" | "clusterIssuer" | "servicePort">): KubernetesObject & Record<string, unknown> {
+  const name = webProcessObjectName(routes.app, routes.processType);
+  const labels: Record<string, string> = {
+    "app.kubernetes.io/name": routes.app,
+    "app.kubernetes.io/component": routes.processType,
+    "app.kubernetes.io/part-of": "berth",
+    [MANAGED_BY]: FIELD_MANAGER,
+  };
+  if (routes.team) labels["berth.dev/team"] = routes.team;
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "Ingress",
+    metadata: {
+      name,
+      namespace: options.namespace,
+      labels,
+      annotations: { "cert-manager.io/cluster-issuer": options.clusterIssuer },
+    },
+    spec: {
+      ingressClassName: options.ingressClass,
+      tls: [{ hosts: [...routes.hostnames], secretName: `${name}-tls` }],
+      rules: routes.hostnames.map((host) => ({
+        host,
+        http: {
+          paths: [
+            {
+              path: "/",
+              pathType: "Prefix",
+              backend: { service: { name, port: { number: options.servicePort } } },
+            },
+          ],
+        },
+      })),
+    },
+  };
+}
+
+/**
+ * The kubernetes engine: server-side applies an Ingress per routed web
+ * process and deletes the Ingresses it manages that are no longer wanted.
+ */
+export function createIngressEngine(options: IngressEngineOptions): RoutingEngine {
+  const client = KubernetesObjectApi.makeApiClient(options.kubeConfig);
+  return {
+    async apply(desired) {
+      const wanted = new Set<string>();
+      for (const routes of desired) {
+        if (routes.hostnames.length === 0) continue;
+        const ingress = ingressFor(routes, options);
+        wanted.add(ingress.metadata!.name!);
+        await client.patch(ingress, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      }
+      const existing = await client.list("networking.k8s.io/v1", "Ingress", options.namespace, undefined, undefined, undefined, undefined, `${MANAGED_BY}=${FIELD_MANAGER}`);
+      for (const ingress of existing.items) {
+        const name = ingress.metadata?.name;
+        if (!name || wanted.has(name)) continue;
+        await client.delete({ apiVersion: "networking.k8s.io/v1", kind: "Ingress", metadata: { name, namespace: options.namespace } });
+        options.logger.info("ingress pruned", { name });
+      }
+    },
+  };
+}

@@ -1,0 +1,17 @@
+/** The public hostnames of one web process: its platform route first, then its custom domains. */
+export interface WebProcessRoutes {
+  team: string;
+  app: string;
+  processType: string;
+  hostnames: string[];
+}
+
+/**
+ * Makes a runtime serve the routes: on the local engine the router's own
+ * proxy serves them and only certificates are needed; on Kubernetes, Ingress
+ * objects are applied and cert-manager obtains the certificates.
+ */
+export interface RoutingEngine {
+  /** Converges the runtime on exactly `desired` (idempotent; what is not listed is pruned). */
+  apply(desired: readonly WebProcessRoutes[]): Promise<void>;
+}

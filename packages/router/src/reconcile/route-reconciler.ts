@@ -1,0 +1,91 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "@berth/kit";
+import type { RoutingEngine, WebProcessRoutes } from "../engine/routing-engine.js";
+import type { RouteTable } from "../route-table.js";
+import type { RouterStore } from "../store/router-store.js";
+
+/** Options of createRouteReconciler. */
+export interface RouteReconcilerOptions {
+  store: Pick<RouterStore, "listRoutes" | "listDomains">;
+  routes: RouteTable;
+  engine: RoutingEngine;
+  logger: Logger;
+  /** First retry after a failed pass, doubling up to a minute. */
+  retryMs?: number;
+}
+
+/**
+ * Level-triggered: every kick re-reads the stored routes and domains and
+ * converges the route table and the engine on them. Kicks that arrive during
+ * a pass coalesce into one more pass.
+ */
+export interface RouteReconciler {
+  /** Resolves when a pass that started after this call has finished. */
+  kick(): Promise<void>;
+  close(): void;
+}
+
+/** The desired routes of every web process, from the stored routes and domains. */
+export function desiredRoutes(
+  routes: readonly { hostname: string; team: string; app: string; processType: string }[],
+  domains: readonly { hostname: string; app: string; processType: string }[],
+): WebProcessRoutes[] {
+  const byProcess = new Map<string, WebProcessRoutes>();
+  const entry = (app: string, processType: string, team: string) => {
+    const key = `${app}/${processType}`;
+    let found = byProcess.get(key);
+    if (!found) {
+      found = { team, app, processType, hostnames: [] };
+      byProcess.set(key, found);
+    }
+    return found;
+  };
+  for (const route of routes) entry(route.app, route.processType, route.team).hostnames.unshift(route.hostname);
+  for (const domain of domains) entry(domain.app, domain.processType, "").hostnames.push(domain.hostname);
+  return [...byProcess.values()].sort((a, b) => `${a.app}/${a.processType}`.localeCompare(`${b.app}/${b.processType}`));
+}
+
+/** Creates the reconciler; nothing runs until the first kick. */
+export function createRouteReconciler(options: RouteReconcilerOptions): RouteReconciler {
+  const controller = new AbortController();
+  const initialRetry = options.retryMs ?? 1000;
+  let retry = initialRetry;
+  let running: Promise<void> | undefined;
+  let pending: Promise<void> | undefined;
+
+  async function pass(): Promise<void> {
+    const [routes, domains] = await Promise.all([options.store.listRoutes(), options.store.listDomains()]);
+    options.routes.setDomains(domains);
+    await options.engine.apply(desiredRoutes(routes, domains));
+  }
+
+  async function run(): Promise<void> {
+    try {
+      await pass();
+      retry = initialRetry;
+    } catch (error) {
+      options.logger.warn("route reconcile failed; retrying", { error, inMs: retry });
+      const delay = retry;
+      retry = Math.min(60_000, retry * 2);
+      void sleep(delay, undefined, { signal: controller.signal }).then(() => kick(), () => {});
+    }
+  }
+
+  function kick(): Promise<void> {
+    if (controller.signal.aborted) return Promise.resolve();
+    if (!running) {
+      running = run().finally(() => (running = undefined));
+      return running;
+    }
+    pending ??= running.then(() => {
+      pending = undefined;
+      return kick();
+    });
+    return pending;
+  }
+
+  return {
+    kick,
+    close: () => controller.abort(),
+  };
+}

@@ -1,0 +1,239 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as tls from "node:tls";
+import type { Client } from "@connectrpc/connect";
+import { createInternalClient, createLogger, maskedConfig, openDatabase, serve, startServer } from "@berth/kit";
+import type { Database, Logger } from "@berth/kit";
+import { RouterService } from "@berth/proto/router/v1/router";
+import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
+import { RoutingClass } from "@berth/proto/type/v1/process";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { RouterConfig } from "./config.js";
+import { startEndpointFeed } from "./endpoint-feed.js";
+import type { EndpointGeneration } from "./endpoint-feed.js";
+import { createIngressEngine } from "./engine/kubernetes/ingress-engine.js";
+import { createLocalRoutingEngine } from "./engine/local-engine.js";
+import type { RoutingEngine } from "./engine/routing-engine.js";
+import { routeHostname } from "./hostnames.js";
+import { startDataPlane } from "./proxy/data-plane.js";
+import type { DataPlane } from "./proxy/data-plane.js";
+import { createRouteReconciler } from "./reconcile/route-reconciler.js";
+import { createRouteTable, targetKey } from "./route-table.js";
+import { createRouterService } from "./service.js";
+import { routerMigrations } from "./store/migrations.js";
+import { createRouterStore } from "./store/router-store.js";
+import type { RouterStore } from "./store/router-store.js";
+import { createAcmeAccountKey, createAcmeIssuer } from "./tls/acme-issuer.js";
+import { createCertificateManager } from "./tls/certificate-manager.js";
+import type { CertificateManager } from "./tls/certificate-manager.js";
+import type { CertificateIssuer } from "./tls/issued-certificate.js";
+import { createCertificateAuthority, createPlatformCaIssuer } from "./tls/platform-ca.js";
+
+/** Collaborators a caller may provide instead of the ones built from the configuration. */
+export interface RouterDeps {
+  logger?: Logger;
+  /** An open, migrated database; otherwise one is opened from the configuration. */
+  database?: Database;
+  /** The scheduler's endpoint stream; otherwise an internal client to `schedulerUrl`. */
+  scheduler?: Pick<Client<typeof SchedulerService>, "watchEndpoints" | "ackEndpoints" | "reportDrained">;
+  /** The cluster, for the kubernetes engine. */
+  kubeConfig?: KubeConfig;
+}
+
+/** A running router: the RouterService and, on the local engine, the reverse proxy. */
+export interface RunningRouter {
+  /** The RouterService (gRPC, Connect). */
+  readonly url: string;
+  readonly port: number;
+  /** 0 on the kubernetes engine. */
+  readonly proxyHttpPort: number;
+  /** 0 on the kubernetes engine or with TLS off. */
+  readonly proxyHttpsPort: number;
+  /** The platform CA to trust for local HTTPS (BERTH_ROUTER_TLS=platform-ca), also written to the data directory. */
+  readonly platformCaPem: string | undefined;
+  /** Resolves once the first endpoint snapshot is applied. */
+  readonly ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+const HOUR_MS = 60 * 60 * 1000;
+
+async function platformCaIssuer(store: RouterStore, dataDir: string, logger: Logger): Promise<{ issuer: CertificateIssuer; pem: string; fallback: tls.SecureContext }> {
+  const authority = (await store.getPlatformCa()) ?? (await store.savePlatformCa(await createCertificateAuthority("berth platform CA")));
+  const file = path.join(dataDir, "router", "platform-ca.pem");
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, authority.certificatePem);
+  logger.info("platform CA ready: trust it for local HTTPS", { file });
+  const issuer = await createPlatformCaIssuer(authority);
+  // Clients that send no SNI (a bare IP) still complete a handshake and get the 404 page.
+  const fallbackCertificate = await issuer.issueFor(["localhost", "127.0.0.1"]);
+  return { issuer, pem: authority.certificatePem, fallback: tls.createSecureContext({ cert: fallbackCertificate.certificatePem, key: fallbackCertificate.privateKeyPem }) };
+}
+
+async function acmeIssuer(store: RouterStore, config: RouterConfig): Promise<CertificateIssuer> {
+  const directoryUrl = config.tls.acmeDirectoryUrl!;
+  const accountKeyPem = (await store.getAcmeAccountKey(directoryUrl)) ?? (await store.saveAcmeAccountKey(directoryUrl, await createAcmeAccountKey()));
+  return createAcmeIssuer({
+    directoryUrl,
+    email: config.tls.acmeEmail,
+    accountKeyPem,
+    directoryCaPem: config.tls.acmeDirectoryCaFile ? fs.readFileSync(config.tls.acmeDirectoryCaFile, "utf8") : undefined,
+    challenges: { put: (token, keyAuthorization) => store.putChallenge(token, keyAuthorization), remove: (token) => store.removeChallenge(token) },
+  });
+}
+
+/** Starts the router: store, route table, certificates, proxy or Ingress engine, RouterService, endpoint feed. */
+export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): Promise<RunningRouter> {
+  const logger = deps.logger ?? createLogger("router");
+  logger.info("starting router", maskedConfig({ ...config, proxy: JSON.stringify(config.proxy), tls: JSON.stringify(config.tls), kubernetes: JSON.stringify(config.kubernetes) }));
+  const database =
+    deps.database ?? (await openDatabase({ service: "router", schema: "router", migrations: routerMigrations, databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger }));
+  const closers: (() => Promise<void> | void)[] = [];
+  if (!deps.database) closers.push(() => database.close());
+  try {
+    const store = createRouterStore(database);
+    const routes = createRouteTable(config.platformDomain);
+    // Until the first snapshot, known routes wait for replicas instead of answering 404.
+    routes.applyEndpoints(
+      (await store.listRoutes()).map((route) => ({ team: route.team, app: route.app, processType: route.processType, routingClass: RoutingClass.WEB, endpoints: [], removed: false })),
+      true,
+    );
+
+    let engine: RoutingEngine;
+    let certificates: CertificateManager | undefined;
+    let platformCaPem: string | undefined;
+    let dataPlane: DataPlane | undefined;
+    const local = config.engine === "local";
+    if (local) {
+      if (config.tls.mode !== "off") {
+        let issuer: CertificateIssuer;
+        let fallback: tls.SecureContext | undefined;
+        if (config.tls.mode === "platform-ca") {
+          const platformCa = await platformCaIssuer(store, config.dataDir, logger);
+          issuer = platformCa.issuer;
+          fallback = platformCa.fallback;
+          platformCaPem = platformCa.pem;
+        } else {
+          issuer = await acmeIssuer(store, config);
+        }
+        certificates = createCertificateManager({
+          store,
+          issuer,
+          renewBeforeMs: config.tls.renewBeforeMs,
+          checkIntervalMs: config.tls.checkIntervalMs,
+          retryBaseMs: config.tls.retryBaseMs,
+          retryMaxMs: HOUR_MS,
+          logger: logger.child({ component: "certificates" }),
+          fallback,
+        });
+        closers.push(() => certificates?.close());
+      }
+      engine = createLocalRoutingEngine(certificates);
+    } else {
+      if (!deps.kubeConfig) throw new Error("the kubernetes engine needs a KubeConfig");
+      engine = createIngressEngine({ kubeConfig: deps.kubeConfig, ...config.kubernetes, logger: logger.child({ component: "ingress" }) });
+    }
+
+    const reconciler = createRouteReconciler({ store, routes, engine, logger: logger.child({ component: "reconciler" }) });
+    closers.push(() => reconciler.close());
+    await reconciler.kick();
+
+    const scheduler =
+      deps.scheduler ?? createInternalClient(SchedulerService, { baseUrl: config.schedulerUrl, token: config.internalToken });
+    let reportDrained: (replicas: string[]) => void = () => {};
+    if (local) {
+      dataPlane = await startDataPlane({
+        routes,
+        host: config.proxy.host,
+        httpPort: config.proxy.httpPort,
+        httpsPort: certificates ? config.proxy.httpsPort : undefined,
+        publicHttpsPort: config.proxy.publicHttpsPort || undefined,
+        certificates,
+        redirectHttps: config.proxy.redirectHttps && certificates !== undefined,
+        replicaWaitMs: config.proxy.replicaWaitMs,
+        drainTimeoutMs: config.proxy.drainTimeoutMs,
+        answerChallenge: (token) => store.getChallenge(token),
+        onDrained: (replicas) => reportDrained(replicas),
+        logger: logger.child({ component: "proxy" }),
+      });
+      const plane = dataPlane;
+      closers.push(() => plane.close());
+    }
+
+    const httpsScheme = local ? certificates !== undefined : true;
+    const publicPort = httpsScheme ? (dataPlane && config.proxy.publicHttpsPort === 0 ? dataPlane.httpsPort : config.proxy.publicHttpsPort) : (dataPlane && config.proxy.publicHttpPort === 0 ? dataPlane.httpPort : config.proxy.publicHttpPort);
+    const defaultPort = httpsScheme ? 443 : 80;
+    const urlFor = (hostname: string) =>
+      `${httpsScheme ? "https" : "http"}://${hostname}${!local || publicPort === defaultPort ? "" : `:${publicPort}`}`;
+
+    const server = await startServer({
+      name: "router",
+      host: config.host,
+      port: config.port,
+      services: [serve(RouterService, createRouterService({ store, routes, reconciler, domainPolicy: { platformDomain: config.platformDomain, allowWildcards: config.allowWildcardDomains }, urlFor }))],
+      internalToken: config.internalToken,
+      logger,
+    });
+    closers.push(() => server.close());
+
+    const feed = startEndpointFeed({
+      scheduler,
+      consumer: config.consumer,
+      logger: logger.child({ component: "endpoint-feed" }),
+      apply: (generation) => applyGeneration(generation, { store, routes, dataPlane, reconciler, platformDomain: config.platformDomain }),
+    });
+    reportDrained = (replicas) => feed.reportDrained(replicas);
+    closers.push(() => feed.close());
+
+    logger.info("router ready", { url: server.url, proxyHttpPort: dataPlane?.httpPort ?? 0, proxyHttpsPort: dataPlane?.httpsPort ?? 0 });
+    return {
+      url: server.url,
+      port: server.port,
+      proxyHttpPort: dataPlane?.httpPort ?? 0,
+      proxyHttpsPort: dataPlane?.httpsPort ?? 0,
+      platformCaPem,
+      ready: feed.ready,
+      async close() {
+        for (const close of closers.reverse()) await close();
+      },
+    };
+  } catch (error) {
+    for (const close of closers.reverse()) await close();
+    throw error;
+  }
+}
+
+/**
+ * Applies one endpoint generation: the proxy's table first (that is what the
+ * acknowledgement promises), then the stored routes of web processes that
+ * gained healthy replicas or went away.
+ */
+async function applyGeneration(
+  generation: EndpointGeneration,
+  parts: { store: RouterStore; routes: ReturnType<typeof createRouteTable>; dataPlane: DataPlane | undefined; reconciler: { kick(): Promise<void> }; platformDomain: string },
+): Promise<void> {
+  const { store, routes, dataPlane } = parts;
+  if (dataPlane) dataPlane.applyEndpoints(generation.processes, generation.snapshot);
+  else routes.applyEndpoints(generation.processes, generation.snapshot);
+  let changed = false;
+  const live = new Set<string>();
+  for (const process of generation.processes) {
+    const hostname = routeHostname(process.app, process.processType, parts.platformDomain);
+    if (process.routingClass !== RoutingClass.WEB || !hostname) continue;
+    if (process.removed) {
+      if ((await store.deleteRoute(process.app, process.processType)).length > 0) changed = true;
+      continue;
+    }
+    live.add(targetKey(process.app, process.processType));
+    if (process.endpoints.length > 0 && (await store.upsertRoute({ hostname, team: process.team, app: process.app, processType: process.processType }))) changed = true;
+  }
+  if (generation.snapshot) {
+    for (const route of await store.listRoutes()) {
+      if (live.has(targetKey(route.app, route.processType))) continue;
+      await store.deleteRoute(route.app, route.processType);
+      changed = true;
+    }
+  }
+  // Certificates and Ingress objects follow in the background: the acknowledgement does not wait for ACME.
+  if (changed) void parts.reconciler.kick();
+}

@@ -1,0 +1,156 @@
+import test from "ava";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createInternalClient, fieldViolationsOf, silentLogger } from "@berth/kit";
+import { RouterService } from "@berth/proto/router/v1/router";
+import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
+import { CertificateState } from "@berth/proto/type/v1/network";
+import { readRouterConfig } from "../src/config.js";
+import { startRouter } from "../src/start-router.js";
+import { request } from "./support/http-client.js";
+import { httpsGet } from "./support/https-client.js";
+import { openTestStore } from "./support/store.js";
+import { startTestScheduler } from "./support/test-scheduler.js";
+import { startUpstream } from "./support/upstream.js";
+
+async function startTestRouter(t: import("ava").ExecutionContext, env: Record<string, string> = {}) {
+  const scheduler = await startTestScheduler();
+  const store = await openTestStore();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-router-"));
+  const config = readRouterConfig({
+    BERTH_DATA_DIR: dataDir,
+    BERTH_INTERNAL_TOKEN: scheduler.token,
+    BERTH_SCHEDULER_URL: scheduler.url,
+    BERTH_ROUTER_PORT: "0",
+    BERTH_ROUTER_HTTP_PORT: "0",
+    BERTH_ROUTER_HTTPS_PORT: "0",
+    BERTH_ROUTER_REPLICA_WAIT_MS: "300",
+    BERTH_ROUTER_CONSUMER: "router-test",
+    ...env,
+  });
+  const router = await startRouter(config, {
+    logger: silentLogger,
+    database: store.db,
+    scheduler: createInternalClient(SchedulerService, { baseUrl: scheduler.url, token: scheduler.token }),
+  });
+  t.teardown(async () => {
+    await router.close();
+    await scheduler.close();
+    await store.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+  const client = createInternalClient(RouterService, { baseUrl: router.url, token: scheduler.token });
+  return { router, scheduler, store, client, dataDir };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await promise;
+  } catch (error) {
+    return ConnectError.from(error);
+  }
+  throw new Error("expected the call to fail");
+}
+
+test("a web process gets its route and an HTTPS certificate from the platform CA as soon as it has a healthy replica", async (t) => {
+  const { router, scheduler, client, dataDir } = await startTestRouter(t);
+  const web = await startUpstream("web-1");
+  t.teardown(() => web.close());
+  await router.ready;
+  t.deepEqual((await client.listRoutes({ app: "shop" })).routes, []);
+
+  await scheduler.acknowledged("router-test", scheduler.setWebEndpoints("shop", "web", [web.endpoint()]));
+  t.is((await request(router.proxyHttpPort, "shop.berth.localhost", { path: "/x" })).body, "web-1 GET /x");
+
+  let route = (await client.listRoutes({ app: "shop" })).routes[0];
+  while (route?.certificate?.state !== CertificateState.ISSUED) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    route = (await client.listRoutes({ app: "shop" })).routes[0];
+  }
+  t.like(route, { hostname: "shop.berth.localhost", app: "shop", processType: "web", customDomain: false, healthyEndpoints: 1, url: `https://shop.berth.localhost:${router.proxyHttpsPort}` });
+  t.is(route.certificate?.issuer, "platform-ca");
+  const caFile = fs.readFileSync(path.join(dataDir, "router", "platform-ca.pem"), "utf8");
+  t.is(router.platformCaPem, caFile);
+  t.is((await httpsGet(router.proxyHttpsPort, "shop.berth.localhost", caFile, "/secure")).body, "web-1 GET /secure");
+});
+
+test("custom domains: add, get, list, serve, refuse bad or taken names without storing anything, remove", async (t) => {
+  const { router, scheduler, client } = await startTestRouter(t);
+  const admin = await startUpstream("admin-1");
+  t.teardown(() => admin.close());
+  await router.ready;
+  await scheduler.acknowledged("router-test", scheduler.setWebEndpoints("shop", "admin-web", [admin.endpoint()]));
+
+  const added = await client.addDomain({ app: "shop", processType: "admin-web", hostname: "Admin.Example.com." });
+  t.like(added.route, { hostname: "admin.example.com", app: "shop", processType: "admin-web", customDomain: true, healthyEndpoints: 1 });
+  t.is(added.route?.certificate?.state !== undefined, true);
+  t.is((await request(router.proxyHttpPort, "admin.example.com", { path: "/panel" })).body, "admin-1 GET /panel");
+  t.is((await client.getDomain({ hostname: "admin.example.com" })).route?.processType, "admin-web");
+
+  const invalid = await rejection(client.addDomain({ app: "shop", processType: "admin-web", hostname: "bad_name.example.com" }));
+  t.is(invalid.code, Code.InvalidArgument);
+  t.deepEqual(fieldViolationsOf(invalid).map((violation) => violation.field), ["hostname"]);
+  const foreign = await rejection(client.addDomain({ app: "shop", processType: "admin-web", hostname: "other.berth.localhost" }));
+  t.is(foreign.code, Code.InvalidArgument);
+  const worker = await rejection(client.addDomain({ app: "shop", processType: "worker", hostname: "jobs.example.com" }));
+  t.deepEqual(fieldViolationsOf(worker).map((violation) => violation.field), ["process_type"]);
+  const everything = await rejection(client.addDomain({ app: "Shop!", processType: "api-tcp", hostname: "*.example.com" }));
+  t.deepEqual(fieldViolationsOf(everything).map((violation) => violation.field), ["app", "process_type", "hostname"]);
+  const taken = await rejection(client.addDomain({ app: "blog", processType: "web", hostname: "admin.example.com" }));
+  t.is(taken.code, Code.AlreadyExists);
+  t.regex(taken.message, /another app/);
+
+  const domains = (await client.listDomains({ app: "" })).routes.map((route) => route.hostname);
+  t.deepEqual(domains, ["admin.example.com"], "refused requests stored nothing");
+  t.deepEqual((await client.listRoutes({ app: "shop" })).routes.map((route) => [route.hostname, route.customDomain]), [
+    ["shop-admin.berth.localhost", false],
+    ["admin.example.com", true],
+  ]);
+
+  t.is((await rejection(client.removeDomain({ app: "blog", hostname: "admin.example.com" }))).code, Code.NotFound, "only the owning app removes it");
+  await client.removeDomain({ app: "shop", hostname: "admin.example.com" });
+  t.is((await request(router.proxyHttpPort, "admin.example.com")).status, 404);
+  t.is((await rejection(client.getDomain({ hostname: "admin.example.com" }))).code, Code.NotFound);
+  t.is((await rejection(client.removeDomain({ app: "shop", hostname: "admin.example.com" }))).code, Code.NotFound);
+});
+
+test("removed replicas are reported drained, removed processes lose their route, deleting an app removes everything", async (t) => {
+  const { router, scheduler, client } = await startTestRouter(t, { BERTH_ROUTER_TLS: "off" });
+  const first = await startUpstream("web-1");
+  const second = await startUpstream("web-2");
+  t.teardown(async () => {
+    await first.close();
+    await second.close();
+  });
+  await router.ready;
+  await scheduler.acknowledged("router-test", scheduler.setWebEndpoints("shop", "web", [first.endpoint()]));
+  t.is((await request(router.proxyHttpPort, "shop.berth.localhost")).body, "web-1 GET /");
+  t.is((await client.listRoutes({ app: "" })).routes[0]?.url, `http://shop.berth.localhost:${router.proxyHttpPort}`);
+
+  await scheduler.acknowledged("router-test", scheduler.setWebEndpoints("shop", "web", [second.endpoint()]));
+  await scheduler.drainedReported("web-1");
+  t.is((await request(router.proxyHttpPort, "shop.berth.localhost")).body, "web-2 GET /");
+
+  // A broken stream is followed again from a fresh snapshot.
+  scheduler.dropStreams();
+  await scheduler.acknowledged("router-test", scheduler.setWebEndpoints("shop", "admin-web", [first.endpoint()]));
+  t.is((await request(router.proxyHttpPort, "shop-admin.berth.localhost")).body, "web-1 GET /");
+
+  await scheduler.acknowledged("router-test", scheduler.setWebEndpoints("shop", "admin-web", [], true));
+  t.is((await request(router.proxyHttpPort, "shop-admin.berth.localhost")).status, 404);
+  t.deepEqual((await client.listRoutes({ app: "shop" })).routes.map((route) => route.hostname), ["shop.berth.localhost"]);
+
+  await client.addDomain({ app: "shop", processType: "web", hostname: "www.example.com" });
+  await client.deleteAppRoutes({ app: "shop" });
+  t.deepEqual((await client.listRoutes({ app: "shop" })).routes, []);
+  t.is((await request(router.proxyHttpPort, "www.example.com")).status, 404);
+  t.is((await rejection(client.deleteAppRoutes({ app: "" }))).code, Code.InvalidArgument);
+});
+
+test("calls without the internal credential are refused", async (t) => {
+  const { router } = await startTestRouter(t, { BERTH_ROUTER_TLS: "off" });
+  const anonymous = createInternalClient(RouterService, { baseUrl: router.url });
+  t.is((await rejection(anonymous.listRoutes({ app: "" }))).code, Code.Unauthenticated);
+});
