@@ -4,9 +4,10 @@ import { KubeConfig, loadYaml } from "@kubernetes/client-node";
 import { matchesLabels, parseFieldSelector, parseLabelSelector } from "./label-selector.js";
 import { isJsonObject, type JsonObject } from "./patch.js";
 import { apiVersionOf, createKindRegistry, isBuiltIn, type ResourceKind } from "./registry.js";
-import { StatusError } from "./status.js";
+import { resourceNotFound, StatusError } from "./status.js";
 import { createObjectStore, inSelection, type PatchType, type Selection, type WriteOptions } from "./store.js";
 import { loadSchemaValidator } from "./validate.js";
+import { discoveryDocument } from "./discovery.js";
 import { serveWatch } from "./watch.js";
 
 /** Options of `createFakeKubeApi`. */
@@ -62,20 +63,6 @@ export interface FakeKubeApi {
   /** Ends open watches and stops the server. */
   close(): Promise<void>;
 }
-
-const serverVersion = {
-  major: "1",
-  minor: "31",
-  gitVersion: "v1.31.0-fake",
-  gitCommit: "0000000000000000000000000000000000000000",
-  gitTreeState: "clean",
-  buildDate: "2024-08-13T00:00:00Z",
-  goVersion: "go1.22.5",
-  compiler: "gc",
-  platform: "linux/amd64",
-};
-
-const notFound = () => new StatusError("NotFound", "the server could not find the requested resource");
 
 const patchTypes: Record<string, PatchType | "apply"> = {
   "application/merge-patch+json": "merge",
@@ -137,47 +124,9 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
     const namespacedForm = rest[0] === "namespaces" && rest.length >= 3 && registry.byPlural(group, version, rest[2]!) !== undefined;
     const [namespace, plural, name, subresource, ...extra] = namespacedForm ? rest.slice(1) : [undefined, ...rest];
     const kind = plural === undefined ? undefined : registry.byPlural(group, version, plural);
-    if (kind === undefined || extra.length > 0 || (subresource !== undefined && subresource !== "status")) throw notFound();
-    if (namespacedForm !== kind.namespaced && !(kind.namespaced && name === undefined)) throw notFound();
+    if (kind === undefined || extra.length > 0 || (subresource !== undefined && subresource !== "status")) throw resourceNotFound();
+    if (namespacedForm !== kind.namespaced && !(kind.namespaced && name === undefined)) throw resourceNotFound();
     return { kind, namespace, name, subresource: subresource as "status" | undefined };
-  };
-
-  const discovery = (segments: string[]): unknown => {
-    const [root, group, version] = segments;
-    if (segments.length === 1 && root === "version") return serverVersion;
-    if (segments.length === 1 && (root === "healthz" || root === "livez" || root === "readyz")) return "ok";
-    if (segments.length === 1 && root === "api") {
-      return { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: `127.0.0.1:${port}` }] };
-    }
-    const groups = new Map<string, string[]>();
-    for (const kind of registry.all()) {
-      if (kind.group === "") continue;
-      const versions = groups.get(kind.group) ?? [];
-      if (!versions.includes(kind.version)) versions.push(kind.version);
-      groups.set(kind.group, versions);
-    }
-    const apiGroup = (name: string, versions: string[]) => ({
-      name,
-      versions: versions.map((v) => ({ groupVersion: `${name}/${v}`, version: v })),
-      preferredVersion: { groupVersion: `${name}/${versions[0]}`, version: versions[0] },
-    });
-    if (segments.length === 1 && root === "apis") return { kind: "APIGroupList", apiVersion: "v1", groups: [...groups].map(([name, versions]) => apiGroup(name, versions)) };
-    if (segments.length === 2 && root === "apis" && groups.has(group!)) return { kind: "APIGroup", apiVersion: "v1", ...apiGroup(group!, groups.get(group!)!) };
-    const [g, v] = root === "api" && segments.length === 2 ? ["", group!] : root === "apis" && segments.length === 3 ? [group!, version!] : [undefined, undefined];
-    const kinds = registry.all().filter((kind) => kind.group === g && kind.version === v);
-    if (kinds.length === 0) throw notFound();
-    const resources = kinds.flatMap((kind) => [
-      {
-        name: kind.plural,
-        singularName: kind.kind.toLowerCase(),
-        namespaced: kind.namespaced,
-        kind: kind.kind,
-        verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
-        ...(kind.shortNames ? { shortNames: kind.shortNames } : {}),
-      },
-      ...(kind.statusSubresource ? [{ name: `${kind.plural}/status`, singularName: "", namespaced: kind.namespaced, kind: kind.kind, verbs: ["get", "patch", "update"] }] : []),
-    ]);
-    return { kind: "APIResourceList", apiVersion: "v1", groupVersion: apiVersionOf({ group: g!, version: v! }), resources };
   };
 
   const selectionOf = (route: ResourceRoute, query: URLSearchParams): Selection => {
@@ -220,7 +169,7 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
     };
 
     if (name === undefined) {
-      if (subresource !== undefined) throw notFound();
+      if (subresource !== undefined) throw resourceNotFound();
       const selection = selectionOf(route, query);
       if (method === "GET" && queryBoolean(query, "watch")) {
         record.verb = "watch";
@@ -308,7 +257,7 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
     if (resourceBase === undefined || segments.length <= resourceBase) {
       record.verb = "discovery";
       if (request.method !== "GET") throw new StatusError("MethodNotAllowed", "the server does not allow this method on the requested resource");
-      const body = discovery(segments);
+      const body = discoveryDocument(registry, segments, `127.0.0.1:${port}`);
       response.writeHead(200, { "content-type": typeof body === "string" ? "text/plain" : "application/json" });
       response.end(typeof body === "string" ? body : JSON.stringify(body));
       return;

@@ -52,3 +52,8 @@ export class StatusError extends Error {
 export function successStatus(details: Status["details"]): Status {
   return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details, code: 200 };
 }
+
+/** The 404 a real server answers for a path that names no resource it serves. */
+export function resourceNotFound(): StatusError {
+  return new StatusError("NotFound", "the server could not find the requested resource");
+}
