@@ -4,7 +4,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createInternalClient, fieldViolationsOf, silentLogger } from "@berth/kit";
+import { createFakeKubeApi } from "@berth/fake-kube-api";
 import { RouterService } from "@berth/proto/router/v1/router";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { CertificateState } from "@berth/proto/type/v1/network";
 import { readRouterConfig } from "../src/config.js";
@@ -15,7 +17,7 @@ import { openTestStore } from "./support/store.js";
 import { startTestScheduler } from "./support/test-scheduler.js";
 import { startUpstream } from "./support/upstream.js";
 
-async function startTestRouter(t: import("ava").ExecutionContext, env: Record<string, string> = {}) {
+async function startTestRouter(t: import("ava").ExecutionContext, env: Record<string, string> = {}, kubeConfig?: KubeConfig) {
   const scheduler = await startTestScheduler();
   const store = await openTestStore();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-router-"));
@@ -34,6 +36,7 @@ async function startTestRouter(t: import("ava").ExecutionContext, env: Record<st
     logger: silentLogger,
     database: store.db,
     scheduler: createInternalClient(SchedulerService, { baseUrl: scheduler.url, token: scheduler.token }),
+    kubeConfig,
   });
   t.teardown(async () => {
     await router.close();
@@ -153,4 +156,22 @@ test("calls without the internal credential are refused", async (t) => {
   const { router } = await startTestRouter(t, { BERTH_ROUTER_TLS: "off" });
   const anonymous = createInternalClient(RouterService, { baseUrl: router.url });
   t.is((await rejection(anonymous.listRoutes({ app: "" }))).code, Code.Unauthenticated);
+});
+
+test("on the kubernetes engine, routes and custom domains become Ingress objects and no proxy runs", async (t) => {
+  const api = await createFakeKubeApi();
+  t.teardown(() => api.close());
+  const { router, scheduler, client } = await startTestRouter(t, { BERTH_ENGINE: "kubernetes", BERTH_PLATFORM_DOMAIN: "apps.example.net" }, api.kubeConfig());
+  await router.ready;
+  t.is(router.proxyHttpPort, 0);
+  const ingresses = () => api.objects({ kind: "Ingress" }) as { metadata: { name: string }; spec: { rules: { host: string }[] } }[];
+  scheduler.setWebEndpoints("shop", "web", [{ replica: "shop-web-abc", host: "10.0.0.7", port: 5000 }]);
+  while (ingresses().length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+  t.deepEqual(ingresses().map((ingress) => ingress.spec.rules.map((rule) => rule.host)), [["shop.apps.example.net"]]);
+  t.is((await client.listRoutes({ app: "shop" })).routes[0]?.url, "https://shop.apps.example.net");
+
+  await client.addDomain({ app: "shop", processType: "web", hostname: "www.example.com" });
+  t.deepEqual(ingresses()[0]!.spec.rules.map((rule) => rule.host), ["shop.apps.example.net", "www.example.com"]);
+  await client.deleteAppRoutes({ app: "shop" });
+  t.deepEqual(ingresses(), []);
 });

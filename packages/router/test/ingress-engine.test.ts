@@ -1,0 +1,63 @@
+import test from "ava";
+import { silentLogger } from "@berth/kit";
+import { createFakeKubeApi, validateKubernetesObject } from "@berth/fake-kube-api";
+import { createIngressEngine, ingressFor } from "../src/engine/kubernetes/ingress-engine.js";
+import { desiredRoutes } from "../src/reconcile/route-reconciler.js";
+
+const settings = { namespace: "berth-apps", ingressClass: "nginx", clusterIssuer: "letsencrypt", servicePort: 80 };
+
+const routes = [
+  { hostname: "shop.apps.example.net", team: "acme", app: "shop", processType: "web" },
+  { hostname: "shop-admin.apps.example.net", team: "acme", app: "shop", processType: "admin-web" },
+];
+const domains = [{ hostname: "admin.example.com", app: "shop", processType: "admin-web" }];
+
+test("the desired routes group platform routes and custom domains per web process", (t) => {
+  t.deepEqual(desiredRoutes(routes, domains), [
+    { team: "acme", app: "shop", processType: "admin-web", hostnames: ["shop-admin.apps.example.net", "admin.example.com"] },
+    { team: "acme", app: "shop", processType: "web", hostnames: ["shop.apps.example.net"] },
+  ]);
+});
+
+test("an Ingress per web process is schema-valid, points at the process's Service and asks cert-manager for TLS", async (t) => {
+  const ingress = ingressFor(desiredRoutes(routes, domains)[0]!, settings) as {
+    metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> };
+    spec: { ingressClassName: string; tls: { hosts: string[]; secretName: string }[]; rules: { host: string; http: { paths: { backend: { service: { name: string; port: { number: number } } } }[] } }[] };
+  };
+  const validation = await validateKubernetesObject(ingress);
+  t.true(validation.schemaChecked);
+  t.deepEqual(validation.violations, []);
+  t.is(ingress.metadata.name, "shop-admin-web");
+  t.is(ingress.metadata.annotations["cert-manager.io/cluster-issuer"], "letsencrypt");
+  t.is(ingress.metadata.labels["app.kubernetes.io/managed-by"], "berth-router");
+  t.is(ingress.spec.ingressClassName, "nginx");
+  t.deepEqual(ingress.spec.tls, [{ hosts: ["shop-admin.apps.example.net", "admin.example.com"], secretName: "shop-admin-web-tls" }]);
+  t.deepEqual(ingress.spec.rules.map((rule) => rule.host), ["shop-admin.apps.example.net", "admin.example.com"]);
+  t.deepEqual(ingress.spec.rules[0]!.http.paths[0]!.backend.service, { name: "shop-admin-web", port: { number: 80 } });
+});
+
+test("Ingress objects are applied, updated and pruned idempotently on the API server", async (t) => {
+  const api = await createFakeKubeApi();
+  t.teardown(() => api.close());
+  const engine = createIngressEngine({ kubeConfig: api.kubeConfig(), ...settings, logger: silentLogger });
+  const ingresses = () => api.objects({ kind: "Ingress", namespace: "berth-apps" }) as { metadata: { name: string; resourceVersion: string }; spec: { rules: { host: string }[] } }[];
+
+  await engine.apply(desiredRoutes(routes, []));
+  t.deepEqual(ingresses().map((ingress) => ingress.metadata.name), ["shop-admin-web", "shop-web"]);
+  for (const ingress of ingresses()) t.deepEqual((await validateKubernetesObject(ingress)).violations, []);
+
+  const versions = ingresses().map((ingress) => ingress.metadata.resourceVersion);
+  await engine.apply(desiredRoutes(routes, []));
+  t.deepEqual(ingresses().map((ingress) => ingress.metadata.resourceVersion), versions, "applying the same routes again changes nothing");
+
+  await engine.apply(desiredRoutes(routes, domains));
+  t.deepEqual(ingresses()[0]!.spec.rules.map((rule) => rule.host), ["shop-admin.apps.example.net", "admin.example.com"], "a custom domain adds a rule");
+
+  await engine.apply(desiredRoutes(routes.slice(0, 1), []));
+  t.deepEqual(ingresses().map((ingress) => ingress.metadata.name), ["shop-web"], "a route that went is pruned");
+
+  await engine.apply([]);
+  t.deepEqual(ingresses(), []);
+  await engine.apply([]);
+  t.deepEqual(ingresses(), []);
+});
