@@ -1,1 +1,91 @@
-export {};
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { createCoordination, createLogger, openDatabase, serve, startServer } from "@berth/kit";
+import type { Coordination, Logger } from "@berth/kit";
+import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
+import { createChangeFeed } from "./change-feed.js";
+import type { SchedulerConfig } from "./config.js";
+import { createEndpointHub } from "./endpoints.js";
+import { createLocalEngine } from "./engine/local/local-engine.js";
+import { createAppController } from "./reconcile/app-controller.js";
+import { createSchedulerService } from "./service.js";
+import { createSourceUploads } from "./source-uploads.js";
+import { MIGRATIONS } from "./store/migrations.js";
+
+export { readSchedulerConfig } from "./config.js";
+export type { SchedulerConfig } from "./config.js";
+export { POD_SIZES } from "./pod-sizes.js";
+
+/** Options of startScheduler beyond the configuration. */
+export interface StartSchedulerOptions {
+  logger?: Logger;
+  /** Shared with other services of the process; built from REDIS_URL otherwise, and then closed with the scheduler. */
+  coordination?: Coordination;
+}
+
+/** The running scheduler. */
+export interface RunningScheduler {
+  readonly url: string;
+  readonly port: number;
+  /** Stops serving, then stops every replica it runs (SIGTERM, then SIGKILL after the grace period). */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts the scheduler: opens its schema, adopts the replicas a previous run
+ * left, resumes rollouts under way and serves SchedulerService.
+ */
+export async function startScheduler(config: SchedulerConfig, options: StartSchedulerOptions = {}): Promise<RunningScheduler> {
+  const logger = options.logger ?? createLogger("scheduler", { level: config.logLevel });
+  const db = await openDatabase({ service: "scheduler", schema: config.schema, migrations: MIGRATIONS, databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+  const coordination = options.coordination ?? createCoordination({ redisUrl: config.redisUrl, logger });
+  const files = join(config.dataDir, "apps");
+  const engine = createLocalEngine({
+    directory: files,
+    host: "127.0.0.1",
+    baseEnv: config.replicaBaseEnv,
+    restartBackoffMs: config.restartBackoffMs,
+    maxRestartBackoffMs: config.maxRestartBackoffMs,
+    logLinesPerReplica: config.logLinesPerReplica,
+    logFileMaxBytes: config.logFileMaxBytes,
+    taskKillGraceMs: config.stopGraceMs,
+    logger,
+  });
+  const endpoints = await createEndpointHub({
+    db,
+    logger,
+    consumerTimeoutMs: config.consumerTimeoutMs,
+    ackTimeoutMs: config.ackTimeoutMs,
+    drainTimeoutMs: config.drainTimeoutMs,
+  });
+  const feed = createChangeFeed();
+  const instanceId = `${hostname()}:${process.pid}:${randomBytes(6).toString("hex")}`;
+  const controller = createAppController({ db, engine, endpoints, coordination, feed, config, logger, instanceId });
+  const uploads = createSourceUploads({ db, directory: files, maxUploadBytes: config.maxUploadBytes, maxChunkBytes: config.maxChunkBytes });
+  await controller.start();
+  const server = await startServer({
+    name: "scheduler",
+    host: config.host,
+    port: config.port,
+    logger,
+    internalToken: config.internalToken,
+    services: [serve(SchedulerService, createSchedulerService({ db, config, controller, endpoints, logs: engine.logs, feed, uploads, logger }))],
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    url: server.url,
+    port: server.port,
+    close(graceMs = 10_000) {
+      closing ??= (async () => {
+        endpoints.close();
+        await server.close(graceMs);
+        await controller.close();
+        await engine.close(config.stopGraceMs);
+        if (options.coordination === undefined) await coordination.close();
+        await db.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -22,6 +22,7 @@ export interface ReplicaSpec {
 /** Where a replica stands, as the engine sees it now. */
 export interface ReplicaStatus {
   name: string;
+  app: string;
   state: ReplicaState;
   /** Passing its health check: may receive traffic. */
   ready: boolean;

@@ -291,7 +291,7 @@ export function createLocalEngine(options: LocalEngineOptions): ReplicaEngine {
   function newRuntime(spec: ReplicaSpec): Runtime {
     const runtime: Runtime = {
       spec,
-      status: { name: spec.name, state: ReplicaState.STARTING, ready: false, restarts: 0, startedAt: undefined, host, port: 0, runtimeId: "" },
+      status: { name: spec.name, app: spec.app, state: ReplicaState.STARTING, ready: false, restarts: 0, startedAt: undefined, host, port: 0, runtimeId: "" },
       incarnation: undefined,
       stopping: false,
       successes: 0,

@@ -1,0 +1,120 @@
+import { ConfigError, envChoice, envInt, envOptional, envString, readCommonConfig } from "@berth/kit";
+import type { CommonConfig, Environment } from "@berth/kit";
+import { DEFAULT_HEALTH } from "./health-settings.js";
+import type { HealthDefaults } from "./health-settings.js";
+
+/** How the autoscaler samples and decides. */
+export interface AutoscaleConfig {
+  /** How often replica CPU is sampled and rules evaluated. */
+  sampleIntervalMs: number;
+  /** A scale-up happens only once every sample in this window asks for more. */
+  scaleUpWindowMs: number;
+  /** A scale-down goes only as low as the highest recommendation in this window. */
+  scaleDownWindowMs: number;
+}
+
+/** Where the kubernetes engine applies its objects. */
+export interface KubernetesConfig {
+  namespace: string;
+  /** A kubeconfig file; unset means the in-cluster service account or ~/.kube/config. */
+  kubeconfigPath: string | undefined;
+  /** Port the app listens on inside its container ($PORT). */
+  containerPort: number;
+}
+
+/** Everything the scheduler needs to start. */
+export interface SchedulerConfig extends CommonConfig {
+  /** Postgres schema of the scheduler's tables. */
+  schema: string;
+  engine: "local" | "kubernetes";
+  /** The two zones replicas of a type with >= 2 replicas are spread over. */
+  zones: [string, string];
+  maxReplicasPerType: number;
+  maxUploadBytes: number;
+  maxChunkBytes: number;
+  releaseTimeoutMs: number;
+  /** A rollout fails (and rolls back) when no replica became healthy for this long. */
+  progressDeadlineMs: number;
+  /** How long a retiring replica waits for its connections to end before SIGTERM. */
+  drainTimeoutMs: number;
+  /** Between SIGTERM and SIGKILL. */
+  stopGraceMs: number;
+  /** How long a disconnected endpoint consumer is still waited for. */
+  consumerTimeoutMs: number;
+  /** How long a connected consumer may take to acknowledge a generation before it is passed over. */
+  ackTimeoutMs: number;
+  /** New replicas a type may run above its count during a rollout, in percent (at least one). */
+  maxSurgePercent: number;
+  /** Time to live of the per-app rollout lease. */
+  leaseTtlMs: number;
+  health: HealthDefaults;
+  restartBackoffMs: number;
+  maxRestartBackoffMs: number;
+  logLinesPerReplica: number;
+  logFileMaxBytes: number;
+  autoscale: AutoscaleConfig;
+  /** The environment replicas start from (PATH, HOME, LANG, TZ of the scheduler). */
+  replicaBaseEnv: Record<string, string>;
+  kubernetes: KubernetesConfig;
+}
+
+const INHERITED_VARIABLES = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
+
+function zonesFrom(raw: string): [string, string] {
+  const zones = raw.split(",").map((zone) => zone.trim());
+  if (zones.length !== 2 || zones.some((zone) => !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(zone)) || zones[0] === zones[1]) {
+    throw new ConfigError(`BERTH_SCHEDULER_ZONES must be two different zone names separated by a comma, got "${raw}"`);
+  }
+  return [zones[0]!, zones[1]!];
+}
+
+/** Reads the scheduler's configuration; throws ConfigError naming the variable at fault. */
+export function readSchedulerConfig(env: Environment): SchedulerConfig {
+  const ms = (name: string, fallback: number, min = 0) => envInt(env, name, fallback, { min, max: 86_400_000 });
+  const replicaBaseEnv: Record<string, string> = {};
+  for (const name of INHERITED_VARIABLES) {
+    const value = envOptional(env, name);
+    if (value !== undefined) replicaBaseEnv[name] = value;
+  }
+  const schema = envString(env, "BERTH_SCHEDULER_SCHEMA", "scheduler");
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new ConfigError(`BERTH_SCHEDULER_SCHEMA must be a lower-case SQL identifier, got "${schema}"`);
+  return {
+    ...readCommonConfig(env, "scheduler"),
+    schema,
+    engine: envChoice(env, "BERTH_SCHEDULER_ENGINE", ["local", "kubernetes"] as const, "local"),
+    zones: zonesFrom(envString(env, "BERTH_SCHEDULER_ZONES", "zone-a,zone-b")),
+    maxReplicasPerType: envInt(env, "BERTH_SCHEDULER_MAX_REPLICAS", 100, { min: 1, max: 10_000 }),
+    maxUploadBytes: envInt(env, "BERTH_SCHEDULER_MAX_UPLOAD_BYTES", 256 * 1024 * 1024, { min: 1024 }),
+    maxChunkBytes: envInt(env, "BERTH_SCHEDULER_MAX_CHUNK_BYTES", 1024 * 1024, { min: 1024, max: 3 * 1024 * 1024 }),
+    releaseTimeoutMs: ms("BERTH_SCHEDULER_RELEASE_TIMEOUT_MS", 600_000, 100),
+    progressDeadlineMs: ms("BERTH_SCHEDULER_PROGRESS_DEADLINE_MS", 60_000, 100),
+    drainTimeoutMs: ms("BERTH_SCHEDULER_DRAIN_TIMEOUT_MS", 30_000),
+    stopGraceMs: ms("BERTH_SCHEDULER_STOP_GRACE_MS", 30_000),
+    consumerTimeoutMs: ms("BERTH_SCHEDULER_CONSUMER_TIMEOUT_MS", 15_000),
+    ackTimeoutMs: ms("BERTH_SCHEDULER_ACK_TIMEOUT_MS", 60_000, 100),
+    maxSurgePercent: envInt(env, "BERTH_SCHEDULER_MAX_SURGE_PERCENT", 25, { min: 1, max: 100 }),
+    leaseTtlMs: ms("BERTH_SCHEDULER_LEASE_TTL_MS", 15_000, 1000),
+    health: {
+      ...DEFAULT_HEALTH,
+      intervalMs: ms("BERTH_SCHEDULER_HEALTH_INTERVAL_MS", DEFAULT_HEALTH.intervalMs, 100),
+      timeoutMs: ms("BERTH_SCHEDULER_HEALTH_TIMEOUT_MS", DEFAULT_HEALTH.timeoutMs, 100),
+      startTimeoutMs: ms("BERTH_SCHEDULER_HEALTH_START_TIMEOUT_MS", DEFAULT_HEALTH.startTimeoutMs, 1000),
+      workerMinReadyMs: ms("BERTH_SCHEDULER_WORKER_MIN_READY_MS", DEFAULT_HEALTH.workerMinReadyMs, 1),
+    },
+    restartBackoffMs: ms("BERTH_SCHEDULER_RESTART_BACKOFF_MS", 1000, 10),
+    maxRestartBackoffMs: ms("BERTH_SCHEDULER_MAX_RESTART_BACKOFF_MS", 30_000, 10),
+    logLinesPerReplica: envInt(env, "BERTH_SCHEDULER_LOG_LINES", 1000, { min: 10, max: 1_000_000 }),
+    logFileMaxBytes: envInt(env, "BERTH_SCHEDULER_LOG_FILE_MAX_BYTES", 8 * 1024 * 1024, { min: 4096 }),
+    autoscale: {
+      sampleIntervalMs: ms("BERTH_SCHEDULER_AUTOSCALE_SAMPLE_MS", 5000, 100),
+      scaleUpWindowMs: ms("BERTH_SCHEDULER_AUTOSCALE_UP_WINDOW_MS", 15_000),
+      scaleDownWindowMs: ms("BERTH_SCHEDULER_AUTOSCALE_DOWN_WINDOW_MS", 120_000),
+    },
+    replicaBaseEnv,
+    kubernetes: {
+      namespace: envString(env, "BERTH_KUBERNETES_NAMESPACE", "berth-apps"),
+      kubeconfigPath: envOptional(env, "KUBECONFIG"),
+      containerPort: envInt(env, "BERTH_KUBERNETES_CONTAINER_PORT", 5000, { min: 1, max: 65535 }),
+    },
+  };
+}

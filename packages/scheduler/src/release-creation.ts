@@ -1,0 +1,69 @@
+import { randomBytes } from "node:crypto";
+import type { Queryable } from "@berth/kit";
+import { failedPrecondition } from "@berth/kit";
+import { RolloutEventKind } from "@berth/proto/type/v1/release";
+import { DEFAULT_POD_SIZE } from "./pod-sizes.js";
+import { recordRolloutEvent } from "./reconcile/rollout-events.js";
+import type { AppRecord } from "./store/apps.js";
+import { nextReleaseVersion } from "./store/apps.js";
+import { ensureFormationEntry, listFormation } from "./store/formation.js";
+import { insertRelease } from "./store/releases.js";
+import type { NewRelease, ReleaseRecord } from "./store/releases.js";
+import { findActiveRollout, insertRollout } from "./store/rollouts.js";
+import type { RolloutRecord } from "./store/rollouts.js";
+
+/** What a new release is made of; the version and formation snapshot are filled in. */
+export type ReleaseContent = Omit<NewRelease, "app" | "version" | "formation" | "releasePhase">;
+
+/** A new rollout id. */
+export function newRolloutId(): string {
+  return `ro-${randomBytes(10).toString("hex")}`;
+}
+
+/** Refuses a change that needs a rollout while the app has one under way or is being deleted. */
+export async function requireNoRollout(q: Queryable, app: AppRecord): Promise<void> {
+  if (app.deleting) throw failedPrecondition(`app "${app.name}" is being deleted`);
+  const active = await findActiveRollout(q, app.name);
+  if (active !== undefined) {
+    throw failedPrecondition(`app "${app.name}" has a rollout under way (${active.id}, v${active.releaseVersion}); wait until it ends`);
+  }
+}
+
+/**
+ * Makes the next release of `app` and the rollout that puts it live, in the
+ * caller's transaction (which must hold the app's row lock). New process
+ * types join the formation: `web` with one replica, others with none; types
+ * already known keep their scale.
+ */
+export async function createReleaseAndRollout(
+  tx: Queryable,
+  app: AppRecord,
+  content: ReleaseContent,
+  options: { runReleasePhase: boolean },
+): Promise<{ release: ReleaseRecord; rollout: RolloutRecord }> {
+  await requireNoRollout(tx, app);
+  const version = await nextReleaseVersion(tx, app.name);
+  for (const process of content.processes) {
+    if (process.processType === "release") continue;
+    await ensureFormationEntry(tx, app.name, process.processType, process.processType === "web" ? 1 : 0, DEFAULT_POD_SIZE);
+  }
+  const types = new Set(content.processes.map((process) => process.processType));
+  const formation = (await listFormation(tx, app.name))
+    .filter((entry) => types.has(entry.processType))
+    .map(({ lastAutoscale: _decision, ...entry }) => entry);
+  const hasReleaseCommand = options.runReleasePhase && types.has("release");
+  const release = await insertRelease(tx, { ...content, app: app.name, version, formation, releasePhase: hasReleaseCommand ? "pending" : "none" });
+  const rollout = await insertRollout(tx, {
+    id: newRolloutId(),
+    app: app.name,
+    releaseVersion: version,
+    previousReleaseVersion: app.currentReleaseVersion,
+    state: "pending",
+    processTypes: [],
+  });
+  if (rollout === undefined) throw failedPrecondition(`app "${app.name}" has a rollout under way`);
+  await recordRolloutEvent(tx, undefined, rollout.id, RolloutEventKind.ROLLOUT_STARTED, {
+    message: `rolling out v${version}${app.currentReleaseVersion > 0 ? ` over v${app.currentReleaseVersion}` : ""}`,
+  });
+  return { release, rollout };
+}

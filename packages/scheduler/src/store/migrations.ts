@@ -1,0 +1,154 @@
+import type { Migration } from "@berth/kit";
+
+/** The scheduler's schema, in order. Applied migrations never change. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: "apps, releases, formation, autoscale, replicas, rollouts, uploads, request ids",
+    sql: `
+CREATE TABLE apps (
+  name text PRIMARY KEY,
+  team text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  current_release_version integer NOT NULL DEFAULT 0,
+  latest_release_version integer NOT NULL DEFAULT 0,
+  config jsonb NOT NULL DEFAULT '{}',
+  deleting boolean NOT NULL DEFAULT false
+);
+CREATE INDEX apps_team ON apps (team);
+
+CREATE TABLE releases (
+  app text NOT NULL REFERENCES apps (name) ON DELETE CASCADE,
+  version integer NOT NULL,
+  artifact jsonb NOT NULL,
+  source_dir text NOT NULL DEFAULT '',
+  processes jsonb NOT NULL,
+  config jsonb NOT NULL,
+  formation jsonb NOT NULL,
+  description text NOT NULL DEFAULT '',
+  status text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  rollback_of_version integer NOT NULL DEFAULT 0,
+  failure_reason text NOT NULL DEFAULT '',
+  failure_message text NOT NULL DEFAULT '',
+  failure_log jsonb NOT NULL DEFAULT '[]',
+  -- none (no release command), pending, running, succeeded, failed
+  release_phase text NOT NULL,
+  release_task_id text NOT NULL DEFAULT '',
+  release_task_deadline timestamptz,
+  PRIMARY KEY (app, version)
+);
+
+CREATE TABLE formation (
+  app text NOT NULL REFERENCES apps (name) ON DELETE CASCADE,
+  process_type text NOT NULL,
+  replicas integer NOT NULL,
+  size text NOT NULL,
+  cpu_millis integer,
+  memory_mb integer,
+  health jsonb NOT NULL DEFAULT '{}',
+  restart_generation integer NOT NULL DEFAULT 0,
+  last_autoscale jsonb,
+  PRIMARY KEY (app, process_type)
+);
+
+CREATE TABLE autoscale_rules (
+  app text NOT NULL REFERENCES apps (name) ON DELETE CASCADE,
+  process_type text NOT NULL,
+  min_replicas integer NOT NULL,
+  max_replicas integer NOT NULL,
+  target_cpu_percent integer NOT NULL,
+  PRIMARY KEY (app, process_type)
+);
+
+CREATE TABLE replicas (
+  name text PRIMARY KEY,
+  app text NOT NULL REFERENCES apps (name) ON DELETE CASCADE,
+  process_type text NOT NULL,
+  replica_index integer NOT NULL,
+  release_version integer NOT NULL,
+  restart_generation integer NOT NULL,
+  state text NOT NULL,
+  ready boolean NOT NULL DEFAULT false,
+  restarts integer NOT NULL DEFAULT 0,
+  started_at timestamptz,
+  zone text NOT NULL DEFAULT '',
+  host text NOT NULL DEFAULT '',
+  port integer NOT NULL DEFAULT 0,
+  runtime_id text NOT NULL DEFAULT '',
+  -- '' while serving; then unrouted, draining, stopping
+  retire_phase text NOT NULL DEFAULT '',
+  retire_reason text NOT NULL DEFAULT '',
+  retire_generation bigint NOT NULL DEFAULT 0,
+  retire_phase_since timestamptz,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX replicas_app ON replicas (app);
+
+CREATE TABLE rollouts (
+  id text PRIMARY KEY,
+  app text NOT NULL REFERENCES apps (name) ON DELETE CASCADE,
+  release_version integer NOT NULL,
+  previous_release_version integer NOT NULL,
+  state text NOT NULL,
+  reason text NOT NULL DEFAULT '',
+  message text NOT NULL DEFAULT '',
+  started_at timestamptz NOT NULL DEFAULT now(),
+  finished_at timestamptz,
+  process_types jsonb NOT NULL DEFAULT '[]',
+  progress_deadline_at timestamptz,
+  last_sequence integer NOT NULL DEFAULT 0
+);
+CREATE INDEX rollouts_app ON rollouts (app, started_at DESC);
+-- One rollout per app at a time.
+CREATE UNIQUE INDEX rollouts_one_active ON rollouts (app) WHERE finished_at IS NULL;
+
+CREATE TABLE rollout_events (
+  rollout_id text NOT NULL REFERENCES rollouts (id) ON DELETE CASCADE,
+  sequence integer NOT NULL,
+  time timestamptz NOT NULL DEFAULT now(),
+  kind text NOT NULL,
+  process_type text NOT NULL DEFAULT '',
+  replica text NOT NULL DEFAULT '',
+  message text NOT NULL DEFAULT '',
+  reason text NOT NULL DEFAULT '',
+  log_tail jsonb NOT NULL DEFAULT '[]',
+  PRIMARY KEY (rollout_id, sequence)
+);
+
+CREATE TABLE source_uploads (
+  id text PRIMARY KEY,
+  app text NOT NULL REFERENCES apps (name) ON DELETE CASCADE,
+  size_bytes bigint NOT NULL,
+  sha256 text NOT NULL,
+  received_bytes bigint NOT NULL DEFAULT 0,
+  complete boolean NOT NULL DEFAULT false,
+  source_dir text NOT NULL DEFAULT '',
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE request_ids (
+  scope text NOT NULL,
+  request_id text NOT NULL,
+  response bytea NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (scope, request_id)
+);
+
+CREATE TABLE endpoint_generation (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  value bigint NOT NULL
+);
+INSERT INTO endpoint_generation (value) VALUES (0);
+
+-- Consumers of the endpoint stream, kept so that after a restart the
+-- scheduler still waits (up to the consumer timeout) for those that were
+-- connected before it went down.
+CREATE TABLE endpoint_consumers (
+  name text PRIMARY KEY,
+  acked_generation bigint NOT NULL DEFAULT 0,
+  last_seen_at timestamptz NOT NULL DEFAULT now()
+);
+`,
+  },
+];

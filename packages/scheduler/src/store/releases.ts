@@ -1,0 +1,137 @@
+import type { Queryable } from "@berth/kit";
+import type { FormationEntry } from "../formation.js";
+
+/** What a release runs: an image (kubernetes) or an uploaded source archive (local). */
+export interface ArtifactRecord {
+  image?: string;
+  sourceUploadId?: string;
+  digest: string;
+}
+
+/** Where a release stands. */
+export type ReleaseStatusName = "pending" | "release_phase" | "rolling_out" | "succeeded" | "failed" | "rolled_back";
+
+/** The release phase of a release: none when its Procfile has no `release` line. */
+export type ReleasePhaseName = "none" | "pending" | "running" | "succeeded" | "failed";
+
+/** A release as stored. */
+export interface ReleaseRecord {
+  app: string;
+  version: number;
+  artifact: ArtifactRecord;
+  /** The unpacked source (local engine). */
+  sourceDir: string;
+  processes: { processType: string; command: string }[];
+  config: Record<string, string>;
+  formation: FormationEntry[];
+  description: string;
+  status: ReleaseStatusName;
+  createdAt: Date;
+  rollbackOfVersion: number;
+  failureReason: string;
+  failureMessage: string;
+  failureLog: string[];
+  releasePhase: ReleasePhaseName;
+  /** The engine's handle of the running release task. */
+  releaseTaskId: string;
+  releaseTaskDeadline: Date | null;
+}
+
+/** The fields a new release is made of. */
+export type NewRelease = Pick<
+  ReleaseRecord,
+  "app" | "version" | "artifact" | "sourceDir" | "processes" | "config" | "formation" | "description" | "rollbackOfVersion" | "releasePhase"
+>;
+
+const COLUMNS =
+  "app, version, artifact, source_dir, processes, config, formation, description, status, created_at, rollback_of_version, " +
+  "failure_reason, failure_message, failure_log, release_phase, release_task_id, release_task_deadline";
+
+function toRelease(row: Record<string, any>): ReleaseRecord {
+  return {
+    app: row.app,
+    version: row.version,
+    artifact: row.artifact,
+    sourceDir: row.source_dir,
+    processes: row.processes,
+    config: row.config,
+    formation: row.formation,
+    description: row.description,
+    status: row.status,
+    createdAt: row.created_at,
+    rollbackOfVersion: row.rollback_of_version,
+    failureReason: row.failure_reason,
+    failureMessage: row.failure_message,
+    failureLog: row.failure_log,
+    releasePhase: row.release_phase,
+    releaseTaskId: row.release_task_id,
+    releaseTaskDeadline: row.release_task_deadline,
+  };
+}
+
+/** Stores a new release in status pending. */
+export async function insertRelease(q: Queryable, release: NewRelease): Promise<ReleaseRecord> {
+  const { rows } = await q.query(
+    `INSERT INTO releases (app, version, artifact, source_dir, processes, config, formation, description, status, rollback_of_version, release_phase)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10) RETURNING ${COLUMNS}`,
+    [
+      release.app,
+      release.version,
+      JSON.stringify(release.artifact),
+      release.sourceDir,
+      JSON.stringify(release.processes),
+      JSON.stringify(release.config),
+      JSON.stringify(release.formation),
+      release.description,
+      release.rollbackOfVersion,
+      release.releasePhase,
+    ],
+  );
+  return toRelease(rows[0]);
+}
+
+/** One release of an app. */
+export async function findRelease(q: Queryable, app: string, version: number): Promise<ReleaseRecord | undefined> {
+  const { rows } = await q.query(`SELECT ${COLUMNS} FROM releases WHERE app = $1 AND version = $2`, [app, version]);
+  return rows[0] && toRelease(rows[0]);
+}
+
+/** Every release of an app, newest first. */
+export async function listReleases(q: Queryable, app: string): Promise<ReleaseRecord[]> {
+  const { rows } = await q.query(`SELECT ${COLUMNS} FROM releases WHERE app = $1 ORDER BY version DESC`, [app]);
+  return rows.map(toRelease);
+}
+
+/** Sets a release's status. */
+export async function setReleaseStatus(q: Queryable, app: string, version: number, status: ReleaseStatusName): Promise<void> {
+  await q.query("UPDATE releases SET status = $3 WHERE app = $1 AND version = $2", [app, version, status]);
+}
+
+/** Records why a release failed or was rolled back. */
+export async function setReleaseFailure(
+  q: Queryable,
+  app: string,
+  version: number,
+  failure: { status: ReleaseStatusName; reason: string; message: string; log: string[] },
+): Promise<void> {
+  await q.query(
+    "UPDATE releases SET status = $3, failure_reason = $4, failure_message = $5, failure_log = $6 WHERE app = $1 AND version = $2",
+    [app, version, failure.status, failure.reason, failure.message, JSON.stringify(failure.log)],
+  );
+}
+
+/** Moves the release phase on; `task` records the running task so a restart can find it. */
+export async function setReleasePhase(
+  q: Queryable,
+  app: string,
+  version: number,
+  phase: ReleasePhaseName,
+  task?: { id: string; deadline: Date | null },
+): Promise<void> {
+  await q.query(
+    `UPDATE releases SET release_phase = $3,
+       release_task_id = COALESCE($4, release_task_id), release_task_deadline = COALESCE($5, release_task_deadline)
+     WHERE app = $1 AND version = $2`,
+    [app, version, phase, task?.id ?? null, task?.deadline ?? null],
+  );
+}

@@ -1,0 +1,116 @@
+import type { Queryable } from "@berth/kit";
+import { ReplicaState } from "@berth/proto/type/v1/process";
+
+/** How far a replica's retirement got: it leaves the endpoints, drains, then stops. */
+export type RetirePhase = "" | "unrouted" | "draining" | "stopping";
+
+/** A replica as stored. */
+export interface ReplicaRecord {
+  name: string;
+  app: string;
+  processType: string;
+  index: number;
+  releaseVersion: number;
+  restartGeneration: number;
+  state: ReplicaState;
+  ready: boolean;
+  restarts: number;
+  startedAt: Date | null;
+  zone: string;
+  host: string;
+  port: number;
+  runtimeId: string;
+  retirePhase: RetirePhase;
+  retireReason: string;
+  /** The endpoint generation without this replica; consumers must ack it before the replica is signalled. */
+  retireGeneration: number;
+  retirePhaseSince: Date | null;
+  createdAt: Date;
+}
+
+function toReplica(row: Record<string, any>): ReplicaRecord {
+  return {
+    name: row.name,
+    app: row.app,
+    processType: row.process_type,
+    index: row.replica_index,
+    releaseVersion: row.release_version,
+    restartGeneration: row.restart_generation,
+    state: ReplicaState[row.state as keyof typeof ReplicaState] ?? ReplicaState.UNSPECIFIED,
+    ready: row.ready,
+    restarts: row.restarts,
+    startedAt: row.started_at,
+    zone: row.zone,
+    host: row.host,
+    port: row.port,
+    runtimeId: row.runtime_id,
+    retirePhase: row.retire_phase,
+    retireReason: row.retire_reason,
+    retireGeneration: Number(row.retire_generation),
+    retirePhaseSince: row.retire_phase_since,
+    createdAt: row.created_at,
+  };
+}
+
+/** Records a replica about to be started. */
+export async function insertReplica(
+  q: Queryable,
+  replica: Pick<ReplicaRecord, "name" | "app" | "processType" | "index" | "releaseVersion" | "restartGeneration" | "zone">,
+): Promise<void> {
+  await q.query(
+    `INSERT INTO replicas (name, app, process_type, replica_index, release_version, restart_generation, zone, state)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'STARTING')`,
+    [replica.name, replica.app, replica.processType, replica.index, replica.releaseVersion, replica.restartGeneration, replica.zone],
+  );
+}
+
+/** The app's replicas (every app's when `app` is empty), by type and index. */
+export async function listReplicas(q: Queryable, app = ""): Promise<ReplicaRecord[]> {
+  const { rows } = await q.query(
+    "SELECT * FROM replicas WHERE $1 = '' OR app = $1 ORDER BY app, process_type, replica_index, created_at",
+    [app],
+  );
+  return rows.map(toReplica);
+}
+
+/** One replica. */
+export async function findReplica(q: Queryable, name: string): Promise<ReplicaRecord | undefined> {
+  const { rows } = await q.query("SELECT * FROM replicas WHERE name = $1", [name]);
+  return rows[0] && toReplica(rows[0]);
+}
+
+/** Records what the engine reports about a replica. */
+export async function saveReplicaStatus(
+  q: Queryable,
+  status: Pick<ReplicaRecord, "name" | "state" | "ready" | "restarts" | "startedAt" | "host" | "port" | "runtimeId">,
+): Promise<void> {
+  await q.query(
+    "UPDATE replicas SET state = $2, ready = $3, restarts = $4, started_at = $5, host = $6, port = $7, runtime_id = $8 WHERE name = $1",
+    [status.name, ReplicaState[status.state], status.ready, status.restarts, status.startedAt, status.host, status.port, status.runtimeId],
+  );
+}
+
+/** Moves a replica's retirement on. */
+export async function setRetirePhase(
+  q: Queryable,
+  name: string,
+  phase: RetirePhase,
+  fields: { reason?: string; generation?: number } = {},
+): Promise<void> {
+  await q.query(
+    `UPDATE replicas SET retire_phase = $2, retire_phase_since = now(),
+       retire_reason = COALESCE($3, retire_reason), retire_generation = COALESCE($4, retire_generation)
+     WHERE name = $1`,
+    [name, phase, fields.reason ?? null, fields.generation ?? null],
+  );
+}
+
+/** Forgets a replica that has stopped. */
+export async function deleteReplica(q: Queryable, name: string): Promise<void> {
+  await q.query("DELETE FROM replicas WHERE name = $1", [name]);
+}
+
+/** Records the endpoint generation that no longer holds the app's newly unrouted replicas. */
+export async function stampRetireGeneration(q: Queryable, app: string, generation: number): Promise<void> {
+  await q.query("UPDATE replicas SET retire_generation = $2 WHERE app = $1 AND retire_phase = 'unrouted' AND retire_generation = 0", [app, generation]);
+}
