@@ -2,7 +2,7 @@ import { createContextKey } from "@connectrpc/connect";
 import type { HandlerContext, Interceptor } from "@connectrpc/connect";
 import { bearerToken, permissionDenied, unauthenticated } from "@berth/kit";
 import type { Logger } from "@berth/kit";
-import type { TokensStore } from "./store/index.js";
+import type { TokenRow, TokensStore } from "./store/index.js";
 import { bearerMatches, tokenIdOf } from "./token-secrets.js";
 
 /** Who is calling: the presented token and its team (admin tokens have none). */
@@ -19,24 +19,60 @@ export const callerKey = createContextKey<Caller | undefined>(undefined, { descr
 export interface Authenticator {
   /** The caller a bearer string stands for, or undefined when it is unknown or revoked. */
   authenticate(bearer: string): Promise<Caller | undefined>;
+  /** Drops a token from the cache (it was revoked). */
+  forget(tokenId: string): void;
+  /** Drops every cached token. */
+  forgetAll(): void;
 }
 
 /** Options of createAuthenticator. */
 export interface AuthenticatorOptions {
+  /**
+   * How long a token read from the store is trusted without reading it again.
+   * Revocations announced by any replica end it at once; this bounds only a
+   * revocation whose announcement was lost.
+   */
+  cacheTtlMs?: number;
   /** last_used_at is written at most this often per token, so reads do not turn into writes. */
   touchIntervalMs?: number;
   logger: Logger;
 }
 
-/** Creates the authenticator over the token store: lookup by id, constant-time hash comparison. */
+interface CachedToken {
+  row: TokenRow;
+  readAt: number;
+}
+
+/**
+ * Creates the authenticator over the token store: lookup by id, constant-time
+ * hash comparison on every call, and a short-lived cache of token rows so that
+ * a call costs no database round trip.
+ */
 export function createAuthenticator(tokens: TokensStore, options: AuthenticatorOptions): Authenticator {
+  const cacheTtlMs = options.cacheTtlMs ?? 30_000;
   const touchIntervalMs = options.touchIntervalMs ?? 60_000;
+  const cache = new Map<string, CachedToken>();
   const lastTouched = new Map<string, number>();
+  // A revocation racing a store read must not be undone by caching that read.
+  let generation = 0;
+  const forgotten = new Map<string, number>();
+
+  async function activeToken(id: string, now: number): Promise<TokenRow | undefined> {
+    const cached = cache.get(id);
+    if (cached && now - cached.readAt < cacheTtlMs) return cached.row;
+    const startedAt = generation;
+    const row = await tokens.findActive(id);
+    const forgottenAt = forgotten.get(id) ?? -1;
+    if (row && forgottenAt < startedAt) cache.set(id, { row, readAt: now });
+    else cache.delete(id);
+    return row;
+  }
+
   return {
     async authenticate(bearer) {
-      const row = await tokens.findActive(tokenIdOf(bearer));
-      if (!row || !bearerMatches(bearer, row.secretSha256)) return undefined;
       const now = Date.now();
+      const row = await activeToken(tokenIdOf(bearer), now);
+      if (!row || !bearerMatches(bearer, row.secretSha256)) return undefined;
       if (now - (lastTouched.get(row.id) ?? 0) >= touchIntervalMs) {
         lastTouched.set(row.id, now);
         tokens.touch(row.id, new Date(now)).catch((error: unknown) => {
@@ -44,6 +80,16 @@ export function createAuthenticator(tokens: TokensStore, options: AuthenticatorO
         });
       }
       return { tokenId: row.id, team: row.team, admin: row.admin };
+    },
+    forget(tokenId) {
+      generation++;
+      forgotten.set(tokenId, generation);
+      cache.delete(tokenId);
+    },
+    forgetAll() {
+      generation++;
+      for (const id of cache.keys()) forgotten.set(id, generation);
+      cache.clear();
     },
   };
 }

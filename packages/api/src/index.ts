@@ -1,5 +1,5 @@
-import { createLogger, serve, startServer } from "@berth/kit";
-import type { Logger } from "@berth/kit";
+import { createCoordination, createLogger, serve, startServer } from "@berth/kit";
+import type { Coordination, Logger } from "@berth/kit";
 import { AppService } from "@berth/proto/api/v1/apps";
 import { FormationService } from "@berth/proto/api/v1/formation";
 import { TeamService } from "@berth/proto/api/v1/identity";
@@ -10,6 +10,7 @@ import { ServerReflection as ReflectionV1alpha } from "@berth/proto/grpc/reflect
 import { auditMutations } from "./audit.js";
 import { createAuthenticator, requireBearer } from "./auth.js";
 import { ensureAdminToken } from "./bootstrap-admin.js";
+import { startTokenRevocations } from "./token-revocations.js";
 import type { ApiConfig } from "./config.js";
 import { createPeers } from "./peers.js";
 import { createAppHandlers } from "./services/apps.js";
@@ -30,6 +31,10 @@ export interface StartApiOptions {
   schema?: string;
   /** Where the bootstrap admin token is shown, once; stdout by default. */
   announce?: (line: string) => void;
+  /** Shared with other replicas (token revocations); built from REDIS_URL otherwise, and then closed with the API. */
+  coordination?: Coordination;
+  /** How long a token is trusted between store reads (revocations end it at once). */
+  tokenCacheTtlMs?: number;
 }
 
 /** The running public API. */
@@ -52,6 +57,8 @@ const REQUEST_ID_RETENTION_MS = 24 * 60 * 60 * 1000;
 export async function startApi(config: ApiConfig, options: StartApiOptions = {}): Promise<RunningApi> {
   const logger = options.logger ?? createLogger("api", { level: config.logLevel });
   const store = await openApiStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: options.schema, logger });
+  const coordination = options.coordination ?? createCoordination({ redisUrl: config.redisUrl, logger });
+  const closeCoordination = options.coordination ? async () => {} : () => coordination.close();
   try {
     const bootstrapAdminToken = await ensureAdminToken(store.tokens, config.adminToken);
     if (bootstrapAdminToken) {
@@ -62,6 +69,8 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
     await store.requestIds.prune(retainedSince);
     await store.sourceUploads.prune(retainedSince);
 
+    const authenticator = createAuthenticator(store.tokens, { logger, cacheTtlMs: options.tokenCacheTtlMs });
+    const revocations = startTokenRevocations(coordination, authenticator, logger);
     const deps: ServiceDeps = {
       peers: createPeers(config.peers, { internalToken: config.internalToken, callTimeoutMs: config.callTimeoutMs }),
       store,
@@ -74,9 +83,9 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       port: config.port,
       logger,
       cors: { allowedOrigins: config.corsOrigins },
-      interceptors: [requireBearer(createAuthenticator(store.tokens, { logger }), OPEN_SERVICES), auditMutations(store.audit, logger)],
+      interceptors: [requireBearer(authenticator, OPEN_SERVICES), auditMutations(store.audit, logger)],
       services: [
-        serve(TeamService, createTeamService(store)),
+        serve(TeamService, createTeamService(store, revocations)),
         serve(AppService, { ...createAppHandlers(deps), ...createReleaseHandlers(deps) }),
         serve(FormationService, createFormationService(deps)),
         serve(DomainService, createDomainService(deps)),
@@ -91,10 +100,13 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       bootstrapAdminToken,
       async close(graceMs) {
         await server.close(graceMs);
+        revocations.close();
+        await closeCoordination();
         await store.close();
       },
     };
   } catch (error) {
+    await closeCoordination();
     await store.close();
     throw error;
   }

@@ -1,8 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import test from "ava";
-import { silentLogger } from "@berth/kit";
 import { openApiStore } from "../src/store/index.js";
 import { ensureAdminToken } from "../src/bootstrap-admin.js";
 import { isAuditedMethod } from "../src/audit.js";
@@ -32,30 +28,6 @@ test("mutating calls are audited with caller, app, request id and outcome; reads
 test("which methods are audited", (t) => {
   for (const method of ["CreateApp", "DeleteApp", "Deploy", "Scale", "UpdateConfig", "RevokeToken", "BeginSourceUpload"]) t.true(isAuditedMethod(method), method);
   for (const method of ["GetFormation", "ListApps", "WatchRollout", "StreamLogs", "WhoAmI", "UploadSourceChunk"]) t.false(isAuditedMethod(method), method);
-});
-
-test("on the embedded PGlite, the bootstrap admin token is minted once and survives a restart", async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), "berth-api-pglite-"));
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-  const first = await openApiStore({ databaseUrl: undefined, dataDir, logger: silentLogger });
-  const minted = await ensureAdminToken(first.tokens, undefined);
-  t.truthy(minted);
-  t.is(await ensureAdminToken(first.tokens, undefined), undefined, "printed once only");
-  await first.close();
-  const second = await openApiStore({ databaseUrl: undefined, dataDir, logger: silentLogger });
-  t.teardown(() => second.close());
-  t.is(await ensureAdminToken(second.tokens, undefined), undefined);
-  const stored = await second.tokens.listActive(undefined);
-  t.is(stored.length, 1);
-  t.is(stored[0]!.secretSha256, hashBearer(minted!));
-  t.false(JSON.stringify(stored).includes(minted!), "the secret itself is never stored");
-});
-
-test("the API answers on PGlite end to end", async (t) => {
-  const h = await startApiHarness(t, { embedded: true });
-  const { clients } = await h.team("acme");
-  await h.createApp(clients, "shop");
-  t.deepEqual((await clients.apps.listApps({})).apps.map((a) => a.name), ["shop"]);
 });
 
 test("an operator token replaces its earlier value on restart", async (t) => {

@@ -8,6 +8,7 @@ import { callerOf, requireAdmin } from "../auth.js";
 import type { Caller } from "../auth.js";
 import { createFieldChecks } from "../field-checks.js";
 import type { ApiStore, TeamRow, TokenRow } from "../store/index.js";
+import type { TokenRevocations } from "../token-revocations.js";
 import { mintToken } from "../token-secrets.js";
 import { runOnce } from "./idempotency.js";
 
@@ -43,7 +44,7 @@ async function targetTeam(store: ApiStore, caller: Caller, requested: string): P
 }
 
 /** TeamService: teams (admin only) and the bearer tokens of a team. */
-export function createTeamService(store: ApiStore): Partial<ServiceImpl<typeof TeamService>> {
+export function createTeamService(store: ApiStore, revocations: TokenRevocations): Partial<ServiceImpl<typeof TeamService>> {
   return {
     async createTeam(request, ctx) {
       requireAdmin(ctx);
@@ -98,6 +99,7 @@ export function createTeamService(store: ApiStore): Partial<ServiceImpl<typeof T
         throw failedPrecondition("this is the last admin token; create another admin token before revoking it");
       }
       await store.tokens.revoke(token.id);
+      await revocations.announce(token.id);
       return {};
     },
     async whoAmI(_request, ctx) {

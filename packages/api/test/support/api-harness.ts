@@ -8,7 +8,7 @@ import type { Client, Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import pg from "pg";
 import { silentLogger, startServer } from "@berth/kit";
-import type { RunningServer, ServiceRegistration } from "@berth/kit";
+import type { Coordination, RunningServer, ServiceRegistration } from "@berth/kit";
 import { startNetpol } from "@berth/netpol";
 import { AppService } from "@berth/proto/api/v1/apps";
 import { FormationService } from "@berth/proto/api/v1/formation";
@@ -72,6 +72,9 @@ export interface ApiHarnessOptions {
   /** Use an embedded PGlite under a temporary directory instead of PostgreSQL. */
   embedded?: boolean;
   adminToken?: string;
+  /** Shared coordination (a test of several replicas passes a Redis one). */
+  coordination?: Coordination;
+  tokenCacheTtlMs?: number;
 }
 
 /**
@@ -105,11 +108,18 @@ export async function startApiHarness(t: Teardown, options: ApiHarnessOptions = 
     peers: { scheduler: schedulerServer.url, router: routerServer.url, turnAllocator: turnAllocator.url, netpol: netpol.url },
     adminToken: options.adminToken,
     corsOrigins: ["*"],
-    callTimeoutMs: 10_000,
+    // Generous: an embedded PGlite starting in the same process blocks the event loop for seconds.
+    callTimeoutMs: 60_000,
   };
   const schema = `api_test_${randomBytes(6).toString("hex")}`;
   let announced = "";
-  const api = await startApi(config, { logger: silentLogger, schema, announce: (line) => (announced += line) });
+  const api = await startApi(config, {
+    logger: silentLogger,
+    schema,
+    announce: (line) => (announced += line),
+    coordination: options.coordination,
+    tokenCacheTtlMs: options.tokenCacheTtlMs,
+  });
   t.teardown(async () => {
     await api.close(500);
     if (!options.embedded) await dropSchema(schema);
