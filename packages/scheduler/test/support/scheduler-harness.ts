@@ -67,7 +67,7 @@ export async function startTestScheduler(
 ): Promise<{ scheduler: RunningScheduler; client: Client<typeof SchedulerService>; dataDir: string; schema: string }> {
   const place = where ?? (await isolation(t));
   const config = readSchedulerConfig(testEnvironment(place.dataDir, place.schema, overrides));
-  const scheduler = await startScheduler(config, { logger: createLogger("scheduler", { level: "warn" }) });
+  const scheduler = await startScheduler(config, { logger: createLogger("scheduler", { level: "error" }) });
   t.teardown(() => scheduler.close(1000));
   return { scheduler, client: schedulerClient(scheduler.url), ...place };
 }

@@ -1,0 +1,121 @@
+import test from "ava";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { fieldViolationsOf } from "@berth/kit";
+import { demoArchive, deployDemo, INTERNAL_TOKEN, startTestScheduler, uploadArchive } from "./support/scheduler-harness.js";
+
+async function refusal(promise: Promise<unknown>): Promise<{ code: Code; fields: string[]; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    const connectError = ConnectError.from(error);
+    return { code: connectError.code, fields: fieldViolationsOf(error).map((v) => v.field), message: connectError.rawMessage };
+  }
+  throw new Error("the request was accepted");
+}
+
+test("bad input is refused with INVALID_ARGUMENT naming the field, and changes nothing", async (t) => {
+  const { client, scheduler } = await startTestScheduler(t);
+  await client.createApp({ team: "acme", name: "shop" });
+  await deployDemo(client, "shop");
+  const formationBefore = await client.getFormation({ app: "shop" });
+  const releasesBefore = await client.listReleases({ app: "shop" });
+
+  const cases: [string, Promise<unknown>, string][] = [
+    ["unknown type", client.updateFormation({ app: "shop", changes: [{ processType: "nope", replicas: 2 }] }), "changes[0].process_type"],
+    ["replicas -1", client.updateFormation({ app: "shop", changes: [{ processType: "web", replicas: 4294967295 }] }), "changes[0].replicas"],
+    ["size huge-9x", client.updateFormation({ app: "shop", changes: [{ processType: "web", size: "huge-9x" }] }), "changes[0].size"],
+    ["memoryMb 16", client.updateFormation({ app: "shop", changes: [{ processType: "worker", replicas: 1, memoryMb: 16 }] }), "changes[0].memory_mb"],
+    ["cpuMillis 10", client.updateFormation({ app: "shop", changes: [{ processType: "web", cpuMillis: 10 }] }), "changes[0].cpu_millis"],
+    ["one good and one bad change", client.updateFormation({ app: "shop", changes: [{ processType: "web", replicas: 2 }, { processType: "worker", size: "huge-9x" }] }), "changes[1].size"],
+    ["an autoscale rule with max below min", client.setAutoscale({ app: "shop", rule: { processType: "web", minReplicas: 3, maxReplicas: 2, targetCpuPercent: 50 } }), "rule.max_replicas"],
+    ["a config key the platform owns", client.updateConfig({ app: "shop", set: { PORT: "80" } }), 'set["PORT"]'],
+    ["an app name that is no DNS label", client.createApp({ team: "acme", name: "Bad_Name" }), "name"],
+  ];
+  const uploadId = await uploadArchive(client, "shop", await demoArchive());
+  cases.push([
+    "a Procfile line without a command",
+    client.createRelease({ app: "shop", artifact: { source: { case: "sourceUploadId", value: uploadId } }, procfile: "web: node web.js\nworker:\n" }),
+    "procfile",
+  ]);
+  cases.push(["an image on the local engine", client.createRelease({ app: "shop", artifact: { source: { case: "image", value: "nginx:1" } } }), "artifact.source_upload_id"]);
+  for (const [name, call, field] of cases) {
+    const { code, fields, message } = await refusal(call);
+    t.is(code, Code.InvalidArgument, name);
+    t.true(fields.includes(field), `${name}: ${fields.join(", ")} (${message})`);
+  }
+  const procfileRefusal = await refusal(
+    client.createRelease({ app: "shop", artifact: { source: { case: "sourceUploadId", value: uploadId } }, procfile: "web: node web.js\nworker:\n" }),
+  );
+  t.regex(procfileRefusal.message, /line 2: process type "worker" has no command/);
+
+  // The Connect protocol over HTTP/1.1 with JSON, as a browser sends it: -1 is no uint32.
+  const response = await fetch(`${scheduler.url}/berth.scheduler.v1.SchedulerService/UpdateFormation`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${INTERNAL_TOKEN}` },
+    body: JSON.stringify({ app: "shop", changes: [{ processType: "web", replicas: -1 }] }),
+  });
+  t.is(((await response.json()) as { code: string }).code, "invalid_argument");
+
+  t.deepEqual(await client.getFormation({ app: "shop" }), formationBefore);
+  t.deepEqual(await client.listReleases({ app: "shop" }), releasesBefore);
+  t.deepEqual((await client.getConfig({ app: "shop" })).config, {});
+});
+
+test("manual scaling of an autoscaled type is refused with FAILED_PRECONDITION naming the rule", async (t) => {
+  const { client } = await startTestScheduler(t);
+  await client.createApp({ team: "acme", name: "shop" });
+  await client.setAutoscale({ app: "shop", rule: { processType: "web", minReplicas: 1, maxReplicas: 3, targetCpuPercent: 70 } });
+  const { code, message } = await refusal(client.updateFormation({ app: "shop", changes: [{ processType: "web", replicas: 2 }] }));
+  t.is(code, Code.FailedPrecondition);
+  t.regex(message, /autoscale rule for "web" \(min 1, max 3, cpu 70%\)/);
+  t.deepEqual((await client.listAutoscale({ app: "shop" })).rules.map((rule) => [rule.processType, rule.minReplicas, rule.maxReplicas, rule.targetCpuPercent]), [["web", 1, 3, 70]]);
+  await client.unsetAutoscale({ app: "shop", processType: "web" });
+  const { processes } = await client.updateFormation({ app: "shop", changes: [{ processType: "web", replicas: 2 }] });
+  t.is(processes[0]?.replicas, 2);
+  t.is((await refusal(client.unsetAutoscale({ app: "shop", processType: "web" }))).code, Code.NotFound);
+});
+
+test("unknown apps, releases and uploads are NOT_FOUND; names are unique", async (t) => {
+  const { client } = await startTestScheduler(t);
+  t.is((await refusal(client.getFormation({ app: "ghost" }))).code, Code.NotFound);
+  t.is((await refusal(client.uploadSourceChunk({ uploadId: "up-nope", offset: 0n, data: new Uint8Array([1]) }))).code, Code.NotFound);
+  await client.createApp({ team: "acme", name: "shop", requestId: "create-1" });
+  t.is((await refusal(client.getRelease({ app: "shop", version: 9 }))).code, Code.NotFound);
+  t.is((await refusal(client.createApp({ team: "acme", name: "shop" }))).code, Code.AlreadyExists);
+  // A retried create with the same request id answers as the first did.
+  const again = await client.createApp({ team: "acme", name: "shop", requestId: "create-1" });
+  t.is(again.app?.name, "shop");
+});
+
+test("uploads check the size, offsets and sha256, and refuse archives that escape their directory", async (t) => {
+  const { client } = await startTestScheduler(t);
+  await client.createApp({ team: "acme", name: "shop" });
+  t.deepEqual((await refusal(client.beginSourceUpload({ app: "shop", sizeBytes: 0n, sha256: "x" }))).fields.sort(), ["sha256", "size_bytes"]);
+  const archive = await demoArchive();
+  const { uploadId } = await client.beginSourceUpload({ app: "shop", sizeBytes: BigInt(archive.length), sha256: "0".repeat(64) });
+  t.is((await refusal(client.uploadSourceChunk({ uploadId, offset: 10n, data: archive.subarray(0, 100) }))).code, Code.FailedPrecondition);
+  const half = Math.ceil(archive.length / 2);
+  const first = await client.uploadSourceChunk({ uploadId, offset: 0n, data: archive.subarray(0, half) });
+  t.deepEqual([first.receivedBytes, first.complete], [BigInt(half), false]);
+  // A retried chunk is answered as before.
+  t.is((await client.uploadSourceChunk({ uploadId, offset: 0n, data: archive.subarray(0, half) })).receivedBytes, BigInt(half));
+  const mismatch = await refusal(client.uploadSourceChunk({ uploadId, offset: BigInt(half), data: archive.subarray(half) }));
+  t.is(mismatch.code, Code.InvalidArgument);
+  t.deepEqual(mismatch.fields, ["sha256"]);
+
+  const { create } = await import("tar");
+  const { createHash } = await import("node:crypto");
+  const { mkdtemp, writeFile } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = await mkdtemp(join(tmpdir(), "berth-evil-"));
+  await writeFile(join(dir, "Procfile"), "web: node web.js\n");
+  const chunks: Buffer[] = [];
+  // preservePaths keeps the "../" in the entry name, as a hostile client would send it.
+  for await (const chunk of create({ gzip: true, cwd: dir, preservePaths: true }, ["Procfile", "../" + dir.split("/").at(-1) + "/Procfile"]) as AsyncIterable<Buffer>) chunks.push(chunk);
+  const evil = Buffer.concat(chunks);
+  const begun = await client.beginSourceUpload({ app: "shop", sizeBytes: BigInt(evil.length), sha256: createHash("sha256").update(evil).digest("hex") });
+  const refused = await refusal(client.uploadSourceChunk({ uploadId: begun.uploadId, offset: 0n, data: evil }));
+  t.is(refused.code, Code.InvalidArgument);
+  t.regex(refused.message, /points outside the archive/);
+});
