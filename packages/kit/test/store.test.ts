@@ -114,8 +114,10 @@ async function itemNames(database: Pick<Database, "query">): Promise<string[]> {
 
 for (const backend of backends) {
   const named = (title: string) => `${backend.name}: ${title}`;
+  // Each PGlite holds about 100 MB and its start-up is CPU-bound: running them together saves no time.
+  const backendTest = backend.name === "pglite" ? test.serial : test;
 
-  test(named("opening applies every migration once, in the service's schema"), async (t) => {
+  backendTest(named("opening applies every migration once, in the service's schema"), async (t) => {
     const [place] = await backend.places(t, 1);
     const database = await open(t, place!, [createItems, addItemColour]);
     t.is(database.backend, backend.name);
@@ -131,7 +133,7 @@ for (const backend of backends) {
     t.deepEqual((await database.query("SHOW search_path")).rows, [{ search_path: place!.schema }]);
   });
 
-  test(named("opening again with the same migrations changes nothing"), async (t) => {
+  backendTest(named("opening again with the same migrations changes nothing"), async (t) => {
     const [place] = await backend.places(t, 1);
     const first = await open(t, place!, [createItems, addItemColour]);
     const appliedBefore = await appliedMigrations(first);
@@ -143,7 +145,7 @@ for (const backend of backends) {
     t.deepEqual(await tableShape(second), shapeBefore);
   });
 
-  test(named("a migration added later is applied alone on the next open"), async (t) => {
+  backendTest(named("a migration added later is applied alone on the next open"), async (t) => {
     const [place] = await backend.places(t, 1);
     const first = await open(t, place!, [createItems]);
     const [itemsApplied] = await appliedMigrations(first);
@@ -159,7 +161,7 @@ for (const backend of backends) {
     await second.query("INSERT INTO tags (name) VALUES ('x')");
   });
 
-  test(named("data written before close is there after reopening"), async (t) => {
+  backendTest(named("data written before close is there after reopening"), async (t) => {
     const [place] = await backend.places(t, 1);
     const first = await open(t, place!, [createItems]);
     await first.query("INSERT INTO items (name) VALUES ($1), ($2)", ["anchor", "buoy"]);
@@ -170,7 +172,7 @@ for (const backend of backends) {
     t.deepEqual(await itemNames(second), ["anchor", "buoy"]);
   });
 
-  test(named("a migration changed after it was applied stops start-up, naming it"), async (t) => {
+  backendTest(named("a migration changed after it was applied stops start-up, naming it"), async (t) => {
     const [place] = await backend.places(t, 1);
     await (await open(t, place!, [createItems])).close();
 
@@ -186,7 +188,7 @@ for (const backend of backends) {
     );
   });
 
-  test(named("a new migration numbered below an applied one is refused"), async (t) => {
+  backendTest(named("a new migration numbered below an applied one is refused"), async (t) => {
     const [place] = await backend.places(t, 1);
     await (await open(t, place!, [createItems, createTags])).close();
 
@@ -197,7 +199,7 @@ for (const backend of backends) {
     t.regex(error.message, /migration 2 \(item colour\) is older than migration 3/);
   });
 
-  test(named("a migration applied by a newer build is tolerated with a warning"), async (t) => {
+  backendTest(named("a migration applied by a newer build is tolerated with a warning"), async (t) => {
     const [place] = await backend.places(t, 1);
     await (await open(t, place!, [createItems, addItemColour])).close();
 
@@ -208,7 +210,7 @@ for (const backend of backends) {
     t.like(warnings, [{ message: "schema has a migration this build does not know", fields: { id: 2 } }]);
   });
 
-  test(named("a failing migration rolls back every migration of that start-up"), async (t) => {
+  backendTest(named("a failing migration rolls back every migration of that start-up"), async (t) => {
     const [place] = await backend.places(t, 1);
     const broken: Migration = { id: 2, name: "broken", sql: "ALTER TABLE no_such_table ADD COLUMN x int" };
     const error = await rejection(openDatabase({ ...place!, migrations: [createItems, broken] }), Code.Internal);
@@ -220,7 +222,7 @@ for (const backend of backends) {
     t.deepEqual(rows, [{ items: null }]);
   });
 
-  test(named("a transaction commits what its function wrote"), async (t) => {
+  backendTest(named("a transaction commits what its function wrote"), async (t) => {
     const [place] = await backend.places(t, 1);
     const database = await open(t, place!, [createItems]);
     const result = await database.transaction(async (tx) => {
@@ -232,7 +234,7 @@ for (const backend of backends) {
     t.deepEqual(await itemNames(database), ["keel", "mast"]);
   });
 
-  test(named("a transaction whose function throws rolls back and rethrows"), async (t) => {
+  backendTest(named("a transaction whose function throws rolls back and rethrows"), async (t) => {
     const [place] = await backend.places(t, 1);
     const database = await open(t, place!, [createItems]);
     await database.query("INSERT INTO items (name) VALUES ('hull')");
@@ -251,7 +253,7 @@ for (const backend of backends) {
     t.deepEqual(await itemNames(database), ["hull", "rudder"]);
   });
 
-  test(named("a transaction rolls back when the database rejects a statement"), async (t) => {
+  backendTest(named("a transaction rolls back when the database rejects a statement"), async (t) => {
     const [place] = await backend.places(t, 1);
     const database = await open(t, place!, [createItems]);
     await t.throwsAsync(
@@ -264,7 +266,7 @@ for (const backend of backends) {
     t.deepEqual(await itemNames(database), []);
   });
 
-  test(named("using the database instead of tx inside a transaction is refused, not deadlocked"), async (t) => {
+  backendTest(named("using the database instead of tx inside a transaction is refused, not deadlocked"), async (t) => {
     const [place] = await backend.places(t, 1);
     const database = await open(t, place!, [createItems]);
     const names = await database.transaction(async (tx) => {
@@ -281,7 +283,7 @@ for (const backend of backends) {
     t.deepEqual(await itemNames(database), ["deck"]);
   });
 
-  test(named("a tx kept past its transaction is refused"), async (t) => {
+  backendTest(named("a tx kept past its transaction is refused"), async (t) => {
     const [place] = await backend.places(t, 1);
     const database = await open(t, place!, [createItems]);
     const leaked = await database.transaction(async (tx) => tx);
@@ -290,7 +292,7 @@ for (const backend of backends) {
     t.deepEqual(await itemNames(database), []);
   });
 
-  test(named("concurrent queries and transactions each get their own results"), async (t) => {
+  backendTest(named("concurrent queries and transactions each get their own results"), async (t) => {
     const [place] = await backend.places(t, 1);
     const database = await open(t, place!, [createItems]);
     const outcomes = await Promise.all(
@@ -315,7 +317,7 @@ for (const backend of backends) {
     t.deepEqual((await itemNames(database)).sort(), expected.sort());
   });
 
-  test(named("two services' schemas with the same table names do not see each other"), async (t) => {
+  backendTest(named("two services' schemas with the same table names do not see each other"), async (t) => {
     const [first, second] = await backend.places(t, 2);
     const a = await open(t, first!, [createItems]);
     const b = await open(t, second!, [createItems]);

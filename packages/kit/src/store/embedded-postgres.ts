@@ -1,5 +1,5 @@
-import { access, mkdir, rename, rm, rmdir } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { dirname } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import { failedPrecondition } from "../errors.js";
@@ -65,36 +65,25 @@ export async function startEmbeddedPostgres(directory: string, logger?: StoreLog
 
 /**
  * Runs initdb in a side directory and moves it into place only once it is
- * complete: PGlite treats any directory holding PG_VERSION as a database, and
- * initdb writes that file early, so a first start killed half-way would
- * otherwise leave a directory that never opens again. Returns whether it
- * created the database.
+ * complete: initdb creates PG_VERSION before it has written the rest, PGlite
+ * takes any directory holding PG_VERSION for a database, and so a first start
+ * killed at that moment would leave a directory that never opens again.
+ * Returns whether it created the database.
  */
 async function initializeDataDirectory(directory: string): Promise<boolean> {
-  if (await exists(join(directory, "PG_VERSION"))) return false;
+  const entries = await readdir(directory).catch((error: NodeJS.ErrnoException): string[] => {
+    if (error.code === "ENOENT") return [];
+    throw error;
+  });
+  if (entries.includes("PG_VERSION")) return false;
+  if (entries.length > 0) {
+    throw failedPrecondition(`${directory} is not empty and holds no database (no PG_VERSION)`);
+  }
   const staging = `${directory}.initializing`;
   await rm(staging, { recursive: true, force: true });
   const db = await PGlite.create(staging);
   await db.close();
-  try {
-    await rmdir(directory);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOTEMPTY" || code === "EEXIST") {
-      throw failedPrecondition(`${directory} is not empty and holds no database (no PG_VERSION)`);
-    }
-    if (code !== "ENOENT") throw error;
-  }
+  // rename(2) also replaces an empty directory standing in its place.
   await rename(staging, directory);
   return true;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw error;
-  }
 }
