@@ -3,6 +3,7 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { Interceptor } from "@connectrpc/connect";
 import { alreadyExists, invalidArgument, notFound, routingClassOf, serve } from "@berth/kit";
 import { RouterService } from "@berth/proto/router/v1/router";
+import { routeHostname } from "@berth/router";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { RouteSchema } from "@berth/proto/type/v1/network";
 import type { Route } from "@berth/proto/type/v1/network";
@@ -216,7 +217,7 @@ export function createRouterStandIn(timeline: Timeline = [], platformDomain = "b
   const webTypes = new Map<string, string[]>();
   const platformRoutes = (app: string) =>
     (webTypes.get(app) ?? []).map((processType) => {
-      const hostname = processType === "web" ? `${app}.${platformDomain}` : `${app}-${processType}.${platformDomain}`;
+      const hostname = routeHostname(app, processType, platformDomain)!;
       return create(RouteSchema, { hostname, app, processType, url: `https://${hostname}`, customDomain: false });
     });
   const registration = serve(RouterService, {

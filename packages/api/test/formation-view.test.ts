@@ -1,0 +1,44 @@
+import test from "ava";
+import { create } from "@bufbuild/protobuf";
+import { RouteSchema } from "@berth/proto/type/v1/network";
+import { ProcessFormationSchema, RoutingClass } from "@berth/proto/type/v1/process";
+import { joinFormation } from "../src/formation-view.js";
+
+const process = (processType: string, routingClass: RoutingClass, extra = {}) => create(ProcessFormationSchema, { processType, routingClass, replicas: 1, ...extra });
+const route = (hostname: string, processType: string, customDomain: boolean) =>
+  create(RouteSchema, { hostname, app: "shop", processType, customDomain, url: customDomain ? "" : `https://${hostname}:8443` });
+
+test("web types get the platform URL first, then custom domains sorted; tcp types their internal hostname; workers nothing", (t) => {
+  const joined = joinFormation(
+    "shop",
+    [
+      process("web", RoutingClass.WEB),
+      process("admin-web", RoutingClass.WEB),
+      process("api-tcp", RoutingClass.TCP, { internalPort: 5000 }),
+      process("worker", RoutingClass.WORKER),
+    ],
+    [
+      route("zeta.example.com", "web", true),
+      route("shop.berth.localhost", "web", false),
+      route("alpha.example.com", "web", true),
+      route("shop-admin.berth.localhost", "admin-web", false),
+    ],
+  );
+  const byType = Object.fromEntries(joined.map((p) => [p.processType, p]));
+  t.deepEqual(byType["web"]!.urls, ["https://shop.berth.localhost:8443", "https://alpha.example.com", "https://zeta.example.com"]);
+  t.deepEqual(byType["web"]!.customDomains, ["alpha.example.com", "zeta.example.com"]);
+  t.deepEqual(byType["admin-web"]!.urls, ["https://shop-admin.berth.localhost:8443"]);
+  t.deepEqual(byType["admin-web"]!.customDomains, []);
+  t.is(byType["api-tcp"]!.internalHostname, "shop-api-tcp");
+  t.is(byType["api-tcp"]!.internalPort, 5000);
+  t.deepEqual([byType["worker"]!.urls, byType["worker"]!.internalHostname], [[], ""]);
+});
+
+test("the scheduler's own internal hostname wins, and the input is left untouched", (t) => {
+  const given = process("grpc-tcp", RoutingClass.TCP, { internalHostname: "shop-grpc-tcp.team.svc" });
+  const [joined] = joinFormation("shop", [given], []);
+  t.is(joined!.internalHostname, "shop-grpc-tcp.team.svc");
+  const web = process("web", RoutingClass.WEB);
+  joinFormation("shop", [web], [route("shop.berth.localhost", "web", false)]);
+  t.deepEqual(web.urls, []);
+});

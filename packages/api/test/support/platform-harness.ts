@@ -1,0 +1,183 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import pg from "pg";
+import { createLogger, silentLogger } from "@berth/kit";
+import { startNetpol } from "@berth/netpol";
+import { readRouterConfig, startRouter } from "@berth/router";
+import type { RunningRouter } from "@berth/router";
+import { readSchedulerConfig, startScheduler } from "@berth/scheduler";
+import { startTurnAllocator } from "@berth/turn-allocator";
+import { startApi } from "../../src/index.js";
+import type { ApiConfig, RunningApi } from "../../src/index.js";
+import type { Rollout, RolloutEventKind } from "@berth/proto/type/v1/release";
+import { packSource } from "../../src/cli/source-archive.js";
+import { apiClients } from "./api-harness.js";
+
+/** The demo app every service's tests deploy: web, admin-web, worker, release, api-tcp. */
+export const DEMO_DIR = resolve(import.meta.dirname, "../../../../examples/demo");
+
+const ADMIN_URL = "postgres://postgres@127.0.0.1:5432/test";
+const INTERNAL_TOKEN = "internal-token-for-api-platform-tests";
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+/** The API in front of the real scheduler, router, turn-allocator and netpol, on a database of its own. */
+export interface PlatformHarness {
+  api: RunningApi;
+  router: RunningRouter;
+  config: ApiConfig;
+  adminToken: string;
+  admin: ReturnType<typeof apiClients>;
+  /** Creates a team and a token for it; returns the team's clients. */
+  team(name: string): Promise<{ token: string; tokenId: string; clients: ReturnType<typeof apiClients> }>;
+}
+
+async function withAdminConnection<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Starts every service for real on one fresh PostgreSQL database (each owns
+ * its schema in it, as in production), with quick health probes and short
+ * timeouts, and the API composing them. Everything is closed and dropped
+ * when the test ends.
+ */
+export async function startPlatformHarness(t: Teardown): Promise<PlatformHarness> {
+  const database = `berth_api_${randomBytes(6).toString("hex")}`;
+  await withAdminConnection((client) => client.query(`CREATE DATABASE ${database}`));
+  t.teardown(() => withAdminConnection((client) => client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)));
+  const databaseUrl = `postgres://postgres@127.0.0.1:5432/${database}`;
+  const dataDir = mkdtempSync(join(tmpdir(), "berth-api-platform-"));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const quiet = createLogger("test", { level: "error" });
+  const common = {
+    PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+    DATABASE_URL: databaseUrl,
+    BERTH_DATA_DIR: dataDir,
+    BERTH_INTERNAL_TOKEN: INTERNAL_TOKEN,
+    BERTH_LOG_LEVEL: "error",
+  };
+
+  const scheduler = await startScheduler(
+    readSchedulerConfig({
+      ...common,
+      BERTH_SCHEDULER_PORT: "0",
+      BERTH_SCHEDULER_HEALTH_INTERVAL_MS: "200",
+      BERTH_SCHEDULER_HEALTH_TIMEOUT_MS: "1000",
+      BERTH_SCHEDULER_HEALTH_START_TIMEOUT_MS: "20000",
+      BERTH_SCHEDULER_WORKER_MIN_READY_MS: "200",
+      BERTH_SCHEDULER_PROGRESS_DEADLINE_MS: "8000",
+      BERTH_SCHEDULER_DRAIN_TIMEOUT_MS: "2000",
+      BERTH_SCHEDULER_STOP_GRACE_MS: "2000",
+      BERTH_SCHEDULER_CONSUMER_TIMEOUT_MS: "3000",
+      BERTH_SCHEDULER_RESTART_BACKOFF_MS: "200",
+      BERTH_SCHEDULER_MAX_RESTART_BACKOFF_MS: "1000",
+      BERTH_SCHEDULER_RELEASE_TIMEOUT_MS: "30000",
+      BERTH_SCHEDULER_MAX_CHUNK_BYTES: "4096",
+    }),
+    { logger: quiet },
+  );
+  t.teardown(() => scheduler.close(2000));
+  const router = await startRouter(
+    readRouterConfig({
+      ...common,
+      BERTH_SCHEDULER_URL: scheduler.url,
+      BERTH_ROUTER_PORT: "0",
+      BERTH_ROUTER_HTTP_PORT: "0",
+      BERTH_ROUTER_HTTPS_PORT: "0",
+      BERTH_ROUTER_CONSUMER: "router-api-test",
+    }),
+    { logger: quiet },
+  );
+  t.teardown(() => router.close());
+  await router.ready;
+  const base = {
+    host: "127.0.0.1",
+    port: 0,
+    databaseUrl,
+    redisUrl: undefined,
+    dataDir,
+    internalToken: INTERNAL_TOKEN,
+    platformDomain: "berth.localhost",
+    logLevel: "error" as const,
+  };
+  const turnAllocator = await startTurnAllocator(base, silentLogger);
+  t.teardown(() => turnAllocator.close(500));
+  const netpol = await startNetpol(base, silentLogger);
+  t.teardown(() => netpol.close(500));
+
+  const config: ApiConfig = {
+    ...base,
+    peers: { scheduler: scheduler.url, router: router.url, turnAllocator: turnAllocator.url, netpol: netpol.url },
+    adminToken: undefined,
+    corsOrigins: ["*"],
+    callTimeoutMs: 60_000,
+  };
+  let announced = "";
+  const api = await startApi(config, { logger: quiet, announce: (line) => (announced += line) });
+  t.teardown(() => api.close(500));
+  const adminToken = /(berth_\S+)/.exec(announced)?.[1];
+  if (!adminToken) throw new Error(`no admin token was announced: "${announced}"`);
+  const admin = apiClients(api.url, adminToken);
+  return {
+    api,
+    router,
+    config,
+    adminToken,
+    admin,
+    async team(name) {
+      await admin.teams.createTeam({ name });
+      const { token, secret } = await admin.teams.createToken({ team: name, description: `${name} test token` });
+      return { token: secret, tokenId: token!.id, clients: apiClients(api.url, secret) };
+    },
+  };
+}
+
+/** Polls `check` until it returns a value, for states the platform reaches asynchronously. */
+export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolvePromise) => setTimeout(resolvePromise, 100));
+  }
+}
+
+/** Uploads a directory through the API in the chunks it allows; returns the upload id and digest. */
+export async function uploadDirectory(clients: ReturnType<typeof apiClients>, app: string, dir = DEMO_DIR) {
+  const archive = await packSource(dir);
+  const upload = await clients.apps.beginSourceUpload({ app, sizeBytes: BigInt(archive.bytes.length), sha256: archive.sha256 });
+  for (let offset = 0; offset < archive.bytes.length; offset += upload.maxChunkBytes) {
+    const data = archive.bytes.subarray(offset, offset + upload.maxChunkBytes);
+    await clients.apps.uploadSourceChunk({ app, uploadId: upload.uploadId, offset: BigInt(offset), data });
+  }
+  return { uploadId: upload.uploadId, digest: archive.sha256 };
+}
+
+/** Uploads a directory (the demo app by default) and deploys it; returns the deploy's answer. */
+export async function deployDirectory(clients: ReturnType<typeof apiClients>, app: string, options: { dir?: string; procfile?: string } = {}) {
+  const { uploadId, digest } = await uploadDirectory(clients, app, options.dir);
+  return clients.apps.deploy({ app, artifact: { source: { case: "sourceUploadId", value: uploadId }, digest }, procfile: options.procfile ?? "" });
+}
+
+/** Follows a rollout through the API to its end; returns the last state and the kinds of its steps. */
+export async function followRolloutThroughApi(clients: ReturnType<typeof apiClients>, app: string, rolloutId: string) {
+  const kinds: RolloutEventKind[] = [];
+  let rollout: Rollout | undefined;
+  for await (const step of clients.apps.watchRollout({ app, rolloutId }, { timeoutMs: 120_000 })) {
+    kinds.push(step.event!.kind);
+    rollout = step.rollout;
+  }
+  return { rollout: rollout!, kinds };
+}
