@@ -79,6 +79,15 @@ serial("a data directory is opened once per process", async (t) => {
   t.deepEqual((await second.query("SELECT id FROM items")).rows, [{ id: 1 }]);
 });
 
+serial("a lock left with this process id by an earlier life of the container is taken over", async (t) => {
+  const dataDir = await dataDirectory(t);
+  await writeFile(join(dataDir, "svc.lock"), `${process.pid}\n`);
+  const database = await open(t, dataDir);
+  await database.query("INSERT INTO items (id) VALUES (1)");
+  await database.close();
+  t.deepEqual(await readdir(dataDir), ["svc"]);
+});
+
 serial("a directory that holds files but no database is refused and left alone", async (t) => {
   const dataDir = await dataDirectory(t);
   await mkdir(join(dataDir, "svc"));

@@ -32,7 +32,9 @@ const servicePattern = /^[a-z][a-z0-9-]{0,62}$/;
 /**
  * Connects to the service's database (PostgreSQL at `databaseUrl`, or an
  * embedded PGlite under `dataDir`), creates its schema if missing and applies
- * pending migrations in one transaction before resolving.
+ * pending migrations in one transaction before resolving. On PGlite, queries
+ * run one at a time and LISTEN/NOTIFY does not work: use the coordination
+ * event stream for notifications.
  */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   const target = validateOptions(options);
@@ -56,13 +58,13 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       user: "postgres",
       database: "postgres",
       max: 1,
-      // Closing idle connections would only race the replacement against the server's one-client limit.
+      // The single connection stays open: reopening it after idling would only churn the embedded server.
       idleTimeoutMillis: 0,
       onConnect: (client) => setSearchPath(client, schema),
     });
   }
   // Without a listener, a connection dropped while idle would crash the process.
-  pool.on("error", (error) => logger?.warn("idle database connection failed", { schema, error: error.message }));
+  pool.on("error", (error) => logger?.warn("idle database connection failed", { schema, error }));
   const database = createPoolDatabase(pool, schema, backend, async () => {
     await pool.end();
     await embedded?.stop();
