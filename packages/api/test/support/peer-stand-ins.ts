@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { Interceptor } from "@connectrpc/connect";
-import { alreadyExists, invalidArgument, notFound, routingClassOf, serve } from "@berth/kit";
+import { alreadyExists, notFound, routingClassOf, serve } from "@berth/kit";
 import { RouterService } from "@berth/proto/router/v1/router";
 import { routeHostname } from "@berth/router";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
@@ -72,28 +72,19 @@ export function createSchedulerStandIn(timeline: Timeline = []) {
     if (requestId !== "") requestIds.set(requestId, result);
     return result;
   };
-  // A Procfile mentioning "never-healthy" stands for a release whose rollout is rolled back.
-  const release = (s: AppState, description: string, procfile = "") => {
+  const release = (s: AppState, description: string) => {
     const version = s.releases.length + 1;
-    const healthy = !procfile.includes("never-healthy");
-    const made = create(ReleaseSchema, {
-      app: s.app.name,
-      version,
-      description,
-      status: healthy ? ReleaseStatus.SUCCEEDED : ReleaseStatus.ROLLED_BACK,
-      config: { ...s.config },
-    });
+    const made = create(ReleaseSchema, { app: s.app.name, version, description, status: ReleaseStatus.SUCCEEDED, config: { ...s.config } });
     const rollout = create(RolloutSchema, {
       id: `rollout-${s.app.name}-${version}`,
       app: s.app.name,
       releaseVersion: version,
       previousReleaseVersion: version - 1,
-      state: healthy ? RolloutState.SUCCEEDED : RolloutState.ROLLED_BACK,
-      reason: healthy ? "" : "PROGRESS_DEADLINE_EXCEEDED",
+      state: RolloutState.SUCCEEDED,
     });
     s.releases.push(made);
     s.rollouts.push(rollout);
-    if (healthy) s.app.currentReleaseVersion = version;
+    s.app.currentReleaseVersion = version;
     return { release: made, rollout };
   };
   const registration = serve(SchedulerService, {
@@ -156,9 +147,7 @@ export function createSchedulerStandIn(timeline: Timeline = []) {
       return { receivedBytes: upload.received, complete: upload.received === upload.size };
     },
     createRelease(request) {
-      const source = request.artifact?.source;
-      if (source?.case === "image" && source.value.startsWith("refused")) throw invalidArgument("artifact.image", "refused by the scheduler");
-      return once(request.requestId, () => release(state(request.app), request.description, request.procfile));
+      return once(request.requestId, () => release(state(request.app), request.description));
     },
     listReleases: (request) => ({ releases: state(request.app).releases }),
     getRelease(request) {
@@ -181,10 +170,7 @@ export function createSchedulerStandIn(timeline: Timeline = []) {
     async *watchRollout(request) {
       const rollout = state(request.app).rollouts.find((r) => r.id === request.rolloutId);
       if (!rollout) throw notFound(`rollout ${request.rolloutId} not found`);
-      const kinds =
-        rollout.state === RolloutState.SUCCEEDED
-          ? [RolloutEventKind.ROLLOUT_STARTED, RolloutEventKind.REPLICA_HEALTHY, RolloutEventKind.ROLLOUT_SUCCEEDED]
-          : [RolloutEventKind.ROLLOUT_STARTED, RolloutEventKind.REPLICA_UNHEALTHY, RolloutEventKind.ROLLOUT_ROLLED_BACK];
+      const kinds = [RolloutEventKind.ROLLOUT_STARTED, RolloutEventKind.REPLICA_HEALTHY, RolloutEventKind.ROLLOUT_SUCCEEDED];
       for (const [index, kind] of kinds.entries()) {
         if (BigInt(index + 1) <= request.fromSequence) continue;
         yield { event: { rolloutId: rollout.id, sequence: BigInt(index + 1), kind, app: request.app }, rollout };
