@@ -1,3 +1,4 @@
+import { ConfigError } from "./config.js";
 import type { Logger } from "./logger.js";
 
 /** Anything that can be closed at shutdown (servers, stores, loops). */
@@ -26,4 +27,18 @@ export function runUntilSignal(logger: Logger, parts: Closable[], graceMs = 10_0
     process.once("SIGTERM", () => void stop("SIGTERM"));
     process.once("SIGINT", () => void stop("SIGINT"));
   });
+}
+
+/**
+ * Reads a service's configuration, or exits with status 2 and one line naming
+ * the variable at fault: a misconfigured service must not start half-way.
+ */
+export function readConfigOrExit<T>(service: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`berth ${service}: ${error.message}\n`);
+    process.exit(2);
+  }
 }

@@ -1,7 +1,7 @@
-import { createLogger, maskedConfig, runUntilSignal } from "@berth/kit";
+import { createLogger, maskedConfig, readConfigOrExit, runUntilSignal } from "@berth/kit";
 import { readNetpolConfig, startNetpol } from "./index.js";
 
-const config = readNetpolConfig(process.env);
+const config = readConfigOrExit("netpol", () => readNetpolConfig(process.env));
 const logger = createLogger("netpol", { level: config.logLevel });
 logger.info("configuration", maskedConfig(config));
 await runUntilSignal(logger, [await startNetpol(config, logger)]);

@@ -1,1 +1,40 @@
-console.log("berth platform: not wired yet");
+// `npm start`: every berth service in one process on the embedded defaults,
+// each on its own port, talking to the others over real gRPC on loopback.
+import { createCoordination, createLogger, maskedConfig, readConfigOrExit, runUntilSignal } from "@berth/kit";
+import type { Closable } from "@berth/kit";
+import { readApiConfig, startApi } from "@berth/api";
+import { readNetpolConfig, startNetpol } from "@berth/netpol";
+import { readRouterConfig, startRouter } from "@berth/router";
+import { readSchedulerConfig, startScheduler } from "@berth/scheduler";
+import { readTurnAllocatorConfig, startTurnAllocator } from "@berth/turn-allocator";
+
+const env = process.env;
+const configs = readConfigOrExit("platform", () => ({
+  scheduler: readSchedulerConfig(env),
+  router: readRouterConfig(env),
+  turnAllocator: readTurnAllocatorConfig(env),
+  netpol: readNetpolConfig(env),
+  api: readApiConfig(env),
+}));
+const logger = createLogger("platform", { level: configs.api.logLevel });
+logger.info("configuration", maskedConfig({ dataDir: configs.api.dataDir, databaseUrl: configs.api.databaseUrl ?? "embedded PGlite", redisUrl: configs.api.redisUrl ?? "in-process" }));
+const loggerFor = (service: string) => createLogger(service, { level: configs.api.logLevel });
+// One process: the in-process coordination is shared, as Redis would be between processes.
+const coordination = createCoordination({ redisUrl: configs.api.redisUrl, logger });
+const parts: Closable[] = [{ close: () => coordination.close() }];
+// Peers first: the router and the API call the scheduler as they start.
+const scheduler = await startScheduler(configs.scheduler, { logger: loggerFor("scheduler"), coordination });
+parts.push(scheduler);
+const router = await startRouter(configs.router, { logger: loggerFor("router") });
+parts.push(router);
+parts.push(await startTurnAllocator(configs.turnAllocator, loggerFor("turn-allocator")));
+parts.push(await startNetpol(configs.netpol, loggerFor("netpol")));
+const api = await startApi(configs.api, { logger: loggerFor("api"), coordination });
+parts.push(api);
+logger.info("berth is up", {
+  api: api.url,
+  scheduler: scheduler.url,
+  router: router.url,
+  proxy: { http: router.proxyHttpPort, https: router.proxyHttpsPort },
+});
+await runUntilSignal(logger, parts);
