@@ -1,6 +1,7 @@
 import test from "ava";
 import * as http from "node:http";
 import { once } from "node:events";
+import * as net from "node:net";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import { startTestDataPlane } from "./support/data-plane.js";
 import { echo, openUpgrade, rawExchange, request } from "./support/http-client.js";
@@ -270,4 +271,29 @@ test("plain HTTP redirects to HTTPS when configured, but ACME challenges are alw
   t.is(challenge.body, "tok123.thumbprint");
   t.is((await request(plane.httpPort, "shop.berth.localhost", { path: "/.well-known/acme-challenge/nope" })).status, 404);
   t.is(web.requests.length, 0);
+});
+
+test("a replica dying mid-response truncates only that response; HTTP/1.0 clients are answered and closed", async (t) => {
+  const web = await startUpstream("web-1");
+  const dying = net.createServer((socket) => {
+    socket.once("data", () => {
+      socket.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial");
+      setImmediate(() => socket.destroy());
+    });
+  });
+  dying.listen(0, "127.0.0.1");
+  await once(dying, "listening");
+  const plane = await startTestDataPlane();
+  t.teardown(async () => {
+    await plane.close();
+    await web.close();
+    await new Promise<void>((resolve) => dying.close(() => resolve()));
+  });
+  plane.setEndpoints("admin-web", [{ replica: "dying", host: "127.0.0.1", port: (dying.address() as net.AddressInfo).port }]);
+  plane.setEndpoints("web", [web.endpoint()]);
+  await t.throwsAsync(request(plane.httpPort, "shop-admin.berth.localhost"), undefined, "the client sees the response cut short");
+  t.is((await request(plane.httpPort, "shop.berth.localhost")).body, "web-1 GET /", "other traffic is unaffected");
+  const http10 = await rawExchange(plane.httpPort, "GET /old HTTP/1.0\r\nHost: shop.berth.localhost\r\n\r\n");
+  t.regex(http10, /^HTTP\/1\.1 200 OK/);
+  t.true(http10.endsWith("web-1 GET /old"));
 });
