@@ -41,8 +41,6 @@ export interface DomainBinding {
 export interface RouteSnapshot {
   /** The target serving `hostname` (lowercase, without port), or undefined for an unknown host. */
   lookup(hostname: string): Target | undefined;
-  /** Every hostname routed, platform routes and custom domains. */
-  hostnames(): string[];
   /** The target of `app/processType`, if the process is known. */
   target(key: string): Target | undefined;
 }
@@ -97,10 +95,6 @@ class Snapshot implements RouteSnapshot {
     }
     if (key === undefined) return undefined;
     return this.targets.get(key) ?? missingTarget(key);
-  }
-
-  hostnames(): string[] {
-    return [...this.hosts.keys(), ...this.wildcards.keys()];
   }
 
   target(key: string): Target | undefined {

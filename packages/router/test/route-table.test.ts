@@ -51,7 +51,7 @@ test("custom domains route to their process, wildcards one label deep, even befo
   t.is(table.current.lookup("admin.example.com")?.upstreams[0]?.replica, "a");
   t.is(table.current.lookup("eu.shop.example")?.upstreams[0]?.replica, "w");
   t.is(table.current.lookup("a.b.shop.example"), undefined);
-  t.deepEqual(table.current.hostnames().sort(), ["*.shop.example", "admin.example.com", "shop-admin.berth.localhost", "shop.berth.localhost"]);
+  t.is(table.current.lookup("shop-admin.berth.localhost")?.upstreams[0]?.replica, "a");
 });
 
 test("waiting for an upstream resolves on the change that brings one, or times out", async (t) => {
