@@ -6,67 +6,103 @@
  *   npx tsx bench/api-throughput.ts [seconds per run, default 5] [concurrent calls, default 16]
  *
  * Each party runs in its own process (this file, in different roles): the
- * scheduler and router peers, the API, the echo, and the load generator, so
- * that they compete for the CPU as they would on one host. The API keeps its
- * tokens in PostgreSQL when DATABASE_URL is set, else in an embedded PGlite.
- * Until the scheduler package exports startScheduler, the peers are the
- * in-memory stand-ins of the API's tests: the numbers are the API's own cost.
+ * real scheduler and router, the API, the echo, and the load generator, so
+ * that they compete for the CPU as they would on one host. Every service
+ * keeps its data in PostgreSQL when DATABASE_URL is set (each in a schema of
+ * a fresh database), else in its own embedded PGlite, as `npm start` does.
+ * The app read and scaled is a real one: the demo app, deployed first.
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { create } from "@bufbuild/protobuf";
+import { fromJsonString, toJsonString } from "@bufbuild/protobuf";
+import pg from "pg";
 import { createClient } from "@connectrpc/connect";
 import type { Client, Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { routingClassOf, serve, silentLogger, startServer } from "@berth/kit";
-import { FormationService } from "@berth/proto/api/v1/formation";
-import { TeamService } from "@berth/proto/api/v1/identity";
+import { createInternalClient, serve, silentLogger, startServer } from "@berth/kit";
+import { RouterService } from "@berth/proto/router/v1/router";
+import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { AppService } from "@berth/proto/api/v1/apps";
-import { ProcessFormationSchema } from "@berth/proto/type/v1/process";
+import { FormationService, GetFormationResponseSchema } from "@berth/proto/api/v1/formation";
+import { TeamService } from "@berth/proto/api/v1/identity";
+import { readRouterConfig, startRouter } from "@berth/router";
+import { readSchedulerConfig, startScheduler } from "@berth/scheduler";
 import { startApi } from "../packages/api/src/index.js";
-import { createRouterStandIn, createSchedulerStandIn, STAND_IN_TYPES } from "../packages/api/test/support/peer-stand-ins.js";
+import { packSource } from "../packages/api/src/cli/source-archive.js";
 
 const self = fileURLToPath(import.meta.url);
 const INTERNAL_TOKEN = "internal-token-for-the-api-bench";
 const APP = "bench-app";
+const DEMO_DIR = resolve(import.meta.dirname, "../examples/demo");
 
 type Ready = Record<string, string>;
 
-function startRole(role: string, args: string[] = []): Promise<{ child: ChildProcess; ready: Ready }> {
-  const child = spawn(process.execPath, ["--import", "tsx", self, role, ...args], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+function startRole(role: string, args: string[] = [], env: Record<string, string> = {}): Promise<{ child: ChildProcess; ready: Ready }> {
+  const child = spawn(process.execPath, ["--import", "tsx", self, role, ...args], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    env: { ...process.env, ...env },
+  });
   return new Promise((resolve, reject) => {
     child.once("message", (ready) => resolve({ child, ready: ready as Ready }));
     child.once("exit", (code) => reject(new Error(`${role} exited with ${code} before it was ready`)));
   });
 }
 
-// ---- role: peers (scheduler and router) ----
+function stopRole(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  return exited;
+}
 
-async function runPeers(): Promise<void> {
-  const scheduler = createSchedulerStandIn();
-  const router = createRouterStandIn();
-  router.knowApp(APP);
-  const options = { port: 0, logger: silentLogger, internalToken: INTERNAL_TOKEN };
-  const schedulerServer = await startServer({ ...options, name: "scheduler", services: [scheduler.registration] });
-  const routerServer = await startServer({ ...options, name: "router", services: [router.registration] });
-  process.send!({ scheduler: schedulerServer.url, router: routerServer.url });
+// ---- roles: scheduler, router ----
+
+function serviceEnvironment(dataDir: string): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+    BERTH_DATA_DIR: dataDir,
+    BERTH_INTERNAL_TOKEN: INTERNAL_TOKEN,
+    BERTH_LOG_LEVEL: "error",
+  };
+  if (process.env["BENCH_DATABASE_URL"]) env["DATABASE_URL"] = process.env["BENCH_DATABASE_URL"];
+  return env;
+}
+
+async function runScheduler(dataDir: string): Promise<void> {
+  const scheduler = await startScheduler(readSchedulerConfig({ ...serviceEnvironment(dataDir), BERTH_SCHEDULER_PORT: "0" }), { logger: silentLogger });
+  process.once("SIGTERM", () => void scheduler.close(1000).then(() => process.exit(0)));
+  process.send!({ url: scheduler.url });
+}
+
+async function runRouter(dataDir: string, schedulerUrl: string): Promise<void> {
+  const router = await startRouter(
+    readRouterConfig({
+      ...serviceEnvironment(dataDir),
+      BERTH_SCHEDULER_URL: schedulerUrl,
+      BERTH_ROUTER_PORT: "0",
+      BERTH_ROUTER_HTTP_PORT: "0",
+      BERTH_ROUTER_HTTPS_PORT: "0",
+    }),
+    { logger: silentLogger },
+  );
+  await router.ready;
+  process.once("SIGTERM", () => void router.close().then(() => process.exit(0)));
+  process.send!({ url: router.url });
 }
 
 // ---- role: api ----
 
-async function runApi(schedulerUrl: string, routerUrl: string): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), "berth-api-bench-"));
-  process.on("exit", () => rmSync(dataDir, { recursive: true, force: true }));
+async function runApi(dataDir: string, schedulerUrl: string, routerUrl: string): Promise<void> {
   let adminToken = "";
   const api = await startApi(
     {
       host: "127.0.0.1",
       port: 0,
-      databaseUrl: process.env["DATABASE_URL"],
+      databaseUrl: process.env["BENCH_DATABASE_URL"],
       redisUrl: undefined,
       dataDir,
       internalToken: INTERNAL_TOKEN,
@@ -77,18 +113,17 @@ async function runApi(schedulerUrl: string, routerUrl: string): Promise<void> {
       corsOrigins: ["*"],
       callTimeoutMs: 10_000,
     },
-    { logger: silentLogger, schema: `api_bench_${process.pid}`, announce: (line) => (adminToken = /(berth_\S+)/.exec(line)?.[1] ?? "") },
+    { logger: silentLogger, announce: (line) => (adminToken = /(berth_\S+)/.exec(line)?.[1] ?? "") },
   );
-  process.send!({ url: api.url, adminToken, backend: process.env["DATABASE_URL"] ? "postgres" : "pglite" });
+  process.once("SIGTERM", () => void api.close(1000).then(() => process.exit(0)));
+  process.send!({ url: api.url, adminToken });
 }
 
 // ---- role: echo ----
 
-async function runEcho(): Promise<void> {
-  // The same answer the API gives for the bench app, with no work behind it.
-  const processes = STAND_IN_TYPES.map((processType) =>
-    create(ProcessFormationSchema, { processType, routingClass: routingClassOf(processType), replicas: 1, size: "standard-1x" }),
-  );
+async function runEcho(formationJson: string): Promise<void> {
+  // The very answer the API gave for the demo app, with no work behind it.
+  const { processes } = fromJsonString(GetFormationResponseSchema, formationJson);
   const server = await startServer({
     name: "echo",
     port: 0,
@@ -126,6 +161,14 @@ async function load(seconds: number, concurrency: number, call: () => Promise<un
   return { rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99) };
 }
 
+function apiClients(url: string, token: string) {
+  const transport = createGrpcTransport({
+    baseUrl: url,
+    interceptors: [(next) => (request) => (request.header.set("authorization", `Bearer ${token}`), next(request))],
+  });
+  return { teams: createClient(TeamService, transport), apps: createClient(AppService, transport), formation: createClient(FormationService, transport) };
+}
+
 function formationClient(url: string, token?: string): Client<typeof FormationService> {
   const bearer: Interceptor = (next) => (request) => {
     if (token) request.header.set("authorization", `Bearer ${token}`);
@@ -134,58 +177,99 @@ function formationClient(url: string, token?: string): Client<typeof FormationSe
   return createClient(FormationService, createGrpcTransport({ baseUrl: url, interceptors: [bearer] }));
 }
 
+async function createDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+  const adminUrl = process.env["DATABASE_URL"];
+  if (!adminUrl) return undefined;
+  const name = `berth_api_bench_${process.pid}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 5);
   const concurrency = Number(process.argv[3] ?? 16);
   const children: ChildProcess[] = [];
+  const dataDir = mkdtempSync(join(tmpdir(), "berth-api-bench-"));
+  const database = await createDatabase();
+  const env: Record<string, string> = database ? { BENCH_DATABASE_URL: database.url } : {};
   try {
-    const peers = await startRole("peers");
-    children.push(peers.child);
-    const api = await startRole("api", [peers.ready["scheduler"]!, peers.ready["router"]!]);
+    const scheduler = await startRole("scheduler", [dataDir], env);
+    children.push(scheduler.child);
+    const router = await startRole("router", [dataDir, scheduler.ready["url"]!], env);
+    children.push(router.child);
+    const api = await startRole("api", [dataDir, scheduler.ready["url"]!, router.ready["url"]!], env);
     children.push(api.child);
-    const echo = await startRole("echo");
-    children.push(echo.child);
 
-    const adminTransport = createGrpcTransport({
-      baseUrl: api.ready["url"]!,
-      interceptors: [(next) => (request) => (request.header.set("authorization", `Bearer ${api.ready["adminToken"]}`), next(request))],
-    });
-    await createClient(TeamService, adminTransport).createTeam({ name: "bench" });
-    const { secret } = await createClient(TeamService, adminTransport).createToken({ team: "bench" });
-    const teamTransport = createGrpcTransport({
-      baseUrl: api.ready["url"]!,
-      interceptors: [(next) => (request) => (request.header.set("authorization", `Bearer ${secret}`), next(request))],
-    });
-    await createClient(AppService, teamTransport).createApp({ name: APP });
+    const admin = apiClients(api.ready["url"]!, api.ready["adminToken"]!);
+    await admin.teams.createTeam({ name: "bench" });
+    const { secret } = await admin.teams.createToken({ team: "bench" });
+    const team = apiClients(api.ready["url"]!, secret);
+    await team.apps.createApp({ name: APP });
+    const archive = await packSource(DEMO_DIR);
+    const upload = await team.apps.beginSourceUpload({ app: APP, sizeBytes: BigInt(archive.bytes.length), sha256: archive.sha256 });
+    for (let offset = 0; offset < archive.bytes.length; offset += upload.maxChunkBytes) {
+      await team.apps.uploadSourceChunk({ app: APP, uploadId: upload.uploadId, offset: BigInt(offset), data: archive.bytes.subarray(offset, offset + upload.maxChunkBytes) });
+    }
+    const deployed = await team.apps.deploy({ app: APP, artifact: { source: { case: "sourceUploadId", value: upload.uploadId } } });
+    for await (const _ of team.apps.watchRollout({ app: APP, rolloutId: deployed.rollout!.id }));
+    const formation = await team.formation.getFormation({ app: APP });
+
+    const echo = await startRole("echo", [toJsonString(GetFormationResponseSchema, formation)]);
+    children.push(echo.child);
 
     const viaApi = formationClient(api.ready["url"]!, secret);
     const viaEcho = formationClient(echo.ready["url"]!);
-    let flip = 0;
-    const scale = (client: Client<typeof FormationService>) => () => client.scale({ app: APP, replicas: { web: 1 + (flip++ % 3) } });
+    // The write path without process churn: every call stores web=1, the count web already has
+    // (scaling a type up and down would measure process start-up, not the API).
+    const scale = (client: Client<typeof FormationService>) => () => client.scale({ app: APP, replicas: { web: 1 } });
     const read = (client: Client<typeof FormationService>) => () => client.getFormation({ app: APP });
 
-    console.log(`api-throughput: ${seconds}s per run, ${concurrency} concurrent gRPC calls, API store on ${api.ready["backend"]}, ${(await import("node:os")).cpus().length} cores`);
+    console.log(
+      `api-throughput: ${seconds}s per run, ${concurrency} concurrent gRPC calls, stores on ${database ? "PostgreSQL" : "embedded PGlite"}, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}`,
+    );
+    // What the API's read is made of, each peer call on its own.
+    const schedulerClient = createInternalClient(SchedulerService, { baseUrl: scheduler.ready["url"]!, token: INTERNAL_TOKEN });
+    const routerClient = createInternalClient(RouterService, { baseUrl: router.ready["url"]!, token: INTERNAL_TOKEN });
     const results: Record<string, Result> = {
       "echo GetFormation": await load(seconds, concurrency, read(viaEcho)),
+      "scheduler GetApp": await load(seconds, concurrency, () => schedulerClient.getApp({ name: APP })),
+      "scheduler GetFormation": await load(seconds, concurrency, () => schedulerClient.getFormation({ app: APP })),
+      "router ListRoutes": await load(seconds, concurrency, () => routerClient.listRoutes({ app: APP })),
       "api  GetFormation": await load(seconds, concurrency, read(viaApi)),
       "echo Scale": await load(seconds, concurrency, scale(viaEcho)),
       "api  Scale": await load(seconds, concurrency, scale(viaApi)),
     };
     for (const [name, r] of Object.entries(results)) {
-      console.log(`${name.padEnd(18)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms`);
+      console.log(`${name.padEnd(22)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms`);
     }
     const ratio = (a: string, b: string) => (results[a]!.rps / results[b]!.rps).toFixed(2);
     console.log(`read  (GetFormation) api/echo throughput ratio: ${ratio("api  GetFormation", "echo GetFormation")}  (target >= 0.5)`);
     console.log(`write (Scale)        api/echo throughput ratio: ${ratio("api  Scale", "echo Scale")}`);
   } finally {
-    for (const child of children) child.kill("SIGTERM");
+    await Promise.all(children.map((child) => stopRole(child)));
+    rmSync(dataDir, { recursive: true, force: true });
+    await database?.drop();
   }
 }
 
 const [role, ...args] = process.argv.slice(2);
-// Roles end on SIGTERM through exit, so that their exit handlers clean up.
-if (role === "peers" || role === "api" || role === "echo") process.once("SIGTERM", () => process.exit(0));
-if (role === "peers") await runPeers();
-else if (role === "api") await runApi(args[0]!, args[1]!);
-else if (role === "echo") await runEcho();
-else await main();
+if (role === "scheduler") await runScheduler(args[0]!);
+else if (role === "router") await runRouter(args[0]!, args[1]!);
+else if (role === "api") await runApi(args[0]!, args[1]!, args[2]!);
+else if (role === "echo") {
+  process.once("SIGTERM", () => process.exit(0));
+  await runEcho(args[0]!);
+} else await main();
