@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { openDatabase } from "@berth/kit";
 import type { Database } from "@berth/kit";
-import pg from "pg";
 import { routerMigrations } from "../../src/store/migrations.js";
 import { createRouterStore } from "../../src/store/router-store.js";
 import type { RouterStore } from "../../src/store/router-store.js";
@@ -24,11 +23,8 @@ export async function openTestStore(): Promise<TestStore> {
     db,
     store: createRouterStore(db),
     async close() {
+      await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await db.close();
-      const admin = new pg.Client({ connectionString: POSTGRES_URL });
-      await admin.connect();
-      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await admin.end();
     },
   };
 }
