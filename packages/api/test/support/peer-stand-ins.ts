@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import type { Interceptor } from "@connectrpc/connect";
+import type { HandlerContext, Interceptor } from "@connectrpc/connect";
 import { alreadyExists, notFound, routingClassOf, serve } from "@berth/kit";
 import { RouterService } from "@berth/proto/router/v1/router";
 import { routeHostname } from "@berth/router";
@@ -58,6 +58,8 @@ interface AppState {
 /** A scheduler stand-in: apps with a fixed formation, releases that succeed at once, logs of two lines. */
 export function createSchedulerStandIn(timeline: Timeline = []) {
   const log = createCallLog("scheduler", timeline);
+  /** Set by a test to hold GetFormation calls (to watch deadlines and cancellation arrive). */
+  const hooks: { getFormation?: (ctx: HandlerContext) => Promise<void> } = {};
   const apps = new Map<string, AppState>();
   const requestIds = new Map<string, unknown>();
   const uploads = new Map<string, { app: string; size: bigint; received: bigint }>();
@@ -106,7 +108,10 @@ export function createSchedulerStandIn(timeline: Timeline = []) {
       apps.delete(request.name);
       return {};
     },
-    getFormation: (request) => ({ processes: state(request.app).processes }),
+    async getFormation(request, ctx) {
+      await hooks.getFormation?.(ctx);
+      return { processes: state(request.app).processes };
+    },
     updateFormation(request) {
       const s = state(request.app);
       for (const change of request.changes) {
@@ -193,7 +198,7 @@ export function createSchedulerStandIn(timeline: Timeline = []) {
       }
     },
   });
-  return { registration, log, apps };
+  return { registration, log, apps, hooks };
 }
 
 /** A router stand-in: a platform route per web type of the apps it is told about, custom domains on request. */
