@@ -17,6 +17,8 @@ import { createAppHandlers } from "./services/apps.js";
 import { createDomainService } from "./services/domains.js";
 import { createFormationService } from "./services/formation.js";
 import { createReleaseHandlers } from "./services/releases.js";
+import { createRtcService } from "./services/rtc.js";
+import { createTrustService } from "./services/trust.js";
 import type { ServiceDeps } from "./services/service-deps.js";
 import { createTeamService } from "./services/teams.js";
 import { openApiStore } from "./store/index.js";
@@ -89,9 +91,9 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
         serve(AppService, { ...createAppHandlers(deps), ...createReleaseHandlers(deps) }),
         serve(FormationService, createFormationService(deps)),
         serve(DomainService, createDomainService(deps)),
-        // The TURN allocator and netpol are on the roadmap: until then these answer UNIMPLEMENTED.
-        serve(RtcService, {}),
-        serve(TrustService, {}),
+        // The TURN allocator and netpol are on the roadmap: until they are built these pass on their UNIMPLEMENTED.
+        serve(RtcService, createRtcService(deps)),
+        serve(TrustService, createTrustService(deps)),
       ],
     });
     return {

@@ -13,7 +13,7 @@ import { startNetpol } from "@berth/netpol";
 import { AppService } from "@berth/proto/api/v1/apps";
 import { FormationService } from "@berth/proto/api/v1/formation";
 import { TeamService } from "@berth/proto/api/v1/identity";
-import { DomainService } from "@berth/proto/api/v1/network";
+import { DomainService, RtcService, TrustService } from "@berth/proto/api/v1/network";
 import { startTurnAllocator } from "@berth/turn-allocator";
 import { startApi } from "../../src/index.js";
 import type { ApiConfig, RunningApi } from "../../src/index.js";
@@ -41,6 +41,8 @@ export function apiClients(url: string, token: string | undefined) {
     apps: client(AppService),
     formation: client(FormationService),
     domains: client(DomainService),
+    rtc: client(RtcService),
+    trust: client(TrustService),
   };
 }
 

@@ -1,0 +1,90 @@
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { TrustService } from "@berth/proto/api/v1/network";
+import { TrustMode } from "@berth/proto/netpol/v1/netpol";
+import { requireTeam } from "../auth.js";
+import { createFieldChecks } from "../field-checks.js";
+import { ownedApp } from "./app-ownership.js";
+import { callOptions } from "./service-deps.js";
+import type { ServiceDeps } from "./service-deps.js";
+
+const MAX_TRUSTED_APPS = 100;
+
+/** Checks every named app is the caller's: trust only ever joins apps of one team. */
+async function ownedApps(deps: ServiceDeps, ctx: HandlerContext, team: string, apps: readonly string[]): Promise<void> {
+  await Promise.all([...new Set(apps)].map((app) => ownedApp(deps, ctx, team, app)));
+}
+
+/**
+ * TrustService: which apps of the team may reach an app's `*-tcp`
+ * processes, from netpol. While netpol is not built it answers
+ * UNIMPLEMENTED, and so does this service.
+ */
+export function createTrustService(deps: ServiceDeps): Partial<ServiceImpl<typeof TrustService>> {
+  const { netpol } = deps.peers;
+  return {
+    async getTrust(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      checks.throwIfAny();
+      await ownedApp(deps, ctx, team, request.app);
+      const { trust } = await netpol.getTrust({ app: request.app }, callOptions(deps, ctx));
+      return { trust };
+    },
+    async addTrust(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      if (request.trustedApps.length === 0) checks.add("trusted_apps", "must name at least one app");
+      if (request.trustedApps.length > MAX_TRUSTED_APPS) checks.add("trusted_apps", `must name at most ${MAX_TRUSTED_APPS} apps`);
+      request.trustedApps.forEach((app, index) => {
+        checks.dnsLabel(`trusted_apps[${index}]`, app);
+        if (app === request.app) checks.add(`trusted_apps[${index}]`, "an app always reaches itself");
+      });
+      checks.throwIfAny();
+      await ownedApps(deps, ctx, team, [request.app, ...request.trustedApps]);
+      const { trust } = await netpol.setTrust({ app: request.app, trustedApps: request.trustedApps, mode: TrustMode.ADD }, callOptions(deps, ctx));
+      return { trust };
+    },
+    async removeTrust(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      checks.dnsLabel("trusted_app", request.trustedApp);
+      checks.throwIfAny();
+      await ownedApp(deps, ctx, team, request.app);
+      const { trust } = await netpol.removeTrust({ app: request.app, trustedApp: request.trustedApp }, callOptions(deps, ctx));
+      return { trust };
+    },
+    async clearTrust(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      checks.throwIfAny();
+      await ownedApp(deps, ctx, team, request.app);
+      await netpol.clearTrust({ app: request.app }, callOptions(deps, ctx));
+      return {};
+    },
+    async explain(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("from_app", request.fromApp);
+      checks.dnsLabel("to_app", request.toApp);
+      if (request.fromProcessType !== "") checks.dnsLabel("from_process_type", request.fromProcessType);
+      checks.dnsLabel("to_process_type", request.toProcessType);
+      if (request.port > 65535) checks.add("port", `must be a TCP port, got ${request.port}`);
+      checks.throwIfAny();
+      await ownedApps(deps, ctx, team, [request.fromApp, request.toApp]);
+      const { verdict } = await netpol.explain(
+        { fromApp: request.fromApp, fromProcessType: request.fromProcessType, toApp: request.toApp, toProcessType: request.toProcessType, port: request.port },
+        callOptions(deps, ctx),
+      );
+      return { verdict };
+    },
+    async getMatrix(_request, ctx) {
+      const team = requireTeam(ctx);
+      const { entries } = await netpol.getMatrix({ team }, callOptions(deps, ctx));
+      return { entries };
+    },
+  };
+}

@@ -1,0 +1,41 @@
+import test from "ava";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { fieldViolationsOf } from "@berth/kit";
+import { startApiHarness } from "./support/api-harness.js";
+
+// The turn-allocator and netpol here are the real packages, which answer UNIMPLEMENTED until they are built.
+
+test("rtc and trust calls are checked and scoped, then answer what the TURN allocator and netpol answer", async (t) => {
+  const h = await startApiHarness(t);
+  const acme = await h.team("acme");
+  const globex = await h.team("globex");
+  await h.createApp(acme.clients, "shop");
+  await h.createApp(acme.clients, "billing");
+  await h.createApp(globex.clients, "portal");
+  const { rtc, trust } = acme.clients;
+  const unimplemented = [
+    rtc.getCredentials({ app: "shop", processType: "sfu-rtc", user: "alice" }),
+    rtc.listAllocations({ app: "shop" }),
+    rtc.rotateSecret({ app: "shop", processType: "sfu-rtc" }),
+    trust.getTrust({ app: "shop" }),
+    trust.addTrust({ app: "shop", trustedApps: ["billing"] }),
+    trust.removeTrust({ app: "shop", trustedApp: "billing" }),
+    trust.clearTrust({ app: "shop" }),
+    trust.explain({ fromApp: "billing", toApp: "shop", toProcessType: "api-tcp" }),
+    trust.getMatrix({}),
+  ];
+  for (const call of unimplemented) t.is(ConnectError.from(await t.throwsAsync(call)).code, Code.Unimplemented);
+
+  const invalid = ConnectError.from(await t.throwsAsync(rtc.getCredentials({ app: "shop", processType: "web", ttlSeconds: 10_000_000 })));
+  t.deepEqual(fieldViolationsOf(invalid).map((v) => v.field), ["process_type", "ttl_seconds"]);
+  const self = ConnectError.from(await t.throwsAsync(trust.addTrust({ app: "shop", trustedApps: ["shop", "Bad"] })));
+  t.deepEqual(fieldViolationsOf(self).map((v) => v.field), ["trusted_apps[0]", "trusted_apps[1]"]);
+
+  const notOurs = [
+    rtc.listAllocations({ app: "portal" }),
+    trust.addTrust({ app: "shop", trustedApps: ["portal"] }),
+    trust.explain({ fromApp: "portal", toApp: "shop", toProcessType: "api-tcp" }),
+    globex.clients.trust.getTrust({ app: "shop" }),
+  ];
+  for (const call of notOurs) t.is(ConnectError.from(await t.throwsAsync(call)).code, Code.NotFound);
+});
