@@ -21,14 +21,23 @@ function tempDir(t: Teardown, prefix: string): string {
 /** Runs `berth` in-process with its own config dir; env adds to it. */
 function berthRunner(t: Teardown, baseEnv: Record<string, string>) {
   const configDir = tempDir(t, "berth-cli-config-");
-  return async (argv: string[], options: { env?: Record<string, string>; stdin?: string } = {}) => {
+  return async (
+    argv: string[],
+    options: { env?: Record<string, string>; stdin?: string; signal?: AbortSignal; onStdout?: (text: string) => void } = {},
+  ) => {
     let stdout = "";
     let stderr = "";
     const code = await runCli(argv, {
       env: { BERTH_CONFIG_DIR: configDir, ...baseEnv, ...options.env },
-      stdout: { write: (text: string) => (stdout += text) },
+      stdout: {
+        write: (text: string) => {
+          stdout += text;
+          options.onStdout?.(text);
+        },
+      },
       stderr: { write: (text: string) => (stderr += text) },
       readStdin: async () => options.stdin ?? "",
+      signal: options.signal,
     });
     return { code, stdout, stderr, configDir };
   };
@@ -129,6 +138,17 @@ test("deploy uploads the demo app in chunks, follows the rollout on the real pla
   t.regex(deployed.stderr, /^Uploading .*\nReleased v1; rolling out \(\S+\):\n.*rollout of v1 started.*release phase succeeded.*\| migration done\n.*healthy.*v1 is live/s);
   t.is(deployed.stdout, "Deployed v1 to shop\n");
   t.regex((await berth(["releases", "--app", "shop"])).stdout, /v1\s+succeeded\s+first/);
+
+  // logs -f keeps streaming until Ctrl-C, which ends it with exit 0.
+  const interrupt = new AbortController();
+  const followed = await berth(["logs", "-f", "--type", "release", "--app", "shop"], {
+    signal: interrupt.signal,
+    onStdout: (text) => {
+      if (text.includes("migration done")) interrupt.abort();
+    },
+  });
+  t.is(followed.code, ExitCode.ok, followed.stderr);
+  t.regex(followed.stdout, /shop-release\S*: migration done\n/);
 
   const broken = appDir(t, "web: node server.js\n");
   writeFileSync(join(broken, "server.js"), "setInterval(() => {}, 1000);\n");
