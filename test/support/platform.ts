@@ -1,0 +1,118 @@
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "@berth/proto/grpc/health/v1/health";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+/** The five services, in start order (peers before the services that call them). */
+export const SERVICES = ["scheduler", "router", "turn-allocator", "netpol", "api"] as const;
+export type PlatformService = (typeof SERVICES)[number];
+
+/** A running platform: each service a separate OS process on its own port. */
+export interface PlatformProcesses {
+  urls: Record<PlatformService, string>;
+  ports: Record<PlatformService, number>;
+  env: Record<string, string>;
+  dataDir: string;
+  /** Everything each service printed, for assertions and failure reports. */
+  output: Record<PlatformService, string[]>;
+  /** Kills one service with a signal (SIGKILL for crash tests) and waits for it to exit. */
+  kill(service: PlatformService, signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a killed service again with the same configuration and waits until it serves. */
+  restart(service: PlatformService): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitServing(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const health = createClient(Health, createGrpcTransport({ baseUrl: url, defaultTimeoutMs: 1000 }));
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${url} exited with code ${child.exitCode} before serving`);
+    try {
+      if ((await health.check({ service: "" })).status === Status.SERVING) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${url} did not serve within ${timeoutMs} ms`);
+}
+
+/**
+ * Starts the five services as separate processes on the embedded defaults
+ * (PGlite per service, in-process coordination) in a fresh data directory.
+ */
+export async function startPlatformProcesses(extraEnv: Record<string, string> = {}): Promise<PlatformProcesses> {
+  const dataDir = mkdtempSync(join(tmpdir(), "berth-platform-"));
+  const ports = {} as Record<PlatformService, number>;
+  for (const service of SERVICES) ports[service] = await freePort();
+  const urls = {} as Record<PlatformService, string>;
+  const env: Record<string, string> = {
+    BERTH_DATA_DIR: dataDir,
+    BERTH_INTERNAL_TOKEN: "platform-test-internal-token",
+    BERTH_LOG_LEVEL: "info",
+  };
+  for (const service of SERVICES) {
+    const name = service.toUpperCase().replace(/-/g, "_");
+    urls[service] = `http://127.0.0.1:${ports[service]}`;
+    env[`BERTH_${name}_PORT`] = String(ports[service]);
+    env[`BERTH_${name}_URL`] = urls[service];
+  }
+  Object.assign(env, extraEnv);
+  const output = Object.fromEntries(SERVICES.map((s) => [s, [] as string[]])) as Record<PlatformService, string[]>;
+  const children = new Map<PlatformService, ChildProcess>();
+
+  const launch = async (service: PlatformService) => {
+    const child = spawn(process.execPath, ["--import=tsx", join(root, "packages", service, "src/main.ts")], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const keep = (chunk: Buffer) => output[service].push(...chunk.toString().split("\n").filter(Boolean));
+    child.stdout!.on("data", keep);
+    child.stderr!.on("data", keep);
+    children.set(service, child);
+    await waitServing(urls[service], child, 60_000);
+  };
+  const kill = async (service: PlatformService, signal: NodeJS.Signals = "SIGTERM") => {
+    const child = children.get(service);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill(signal);
+    // A service that does not finish its graceful stop in time is killed: tests must end.
+    const escalate = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    await exited;
+    clearTimeout(escalate);
+  };
+  const stop = async () => {
+    for (const service of [...SERVICES].reverse()) await kill(service);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    for (const service of SERVICES) await launch(service);
+  } catch (error) {
+    await stop();
+    const report = SERVICES.map((s) => `--- ${s}\n${output[s].slice(-20).join("\n")}`).join("\n");
+    throw new Error(`${(error as Error).message}\n${report}`);
+  }
+  return { urls, ports, env, dataDir, output, kill, restart: launch, stop };
+}
