@@ -1,5 +1,6 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
+import { setMaxListeners } from "node:events";
 import * as net from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, cors as connectCors } from "@connectrpc/connect";
@@ -118,6 +119,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const metrics = createRpcMetrics(options.name);
   const inflight = createInflightCalls();
   const shutdown = new AbortController();
+  // Every in-flight call listens on the shutdown signal; dozens at once are normal, not a leak.
+  setMaxListeners(0, shutdown.signal);
   const interceptors: Interceptor[] = [metrics.interceptor, loggingInterceptor(logger), inflight.interceptor];
   if (options.internalToken) interceptors.push(requireInternalToken(options.internalToken, OPEN_SERVICES));
   interceptors.push(...(options.interceptors ?? []));
