@@ -557,14 +557,16 @@ export function createSchedulerService(deps: SchedulerServiceDeps): ServiceImpl<
       const key = rolloutKey(request.rolloutId);
       for (;;) {
         const version = feed.version(key);
+        const events = await listRolloutEvents(db, request.rolloutId, sequence);
+        // Read after the events, so that the state sent with the last step is never older than it.
         const rollout = await findRollout(db, request.rolloutId);
         if (rollout === undefined || rollout.app !== app.name) throw notFound(`app "${app.name}" has no rollout "${request.rolloutId}"`);
-        const events = await listRolloutEvents(db, rollout.id, sequence);
         for (const event of events) {
           sequence = event.sequence;
           yield { event: rolloutEventMessage(event, rollout), rollout: rolloutMessage(rollout) };
         }
-        if (rollout.finishedAt !== null && sequence >= rollout.lastSequence) return;
+        if (sequence < rollout.lastSequence) continue;
+        if (rollout.finishedAt !== null) return;
         await feed.changedSince(key, version, ctx.signal);
         if (ctx.signal.aborted) return;
       }

@@ -7,6 +7,7 @@ import { join, resolve } from "node:path";
 import { createLogger } from "@berth/kit";
 import { LogStream, ReplicaState, RoutingClass } from "@berth/proto/type/v1/process";
 import { createLocalEngine } from "../src/engine/local/local-engine.js";
+import { isSameProcessAlive } from "../src/engine/local/process-table.js";
 import type { ReplicaEngine, ReplicaSpec, ReplicaStatus } from "../src/engine/engine.js";
 import { DEFAULT_HEALTH, resolveHealth } from "../src/health-settings.js";
 import { routingClassOf } from "@berth/kit";
@@ -209,7 +210,8 @@ test("a release task reports its exit code and last lines; a slow one times out"
   const failing = await engine.startReleaseTask({ name: "demo-release-v2", app: "demo", releaseVersion: 2, command: "node release.js", workDir: demo, env: { BERTH_RELEASE: "2", RELEASE_EXIT_CODE: "7" }, timeoutMs: 30_000 });
   const failed = await failing.result;
   t.is(failed.exitCode, 7);
-  t.deepEqual(failed.logTail, ["release phase of v2: migrating", "migration failed with code 7"]);
+  // stdout and stderr are separate files: lines of different streams may come in either order.
+  t.deepEqual([...failed.logTail].sort(), ["migration failed with code 7", "release phase of v2: migrating"]);
   const slow = await engine.startReleaseTask({ name: "demo-release-v3", app: "demo", releaseVersion: 3, command: "node release.js", workDir: demo, env: { RELEASE_SLEEP_MS: "60000" }, timeoutMs: 500 });
   t.like(await slow.result, { exitCode: null, timedOut: true });
 });
@@ -220,12 +222,31 @@ test("a release task started before a restart is awaited, not run again", async 
   const taskSpec = { name: "demo-release-v4", app: "demo", releaseVersion: 4, command: "node release.js", workDir: demo, env: { BERTH_RELEASE: "4", RELEASE_MARKER: marker, RELEASE_SLEEP_MS: "500" }, timeoutMs: 30_000 };
   const running = await engine.startReleaseTask(taskSpec);
   const { engine: second } = await makeEngine(t, directory);
-  const resumed = second.resumeReleaseTask(taskSpec, running.runtimeId, new Date(Date.now() + 30_000));
-  t.is((await resumed.result).exitCode, 0);
+  // Found by its name, as when the scheduler died before recording the task's handle.
+  const resumed = await second.resumeReleaseTask(taskSpec, "", new Date(Date.now() + 30_000));
+  t.is(resumed?.runtimeId, running.runtimeId);
+  t.is((await resumed!.result).exitCode, 0);
   await running.result;
   t.is(await readFile(marker, "utf8"), "v4\n");
   // Resuming a finished task reads its recorded result.
-  t.is((await second.resumeReleaseTask(taskSpec, running.runtimeId, new Date(Date.now() + 1000)).result).exitCode, 0);
+  t.is((await (await second.resumeReleaseTask(taskSpec, running.runtimeId, new Date(Date.now() + 1000)))!.result).exitCode, 0);
+  // A task that never started is reported as such, so it may be started.
+  t.is(await second.resumeReleaseTask({ ...taskSpec, name: "demo-release-v5" }, "", new Date()), undefined);
+});
+
+test("after a restart, replicas a previous run started but never recorded are stopped", async (t) => {
+  const { engine: first, directory } = await makeEngine(t);
+  const known = spec("worker", "node worker.js");
+  const stray = spec("worker", "node worker.js");
+  await first.startReplica(known);
+  await first.startReplica(stray);
+  const strayPort = (await waitFor(first, stray.name, (s) => s.ready)).runtimeId;
+  const { engine: second } = await makeEngine(t, directory);
+  await second.adoptReplica(known, "");
+  t.deepEqual(await second.stopStrays(new Set([known.name]), 1000), [stray.name]);
+  const [, pid, startTime] = strayPort.split(":");
+  t.false(await isSameProcessAlive(Number(pid), Number(startTime)));
+  t.truthy(second.replicaStatus(known.name));
 });
 
 test("CPU use of a burning replica is sampled from /proc", async (t) => {

@@ -94,8 +94,13 @@ export interface LogSource {
 export interface ReplicaEngine {
   /** Starts a replica; it reports STARTING, then UP once its health check passes. */
   startReplica(spec: ReplicaSpec): Promise<ReplicaStatus>;
-  /** Takes over a replica started before a restart; undefined when it is gone. */
+  /**
+   * Takes over a replica started before a restart; undefined when it is gone.
+   * An empty `runtimeId` (the scheduler died before recording it) is looked up by the replica's name.
+   */
   adoptReplica(spec: ReplicaSpec, runtimeId: string): Promise<ReplicaStatus | undefined>;
+  /** After a restart: stops whatever still runs from a previous run and is not among `known`; returns their names. */
+  stopStrays(known: ReadonlySet<string>, graceMs: number): Promise<string[]>;
   /** SIGTERM, then SIGKILL once `graceMs` passed; resolves when it has exited. */
   stopReplica(name: string, graceMs: number): Promise<void>;
   replicaStatus(name: string): ReplicaStatus | undefined;
@@ -103,8 +108,12 @@ export interface ReplicaEngine {
   onReplicaChange(listener: (status: ReplicaStatus) => void): () => void;
   /** Runs a release task once. */
   startReleaseTask(spec: ReleaseTaskSpec): Promise<RunningReleaseTask>;
-  /** Waits for a task started before a restart (never starts it again). */
-  resumeReleaseTask(spec: ReleaseTaskSpec, runtimeId: string, deadline: Date): RunningReleaseTask;
+  /**
+   * Waits for a task started before a restart (never starts it again). An
+   * empty `runtimeId` is looked up by the task's name; undefined means the
+   * task certainly never started, so it may be started now.
+   */
+  resumeReleaseTask(spec: ReleaseTaskSpec, runtimeId: string, deadline: Date): Promise<RunningReleaseTask | undefined>;
   /** CPU use of a replica in millicores since the previous sample; undefined for the first. */
   sampleCpuMillis(name: string): Promise<number | undefined>;
   readonly logs: LogSource;

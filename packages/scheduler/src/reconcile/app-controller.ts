@@ -402,22 +402,26 @@ export function createAppController(deps: ControllerDeps): AppController {
   async function recover(): Promise<void> {
     const releases = new Map<string, ReleaseRecord | undefined>();
     const formations = new Map<string, Map<string, FormationRecord>>();
+    const adoptedNames = new Set<string>();
     for (const row of await listReplicas(db)) {
       const releaseKey = `${row.app}/${row.releaseVersion}`;
       if (!releases.has(releaseKey)) releases.set(releaseKey, await findRelease(db, row.app, row.releaseVersion));
       if (!formations.has(row.app)) formations.set(row.app, new Map((await listFormation(db, row.app)).map((entry) => [entry.processType, entry])));
       const release = releases.get(releaseKey);
       const adopted =
-        release !== undefined && row.runtimeId !== ""
+        release !== undefined
           ? await engine.adoptReplica(replicaSpecFor(config, release, formations.get(row.app)!.get(row.processType), row), row.runtimeId)
           : undefined;
       if (adopted === undefined) {
         logger.info("replica from before the restart is gone", { replica: row.name });
         await deleteReplica(db, row.name);
       } else {
+        adoptedNames.add(row.name);
         logger.info("adopted replica", { replica: row.name, port: adopted.port });
       }
     }
+    const strays = await engine.stopStrays(adoptedNames, config.stopGraceMs);
+    if (strays.length > 0) logger.warn("stopped replicas left by a previous run that were never recorded", { replicas: strays });
   }
 
   return {

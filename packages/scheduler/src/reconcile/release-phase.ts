@@ -20,25 +20,24 @@ export interface ReleasePhase {
   settled(): Promise<void>;
 }
 
-function failureOf(result: ReleaseTaskResult, timeoutMs: number, interrupted: boolean): { reason: string; message: string } {
-  if (interrupted) return { reason: "RELEASE_PHASE_INTERRUPTED", message: "the scheduler stopped while starting the release command; it was not run again" };
+function failureOf(result: ReleaseTaskResult, timeoutMs: number): { reason: string; message: string } {
   if (result.timedOut) return { reason: "RELEASE_PHASE_TIMEOUT", message: `the release command did not finish within ${timeoutMs} ms` };
   if (result.exitCode === null) return { reason: "RELEASE_PHASE_FAILED", message: "the release command was killed" };
   return { reason: "RELEASE_PHASE_FAILED", message: `the release command exited with code ${result.exitCode}` };
 }
 
 /**
- * The release phase. Its progress is written before each step (phase
- * "running" before the task starts, the task's handle right after), so that
- * a scheduler that crashed mid-task waits for the same task or, if it cannot
- * know whether the task started, fails the deploy rather than run it twice.
+ * The release phase. The phase is marked "running" before the task starts
+ * and the task's handle recorded right after; a scheduler that crashed
+ * mid-task asks the engine for the same task by name and waits for it, and
+ * starts it only when the engine knows it never started.
  */
 export function createReleasePhase(ctx: ControllerContext): ReleasePhase {
   const inFlight = new Map<string, Promise<void>>();
 
-  async function finish(rollout: RolloutRecord, release: ReleaseRecord, result: ReleaseTaskResult, interrupted = false): Promise<void> {
+  async function finish(rollout: RolloutRecord, release: ReleaseRecord, result: ReleaseTaskResult): Promise<void> {
     const { db, feed } = ctx;
-    if (result.exitCode === 0 && !interrupted) {
+    if (result.exitCode === 0) {
       await db.transaction(async (tx) => {
         await setReleasePhase(tx, release.app, release.version, "succeeded");
         await recordRolloutEvent(tx, undefined, rollout.id, RolloutEventKind.RELEASE_PHASE_SUCCEEDED, {
@@ -48,7 +47,7 @@ export function createReleasePhase(ctx: ControllerContext): ReleasePhase {
         });
       });
     } else {
-      const { reason, message } = failureOf(result, ctx.config.releaseTimeoutMs, interrupted);
+      const { reason, message } = failureOf(result, ctx.config.releaseTimeoutMs);
       await db.transaction(async (tx) => {
         await setReleasePhase(tx, release.app, release.version, "failed");
         await setReleaseFailure(tx, release.app, release.version, { status: "failed", reason, message, log: result.logTail });
@@ -81,6 +80,20 @@ export function createReleasePhase(ctx: ControllerContext): ReleasePhase {
     inFlight.set(rollout.id, done);
   }
 
+  /** Starts the task; the phase is already "running" in the database, so a crash from here on never runs it twice. */
+  async function start(rollout: RolloutRecord, release: ReleaseRecord): Promise<void> {
+    const spec = releaseTaskSpecFor(ctx.config, release);
+    let running: RunningReleaseTask;
+    try {
+      running = await ctx.engine.startReleaseTask(spec);
+    } catch (error) {
+      await finish(rollout, release, { exitCode: null, timedOut: false, logTail: [`could not start the release command: ${String(error)}`] });
+      return;
+    }
+    await setReleasePhase(ctx.db, release.app, release.version, "running", { id: running.runtimeId, deadline: new Date(Date.now() + spec.timeoutMs) });
+    follow(rollout, release, running);
+  }
+
   return {
     async advance(rollout, release) {
       const { db, engine, feed, config } = ctx;
@@ -91,39 +104,25 @@ export function createReleasePhase(ctx: ControllerContext): ReleasePhase {
         case "failed":
           return false;
         case "pending": {
-          const spec = releaseTaskSpecFor(config, release);
           await db.transaction(async (tx) => {
             await setReleasePhase(tx, release.app, release.version, "running");
             await setReleaseStatus(tx, release.app, release.version, "release_phase");
             await setRolloutState(tx, rollout.id, "release_phase");
             await recordRolloutEvent(tx, undefined, rollout.id, RolloutEventKind.RELEASE_PHASE_STARTED, {
               processType: "release",
-              message: `running "${spec.command}"`,
+              message: `running "${releaseTaskSpecFor(config, release).command}"`,
             });
           });
           feed.notify(rolloutKey(rollout.id));
-          let running: RunningReleaseTask;
-          try {
-            running = await engine.startReleaseTask(spec);
-          } catch (error) {
-            await finish(rollout, release, { exitCode: null, timedOut: false, logTail: [`could not start the release command: ${String(error)}`] });
-            return false;
-          }
-          await setReleasePhase(db, release.app, release.version, "running", {
-            id: running.runtimeId,
-            deadline: new Date(Date.now() + spec.timeoutMs),
-          });
-          follow(rollout, release, running);
+          await start(rollout, release);
           return false;
         }
         case "running": {
           if (inFlight.has(rollout.id)) return false;
-          if (release.releaseTaskId === "") {
-            await finish(rollout, release, { exitCode: null, timedOut: false, logTail: [] }, true);
-            return false;
-          }
           const spec = releaseTaskSpecFor(config, release);
-          follow(rollout, release, engine.resumeReleaseTask(spec, release.releaseTaskId, release.releaseTaskDeadline ?? new Date()));
+          const resumed = await engine.resumeReleaseTask(spec, release.releaseTaskId, release.releaseTaskDeadline ?? new Date(Date.now() + spec.timeoutMs));
+          if (resumed === undefined) await start(rollout, release);
+          else follow(rollout, release, resumed);
           return false;
         }
       }

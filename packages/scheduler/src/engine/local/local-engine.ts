@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { closeSync, mkdirSync, openSync } from "node:fs";
-import { readFile, rm } from "node:fs/promises";
+import { closeSync, mkdirSync, openSync, writeFileSync } from "node:fs";
+import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "@berth/kit";
 import { LogStream, ReplicaState, RoutingClass } from "@berth/proto/type/v1/process";
@@ -50,6 +50,8 @@ const STARTUP_PROBE_MS = 100;
 const ADOPTED_EXIT_POLL_MS = 250;
 const LOG_POLL_MS = 1000;
 const TASK_LOG_TAIL_LINES = 20;
+/** How long a release task's shell may take to record its pid after being spawned. */
+const TASK_PID_WAIT_MS = 2000;
 /** How long a process group may take to disappear after SIGKILL. */
 const KILL_WAIT_MS = 5000;
 
@@ -83,6 +85,10 @@ interface Runtime {
   timer: NodeJS.Timeout | undefined;
   tails: FileTail[];
   cpuSample: { cpuMs: number; at: number } | undefined;
+}
+
+function runtimeIdOf(incarnation: Pick<Incarnation, "pid" | "startTime" | "port">): string {
+  return `local:${incarnation.pid}:${incarnation.startTime}:${incarnation.port}`;
 }
 
 function parseRuntimeId(runtimeId: string): { pid: number; startTime: number; port: number } | undefined {
@@ -229,6 +235,8 @@ export function createLocalEngine(options: LocalEngineOptions): ReplicaEngine {
     const port = await freePort(host);
     const { child, pid, startTime } = await spawnInGroup(replicaDirectory(spec.name), [shellCommand(spec.command)], spec.workDir, { ...spec.env, PORT: String(port) });
     const incarnation: Incarnation = { pid, startTime, port, child, exited: childExit(child) };
+    // Written at once, so that a scheduler that dies before recording the replica can still find it.
+    writeFileSync(join(replicaDirectory(spec.name), "runtime-id"), runtimeIdOf(incarnation));
     begin(runtime, incarnation, new Date());
     systemLine(spec, `started: pid ${pid}, port ${port}, release v${spec.releaseVersion}`);
   }
@@ -251,7 +259,7 @@ export function createLocalEngine(options: LocalEngineOptions): ReplicaEngine {
       startedAt,
       host,
       port: incarnation.port,
-      runtimeId: `local:${incarnation.pid}:${incarnation.startTime}:${incarnation.port}`,
+      runtimeId: runtimeIdOf(incarnation),
     };
     emit(runtime);
     void incarnation.exited.then((code) => onExit(runtime, incarnation, code));
@@ -352,7 +360,8 @@ export function createLocalEngine(options: LocalEngineOptions): ReplicaEngine {
     },
 
     async adoptReplica(spec, runtimeId) {
-      const found = parseRuntimeId(runtimeId);
+      const recorded = runtimeId || (await readFile(join(replicaDirectory(spec.name), "runtime-id"), "utf8").catch(() => ""));
+      const found = parseRuntimeId(recorded);
       if (found === undefined || runtimes.has(spec.name)) return undefined;
       if (!(await isSameProcessAlive(found.pid, found.startTime))) return undefined;
       const runtime = newRuntime(spec);
@@ -392,6 +401,24 @@ export function createLocalEngine(options: LocalEngineOptions): ReplicaEngine {
       setState(runtime, ReplicaState.STOPPED, false);
     },
 
+    async stopStrays(known, graceMs) {
+      const names = await readdir(join(options.directory, "replicas")).catch(() => [] as string[]);
+      const strays = names.filter((name) => !known.has(name) && !runtimes.has(name));
+      await Promise.all(
+        strays.map(async (name) => {
+          const found = parseRuntimeId(await readFile(join(replicaDirectory(name), "runtime-id"), "utf8").catch(() => ""));
+          if (found !== undefined && (await isSameProcessAlive(found.pid, found.startTime)) && signalProcessGroup(found.pid, "SIGTERM")) {
+            if (!(await waitForProcessGroupExit(found.pid, graceMs))) {
+              signalProcessGroup(found.pid, "SIGKILL");
+              await waitForProcessGroupExit(found.pid, KILL_WAIT_MS);
+            }
+          }
+          await rm(replicaDirectory(name), { recursive: true, force: true });
+        }),
+      );
+      return strays;
+    },
+
     replicaStatus(name) {
       const runtime = runtimes.get(name);
       return runtime && { ...runtime.status };
@@ -405,25 +432,36 @@ export function createLocalEngine(options: LocalEngineOptions): ReplicaEngine {
     async startReleaseTask(spec) {
       const directory = taskDirectory(spec.name);
       await rm(directory, { recursive: true, force: true });
-      // The outer shell records the command's exit code in a file, so the result
-      // survives a scheduler crash: a restarted scheduler reads it instead of running the task again.
+      // The outer shell writes its own pid first and the command's exit code
+      // last, so a restarted scheduler finds the task, or its result, even if
+      // it died before recording anything: it never runs the task twice.
       const { child, pid, startTime } = await spawnInGroup(
         directory,
-        ['sh -c "$1"; echo $? > "$2"', "berth-release", spec.command, join(directory, "exit-code")],
+        ['echo $$ > "$3"; sh -c "$1"; echo $? > "$2"', "berth-release", spec.command, join(directory, "exit-code"), join(directory, "pid")],
         spec.workDir,
         spec.env,
       );
       systemLine({ app: spec.app, processType: "release", name: spec.name, releaseVersion: spec.releaseVersion }, `release task started: pid ${pid}`);
-      return {
-        runtimeId: `local:${pid}:${startTime}:0`,
-        result: awaitTask(spec, pid, startTime, childExit(child), new Date(Date.now() + spec.timeoutMs)),
-      };
+      return { runtimeId: runtimeIdOf({ pid, startTime, port: 0 }), result: awaitTask(spec, pid, startTime, childExit(child), new Date(Date.now() + spec.timeoutMs)) };
     },
 
-    resumeReleaseTask(spec, runtimeId, deadline): RunningReleaseTask {
-      const found = parseRuntimeId(runtimeId) ?? { pid: 0, startTime: -1 };
-      const exited = found.pid > 0 ? pollUntilGone(found.pid, found.startTime) : Promise.resolve(null);
-      return { runtimeId, result: awaitTask(spec, found.pid, found.startTime, exited, deadline) };
+    async resumeReleaseTask(spec, runtimeId, deadline) {
+      const directory = taskDirectory(spec.name);
+      let found = parseRuntimeId(runtimeId);
+      if (found === undefined) {
+        // The scheduler may have died between the spawn and the shell writing its pid: give it a moment.
+        const waitUntil = Date.now() + TASK_PID_WAIT_MS;
+        let pid = "";
+        while ((pid = await readFile(join(directory, "pid"), "utf8").catch(() => "")) === "" && Date.now() < waitUntil) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        if (!/^\d+\s*$/.test(pid)) return undefined;
+        found = { pid: Number(pid), startTime: (await processStartTime(Number(pid))) ?? -1, port: 0 };
+      }
+      return {
+        runtimeId: runtimeIdOf(found),
+        result: awaitTask(spec, found.pid, found.startTime, pollUntilGone(found.pid, found.startTime), deadline),
+      };
     },
 
     async sampleCpuMillis(name) {

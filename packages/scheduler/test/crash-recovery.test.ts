@@ -1,0 +1,124 @@
+import test from "ava";
+import type { ExecutionContext } from "ava";
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { readdir, readFile, readlink } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
+import type { RolloutEvent } from "@berth/proto/type/v1/release";
+import { demoArchive, deployDemo, eventually, followRollout, httpGet, isolation, readyReplicas, schedulerClient, testEnvironment, uploadArchive } from "./support/scheduler-harness.js";
+
+const MAIN = resolve(import.meta.dirname, "../src/main.ts");
+
+/** Runs the scheduler's main.ts as a child process, as `npm start` would; resolves with its URL once it serves. */
+async function spawnScheduler(t: ExecutionContext, env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN], { env: { ...env, BERTH_LOG_LEVEL: "info" }, stdio: ["ignore", "ignore", "pipe"] });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    return new Promise<void>((done) => (child.exitCode !== null || child.signalCode !== null ? done() : child.once("exit", () => done())));
+  });
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    const lines = createInterface({ input: child.stderr! });
+    lines.on("line", (line) => {
+      if (process.env.DEBUG_SCHEDULER) console.error(line);
+      if (!line.startsWith("{")) return;
+      const entry = JSON.parse(line) as { message: string; port?: number; level: string };
+      if (entry.message === "serving") resolveUrl(`http://127.0.0.1:${entry.port}`);
+    });
+    child.once("exit", (code) => reject(new Error(`scheduler exited with ${code} before serving`)));
+  });
+  return { child, url };
+}
+
+/** Processes whose working directory is under `directory`: the replicas running from it. */
+async function processesUnder(directory: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cwd = await readlink(`/proc/${entry}/cwd`).catch(() => "");
+    if (cwd.startsWith(directory)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+function killed(child: ChildProcess): Promise<void> {
+  return new Promise((done) => {
+    child.once("exit", () => done());
+    child.kill("SIGKILL");
+  });
+}
+
+/** Follows a rollout until `predicate` matches a step. */
+async function waitForStep(url: string, app: string, rolloutId: string, predicate: (event: RolloutEvent) => boolean): Promise<void> {
+  for await (const { event } of schedulerClient(url).watchRollout({ app, rolloutId })) {
+    if (predicate(event!)) return;
+  }
+  throw new Error("the rollout ended first");
+}
+
+test("kill -9 of the scheduler mid-rollout: a restart on the same database adopts the replicas and finishes the rollout", async (t) => {
+  const place = await isolation(t);
+  const marker = join(place.dataDir, "release-runs");
+  // Redis-backed leases: the dead scheduler's lease must expire before the new one takes the rollout over.
+  const env = testEnvironment(place.dataDir, place.schema, { REDIS_URL: "redis://127.0.0.1:6379", BERTH_SCHEDULER_LEASE_TTL_MS: "2000" });
+  const first = await spawnScheduler(t, env);
+  let client = schedulerClient(first.url);
+  await client.createApp({ team: "acme", name: "shop" });
+  await client.updateConfig({ app: "shop", set: { RELEASE_MARKER: marker } });
+  t.is((await deployDemo(client, "shop")).rollout.state, RolloutState.SUCCEEDED);
+  await client.updateFormation({ app: "shop", changes: [{ processType: "web", replicas: 2 }, { processType: "worker", replicas: 1 }] });
+  const oldWeb = await eventually(async () => {
+    const ready = await readyReplicas(client, "shop", "web");
+    return ready.length === 2 ? ready : undefined;
+  }, "two v1 web replicas");
+
+  // v2 boots slowly; the scheduler dies once its first new replica started.
+  const { rollout } = await client.updateConfig({ app: "shop", set: { BOOT_DELAY_MS: "1500" } });
+  await waitForStep(first.url, "shop", rollout!.id, (event) => event.kind === RolloutEventKind.REPLICA_STARTED);
+  await killed(first.child);
+  // The old replicas outlived their scheduler and still serve.
+  t.is(JSON.parse((await httpGet(oldWeb[0]!.port)).body).release, "1");
+
+  const second = await spawnScheduler(t, env);
+  client = schedulerClient(second.url);
+  const outcome = await followRollout(client, "shop", rollout!.id);
+  t.is(outcome.rollout.state, RolloutState.SUCCEEDED, `${outcome.rollout.reason} ${outcome.rollout.message}`);
+  const web = await eventually(async () => {
+    const { replicas } = await client.listReplicas({ app: "shop", processType: "web" });
+    return replicas.length === 2 && replicas.every((r) => r.ready && r.releaseVersion === 2) ? replicas : undefined;
+  }, "two v2 web replicas");
+  for (const replica of web) t.is(JSON.parse((await httpGet(replica.port)).body).release, "2");
+  const worker = await readyReplicas(client, "shop", "worker");
+  t.deepEqual(worker.map((r) => r.releaseVersion), [2]);
+  // The old replicas were stopped, not left behind.
+  for (const replica of oldWeb) await t.throwsAsync(httpGet(replica.port));
+  t.is(await readFile(marker, "utf8"), "v1\nv2\n");
+  // Nothing runs but the three replicas it lists: no orphan of the killed scheduler is left.
+  await eventually(async () => ((await processesUnder(place.dataDir)).length === 3 ? true : undefined), "exactly three processes");
+});
+
+test("kill -9 during the release phase: the restarted scheduler waits for the same task and never runs it twice", async (t) => {
+  const place = await isolation(t);
+  const marker = join(place.dataDir, "release-runs");
+  const env = testEnvironment(place.dataDir, place.schema);
+  const first = await spawnScheduler(t, env);
+  let client = schedulerClient(first.url);
+  await client.createApp({ team: "acme", name: "shop" });
+  await client.updateConfig({ app: "shop", set: { RELEASE_MARKER: marker, RELEASE_SLEEP_MS: "2000" } });
+  const { rollout } = await client.createRelease({
+    app: "shop",
+    artifact: { source: { case: "sourceUploadId", value: await uploadArchive(client, "shop", await demoArchive()) } },
+  });
+  await waitForStep(first.url, "shop", rollout!.id, (event) => event.kind === RolloutEventKind.RELEASE_PHASE_STARTED);
+  await killed(first.child);
+
+  const second = await spawnScheduler(t, env);
+  client = schedulerClient(second.url);
+  const outcome = await followRollout(client, "shop", rollout!.id);
+  t.is(outcome.rollout.state, RolloutState.SUCCEEDED, `${outcome.rollout.reason} ${outcome.rollout.message}`);
+  t.is(outcome.events.filter((event) => event.kind === RolloutEventKind.RELEASE_PHASE_STARTED).length, 1);
+  t.is(await readFile(marker, "utf8"), "v1\n");
+  const [web] = await readyReplicas(client, "shop", "web");
+  t.is(JSON.parse((await httpGet(web!.port)).body).release, "1");
+});
