@@ -2,6 +2,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { HandlerContext } from "@connectrpc/connect";
 import { notFound } from "@berth/kit";
 import type { App } from "@berth/proto/type/v1/release";
+import { requireTeam } from "../auth.js";
+import { createFieldChecks } from "../field-checks.js";
+import type { FieldChecks } from "../field-checks.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 
@@ -24,4 +27,25 @@ export async function ownedApp(deps: ServiceDeps, ctx: HandlerContext, team: str
   }
   if (!app || app.team !== team) throw appNotFound(name);
   return app;
+}
+
+/**
+ * A read of something of an app the caller's team must own: the fields are
+ * checked first (`app`, plus whatever `check` adds), then the ownership check
+ * and the read run at once; the read's answer is dropped unless the app is the caller's.
+ */
+export async function readOwnedApp<T>(
+  deps: ServiceDeps,
+  ctx: HandlerContext,
+  app: string,
+  read: (options: ReturnType<typeof callOptions>) => Promise<T>,
+  check: (checks: FieldChecks) => void = () => {},
+): Promise<T> {
+  const team = requireTeam(ctx);
+  const checks = createFieldChecks();
+  checks.dnsLabel("app", app);
+  check(checks);
+  checks.throwIfAny();
+  const [, result] = await Promise.all([ownedApp(deps, ctx, team, app), read(callOptions(deps, ctx))]);
+  return result;
 }

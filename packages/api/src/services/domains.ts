@@ -4,7 +4,7 @@ import { DomainService } from "@berth/proto/api/v1/network";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import { requireTeam } from "../auth.js";
 import { createFieldChecks } from "../field-checks.js";
-import { ownedApp } from "./app-ownership.js";
+import { ownedApp, readOwnedApp } from "./app-ownership.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 
@@ -37,14 +37,7 @@ export function createDomainService(deps: ServiceDeps): Partial<ServiceImpl<type
       return { route: response.route };
     },
     async listDomains(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.throwIfAny();
-      const [, response] = await Promise.all([
-        ownedApp(deps, ctx, team, request.app),
-        router.listRoutes({ app: request.app }, callOptions(deps, ctx)),
-      ]);
+      const response = await readOwnedApp(deps, ctx, request.app, (options) => router.listRoutes({ app: request.app }, options));
       return { routes: response.routes };
     },
     async removeDomain(request, ctx) {

@@ -8,7 +8,7 @@ import { createFieldChecks } from "../field-checks.js";
 import type { FieldChecks } from "../field-checks.js";
 import { joinFormation } from "../formation-view.js";
 import { streamCall } from "../peers.js";
-import { ownedApp } from "./app-ownership.js";
+import { ownedApp, readOwnedApp } from "./app-ownership.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 
@@ -156,14 +156,7 @@ export function createFormationService(deps: ServiceDeps): Partial<ServiceImpl<t
       return { rule: response.rule };
     },
     async listAutoscale(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.throwIfAny();
-      const [, response] = await Promise.all([
-        ownedApp(deps, ctx, team, request.app),
-        scheduler.listAutoscale({ app: request.app }, callOptions(deps, ctx)),
-      ]);
+      const response = await readOwnedApp(deps, ctx, request.app, (options) => scheduler.listAutoscale({ app: request.app }, options));
       return { rules: response.rules };
     },
     async unsetAutoscale(request, ctx) {
@@ -177,15 +170,15 @@ export function createFormationService(deps: ServiceDeps): Partial<ServiceImpl<t
       return {};
     },
     async listReplicas(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      if (request.processType !== "") checks.dnsLabel("process_type", request.processType);
-      checks.throwIfAny();
-      const [, response] = await Promise.all([
-        ownedApp(deps, ctx, team, request.app),
-        scheduler.listReplicas({ app: request.app, processType: request.processType }, callOptions(deps, ctx)),
-      ]);
+      const response = await readOwnedApp(
+        deps,
+        ctx,
+        request.app,
+        (options) => scheduler.listReplicas({ app: request.app, processType: request.processType }, options),
+        (checks) => {
+          if (request.processType !== "") checks.dnsLabel("process_type", request.processType);
+        },
+      );
       return { replicas: response.replicas };
     },
     async restartProcess(request, ctx) {

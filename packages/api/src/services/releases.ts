@@ -14,7 +14,7 @@ import { createFieldChecks } from "../field-checks.js";
 import type { FieldChecks } from "../field-checks.js";
 import { streamCall } from "../peers.js";
 import { checkProcfile } from "../procfile.js";
-import { ownedApp } from "./app-ownership.js";
+import { ownedApp, readOwnedApp } from "./app-ownership.js";
 import { runOnce } from "./idempotency.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
@@ -129,14 +129,7 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       for await (const { event, rollout } of steps) yield { event, rollout };
     },
     async listReleases(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.throwIfAny();
-      const [, response] = await Promise.all([
-        ownedApp(deps, ctx, team, request.app),
-        scheduler.listReleases({ app: request.app }, callOptions(deps, ctx)),
-      ]);
+      const response = await readOwnedApp(deps, ctx, request.app, (options) => scheduler.listReleases({ app: request.app }, options));
       return { releases: response.releases };
     },
     async getRelease(request, ctx) {
@@ -169,14 +162,7 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       );
     },
     async getConfig(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.throwIfAny();
-      const [, response] = await Promise.all([
-        ownedApp(deps, ctx, team, request.app),
-        scheduler.getConfig({ app: request.app }, callOptions(deps, ctx)),
-      ]);
+      const response = await readOwnedApp(deps, ctx, request.app, (options) => scheduler.getConfig({ app: request.app }, options));
       return { config: response.config };
     },
     async updateConfig(request, ctx) {
