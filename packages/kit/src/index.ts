@@ -1,6 +1,7 @@
 export * from "./store/index.js";
 export * from "./coordination/index.js";
 export * from "./process-names.js";
+export * from "./procfile.js";
 export * from "./config.js";
 export * from "./errors.js";
 export * from "./logger.js";
@@ -10,3 +11,4 @@ export * from "./health.js";
 export * from "./internal-auth.js";
 export type { RpcMetrics } from "./metrics.js";
 export * from "./lifecycle.js";
+export * from "./kubernetes/index.js";

@@ -1,5 +1,5 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { notFound } from "@berth/kit";
+import { notFound, parseProcfile } from "@berth/kit";
 import {
   AppService,
   DeployRequestSchema,
@@ -13,7 +13,6 @@ import { requireTeam } from "../auth.js";
 import { createFieldChecks } from "../field-checks.js";
 import type { FieldChecks } from "../field-checks.js";
 import { streamCall } from "../peers.js";
-import { checkProcfile } from "../procfile.js";
 import { ownedApp, readOwnedApp } from "./app-ownership.js";
 import { runOnce } from "./idempotency.js";
 import { callOptions } from "./service-deps.js";
@@ -95,7 +94,7 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       }
       if (request.procfile.length > MAX_PROCFILE_BYTES) checks.add("procfile", `must be at most ${MAX_PROCFILE_BYTES} bytes`);
       else if (request.procfile.trim() !== "") {
-        const procfile = checkProcfile(request.procfile);
+        const procfile = parseProcfile(request.procfile);
         if (!procfile.ok) for (const problem of procfile.problems) checks.add("procfile", problem);
       }
       if (checks.violations.length === 0 && source?.case === "sourceUploadId") {

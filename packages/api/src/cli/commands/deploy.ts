@@ -5,7 +5,7 @@ import { RolloutState } from "@berth/proto/type/v1/release";
 import type { Command } from "../command.js";
 import { rolloutEventText, rolloutStateText, timeText } from "../display.js";
 import { CliFailure, ExitCode } from "../exit-codes.js";
-import { checkProcfile } from "../../procfile.js";
+import { parseProcfile } from "@berth/kit";
 import { retryUnavailable } from "../retry.js";
 import { followRollout } from "../rollout-progress.js";
 import { packSource } from "../source-archive.js";
@@ -20,7 +20,7 @@ async function readProcfile(dir: string): Promise<string> {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return "";
     throw error;
   }
-  const check = checkProcfile(text);
+  const check = parseProcfile(text);
   if (!check.ok) throw new CliFailure(`Procfile: ${check.problems.join("; ")}`);
   return text;
 }
