@@ -1,5 +1,6 @@
-import { KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
+import { KubernetesObjectApi } from "@kubernetes/client-node";
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import { LABEL, applyObjectSet, labelSelector, standardLabels } from "@berth/kit";
 import type { Logger } from "@berth/kit";
 import type { RoutingEngine, WebProcessRoutes } from "../routing-engine.js";
 
@@ -29,7 +30,6 @@ export interface IngressEngineOptions {
 
 /** The field manager of berth's server-side applies of routing objects. */
 export const FIELD_MANAGER = "berth-router";
-const MANAGED_BY = "app.kubernetes.io/managed-by";
 
 /** The name of the Ingress (and, by the scheduler's convention, the Service) of a web process. */
 export function webProcessObjectName(app: string, processType: string): string {
@@ -39,13 +39,7 @@ export function webProcessObjectName(app: string, processType: string): string {
 /** The Ingress serving one web process: one rule per hostname, TLS from cert-manager. */
 export function ingressFor(routes: WebProcessRoutes, options: Pick<IngressEngineOptions, "namespace" | "ingressClass" | "clusterIssuer" | "servicePort">): KubernetesObject & Record<string, unknown> {
   const name = webProcessObjectName(routes.app, routes.processType);
-  const labels: Record<string, string> = {
-    "app.kubernetes.io/name": routes.app,
-    "app.kubernetes.io/component": routes.processType,
-    "app.kubernetes.io/part-of": "berth",
-    [MANAGED_BY]: FIELD_MANAGER,
-  };
-  if (routes.team) labels["berth.dev/team"] = routes.team;
+  const labels = standardLabels({ app: routes.app, component: routes.processType, team: routes.team, managedBy: FIELD_MANAGER });
   return {
     apiVersion: "networking.k8s.io/v1",
     kind: "Ingress",
@@ -80,22 +74,12 @@ export function ingressFor(routes: WebProcessRoutes, options: Pick<IngressEngine
  */
 export function createIngressEngine(options: IngressEngineOptions): RoutingEngine {
   const client = KubernetesObjectApi.makeApiClient(options.kubeConfig);
+  const prune = [{ apiVersion: "networking.k8s.io/v1", kind: "Ingress", namespace: options.namespace, labelSelector: labelSelector({ [LABEL.managedBy]: FIELD_MANAGER }) }];
   return {
     async apply(desired) {
-      const wanted = new Set<string>();
-      for (const routes of desired) {
-        if (routes.hostnames.length === 0) continue;
-        const ingress = ingressFor(routes, options);
-        wanted.add(ingress.metadata!.name!);
-        await client.patch(ingress, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
-      }
-      const existing = await client.list("networking.k8s.io/v1", "Ingress", options.namespace, undefined, undefined, undefined, undefined, `${MANAGED_BY}=${FIELD_MANAGER}`);
-      for (const ingress of existing.items) {
-        const name = ingress.metadata?.name;
-        if (!name || wanted.has(name)) continue;
-        await client.delete({ apiVersion: "networking.k8s.io/v1", kind: "Ingress", metadata: { name, namespace: options.namespace } });
-        options.logger.info("ingress pruned", { name });
-      }
+      const objects = desired.filter((routes) => routes.hostnames.length > 0).map((routes) => ingressFor(routes, options));
+      const result = await applyObjectSet({ client, fieldManager: FIELD_MANAGER, objects, prune });
+      for (const name of result.pruned) options.logger.info("ingress pruned", { name });
     },
   };
 }

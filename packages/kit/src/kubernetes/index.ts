@@ -1,0 +1,2 @@
+export * from "./standard-labels.js";
+export * from "./apply-object-set.js";
