@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createCoordination, createLogger, openDatabase, serve, startServer } from "@berth/kit";
 import type { Coordination, Logger } from "@berth/kit";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
+import { startAutoscaler } from "./autoscaler.js";
 import { createChangeFeed } from "./change-feed.js";
 import type { SchedulerConfig } from "./config.js";
 import { createEndpointHub } from "./endpoints.js";
@@ -64,6 +65,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
   const controller = createAppController({ db, engine, endpoints, coordination, feed, config, logger, instanceId });
   const uploads = createSourceUploads({ db, directory: files, maxUploadBytes: config.maxUploadBytes, maxChunkBytes: config.maxChunkBytes });
   await controller.start();
+  const autoscaler = startAutoscaler({ db, engine, controller, feed, config: config.autoscale, logger });
   const server = await startServer({
     name: "scheduler",
     host: config.host,
@@ -80,6 +82,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
       closing ??= (async () => {
         endpoints.close();
         await server.close(graceMs);
+        await autoscaler.close();
         await controller.close();
         await engine.close(config.stopGraceMs);
         if (options.coordination === undefined) await coordination.close();
