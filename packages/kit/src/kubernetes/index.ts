@@ -1,2 +1,3 @@
 export * from "./standard-labels.js";
+export * from "./object-names.js";
 export * from "./apply-object-set.js";

@@ -1,6 +1,6 @@
 import { KubernetesObjectApi } from "@kubernetes/client-node";
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
-import { LABEL, applyObjectSet, labelSelector, standardLabels } from "@berth/kit";
+import { LABEL, applyObjectSet, labelSelector, processObjectName, standardLabels } from "@berth/kit";
 import type { Logger } from "@berth/kit";
 import type { RoutingEngine, WebProcessRoutes } from "../routing-engine.js";
 
@@ -31,14 +31,9 @@ export interface IngressEngineOptions {
 /** The field manager of berth's server-side applies of routing objects. */
 export const FIELD_MANAGER = "berth-router";
 
-/** The name of the Ingress (and, by the scheduler's convention, the Service) of a web process. */
-export function webProcessObjectName(app: string, processType: string): string {
-  return `${app}-${processType}`;
-}
-
 /** The Ingress serving one web process: one rule per hostname, TLS from cert-manager. */
 export function ingressFor(routes: WebProcessRoutes, options: Pick<IngressEngineOptions, "namespace" | "ingressClass" | "clusterIssuer" | "servicePort">): KubernetesObject & Record<string, unknown> {
-  const name = webProcessObjectName(routes.app, routes.processType);
+  const name = processObjectName(routes.app, routes.processType);
   const labels = standardLabels({ app: routes.app, component: routes.processType, team: routes.team, managedBy: FIELD_MANAGER });
   return {
     apiVersion: "networking.k8s.io/v1",

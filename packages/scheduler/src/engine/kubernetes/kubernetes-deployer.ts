@@ -1,0 +1,263 @@
+import { CoreV1Api, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
+import type { KubeConfig, KubernetesObject, V1Deployment, V1Job, V1Pod } from "@kubernetes/client-node";
+import { LABEL, applyObjectSet, isKubernetesNotFound, labelSelector } from "@berth/kit";
+import type { ApplyObjectSetResult, Logger } from "@berth/kit";
+import type { ReleaseTaskResult } from "../engine.js";
+import { appObjects, appPruneScopes, releaseJobFor, releaseJobPruneScope } from "./manifests.js";
+import type { AppManifestInput, ManifestSettings } from "./manifests.js";
+import { deploymentRollout, jobOutcome } from "./rollout-status.js";
+import type { JobOutcome } from "./rollout-status.js";
+import { watchCollection } from "./watch-collection.js";
+
+/** Options of createKubernetesDeployer. */
+export interface KubernetesDeployerOptions {
+  kubeConfig: KubeConfig;
+  /** Namespace, field manager and the shape of every object (see manifestSettingsFrom). */
+  settings: ManifestSettings;
+  logger: Logger;
+  /** How long past the release timeout a Job the cluster never finished is waited for (default 30 s). */
+  releaseGraceMs?: number;
+  /** How many of the release pod's last log lines a result carries (default 20). */
+  logTailLines?: number;
+}
+
+/** How a release Job ended. */
+export interface ReleaseJobResult extends ReleaseTaskResult {
+  jobName: string;
+  succeeded: boolean;
+  /** Empty on success; RELEASE_PHASE_FAILED or RELEASE_PHASE_TIMEOUT. */
+  reason: string;
+  message: string;
+}
+
+/** How waiting for an app's Deployments ended. */
+export type RolloutOutcome =
+  | { ok: true }
+  | {
+      ok: false;
+      reason: "PROGRESS_DEADLINE_EXCEEDED";
+      message: string;
+      /** The Deployments whose rollout had not finished. */
+      pending: string[];
+    };
+
+/** Options of waitForRollout. */
+export interface WaitForRolloutOptions {
+  app: string;
+  /** Give up once no replica became available for this long; default the settings' progress deadline. */
+  progressDeadlineMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Runs apps on Kubernetes: the release Job, the app's objects, their rollout. */
+export interface KubernetesDeployer {
+  /**
+   * Applies the release's Job (a no-op when it exists: a restarted scheduler
+   * finds the same Job and never runs it twice) and waits until it completes,
+   * fails, or `deadline` (default: release timeout plus grace) passes, in
+   * which case the Job is deleted. Throws when the release has no `release` command.
+   */
+  runReleaseJob(input: AppManifestInput, options?: { deadline?: Date; signal?: AbortSignal }): Promise<ReleaseJobResult>;
+  /** Applies the app's Deployments, Services and HPAs and prunes those it no longer has. */
+  applyApp(input: AppManifestInput): Promise<ApplyObjectSetResult>;
+  /** Resolves once every Deployment of the app has rolled out, or reports the progress deadline. */
+  waitForRollout(options: WaitForRolloutOptions): Promise<RolloutOutcome>;
+  /** Deletes every object of the app, release Jobs included. */
+  deleteApp(app: string): Promise<ApplyObjectSetResult>;
+}
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException("aborted", "AbortError");
+}
+
+/** Creates the deployer; every method is event-driven through watches, none polls. */
+export function createKubernetesDeployer(options: KubernetesDeployerOptions): KubernetesDeployer {
+  const { kubeConfig, settings, logger } = options;
+  const client = KubernetesObjectApi.makeApiClient(kubeConfig);
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const fieldManager = settings.managedBy;
+  const releaseGraceMs = options.releaseGraceMs ?? 30_000;
+  const logTailLines = options.logTailLines ?? 20;
+
+  /**
+   * Before berth stops applying an autoscaled Deployment's replicas, another
+   * field manager takes the field over with its current value: dropping a
+   * field berth alone owned would remove it, and the API server would reset
+   * the Deployment to 1 replica until the HPA acts (the documented handover
+   * for server-side apply).
+   */
+  async function handOverAutoscaledReplicas(objects: KubernetesObject[]): Promise<void> {
+    for (const object of objects) {
+      if (object.kind !== "Deployment" || (object as V1Deployment).spec?.replicas !== undefined) continue;
+      let live: V1Deployment;
+      try {
+        live = await client.read<V1Deployment>({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: object.metadata!.name!, namespace: settings.namespace } });
+      } catch (error) {
+        if (isKubernetesNotFound(error)) continue;
+        throw error;
+      }
+      const replicas = live.spec?.replicas;
+      const ownsReplicas = live.metadata?.managedFields?.some(
+        (entry) => entry.manager === fieldManager && entry.operation === "Apply" && (entry.fieldsV1 as Record<string, Record<string, unknown>> | undefined)?.["f:spec"]?.["f:replicas"] !== undefined,
+      );
+      if (replicas === undefined || !ownsReplicas) continue;
+      const handover = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: live.metadata!.name!, namespace: settings.namespace }, spec: { replicas } };
+      await client.patch(handover, undefined, undefined, `${fieldManager}-replicas-handover`, false, PatchStrategy.ServerSideApply);
+      logger.info("replicas handed over to the autoscaler", { deployment: live.metadata!.name, replicas });
+    }
+  }
+
+  /** Waits for the Job's terminal condition, its disappearance, the deadline or the signal. */
+  function awaitJob(name: string, deadline: Date, signal: AbortSignal | undefined): Promise<JobOutcome | "deadline" | "deleted"> {
+    return new Promise((resolve, reject) => {
+      let seen = false;
+      const finish = (outcome: JobOutcome | "deadline" | "deleted" | Error) => {
+        watch.stop();
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      };
+      const onAbort = () => finish(abortError(signal!) as Error);
+      const watch = watchCollection({
+        kubeConfig,
+        apiVersion: "batch/v1",
+        kind: "Job",
+        plural: "jobs",
+        namespace: settings.namespace,
+        fieldSelector: `metadata.name=${name}`,
+        logger,
+        onChange(objects) {
+          const job = objects.get(name) as V1Job | undefined;
+          if (job === undefined) {
+            if (seen) finish("deleted");
+            return;
+          }
+          seen = true;
+          const outcome = jobOutcome(job);
+          if (outcome !== undefined) finish(outcome);
+        },
+      });
+      const timer = setTimeout(() => finish("deadline"), Math.max(0, deadline.getTime() - Date.now()));
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** The release pod's exit code and last log lines, as far as the cluster still has them. */
+  async function releasePodReport(jobName: string): Promise<{ exitCode: number | null; logTail: string[] }> {
+    try {
+      const pods = await core.listNamespacedPod({ namespace: settings.namespace, labelSelector: `job-name=${jobName}` });
+      const pod: V1Pod | undefined = pods.items.sort((a, b) => (a.metadata?.creationTimestamp?.getTime() ?? 0) - (b.metadata?.creationTimestamp?.getTime() ?? 0)).at(-1);
+      if (pod === undefined) return { exitCode: null, logTail: [] };
+      const terminated = pod.status?.containerStatuses?.find((status) => status.name === "release")?.state?.terminated;
+      const log = await core.readNamespacedPodLog({ namespace: settings.namespace, name: pod.metadata!.name!, container: "release", tailLines: logTailLines });
+      return { exitCode: terminated?.exitCode ?? null, logTail: log.split("\n").filter((line) => line !== "").slice(-logTailLines) };
+    } catch (error) {
+      logger.warn("could not read the release pod's logs", { job: jobName, error });
+      return { exitCode: null, logTail: [] };
+    }
+  }
+
+  return {
+    async runReleaseJob(input, runOptions = {}) {
+      const job = releaseJobFor(input, settings);
+      if (job === undefined) throw new Error(`release v${input.release.version} of ${input.release.app} has no release command`);
+      const jobName = job.metadata!.name!;
+      const deadline = runOptions.deadline ?? new Date(Date.now() + settings.releaseTimeoutMs + releaseGraceMs);
+      const applied = await applyObjectSet({ client, fieldManager, objects: [job] });
+      logger.info(applied.applied.length > 0 ? "release job created" : "release job found", { job: jobName });
+      const outcome = await awaitJob(jobName, deadline, runOptions.signal);
+      const report = await releasePodReport(jobName);
+      if (outcome === "deadline") {
+        // Gone for good: a Job left behind might still run the release after the deploy was given up.
+        await client.delete(job, undefined, undefined, undefined, undefined, "Background").catch((error: unknown) => {
+          if (!isKubernetesNotFound(error)) logger.warn("could not delete the timed-out release job", { job: jobName, error });
+        });
+        return { jobName, succeeded: false, timedOut: true, exitCode: null, logTail: report.logTail, reason: "RELEASE_PHASE_TIMEOUT", message: `the release Job did not finish by ${deadline.toISOString()}` };
+      }
+      if (outcome === "deleted") {
+        return { jobName, succeeded: false, timedOut: false, exitCode: null, logTail: report.logTail, reason: "RELEASE_PHASE_FAILED", message: "the release Job was deleted before it finished" };
+      }
+      if (outcome.succeeded) return { jobName, succeeded: true, timedOut: false, exitCode: report.exitCode ?? 0, logTail: report.logTail, reason: "", message: "the release Job completed" };
+      return {
+        jobName,
+        succeeded: false,
+        timedOut: outcome.timedOut,
+        exitCode: report.exitCode,
+        logTail: report.logTail,
+        reason: outcome.timedOut ? "RELEASE_PHASE_TIMEOUT" : "RELEASE_PHASE_FAILED",
+        message: `the release Job failed (${outcome.reason}${outcome.message ? `: ${outcome.message}` : ""})`,
+      };
+    },
+
+    async applyApp(input) {
+      const objects = appObjects(input, settings);
+      await handOverAutoscaledReplicas(objects);
+      const result = await applyObjectSet({ client, fieldManager, objects, prune: appPruneScopes(input.release.app, settings) });
+      if (result.applied.length + result.pruned.length > 0) logger.info("app objects applied", { app: input.release.app, applied: result.applied, pruned: result.pruned });
+      return result;
+    },
+
+    waitForRollout(waitOptions) {
+      const deadlineMs = waitOptions.progressDeadlineMs ?? settings.progressDeadlineMs;
+      const { signal } = waitOptions;
+      return new Promise((resolve, reject) => {
+        const bestProgress = new Map<string, number>();
+        let pending: string[] = [];
+        let summaries = new Map<string, string>();
+        let timer: NodeJS.Timeout | undefined;
+        const finish = (outcome: RolloutOutcome | Error) => {
+          watch.stop();
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+          if (outcome instanceof Error) reject(outcome);
+          else resolve(outcome);
+        };
+        const missedDeadline = (cause: string) =>
+          finish({
+            ok: false,
+            reason: "PROGRESS_DEADLINE_EXCEEDED",
+            message: `${cause}: ${pending.map((name) => `${name} (${summaries.get(name) ?? "not found"})`).join(", ")}`,
+            pending,
+          });
+        const armDeadline = () => {
+          clearTimeout(timer);
+          timer = setTimeout(() => missedDeadline(`no replica became available for ${Math.round(deadlineMs / 1000)} s`), deadlineMs);
+        };
+        const onAbort = () => finish(abortError(signal!) as Error);
+        const watch = watchCollection({
+          kubeConfig,
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          plural: "deployments",
+          namespace: settings.namespace,
+          labelSelector: labelSelector({ [LABEL.name]: waitOptions.app, [LABEL.managedBy]: fieldManager }),
+          logger,
+          onChange(objects) {
+            const states = [...objects.values()].map((object) => ({ name: object.metadata!.name!, rollout: deploymentRollout(object as V1Deployment) }));
+            pending = states.filter((state) => !state.rollout.done).map((state) => state.name);
+            summaries = new Map(states.map((state) => [state.name, state.rollout.summary]));
+            if (pending.length === 0) return finish({ ok: true });
+            if (states.some((state) => state.rollout.deadlineExceeded)) return missedDeadline("the cluster reports ProgressDeadlineExceeded");
+            let progressed = false;
+            for (const { name, rollout } of states) {
+              if (rollout.progress > (bestProgress.get(name) ?? 0)) progressed = true;
+              bestProgress.set(name, Math.max(rollout.progress, bestProgress.get(name) ?? 0));
+            }
+            if (progressed) armDeadline();
+          },
+        });
+        armDeadline();
+        if (signal?.aborted) onAbort();
+        else signal?.addEventListener("abort", onAbort, { once: true });
+      });
+    },
+
+    async deleteApp(app) {
+      const result = await applyObjectSet({ client, fieldManager, objects: [], prune: [...appPruneScopes(app, settings), releaseJobPruneScope(app, settings)] });
+      logger.info("app objects deleted", { app, pruned: result.pruned });
+      return result;
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import type { V1Deployment, V1Job } from "@kubernetes/client-node";
+
+/** Where one Deployment's rollout stands, as `kubectl rollout status` judges it. */
+export interface DeploymentRollout {
+  /** The Deployment controller has seen the latest spec and every replica is updated and available; no old one is left. */
+  done: boolean;
+  /** The cluster itself gave up (Progressing=False, ProgressDeadlineExceeded). */
+  deadlineExceeded: boolean;
+  /** Grows as replicas of the new spec become available: a change here resets the progress deadline. */
+  progress: number;
+  /** For messages: e.g. `2 of 3 updated, 1 available`. */
+  summary: string;
+}
+
+/** The rollout state of a Deployment from its spec, generation and status. */
+export function deploymentRollout(deployment: V1Deployment): DeploymentRollout {
+  const status = deployment.status ?? {};
+  // A Deployment the HPA governs has no replicas in berth's configuration; the API server defaults it to 1.
+  const desired = deployment.spec?.replicas ?? 1;
+  const observed = (status.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 1);
+  const updated = status.updatedReplicas ?? 0;
+  const available = status.availableReplicas ?? 0;
+  const total = status.replicas ?? 0;
+  const progressing = status.conditions?.find((condition) => condition.type === "Progressing");
+  return {
+    done: observed && updated === desired && available === desired && total === desired,
+    deadlineExceeded: observed && progressing?.status === "False" && progressing.reason === "ProgressDeadlineExceeded",
+    progress: observed ? updated + available : 0,
+    summary: observed ? `${updated} of ${desired} updated, ${available} available, ${total} in all` : "spec not yet observed by the Deployment controller",
+  };
+}
+
+/** How a Job ended, or undefined while it runs. */
+export type JobOutcome = { succeeded: true } | { succeeded: false; timedOut: boolean; reason: string; message: string };
+
+/** A Job's outcome from its terminal conditions (Complete or Failed). */
+export function jobOutcome(job: V1Job): JobOutcome | undefined {
+  const conditions = job.status?.conditions ?? [];
+  if (conditions.some((condition) => condition.type === "Complete" && condition.status === "True")) return { succeeded: true };
+  const failed = conditions.find((condition) => condition.type === "Failed" && condition.status === "True");
+  if (failed === undefined) return undefined;
+  return { succeeded: false, timedOut: failed.reason === "DeadlineExceeded", reason: failed.reason ?? "Failed", message: failed.message ?? "" };
+}
