@@ -27,20 +27,21 @@ export function recommendReplicas(input: AutoscaleInput): number {
 /**
  * Stabilises recommendations: it scales up to the lowest recommendation of
  * the up-window, and down to the highest of the down-window, and only once
- * the history covers the whole window. Undefined when nothing should change.
+ * the history (begun at `historySinceMs`) covers the whole window. Undefined
+ * when nothing should change.
  */
 export function stabilisedReplicas(
   history: readonly Recommendation[],
   currentReplicas: number,
   nowMs: number,
   windows: { scaleUpWindowMs: number; scaleDownWindowMs: number },
+  historySinceMs: number,
 ): number | undefined {
   if (history.length === 0) return undefined;
-  const oldest = Math.min(...history.map((entry) => entry.atMs));
   const newest = history.reduce((latest, entry) => (entry.atMs > latest.atMs ? entry : latest));
   // A window always holds the newest recommendation, however short it is.
   const within = (windowMs: number) => history.filter((entry) => entry === newest || entry.atMs >= nowMs - windowMs).map((entry) => entry.replicas);
-  const covers = (windowMs: number) => windowMs === 0 || oldest <= nowMs - windowMs;
+  const covers = (windowMs: number) => windowMs === 0 || historySinceMs <= nowMs - windowMs;
   const up = Math.min(...within(windows.scaleUpWindowMs));
   if (up > currentReplicas && covers(windows.scaleUpWindowMs)) return up;
   const down = Math.max(...within(windows.scaleDownWindowMs));

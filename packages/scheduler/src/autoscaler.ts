@@ -39,7 +39,7 @@ export function startAutoscaler(options: {
   logger: Logger;
 }): Autoscaler {
   const { db, engine, feed, config, logger } = options;
-  const histories = new Map<string, Recommendation[]>();
+  const histories = new Map<string, { sinceMs: number; recommendations: Recommendation[] }>();
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
 
@@ -53,10 +53,11 @@ export function startAutoscaler(options: {
     if (samples.length === 0) return;
     const observedCpuPercent = Math.round((samples.reduce((sum, sample) => sum + sample, 0) / samples.length / effectiveResources(entry).cpuMillis) * 100);
     const now = Date.now();
-    const history = (histories.get(key) ?? []).filter((item) => item.atMs >= now - Math.max(config.scaleUpWindowMs, config.scaleDownWindowMs));
-    history.push({ atMs: now, replicas: recommendReplicas({ ...rule, currentReplicas: entry.replicas, observedCpuPercent }) });
+    const history = histories.get(key) ?? { sinceMs: now, recommendations: [] };
+    history.recommendations = history.recommendations.filter((item) => item.atMs >= now - Math.max(config.scaleUpWindowMs, config.scaleDownWindowMs));
+    history.recommendations.push({ atMs: now, replicas: recommendReplicas({ ...rule, currentReplicas: entry.replicas, observedCpuPercent }) });
     histories.set(key, history);
-    const target = stabilisedReplicas(history, entry.replicas, now, config);
+    const target = stabilisedReplicas(history.recommendations, entry.replicas, now, config, history.sinceMs);
     if (target === undefined) return;
     const reason = `cpu ${observedCpuPercent}% of ${entry.size} against a target of ${rule.targetCpuPercent}%`;
     const decision = { time: new Date(now).toISOString(), fromReplicas: entry.replicas, toReplicas: target, observedCpuPercent, reason };
