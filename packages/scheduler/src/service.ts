@@ -6,7 +6,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Database, FieldViolation, Logger, Queryable } from "@berth/kit";
-import { dnsLabelProblem, failedPrecondition, invalidArgument, invalidArguments, notFound, alreadyExists, routingClassOf } from "@berth/kit";
+import { alreadyExists, dnsLabelProblem, failedPrecondition, invalidArgument, invalidArguments, notFound, parseProcfile, routingClassOf } from "@berth/kit";
 import {
   AppProcessesSchema,
   CreateAppResponseSchema,
@@ -25,7 +25,6 @@ import type { LogEntry, LogSource } from "./engine/engine.js";
 import { applyFormationPatch, validateAutoscaleRule, validateFormationChanges } from "./formation.js";
 import type { FormationContext } from "./formation.js";
 import { POD_SIZES } from "./pod-sizes.js";
-import { parseProcfile } from "./procfile.js";
 import type { AppController } from "./reconcile/app-controller.js";
 import { appKey, rolloutKey } from "./reconcile/context.js";
 import { recordRolloutEvent } from "./reconcile/rollout-events.js";
