@@ -107,10 +107,9 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
     }
   }
 
-  /** Waits for the Job's terminal condition, its disappearance, the deadline or the signal. */
+  /** Waits for the Job (applied just before) to reach a terminal condition or disappear, for the deadline or the signal. */
   function awaitJob(name: string, deadline: Date, signal: AbortSignal | undefined): Promise<JobOutcome | "deadline" | "deleted"> {
     return new Promise((resolve, reject) => {
-      let seen = false;
       const finish = (outcome: JobOutcome | "deadline" | "deleted" | Error) => {
         watch.stop();
         clearTimeout(timer);
@@ -129,11 +128,7 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
         logger,
         onChange(objects) {
           const job = objects.get(name) as V1Job | undefined;
-          if (job === undefined) {
-            if (seen) finish("deleted");
-            return;
-          }
-          seen = true;
+          if (job === undefined) return finish("deleted");
           const outcome = jobOutcome(job);
           if (outcome !== undefined) finish(outcome);
         },

@@ -1,0 +1,289 @@
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
+import test from "ava";
+import type { ExecutionContext } from "ava";
+import { KubeConfig } from "@kubernetes/client-node";
+import { silentLogger } from "@berth/kit";
+import { createFakeKubeApi, validateKubernetesObject } from "@berth/fake-kube-api";
+import type { FakeKubeApi } from "@berth/fake-kube-api";
+import { createKubernetesDeployer } from "../src/engine/kubernetes/kubernetes-deployer.js";
+import type { KubernetesDeployerOptions } from "../src/engine/kubernetes/kubernetes-deployer.js";
+import { DEMO_PROCESSES, DEMO_SETTINGS, demoApp, formationEntry } from "./support/kubernetes-demo-app.js";
+
+type Stored = { kind: string; metadata: { name: string; resourceVersion: string; uid: string; generation: number; managedFields?: { manager: string; fieldsV1: any }[] }; spec: any; status?: any };
+
+const NAMESPACE = DEMO_SETTINGS.namespace;
+const DEMO_OBJECTS = [
+  "Deployment/berth-apps/demo-web",
+  "Deployment/berth-apps/demo-admin-web",
+  "Deployment/berth-apps/demo-worker",
+  "Deployment/berth-apps/demo-api-tcp",
+  "Service/berth-apps/demo-web",
+  "Service/berth-apps/demo-admin-web",
+  "Service/berth-apps/demo-api-tcp",
+];
+
+async function setup(t: ExecutionContext, options: Partial<KubernetesDeployerOptions> = {}, kubeConfig?: (api: FakeKubeApi) => Promise<KubeConfig>) {
+  const api = await createFakeKubeApi();
+  t.teardown(() => api.close());
+  const deployer = createKubernetesDeployer({ kubeConfig: kubeConfig ? await kubeConfig(api) : api.kubeConfig(), settings: DEMO_SETTINGS, logger: silentLogger, ...options });
+  const stored = (kind: string, name?: string) => api.objects({ kind, namespace: NAMESPACE, ...(name ? { name } : {}) }) as Stored[];
+  const versions = () => Object.fromEntries(api.objects({ namespace: NAMESPACE }).map((object) => [`${object.kind}/${(object as Stored).metadata.name}`, (object as Stored).metadata.resourceVersion]));
+  /** Plays a controller: writes an object's status through the /status subresource. */
+  async function writeStatus(path: string, kind: string, name: string, status: (object: Stored) => unknown): Promise<void> {
+    const object = stored(kind, name)[0]!;
+    const response = await fetch(`${api.url}${path}/namespaces/${NAMESPACE}/${kind.toLowerCase()}s/${name}/status`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ...object, status: status(object) }),
+    });
+    t.is(response.status, 200, await response.text());
+  }
+  /** Waits until the fake API server holds what `condition` looks for (failing after 30 s rather than hanging). */
+  async function until(condition: () => boolean): Promise<void> {
+    const giveUpAt = Date.now() + 30_000;
+    while (!condition()) {
+      if (Date.now() > giveUpAt) throw new Error("the API server never reached the awaited state");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+  return { api, deployer, stored, versions, writeStatus, until };
+}
+
+const rolledOut = (object: Stored) => ({
+  observedGeneration: object.metadata.generation,
+  replicas: object.spec.replicas ?? 1,
+  updatedReplicas: object.spec.replicas ?? 1,
+  readyReplicas: object.spec.replicas ?? 1,
+  availableReplicas: object.spec.replicas ?? 1,
+});
+
+test("the demo app's objects are applied, each schema-valid as stored", async (t) => {
+  const { deployer, api } = await setup(t);
+  const result = await deployer.applyApp(demoApp());
+  t.deepEqual(result, { applied: DEMO_OBJECTS, unchanged: [], pruned: [] });
+  const objects = api.objects({ namespace: NAMESPACE });
+  t.is(objects.length, DEMO_OBJECTS.length);
+  for (const object of objects) t.deepEqual((await validateKubernetesObject(object)).violations, [], `${object.kind}/${(object as Stored).metadata.name}`);
+});
+
+test("applying the same release twice changes nothing", async (t) => {
+  const { deployer, versions } = await setup(t);
+  await deployer.applyApp(demoApp());
+  const before = versions();
+  const again = await deployer.applyApp(demoApp());
+  t.deepEqual(again, { applied: [], unchanged: DEMO_OBJECTS, pruned: [] });
+  t.deepEqual(versions(), before);
+});
+
+test("scaling web to 3 changes only the web Deployment and spreads it over zones", async (t) => {
+  const { deployer, stored, versions } = await setup(t);
+  await deployer.applyApp(demoApp());
+  const before = versions();
+  const formation = ["web", "admin-web", "worker", "api-tcp"].map((type) => formationEntry(type, { replicas: type === "web" ? 3 : 1 }));
+  const result = await deployer.applyApp(demoApp({ formation }));
+  t.deepEqual(result.applied, ["Deployment/berth-apps/demo-web"]);
+  t.deepEqual(result.pruned, []);
+  const after = versions();
+  for (const name of Object.keys(before)) t.is(after[name] !== before[name], name === "Deployment/demo-web", name);
+  const web = stored("Deployment", "demo-web")[0]!;
+  t.is(web.spec.replicas, 3);
+  t.is(web.spec.template.spec.topologySpreadConstraints[0].topologyKey, "topology.kubernetes.io/zone");
+  t.is(stored("Deployment", "demo-admin-web")[0]!.spec.template.spec.topologySpreadConstraints, undefined);
+});
+
+test("an autoscale rule adds an HPA and leaves the Deployment's replicas to it without dropping them", async (t) => {
+  const { deployer, stored, api } = await setup(t);
+  const formation = ["web", "admin-web", "worker", "api-tcp"].map((type) => formationEntry(type, { replicas: type === "web" ? 3 : 1 }));
+  await deployer.applyApp(demoApp({ formation }));
+  const autoscaleRules = [{ processType: "web", minReplicas: 2, maxReplicas: 5, targetCpuPercent: 60 }];
+  const result = await deployer.applyApp(demoApp({ formation, autoscaleRules }));
+  t.true(result.applied.includes("HorizontalPodAutoscaler/berth-apps/demo-web"));
+  const hpa = stored("HorizontalPodAutoscaler", "demo-web")[0]!;
+  t.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: "apps/v1", kind: "Deployment", name: "demo-web" });
+  t.deepEqual((await validateKubernetesObject(hpa as never)).violations, []);
+
+  const web = stored("Deployment", "demo-web")[0]!;
+  t.is(web.spec.replicas, 3, "the count stays where it was until the HPA changes it");
+  const owners = (web.metadata.managedFields ?? []).filter((entry) => entry.fieldsV1?.["f:spec"]?.["f:replicas"] !== undefined).map((entry) => entry.manager);
+  t.deepEqual(owners, ["berth-scheduler-replicas-handover"], "berth-scheduler no longer owns spec.replicas");
+
+  const handovers = api.requests.filter((request) => request.verb === "apply" && request.query.fieldManager === "berth-scheduler-replicas-handover").length;
+  t.deepEqual(await deployer.applyApp(demoApp({ formation, autoscaleRules })), { applied: [], unchanged: [...DEMO_OBJECTS, "HorizontalPodAutoscaler/berth-apps/demo-web"], pruned: [] });
+  t.is(api.requests.filter((request) => request.verb === "apply" && request.query.fieldManager === "berth-scheduler-replicas-handover").length, handovers, "the handover happens once");
+
+  const unset = await deployer.applyApp(demoApp({ formation }));
+  t.deepEqual(unset.pruned, ["HorizontalPodAutoscaler/berth-apps/demo-web"]);
+  t.is(stored("Deployment", "demo-web")[0]!.spec.replicas, 3, "without the rule berth owns the count again");
+});
+
+test("removing a type from the Procfile prunes its Deployment and Service", async (t) => {
+  const { deployer, stored } = await setup(t);
+  await deployer.applyApp(demoApp());
+  const processes = DEMO_PROCESSES.filter((process) => process.processType !== "api-tcp");
+  const result = await deployer.applyApp(demoApp({ version: 2, release: { processes } }));
+  t.deepEqual(result.pruned, ["Deployment/berth-apps/demo-api-tcp", "Service/berth-apps/demo-api-tcp"]);
+  t.deepEqual(stored("Deployment").map((object) => object.metadata.name), ["demo-admin-web", "demo-web", "demo-worker"]);
+  t.deepEqual(stored("Service").map((object) => object.metadata.name), ["demo-admin-web", "demo-web"]);
+});
+
+test("deleting an app removes its objects and release Jobs and nothing of another app", async (t) => {
+  const { deployer, api, stored, writeStatus, until } = await setup(t);
+  await deployer.applyApp(demoApp());
+  const other = demoApp({ release: { app: "blog" } });
+  await deployer.applyApp(other);
+  const job = deployer.runReleaseJob(demoApp());
+  await until(() => stored("Job").length === 1);
+  await writeStatus("/apis/batch/v1", "Job", "demo-release-v1", () => ({ conditions: [{ type: "Complete", status: "True" }] }));
+  await job;
+  const result = await deployer.deleteApp("demo");
+  t.deepEqual([...result.pruned].sort(), [...DEMO_OBJECTS, "Job/berth-apps/demo-release-v1"].sort());
+  t.deepEqual(
+    api.objects({ namespace: NAMESPACE }).map((object) => `${object.kind}/${(object as Stored).metadata.name}`).sort(),
+    DEMO_OBJECTS.map((reference) => reference.replace("berth-apps/demo", "blog")).sort(),
+  );
+});
+
+test("the release Job succeeds when the cluster marks it Complete, and running it again does not run it twice", async (t) => {
+  const { deployer, stored, writeStatus, until, api } = await setup(t);
+  const running = deployer.runReleaseJob(demoApp({ version: 3 }));
+  await until(() => stored("Job", "demo-release-v3").length === 1);
+  const job = stored("Job", "demo-release-v3")[0]!;
+  t.deepEqual((await validateKubernetesObject(job as never)).violations, []);
+  await writeStatus("/apis/batch/v1", "Job", "demo-release-v3", () => ({ succeeded: 1, conditions: [{ type: "Complete", status: "True" }] }));
+  t.like(await running, { jobName: "demo-release-v3", succeeded: true, exitCode: 0, timedOut: false, reason: "" });
+
+  const creates = api.requests.filter((request) => request.verb === "apply" && request.status === 201).length;
+  t.like(await deployer.runReleaseJob(demoApp({ version: 3 })), { succeeded: true });
+  t.is(stored("Job", "demo-release-v3")[0]!.metadata.uid, job.metadata.uid, "the same Job");
+  t.is(api.requests.filter((request) => request.verb === "apply" && request.status === 201).length, creates, "nothing was created");
+});
+
+const failures: [string, { reason: string; message: string }, { reason: string; timedOut: boolean }][] = [
+  ["a failed pod", { reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" }, { reason: "RELEASE_PHASE_FAILED", timedOut: false }],
+  ["its active deadline", { reason: "DeadlineExceeded", message: "Job was active longer than specified deadline" }, { reason: "RELEASE_PHASE_TIMEOUT", timedOut: true }],
+];
+
+for (const [label, condition, expected] of failures) {
+  test(`the release Job fails on ${label}`, async (t) => {
+    const { deployer, stored, writeStatus, until } = await setup(t);
+    const running = deployer.runReleaseJob(demoApp());
+    await until(() => stored("Job").length === 1);
+    await writeStatus("/apis/batch/v1", "Job", "demo-release-v1", () => ({ failed: 1, conditions: [{ type: "Failed", status: "True", ...condition }] }));
+    const result = await running;
+    t.like(result, { succeeded: false, exitCode: null, ...expected });
+    t.true(result.message.includes(condition.reason));
+  });
+}
+
+test("a release Job the cluster never finishes is given up at the deadline and deleted", async (t) => {
+  const { deployer, stored } = await setup(t);
+  const result = await deployer.runReleaseJob(demoApp(), { deadline: new Date(Date.now() + 300) });
+  t.like(result, { succeeded: false, timedOut: true, reason: "RELEASE_PHASE_TIMEOUT" });
+  t.deepEqual(stored("Job"), []);
+});
+
+test("a release Job deleted while it runs is a failure", async (t) => {
+  const { deployer, stored, until, api } = await setup(t);
+  const running = deployer.runReleaseJob(demoApp());
+  await until(() => stored("Job").length === 1);
+  await fetch(`${api.url}/apis/batch/v1/namespaces/${NAMESPACE}/jobs/demo-release-v1`, { method: "DELETE" });
+  t.like(await running, { succeeded: false, reason: "RELEASE_PHASE_FAILED", message: "the release Job was deleted before it finished" });
+});
+
+/** A KubeConfig for a proxy in front of the fake server that also serves pod logs, which the fake does not. */
+function withPodLogs(t: ExecutionContext, logs: Record<string, string>) {
+  return async (api: FakeKubeApi): Promise<KubeConfig> => {
+    const upstream = new URL(api.url);
+    const proxy = createServer((request, response) => {
+      const log = /^\/api\/v1\/namespaces\/[^/]+\/pods\/([^/]+)\/log/.exec(request.url ?? "");
+      if (log) {
+        const text = logs[log[1]!];
+        const tail = Number(new URL(request.url!, api.url).searchParams.get("tailLines"));
+        response.writeHead(text === undefined ? 404 : 200, { "content-type": "text/plain" });
+        response.end(text === undefined ? "" : text.split("\n").slice(-tail - 1).join("\n"));
+        return;
+      }
+      const forwarded = httpRequest({ host: upstream.hostname, port: upstream.port, path: request.url, method: request.method, headers: request.headers }, (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      });
+      request.pipe(forwarded);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    t.teardown(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+    t.teardown(() => proxy.closeAllConnections());
+    const kubeConfig = new KubeConfig();
+    const server = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    kubeConfig.loadFromOptions({ clusters: [{ name: "proxy", server, skipTLSVerify: true }], users: [{ name: "test" }], contexts: [{ name: "proxy", cluster: "proxy", user: "test" }], currentContext: "proxy" });
+    return kubeConfig;
+  };
+}
+
+test("a failed release reports the pod's exit code and its last log lines", async (t) => {
+  const lines = Array.from({ length: 30 }, (_, index) => `migration step ${index + 1}`);
+  const { deployer, stored, writeStatus, until, api } = await setup(t, { logTailLines: 5 }, withPodLogs(t, { "demo-release-v1-x2k9p": `${lines.join("\n")}\n` }));
+  const running = deployer.runReleaseJob(demoApp());
+  await until(() => stored("Job").length === 1);
+  // Play the Job controller: its pod, ended with exit code 3.
+  const created = await fetch(`${api.url}/api/v1/namespaces/${NAMESPACE}/pods`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ metadata: { name: "demo-release-v1-x2k9p", labels: { "job-name": "demo-release-v1" } }, spec: { restartPolicy: "Never", containers: [{ name: "release", image: "demo" }] } }),
+  });
+  t.is(created.status, 201);
+  await writeStatus("/api/v1", "Pod", "demo-release-v1-x2k9p", () => ({
+    phase: "Failed",
+    containerStatuses: [{ name: "release", image: "demo", imageID: "", ready: false, restartCount: 0, state: { terminated: { exitCode: 3, reason: "Error" } } }],
+  }));
+  await writeStatus("/apis/batch/v1", "Job", "demo-release-v1", () => ({ failed: 1, conditions: [{ type: "Failed", status: "True", reason: "BackoffLimitExceeded" }] }));
+  t.like(await running, { succeeded: false, exitCode: 3, reason: "RELEASE_PHASE_FAILED", logTail: lines.slice(-5) });
+});
+
+test("waitForRollout resolves once every Deployment reports its replicas updated and available", async (t) => {
+  const { deployer, stored, writeStatus } = await setup(t);
+  await deployer.applyApp(demoApp());
+  const waiting = deployer.waitForRollout({ app: "demo", progressDeadlineMs: 120_000 });
+  for (const deployment of stored("Deployment")) await writeStatus("/apis/apps/v1", "Deployment", deployment.metadata.name, rolledOut);
+  t.deepEqual(await waiting, { ok: true });
+});
+
+test("waitForRollout reports PROGRESS_DEADLINE_EXCEEDED naming the Deployments that did not roll out", async (t) => {
+  const { deployer, stored, writeStatus } = await setup(t);
+  await deployer.applyApp(demoApp());
+  await writeStatus("/apis/apps/v1", "Deployment", "demo-web", rolledOut);
+  // Old status: the controller has not seen the latest generation yet.
+  await writeStatus("/apis/apps/v1", "Deployment", "demo-worker", (object) => ({ ...rolledOut(object), observedGeneration: object.metadata.generation - 1 }));
+  const outcome = await deployer.waitForRollout({ app: "demo", progressDeadlineMs: 300 });
+  t.like(outcome, { ok: false, reason: "PROGRESS_DEADLINE_EXCEEDED" });
+  t.deepEqual(outcome.ok ? [] : [...outcome.pending].sort(), ["demo-admin-web", "demo-api-tcp", "demo-worker"]);
+  t.regex(outcome.ok ? "" : outcome.message, /no replica became available for 0 s: .*demo-worker \(spec not yet observed/);
+  t.is(stored("Deployment").length, 4);
+});
+
+test("waitForRollout reports the cluster's own ProgressDeadlineExceeded at once", async (t) => {
+  const { deployer, writeStatus } = await setup(t);
+  await deployer.applyApp(demoApp({ formation: [formationEntry("web", { replicas: 2 })], release: { processes: [{ processType: "web", command: "node web.js" }] } }));
+  const waiting = deployer.waitForRollout({ app: "demo", progressDeadlineMs: 600_000 });
+  await writeStatus("/apis/apps/v1", "Deployment", "demo-web", (object) => ({
+    observedGeneration: object.metadata.generation,
+    replicas: 3,
+    updatedReplicas: 1,
+    availableReplicas: 2,
+    conditions: [{ type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded", message: 'ReplicaSet "demo-web-5d4f" has timed out progressing.' }],
+  }));
+  const outcome = await waiting;
+  t.like(outcome, { ok: false, reason: "PROGRESS_DEADLINE_EXCEEDED" });
+  t.regex(outcome.ok ? "" : outcome.message, /^the cluster reports ProgressDeadlineExceeded: demo-web \(1 of 2 updated, 2 available, 3 in all\)$/);
+});
+
+test("waiting stops when the caller gives up", async (t) => {
+  const { deployer } = await setup(t);
+  await deployer.applyApp(demoApp());
+  const controller = new AbortController();
+  const waiting = deployer.waitForRollout({ app: "demo", progressDeadlineMs: 600_000, signal: controller.signal });
+  const job = deployer.runReleaseJob(demoApp(), { signal: controller.signal });
+  controller.abort(new Error("the rollout was cancelled"));
+  await t.throwsAsync(waiting, { message: "the rollout was cancelled" });
+  await t.throwsAsync(job, { message: "the rollout was cancelled" });
+});
