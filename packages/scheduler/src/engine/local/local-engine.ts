@@ -45,7 +45,7 @@ export interface LocalEngineOptions {
 }
 
 /** While a replica has not been healthy yet, it is probed at least this often, so readiness is seen quickly. */
-const STARTUP_PROBE_MS = 100;
+const STARTUP_PROBE_MS = 25;
 /** How often an adopted process (not our child) is checked for having exited. */
 const ADOPTED_EXIT_POLL_MS = 250;
 const LOG_POLL_MS = 1000;
