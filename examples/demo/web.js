@@ -3,7 +3,7 @@
 //   GREETING          text included in every response
 //   BOOT_DELAY_MS     wait this long before listening (a slow-starting app)
 //   HEALTH_STATUS     status code of the health path (e.g. 503: never healthy)
-// Routes: /health (the probe), /burn?ms=N (burns one CPU for N ms on a
+// Routes: /health (the probe), /health/fail (the probe fails from then on), /burn?ms=N (burns one CPU for N ms on a
 // worker thread so the process stays responsive), anything else answers JSON.
 import http from "node:http";
 import { Worker } from "node:worker_threads";
@@ -11,7 +11,7 @@ import { Worker } from "node:worker_threads";
 const role = process.argv.includes("--admin") ? "admin-web" : "web";
 const port = Number(process.env.PORT ?? 5000);
 const bootDelayMs = Number(process.env.BOOT_DELAY_MS ?? 0);
-const healthStatus = Number(process.env.HEALTH_STATUS ?? 200);
+let healthStatus = Number(process.env.HEALTH_STATUS ?? 200);
 
 const burnSource = `
   const { workerData } = require("node:worker_threads");
@@ -24,6 +24,12 @@ const server = http.createServer((request, response) => {
   if (url.pathname === "/health") {
     response.writeHead(healthStatus, { "content-type": "text/plain" });
     response.end(healthStatus < 400 ? "ok\n" : "unhealthy\n");
+    return;
+  }
+  if (url.pathname === "/health/fail") {
+    healthStatus = 503;
+    response.writeHead(200, { "content-type": "text/plain" });
+    response.end("health checks fail from now on\n");
     return;
   }
   if (url.pathname === "/burn") {
