@@ -8,6 +8,7 @@ import { CertificateState, CertificateStatusSchema, RouteSchema } from "@berth/p
 import type { CertificateStatus, Route } from "@berth/proto/type/v1/network";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import { customDomainProblem, normalizeHostname } from "./hostnames.js";
+import { createRouteChanges } from "./route-changes.js";
 import type { DomainPolicy } from "./hostnames.js";
 import type { RouteReconciler } from "./reconcile/route-reconciler.js";
 import { targetKey } from "./route-table.js";
@@ -49,9 +50,10 @@ function appProblems(app: string, field = "app"): FieldViolation[] {
   return problem ? [{ field, description: problem }] : [];
 }
 
-/** The RouterService handlers: routes, custom domains and their certificates. */
+/** The RouterService handlers: routes, custom domains and their certificates, and the stream of route changes. */
 export function createRouterService(deps: RouterServiceDeps): ServiceImpl<typeof RouterService> {
   const { store, routes } = deps;
+  const changes = createRouteChanges({ store, routes, urlFor: deps.urlFor });
 
   async function certificatesByHostname(): Promise<Map<string, CertificateRow>> {
     return new Map((await store.listCertificates()).map((row) => [row.hostname, row]));
@@ -107,7 +109,8 @@ export function createRouterService(deps: RouterServiceDeps): ServiceImpl<typeof
       }
       await store.ensureCertificates([hostname]);
       await deps.reconciler.kick();
-      return { route: route(added, true, await certificatesByHostname()) };
+      const [certificates, routesVersion] = await Promise.all([certificatesByHostname(), changes.refresh()]);
+      return { route: route(added, true, certificates), routesVersion };
     },
 
     async getDomain(request) {
@@ -133,7 +136,7 @@ export function createRouterService(deps: RouterServiceDeps): ServiceImpl<typeof
       if (problems.length > 0) throw invalidArguments(problems);
       if (!(await store.removeDomain(request.app, hostname))) throw notFound(`app ${request.app} has no custom domain ${hostname}`);
       await deps.reconciler.kick();
-      return {};
+      return { routesVersion: await changes.refresh() };
     },
 
     async deleteAppRoutes(request) {
@@ -141,7 +144,11 @@ export function createRouterService(deps: RouterServiceDeps): ServiceImpl<typeof
       if (problems.length > 0) throw invalidArguments(problems);
       await store.deleteApp(request.app);
       await deps.reconciler.kick();
-      return {};
+      return { routesVersion: await changes.refresh() };
+    },
+
+    watchRoutes(_request, ctx) {
+      return changes.watch(ctx.signal);
     },
   };
 }

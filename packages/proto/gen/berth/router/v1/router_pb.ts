@@ -12,7 +12,36 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file berth/router/v1/router.proto.
  */
 export const file_berth_router_v1_router: GenFile = /*@__PURE__*/
-  fileDesc("ChxiZXJ0aC9yb3V0ZXIvdjEvcm91dGVyLnByb3RvEg9iZXJ0aC5yb3V0ZXIudjEiIAoRTGlzdFJvdXRlc1JlcXVlc3QSCwoDYXBwGAEgASgJIjoKEkxpc3RSb3V0ZXNSZXNwb25zZRIkCgZyb3V0ZXMYASADKAsyFC5iZXJ0aC50eXBlLnYxLlJvdXRlIkcKEEFkZERvbWFpblJlcXVlc3QSCwoDYXBwGAEgASgJEhQKDHByb2Nlc3NfdHlwZRgCIAEoCRIQCghob3N0bmFtZRgDIAEoCSI4ChFBZGREb21haW5SZXNwb25zZRIjCgVyb3V0ZRgBIAEoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiJAoQR2V0RG9tYWluUmVxdWVzdBIQCghob3N0bmFtZRgBIAEoCSI4ChFHZXREb21haW5SZXNwb25zZRIjCgVyb3V0ZRgBIAEoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiIQoSTGlzdERvbWFpbnNSZXF1ZXN0EgsKA2FwcBgBIAEoCSI7ChNMaXN0RG9tYWluc1Jlc3BvbnNlEiQKBnJvdXRlcxgBIAMoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiNAoTUmVtb3ZlRG9tYWluUmVxdWVzdBILCgNhcHAYASABKAkSEAoIaG9zdG5hbWUYAiABKAkiFgoUUmVtb3ZlRG9tYWluUmVzcG9uc2UiJQoWRGVsZXRlQXBwUm91dGVzUmVxdWVzdBILCgNhcHAYASABKAkiGQoXRGVsZXRlQXBwUm91dGVzUmVzcG9uc2UyqwQKDVJvdXRlclNlcnZpY2USVQoKTGlzdFJvdXRlcxIiLmJlcnRoLnJvdXRlci52MS5MaXN0Um91dGVzUmVxdWVzdBojLmJlcnRoLnJvdXRlci52MS5MaXN0Um91dGVzUmVzcG9uc2USUgoJQWRkRG9tYWluEiEuYmVydGgucm91dGVyLnYxLkFkZERvbWFpblJlcXVlc3QaIi5iZXJ0aC5yb3V0ZXIudjEuQWRkRG9tYWluUmVzcG9uc2USUgoJR2V0RG9tYWluEiEuYmVydGgucm91dGVyLnYxLkdldERvbWFpblJlcXVlc3QaIi5iZXJ0aC5yb3V0ZXIudjEuR2V0RG9tYWluUmVzcG9uc2USWAoLTGlzdERvbWFpbnMSIy5iZXJ0aC5yb3V0ZXIudjEuTGlzdERvbWFpbnNSZXF1ZXN0GiQuYmVydGgucm91dGVyLnYxLkxpc3REb21haW5zUmVzcG9uc2USWwoMUmVtb3ZlRG9tYWluEiQuYmVydGgucm91dGVyLnYxLlJlbW92ZURvbWFpblJlcXVlc3QaJS5iZXJ0aC5yb3V0ZXIudjEuUmVtb3ZlRG9tYWluUmVzcG9uc2USZAoPRGVsZXRlQXBwUm91dGVzEicuYmVydGgucm91dGVyLnYxLkRlbGV0ZUFwcFJvdXRlc1JlcXVlc3QaKC5iZXJ0aC5yb3V0ZXIudjEuRGVsZXRlQXBwUm91dGVzUmVzcG9uc2ViBnByb3RvMw", [file_berth_type_v1_network]);
+  fileDesc("ChxiZXJ0aC9yb3V0ZXIvdjEvcm91dGVyLnByb3RvEg9iZXJ0aC5yb3V0ZXIudjEiNQoNUm91dGVzVmVyc2lvbhIQCghpbnN0YW5jZRgBIAEoCRISCgpnZW5lcmF0aW9uGAIgASgEIiAKEUxpc3RSb3V0ZXNSZXF1ZXN0EgsKA2FwcBgBIAEoCSI6ChJMaXN0Um91dGVzUmVzcG9uc2USJAoGcm91dGVzGAEgAygLMhQuYmVydGgudHlwZS52MS5Sb3V0ZSJHChBBZGREb21haW5SZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkSEAoIaG9zdG5hbWUYAyABKAkicAoRQWRkRG9tYWluUmVzcG9uc2USIwoFcm91dGUYASABKAsyFC5iZXJ0aC50eXBlLnYxLlJvdXRlEjYKDnJvdXRlc192ZXJzaW9uGAIgASgLMh4uYmVydGgucm91dGVyLnYxLlJvdXRlc1ZlcnNpb24iJAoQR2V0RG9tYWluUmVxdWVzdBIQCghob3N0bmFtZRgBIAEoCSI4ChFHZXREb21haW5SZXNwb25zZRIjCgVyb3V0ZRgBIAEoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiIQoSTGlzdERvbWFpbnNSZXF1ZXN0EgsKA2FwcBgBIAEoCSI7ChNMaXN0RG9tYWluc1Jlc3BvbnNlEiQKBnJvdXRlcxgBIAMoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiNAoTUmVtb3ZlRG9tYWluUmVxdWVzdBILCgNhcHAYASABKAkSEAoIaG9zdG5hbWUYAiABKAkiTgoUUmVtb3ZlRG9tYWluUmVzcG9uc2USNgoOcm91dGVzX3ZlcnNpb24YASABKAsyHi5iZXJ0aC5yb3V0ZXIudjEuUm91dGVzVmVyc2lvbiIlChZEZWxldGVBcHBSb3V0ZXNSZXF1ZXN0EgsKA2FwcBgBIAEoCSJRChdEZWxldGVBcHBSb3V0ZXNSZXNwb25zZRI2Cg5yb3V0ZXNfdmVyc2lvbhgBIAEoCzIeLmJlcnRoLnJvdXRlci52MS5Sb3V0ZXNWZXJzaW9uIhQKEldhdGNoUm91dGVzUmVxdWVzdCI+CglBcHBSb3V0ZXMSCwoDYXBwGAEgASgJEiQKBnJvdXRlcxgCIAMoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiiQEKE1dhdGNoUm91dGVzUmVzcG9uc2USEAoIc25hcHNob3QYASABKAgSKAoEYXBwcxgCIAMoCzIaLmJlcnRoLnJvdXRlci52MS5BcHBSb3V0ZXMSNgoOcm91dGVzX3ZlcnNpb24YAyABKAsyHi5iZXJ0aC5yb3V0ZXIudjEuUm91dGVzVmVyc2lvbjKHBQoNUm91dGVyU2VydmljZRJVCgpMaXN0Um91dGVzEiIuYmVydGgucm91dGVyLnYxLkxpc3RSb3V0ZXNSZXF1ZXN0GiMuYmVydGgucm91dGVyLnYxLkxpc3RSb3V0ZXNSZXNwb25zZRJSCglBZGREb21haW4SIS5iZXJ0aC5yb3V0ZXIudjEuQWRkRG9tYWluUmVxdWVzdBoiLmJlcnRoLnJvdXRlci52MS5BZGREb21haW5SZXNwb25zZRJSCglHZXREb21haW4SIS5iZXJ0aC5yb3V0ZXIudjEuR2V0RG9tYWluUmVxdWVzdBoiLmJlcnRoLnJvdXRlci52MS5HZXREb21haW5SZXNwb25zZRJYCgtMaXN0RG9tYWlucxIjLmJlcnRoLnJvdXRlci52MS5MaXN0RG9tYWluc1JlcXVlc3QaJC5iZXJ0aC5yb3V0ZXIudjEuTGlzdERvbWFpbnNSZXNwb25zZRJbCgxSZW1vdmVEb21haW4SJC5iZXJ0aC5yb3V0ZXIudjEuUmVtb3ZlRG9tYWluUmVxdWVzdBolLmJlcnRoLnJvdXRlci52MS5SZW1vdmVEb21haW5SZXNwb25zZRJkCg9EZWxldGVBcHBSb3V0ZXMSJy5iZXJ0aC5yb3V0ZXIudjEuRGVsZXRlQXBwUm91dGVzUmVxdWVzdBooLmJlcnRoLnJvdXRlci52MS5EZWxldGVBcHBSb3V0ZXNSZXNwb25zZRJaCgtXYXRjaFJvdXRlcxIjLmJlcnRoLnJvdXRlci52MS5XYXRjaFJvdXRlc1JlcXVlc3QaJC5iZXJ0aC5yb3V0ZXIudjEuV2F0Y2hSb3V0ZXNSZXNwb25zZTABYgZwcm90bzM", [file_berth_type_v1_network]);
+
+/**
+ * RoutesVersion orders the route changes of one router process. The writes
+ * answer with the version that holds their change, so that a WatchRoutes
+ * client knows when it has seen its own write.
+ *
+ * @generated from message berth.router.v1.RoutesVersion
+ */
+export type RoutesVersion = Message<"berth.router.v1.RoutesVersion"> & {
+  /**
+   * Chosen at random when the router process starts: generations of
+   * different instances do not compare.
+   *
+   * @generated from field: string instance = 1;
+   */
+  instance: string;
+
+  /**
+   * @generated from field: uint64 generation = 2;
+   */
+  generation: bigint;
+};
+
+/**
+ * Describes the message berth.router.v1.RoutesVersion.
+ * Use `create(RoutesVersionSchema)` to create a new message.
+ */
+export const RoutesVersionSchema: GenMessage<RoutesVersion> = /*@__PURE__*/
+  messageDesc(file_berth_router_v1_router, 0);
 
 /**
  * @generated from message berth.router.v1.ListRoutesRequest
@@ -31,7 +60,7 @@ export type ListRoutesRequest = Message<"berth.router.v1.ListRoutesRequest"> & {
  * Use `create(ListRoutesRequestSchema)` to create a new message.
  */
 export const ListRoutesRequestSchema: GenMessage<ListRoutesRequest> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 0);
+  messageDesc(file_berth_router_v1_router, 1);
 
 /**
  * @generated from message berth.router.v1.ListRoutesResponse
@@ -48,7 +77,7 @@ export type ListRoutesResponse = Message<"berth.router.v1.ListRoutesResponse"> &
  * Use `create(ListRoutesResponseSchema)` to create a new message.
  */
 export const ListRoutesResponseSchema: GenMessage<ListRoutesResponse> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 1);
+  messageDesc(file_berth_router_v1_router, 2);
 
 /**
  * @generated from message berth.router.v1.AddDomainRequest
@@ -75,7 +104,7 @@ export type AddDomainRequest = Message<"berth.router.v1.AddDomainRequest"> & {
  * Use `create(AddDomainRequestSchema)` to create a new message.
  */
 export const AddDomainRequestSchema: GenMessage<AddDomainRequest> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 2);
+  messageDesc(file_berth_router_v1_router, 3);
 
 /**
  * @generated from message berth.router.v1.AddDomainResponse
@@ -85,6 +114,11 @@ export type AddDomainResponse = Message<"berth.router.v1.AddDomainResponse"> & {
    * @generated from field: berth.type.v1.Route route = 1;
    */
   route?: Route | undefined;
+
+  /**
+   * @generated from field: berth.router.v1.RoutesVersion routes_version = 2;
+   */
+  routesVersion?: RoutesVersion | undefined;
 };
 
 /**
@@ -92,7 +126,7 @@ export type AddDomainResponse = Message<"berth.router.v1.AddDomainResponse"> & {
  * Use `create(AddDomainResponseSchema)` to create a new message.
  */
 export const AddDomainResponseSchema: GenMessage<AddDomainResponse> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 3);
+  messageDesc(file_berth_router_v1_router, 4);
 
 /**
  * @generated from message berth.router.v1.GetDomainRequest
@@ -109,7 +143,7 @@ export type GetDomainRequest = Message<"berth.router.v1.GetDomainRequest"> & {
  * Use `create(GetDomainRequestSchema)` to create a new message.
  */
 export const GetDomainRequestSchema: GenMessage<GetDomainRequest> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 4);
+  messageDesc(file_berth_router_v1_router, 5);
 
 /**
  * @generated from message berth.router.v1.GetDomainResponse
@@ -126,7 +160,7 @@ export type GetDomainResponse = Message<"berth.router.v1.GetDomainResponse"> & {
  * Use `create(GetDomainResponseSchema)` to create a new message.
  */
 export const GetDomainResponseSchema: GenMessage<GetDomainResponse> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 5);
+  messageDesc(file_berth_router_v1_router, 6);
 
 /**
  * @generated from message berth.router.v1.ListDomainsRequest
@@ -143,7 +177,7 @@ export type ListDomainsRequest = Message<"berth.router.v1.ListDomainsRequest"> &
  * Use `create(ListDomainsRequestSchema)` to create a new message.
  */
 export const ListDomainsRequestSchema: GenMessage<ListDomainsRequest> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 6);
+  messageDesc(file_berth_router_v1_router, 7);
 
 /**
  * @generated from message berth.router.v1.ListDomainsResponse
@@ -160,7 +194,7 @@ export type ListDomainsResponse = Message<"berth.router.v1.ListDomainsResponse">
  * Use `create(ListDomainsResponseSchema)` to create a new message.
  */
 export const ListDomainsResponseSchema: GenMessage<ListDomainsResponse> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 7);
+  messageDesc(file_berth_router_v1_router, 8);
 
 /**
  * @generated from message berth.router.v1.RemoveDomainRequest
@@ -182,12 +216,16 @@ export type RemoveDomainRequest = Message<"berth.router.v1.RemoveDomainRequest">
  * Use `create(RemoveDomainRequestSchema)` to create a new message.
  */
 export const RemoveDomainRequestSchema: GenMessage<RemoveDomainRequest> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 8);
+  messageDesc(file_berth_router_v1_router, 9);
 
 /**
  * @generated from message berth.router.v1.RemoveDomainResponse
  */
 export type RemoveDomainResponse = Message<"berth.router.v1.RemoveDomainResponse"> & {
+  /**
+   * @generated from field: berth.router.v1.RoutesVersion routes_version = 1;
+   */
+  routesVersion?: RoutesVersion | undefined;
 };
 
 /**
@@ -195,7 +233,7 @@ export type RemoveDomainResponse = Message<"berth.router.v1.RemoveDomainResponse
  * Use `create(RemoveDomainResponseSchema)` to create a new message.
  */
 export const RemoveDomainResponseSchema: GenMessage<RemoveDomainResponse> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 9);
+  messageDesc(file_berth_router_v1_router, 10);
 
 /**
  * @generated from message berth.router.v1.DeleteAppRoutesRequest
@@ -212,12 +250,16 @@ export type DeleteAppRoutesRequest = Message<"berth.router.v1.DeleteAppRoutesReq
  * Use `create(DeleteAppRoutesRequestSchema)` to create a new message.
  */
 export const DeleteAppRoutesRequestSchema: GenMessage<DeleteAppRoutesRequest> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 10);
+  messageDesc(file_berth_router_v1_router, 11);
 
 /**
  * @generated from message berth.router.v1.DeleteAppRoutesResponse
  */
 export type DeleteAppRoutesResponse = Message<"berth.router.v1.DeleteAppRoutesResponse"> & {
+  /**
+   * @generated from field: berth.router.v1.RoutesVersion routes_version = 1;
+   */
+  routesVersion?: RoutesVersion | undefined;
 };
 
 /**
@@ -225,7 +267,75 @@ export type DeleteAppRoutesResponse = Message<"berth.router.v1.DeleteAppRoutesRe
  * Use `create(DeleteAppRoutesResponseSchema)` to create a new message.
  */
 export const DeleteAppRoutesResponseSchema: GenMessage<DeleteAppRoutesResponse> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 11);
+  messageDesc(file_berth_router_v1_router, 12);
+
+/**
+ * @generated from message berth.router.v1.WatchRoutesRequest
+ */
+export type WatchRoutesRequest = Message<"berth.router.v1.WatchRoutesRequest"> & {
+};
+
+/**
+ * Describes the message berth.router.v1.WatchRoutesRequest.
+ * Use `create(WatchRoutesRequestSchema)` to create a new message.
+ */
+export const WatchRoutesRequestSchema: GenMessage<WatchRoutesRequest> = /*@__PURE__*/
+  messageDesc(file_berth_router_v1_router, 13);
+
+/**
+ * AppRoutes is the whole route list of one app.
+ *
+ * @generated from message berth.router.v1.AppRoutes
+ */
+export type AppRoutes = Message<"berth.router.v1.AppRoutes"> & {
+  /**
+   * @generated from field: string app = 1;
+   */
+  app: string;
+
+  /**
+   * @generated from field: repeated berth.type.v1.Route routes = 2;
+   */
+  routes: Route[];
+};
+
+/**
+ * Describes the message berth.router.v1.AppRoutes.
+ * Use `create(AppRoutesSchema)` to create a new message.
+ */
+export const AppRoutesSchema: GenMessage<AppRoutes> = /*@__PURE__*/
+  messageDesc(file_berth_router_v1_router, 14);
+
+/**
+ * @generated from message berth.router.v1.WatchRoutesResponse
+ */
+export type WatchRoutesResponse = Message<"berth.router.v1.WatchRoutesResponse"> & {
+  /**
+   * The first message: every app with routes, and only those.
+   *
+   * @generated from field: bool snapshot = 1;
+   */
+  snapshot: boolean;
+
+  /**
+   * @generated from field: repeated berth.router.v1.AppRoutes apps = 2;
+   */
+  apps: AppRoutes[];
+
+  /**
+   * The version this message brings its client up to.
+   *
+   * @generated from field: berth.router.v1.RoutesVersion routes_version = 3;
+   */
+  routesVersion?: RoutesVersion | undefined;
+};
+
+/**
+ * Describes the message berth.router.v1.WatchRoutesResponse.
+ * Use `create(WatchRoutesResponseSchema)` to create a new message.
+ */
+export const WatchRoutesResponseSchema: GenMessage<WatchRoutesResponse> = /*@__PURE__*/
+  messageDesc(file_berth_router_v1_router, 15);
 
 /**
  * RouterService owns public routes, custom domains and certificates of web processes.
@@ -285,6 +395,20 @@ export const RouterService: GenService<{
     methodKind: "unary";
     input: typeof DeleteAppRoutesRequestSchema;
     output: typeof DeleteAppRoutesResponseSchema;
+  },
+  /**
+   * Streams the routes of every app: a snapshot of all of them first, then
+   * the whole route list of each app whose routes changed (empty once it has
+   * none left). Streamed routes carry hostname, app, process type, URL,
+   * custom_domain and created_at; certificate and healthy_endpoints change on
+   * their own schedule and are left unset (ListRoutes reports them).
+   *
+   * @generated from rpc berth.router.v1.RouterService.WatchRoutes
+   */
+  watchRoutes: {
+    methodKind: "server_streaming";
+    input: typeof WatchRoutesRequestSchema;
+    output: typeof WatchRoutesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_berth_router_v1_router, 0);
