@@ -1,13 +1,12 @@
-import { createServer, request as httpRequest } from "node:http";
-import type { AddressInfo } from "node:net";
 import test from "ava";
 import type { ExecutionContext } from "ava";
-import { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { silentLogger } from "@berth/kit";
 import { createFakeKubeApi, validateKubernetesObject } from "@berth/fake-kube-api";
 import type { FakeKubeApi } from "@berth/fake-kube-api";
 import { createKubernetesDeployer } from "../src/engine/kubernetes/kubernetes-deployer.js";
 import type { KubernetesDeployerOptions } from "../src/engine/kubernetes/kubernetes-deployer.js";
+import { createKubeApiProxy } from "./support/kube-api-proxy.js";
 import { DEMO_PROCESSES, DEMO_SETTINGS, demoApp, formationEntry } from "./support/kubernetes-demo-app.js";
 
 type Stored = { kind: string; metadata: { name: string; resourceVersion: string; uid: string; generation: number; managedFields?: { manager: string; fieldsV1: any }[] }; spec: any; status?: any };
@@ -191,38 +190,13 @@ test("a release Job deleted while it runs is a failure", async (t) => {
   t.like(await running, { succeeded: false, reason: "RELEASE_PHASE_FAILED", message: "the release Job was deleted before it finished" });
 });
 
-/** A KubeConfig for a proxy in front of the fake server that also serves pod logs, which the fake does not. */
-function withPodLogs(t: ExecutionContext, logs: Record<string, string>) {
-  return async (api: FakeKubeApi): Promise<KubeConfig> => {
-    const upstream = new URL(api.url);
-    const proxy = createServer((request, response) => {
-      const log = /^\/api\/v1\/namespaces\/[^/]+\/pods\/([^/]+)\/log/.exec(request.url ?? "");
-      if (log) {
-        const text = logs[log[1]!];
-        const tail = Number(new URL(request.url!, api.url).searchParams.get("tailLines"));
-        response.writeHead(text === undefined ? 404 : 200, { "content-type": "text/plain" });
-        response.end(text === undefined ? "" : text.split("\n").slice(-tail - 1).join("\n"));
-        return;
-      }
-      const forwarded = httpRequest({ host: upstream.hostname, port: upstream.port, path: request.url, method: request.method, headers: request.headers }, (answer) => {
-        response.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(response);
-      });
-      request.pipe(forwarded);
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
-    t.teardown(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
-    t.teardown(() => proxy.closeAllConnections());
-    const kubeConfig = new KubeConfig();
-    const server = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-    kubeConfig.loadFromOptions({ clusters: [{ name: "proxy", server, skipTLSVerify: true }], users: [{ name: "test" }], contexts: [{ name: "proxy", cluster: "proxy", user: "test" }], currentContext: "proxy" });
-    return kubeConfig;
-  };
-}
-
 test("a failed release reports the pod's exit code and its last log lines", async (t) => {
   const lines = Array.from({ length: 30 }, (_, index) => `migration step ${index + 1}`);
-  const { deployer, stored, writeStatus, until, api } = await setup(t, { logTailLines: 5 }, withPodLogs(t, { "demo-release-v1-x2k9p": `${lines.join("\n")}\n` }));
+  const { deployer, stored, writeStatus, until, api } = await setup(t, { logTailLines: 5 }, async (fake) => {
+    const proxy = await createKubeApiProxy(fake, { "demo-release-v1-x2k9p": `${lines.join("\n")}\n` });
+    t.teardown(() => proxy.close());
+    return proxy.kubeConfig();
+  });
   const running = deployer.runReleaseJob(demoApp());
   await until(() => stored("Job").length === 1);
   // Play the Job controller: its pod, ended with exit code 3.

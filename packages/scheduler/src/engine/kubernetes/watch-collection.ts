@@ -62,21 +62,27 @@ export function watchCollection(options: WatchCollectionOptions): CollectionWatc
     return result.metadata?.resourceVersion ?? "";
   }
 
-  /** Follows one watch stream; resolves with where to resume, or undefined when the history is gone and a new list is due. */
-  function follow(resourceVersion: string): Promise<string | undefined> {
+  /** Where the next watch starts: the newest resourceVersion seen, or undefined when a new list is due. */
+  let resumeFrom: string | undefined;
+
+  /**
+   * Follows one watch stream from `resumeFrom`, moving it along with every
+   * event. Resolves with whether the stream carried anything at all.
+   */
+  function follow(from: string): Promise<boolean> {
     return new Promise((resolve, reject) => {
-      let latest = resourceVersion;
-      let expired = false;
+      let heard = false;
       let failure: Error | undefined;
       const onEvent = (type: string, object: KubernetesObject & { code?: number; message?: string }) => {
         if (stopped) return;
+        heard = true;
         if (type === "ERROR") {
-          if (object.code === 410) expired = true;
+          if (object.code === 410) resumeFrom = undefined;
           else failure = new Error(`watch of ${path} failed: ${object.message ?? JSON.stringify(object)}`);
           active?.abort();
           return;
         }
-        latest = object.metadata?.resourceVersion ?? latest;
+        resumeFrom = object.metadata?.resourceVersion ?? resumeFrom;
         if (type === "BOOKMARK") return;
         const name = object.metadata?.name;
         if (name === undefined) return;
@@ -86,12 +92,11 @@ export function watchCollection(options: WatchCollectionOptions): CollectionWatc
       };
       const onDone = (error: unknown) => {
         if (failure) reject(failure);
-        else if (expired) resolve(undefined);
         // The client ends an idle stream with a TimeoutError: resume like any other end.
         else if (error && !(error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError"))) reject(error);
-        else resolve(latest);
+        else resolve(heard);
       };
-      const query = { resourceVersion, allowWatchBookmarks: true, labelSelector: options.labelSelector, fieldSelector: options.fieldSelector };
+      const query = { resourceVersion: from, allowWatchBookmarks: true, labelSelector: options.labelSelector, fieldSelector: options.fieldSelector };
       watch.watch(path, query, onEvent, onDone).then(
         (controller) => {
           active = controller;
@@ -110,14 +115,19 @@ export function watchCollection(options: WatchCollectionOptions): CollectionWatc
   }
 
   async function run(): Promise<void> {
-    let resourceVersion: string | undefined;
     let retryMs = firstRetryMs;
     while (!stopped) {
       try {
-        resourceVersion ??= await list();
+        resumeFrom ??= await list();
         if (stopped) return;
-        resourceVersion = await follow(resourceVersion);
-        retryMs = firstRetryMs;
+        const heard = await follow(resumeFrom);
+        if (heard) {
+          retryMs = firstRetryMs;
+        } else if (!stopped) {
+          // A stream that ended empty-handed is not retried at once: a server closing every watch would make this spin.
+          await pause(retryMs);
+          retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
+        }
       } catch (error) {
         if (stopped) return;
         options.logger.warn("kubernetes watch failed; retrying", { path, retryMs, error });
