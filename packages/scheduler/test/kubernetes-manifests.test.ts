@@ -2,7 +2,7 @@ import test from "ava";
 import type { V1Container, V1Deployment, V1Job, V1Service, V2HorizontalPodAutoscaler } from "@kubernetes/client-node";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { validateKubernetesObject } from "@berth/fake-kube-api";
-import { appObjects, appPruneScopes, releaseJobFor } from "../src/engine/kubernetes/manifests.js";
+import { appObjects, appPruneScopes, kubernetesNameProblems, releaseJobFor } from "../src/engine/kubernetes/manifests.js";
 import { DEMO_SETTINGS, demoApp, formationEntry } from "./support/kubernetes-demo-app.js";
 
 const names = (objects: KubernetesObject[]) => objects.map((object) => `${object.kind}/${object.metadata!.name}`);
@@ -209,6 +209,15 @@ test("names Kubernetes cannot take and releases without an image are refused", (
   t.throws(() => appObjects(demoApp({ release: { app: long } }), DEMO_SETTINGS), { message: /longer than 63 characters/ });
   t.throws(() => appObjects(demoApp({ release: { app: "1shop" } }), DEMO_SETTINGS), { message: /must start with a letter/ });
   t.throws(() => appObjects(demoApp({ release: { artifact: { digest: "" } } }), DEMO_SETTINGS), { message: /has no container image/ });
+});
+
+test("names Kubernetes cannot take are found before anything is built", (t) => {
+  t.deepEqual(kubernetesNameProblems("demo", ["web", "release", "api-tcp"], 12), []);
+  t.deepEqual(kubernetesNameProblems("a".repeat(55), ["web", "admin-web", "release"], 12), [
+    `"${"a".repeat(55)}-admin-web" is longer than 63 characters: shorten the app or process type name`,
+    `"${"a".repeat(55)}-release-v12" is longer than 63 characters: shorten the app or process type name`,
+  ]);
+  t.deepEqual(kubernetesNameProblems("9lives", ["worker"], 1), ['"9lives-worker" must start with a letter on Kubernetes']);
 });
 
 test("the prune scopes select the app's objects applied by the scheduler", (t) => {

@@ -98,10 +98,28 @@ export function releaseJobName(app: string, version: number): string {
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
-// Kubernetes names pods and Services after these; a Service name is an RFC 1035 label.
+/** Why `name` cannot name a Deployment, Service or Job (pods and Services are named after it), or undefined when it can. */
+function objectNameProblem(name: string): string | undefined {
+  if (name.length > 63) return `"${name}" is longer than 63 characters: shorten the app or process type name`;
+  // A Service name is an RFC 1035 label.
+  if (!/^[a-z]/.test(name)) return `"${name}" must start with a letter on Kubernetes`;
+  return undefined;
+}
+
+/**
+ * What keeps an app's objects from being named on Kubernetes: each
+ * `<app>-<type>` and the release Job `<app>-release-v<version>`. For the
+ * API to refuse a release before anything is applied.
+ */
+export function kubernetesNameProblems(app: string, processTypes: readonly string[], releaseVersion: number): string[] {
+  const names = processTypes.filter((type) => routingClassOf(type) !== RoutingClass.RELEASE).map((type) => processObjectName(app, type));
+  if (processTypes.some((type) => routingClassOf(type) === RoutingClass.RELEASE)) names.push(releaseJobName(app, releaseVersion));
+  return names.map(objectNameProblem).filter((problem): problem is string => problem !== undefined);
+}
+
 function checkName(name: string, what: string): string {
-  if (name.length > 63) throw new Error(`${what} name "${name}" is longer than 63 characters: shorten the app or process type name`);
-  if (!/^[a-z]/.test(name)) throw new Error(`${what} name "${name}" must start with a letter on Kubernetes`);
+  const problem = objectNameProblem(name);
+  if (problem !== undefined) throw new Error(`${what} name ${problem}`);
   return name;
 }
 
