@@ -110,14 +110,19 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
   /** Waits for the Job (applied just before) to reach a terminal condition or disappear, for the deadline or the signal. */
   function awaitJob(name: string, deadline: Date, signal: AbortSignal | undefined): Promise<JobOutcome | "deadline" | "deleted"> {
     return new Promise((resolve, reject) => {
-      const finish = (outcome: JobOutcome | "deadline" | "deleted" | Error) => {
+      const settle = () => {
         watch.stop();
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
-        if (outcome instanceof Error) reject(outcome);
-        else resolve(outcome);
       };
-      const onAbort = () => finish(abortError(signal!) as Error);
+      const finish = (outcome: JobOutcome | "deadline" | "deleted") => {
+        settle();
+        resolve(outcome);
+      };
+      const onAbort = () => {
+        settle();
+        reject(abortError(signal!));
+      };
       const watch = watchCollection({
         kubeConfig,
         apiVersion: "batch/v1",
@@ -202,12 +207,14 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
         let pending: string[] = [];
         let summaries = new Map<string, string>();
         let timer: NodeJS.Timeout | undefined;
-        const finish = (outcome: RolloutOutcome | Error) => {
+        const settle = () => {
           watch.stop();
           clearTimeout(timer);
           signal?.removeEventListener("abort", onAbort);
-          if (outcome instanceof Error) reject(outcome);
-          else resolve(outcome);
+        };
+        const finish = (outcome: RolloutOutcome) => {
+          settle();
+          resolve(outcome);
         };
         const missedDeadline = (cause: string) =>
           finish({
@@ -220,7 +227,10 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
           clearTimeout(timer);
           timer = setTimeout(() => missedDeadline(`no replica became available for ${Math.round(deadlineMs / 1000)} s`), deadlineMs);
         };
-        const onAbort = () => finish(abortError(signal!) as Error);
+        const onAbort = () => {
+          settle();
+          reject(abortError(signal!));
+        };
         const watch = watchCollection({
           kubeConfig,
           apiVersion: "apps/v1",
