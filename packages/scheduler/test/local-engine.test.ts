@@ -163,11 +163,15 @@ test("a crashed replica is restarted with a new incarnation and counts the resta
 
 test("a replica that ignores SIGTERM is killed after the grace period", async (t) => {
   const { engine } = await makeEngine(t);
-  const stubborn = spec("worker", `node -e "process.on('SIGTERM',()=>console.log('ignoring SIGTERM')); setInterval(()=>{},1000)"`);
+  const stubborn = spec("worker", `node -e "process.on('SIGTERM',()=>console.log('ignoring SIGTERM')); console.log('armed'); setInterval(()=>{},1000)"`);
+  const armed = new Promise<void>((resolve) => {
+    engine.logs.follow({ app: "demo", processType: "worker" }, (line) => line.text === "armed" && resolve());
+  });
   await engine.startReplica(stubborn);
-  await waitFor(engine, stubborn.name, (s) => s.ready);
+  await armed;
   await engine.stopReplica(stubborn.name, 500);
   const lines = engine.logs.tail({ app: "demo", replica: stubborn.name }, 100).map((l) => l.text);
+  t.true(lines.includes("ignoring SIGTERM"), lines.join("\n"));
   t.true(lines.includes("still running after the grace period: SIGKILL"), lines.join("\n"));
 });
 
@@ -255,9 +259,13 @@ test("CPU use of a burning replica is sampled from /proc", async (t) => {
   await engine.startReplica(web);
   const up = await waitFor(engine, web.name, (s) => s.ready);
   t.is(await engine.sampleCpuMillis(web.name), undefined);
-  await get(up.port, "/burn?ms=1500");
-  await new Promise((r) => setTimeout(r, 1000));
-  const busy = await engine.sampleCpuMillis(web.name);
+  await get(up.port, "/burn?ms=5000");
+  // Sampled every half second until the burn shows, however loaded the machine is.
+  let busy: number | undefined;
+  for (let attempt = 0; attempt < 20 && !(busy !== undefined && busy > 300); attempt += 1) {
+    await new Promise((r) => setTimeout(r, 500));
+    busy = await engine.sampleCpuMillis(web.name);
+  }
   t.true(busy !== undefined && busy > 300, `sampled ${busy} millicores`);
   t.is(await engine.sampleCpuMillis("nope"), undefined);
   t.is(routingClassOf("web"), RoutingClass.WEB);

@@ -112,9 +112,11 @@ export function createAppController(deps: ControllerDeps): AppController {
         continue;
       }
       const state = displayedState(row, live);
+      // A retiring replica takes no new traffic: it no longer counts as ready.
+      const ready = live.ready && row.retirePhase === "";
       const changed =
         state !== row.state ||
-        live.ready !== row.ready ||
+        ready !== row.ready ||
         live.restarts !== row.restarts ||
         live.port !== row.port ||
         live.runtimeId !== row.runtimeId ||
@@ -123,19 +125,19 @@ export function createAppController(deps: ControllerDeps): AppController {
         kept.push(row);
         continue;
       }
-      await saveReplicaStatus(db, { ...live, state, startedAt: live.startedAt ?? null });
-      if (live.ready && !row.ready) {
+      await saveReplicaStatus(db, { ...live, state, ready, startedAt: live.startedAt ?? null });
+      if (ready && !row.ready) {
         await event(rollout, RolloutEventKind.REPLICA_HEALTHY, { processType: row.processType, replica: row.name, message: `healthy on port ${live.port}` });
         if (rollout !== undefined && row.releaseVersion === targetVersion) {
           await setProgressDeadline(db, rollout.id, new Date(Date.now() + config.progressDeadlineMs));
         }
-      } else if (!live.ready && row.ready && row.retirePhase === "") {
+      } else if (!ready && row.ready && row.retirePhase === "") {
         await event(rollout, RolloutEventKind.REPLICA_UNHEALTHY, { processType: row.processType, replica: row.name, message: `now ${ReplicaState[state]}` });
       } else if (state === ReplicaState.CRASHED && row.state !== ReplicaState.CRASHED && row.retirePhase === "") {
         const tail = engine.logs.tail({ app: app.name, replica: row.name }, 5).map((line) => line.text);
         await event(rollout, RolloutEventKind.REPLICA_UNHEALTHY, { processType: row.processType, replica: row.name, message: "crashed; restarting with backoff", logTail: tail });
       }
-      kept.push({ ...row, state, ready: live.ready, restarts: live.restarts, port: live.port, host: live.host, runtimeId: live.runtimeId });
+      kept.push({ ...row, state, ready, restarts: live.restarts, port: live.port, host: live.host, runtimeId: live.runtimeId });
     }
     return kept;
   }

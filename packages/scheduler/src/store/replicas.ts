@@ -90,7 +90,7 @@ export async function saveReplicaStatus(
   );
 }
 
-/** Moves a replica's retirement on. */
+/** Moves a replica's retirement on; from its first phase on it is DRAINING and no longer ready. */
 export async function setRetirePhase(
   q: Queryable,
   name: string,
@@ -99,7 +99,8 @@ export async function setRetirePhase(
 ): Promise<void> {
   await q.query(
     `UPDATE replicas SET retire_phase = $2, retire_phase_since = now(),
-       retire_reason = COALESCE($3, retire_reason), retire_generation = COALESCE($4, retire_generation)
+       retire_reason = COALESCE($3, retire_reason), retire_generation = COALESCE($4, retire_generation),
+       ready = false, state = CASE WHEN state IN ('STOPPING', 'STOPPED') THEN state ELSE 'DRAINING' END
      WHERE name = $1`,
     [name, phase, fields.reason ?? null, fields.generation ?? null],
   );
