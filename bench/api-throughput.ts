@@ -11,6 +11,13 @@
  * keeps its data in PostgreSQL when DATABASE_URL is set (each in a schema of
  * a fresh database), else in its own embedded PGlite, as `npm start` does.
  * The app read and scaled is a real one: the demo app, deployed first.
+ *
+ * The runs compared with each other alternate in slices, so that whatever
+ * else the machine is doing weighs on both alike. Besides requests/s each
+ * run reports the CPU time per call of the processes serving it (the echo;
+ * or the API, scheduler and router, not PostgreSQL), which other programs on
+ * the machine do not skew. "own app" reads give every concurrent caller its
+ * own (undeployed) app, so no two calls share a read of the scheduler.
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -41,8 +48,15 @@ const DEMO_DIR = resolve(import.meta.dirname, "../examples/demo");
 
 type Ready = Record<string, string>;
 
+// BENCH_CPU_PROF_DIR=<dir> writes CPU profiles of each role under <dir>/<role>/ (one per thread: the
+// largest is the main thread's, the others tsx's loader).
+function profileFlags(role: string): string[] {
+  const dir = process.env["BENCH_CPU_PROF_DIR"];
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${join(dir, role)}`] : [];
+}
+
 function startRole(role: string, args: string[] = [], env: Record<string, string> = {}): Promise<{ child: ChildProcess; ready: Ready }> {
-  const child = spawn(process.execPath, ["--import", "tsx", self, role, ...args], {
+  const child = spawn(process.execPath, [...profileFlags(role), "--import", "tsx", self, role, ...args], {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
     env: { ...process.env, ...env },
   });
@@ -139,26 +153,82 @@ interface Result {
   rps: number;
   p50: number;
   p99: number;
+  /** CPU time per call of the processes that serve it (the echo; or the API, scheduler and router), in ms. */
+  cpuMsPerCall: number;
 }
 
-async function load(seconds: number, concurrency: number, call: () => Promise<unknown>): Promise<Result> {
-  for (let i = 0; i < 200; i++) await call();
+function cpuOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown) => {
+      const cpu = (message as { cpu?: NodeJS.CpuUsage }).cpu;
+      if (!cpu) return;
+      child.off("message", onMessage);
+      resolve((cpu.user + cpu.system) / 1000);
+    };
+    child.on("message", onMessage);
+    child.send("cpu");
+  });
+}
+
+const cpuOfAll = async (children: ChildProcess[]) => (await Promise.all(children.map(cpuOf))).reduce((a, b) => a + b, 0);
+
+interface Sample {
+  calls: number;
+  seconds: number;
+  cpuMs: number;
+  latencies: number[];
+}
+
+async function sample(seconds: number, concurrency: number, call: (worker: number) => Promise<unknown>, servers: ChildProcess[]): Promise<Sample> {
   const latencies: number[] = [];
-  const deadline = performance.now() + seconds * 1000;
+  const cpuBefore = await cpuOfAll(servers);
   const started = performance.now();
+  const deadline = started + seconds * 1000;
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    Array.from({ length: concurrency }, async (_, worker) => {
       while (performance.now() < deadline) {
         const t0 = performance.now();
-        await call();
+        await call(worker);
         latencies.push(performance.now() - t0);
       }
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-  return { rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99) };
+  return { calls: latencies.length, seconds: elapsed, cpuMs: (await cpuOfAll(servers)) - cpuBefore, latencies };
+}
+
+/**
+ * Loads each of `calls` for `seconds` in all, in `rounds` alternating slices, so that whatever else
+ * the machine runs meanwhile weighs on each of them alike; a warm-up of 200 calls each first.
+ */
+interface Load {
+  call: (worker: number) => Promise<unknown>;
+  /** The processes whose CPU the call costs. */
+  servers: ChildProcess[];
+}
+
+async function compare(seconds: number, concurrency: number, rounds: number, loads: Record<string, Load>): Promise<Record<string, Result>> {
+  const samples: Record<string, Sample[]> = {};
+  for (const [name, { call }] of Object.entries(loads)) {
+    for (let i = 0; i < 200; i++) await call(i % concurrency);
+    samples[name] = [];
+  }
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, { call, servers }] of Object.entries(loads)) samples[name]!.push(await sample(seconds / rounds, concurrency, call, servers));
+  }
+  const results: Record<string, Result> = {};
+  for (const [name, parts] of Object.entries(samples)) {
+    const latencies = parts.flatMap((part) => part.latencies).sort((a, b) => a - b);
+    const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+    const calls = parts.reduce((sum, part) => sum + part.calls, 0);
+    results[name] = {
+      rps: calls / parts.reduce((sum, part) => sum + part.seconds, 0),
+      p50: at(0.5),
+      p99: at(0.99),
+      cpuMsPerCall: parts.reduce((sum, part) => sum + part.cpuMs, 0) / calls,
+    };
+  }
+  return results;
 }
 
 function apiClients(url: string, token: string) {
@@ -237,27 +307,44 @@ async function main(): Promise<void> {
     const scale = (client: Client<typeof FormationService>) => () => client.scale({ app: APP, replicas: { web: 1 } });
     const read = (client: Client<typeof FormationService>) => () => client.getFormation({ app: APP });
 
+    // Each concurrent caller its own app: no two calls want the same formation at once.
+    const ownApps = Array.from({ length: concurrency }, (_, worker) => `${APP}-${worker}`);
+    for (const name of ownApps) await team.apps.createApp({ name });
+    const readOwn = (client: Client<typeof FormationService>) => (worker: number) => client.getFormation({ app: ownApps[worker]! });
+
+    const rounds = 4;
     console.log(
-      `api-throughput: ${seconds}s per run, ${concurrency} concurrent gRPC calls, stores on ${database ? "PostgreSQL" : "embedded PGlite"}, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}`,
+      `api-throughput: ${seconds}s per run in ${rounds} alternating slices, ${concurrency} concurrent gRPC calls, stores on ${database ? "PostgreSQL" : "embedded PGlite"}, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}`,
     );
     // What the API's read is made of, each peer call on its own.
     const schedulerClient = createInternalClient(SchedulerService, { baseUrl: scheduler.ready["url"]!, token: INTERNAL_TOKEN });
     const routerClient = createInternalClient(RouterService, { baseUrl: router.ready["url"]!, token: INTERNAL_TOKEN });
+    const platform = [scheduler.child, router.child, api.child];
     const results: Record<string, Result> = {
-      "echo GetFormation": await load(seconds, concurrency, read(viaEcho)),
-      "scheduler GetApp": await load(seconds, concurrency, () => schedulerClient.getApp({ name: APP })),
-      "scheduler GetFormation": await load(seconds, concurrency, () => schedulerClient.getFormation({ app: APP })),
-      "router ListRoutes": await load(seconds, concurrency, () => routerClient.listRoutes({ app: APP })),
-      "api  GetFormation": await load(seconds, concurrency, read(viaApi)),
-      "echo Scale": await load(seconds, concurrency, scale(viaEcho)),
-      "api  Scale": await load(seconds, concurrency, scale(viaApi)),
+      ...(await compare(seconds, concurrency, rounds, {
+        "echo GetFormation": { call: read(viaEcho), servers: [echo.child] },
+        "api  GetFormation": { call: read(viaApi), servers: platform },
+        "api  GetFormation, own app": { call: readOwn(viaApi), servers: platform },
+      })),
+      ...(await compare(seconds, concurrency, 1, {
+        "scheduler GetApp": { call: () => schedulerClient.getApp({ name: APP }), servers: [scheduler.child] },
+        "scheduler GetFormation": { call: () => schedulerClient.getFormation({ app: APP }), servers: [scheduler.child] },
+        "router ListRoutes": { call: () => routerClient.listRoutes({ app: APP }), servers: [router.child] },
+      })),
+      ...(await compare(seconds, concurrency, rounds, {
+        "echo Scale": { call: scale(viaEcho), servers: [echo.child] },
+        "api  Scale": { call: scale(viaApi), servers: platform },
+      })),
     };
+    console.log(`${"".padEnd(26)} ${"req/s".padStart(7)}   ${"p50 ms".padStart(7)}   ${"p99 ms".padStart(7)}   servers' CPU ms/call`);
     for (const [name, r] of Object.entries(results)) {
-      console.log(`${name.padEnd(22)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms`);
+      console.log(`${name.padEnd(26)} ${r.rps.toFixed(0).padStart(7)}   ${r.p50.toFixed(2).padStart(7)}   ${r.p99.toFixed(2).padStart(7)}   ${r.cpuMsPerCall.toFixed(3).padStart(7)}`);
     }
     const ratio = (a: string, b: string) => (results[a]!.rps / results[b]!.rps).toFixed(2);
-    console.log(`read  (GetFormation) api/echo throughput ratio: ${ratio("api  GetFormation", "echo GetFormation")}  (target >= 0.5)`);
-    console.log(`write (Scale)        api/echo throughput ratio: ${ratio("api  Scale", "echo Scale")}`);
+    const cpuRatio = (a: string, b: string) => (results[a]!.cpuMsPerCall / results[b]!.cpuMsPerCall).toFixed(1);
+    console.log(`read  (GetFormation) api/echo throughput ratio: ${ratio("api  GetFormation", "echo GetFormation")}  (target >= 0.5); CPU per call: ${cpuRatio("api  GetFormation", "echo GetFormation")}x the echo's`);
+    console.log(`read, each caller its own app:  throughput ratio: ${ratio("api  GetFormation, own app", "echo GetFormation")}; CPU per call: ${cpuRatio("api  GetFormation, own app", "echo GetFormation")}x`);
+    console.log(`write (Scale)        api/echo throughput ratio: ${ratio("api  Scale", "echo Scale")}; CPU per call: ${cpuRatio("api  Scale", "echo Scale")}x`);
   } finally {
     await Promise.all(children.map((child) => stopRole(child)));
     rmSync(dataDir, { recursive: true, force: true });
@@ -266,6 +353,9 @@ async function main(): Promise<void> {
 }
 
 const [role, ...args] = process.argv.slice(2);
+// Every role tells the load generator how much CPU it has used, so that a run's cost per call can be
+// told apart from what other programs on the machine take.
+if (role !== undefined) process.on("message", (message) => message === "cpu" && process.send!({ cpu: process.cpuUsage() }));
 if (role === "scheduler") await runScheduler(args[0]!);
 else if (role === "router") await runRouter(args[0]!, args[1]!);
 else if (role === "api") await runApi(args[0]!, args[1]!, args[2]!);

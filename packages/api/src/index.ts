@@ -1,5 +1,6 @@
 import { createCoordination, createLogger, serve, startServer } from "@berth/kit";
 import type { Coordination, Logger } from "@berth/kit";
+import type { Interceptor } from "@connectrpc/connect";
 import { AppService } from "@berth/proto/api/v1/apps";
 import { FormationService } from "@berth/proto/api/v1/formation";
 import { TeamService } from "@berth/proto/api/v1/identity";
@@ -13,6 +14,9 @@ import { ensureAdminToken } from "./bootstrap-admin.js";
 import { startTokenRevocations } from "./token-revocations.js";
 import type { ApiConfig } from "./config.js";
 import { createPeers } from "./peers.js";
+import { startReadModel } from "./read-model.js";
+import type { ReadModel } from "./read-model.js";
+import { createSharedReads } from "./shared-reads.js";
 import { createAppHandlers } from "./services/apps.js";
 import { createDomainService } from "./services/domains.js";
 import { createFormationService } from "./services/formation.js";
@@ -37,6 +41,8 @@ export interface StartApiOptions {
   coordination?: Coordination;
   /** How long a token is trusted between store reads (revocations end it at once). */
   tokenCacheTtlMs?: number;
+  /** Interceptors on every call to a peer; tests use them to hold a peer's stream back. */
+  peerInterceptors?: Interceptor[];
 }
 
 /** The running public API. */
@@ -61,6 +67,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
   const store = await openApiStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: options.schema, logger });
   const coordination = options.coordination ?? createCoordination({ redisUrl: config.redisUrl, logger });
   const closeCoordination = options.coordination ? async () => {} : () => coordination.close();
+  let readModel: ReadModel | undefined;
   try {
     const bootstrapAdminToken = await ensureAdminToken(store.tokens, config.adminToken);
     if (bootstrapAdminToken) {
@@ -73,11 +80,22 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
 
     const authenticator = createAuthenticator(store.tokens, { logger, cacheTtlMs: options.tokenCacheTtlMs });
     const revocations = startTokenRevocations(coordination, authenticator, logger);
+    const peers = createPeers(config.peers, {
+      internalToken: config.internalToken,
+      callTimeoutMs: config.callTimeoutMs,
+      interceptors: options.peerInterceptors,
+    });
+    readModel = startReadModel(peers, { logger });
     const deps: ServiceDeps = {
-      peers: createPeers(config.peers, { internalToken: config.internalToken, callTimeoutMs: config.callTimeoutMs }),
+      peers,
       store,
       callTimeoutMs: config.callTimeoutMs,
       logger,
+      readModel,
+      formations: createSharedReads(
+        async (app, options) => (await peers.scheduler.getFormation({ app }, options)).processes,
+        config.callTimeoutMs,
+      ),
     };
     const server = await startServer({
       name: "api",
@@ -102,12 +120,14 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       bootstrapAdminToken,
       async close(graceMs) {
         await server.close(graceMs);
+        await readModel?.close();
         revocations.close();
         await closeCoordination();
         await store.close();
       },
     };
   } catch (error) {
+    await readModel?.close();
     await closeCoordination();
     await store.close();
     throw error;

@@ -27,6 +27,8 @@ export interface PeerOptions {
   internalToken: string | undefined;
   /** The deadline of a call whose caller set none. */
   callTimeoutMs: number;
+  /** Run on every call to a peer, outside the API's own. */
+  interceptors?: Interceptor[];
 }
 
 function peerFailure(peer: string, error: unknown): ConnectError {
@@ -73,7 +75,7 @@ export function createPeers(urls: PeerUrls, options: PeerOptions): Peers {
       baseUrl,
       token: options.internalToken,
       timeoutMs: options.callTimeoutMs,
-      interceptors: [mapPeerFailures(name)],
+      interceptors: [...(options.interceptors ?? []), mapPeerFailures(name)],
     });
   return {
     scheduler: client(SchedulerService, "scheduler", urls.scheduler),

@@ -14,10 +14,11 @@ export function appNotFound(name: string): ConnectError {
 }
 
 /**
- * The app `name` if it belongs to `team`. Another team's app is NOT_FOUND,
- * exactly like a missing one, so its existence never leaks.
+ * The app `name` as the scheduler has it now, if it belongs to `team`.
+ * Another team's app is NOT_FOUND, exactly like a missing one, so its
+ * existence never leaks.
  */
-export async function ownedApp(deps: ServiceDeps, ctx: HandlerContext, team: string, name: string): Promise<App> {
+export async function fetchOwnedApp(deps: ServiceDeps, ctx: HandlerContext, team: string, name: string): Promise<App> {
   let app: App | undefined;
   try {
     app = (await deps.peers.scheduler.getApp({ name }, callOptions(deps, ctx))).app;
@@ -27,6 +28,17 @@ export async function ownedApp(deps: ServiceDeps, ctx: HandlerContext, team: str
   }
   if (!app || app.team !== team) throw appNotFound(name);
   return app;
+}
+
+/**
+ * Checks that the app `name` belongs to `team`, from the read model when it
+ * holds the app, else from the scheduler. Another team's app is NOT_FOUND,
+ * exactly like a missing one.
+ */
+export async function ownedApp(deps: ServiceDeps, ctx: HandlerContext, team: string, name: string): Promise<void> {
+  const owner = deps.readModel.owners.teamOf(name);
+  if (owner === undefined) await fetchOwnedApp(deps, ctx, team, name);
+  else if (owner !== team) throw appNotFound(name);
 }
 
 /**

@@ -3,7 +3,7 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { AppService, CreateAppRequestSchema, CreateAppResponseSchema } from "@berth/proto/api/v1/apps";
 import { requireTeam } from "../auth.js";
 import { createFieldChecks } from "../field-checks.js";
-import { ownedApp } from "./app-ownership.js";
+import { fetchOwnedApp } from "./app-ownership.js";
 import { formationView } from "./formation.js";
 import { runOnce } from "./idempotency.js";
 import { callOptions } from "./service-deps.js";
@@ -37,7 +37,8 @@ async function deleteOwnedApp(deps: ServiceDeps, ctx: HandlerContext, app: strin
   if (running.length > 0) {
     await scheduler.updateFormation({ app, changes: running.map((process) => ({ processType: process.processType, replicas: 0 })) }, options());
   }
-  await router.deleteAppRoutes({ app }, options());
+  const { routesVersion } = await router.deleteAppRoutes({ app }, options());
+  deps.readModel.routes.wrote(app, routesVersion);
   await unlessUnimplemented(turnAllocator.releaseApp({ app }, options()));
   await unlessUnimplemented(netpol.forgetApp({ app }, options()));
   await scheduler.deleteApp({ name: app }, options());
@@ -72,7 +73,7 @@ export function createAppHandlers(deps: ServiceDeps): AppHandlers {
       const checks = createFieldChecks();
       checks.dnsLabel("app", request.app);
       checks.throwIfAny();
-      const app = await ownedApp(deps, ctx, team, request.app);
+      const app = await fetchOwnedApp(deps, ctx, team, request.app);
       const [processes, release] = await Promise.all([
         formationView(deps, ctx, request.app),
         app.currentReleaseVersion > 0
@@ -86,8 +87,9 @@ export function createAppHandlers(deps: ServiceDeps): AppHandlers {
       const checks = createFieldChecks();
       checks.dnsLabel("app", request.app);
       checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      const app = await fetchOwnedApp(deps, ctx, team, request.app);
       await deleteOwnedApp(deps, ctx, request.app);
+      deps.readModel.owners.deleted(app);
       return {};
     },
   };

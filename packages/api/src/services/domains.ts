@@ -10,7 +10,7 @@ import type { ServiceDeps } from "./service-deps.js";
 
 /** DomainService: custom domains of web processes, through the router. */
 export function createDomainService(deps: ServiceDeps): Partial<ServiceImpl<typeof DomainService>> {
-  const { scheduler, router } = deps.peers;
+  const { router } = deps.peers;
   return {
     async addDomain(request, ctx) {
       const team = requireTeam(ctx);
@@ -22,11 +22,8 @@ export function createDomainService(deps: ServiceDeps): Partial<ServiceImpl<type
       }
       checks.hostname("hostname", request.hostname);
       checks.throwIfAny();
-      const [, formation] = await Promise.all([
-        ownedApp(deps, ctx, team, request.app),
-        scheduler.getFormation({ app: request.app }, callOptions(deps, ctx)),
-      ]);
-      if (!formation.processes.some((process) => process.processType === request.processType)) {
+      const [, processes] = await Promise.all([ownedApp(deps, ctx, team, request.app), deps.formations.read(request.app, ctx)]);
+      if (!processes.some((process) => process.processType === request.processType)) {
         checks.add("process_type", `the app has no process type "${request.processType}"`);
       }
       checks.throwIfAny();
@@ -34,6 +31,7 @@ export function createDomainService(deps: ServiceDeps): Partial<ServiceImpl<type
         { app: request.app, processType: request.processType, hostname: request.hostname },
         callOptions(deps, ctx),
       );
+      deps.readModel.routes.wrote(request.app, response.routesVersion);
       return { route: response.route };
     },
     async listDomains(request, ctx) {
@@ -47,7 +45,8 @@ export function createDomainService(deps: ServiceDeps): Partial<ServiceImpl<type
       checks.hostname("hostname", request.hostname);
       checks.throwIfAny();
       await ownedApp(deps, ctx, team, request.app);
-      await router.removeDomain({ app: request.app, hostname: request.hostname }, callOptions(deps, ctx));
+      const { routesVersion } = await router.removeDomain({ app: request.app, hostname: request.hostname }, callOptions(deps, ctx));
+      deps.readModel.routes.wrote(request.app, routesVersion);
       return {};
     },
   };

@@ -2,6 +2,7 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { FormationService } from "@berth/proto/api/v1/formation";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { FormationChangeSchema } from "@berth/proto/scheduler/v1/scheduler";
+import type { Route } from "@berth/proto/type/v1/network";
 import type { ProcessFormation } from "@berth/proto/type/v1/process";
 import { callerOf, requireTeam } from "../auth.js";
 import { createFieldChecks } from "../field-checks.js";
@@ -18,22 +19,21 @@ export const MIN_MEMORY_MB = 32;
 const MAX_TAIL_LINES = 10_000;
 const MAX_REPLICA_NAME = 253;
 
+/** The routes of an app: from the read model when it is up to date, else from the router. */
+async function routesOf(deps: ServiceDeps, ctx: HandlerContext, app: string): Promise<readonly Route[]> {
+  return deps.readModel.routes.routesOf(app) ?? (await deps.peers.router.listRoutes({ app }, callOptions(deps, ctx))).routes;
+}
+
 /** The formation of an app joined with its routes: what `pods` shows. */
 export async function formationView(deps: ServiceDeps, ctx: HandlerContext, app: string): Promise<ProcessFormation[]> {
-  const [formation, routes] = await Promise.all([
-    deps.peers.scheduler.getFormation({ app }, callOptions(deps, ctx)),
-    deps.peers.router.listRoutes({ app }, callOptions(deps, ctx)),
-  ]);
-  return joinFormation(app, formation.processes, routes.routes);
+  const [processes, routes] = await Promise.all([deps.formations.read(app, ctx), routesOf(deps, ctx, app)]);
+  return joinFormation(app, processes, routes);
 }
 
 /** Checks the app is the caller's and reads its formation, both at once. */
-async function ownedFormation(deps: ServiceDeps, ctx: HandlerContext, team: string, app: string): Promise<ProcessFormation[]> {
-  const [, formation] = await Promise.all([
-    ownedApp(deps, ctx, team, app),
-    deps.peers.scheduler.getFormation({ app }, callOptions(deps, ctx)),
-  ]);
-  return formation.processes;
+async function ownedFormation(deps: ServiceDeps, ctx: HandlerContext, team: string, app: string): Promise<readonly ProcessFormation[]> {
+  const [, processes] = await Promise.all([ownedApp(deps, ctx, team, app), deps.formations.read(app, ctx)]);
+  return processes;
 }
 
 function checkKnownType(checks: FieldChecks, field: string, processType: string, processes: readonly ProcessFormation[]): void {
@@ -52,9 +52,9 @@ async function changeFormation(
 ): Promise<ProcessFormation[]> {
   const [updated, routes] = await Promise.all([
     deps.peers.scheduler.updateFormation({ app, changes }, callOptions(deps, ctx)),
-    deps.peers.router.listRoutes({ app }, callOptions(deps, ctx)),
+    routesOf(deps, ctx, app),
   ]);
-  return joinFormation(app, updated.processes, routes.routes);
+  return joinFormation(app, updated.processes, routes);
 }
 
 /** FormationService: the running shape of an app, its replicas and their logs. */

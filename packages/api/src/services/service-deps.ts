@@ -1,7 +1,10 @@
 import type { HandlerContext } from "@connectrpc/connect";
 import type { Logger } from "@berth/kit";
+import type { ProcessFormation } from "@berth/proto/type/v1/process";
 import { unaryCall } from "../peers.js";
 import type { Peers } from "../peers.js";
+import type { ReadModel } from "../read-model.js";
+import type { SharedReads } from "../shared-reads.js";
 import type { ApiStore } from "../store/index.js";
 
 /** What every handler module is built from. */
@@ -11,6 +14,10 @@ export interface ServiceDeps {
   /** The deadline of a peer call when the client set none. */
   callTimeoutMs: number;
   logger: Logger;
+  /** App owners and routes kept from the peers' streams. */
+  readModel: Pick<ReadModel, "owners" | "routes">;
+  /** The scheduler's formation of an app, one read for the callers that want it at the same time. */
+  formations: SharedReads<readonly ProcessFormation[]>;
 }
 
 /** Call options for a unary peer call made on behalf of `ctx`. */

@@ -10,7 +10,7 @@ import type { RunningRouter } from "@berth/router";
 import { readSchedulerConfig, startScheduler } from "@berth/scheduler";
 import { startTurnAllocator } from "@berth/turn-allocator";
 import { startApi } from "../../src/index.js";
-import type { ApiConfig, RunningApi } from "../../src/index.js";
+import type { ApiConfig, RunningApi, StartApiOptions } from "../../src/index.js";
 import type { Rollout, RolloutEventKind } from "@berth/proto/type/v1/release";
 import { packSource } from "../../src/cli/source-archive.js";
 import { apiClients } from "./api-harness.js";
@@ -28,7 +28,10 @@ interface Teardown {
 /** The API in front of the real scheduler, router, turn-allocator and netpol, on a database of its own. */
 export interface PlatformHarness {
   api: RunningApi;
-  router: RunningRouter;
+  /** The router running now. */
+  readonly router: RunningRouter;
+  /** Stops the router, runs `whileStopped`, then starts another router on the same RouterService port. */
+  restartRouter(whileStopped?: () => Promise<unknown>): Promise<void>;
   config: ApiConfig;
   adminToken: string;
   admin: ReturnType<typeof apiClients>;
@@ -52,7 +55,7 @@ async function withAdminConnection<T>(fn: (client: pg.Client) => Promise<T>): Pr
  * timeouts, and the API composing them. Everything is closed and dropped
  * when the test ends.
  */
-export async function startPlatformHarness(t: Teardown): Promise<PlatformHarness> {
+export async function startPlatformHarness(t: Teardown, options: Pick<StartApiOptions, "peerInterceptors"> = {}): Promise<PlatformHarness> {
   const database = `berth_api_${randomBytes(6).toString("hex")}`;
   await withAdminConnection((client) => client.query(`CREATE DATABASE ${database}`));
   t.teardown(() => withAdminConnection((client) => client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)));
@@ -88,17 +91,15 @@ export async function startPlatformHarness(t: Teardown): Promise<PlatformHarness
     { logger: quiet },
   );
   t.teardown(() => scheduler.close(2000));
-  const router = await startRouter(
-    readRouterConfig({
-      ...common,
-      BERTH_SCHEDULER_URL: scheduler.url,
-      BERTH_ROUTER_PORT: "0",
-      BERTH_ROUTER_HTTP_PORT: "0",
-      BERTH_ROUTER_HTTPS_PORT: "0",
-      BERTH_ROUTER_CONSUMER: "router-api-test",
-    }),
-    { logger: quiet },
-  );
+  const routerConfig = readRouterConfig({
+    ...common,
+    BERTH_SCHEDULER_URL: scheduler.url,
+    BERTH_ROUTER_PORT: "0",
+    BERTH_ROUTER_HTTP_PORT: "0",
+    BERTH_ROUTER_HTTPS_PORT: "0",
+    BERTH_ROUTER_CONSUMER: "router-api-test",
+  });
+  let router = await startRouter(routerConfig, { logger: quiet });
   t.teardown(() => router.close());
   await router.ready;
   const base = {
@@ -124,14 +125,24 @@ export async function startPlatformHarness(t: Teardown): Promise<PlatformHarness
     callTimeoutMs: 60_000,
   };
   let announced = "";
-  const api = await startApi(config, { logger: quiet, announce: (line) => (announced += line) });
+  const api = await startApi(config, { logger: quiet, announce: (line) => (announced += line), peerInterceptors: options.peerInterceptors });
   t.teardown(() => api.close(500));
   const adminToken = /(berth_\S+)/.exec(announced)?.[1];
   if (!adminToken) throw new Error(`no admin token was announced: "${announced}"`);
   const admin = apiClients(api.url, adminToken);
   return {
     api,
-    router,
+    get router() {
+      return router;
+    },
+    async restartRouter(whileStopped: () => Promise<unknown> = async () => {}) {
+      const port = router.port;
+      await router.close();
+      await whileStopped();
+      // The same RouterService port, so that the API finds it again; new proxy ports.
+      router = await startRouter({ ...routerConfig, port }, { logger: quiet });
+      await router.ready;
+    },
     config,
     adminToken,
     admin,

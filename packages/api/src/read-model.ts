@@ -1,0 +1,62 @@
+import type { Logger } from "@berth/kit";
+import { createAppOwners } from "./app-owners.js";
+import type { AppOwners } from "./app-owners.js";
+import { createAppRoutes } from "./app-routes.js";
+import type { AppRoutes } from "./app-routes.js";
+import { followStream } from "./follow-stream.js";
+import type { Peers } from "./peers.js";
+
+/** What the API keeps in memory from its peers' streams, so that reads need fewer calls. */
+export interface ReadModel {
+  /** App → team, from the scheduler's WatchApps. */
+  readonly owners: AppOwners;
+  /** App → routes, from the router's WatchRoutes. */
+  readonly routes: AppRoutes;
+  /** Stops following the streams. */
+  close(): Promise<void>;
+}
+
+/** Options of startReadModel. */
+export interface ReadModelOptions {
+  logger: Logger;
+  /** First reconnect delay after a stream ended; doubles up to `maxBackoffMs`. */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/**
+ * Follows the scheduler's WatchApps and the router's WatchRoutes for as long
+ * as the API runs, reconnecting with backoff; while a stream is down the
+ * part of the model it feeds answers nothing and reads go to the peer.
+ */
+export function startReadModel(peers: Pick<Peers, "scheduler" | "router">, options: ReadModelOptions): ReadModel {
+  const shutdown = new AbortController();
+  const owners = createAppOwners();
+  const routes = createAppRoutes();
+  const common = { signal: shutdown.signal, logger: options.logger, initialBackoffMs: options.initialBackoffMs, maxBackoffMs: options.maxBackoffMs };
+  const following = Promise.all([
+    followStream({
+      ...common,
+      name: "scheduler WatchApps",
+      open: (callOptions) => peers.scheduler.watchApps({}, callOptions),
+      onMessage: owners.apply,
+      onDown: owners.down,
+    }),
+    followStream({
+      ...common,
+      name: "router WatchRoutes",
+      open: (callOptions) => peers.router.watchRoutes({}, callOptions),
+      onOpen: routes.opening,
+      onMessage: routes.apply,
+      onDown: routes.down,
+    }),
+  ]);
+  return {
+    owners,
+    routes,
+    async close() {
+      shutdown.abort();
+      await following;
+    },
+  };
+}

@@ -1,0 +1,111 @@
+import test from "ava";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { RoutesVersionSchema, WatchRoutesResponseSchema } from "@berth/proto/router/v1/router";
+import { WatchAppsResponseSchema } from "@berth/proto/scheduler/v1/scheduler";
+import { AppSchema } from "@berth/proto/type/v1/release";
+import { createAppOwners } from "../src/app-owners.js";
+import { createAppRoutes } from "../src/app-routes.js";
+
+const app = (name: string, team: string, createdAtMs: number) => create(AppSchema, { name, team, createdAt: timestampFromMs(createdAtMs) });
+const apps = (snapshot: boolean, ...entries: { app: ReturnType<typeof app>; deleted?: boolean }[]) =>
+  create(WatchAppsResponseSchema, { snapshot, apps: entries.map(({ app, deleted }) => ({ app, deleted: deleted ?? false })) });
+
+test("app owners answer only between a snapshot and the stream going down", (t) => {
+  const owners = createAppOwners();
+  t.is(owners.teamOf("shop"), undefined, "nothing before the first snapshot");
+  owners.apply(apps(true, { app: app("shop", "acme", 1) }));
+  t.is(owners.teamOf("shop"), "acme");
+  t.is(owners.teamOf("blog"), undefined, "an app the directory does not hold is the scheduler's to answer");
+  owners.apply(apps(false, { app: app("blog", "globex", 2) }));
+  t.is(owners.teamOf("blog"), "globex");
+  owners.down();
+  t.is(owners.teamOf("shop"), undefined, "a stream that is down answers nothing");
+  owners.apply(apps(true, { app: app("blog", "globex", 2) }));
+  t.is(owners.teamOf("shop"), undefined, "the new snapshot replaces what was known");
+  t.is(owners.teamOf("blog"), "globex");
+});
+
+test("a deleted app is forgotten, and news of it still on the way cannot bring it back", (t) => {
+  const owners = createAppOwners();
+  owners.apply(apps(true, { app: app("shop", "acme", 1) }));
+  owners.deleted(app("shop", "acme", 1));
+  t.is(owners.teamOf("shop"), undefined, "forgotten as soon as this API deleted it");
+  owners.apply(apps(false, { app: app("shop", "acme", 1) }));
+  t.is(owners.teamOf("shop"), undefined, "a change sent before the deletion is ignored");
+  owners.apply(apps(false, { app: app("shop", "globex", 5) }));
+  t.is(owners.teamOf("shop"), "globex", "the app made again by another team is known");
+  owners.apply(apps(false, { app: app("shop", "acme", 1) }));
+  t.is(owners.teamOf("shop"), "globex", "an older app of the name never replaces a newer one");
+  owners.apply(apps(false, { app: app("shop", "globex", 5), deleted: true }));
+  t.is(owners.teamOf("shop"), undefined);
+});
+
+test("a snapshot read before this API's deletion does not bring the app back", (t) => {
+  const owners = createAppOwners();
+  owners.apply(apps(true, { app: app("shop", "acme", 1) }));
+  owners.down();
+  owners.deleted(app("shop", "acme", 1));
+  owners.apply(apps(true, { app: app("shop", "acme", 1) }));
+  t.is(owners.teamOf("shop"), undefined);
+  owners.apply(apps(true));
+  owners.apply(apps(false, { app: app("shop", "acme", 1) }));
+  t.is(owners.teamOf("shop"), "acme", "once a snapshot showed the deletion, the name is free again");
+});
+
+const version = (instance: string, generation: bigint) => create(RoutesVersionSchema, { instance, generation });
+const routes = (snapshot: boolean, routesVersion: ReturnType<typeof version>, entries: Record<string, string[]>) =>
+  create(WatchRoutesResponseSchema, {
+    snapshot,
+    routesVersion,
+    apps: Object.entries(entries).map(([name, hostnames]) => ({ app: name, routes: hostnames.map((hostname) => ({ hostname, app: name, processType: "web" })) })),
+  });
+const hostnamesOf = (view: ReturnType<typeof createAppRoutes>, name: string) => view.routesOf(name)?.map((route) => route.hostname);
+
+test("app routes answer only while the stream is live; an app without routes has none", (t) => {
+  const view = createAppRoutes();
+  view.opening();
+  t.is(view.routesOf("shop"), undefined);
+  view.apply(routes(true, version("r1", 3n), { shop: ["shop.berth.localhost"] }));
+  t.deepEqual(hostnamesOf(view, "shop"), ["shop.berth.localhost"]);
+  t.deepEqual(hostnamesOf(view, "blog"), [], "the snapshot holds every app with routes");
+  view.apply(routes(false, version("r1", 4n), { shop: [] }));
+  t.deepEqual(hostnamesOf(view, "shop"), []);
+  view.down();
+  t.is(view.routesOf("blog"), undefined);
+});
+
+test("after this API's own write, the app is the router's to answer until the stream shows the write", (t) => {
+  const view = createAppRoutes();
+  view.opening();
+  view.apply(routes(true, version("r1", 3n), { shop: ["shop.berth.localhost"] }));
+  view.wrote("shop", version("r1", 5n));
+  t.is(view.routesOf("shop"), undefined, "the stream is at 3, the write at 5");
+  t.deepEqual(hostnamesOf(view, "blog"), [], "other apps still answer");
+  view.apply(routes(false, version("r1", 4n), { blog: ["blog.berth.localhost"] }));
+  t.is(view.routesOf("shop"), undefined);
+  view.apply(routes(false, version("r1", 5n), { shop: ["shop.berth.localhost", "shop.example.com"] }));
+  t.deepEqual(hostnamesOf(view, "shop"), ["shop.berth.localhost", "shop.example.com"]);
+  view.wrote("shop", version("r1", 5n));
+  t.truthy(view.routesOf("shop"), "a write the stream already showed waits for nothing");
+});
+
+test("of two concurrent writes the later version is awaited; another router instance only counts after a reconnect", (t) => {
+  const view = createAppRoutes();
+  view.opening();
+  view.apply(routes(true, version("r1", 1n), {}));
+  view.wrote("shop", version("r1", 7n));
+  view.wrote("shop", version("r1", 6n));
+  view.apply(routes(false, version("r1", 6n), { shop: ["a.example.com"] }));
+  t.is(view.routesOf("shop"), undefined, "6 does not show the write answered with 7");
+  view.wrote("blog", version("r2", 1n));
+  view.apply(routes(false, version("r1", 9n), { shop: ["a.example.com", "b.example.com"] }));
+  t.truthy(view.routesOf("shop"));
+  t.is(view.routesOf("blog"), undefined, "a version of another router process does not compare");
+  view.down();
+  view.opening();
+  view.apply(routes(true, version("r2", 1n), { blog: ["blog.example.com"] }));
+  t.deepEqual(hostnamesOf(view, "blog"), ["blog.example.com"], "a snapshot asked for after the write shows it");
+  view.wrote("shop", undefined);
+  t.is(view.routesOf("shop"), undefined, "a write without a version waits for the next snapshot");
+});
