@@ -1,6 +1,5 @@
-import { clone } from "@bufbuild/protobuf";
 import type { Route } from "@berth/proto/type/v1/network";
-import { ProcessFormationSchema, RoutingClass } from "@berth/proto/type/v1/process";
+import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { ProcessFormation } from "@berth/proto/type/v1/process";
 
 /** The hostname other apps of the team reach a `*-tcp` process at. */
@@ -21,7 +20,8 @@ const byHostname = (a: Route, b: Route) => (a.hostname < b.hostname ? -1 : a.hos
  */
 export function joinFormation(app: string, processes: readonly ProcessFormation[], routes: readonly Route[]): ProcessFormation[] {
   return processes.map((process) => {
-    const view = clone(ProcessFormationSchema, process);
+    // A shallow copy: the scheduler's answer may be shared between callers and is never changed.
+    const view: ProcessFormation = { ...process };
     if (process.routingClass === RoutingClass.WEB) {
       const own = routes.filter((route) => route.processType === process.processType);
       const platform = own.filter((route) => !route.customDomain).sort(byHostname);

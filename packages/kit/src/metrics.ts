@@ -26,13 +26,22 @@ export function createRpcMetrics(serviceName: string): RpcMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  // Label sets are made once per method and code, not on every call.
+  const labelSets = new WeakMap<object, { method: Record<string, string>; byCode: Map<string, Record<string, string>> }>();
+  const labelsOf = (service: string, method: { name: string }) => {
+    let sets = labelSets.get(method);
+    if (!sets) labelSets.set(method, (sets = { method: { grpc_service: service, grpc_method: method.name }, byCode: new Map() }));
+    return sets;
+  };
   const interceptor: Interceptor = (next) => async (request) => {
-    const labels = { grpc_service: request.service.typeName, grpc_method: request.method.name };
-    const stop = latency.startTimer(labels);
+    const labels = labelsOf(request.service.typeName, request.method);
+    const stop = latency.startTimer(labels.method);
     const finish = (error?: unknown) => {
       stop();
       const code = error === undefined ? "OK" : Code[ConnectError.from(error).code];
-      handled.inc({ ...labels, grpc_code: code });
+      let handledLabels = labels.byCode.get(code);
+      if (!handledLabels) labels.byCode.set(code, (handledLabels = { ...labels.method, grpc_code: code }));
+      handled.inc(handledLabels);
     };
     let response;
     try {

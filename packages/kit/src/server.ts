@@ -69,9 +69,13 @@ const HTTP2_PREFACE = Buffer.from("PRI");
 const OPEN_SERVICES = new Set([Health.typeName, ...reflectionServices.map((s) => s.typeName)]);
 
 function loggingInterceptor(logger: Logger): Interceptor {
+  // The name of each method is made once, not on every call.
+  const rpcNames = new WeakMap<object, string>();
   return (next) => async (request) => {
     const started = performance.now();
-    const fields = { rpc: `${request.service.typeName}/${request.method.name}` };
+    let rpc = rpcNames.get(request.method);
+    if (rpc === undefined) rpcNames.set(request.method, (rpc = `${request.service.typeName}/${request.method.name}`));
+    const fields = { rpc };
     try {
       const response = await next(request);
       logger.debug("rpc", { ...fields, code: "OK", ms: Math.round(performance.now() - started) });
