@@ -3,13 +3,17 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { createCoordination, createLogger, openDatabase, serve, startServer } from "@berth/kit";
 import type { Coordination, Logger } from "@berth/kit";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { startAutoscaler } from "./autoscaler.js";
 import { createChangeFeed } from "./change-feed.js";
 import type { SchedulerConfig } from "./config.js";
 import { createEndpointHub } from "./endpoints.js";
+import type { LogSource } from "./engine/engine.js";
 import { createLocalEngine } from "./engine/local/local-engine.js";
+import { createLogHub } from "./engine/local/log-hub.js";
 import { createAppController } from "./reconcile/app-controller.js";
+import type { AppController } from "./reconcile/app-controller.js";
 import { createSchedulerService } from "./service.js";
 import { createSourceUploads } from "./source-uploads.js";
 import { MIGRATIONS } from "./store/migrations.js";
@@ -23,13 +27,23 @@ export interface StartSchedulerOptions {
   logger?: Logger;
   /** Shared with other services of the process; built from REDIS_URL otherwise, and then closed with the scheduler. */
   coordination?: Coordination;
+  /** The cluster of the kubernetes engine; from KUBECONFIG (or the defaults) otherwise. */
+  kubeConfig?: KubeConfig;
+}
+
+async function kubeConfigFrom(path: string | undefined): Promise<KubeConfig> {
+  const { KubeConfig } = await import("@kubernetes/client-node");
+  const kubeConfig = new KubeConfig();
+  if (path !== undefined) kubeConfig.loadFromFile(path);
+  else kubeConfig.loadFromDefault();
+  return kubeConfig;
 }
 
 /** The running scheduler. */
 export interface RunningScheduler {
   readonly url: string;
   readonly port: number;
-  /** Stops serving, then stops every replica it runs (SIGTERM, then SIGKILL after the grace period). */
+  /** Stops serving, then (local engine) every replica it runs: SIGTERM, then SIGKILL after the grace period. */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -42,17 +56,6 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
   const db = await openDatabase({ service: "scheduler", schema: config.schema, migrations: MIGRATIONS, databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
   const coordination = options.coordination ?? createCoordination({ redisUrl: config.redisUrl, logger });
   const files = join(config.dataDir, "apps");
-  const engine = createLocalEngine({
-    directory: files,
-    host: "127.0.0.1",
-    baseEnv: config.replicaBaseEnv,
-    restartBackoffMs: config.restartBackoffMs,
-    maxRestartBackoffMs: config.maxRestartBackoffMs,
-    logLinesPerReplica: config.logLinesPerReplica,
-    logFileMaxBytes: config.logFileMaxBytes,
-    taskKillGraceMs: config.stopGraceMs,
-    logger,
-  });
   const endpoints = await createEndpointHub({
     db,
     logger,
@@ -62,17 +65,52 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
   });
   const feed = createChangeFeed();
   const instanceId = `${hostname()}:${process.pid}:${randomBytes(6).toString("hex")}`;
-  const controller = createAppController({ db, engine, endpoints, coordination, feed, config, logger, instanceId });
   const uploads = createSourceUploads({ db, directory: files, maxUploadBytes: config.maxUploadBytes, maxChunkBytes: config.maxChunkBytes });
+  let controller: AppController;
+  let logs: LogSource;
+  let stopEngine: () => Promise<void>;
+  if (config.engine === "kubernetes") {
+    // Loaded only here: the Kubernetes client takes most of a second to import.
+    const { createKubernetesDeployer } = await import("./engine/kubernetes/kubernetes-deployer.js");
+    const { manifestSettingsFrom } = await import("./engine/kubernetes/manifests.js");
+    const { createKubernetesController } = await import("./reconcile/kubernetes-controller.js");
+    const kubeConfig = options.kubeConfig ?? (await kubeConfigFrom(config.kubernetes.kubeconfigPath));
+    const deployer = createKubernetesDeployer({ kubeConfig, settings: manifestSettingsFrom(config), logger });
+    const cluster = createKubernetesController({ db, deployer, coordination, feed, config, logger, instanceId });
+    controller = cluster;
+    // Pod logs stay with the cluster (kubectl logs); the scheduler keeps none of its own.
+    logs = createLogHub({ linesPerReplica: 1, finishedReplicasKept: 0 });
+    stopEngine = () => cluster.close();
+  } else {
+    const engine = createLocalEngine({
+      directory: files,
+      host: "127.0.0.1",
+      baseEnv: config.replicaBaseEnv,
+      restartBackoffMs: config.restartBackoffMs,
+      maxRestartBackoffMs: config.maxRestartBackoffMs,
+      logLinesPerReplica: config.logLinesPerReplica,
+      logFileMaxBytes: config.logFileMaxBytes,
+      taskKillGraceMs: config.stopGraceMs,
+      logger,
+    });
+    const local = createAppController({ db, engine, endpoints, coordination, feed, config, logger, instanceId });
+    const autoscaler = startAutoscaler({ db, engine, controller: local, feed, config: config.autoscale, logger });
+    controller = local;
+    logs = engine.logs;
+    stopEngine = async () => {
+      await autoscaler.close();
+      await local.close();
+      await engine.close(config.stopGraceMs);
+    };
+  }
   await controller.start();
-  const autoscaler = startAutoscaler({ db, engine, controller, feed, config: config.autoscale, logger });
   const server = await startServer({
     name: "scheduler",
     host: config.host,
     port: config.port,
     logger,
     internalToken: config.internalToken,
-    services: [serve(SchedulerService, createSchedulerService({ db, config, controller, endpoints, logs: engine.logs, feed, uploads, logger }))],
+    services: [serve(SchedulerService, createSchedulerService({ db, config, controller, endpoints, logs, feed, uploads, logger }))],
   });
   let closing: Promise<void> | undefined;
   return {
@@ -82,9 +120,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
       closing ??= (async () => {
         endpoints.close();
         await server.close(graceMs);
-        await autoscaler.close();
-        await controller.close();
-        await engine.close(config.stopGraceMs);
+        await stopEngine();
         if (options.coordination === undefined) await coordination.close();
         await db.close();
       })();

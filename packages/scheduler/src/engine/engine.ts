@@ -51,6 +51,8 @@ export interface ReleaseTaskResult {
   /** The command's exit code; null when it was killed or its end was not observed. */
   exitCode: number | null;
   timedOut: boolean;
+  /** Why it failed, when the engine knows better than the exit code tells. */
+  message?: string;
   /** The last lines it printed. */
   logTail: string[];
 }

@@ -1,15 +1,14 @@
 import { randomBytes } from "node:crypto";
-import type { HeldLease } from "@berth/kit";
-import { holdLease, routingClassOf } from "@berth/kit";
+import { routingClassOf } from "@berth/kit";
 import { ReplicaState, RoutingClass } from "@berth/proto/type/v1/process";
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
 import type { ReplicaStatus } from "../engine/engine.js";
 import type { ProcessEndpointSet } from "../endpoints.js";
-import { deleteApp, findApp, listApps, setCurrentRelease } from "../store/apps.js";
+import { deleteApp, findApp, listApps } from "../store/apps.js";
 import type { AppRecord } from "../store/apps.js";
 import { listFormation } from "../store/formation.js";
 import type { FormationRecord } from "../store/formation.js";
-import { findRelease, setReleaseFailure, setReleaseStatus } from "../store/releases.js";
+import { findRelease, setReleaseStatus } from "../store/releases.js";
 import type { ReleaseRecord } from "../store/releases.js";
 import {
   deleteReplica,
@@ -25,10 +24,10 @@ import type { RolloutRecord } from "../store/rollouts.js";
 import { appKey, rolloutKey } from "./context.js";
 import type { ControllerContext, ControllerDeps } from "./context.js";
 import { createReleasePhase } from "./release-phase.js";
+import { createRolloutBookkeeping } from "./rollout-bookkeeping.js";
 import { maxSurgeFor, planType, typeConverged } from "./replica-plan.js";
 import type { PlannedReplica } from "./replica-plan.js";
-import { replicaSpecFor } from "./replica-specs.js";
-import { recordRolloutEvent } from "./rollout-events.js";
+import { releaseTaskSpecFor, replicaSpecFor } from "./replica-specs.js";
 import type { RolloutEventFields } from "./rollout-events.js";
 import { createWorkQueue } from "./work-queue.js";
 
@@ -64,37 +63,16 @@ export function createAppController(deps: ControllerDeps): AppController {
   const { db, engine, endpoints, feed, config, logger } = deps;
   const queue = createWorkQueue(reconcile, logger, { maxBackoffMs: 30_000 });
   const ctx: ControllerContext = { ...deps, queue };
-  const releasePhase = createReleasePhase(ctx);
+  const releasePhase = createReleasePhase(ctx, {
+    start: (release) => engine.startReleaseTask(releaseTaskSpecFor(config, release)),
+    resume: (release, runtimeId, deadline) => engine.resumeReleaseTask(releaseTaskSpecFor(config, release), runtimeId, deadline),
+  });
   const appsWithRetirements = new Set<string>();
   const starting = new Set<string>();
   const stopping = new Map<string, Promise<void>>();
-  const leases = new Map<string, HeldLease>();
+  const bookkeeping = createRolloutBookkeeping(ctx);
+  const { ensureLease, releaseLease, event } = bookkeeping;
   let stopWatching: (() => void) | undefined;
-
-  const leaseName = (app: string) => `scheduler:${config.schema}:rollout:${app}`;
-
-  async function ensureLease(app: string): Promise<boolean> {
-    const held = leases.get(app);
-    if (held !== undefined && !held.signal.aborted) return true;
-    const lease = await holdLease({ leases: ctx.coordination.leases, name: leaseName(app), holder: ctx.instanceId, ttlMs: config.leaseTtlMs, logger });
-    if (lease === undefined) return false;
-    leases.set(app, lease);
-    lease.signal.addEventListener("abort", () => {
-      if (leases.get(app) === lease) leases.delete(app);
-      queue.enqueue(app);
-    });
-    return true;
-  }
-
-  async function releaseLease(app: string): Promise<void> {
-    const held = leases.get(app);
-    leases.delete(app);
-    await held?.release();
-  }
-
-  async function event(rollout: RolloutRecord | undefined, kind: RolloutEventKind, fields: RolloutEventFields): Promise<void> {
-    if (rollout !== undefined) await recordRolloutEvent(db, feed, rollout.id, kind, fields);
-  }
 
   function displayedState(row: ReplicaRecord, live: ReplicaStatus): ReplicaState {
     const stoppingNow = live.state === ReplicaState.STOPPING || live.state === ReplicaState.STOPPED;
@@ -240,54 +218,16 @@ export function createAppController(deps: ControllerDeps): AppController {
     return version > 0 ? findRelease(db, app.name, version) : undefined;
   }
 
-  async function finishRollout(app: AppRecord, rollout: RolloutRecord, outcome: "succeeded" | "rolled_back" | "failed", fields: { reason?: string; message: string }): Promise<void> {
-    const kind = { succeeded: RolloutEventKind.ROLLOUT_SUCCEEDED, rolled_back: RolloutEventKind.ROLLOUT_ROLLED_BACK, failed: RolloutEventKind.ROLLOUT_FAILED }[outcome];
-    await db.transaction(async (tx) => {
-      await setRolloutState(tx, rollout.id, outcome, { ...fields, finished: true });
-      if (outcome === "succeeded") {
-        await setReleaseStatus(tx, app.name, rollout.releaseVersion, "succeeded");
-        await setCurrentRelease(tx, app.name, rollout.releaseVersion);
-      }
-      await recordRolloutEvent(tx, undefined, rollout.id, kind, { reason: fields.reason ?? "", message: fields.message });
-    });
-    logger.info("rollout finished", { app: app.name, rollout: rollout.id, outcome, reason: fields.reason });
-    feed.notify(rolloutKey(rollout.id));
-    feed.notify(appKey(app.name));
-    await releaseLease(app.name);
-  }
-
-  /** The progress deadline passed: roll back to the last stable release, or fail. */
+  /** The progress deadline passed: report the first new replica that is not healthy. */
   async function missedDeadline(app: AppRecord, rollout: RolloutRecord, rows: ReplicaRecord[]): Promise<void> {
-    const reason = "PROGRESS_DEADLINE_EXCEEDED";
     const seconds = Math.round(config.progressDeadlineMs / 1000);
-    if (rollout.state === "rolling_back") {
-      await finishRollout(app, rollout, "failed", { reason, message: `the rollback to v${rollout.previousReleaseVersion} made no progress for ${seconds} s` });
-      return;
-    }
     const unhealthy = rows.find((row) => row.releaseVersion === rollout.releaseVersion && !row.ready && row.retirePhase === "");
-    const logTail = unhealthy ? engine.logs.tail({ app: app.name, replica: unhealthy.name }, 20).map((line) => line.text) : [];
-    const message = `no replica became healthy for ${seconds} s${unhealthy ? ` (${unhealthy.name} is ${ReplicaState[unhealthy.state]})` : ""}`;
-    const isRestart = rollout.processTypes.length > 0;
-    if (isRestart || rollout.previousReleaseVersion === 0) {
-      if (!isRestart) await setReleaseFailure(db, app.name, rollout.releaseVersion, { status: "failed", reason, message, log: logTail });
-      await finishRollout(app, rollout, "failed", { reason, message });
-      return;
-    }
-    await db.transaction(async (tx) => {
-      await setReleaseFailure(tx, app.name, rollout.releaseVersion, { status: "rolled_back", reason, message, log: logTail });
-      await setRolloutState(tx, rollout.id, "rolling_back", { reason, message: `${message}; rolling back to v${rollout.previousReleaseVersion}` });
-      await setProgressDeadline(tx, rollout.id, new Date(Date.now() + config.progressDeadlineMs));
-      await recordRolloutEvent(tx, undefined, rollout.id, RolloutEventKind.REPLICA_UNHEALTHY, {
-        processType: unhealthy?.processType ?? "",
-        replica: unhealthy?.name ?? "",
-        reason,
-        message: `${message}; rolling back to v${rollout.previousReleaseVersion}`,
-        logTail,
-      });
+    await bookkeeping.missedDeadline(app, rollout, {
+      message: `no replica became healthy for ${seconds} s${unhealthy ? ` (${unhealthy.name} is ${ReplicaState[unhealthy.state]})` : ""}`,
+      logTail: unhealthy ? engine.logs.tail({ app: app.name, replica: unhealthy.name }, 20).map((line) => line.text) : [],
+      processType: unhealthy?.processType,
+      replica: unhealthy?.name,
     });
-    logger.warn("rollout missed its progress deadline: rolling back", { app: app.name, rollout: rollout.id, to: rollout.previousReleaseVersion });
-    feed.notify(rolloutKey(rollout.id));
-    queue.enqueue(app.name);
   }
 
   async function reconcile(name: string): Promise<number | undefined> {
@@ -299,7 +239,7 @@ export function createAppController(deps: ControllerDeps): AppController {
     const wake = new Wake();
     let rollout = await findActiveRollout(db, name);
     if (rollout !== undefined && app.deleting) {
-      await finishRollout(app, rollout, "failed", { reason: "APP_DELETED", message: "the app is being deleted" });
+      await bookkeeping.finish(app, rollout, "failed", { reason: "APP_DELETED", message: "the app is being deleted" });
       rollout = undefined;
     }
     if (rollout !== undefined) {
@@ -388,9 +328,9 @@ export function createAppController(deps: ControllerDeps): AppController {
         scope.every((processType) => typeConverged({ desired: desiredTypes.get(processType) ?? 0, replicas: plannedOf(processType) }, 0));
       if (converged) {
         if (rollout.state === "rolling") {
-          await finishRollout(app, rollout, "succeeded", { message: `v${rollout.releaseVersion} serves` });
+          await bookkeeping.finish(app, rollout, "succeeded", { message: `v${rollout.releaseVersion} serves` });
         } else {
-          await finishRollout(app, rollout, "rolled_back", { reason: rollout.reason, message: `rolled back: v${rollout.previousReleaseVersion} serves` });
+          await bookkeeping.finish(app, rollout, "rolled_back", { reason: rollout.reason, message: `rolled back: v${rollout.previousReleaseVersion} serves` });
         }
       } else if (rollout.progressDeadlineAt !== null) {
         if (Date.now() >= rollout.progressDeadlineAt.getTime()) await missedDeadline(app, rollout, rows);
@@ -446,7 +386,7 @@ export function createAppController(deps: ControllerDeps): AppController {
       await queue.close();
       await releasePhase.settled();
       await Promise.all(stopping.values());
-      await Promise.all([...leases.keys()].map((app) => releaseLease(app)));
+      await bookkeeping.releaseAllLeases();
     },
   };
 }

@@ -6,8 +6,18 @@ import { setRolloutState } from "../store/rollouts.js";
 import type { RolloutRecord } from "../store/rollouts.js";
 import { appKey, rolloutKey } from "./context.js";
 import type { ControllerContext } from "./context.js";
-import { releaseTaskSpecFor } from "./replica-specs.js";
+import { commandOf } from "./replica-specs.js";
 import { recordRolloutEvent } from "./rollout-events.js";
+
+/** What runs a release's `release` command: a child process locally, a Job on Kubernetes. */
+export interface ReleaseTaskRunner {
+  start(release: ReleaseRecord): Promise<RunningReleaseTask>;
+  /** The task started before a restart (by `runtimeId`, else by the release), or undefined when it certainly never started. */
+  resume(release: ReleaseRecord, runtimeId: string, deadline: Date): Promise<RunningReleaseTask | undefined>;
+}
+
+/** What the release phase works with. */
+export type ReleasePhaseContext = Pick<ControllerContext, "db" | "feed" | "config" | "logger" | "queue">;
 
 /** Runs the `release` command of each deploy exactly once. */
 export interface ReleasePhase {
@@ -21,6 +31,7 @@ export interface ReleasePhase {
 }
 
 function failureOf(result: ReleaseTaskResult, timeoutMs: number): { reason: string; message: string } {
+  if (result.message !== undefined) return { reason: result.timedOut ? "RELEASE_PHASE_TIMEOUT" : "RELEASE_PHASE_FAILED", message: result.message };
   if (result.timedOut) return { reason: "RELEASE_PHASE_TIMEOUT", message: `the release command did not finish within ${timeoutMs} ms` };
   if (result.exitCode === null) return { reason: "RELEASE_PHASE_FAILED", message: "the release command was killed" };
   return { reason: "RELEASE_PHASE_FAILED", message: `the release command exited with code ${result.exitCode}` };
@@ -32,7 +43,7 @@ function failureOf(result: ReleaseTaskResult, timeoutMs: number): { reason: stri
  * mid-task asks the engine for the same task by name and waits for it, and
  * starts it only when the engine knows it never started.
  */
-export function createReleasePhase(ctx: ControllerContext): ReleasePhase {
+export function createReleasePhase(ctx: ReleasePhaseContext, runner: ReleaseTaskRunner): ReleasePhase {
   const inFlight = new Map<string, Promise<void>>();
 
   async function finish(rollout: RolloutRecord, release: ReleaseRecord, result: ReleaseTaskResult): Promise<void> {
@@ -82,21 +93,20 @@ export function createReleasePhase(ctx: ControllerContext): ReleasePhase {
 
   /** Starts the task; the phase is already "running" in the database, so a crash from here on never runs it twice. */
   async function start(rollout: RolloutRecord, release: ReleaseRecord): Promise<void> {
-    const spec = releaseTaskSpecFor(ctx.config, release);
     let running: RunningReleaseTask;
     try {
-      running = await ctx.engine.startReleaseTask(spec);
+      running = await runner.start(release);
     } catch (error) {
       await finish(rollout, release, { exitCode: null, timedOut: false, logTail: [`could not start the release command: ${String(error)}`] });
       return;
     }
-    await setReleasePhase(ctx.db, release.app, release.version, "running", { id: running.runtimeId, deadline: new Date(Date.now() + spec.timeoutMs) });
+    await setReleasePhase(ctx.db, release.app, release.version, "running", { id: running.runtimeId, deadline: new Date(Date.now() + ctx.config.releaseTimeoutMs) });
     follow(rollout, release, running);
   }
 
   return {
     async advance(rollout, release) {
-      const { db, engine, feed, config } = ctx;
+      const { db, feed, config } = ctx;
       switch (release.releasePhase) {
         case "none":
         case "succeeded":
@@ -110,7 +120,7 @@ export function createReleasePhase(ctx: ControllerContext): ReleasePhase {
             await setRolloutState(tx, rollout.id, "release_phase");
             await recordRolloutEvent(tx, undefined, rollout.id, RolloutEventKind.RELEASE_PHASE_STARTED, {
               processType: "release",
-              message: `running "${releaseTaskSpecFor(config, release).command}"`,
+              message: `running "${commandOf(release, "release") ?? ""}"`,
             });
           });
           feed.notify(rolloutKey(rollout.id));
@@ -119,8 +129,8 @@ export function createReleasePhase(ctx: ControllerContext): ReleasePhase {
         }
         case "running": {
           if (inFlight.has(rollout.id)) return false;
-          const spec = releaseTaskSpecFor(config, release);
-          const resumed = await engine.resumeReleaseTask(spec, release.releaseTaskId, release.releaseTaskDeadline ?? new Date(Date.now() + spec.timeoutMs));
+          const deadline = release.releaseTaskDeadline ?? new Date(Date.now() + config.releaseTimeoutMs);
+          const resumed = await runner.resume(release, release.releaseTaskId, deadline);
           if (resumed === undefined) await start(rollout, release);
           else follow(rollout, release, resumed);
           return false;

@@ -12,7 +12,6 @@ import type {
   ReplicaEngine,
   ReplicaSpec,
   ReplicaStatus,
-  RunningReleaseTask,
 } from "../engine.js";
 import { tailFile } from "./file-tail.js";
 import type { FileTail } from "./file-tail.js";
