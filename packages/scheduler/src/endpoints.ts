@@ -121,28 +121,28 @@ export async function createEndpointHub(options: {
 
   function publish(app: string, team: string, published: ProcessEndpointSet[]): Promise<number> {
     return serialize(async () => {
-        const changed: ProcessEndpoints[] = [];
-        const keys = new Set<string>();
-        for (const set of published) {
-          const key = `${app}/${set.processType}`;
-          keys.add(key);
-          const next = create(ProcessEndpointsSchema, {
-            team,
-            app,
-            processType: set.processType,
-            routingClass: set.routingClass,
-            endpoints: [...set.endpoints].sort((a, b) => a.replica.localeCompare(b.replica)).map((endpoint) => create(EndpointSchema, endpoint)),
-          });
-          if (!sameSet(sets.get(key), next)) changed.push(next);
+      const changed: ProcessEndpoints[] = [];
+      const keys = new Set<string>();
+      for (const set of published) {
+        const key = `${app}/${set.processType}`;
+        keys.add(key);
+        const next = create(ProcessEndpointsSchema, {
+          team,
+          app,
+          processType: set.processType,
+          routingClass: set.routingClass,
+          endpoints: [...set.endpoints].sort((a, b) => a.replica.localeCompare(b.replica)).map((endpoint) => create(EndpointSchema, endpoint)),
+        });
+        if (!sameSet(sets.get(key), next)) changed.push(next);
+      }
+      const removedKeys: string[] = [];
+      for (const [key, set] of sets) {
+        if (set.app === app && !keys.has(key)) {
+          removedKeys.push(key);
+          changed.push(create(ProcessEndpointsSchema, { ...set, endpoints: [], removed: true }));
         }
-        const removedKeys: string[] = [];
-        for (const [key, set] of sets) {
-          if (set.app === app && !keys.has(key)) {
-            removedKeys.push(key);
-            changed.push(create(ProcessEndpointsSchema, { ...set, endpoints: [], removed: true }));
-          }
-        }
-        return apply(changed, removedKeys);
+      }
+      return apply(changed, removedKeys);
     });
   }
 
