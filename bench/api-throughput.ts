@@ -316,7 +316,7 @@ async function main(): Promise<void> {
     console.log(
       `api-throughput: ${seconds}s per run in ${rounds} alternating slices, ${concurrency} concurrent gRPC calls, stores on ${database ? "PostgreSQL" : "embedded PGlite"}, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}`,
     );
-    // What the API's read is made of, each peer call on its own.
+    // What the API's calls are made of, each peer call on its own.
     const schedulerClient = createInternalClient(SchedulerService, { baseUrl: scheduler.ready["url"]!, token: INTERNAL_TOKEN });
     const routerClient = createInternalClient(RouterService, { baseUrl: router.ready["url"]!, token: INTERNAL_TOKEN });
     const platform = [scheduler.child, router.child, api.child];
@@ -330,6 +330,7 @@ async function main(): Promise<void> {
         "scheduler GetApp": { call: () => schedulerClient.getApp({ name: APP }), servers: [scheduler.child] },
         "scheduler GetFormation": { call: () => schedulerClient.getFormation({ app: APP }), servers: [scheduler.child] },
         "router ListRoutes": { call: () => routerClient.listRoutes({ app: APP }), servers: [router.child] },
+        "scheduler UpdateFormation": { call: () => schedulerClient.updateFormation({ app: APP, changes: [{ processType: "web", replicas: 1 }] }), servers: [scheduler.child] },
       })),
       ...(await compare(seconds, concurrency, rounds, {
         "echo Scale": { call: scale(viaEcho), servers: [echo.child] },

@@ -30,6 +30,8 @@ export interface PlatformHarness {
   api: RunningApi;
   /** The router running now. */
   readonly router: RunningRouter;
+  /** Stops the scheduler and starts another on the same port. */
+  restartScheduler(): Promise<void>;
   /** Stops the router, runs `whileStopped`, then starts another router on the same RouterService port. */
   restartRouter(whileStopped?: () => Promise<unknown>): Promise<void>;
   config: ApiConfig;
@@ -71,25 +73,23 @@ export async function startPlatformHarness(t: Teardown, options: Pick<StartApiOp
     BERTH_LOG_LEVEL: "error",
   };
 
-  const scheduler = await startScheduler(
-    readSchedulerConfig({
-      ...common,
-      BERTH_SCHEDULER_PORT: "0",
-      BERTH_SCHEDULER_HEALTH_INTERVAL_MS: "200",
-      BERTH_SCHEDULER_HEALTH_TIMEOUT_MS: "1000",
-      BERTH_SCHEDULER_HEALTH_START_TIMEOUT_MS: "20000",
-      BERTH_SCHEDULER_WORKER_MIN_READY_MS: "200",
-      BERTH_SCHEDULER_PROGRESS_DEADLINE_MS: "8000",
-      BERTH_SCHEDULER_DRAIN_TIMEOUT_MS: "2000",
-      BERTH_SCHEDULER_STOP_GRACE_MS: "2000",
-      BERTH_SCHEDULER_CONSUMER_TIMEOUT_MS: "3000",
-      BERTH_SCHEDULER_RESTART_BACKOFF_MS: "200",
-      BERTH_SCHEDULER_MAX_RESTART_BACKOFF_MS: "1000",
-      BERTH_SCHEDULER_RELEASE_TIMEOUT_MS: "30000",
-      BERTH_SCHEDULER_MAX_CHUNK_BYTES: "4096",
-    }),
-    { logger: quiet },
-  );
+  const schedulerConfig = readSchedulerConfig({
+    ...common,
+    BERTH_SCHEDULER_PORT: "0",
+    BERTH_SCHEDULER_HEALTH_INTERVAL_MS: "200",
+    BERTH_SCHEDULER_HEALTH_TIMEOUT_MS: "1000",
+    BERTH_SCHEDULER_HEALTH_START_TIMEOUT_MS: "20000",
+    BERTH_SCHEDULER_WORKER_MIN_READY_MS: "200",
+    BERTH_SCHEDULER_PROGRESS_DEADLINE_MS: "8000",
+    BERTH_SCHEDULER_DRAIN_TIMEOUT_MS: "2000",
+    BERTH_SCHEDULER_STOP_GRACE_MS: "2000",
+    BERTH_SCHEDULER_CONSUMER_TIMEOUT_MS: "3000",
+    BERTH_SCHEDULER_RESTART_BACKOFF_MS: "200",
+    BERTH_SCHEDULER_MAX_RESTART_BACKOFF_MS: "1000",
+    BERTH_SCHEDULER_RELEASE_TIMEOUT_MS: "30000",
+    BERTH_SCHEDULER_MAX_CHUNK_BYTES: "4096",
+  });
+  let scheduler = await startScheduler(schedulerConfig, { logger: quiet });
   t.teardown(() => scheduler.close(2000));
   const routerConfig = readRouterConfig({
     ...common,
@@ -134,6 +134,11 @@ export async function startPlatformHarness(t: Teardown, options: Pick<StartApiOp
     api,
     get router() {
       return router;
+    },
+    async restartScheduler() {
+      const port = scheduler.port;
+      await scheduler.close(2000);
+      scheduler = await startScheduler({ ...schedulerConfig, port }, { logger: quiet });
     },
     async restartRouter(whileStopped: () => Promise<unknown> = async () => {}) {
       const port = router.port;
