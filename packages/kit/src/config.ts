@@ -154,3 +154,31 @@ export function maskedConfig(config: object): Record<string, unknown> {
   }
   return out;
 }
+
+/** Where the services' workloads run: one machine, or a Kubernetes cluster. */
+export type EngineKind = "local" | "kubernetes";
+
+/**
+ * What every service's kubernetes engine must agree on so that their objects
+ * meet: the scheduler's Services are what the router's Ingresses point at.
+ */
+export interface KubernetesTarget {
+  namespace: string;
+  /** The port of each web process's Service. */
+  webServicePort: number;
+  kubeconfigPath: string | undefined;
+}
+
+/** BERTH_ENGINE: one engine for the whole platform, read the same way by every service. */
+export function readEngine(env: Environment): EngineKind {
+  return envChoice(env, "BERTH_ENGINE", ["local", "kubernetes"] as const, "local");
+}
+
+/** BERTH_KUBERNETES_NAMESPACE, BERTH_KUBERNETES_SERVICE_PORT and KUBECONFIG. */
+export function readKubernetesTarget(env: Environment): KubernetesTarget {
+  return {
+    namespace: envString(env, "BERTH_KUBERNETES_NAMESPACE", "berth-apps"),
+    webServicePort: envInt(env, "BERTH_KUBERNETES_SERVICE_PORT", 80, { min: 1, max: 65535 }),
+    kubeconfigPath: envOptional(env, "KUBECONFIG"),
+  };
+}

@@ -1,5 +1,5 @@
-import { ConfigError, envBool, envChoice, envInt, envOptional, envString, envUrl, peerUrl, readCommonConfig } from "@berth/kit";
-import type { CommonConfig, Environment } from "@berth/kit";
+import { ConfigError, envBool, envChoice, envInt, envOptional, envString, envUrl, peerUrl, readCommonConfig, readEngine, readKubernetesTarget } from "@berth/kit";
+import type { CommonConfig, Environment, KubernetesTarget } from "@berth/kit";
 
 /** How HTTPS certificates are obtained on the local engine. */
 export type TlsMode = "platform-ca" | "acme" | "off";
@@ -39,12 +39,9 @@ export interface RouterConfig extends CommonConfig {
     retryBaseMs: number;
   };
   allowWildcardDomains: boolean;
-  kubernetes: {
-    namespace: string;
+  kubernetes: KubernetesTarget & {
     ingressClass: string;
     clusterIssuer: string;
-    /** The port of the Service of each web process. */
-    servicePort: number;
   };
 }
 
@@ -67,7 +64,7 @@ export function readRouterConfig(env: Environment): RouterConfig {
     platformDomain,
     schedulerUrl: peerUrl(env, "scheduler"),
     consumer: envString(env, "BERTH_ROUTER_CONSUMER", "router"),
-    engine: envChoice(env, "BERTH_ENGINE", ["local", "kubernetes"] as const, "local"),
+    engine: readEngine(env),
     proxy: {
       host: envString(env, "BERTH_ROUTER_PROXY_HOST", common.host),
       httpPort,
@@ -89,10 +86,9 @@ export function readRouterConfig(env: Environment): RouterConfig {
     },
     allowWildcardDomains: envBool(env, "BERTH_ROUTER_ALLOW_WILDCARD_DOMAINS", false),
     kubernetes: {
-      namespace: envString(env, "BERTH_KUBE_NAMESPACE", "berth-apps"),
+      ...readKubernetesTarget(env),
       ingressClass: envString(env, "BERTH_INGRESS_CLASS", "nginx"),
       clusterIssuer: envString(env, "BERTH_CLUSTER_ISSUER", "letsencrypt"),
-      servicePort: envInt(env, "BERTH_KUBE_SERVICE_PORT", 80, { min: 1, max: 65535 }),
     },
   };
 }

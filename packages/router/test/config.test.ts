@@ -14,7 +14,7 @@ test("defaults: local engine, proxy on 8000/8443, platform CA, 30 s replica wait
   t.is(config.platformDomain, "berth.localhost");
   t.is(config.schedulerUrl, "http://127.0.0.1:8081");
   t.false(config.allowWildcardDomains);
-  t.like(config.kubernetes, { namespace: "berth-apps", ingressClass: "nginx", clusterIssuer: "letsencrypt", servicePort: 80 });
+  t.like(config.kubernetes, { namespace: "berth-apps", ingressClass: "nginx", clusterIssuer: "letsencrypt", webServicePort: 80 });
 });
 
 test("every setting is read from its variable", (t) => {

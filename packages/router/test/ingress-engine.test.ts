@@ -4,7 +4,7 @@ import { createFakeKubeApi, validateKubernetesObject } from "@berth/fake-kube-ap
 import { createIngressEngine, ingressFor } from "../src/engine/kubernetes/ingress-engine.js";
 import { desiredRoutes } from "../src/reconcile/route-reconciler.js";
 
-const settings = { namespace: "berth-apps", ingressClass: "nginx", clusterIssuer: "letsencrypt", servicePort: 80 };
+const settings = { namespace: "berth-apps", ingressClass: "nginx", clusterIssuer: "letsencrypt", webServicePort: 80 };
 
 const routes = [
   { hostname: "shop.apps.example.net", team: "acme", app: "shop", processType: "web" },

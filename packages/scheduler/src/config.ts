@@ -1,5 +1,5 @@
-import { ConfigError, envChoice, envInt, envOptional, envString, readCommonConfig } from "@berth/kit";
-import type { CommonConfig, Environment } from "@berth/kit";
+import { ConfigError, envInt, envOptional, envString, readCommonConfig, readEngine, readKubernetesTarget } from "@berth/kit";
+import type { CommonConfig, Environment, KubernetesTarget } from "@berth/kit";
 import { DEFAULT_HEALTH } from "./health-settings.js";
 import type { HealthDefaults } from "./health-settings.js";
 
@@ -13,11 +13,8 @@ export interface AutoscaleConfig {
   scaleDownWindowMs: number;
 }
 
-/** Where the kubernetes engine applies its objects. */
-export interface KubernetesConfig {
-  namespace: string;
-  /** A kubeconfig file; unset means the in-cluster service account or ~/.kube/config. */
-  kubeconfigPath: string | undefined;
+/** Where the kubernetes engine applies its objects (shared with the router), and the container port. */
+export interface KubernetesConfig extends KubernetesTarget {
   /** Port the app listens on inside its container ($PORT). */
   containerPort: number;
 }
@@ -81,7 +78,7 @@ export function readSchedulerConfig(env: Environment): SchedulerConfig {
   return {
     ...readCommonConfig(env, "scheduler"),
     schema,
-    engine: envChoice(env, "BERTH_SCHEDULER_ENGINE", ["local", "kubernetes"] as const, "local"),
+    engine: readEngine(env),
     zones: zonesFrom(envString(env, "BERTH_SCHEDULER_ZONES", "zone-a,zone-b")),
     maxReplicasPerType: envInt(env, "BERTH_SCHEDULER_MAX_REPLICAS", 100, { min: 1, max: 10_000 }),
     maxUploadBytes: envInt(env, "BERTH_SCHEDULER_MAX_UPLOAD_BYTES", 256 * 1024 * 1024, { min: 1024 }),
@@ -112,8 +109,7 @@ export function readSchedulerConfig(env: Environment): SchedulerConfig {
     },
     replicaBaseEnv,
     kubernetes: {
-      namespace: envString(env, "BERTH_KUBERNETES_NAMESPACE", "berth-apps"),
-      kubeconfigPath: envOptional(env, "KUBECONFIG"),
+      ...readKubernetesTarget(env),
       containerPort: envInt(env, "BERTH_KUBERNETES_CONTAINER_PORT", 5000, { min: 1, max: 65535 }),
     },
   };

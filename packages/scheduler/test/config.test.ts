@@ -16,7 +16,7 @@ test("every variable is read", (t) => {
   const config = readSchedulerConfig({
     ...base,
     BERTH_SCHEDULER_PORT: "0",
-    BERTH_SCHEDULER_ENGINE: "kubernetes",
+    BERTH_ENGINE: "kubernetes",
     BERTH_SCHEDULER_ZONES: "nbg1,fsn1",
     BERTH_SCHEDULER_DRAIN_TIMEOUT_MS: "5000",
     BERTH_SCHEDULER_AUTOSCALE_DOWN_WINDOW_MS: "60000",
@@ -28,7 +28,7 @@ test("every variable is read", (t) => {
 });
 
 const refusals: [Record<string, string>, RegExp][] = [
-  [{ BERTH_SCHEDULER_ENGINE: "nomad" }, /BERTH_SCHEDULER_ENGINE must be one of local, kubernetes/],
+  [{ BERTH_ENGINE: "nomad" }, /BERTH_ENGINE must be one of local, kubernetes/],
   [{ BERTH_SCHEDULER_ZONES: "only-one" }, /BERTH_SCHEDULER_ZONES must be two different zone names/],
   [{ BERTH_SCHEDULER_ZONES: "a,a" }, /BERTH_SCHEDULER_ZONES/],
   [{ BERTH_SCHEDULER_SCHEMA: "Bad-Schema" }, /BERTH_SCHEDULER_SCHEMA/],

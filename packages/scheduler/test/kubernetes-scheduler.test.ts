@@ -16,7 +16,7 @@ async function setup(t: ExecutionContext, overrides: Record<string, string> = {}
   const api = await createFakeKubeApi();
   t.teardown(() => api.close());
   const place = await isolation(t);
-  const config = readSchedulerConfig(testEnvironment(place.dataDir, place.schema, { BERTH_SCHEDULER_ENGINE: "kubernetes", ...overrides }));
+  const config = readSchedulerConfig(testEnvironment(place.dataDir, place.schema, { BERTH_ENGINE: "kubernetes", ...overrides }));
   const scheduler = await startScheduler(config, { logger: createLogger("scheduler", { level: "error" }), kubeConfig: api.kubeConfig() });
   t.teardown(() => scheduler.close(1000));
   const stored = (kind: string, name?: string) => api.objects({ kind, namespace: NAMESPACE, ...(name ? { name } : {}) }) as unknown as Stored[];

@@ -24,7 +24,7 @@ export interface IngressEngineOptions {
   /** The cert-manager ClusterIssuer named in each Ingress's annotation. */
   clusterIssuer: string;
   /** The port of each web process's Service. */
-  servicePort: number;
+  webServicePort: number;
   logger: Logger;
 }
 
@@ -32,7 +32,7 @@ export interface IngressEngineOptions {
 export const FIELD_MANAGER = "berth-router";
 
 /** The Ingress serving one web process: one rule per hostname, TLS from cert-manager. */
-export function ingressFor(routes: WebProcessRoutes, options: Pick<IngressEngineOptions, "namespace" | "ingressClass" | "clusterIssuer" | "servicePort">): KubernetesObject & Record<string, unknown> {
+export function ingressFor(routes: WebProcessRoutes, options: Pick<IngressEngineOptions, "namespace" | "ingressClass" | "clusterIssuer" | "webServicePort">): KubernetesObject & Record<string, unknown> {
   const name = processObjectName(routes.app, routes.processType);
   const labels = standardLabels({ app: routes.app, component: routes.processType, team: routes.team, managedBy: FIELD_MANAGER });
   return {
@@ -54,7 +54,7 @@ export function ingressFor(routes: WebProcessRoutes, options: Pick<IngressEngine
             {
               path: "/",
               pathType: "Prefix",
-              backend: { service: { name, port: { number: options.servicePort } } },
+              backend: { service: { name, port: { number: options.webServicePort } } },
             },
           ],
         },

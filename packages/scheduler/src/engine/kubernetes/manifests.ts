@@ -15,8 +15,6 @@ import type { ReleaseRecord } from "../../store/releases.js";
 /** The field manager of the scheduler's server-side applies, and its app.kubernetes.io/managed-by label. */
 export const SCHEDULER_FIELD_MANAGER = "berth-scheduler";
 
-/** The port of a web process's Service: the router's Ingress points at it (the router's BERTH_KUBE_SERVICE_PORT). */
-export const DEFAULT_WEB_SERVICE_PORT = 80;
 
 /** How long a finished release Job stays for its logs and as proof it ran, before Kubernetes collects it. */
 export const DEFAULT_RELEASE_JOB_TTL_SECONDS = 7 * 24 * 3600;
@@ -51,7 +49,7 @@ export function manifestSettingsFrom(config: SchedulerConfig, overrides: Partial
     namespace: config.kubernetes.namespace,
     managedBy: SCHEDULER_FIELD_MANAGER,
     containerPort: config.kubernetes.containerPort,
-    webServicePort: DEFAULT_WEB_SERVICE_PORT,
+    webServicePort: config.kubernetes.webServicePort,
     maxSurgePercent: config.maxSurgePercent,
     progressDeadlineMs: config.progressDeadlineMs,
     releaseTimeoutMs: config.releaseTimeoutMs,
