@@ -12,7 +12,8 @@ import { RoutingClass } from "@berth/proto/type/v1/process";
 import { ReleaseStatus, RolloutState } from "@berth/proto/type/v1/release";
 import { freePort, startPlatformProcesses } from "./support/platform.js";
 import type { PlatformProcesses } from "./support/platform.js";
-import { deployDirectory, eventually, followRollout, httpsGet, publicApi } from "./support/public-api.js";
+import { eventually } from "./support/eventually.js";
+import { deployDirectory, followRollout, httpsGet, publicApi } from "./support/public-api.js";
 import type { PublicApi } from "./support/public-api.js";
 
 const run = promisify(execFile);
@@ -81,11 +82,11 @@ test.serial("a team deploys, scales, resizes, serves HTTPS, survives a broken re
   // Scale out and up.
   await acme.formation.scale({ app: "shop", replicas: { web: 2, "admin-web": 1, worker: 1, "api-tcp": 1 } });
   await acme.formation.resize({ app: "shop", changes: [{ processType: "web", size: "standard-2x" }] });
-  const formation = await eventually("every scaled type ready", async () => {
+  const formation = await eventually(async () => {
     const { processes } = await acme.formation.getFormation({ app: "shop" });
     const ready = (type: string, n: number) => processes.find((p) => p.processType === type)?.readyReplicas === n;
     return ready("web", 2) && ready("admin-web", 1) && ready("worker", 1) && ready("api-tcp", 1) ? processes : undefined;
-  }, 120_000);
+  }, "every scaled type ready", 120_000);
   const web = formation.find((p) => p.processType === "web")!;
   t.is(web.routingClass, RoutingClass.WEB);
   t.is(web.size, "standard-2x");
@@ -98,10 +99,10 @@ test.serial("a team deploys, scales, resizes, serves HTTPS, survives a broken re
   t.is(new Set(replicas.map((r) => r.zone)).size, 2, "two web replicas spread over two zones");
 
   // HTTPS through the router on both web URLs and a custom domain.
-  t.like(await eventually("https on the web URL", () => webResponse(t, "shop.berth.localhost")), { process: "web", app: "shop" });
-  t.like(await eventually("https on the admin-web URL", () => webResponse(t, "shop-admin.berth.localhost")), { process: "admin-web" });
+  t.like(await eventually(() => webResponse(t, "shop.berth.localhost"), "https on the web URL"), { process: "web", app: "shop" });
+  t.like(await eventually(() => webResponse(t, "shop-admin.berth.localhost"), "https on the admin-web URL"), { process: "admin-web" });
   await acme.domains.addDomain({ app: "shop", processType: "admin-web", hostname: "admin.shop-story.example" });
-  t.like(await eventually("https on the custom domain", () => webResponse(t, "admin.shop-story.example")), { process: "admin-web" });
+  t.like(await eventually(() => webResponse(t, "admin.shop-story.example"), "https on the custom domain"), { process: "admin-web" });
 
   // A broken release (its web never starts listening) is rolled back automatically while the old one keeps serving.
   const servingRelease = (await webResponse(t, "shop.berth.localhost")).release;
@@ -135,10 +136,10 @@ test.serial("a team deploys, scales, resizes, serves HTTPS, survives a broken re
   const manual = await acme.apps.rollback({ app: "shop", version: 1 });
   t.is((await followRollout(acme, "shop", manual.rollout!.id)).rollout.state, RolloutState.SUCCEEDED);
   t.is(manual.release!.rollbackOfVersion, 1);
-  const afterRollback = await eventually("the rolled-back release serves", async () => {
+  const afterRollback = await eventually(async () => {
     const served = await webResponse(t, "shop.berth.localhost");
     return served.release === String(manual.release!.version) ? served : undefined;
-  });
+  }, "the rolled-back release serves");
   t.is(afterRollback.process, "web");
 
   // A second team can neither see nor touch any of it.
@@ -184,7 +185,7 @@ test.serial("the same flow through the berth CLI, as a separate process", async 
   await berth(["pods:scale", "web=2", "worker=1", "--app", "cli-shop"]);
   const pods = JSON.parse((await berth(["pods", "--app", "cli-shop", "--json"])).stdout) as { processType: string; replicas?: number }[];
   t.is(pods.find((p) => p.processType === "web")?.replicas, 2);
-  t.like(await eventually("cli-shop serves over HTTPS", () => webResponse(t, "cli-shop.berth.localhost")), { app: "cli-shop", process: "web" });
+  t.like(await eventually(() => webResponse(t, "cli-shop.berth.localhost"), "cli-shop serves over HTTPS"), { app: "cli-shop", process: "web" });
   t.regex((await berth(["releases", "--app", "cli-shop"])).stdout, /^VERSION/);
   const rollback = await berth(["rollback", "v1", "--app", "cli-shop"]);
   t.regex(rollback.stdout, /v2/);
@@ -204,11 +205,11 @@ test.serial("a service killed with SIGKILL and started again finds its data and 
   }
   // Tokens, teams, apps, releases and the formation survived; the router serves again.
   t.deepEqual((await acme.apps.listReleases({ app: "shop" })).releases.map((r) => r.version), releasesBefore);
-  const after = await eventually("the formation is ready again", async () => {
+  const after = await eventually(async () => {
     const { processes } = await acme.formation.getFormation({ app: "shop" });
     return processes.find((p) => p.processType === "web")?.readyReplicas === 2 ? processes : undefined;
-  }, 120_000);
+  }, "the formation is ready again", 120_000);
   t.deepEqual(after.map((p) => [p.processType, p.replicas, p.size]), before.processes.map((p) => [p.processType, p.replicas, p.size]));
-  t.like(await eventually("shop serves after the restarts", () => webResponse(t, "shop.berth.localhost")), { process: "web", app: "shop" });
-  t.like(await eventually("the custom domain serves after the restarts", () => webResponse(t, "admin.shop-story.example")), { process: "admin-web" });
+  t.like(await eventually(() => webResponse(t, "shop.berth.localhost"), "shop serves after the restarts"), { process: "web", app: "shop" });
+  t.like(await eventually(() => webResponse(t, "admin.shop-story.example"), "the custom domain serves after the restarts"), { process: "admin-web" });
 });

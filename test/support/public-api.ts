@@ -96,22 +96,6 @@ export async function deployDirectory(api: PublicApi, app: string, directory: st
   return { version: deployed.release!.version, ...followed };
 }
 
-/** Polls until `check` returns a value (not undefined) or the timeout passes. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ""}`);
-}
-
 /** GET over HTTPS through the router's proxy, with SNI and Host set to `hostname`, trusting `ca`. */
 export function httpsGet(port: number, hostname: string, path: string, ca: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

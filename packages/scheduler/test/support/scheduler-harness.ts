@@ -145,13 +145,4 @@ export async function readyReplicas(client: Client<typeof SchedulerService>, app
   return replicas.filter((replica) => replica.ready);
 }
 
-/** Polls `check` until it returns a value, for states reached asynchronously. */
-export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolvePromise) => setTimeout(resolvePromise, 100));
-  }
-}
+export { eventually } from "../../../../test/support/eventually.js";
