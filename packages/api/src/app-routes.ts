@@ -64,7 +64,7 @@ export function createAppRoutes(): AppRoutes {
         if (appRoutes.length === 0) routes.delete(app);
         else routes.set(app, appRoutes);
       }
-      if (message.snapshot) for (const [app, wanted] of awaited) if (shown(wanted)) awaited.delete(app);
+      for (const [app, wanted] of awaited) if (shown(wanted)) awaited.delete(app);
     },
     down() {
       live = false;

@@ -41,7 +41,13 @@ export function createSharedReads<T>(read: (key: string, options: CallOptions) =
   function start(key: string, batch: Batch<T>): void {
     running.add(key);
     const timeoutMs = Math.max(1, Math.ceil(batch.deadline - performance.now()));
-    const call = read(key, { signal: batch.controller.signal, timeoutMs });
+    let call: Promise<T>;
+    try {
+      call = read(key, { signal: batch.controller.signal, timeoutMs });
+    } catch (error) {
+      // A read that throws at once must fail its batch, not leave the key busy for ever.
+      call = Promise.reject(error);
+    }
     batch.settle(call);
     void call.then(
       () => next(key),

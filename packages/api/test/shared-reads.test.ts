@@ -89,3 +89,14 @@ test("a caller that gives up leaves at once; the read is cancelled when no calle
   await t.throwsAsync(shared.read("shop", aloneContext), undefined, "a caller already gone starts nothing");
   t.is(peer.reads.length, 2);
 });
+
+test("a read that throws at once fails its callers and leaves the key free for the next", async (t) => {
+  let calls = 0;
+  const shared = createSharedReads((key: string) => {
+    calls++;
+    if (calls === 1) throw new ConnectError(`no ${key} yet`, Code.Unavailable);
+    return Promise.resolve(calls);
+  }, 10_000);
+  t.is(ConnectError.from(await t.throwsAsync(shared.read("shop", context()))).code, Code.Unavailable);
+  t.is(await shared.read("shop", context()), 2);
+});
