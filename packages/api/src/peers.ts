@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallOptions, Client, HandlerContext, Interceptor } from "@connectrpc/connect";
-import { createInternalClient } from "@berth/kit";
+import { createInternalClient, observeCall } from "@berth/kit";
 import { NetpolService } from "@berth/proto/netpol/v1/netpol";
 import { RouterService } from "@berth/proto/router/v1/router";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
@@ -46,26 +46,7 @@ function peerFailure(peer: string, error: unknown): ConnectError {
 }
 
 function mapPeerFailures(peer: string): Interceptor {
-  return (next) => async (request) => {
-    let response;
-    try {
-      response = await next(request);
-    } catch (error) {
-      throw peerFailure(peer, error);
-    }
-    if (!response.stream) return response;
-    const messages = response.message;
-    return {
-      ...response,
-      message: (async function* () {
-        try {
-          yield* messages;
-        } catch (error) {
-          throw peerFailure(peer, error);
-        }
-      })(),
-    };
-  };
+  return (next) => (request) => observeCall(() => next(request), { mapError: (error) => peerFailure(peer, error) });
 }
 
 /** gRPC clients for every peer, carrying the internal credential and a default deadline. */

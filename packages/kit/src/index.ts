@@ -4,6 +4,7 @@ export * from "./process-names.js";
 export * from "./procfile.js";
 export * from "./config.js";
 export * from "./errors.js";
+export * from "./call-outcome.js";
 export * from "./logger.js";
 export * from "./server.js";
 export * from "./client.js";

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Interceptor } from "@connectrpc/connect";
+import { observeCall } from "./call-outcome.js";
 import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
 
 /** Per-RPC Prometheus metrics of one server, exposed at /metrics. */
@@ -43,31 +44,7 @@ export function createRpcMetrics(serviceName: string): RpcMetrics {
       if (!handledLabels) labels.byCode.set(code, (handledLabels = { ...labels.method, grpc_code: code }));
       handled.inc(handledLabels);
     };
-    let response;
-    try {
-      response = await next(request);
-    } catch (error) {
-      finish(error);
-      throw error;
-    }
-    if (!response.stream) {
-      finish();
-      return response;
-    }
-    // A streaming RPC ends when its last message is sent, not when it starts.
-    const messages = response.message;
-    return {
-      ...response,
-      message: (async function* () {
-        try {
-          yield* messages;
-          finish();
-        } catch (error) {
-          finish(error);
-          throw error;
-        }
-      })(),
-    };
+    return observeCall(() => next(request), { ended: finish });
   };
   return { registry, interceptor };
 }
