@@ -8,9 +8,10 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import test from "ava";
 import type { ExecutionContext } from "ava";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { openDatabase } from "@berth/kit";
 import type { Database, Migration } from "@berth/kit";
+import { rejection } from "./support/rejection.js";
 
 // PGlite's start-up blocks the event loop for seconds and holds ~100 MB: one at a time.
 const serial = test.serial;
@@ -45,16 +46,6 @@ function spawnStoreProcess(t: ExecutionContext, dataDir: string, body: string): 
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   });
   return child;
-}
-
-async function rejection(promise: Promise<unknown>, code: Code): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ConnectError && error.code === code) return error;
-    throw error;
-  }
-  throw new Error(`expected a ConnectError with code ${Code[code]}, but it resolved`);
 }
 
 serial("a first start creates the service's data directory and removes its lock on close", async (t) => {

@@ -4,10 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
 import type { ExecutionContext } from "ava";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import pg from "pg";
 import { fieldViolationsOf, openDatabase } from "@berth/kit";
 import type { Database, DatabaseBackend, Migration, OpenDatabaseOptions, StoreLogger } from "@berth/kit";
+import { rejection } from "./support/rejection.js";
 
 const postgresUrl = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -71,16 +72,6 @@ async function open(
   const database = await openDatabase({ ...place, migrations, logger });
   t.teardown(() => database.close());
   return database;
-}
-
-async function rejection(promise: Promise<unknown>, code: Code): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ConnectError && error.code === code) return error;
-    throw error;
-  }
-  throw new Error(`expected a ConnectError with code ${Code[code]}, but it resolved`);
 }
 
 const createItems: Migration = {
