@@ -51,7 +51,7 @@ type Ready = Record<string, string>;
 // BENCH_CPU_PROF_DIR=<dir> writes CPU profiles of each role under <dir>/<role>/ (one per thread: the
 // largest is the main thread's, the others tsx's loader).
 function profileFlags(role: string): string[] {
-  const dir = process.env["BENCH_CPU_PROF_DIR"];
+  const dir = process.env.BENCH_CPU_PROF_DIR;
   return dir ? ["--cpu-prof", `--cpu-prof-dir=${join(dir, role)}`] : [];
 }
 
@@ -77,12 +77,12 @@ function stopRole(child: ChildProcess): Promise<void> {
 
 function serviceEnvironment(dataDir: string): Record<string, string> {
   const env: Record<string, string> = {
-    PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
     BERTH_DATA_DIR: dataDir,
     BERTH_INTERNAL_TOKEN: INTERNAL_TOKEN,
     BERTH_LOG_LEVEL: "error",
   };
-  if (process.env["BENCH_DATABASE_URL"]) env["DATABASE_URL"] = process.env["BENCH_DATABASE_URL"];
+  if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = process.env.BENCH_DATABASE_URL;
   return env;
 }
 
@@ -116,7 +116,7 @@ async function runApi(dataDir: string, schedulerUrl: string, routerUrl: string):
     {
       host: "127.0.0.1",
       port: 0,
-      databaseUrl: process.env["BENCH_DATABASE_URL"],
+      databaseUrl: process.env.BENCH_DATABASE_URL,
       redisUrl: undefined,
       dataDir,
       internalToken: INTERNAL_TOKEN,
@@ -234,7 +234,12 @@ async function compare(seconds: number, concurrency: number, rounds: number, loa
 function apiClients(url: string, token: string) {
   const transport = createGrpcTransport({
     baseUrl: url,
-    interceptors: [(next) => (request) => (request.header.set("authorization", `Bearer ${token}`), next(request))],
+    interceptors: [
+      (next) => (request) => {
+        request.header.set("authorization", `Bearer ${token}`);
+        return next(request);
+      },
+    ],
   });
   return { teams: createClient(TeamService, transport), apps: createClient(AppService, transport), formation: createClient(FormationService, transport) };
 }
@@ -248,7 +253,7 @@ function formationClient(url: string, token?: string): Client<typeof FormationSe
 }
 
 async function createDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
-  const adminUrl = process.env["DATABASE_URL"];
+  const adminUrl = process.env.DATABASE_URL;
   if (!adminUrl) return undefined;
   const name = `berth_api_bench_${process.pid}`;
   const admin = new pg.Client({ connectionString: adminUrl });
@@ -278,15 +283,15 @@ async function main(): Promise<void> {
   try {
     const scheduler = await startRole("scheduler", [dataDir], env);
     children.push(scheduler.child);
-    const router = await startRole("router", [dataDir, scheduler.ready["url"]!], env);
+    const router = await startRole("router", [dataDir, scheduler.ready.url!], env);
     children.push(router.child);
-    const api = await startRole("api", [dataDir, scheduler.ready["url"]!, router.ready["url"]!], env);
+    const api = await startRole("api", [dataDir, scheduler.ready.url!, router.ready.url!], env);
     children.push(api.child);
 
-    const admin = apiClients(api.ready["url"]!, api.ready["adminToken"]!);
+    const admin = apiClients(api.ready.url!, api.ready.adminToken!);
     await admin.teams.createTeam({ name: "bench" });
     const { secret } = await admin.teams.createToken({ team: "bench" });
-    const team = apiClients(api.ready["url"]!, secret);
+    const team = apiClients(api.ready.url!, secret);
     await team.apps.createApp({ name: APP });
     const archive = await packSource(DEMO_DIR);
     const upload = await team.apps.beginSourceUpload({ app: APP, sizeBytes: BigInt(archive.bytes.length), sha256: archive.sha256 });
@@ -300,8 +305,8 @@ async function main(): Promise<void> {
     const echo = await startRole("echo", [toJsonString(GetFormationResponseSchema, formation)]);
     children.push(echo.child);
 
-    const viaApi = formationClient(api.ready["url"]!, secret);
-    const viaEcho = formationClient(echo.ready["url"]!);
+    const viaApi = formationClient(api.ready.url!, secret);
+    const viaEcho = formationClient(echo.ready.url!);
     // The write path without process churn: every call stores web=1, the count web already has
     // (scaling a type up and down would measure process start-up, not the API).
     const scale = (client: Client<typeof FormationService>) => () => client.scale({ app: APP, replicas: { web: 1 } });
@@ -317,8 +322,8 @@ async function main(): Promise<void> {
       `api-throughput: ${seconds}s per run in ${rounds} alternating slices, ${concurrency} concurrent gRPC calls, stores on ${database ? "PostgreSQL" : "embedded PGlite"}, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}`,
     );
     // What the API's calls are made of, each peer call on its own.
-    const schedulerClient = createInternalClient(SchedulerService, { baseUrl: scheduler.ready["url"]!, token: INTERNAL_TOKEN });
-    const routerClient = createInternalClient(RouterService, { baseUrl: router.ready["url"]!, token: INTERNAL_TOKEN });
+    const schedulerClient = createInternalClient(SchedulerService, { baseUrl: scheduler.ready.url!, token: INTERNAL_TOKEN });
+    const routerClient = createInternalClient(RouterService, { baseUrl: router.ready.url!, token: INTERNAL_TOKEN });
     const platform = [scheduler.child, router.child, api.child];
     const results: Record<string, Result> = {
       ...(await compare(seconds, concurrency, rounds, {

@@ -41,13 +41,13 @@ const server = http.createServer((request, response) => {
   }
   response.writeHead(200, { "content-type": "application/json" });
   response.end(
-    JSON.stringify({
+    `${JSON.stringify({
       app: process.env.BERTH_APP,
       process: role,
       release: process.env.BERTH_RELEASE,
       replica: process.env.BERTH_REPLICA_NAME,
       greeting: process.env.GREETING ?? "hello",
-    }) + "\n",
+    })}\n`,
   );
 });
 

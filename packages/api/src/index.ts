@@ -71,7 +71,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
   try {
     const bootstrapAdminToken = await ensureAdminToken(store.tokens, config.adminToken);
     if (bootstrapAdminToken) {
-      const announce = options.announce ?? ((line: string) => process.stdout.write(line + "\n"));
+      const announce = options.announce ?? ((line: string) => process.stdout.write(`${line}\n`));
       announce(`berth: bootstrap admin token (shown once, keep it safe): ${bootstrapAdminToken}`);
     }
     const retainedSince = new Date(Date.now() - REQUEST_ID_RETENTION_MS);

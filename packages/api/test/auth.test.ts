@@ -21,7 +21,7 @@ test("an unknown or malformed token is UNAUTHENTICATED", async (t) => {
   const h = await startApiHarness(t);
   const { token } = await h.team("acme");
   const tampered = token.slice(0, -1) + (token.endsWith("A") ? "B" : "A");
-  for (const bad of [tampered, "berth_0000000000000000_" + "x".repeat(43), "not-a-token"]) {
+  for (const bad of [tampered, `berth_0000000000000000_${"x".repeat(43)}`, "not-a-token"]) {
     t.is(codeOf(await t.throwsAsync(apiClients(h.api.url, bad).apps.listApps({}))), Code.Unauthenticated, bad);
   }
 });

@@ -25,13 +25,13 @@ test("web types get the platform URL first, then custom domains sorted; tcp type
     ],
   );
   const byType = Object.fromEntries(joined.map((p) => [p.processType, p]));
-  t.deepEqual(byType["web"]!.urls, ["https://shop.berth.localhost:8443", "https://alpha.example.com", "https://zeta.example.com"]);
-  t.deepEqual(byType["web"]!.customDomains, ["alpha.example.com", "zeta.example.com"]);
+  t.deepEqual(byType.web!.urls, ["https://shop.berth.localhost:8443", "https://alpha.example.com", "https://zeta.example.com"]);
+  t.deepEqual(byType.web!.customDomains, ["alpha.example.com", "zeta.example.com"]);
   t.deepEqual(byType["admin-web"]!.urls, ["https://shop-admin.berth.localhost:8443"]);
   t.deepEqual(byType["admin-web"]!.customDomains, []);
   t.is(byType["api-tcp"]!.internalHostname, "shop-api-tcp");
   t.is(byType["api-tcp"]!.internalPort, 5000);
-  t.deepEqual([byType["worker"]!.urls, byType["worker"]!.internalHostname], [[], ""]);
+  t.deepEqual([byType.worker!.urls, byType.worker!.internalHostname], [[], ""]);
 });
 
 test("the scheduler's own internal hostname wins, and the input is left untouched", (t) => {

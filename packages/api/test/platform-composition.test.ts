@@ -50,11 +50,11 @@ test("deploy the demo app through the API: progress streams over Connect, gRPC a
     return adminWeb && adminWeb.urls.length > 0 ? processes : undefined;
   }, "admin-web to get its route");
   const byType = Object.fromEntries(processes.map((p) => [p.processType, p]));
-  t.regex(byType["web"]!.urls[0]!, /^https:\/\/shop\.berth\.localhost(:\d+)?$/);
+  t.regex(byType.web!.urls[0]!, /^https:\/\/shop\.berth\.localhost(:\d+)?$/);
   t.regex(byType["admin-web"]!.urls[0]!, /^https:\/\/shop-admin\.berth\.localhost(:\d+)?$/);
   t.is(byType["api-tcp"]!.routingClass, RoutingClass.TCP);
   t.is(byType["api-tcp"]!.internalHostname, "shop-api-tcp");
-  t.deepEqual(byType["worker"]!.urls, []);
+  t.deepEqual(byType.worker!.urls, []);
 
   const app = await clients.apps.getApp({ app: "shop" });
   t.is(app.currentRelease!.version, deployed.release!.version);

@@ -13,7 +13,7 @@ test("a minted token carries its id and is stored only as its sha256", (t) => {
 test("verification accepts the exact bearer and nothing else", (t) => {
   const minted = mintToken();
   t.true(bearerMatches(minted.bearer, minted.sha256));
-  t.false(bearerMatches(minted.bearer + "x", minted.sha256));
+  t.false(bearerMatches(`${minted.bearer}x`, minted.sha256));
   t.false(bearerMatches(minted.bearer.slice(0, -1), minted.sha256));
   t.false(bearerMatches(mintToken().bearer, minted.sha256));
   t.false(bearerMatches(minted.bearer, "not a hash"));

@@ -67,7 +67,11 @@ export function parseLabelSelector(selector: string): LabelSelector {
         i++;
         const valueToken = tokens[i];
         // An empty value (`k=`) is legal and means the label's value is "".
-        const value = valueToken?.type === "word" ? (i++, valueToken.text) : "";
+        let value = "";
+        if (valueToken?.type === "word") {
+          value = valueToken.text;
+          i++;
+        }
         requirements.push({ key, operator: op.text === "!=" ? "notEquals" : "equals", value });
       } else if (op.type === "op" && (op.text === ">" || op.text === "<")) {
         i++;
@@ -99,6 +103,7 @@ export function parseLabelSelector(selector: string): LabelSelector {
 /** Whether `labels` satisfy every requirement of `selector`. */
 export function matchesLabels(selector: LabelSelector, labels: Record<string, string> | undefined): boolean {
   const all = labels ?? {};
+  // biome-ignore lint/suspicious/useIterableCallbackReturn: the switch covers every operator, tsc checks it is exhaustive
   return selector.every((requirement) => {
     const present = Object.hasOwn(all, requirement.key);
     const value = all[requirement.key];

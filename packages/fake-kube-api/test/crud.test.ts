@@ -1,5 +1,5 @@
 import test from "ava";
-import { ApiException, AppsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Deployment } from "@kubernetes/client-node";
+import { type ApiException, AppsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Deployment } from "@kubernetes/client-node";
 import { createFakeKubeApi, type FakeKubeApiOptions } from "../src/index.js";
 
 /** Client-node returns model class instances; compare their JSON. */
@@ -96,7 +96,7 @@ test("an update that changes nothing keeps the resourceVersion", async (t) => {
   const again = await core.replaceNamespacedConfigMap({ namespace: "apps", name: "settings", body: created });
   t.is(again.metadata?.resourceVersion, created.metadata?.resourceVersion);
   const [stored] = api.objects({ name: "settings" });
-  t.is((stored?.metadata as { resourceVersion?: string }).resourceVersion, created.metadata?.resourceVersion);
+  t.is((stored?.metadata as { resourceVersion?: string } | undefined)?.resourceVersion, created.metadata?.resourceVersion);
   t.is(api.requests.filter((r) => r.verb === "update").length, 1, "the request still reached the server");
 });
 
@@ -191,7 +191,7 @@ test("list across namespaces, with field selectors and pages", async (t) => {
   const first = await apps.listDeploymentForAllNamespaces({ limit: 2 });
   t.is(first.items.length, 2);
   t.is(first.metadata?.remainingItemCount, 1);
-  const second = await apps.listDeploymentForAllNamespaces({ limit: 2, _continue: first.metadata?._continue! });
+  const second = await apps.listDeploymentForAllNamespaces({ limit: 2, _continue: first.metadata!._continue! });
   t.deepEqual(second.items.map((d) => d.metadata?.name), ["web"]);
   t.is(second.metadata?._continue, undefined);
 

@@ -12,7 +12,9 @@ function collector() {
   const events: Event[] = [];
   let ended: unknown = "open";
   const waiters = new Set<() => void>();
-  const notify = () => waiters.forEach((check) => check());
+  const notify = () => {
+    for (const check of waiters) check();
+  };
   const until = (condition: () => boolean) =>
     new Promise<void>((resolve) => {
       const check = () => {
@@ -46,7 +48,7 @@ async function setup(t: { teardown(fn: () => Promise<void> | void): void }, opti
   const watch = new Watch(kubeConfig);
   const controllers: AbortController[] = [];
   t.teardown(async () => {
-    controllers.forEach((controller) => controller.abort());
+    for (const controller of controllers) controller.abort();
     await api.close();
   });
   const start = async (path: string, query: Record<string, string | number | boolean>) => {

@@ -26,7 +26,7 @@ export interface LoggerOptions {
 /** Creates the logger of one service. */
 export function createLogger(service: string, options: LoggerOptions = {}): Logger {
   const threshold = LEVELS[options.level ?? "info"];
-  const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
+  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const make = (bound: LogFields): Logger => {
     const emit = (level: LogLevel, message: string, fields?: LogFields) => {
       if (LEVELS[level] < threshold) return;

@@ -12,7 +12,7 @@ import {
   CreateAppResponseSchema,
   CreateReleaseResponseSchema,
   RollbackResponseSchema,
-  SchedulerService,
+  type SchedulerService,
   UpdateConfigResponseSchema,
 } from "@berth/proto/scheduler/v1/scheduler";
 import type { AppProcesses } from "@berth/proto/scheduler/v1/scheduler";
@@ -67,7 +67,7 @@ const MAX_PROCFILE_BYTES = 64 * 1024;
 const MAX_CONFIG_VALUE_BYTES = 32 * 1024;
 const MAX_TAIL_LINES = 10_000;
 const CONFIG_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
-const IMAGE_REFERENCE = /^[a-z0-9]+([._\-/:@][A-Za-z0-9_.\-]+)*$/;
+const IMAGE_REFERENCE = /^[a-z0-9]+([._\-/:@][A-Za-z0-9_.-]+)*$/;
 const DEFAULT_PROCESSES = [{ processType: "web", command: "" }];
 
 function checkName(violations: FieldViolation[], field: string, value: string): void {

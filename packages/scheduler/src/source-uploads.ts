@@ -76,7 +76,7 @@ export function createSourceUploads(options: { db: Database; directory: string; 
     const target = sourcePath(upload.id);
     await rm(target, { recursive: true, force: true });
     await mkdir(target, { recursive: true });
-    await extract({ file, cwd: target, strict: true, preservePaths: false, preserveOwner: false, filter: (path, entry) => !("type" in entry) || SAFE_TYPES.has(String(entry.type)) });
+    await extract({ file, cwd: target, strict: true, preservePaths: false, preserveOwner: false, filter: (_path, entry) => !("type" in entry) || SAFE_TYPES.has(String(entry.type)) });
     await rm(file, { force: true });
     return normalize(target);
   }

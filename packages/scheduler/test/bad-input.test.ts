@@ -112,7 +112,7 @@ test("uploads check the size, offsets and sha256, and refuse archives that escap
   await writeFile(join(dir, "Procfile"), "web: node web.js\n");
   const chunks: Buffer[] = [];
   // preservePaths keeps the "../" in the entry name, as a hostile client would send it.
-  for await (const chunk of create({ gzip: true, cwd: dir, preservePaths: true }, ["Procfile", "../" + dir.split("/").at(-1) + "/Procfile"]) as AsyncIterable<Buffer>) chunks.push(chunk);
+  for await (const chunk of create({ gzip: true, cwd: dir, preservePaths: true }, ["Procfile", `../${dir.split("/").at(-1)}/Procfile`]) as AsyncIterable<Buffer>) chunks.push(chunk);
   const evil = Buffer.concat(chunks);
   const begun = await client.beginSourceUpload({ app: "shop", sizeBytes: BigInt(evil.length), sha256: createHash("sha256").update(evil).digest("hex") });
   const refused = await refusal(client.uploadSourceChunk({ uploadId: begun.uploadId, offset: 0n, data: evil }));

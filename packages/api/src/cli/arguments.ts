@@ -25,7 +25,7 @@ export function splitCommandLine(argv: readonly string[]): CommandLine {
  */
 export function parseCommandArguments(command: Command, rest: readonly string[], defaultApp: string | undefined): ParsedArguments {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = { json: { type: "boolean" } };
-  if (command.app) options["app"] = { type: "string", short: "a" };
+  if (command.app) options.app = { type: "string", short: "a" };
   for (const [name, spec] of Object.entries(command.options ?? {})) options[name] = spec.short ? { type: spec.type, short: spec.short } : { type: spec.type };
   let parsed;
   try {
@@ -39,8 +39,8 @@ export function parseCommandArguments(command: Command, rest: readonly string[],
   if (positionals.length > max) throw new UsageError(`${command.name}: unexpected argument "${positionals[max]}"`);
   const own: Record<string, string | boolean | undefined> = {};
   for (const name of Object.keys(command.options ?? {})) own[name] = values[name] as string | boolean | undefined;
-  const app = command.app ? ((values["app"] as string | undefined) ?? defaultApp) : undefined;
-  return { positionals, options: own, app, json: Boolean(values["json"]) };
+  const app = command.app ? ((values.app as string | undefined) ?? defaultApp) : undefined;
+  return { positionals, options: own, app, json: Boolean(values.json) };
 }
 
 /** Parses `type=value` pairs such as `web=3 worker=1`. */

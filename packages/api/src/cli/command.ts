@@ -50,5 +50,6 @@ export interface Command {
   /** Lines of examples and details for --help. */
   details?: string[];
   /** Resolves to the exit code; undefined means success. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a command that only prints returns nothing, which means exit code 0
   run(context: CommandContext): Promise<number | void>;
 }

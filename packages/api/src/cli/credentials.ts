@@ -15,7 +15,7 @@ export const DEFAULT_API_URL = "http://127.0.0.1:8080";
 
 /** The file `login` writes: $BERTH_CONFIG_DIR, else $XDG_CONFIG_HOME/berth, else ~/.config/berth. */
 export function credentialsFile(env: Environment): string {
-  const dir = env["BERTH_CONFIG_DIR"] ?? join(env["XDG_CONFIG_HOME"] ?? join(env["HOME"] ?? homedir(), ".config"), "berth");
+  const dir = env.BERTH_CONFIG_DIR ?? join(env.XDG_CONFIG_HOME ?? join(env.HOME ?? homedir(), ".config"), "berth");
   return join(dir, "credentials.json");
 }
 
@@ -41,22 +41,22 @@ async function readSaved(file: string): Promise<Partial<Credentials>> {
  */
 export async function resolveCredentials(env: Environment): Promise<Credentials> {
   const saved = await readSaved(credentialsFile(env));
-  const apiUrl = env["BERTH_API_URL"] || saved.apiUrl || DEFAULT_API_URL;
-  const token = env["BERTH_TOKEN"] || saved.token;
+  const apiUrl = env.BERTH_API_URL || saved.apiUrl || DEFAULT_API_URL;
+  const token = env.BERTH_TOKEN || saved.token;
   if (!token) throw new CliFailure("not logged in: run berth login, or set BERTH_TOKEN", ExitCode.auth);
   return { apiUrl, token };
 }
 
 /** The API URL alone (for `login`, before there is a token). */
 export async function resolveApiUrl(env: Environment): Promise<string> {
-  return env["BERTH_API_URL"] || (await readSaved(credentialsFile(env))).apiUrl || DEFAULT_API_URL;
+  return env.BERTH_API_URL || (await readSaved(credentialsFile(env))).apiUrl || DEFAULT_API_URL;
 }
 
 /** Saves credentials readable by the user only. */
 export async function saveCredentials(env: Environment, credentials: Credentials): Promise<string> {
   const file = credentialsFile(env);
   await mkdir(join(file, ".."), { recursive: true, mode: 0o700 });
-  await writeFile(file, JSON.stringify(credentials, null, 2) + "\n", { mode: 0o600 });
+  await writeFile(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
   return file;
 }
 

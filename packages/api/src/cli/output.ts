@@ -58,11 +58,11 @@ export function jsonValue(value: unknown): unknown {
 /** Creates the output of one command run. */
 export function createOutput(streams: OutputStreams): Output {
   return {
-    line: (text) => streams.stdout.write(text + "\n"),
-    note: (text) => streams.stderr.write(text + "\n"),
+    line: (text) => streams.stdout.write(`${text}\n`),
+    note: (text) => streams.stderr.write(`${text}\n`),
     table(columns, rows, empty) {
-      streams.stdout.write((rows.length === 0 ? empty : renderTable(columns, rows)) + "\n");
+      streams.stdout.write(`${rows.length === 0 ? empty : renderTable(columns, rows)}\n`);
     },
-    json: (value) => streams.stdout.write(JSON.stringify(jsonValue(value), null, 2) + "\n"),
+    json: (value) => streams.stdout.write(`${JSON.stringify(jsonValue(value), null, 2)}\n`),
   };
 }

@@ -57,7 +57,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     return ExitCode.ok;
   }
   try {
-    const args = parseCommandArguments(command, line.rest, environment.env["BERTH_APP"] || undefined);
+    const args = parseCommandArguments(command, line.rest, environment.env.BERTH_APP || undefined);
     let session: ApiSession | undefined;
     const context: CommandContext = {
       args,

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { AppService, CreateAppRequestSchema, CreateAppResponseSchema } from "@berth/proto/api/v1/apps";
+import { type AppService, CreateAppRequestSchema, CreateAppResponseSchema } from "@berth/proto/api/v1/apps";
 import { requireTeam } from "../auth.js";
 import { createFieldChecks } from "../field-checks.js";
 import { fetchOwnedApp } from "./app-ownership.js";

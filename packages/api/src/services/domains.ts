@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { routingClassOf } from "@berth/kit";
-import { DomainService } from "@berth/proto/api/v1/network";
+import type { DomainService } from "@berth/proto/api/v1/network";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import { requireTeam } from "../auth.js";
 import { createFieldChecks } from "../field-checks.js";

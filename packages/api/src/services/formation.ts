@@ -1,5 +1,5 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { FormationService } from "@berth/proto/api/v1/formation";
+import type { FormationService } from "@berth/proto/api/v1/formation";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { FormationChangeSchema } from "@berth/proto/scheduler/v1/scheduler";
 import type { Route } from "@berth/proto/type/v1/network";

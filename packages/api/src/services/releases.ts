@@ -1,7 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { notFound, parseProcfile } from "@berth/kit";
 import {
-  AppService,
+  type AppService,
   DeployRequestSchema,
   DeployResponseSchema,
   RollbackRequestSchema,

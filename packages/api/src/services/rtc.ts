@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { routingClassOf } from "@berth/kit";
-import { RtcService } from "@berth/proto/api/v1/network";
+import type { RtcService } from "@berth/proto/api/v1/network";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import { requireTeam } from "../auth.js";
 import { createFieldChecks } from "../field-checks.js";

@@ -1,7 +1,7 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { failedPrecondition, notFound, permissionDenied } from "@berth/kit";
-import { CreateTeamRequestSchema, CreateTeamResponseSchema, TeamService } from "@berth/proto/api/v1/identity";
+import { CreateTeamRequestSchema, CreateTeamResponseSchema, type TeamService } from "@berth/proto/api/v1/identity";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { TeamSchema, TokenSchema } from "@berth/proto/type/v1/identity";
 import { callerOf, requireAdmin } from "../auth.js";

@@ -1,5 +1,5 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { TrustService } from "@berth/proto/api/v1/network";
+import type { TrustService } from "@berth/proto/api/v1/network";
 import { TrustMode } from "@berth/proto/netpol/v1/netpol";
 import { requireTeam } from "../auth.js";
 import { createFieldChecks } from "../field-checks.js";

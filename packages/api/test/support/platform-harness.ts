@@ -66,7 +66,7 @@ export async function startPlatformHarness(t: Teardown, options: Pick<StartApiOp
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const quiet = createLogger("test", { level: "error" });
   const common = {
-    PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
     DATABASE_URL: databaseUrl,
     BERTH_DATA_DIR: dataDir,
     BERTH_INTERNAL_TOKEN: INTERNAL_TOKEN,

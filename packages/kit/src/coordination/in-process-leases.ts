@@ -50,5 +50,8 @@ export function createInProcessLeases(): InProcessLeases {
       return current(name)?.holder;
     },
   };
-  return { leases, sweep: () => held.forEach((_, name) => current(name)) };
+  const sweep = () => {
+    for (const name of held.keys()) current(name);
+  };
+  return { leases, sweep };
 }

@@ -179,7 +179,7 @@ class ClientConnection implements UpstreamHandler, Lease {
       this.bodyScanner = new ChunkedScanner();
       this.requestDone = false;
     } else {
-      this.bodyRemaining = head.contentLength > 0 ? head.contentLength : 0;
+      this.bodyRemaining = Math.max(head.contentLength, 0);
       this.requestDone = this.bodyRemaining === 0;
     }
     if (this.buffered && !this.requestDone) {
@@ -515,7 +515,7 @@ class ClientConnection implements UpstreamHandler, Lease {
       }
     }
     pool?.unhold(this);
-    const keepAlive = this.head !== null && this.head.keepAlive && this.requestDone && this.responseFraming !== Framing.UntilClose;
+    const keepAlive = this.head?.keepAlive === true && this.requestDone && this.responseFraming !== Framing.UntilClose;
     this.endExchange(keepAlive);
   }
 

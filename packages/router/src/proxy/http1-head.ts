@@ -88,7 +88,7 @@ export function parseRequestHead(text: string): RequestHead {
     const last = line.charCodeAt(colon - 1);
     if (last === 32 || last === 9) throw new HeadError(400, "whitespace before a header colon is not accepted");
     if (!INTERESTING_LENGTHS.has(colon)) {
-      lines += line + "\r\n";
+      lines += `${line}\r\n`;
       continue;
     }
     const name = line.slice(0, colon).toLowerCase();
@@ -98,14 +98,14 @@ export function parseRequestHead(text: string): RequestHead {
         if (hostSeen) throw new HeadError(400, "more than one Host header");
         hostSeen = true;
         authority = value;
-        lines += line + "\r\n";
+        lines += `${line}\r\n`;
         break;
       case "content-length": {
         if (!/^[0-9]{1,15}$/.test(value)) throw new HeadError(400, "invalid Content-Length");
         const length = Number(value);
         if (contentLength !== -1 && contentLength !== length) throw new HeadError(400, "conflicting Content-Length headers");
         contentLength = length;
-        lines += line + "\r\n";
+        lines += `${line}\r\n`;
         break;
       }
       case "transfer-encoding":
@@ -114,7 +114,7 @@ export function parseRequestHead(text: string): RequestHead {
         }
         transferEncoding = true;
         chunked = true;
-        lines += line + "\r\n";
+        lines += `${line}\r\n`;
         break;
       case "connection":
         connectionTokens = connectionTokens.concat(value.toLowerCase().split(",").map((token) => token.trim()));
@@ -135,7 +135,7 @@ export function parseRequestHead(text: string): RequestHead {
         // Hop-by-hop, or set by this proxy: a client may not choose them.
         break;
       default:
-        lines += line + "\r\n";
+        lines += `${line}\r\n`;
     }
   }
 
@@ -168,7 +168,7 @@ function withoutHeaders(lines: string, names: Set<string>): string {
   return lines
     .split("\r\n")
     .filter((line) => line !== "" && !names.has(line.slice(0, line.indexOf(":")).toLowerCase()))
-    .map((line) => line + "\r\n")
+    .map((line) => `${line}\r\n`)
     .join("");
 }
 

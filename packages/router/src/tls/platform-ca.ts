@@ -54,7 +54,7 @@ export async function createCertificateAuthority(commonName: string, validityDay
     ],
   });
   return {
-    certificatePem: certificate.toString("pem") + "\n",
+    certificatePem: `${certificate.toString("pem")}\n`,
     privateKeyPem: privateKeyPem(await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
   };
 }
@@ -99,7 +99,7 @@ export async function createPlatformCaIssuer(authority: CertificateAuthorityPem,
       ],
     });
     return {
-      certificatePem: certificate.toString("pem") + "\n" + authority.certificatePem,
+      certificatePem: `${certificate.toString("pem")}\n${authority.certificatePem}`,
       privateKeyPem: privateKeyPem(await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
       notBefore,
       notAfter,

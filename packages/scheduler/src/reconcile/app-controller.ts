@@ -164,7 +164,7 @@ export function createAppController(deps: ControllerDeps): AppController {
   }
 
   /** Moves every retiring replica of the app along: unrouted, acknowledged, drained, stopped. */
-  async function advanceRetirements(app: AppRecord, rows: ReplicaRecord[], rollout: RolloutRecord | undefined, wake: Wake): Promise<void> {
+  async function advanceRetirements(app: AppRecord, rows: ReplicaRecord[], wake: Wake): Promise<void> {
     for (const row of rows) {
       if (row.retirePhase === "") continue;
       let phase = row.retirePhase;
@@ -303,7 +303,7 @@ export function createAppController(deps: ControllerDeps): AppController {
       await stampRetireGeneration(db, name, generation);
       rows = rows.map((row) => (row.retirePhase === "unrouted" && row.retireGeneration === 0 ? { ...row, retireGeneration: generation } : row));
     }
-    await advanceRetirements(app, rows, rollout, wake);
+    await advanceRetirements(app, rows, wake);
     if (rows.some((row) => row.retirePhase !== "")) appsWithRetirements.add(name);
     else appsWithRetirements.delete(name);
     await Promise.all(starts);

@@ -72,7 +72,7 @@ export const appCommands: Command[] = [
     options: { confirm: { type: "string", placeholder: "<app>", description: "the app's name again, to be sure" } },
     async run({ args, out, session, app }) {
       const name = app();
-      if (args.options["confirm"] !== name) {
+      if (args.options.confirm !== name) {
         throw new CliFailure(`this deletes ${name} and everything it runs; pass --confirm ${name} to go ahead`, ExitCode.usage);
       }
       await (await session()).apps.deleteApp({ app: name });

@@ -66,12 +66,12 @@ export const deployCommands: Command[] = [
         app: name,
         artifact: { source: { case: "sourceUploadId" as const, value: upload.uploadId }, digest: archive.sha256 },
         procfile,
-        description: (args.options["description"] as string | undefined) ?? "",
+        description: (args.options.description as string | undefined) ?? "",
         requestId: randomUUID(),
       };
       const deployed = await retryUnavailable(() => api.apps.deploy(request));
       const { release, rollout } = deployed;
-      if (args.options["detach"] || !rollout) {
+      if (args.options.detach || !rollout) {
         if (args.json) out.json(deployed);
         else out.line(`Released v${release?.version}; rollout ${rollout?.id ?? "-"} continues in the background`);
         return;

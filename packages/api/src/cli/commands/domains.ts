@@ -37,7 +37,7 @@ export const domainCommands: Command[] = [
     async run({ args, out, session, app }) {
       const { route } = await (await session()).domains.addDomain({
         app: app(),
-        processType: (args.options["process"] as string | undefined) ?? "web",
+        processType: (args.options.process as string | undefined) ?? "web",
         hostname: args.positionals[0]!,
       });
       if (args.json) out.json(route);

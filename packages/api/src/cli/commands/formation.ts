@@ -91,7 +91,7 @@ export const formationCommands: Command[] = [
     async run({ args, out, session, app }) {
       const { replicas } = await (await session()).formation.listReplicas({
         app: app(),
-        processType: (args.options["type"] as string | undefined) ?? "",
+        processType: (args.options.type as string | undefined) ?? "",
       });
       if (args.json) out.json(replicas);
       else
@@ -148,14 +148,14 @@ export const formationCommands: Command[] = [
       num: { type: "string", short: "n", placeholder: "<lines>", description: "how many past lines first (default 100)" },
     },
     async run({ args, out, session, app, signal }) {
-      const tailLines = parseCount("-n", (args.options["num"] as string | undefined) ?? "100", 0, 10_000);
+      const tailLines = parseCount("-n", (args.options.num as string | undefined) ?? "100", 0, 10_000);
       const lines = (await session()).formation.streamLogs(
         {
           app: app(),
-          processType: (args.options["type"] as string | undefined) ?? "",
-          replica: (args.options["replica"] as string | undefined) ?? "",
+          processType: (args.options.type as string | undefined) ?? "",
+          replica: (args.options.replica as string | undefined) ?? "",
           tailLines,
-          follow: Boolean(args.options["follow"]),
+          follow: Boolean(args.options.follow),
         },
         { signal },
       );

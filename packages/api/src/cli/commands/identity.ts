@@ -18,7 +18,7 @@ export const identityCommands: Command[] = [
     details: ["BERTH_API_URL and BERTH_TOKEN, when set, take precedence over what login saved."],
     async run({ args, env, out, readStdin }) {
       const apiUrl = (args.options["api-url"] as string | undefined) ?? (await resolveApiUrl(env));
-      const token = ((args.options["token"] as string | undefined) ?? (await readStdin())).trim();
+      const token = ((args.options.token as string | undefined) ?? (await readStdin())).trim();
       if (token === "") throw new CliFailure("no token given: pass --token or pipe it on standard input", ExitCode.usage);
       const { token: me } = await createApiSession({ apiUrl, token }).teams.whoAmI({});
       const file = await saveCredentials(env, { apiUrl, token });
@@ -75,7 +75,7 @@ export const identityCommands: Command[] = [
     positionals: { min: 0, max: 0 },
     options: { team: { type: "string", placeholder: "<team>", description: "another team's tokens (admin)" } },
     async run({ args, out, session }) {
-      const { tokens } = await (await session()).teams.listTokens({ team: (args.options["team"] as string | undefined) ?? "" });
+      const { tokens } = await (await session()).teams.listTokens({ team: (args.options.team as string | undefined) ?? "" });
       if (args.json) out.json(tokens);
       else
         out.table(
@@ -102,8 +102,8 @@ export const identityCommands: Command[] = [
     },
     async run({ args, out, session }) {
       const { token, secret } = await (await session()).teams.createToken({
-        team: (args.options["team"] as string | undefined) ?? "",
-        description: (args.options["description"] as string | undefined) ?? "",
+        team: (args.options.team as string | undefined) ?? "",
+        description: (args.options.description as string | undefined) ?? "",
       });
       if (args.json) {
         out.json({ token, secret });

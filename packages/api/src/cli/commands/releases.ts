@@ -21,7 +21,7 @@ export const releaseCommands: Command[] = [
       const keys = Object.keys(config).sort();
       if (keys.length === 0) out.line("No config vars.");
       const width = Math.max(0, ...keys.map((key) => key.length));
-      for (const key of keys) out.line(`${(key + ":").padEnd(width + 1)} ${config[key]}`);
+      for (const key of keys) out.line(`${(`${key}:`).padEnd(width + 1)} ${config[key]}`);
     },
   },
   {
