@@ -30,7 +30,7 @@ import pg from "pg";
 import { createClient } from "@connectrpc/connect";
 import type { Client, Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { createInternalClient, serve, silentLogger, startServer } from "@berth/kit";
+import { DEFAULT_MAX_MESSAGE_BYTES, createInternalClient, serve, silentLogger, startServer } from "@berth/kit";
 import { RouterService } from "@berth/proto/router/v1/router";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { AppService } from "@berth/proto/api/v1/apps";
@@ -122,6 +122,7 @@ async function runApi(dataDir: string, schedulerUrl: string, routerUrl: string):
       internalToken: INTERNAL_TOKEN,
       platformDomain: "berth.localhost",
       logLevel: "error",
+      maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
       peers: { scheduler: schedulerUrl, router: routerUrl, turnAllocator: "http://127.0.0.1:1", netpol: "http://127.0.0.1:1" },
       adminToken: undefined,
       corsOrigins: ["*"],

@@ -1,7 +1,7 @@
 import { createContextKey } from "@connectrpc/connect";
-import type { HandlerContext, Interceptor } from "@connectrpc/connect";
+import type { HandlerContext } from "@connectrpc/connect";
 import { bearerToken, permissionDenied, unauthenticated } from "@berth/kit";
-import type { Logger } from "@berth/kit";
+import type { CallGuard, Logger } from "@berth/kit";
 import type { TokenRow, TokensStore } from "./store/index.js";
 import { bearerMatches, tokenIdOf } from "./token-secrets.js";
 
@@ -95,19 +95,17 @@ export function createAuthenticator(tokens: TokensStore, options: AuthenticatorO
 }
 
 /**
- * A server interceptor requiring `authorization: Bearer <token>` on every RPC
- * except those of the `open` services (health, reflection); it puts the
- * caller into the context values for the handlers.
+ * A call guard (the kit runs it on the headers, before the body is read)
+ * requiring `authorization: Bearer <token>` on every RPC except health and
+ * reflection; it puts the caller into the context values for the handlers.
  */
-export function requireBearer(authenticator: Authenticator, open: ReadonlySet<string>): Interceptor {
-  return (next) => async (request) => {
-    if (open.has(request.service.typeName)) return next(request);
-    const bearer = bearerToken(request.header);
+export function bearerGuard(authenticator: Authenticator): CallGuard {
+  return async ({ header, values }) => {
+    const bearer = bearerToken(header);
     if (bearer === undefined) throw unauthenticated("missing authorization: Bearer <token>");
     const caller = await authenticator.authenticate(bearer);
     if (!caller) throw unauthenticated("the token is unknown or revoked");
-    request.contextValues.set(callerKey, caller);
-    return next(request);
+    values.set(callerKey, caller);
   };
 }
 

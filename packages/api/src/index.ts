@@ -5,11 +5,8 @@ import { AppService } from "@berth/proto/api/v1/apps";
 import { FormationService } from "@berth/proto/api/v1/formation";
 import { TeamService } from "@berth/proto/api/v1/identity";
 import { DomainService, RtcService, TrustService } from "@berth/proto/api/v1/network";
-import { Health } from "@berth/proto/grpc/health/v1/health";
-import { ServerReflection as ReflectionV1 } from "@berth/proto/grpc/reflection/v1/reflection";
-import { ServerReflection as ReflectionV1alpha } from "@berth/proto/grpc/reflection/v1alpha/reflection";
 import { auditMutations } from "./audit.js";
-import { createAuthenticator, requireBearer } from "./auth.js";
+import { bearerGuard, createAuthenticator } from "./auth.js";
 import { ensureAdminToken } from "./bootstrap-admin.js";
 import { startTokenRevocations } from "./token-revocations.js";
 import type { ApiConfig } from "./config.js";
@@ -54,8 +51,6 @@ export interface RunningApi {
   close(graceMs?: number): Promise<void>;
 }
 
-// Probes and operators' tools work without a token.
-const OPEN_SERVICES = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName]);
 const REQUEST_ID_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 /**
@@ -103,7 +98,9 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       port: config.port,
       logger,
       cors: { allowedOrigins: config.corsOrigins },
-      interceptors: [requireBearer(authenticator, OPEN_SERVICES), auditMutations(store.audit, logger)],
+      maxMessageBytes: config.maxMessageBytes,
+      guard: bearerGuard(authenticator),
+      interceptors: [auditMutations(store.audit, logger)],
       services: [
         serve(TeamService, createTeamService(store, revocations)),
         serve(AppService, { ...createAppHandlers(deps), ...createReleaseHandlers(deps) }),

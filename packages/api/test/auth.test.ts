@@ -1,3 +1,4 @@
+import * as http from "node:http";
 import test from "ava";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -24,6 +25,34 @@ test("an unknown or malformed token is UNAUTHENTICATED", async (t) => {
   for (const bad of [tampered, `berth_0000000000000000_${"x".repeat(43)}`, "not-a-token"]) {
     t.is(codeOf(await t.throwsAsync(apiClients(h.api.url, bad).apps.listApps({}))), Code.Unauthenticated, bad);
   }
+});
+
+/** Sends headers and the start of a body that never ends; resolves with the answer's status and body. */
+function answerToUnfinishedBody(url: string, authorization: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers = { "content-type": "application/json", "transfer-encoding": "chunked", authorization };
+    const request = http.request(`${url}/berth.api.v1.AppService/CreateApp`, { method: "POST", headers }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => (body += chunk));
+      response.on("end", () => {
+        request.destroy();
+        resolve({ status: response.statusCode ?? 0, body });
+      });
+    });
+    request.on("error", reject);
+    request.write(`{"name":"${"a".repeat(64 * 1024)}`);
+  });
+}
+
+test("a bad token is refused before the body is read; a team's oversized message is RESOURCE_EXHAUSTED", async (t) => {
+  const h = await startApiHarness(t);
+  const { clients } = await h.team("acme");
+  const refused = await answerToUnfinishedBody(h.api.url, "Bearer berth_0000000000000000_" + "x".repeat(43));
+  t.is(refused.status, 401);
+  t.is(JSON.parse(refused.body).code, "unauthenticated");
+  t.is(codeOf(await t.throwsAsync(clients.apps.createApp({ name: "a".repeat(5 * 1024 * 1024) }))), Code.ResourceExhausted);
+  t.deepEqual(h.scheduler.log.calls, []);
 });
 
 test("a revoked token stops working at once", async (t) => {

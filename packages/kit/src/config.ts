@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "./server.js";
 
 /** The environment, as main.ts passes it in (never read process.env below main). */
 export type Environment = Record<string, string | undefined>;
@@ -76,6 +77,8 @@ export interface CommonConfig {
   internalToken: string;
   platformDomain: string;
   logLevel: "debug" | "info" | "warn" | "error";
+  /** The largest request message the service reads (BERTH_MAX_MESSAGE_BYTES). */
+  maxMessageBytes: number;
 }
 
 /** Default port of each service on 127.0.0.1. */
@@ -139,6 +142,8 @@ export function readCommonConfig(env: Environment, service: ServiceName): Common
     internalToken: internalTokenFor(env, dataDir),
     platformDomain: envString(env, "BERTH_PLATFORM_DOMAIN", "berth.localhost"),
     logLevel: envChoice(env, "BERTH_LOG_LEVEL", ["debug", "info", "warn", "error"] as const, "info"),
+    // At least 1 MiB: source upload chunks are that large.
+    maxMessageBytes: envInt(env, "BERTH_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, { min: 1024 * 1024, max: 1024 * 1024 * 1024 }),
   };
 }
 

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Interceptor } from "@connectrpc/connect";
 import { unauthenticated } from "./errors.js";
+import type { CallGuard } from "./server.js";
 
 /** The header that carries the platform's internal credential between services. */
 export const AUTHORIZATION_HEADER = "authorization";
@@ -20,19 +21,15 @@ export function bearerToken(header: Headers): string | undefined {
 }
 
 /**
- * A server interceptor that requires the internal credential on every call,
- * except for the services named in `open` (health and reflection stay
- * reachable so that probes and operators' tools work without it).
+ * A call guard (see ServerOptions.guard) requiring the internal credential;
+ * it runs on the headers, so a caller without it never gets its body read.
  */
-export function requireInternalToken(token: string, open: Set<string>): Interceptor {
-  return (next) => async (request) => {
-    if (!open.has(request.service.typeName)) {
-      const presented = bearerToken(request.header);
-      if (presented === undefined || !secretsEqual(presented, token)) {
-        throw unauthenticated("this internal service requires the platform's internal credential");
-      }
+export function internalTokenGuard(token: string): CallGuard {
+  return ({ header }) => {
+    const presented = bearerToken(header);
+    if (presented === undefined || !secretsEqual(presented, token)) {
+      throw unauthenticated("this internal service requires the platform's internal credential");
     }
-    return next(request);
   };
 }
 

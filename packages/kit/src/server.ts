@@ -3,18 +3,19 @@ import * as http2 from "node:http2";
 import { setMaxListeners } from "node:events";
 import * as net from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, cors as connectCors } from "@connectrpc/connect";
-import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, cors as connectCors, createContextValues } from "@connectrpc/connect";
+import type { ConnectRouter, ContextValues, Interceptor, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "@berth/proto/grpc/health/v1/health";
 import { registerHealth } from "./health.js";
 import type { HealthRegistry } from "./health.js";
 import { createInflightCalls } from "./inflight.js";
-import { requireInternalToken } from "./internal-auth.js";
+import { internalTokenGuard } from "./internal-auth.js";
 import type { Logger } from "./logger.js";
 import { createRpcMetrics } from "./metrics.js";
 import type { RpcMetrics } from "./metrics.js";
 import { reflectionServices, registerReflection } from "./reflection.js";
+import { writeRefusal } from "./refusal.js";
 
 /** A service and its handlers; methods left out answer UNIMPLEMENTED. */
 export interface ServiceRegistration {
@@ -33,6 +34,25 @@ export interface CorsOptions {
   allowedOrigins: string[];
 }
 
+/** What a call guard sees: the call's headers, before any of its body is read. */
+export interface GuardedCall {
+  /** The called service's full name, e.g. "berth.api.v1.AppService". */
+  service: string;
+  header: Headers;
+  /** Context values handed on to the handlers: a guard may put the caller it established here. */
+  values: ContextValues;
+}
+
+/**
+ * Refuses a call on its headers alone by throwing a ConnectError
+ * (UNAUTHENTICATED, ...): a caller without a credential never gets its body
+ * read, so it cannot make the server buffer or parse anything.
+ */
+export type CallGuard = (call: GuardedCall) => void | Promise<void>;
+
+/** The largest request message a server reads by default, after decompression (4 MiB). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
 /** Options of startServer. */
 export interface ServerOptions {
   /** The service's name, in logs and metrics. */
@@ -42,8 +62,15 @@ export interface ServerOptions {
   port: number;
   services: ServiceRegistration[];
   logger: Logger;
-  /** When set, every RPC except health and reflection must present it. */
+  /** When set, every RPC except health and reflection must present it (checked before the body is read). */
   internalToken?: string;
+  /** Runs before the body is read on every RPC except health and reflection, after the internal credential check. */
+  guard?: CallGuard;
+  /**
+   * The largest request message read, compressed or not; a larger one is
+   * refused with RESOURCE_EXHAUSTED. Default DEFAULT_MAX_MESSAGE_BYTES.
+   */
+  maxMessageBytes?: number;
   cors?: CorsOptions;
   /** Interceptors run inside the kit's own (metrics, logging, in-flight tracking, internal auth). */
   interceptors?: Interceptor[];
@@ -64,6 +91,8 @@ export interface RunningServer {
    */
   close(graceMs?: number): Promise<void>;
 }
+
+type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 
 const HTTP2_PREFACE = Buffer.from("PRI");
 const OPEN_SERVICES = new Set([Health.typeName, ...reflectionServices.map((s) => s.typeName)]);
@@ -93,6 +122,16 @@ function loggingInterceptor(logger: Logger): Interceptor {
       throw connectError;
     }
   };
+}
+
+/** A node request's headers as fetch Headers (HTTP/2 pseudo-headers left out). */
+function headersOf(request: NodeRequest): Headers {
+  const header = new Headers();
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined || name.startsWith(":")) continue;
+    header.set(name, Array.isArray(value) ? value.join(", ") : value);
+  }
+  return header;
 }
 
 function applyCors(options: CorsOptions, request: http.IncomingMessage, response: http.ServerResponse): boolean {
@@ -126,8 +165,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Every in-flight call listens on the shutdown signal; dozens at once are normal, not a leak.
   setMaxListeners(0, shutdown.signal);
   const interceptors: Interceptor[] = [metrics.interceptor, loggingInterceptor(logger), inflight.interceptor];
-  if (options.internalToken) interceptors.push(requireInternalToken(options.internalToken, OPEN_SERVICES));
   interceptors.push(...(options.interceptors ?? []));
+  const guards: CallGuard[] = [];
+  if (options.internalToken) guards.push(internalTokenGuard(options.internalToken));
+  if (options.guard) guards.push(options.guard);
 
   const serviceNames = options.services.map((s) => s.service.typeName);
   let health: HealthRegistry | undefined;
@@ -136,10 +177,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     registerReflection(router, [...options.services.map((s) => s.service), Health]);
     health = registerHealth(router, serviceNames);
   };
+  // What each admitted request's guards established, handed to its handlers.
+  const admittedValues = new WeakMap<object, ContextValues>();
   const rpcHandler = connectNodeAdapter({
     routes,
     interceptors,
     shutdownSignal: shutdown.signal,
+    readMaxBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    contextValues: (request) => admittedValues.get(request) ?? createContextValues(),
     fallback(request, response) {
       const path = (request.url ?? "/").split("?")[0];
       if (request.method === "GET" && path === "/metrics") {
@@ -166,9 +211,36 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       response.end("not found\n");
     },
   });
-  const handler = (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => {
+  const guardedServices = new Map<string, string>();
+  for (const { service } of options.services) {
+    if (OPEN_SERVICES.has(service.typeName)) continue;
+    for (const method of service.methods) guardedServices.set(`/${service.typeName}/${method.name}`, service.typeName);
+  }
+  const admit = async (request: NodeRequest, service: string): Promise<ContextValues> => {
+    const call = { service, header: headersOf(request), values: createContextValues() };
+    for (const guard of guards) await guard(call);
+    return call.values;
+  };
+  const handler = (request: NodeRequest, response: http.ServerResponse | http2.Http2ServerResponse) => {
     if (options.cors && applyCors(options.cors, request as http.IncomingMessage, response as http.ServerResponse)) return;
-    rpcHandler(request, response);
+    const path = (request.url ?? "").split("?")[0] ?? "";
+    const service = guardedServices.get(path);
+    if (service === undefined || guards.length === 0) {
+      rpcHandler(request, response);
+      return;
+    }
+    admit(request, service).then(
+      (values) => {
+        admittedValues.set(request, values);
+        rpcHandler(request, response);
+      },
+      (error: unknown) => {
+        const refusal = error instanceof ConnectError ? error : new ConnectError("could not check the credential", Code.Internal, undefined, undefined, error);
+        const log = refusal.code === Code.Internal ? logger.error : logger.warn;
+        log("rpc refused", { rpc: path.slice(1), code: Code[refusal.code], error: refusal.rawMessage, cause: refusal.cause instanceof Error ? refusal.cause : undefined });
+        writeRefusal(request, response, refusal);
+      },
+    );
   };
 
   const h1 = http.createServer(handler);

@@ -21,6 +21,7 @@ export function startNetpol(config: NetpolConfig, logger: Logger = createLogger(
     host: config.host,
     port: config.port,
     internalToken: config.internalToken,
+    maxMessageBytes: config.maxMessageBytes,
     services: [serve(NetpolService, {})],
     logger,
   });

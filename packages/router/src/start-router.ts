@@ -172,6 +172,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): 
       port: config.port,
       services: [serve(RouterService, createRouterService({ store, routes, reconciler, domainPolicy: { platformDomain: config.platformDomain, allowWildcards: config.allowWildcardDomains }, urlFor }))],
       internalToken: config.internalToken,
+      maxMessageBytes: config.maxMessageBytes,
       logger,
     });
     closers.push(() => server.close());

@@ -110,6 +110,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
     port: config.port,
     logger,
     internalToken: config.internalToken,
+    maxMessageBytes: config.maxMessageBytes,
     services: [serve(SchedulerService, createSchedulerService({ db, config, controller, endpoints, logs, feed, uploads, logger }))],
   });
   let closing: Promise<void> | undefined;

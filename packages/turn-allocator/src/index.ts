@@ -21,6 +21,7 @@ export function startTurnAllocator(config: TurnAllocatorConfig, logger: Logger =
     host: config.host,
     port: config.port,
     internalToken: config.internalToken,
+    maxMessageBytes: config.maxMessageBytes,
     services: [serve(TurnAllocatorService, {})],
     logger,
   });

@@ -7,7 +7,7 @@ import { createClient } from "@connectrpc/connect";
 import type { Client, Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import pg from "pg";
-import { silentLogger, startServer } from "@berth/kit";
+import { DEFAULT_MAX_MESSAGE_BYTES, silentLogger, startServer } from "@berth/kit";
 import type { Coordination, RunningServer, ServiceRegistration } from "@berth/kit";
 import { startNetpol } from "@berth/netpol";
 import { AppService } from "@berth/proto/api/v1/apps";
@@ -100,6 +100,7 @@ export async function startApiHarness(t: Teardown, options: ApiHarnessOptions = 
     internalToken: INTERNAL_TOKEN,
     platformDomain: "berth.localhost",
     logLevel: "error" as const,
+    maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   };
   const turnAllocator = await startTurnAllocator(common, silentLogger);
   t.teardown(() => turnAllocator.close(500));

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pg from "pg";
-import { createLogger, silentLogger } from "@berth/kit";
+import { DEFAULT_MAX_MESSAGE_BYTES, createLogger, silentLogger } from "@berth/kit";
 import { startNetpol } from "@berth/netpol";
 import { readRouterConfig, startRouter } from "@berth/router";
 import type { RunningRouter } from "@berth/router";
@@ -111,6 +111,7 @@ export async function startPlatformHarness(t: Teardown, options: Pick<StartApiOp
     internalToken: INTERNAL_TOKEN,
     platformDomain: "berth.localhost",
     logLevel: "error" as const,
+    maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   };
   const turnAllocator = await startTurnAllocator(base, silentLogger);
   t.teardown(() => turnAllocator.close(500));

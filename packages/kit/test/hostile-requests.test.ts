@@ -1,0 +1,144 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import { gzipSync } from "node:zlib";
+import test from "ava";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import * as grpc from "@grpc/grpc-js";
+import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
+import { createInternalClient, serve, silentLogger, startServer } from "@berth/kit";
+import type { RunningServer, ServerOptions } from "@berth/kit";
+import { createGrpcJsClient } from "../../../test/support/grpc-js-client.js";
+
+const TOKEN = "internal-test-token";
+const LIMIT = 64 * 1024;
+const GET_APP = "/berth.scheduler.v1.SchedulerService/GetApp";
+
+async function start(t: { teardown(fn: () => Promise<void>): void }, options: Partial<ServerOptions> = {}): Promise<RunningServer> {
+  const server = await startServer({
+    name: "kit-hostile-test",
+    port: 0,
+    logger: silentLogger,
+    internalToken: TOKEN,
+    maxMessageBytes: LIMIT,
+    services: [serve(SchedulerService, { getApp: (request) => ({ app: { name: request.name.slice(0, 10) } }) })],
+    ...options,
+  });
+  t.teardown(() => server.close(500));
+  return server;
+}
+
+/** Posts headers and part of a body over HTTP/1.1 and never finishes it; resolves with the answer. */
+function postWithoutEnd(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(`${url}${GET_APP}`, { method: "POST", headers: { ...headers, "transfer-encoding": "chunked" } }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => (body += chunk));
+      response.on("end", () => {
+        request.destroy();
+        resolve({ status: response.statusCode ?? 0, body });
+      });
+    });
+    request.on("error", reject);
+    request.write(`{"name":"${"a".repeat(1024)}`);
+  });
+}
+
+/** Opens a gRPC call over HTTP/2, sends part of one message and never ends it; resolves with the trailers. */
+function grpcWithoutEnd(url: string, headers: Record<string, string> = {}): Promise<http2.IncomingHttpHeaders> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(url);
+    session.on("error", reject);
+    const stream = session.request({ ":method": "POST", ":path": GET_APP, "content-type": "application/grpc", te: "trailers", ...headers });
+    let status: http2.IncomingHttpHeaders = {};
+    stream.on("response", (h) => (status = h));
+    stream.on("trailers", (trailers) => {
+      session.destroy();
+      resolve({ ...status, ...trailers });
+    });
+    stream.on("error", reject);
+    // An envelope announcing 1 MiB of which only 1 KiB ever arrives.
+    const envelope = Buffer.alloc(5 + 1024);
+    envelope.writeUInt32BE(1024 * 1024, 1);
+    stream.write(envelope);
+  });
+}
+
+test("a call without the internal credential is refused before its body is read (HTTP/1.1 and HTTP/2)", async (t) => {
+  const server = await start(t);
+  const connect = await postWithoutEnd(server.url, { "content-type": "application/json" });
+  t.is(connect.status, 401);
+  t.is(JSON.parse(connect.body).code, "unauthenticated");
+  const wrongToken = await postWithoutEnd(server.url, { "content-type": "application/json", authorization: "Bearer wrong-token-wrong" });
+  t.is(wrongToken.status, 401);
+  const viaGrpc = await grpcWithoutEnd(server.url);
+  t.is(viaGrpc["grpc-status"], String(Code.Unauthenticated));
+});
+
+test("every protocol reads the early refusal as UNAUTHENTICATED", async (t) => {
+  const server = await start(t);
+  const transports = {
+    connectHttp1: createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" }),
+    connectHttp2: createConnectTransport({ baseUrl: server.url, httpVersion: "2" }),
+    grpc: createGrpcTransport({ baseUrl: server.url }),
+    grpcWebHttp1: createGrpcWebTransport({ baseUrl: server.url, httpVersion: "1.1" }),
+  };
+  for (const [name, transport] of Object.entries(transports)) {
+    const client = createClient(SchedulerService, transport);
+    const unary = await t.throwsAsync(client.getApp({ name: "shop" }));
+    t.is(ConnectError.from(unary).code, Code.Unauthenticated, `${name} unary`);
+    const stream = await t.throwsAsync(async () => {
+      for await (const _ of client.watchEndpoints({})) break;
+    });
+    t.is(ConnectError.from(stream).code, Code.Unauthenticated, `${name} server stream`);
+  }
+  const grpcJs = createGrpcJsClient(`127.0.0.1:${server.port}`);
+  t.teardown(() => grpcJs.close());
+  const error = await t.throwsAsync<grpc.ServiceError>(grpcJs.unary(SchedulerService.method.getApp, { name: "shop" }));
+  t.is(error?.code, grpc.status.UNAUTHENTICATED);
+  const trusted = createInternalClient(SchedulerService, { baseUrl: server.url, token: TOKEN });
+  t.is((await trusted.getApp({ name: "shop" })).app?.name, "shop");
+});
+
+test("a message over the limit is refused with RESOURCE_EXHAUSTED, compressed or not", async (t) => {
+  const server = await start(t);
+  const trusted = createInternalClient(SchedulerService, { baseUrl: server.url, token: TOKEN });
+  const tooLarge = await t.throwsAsync(trusted.getApp({ name: "a".repeat(LIMIT + 1) }));
+  t.is(ConnectError.from(tooLarge).code, Code.ResourceExhausted);
+
+  // 16 MiB of JSON in about 16 KiB of gzip: the limit applies to what it expands to.
+  const bomb = gzipSync(`{"name":"${"a".repeat(16 * 1024 * 1024)}"}`);
+  t.true(bomb.length < LIMIT);
+  const response = await fetch(`${server.url}${GET_APP}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "content-encoding": "gzip", authorization: `Bearer ${TOKEN}` },
+    body: bomb,
+  });
+  t.is((await response.json()).code, "resource_exhausted");
+
+  const grpcBomb = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+    const session = http2.connect(server.url);
+    session.on("error", reject);
+    const stream = session.request({
+      ":method": "POST",
+      ":path": GET_APP,
+      "content-type": "application/grpc",
+      "grpc-encoding": "gzip",
+      authorization: `Bearer ${TOKEN}`,
+    });
+    let headers: http2.IncomingHttpHeaders = {};
+    stream.on("response", (h) => (headers = h));
+    stream.on("trailers", (trailers) => {
+      session.destroy();
+      resolve({ ...headers, ...trailers });
+    });
+    stream.on("error", reject);
+    const compressed = gzipSync(Buffer.alloc(16 * 1024 * 1024));
+    const envelope = Buffer.alloc(5);
+    envelope.writeUInt8(1, 0);
+    envelope.writeUInt32BE(compressed.length, 1);
+    stream.end(Buffer.concat([envelope, compressed]));
+  });
+  t.is(grpcBomb["grpc-status"], String(Code.ResourceExhausted));
+});
