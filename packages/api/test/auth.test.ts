@@ -48,7 +48,7 @@ function answerToUnfinishedBody(url: string, authorization: string): Promise<{ s
 test("a bad token is refused before the body is read; a team's oversized message is RESOURCE_EXHAUSTED", async (t) => {
   const h = await startApiHarness(t);
   const { clients } = await h.team("acme");
-  const refused = await answerToUnfinishedBody(h.api.url, "Bearer berth_0000000000000000_" + "x".repeat(43));
+  const refused = await answerToUnfinishedBody(h.api.url, `Bearer berth_0000000000000000_${"x".repeat(43)}`);
   t.is(refused.status, 401);
   t.is(JSON.parse(refused.body).code, "unauthenticated");
   t.is(codeOf(await t.throwsAsync(clients.apps.createApp({ name: "a".repeat(5 * 1024 * 1024) }))), Code.ResourceExhausted);

@@ -115,7 +115,7 @@ test("a message over the limit is refused with RESOURCE_EXHAUSTED, compressed or
     headers: { "content-type": "application/json", "content-encoding": "gzip", authorization: `Bearer ${TOKEN}` },
     body: bomb,
   });
-  t.is((await response.json()).code, "resource_exhausted");
+  t.is(((await response.json()) as { code: string }).code, "resource_exhausted");
 
   const grpcBomb = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
     const session = http2.connect(server.url);
