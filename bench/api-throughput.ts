@@ -30,7 +30,7 @@ import pg from "pg";
 import { createClient } from "@connectrpc/connect";
 import type { Client, Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { DEFAULT_MAX_MESSAGE_BYTES, createInternalClient, serve, silentLogger, startServer } from "@berth/kit";
+import { DEFAULT_MAX_MESSAGE_BYTES, createInternalClient, servePartial, silentLogger, startServer } from "@berth/kit";
 import { RouterService } from "@berth/proto/router/v1/router";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { AppService } from "@berth/proto/api/v1/apps";
@@ -143,7 +143,7 @@ async function runEcho(formationJson: string): Promise<void> {
     name: "echo",
     port: 0,
     logger: silentLogger,
-    services: [serve(FormationService, { getFormation: () => ({ processes }), scale: () => ({ processes }) })],
+    services: [servePartial(FormationService, { getFormation: () => ({ processes }), scale: () => ({ processes }) })],
   });
   process.send!({ url: server.url });
 }

@@ -23,8 +23,17 @@ export interface ServiceRegistration {
   impl: Partial<ServiceImpl<DescService>>;
 }
 
-/** Pairs a service with its handlers, keeping the handler types checked. */
-export function serve<T extends DescService>(service: T, impl: Partial<ServiceImpl<T>>): ServiceRegistration {
+/** Pairs a service with a handler for every method: a forgotten handler fails to compile. */
+export function serve<T extends DescService>(service: T, impl: ServiceImpl<T>): ServiceRegistration {
+  return { service, impl: impl as Partial<ServiceImpl<DescService>> };
+}
+
+/**
+ * Pairs a service with some of its handlers; the others answer UNIMPLEMENTED.
+ * Only for a service still being built (switch to `serve` once every method is
+ * there) and for test stand-ins that fake just what a test calls.
+ */
+export function servePartial<T extends DescService>(service: T, impl: Partial<ServiceImpl<T>>): ServiceRegistration {
   return { service, impl: impl as Partial<ServiceImpl<DescService>> };
 }
 

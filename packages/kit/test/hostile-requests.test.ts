@@ -6,7 +6,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
-import { createInternalClient, serve, silentLogger, startServer } from "@berth/kit";
+import { createInternalClient, servePartial, silentLogger, startServer } from "@berth/kit";
 import type { RunningServer, ServerOptions } from "@berth/kit";
 import { createGrpcJsClient } from "../../../test/support/grpc-js-client.js";
 
@@ -21,7 +21,7 @@ async function start(t: { teardown(fn: () => Promise<void>): void }, options: Pa
     logger: silentLogger,
     internalToken: TOKEN,
     maxMessageBytes: LIMIT,
-    services: [serve(SchedulerService, { getApp: (request) => ({ app: { name: request.name.slice(0, 10) } }) })],
+    services: [servePartial(SchedulerService, { getApp: (request) => ({ app: { name: request.name.slice(0, 10) } }) })],
     ...options,
   });
   t.teardown(() => server.close(500));

@@ -6,7 +6,7 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } f
 import * as grpc from "@grpc/grpc-js";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "@berth/proto/grpc/health/v1/health";
-import { createInternalClient, fieldViolationsOf, invalidArgument, serve, silentLogger, startServer } from "@berth/kit";
+import { createInternalClient, fieldViolationsOf, invalidArgument, servePartial, silentLogger, startServer } from "@berth/kit";
 import type { RunningServer, ServerOptions } from "@berth/kit";
 import { createGrpcJsClient } from "../../../test/support/grpc-js-client.js";
 
@@ -14,7 +14,7 @@ const run = promisify(execFile);
 const TOKEN = "internal-test-token";
 
 function schedulerStandIn(delayMs = 0, onCall: () => void = () => {}) {
-  return serve(SchedulerService, {
+  return servePartial(SchedulerService, {
     async listPodSizes() {
       onCall();
       if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));

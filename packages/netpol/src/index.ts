@@ -1,4 +1,4 @@
-import { createLogger, readCommonConfig, serve, startServer } from "@berth/kit";
+import { createLogger, readCommonConfig, servePartial, startServer } from "@berth/kit";
 import type { CommonConfig, Environment, Logger, RunningServer } from "@berth/kit";
 import { NetpolService } from "@berth/proto/netpol/v1/netpol";
 
@@ -22,7 +22,7 @@ export function startNetpol(config: NetpolConfig, logger: Logger = createLogger(
     port: config.port,
     internalToken: config.internalToken,
     maxMessageBytes: config.maxMessageBytes,
-    services: [serve(NetpolService, {})],
+    services: [servePartial(NetpolService, {})],
     logger,
   });
 }

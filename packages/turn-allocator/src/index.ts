@@ -1,4 +1,4 @@
-import { createLogger, readCommonConfig, serve, startServer } from "@berth/kit";
+import { createLogger, readCommonConfig, servePartial, startServer } from "@berth/kit";
 import type { CommonConfig, Environment, Logger, RunningServer } from "@berth/kit";
 import { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
 
@@ -22,7 +22,7 @@ export function startTurnAllocator(config: TurnAllocatorConfig, logger: Logger =
     port: config.port,
     internalToken: config.internalToken,
     maxMessageBytes: config.maxMessageBytes,
-    services: [serve(TurnAllocatorService, {})],
+    services: [servePartial(TurnAllocatorService, {})],
     logger,
   });
 }

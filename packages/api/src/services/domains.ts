@@ -9,7 +9,7 @@ import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 
 /** DomainService: custom domains of web processes, through the router. */
-export function createDomainService(deps: ServiceDeps): Partial<ServiceImpl<typeof DomainService>> {
+export function createDomainService(deps: ServiceDeps): ServiceImpl<typeof DomainService> {
   const { router } = deps.peers;
   return {
     async addDomain(request, ctx) {

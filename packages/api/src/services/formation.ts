@@ -58,7 +58,7 @@ async function changeFormation(
 }
 
 /** FormationService: the running shape of an app, its replicas and their logs. */
-export function createFormationService(deps: ServiceDeps): Partial<ServiceImpl<typeof FormationService>> {
+export function createFormationService(deps: ServiceDeps): ServiceImpl<typeof FormationService> {
   const { scheduler } = deps.peers;
   return {
     async getFormation(request, ctx) {

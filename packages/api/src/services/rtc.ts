@@ -24,7 +24,7 @@ function checkRtcType(checks: FieldChecks, processType: string): void {
  * the TURN allocator. While the allocator is not built it answers
  * UNIMPLEMENTED, and so does this service.
  */
-export function createRtcService(deps: ServiceDeps): Partial<ServiceImpl<typeof RtcService>> {
+export function createRtcService(deps: ServiceDeps): ServiceImpl<typeof RtcService> {
   const { turnAllocator } = deps.peers;
   return {
     async getCredentials(request, ctx) {

@@ -44,7 +44,7 @@ async function targetTeam(store: ApiStore, caller: Caller, requested: string): P
 }
 
 /** TeamService: teams (admin only) and the bearer tokens of a team. */
-export function createTeamService(store: ApiStore, revocations: TokenRevocations): Partial<ServiceImpl<typeof TeamService>> {
+export function createTeamService(store: ApiStore, revocations: TokenRevocations): ServiceImpl<typeof TeamService> {
   return {
     async createTeam(request, ctx) {
       requireAdmin(ctx);

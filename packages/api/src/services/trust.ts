@@ -19,7 +19,7 @@ async function ownedApps(deps: ServiceDeps, ctx: HandlerContext, team: string, a
  * processes, from netpol. While netpol is not built it answers
  * UNIMPLEMENTED, and so does this service.
  */
-export function createTrustService(deps: ServiceDeps): Partial<ServiceImpl<typeof TrustService>> {
+export function createTrustService(deps: ServiceDeps): ServiceImpl<typeof TrustService> {
   const { netpol } = deps.peers;
   return {
     async getTrust(request, ctx) {

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, Interceptor } from "@connectrpc/connect";
-import { alreadyExists, notFound, routingClassOf, serve } from "@berth/kit";
+import { alreadyExists, notFound, routingClassOf, servePartial } from "@berth/kit";
 import { RouterService } from "@berth/proto/router/v1/router";
 import { routeHostname } from "@berth/router";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
@@ -93,7 +93,7 @@ export function createSchedulerStandIn(timeline: Timeline = []) {
     s.app.currentReleaseVersion = version;
     return { release: made, rollout };
   };
-  const registration = serve(SchedulerService, {
+  const registration = servePartial(SchedulerService, {
     createApp(request) {
       return once(request.requestId, () => {
         if (apps.has(request.name)) throw alreadyExists(`app ${request.name} already exists`);
@@ -215,7 +215,7 @@ export function createRouterStandIn(timeline: Timeline = [], platformDomain = "b
       const hostname = routeHostname(app, processType, platformDomain)!;
       return create(RouteSchema, { hostname, app, processType, url: `https://${hostname}`, customDomain: false });
     });
-  const registration = serve(RouterService, {
+  const registration = servePartial(RouterService, {
     listRoutes: (request) => ({ routes: [...platformRoutes(request.app), ...domains.filter((d) => d.app === request.app)] }),
     addDomain(request) {
       if (domains.some((d) => d.hostname === request.hostname)) throw alreadyExists(`domain ${request.hostname} is taken`);

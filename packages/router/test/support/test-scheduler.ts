@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { serve, silentLogger, startServer } from "@berth/kit";
+import { servePartial, silentLogger, startServer } from "@berth/kit";
 import type { RunningServer } from "@berth/kit";
 import { SchedulerService, WatchEndpointsResponseSchema } from "@berth/proto/scheduler/v1/scheduler";
 import type { WatchEndpointsResponse } from "@berth/proto/scheduler/v1/scheduler";
@@ -63,7 +63,7 @@ export async function startTestScheduler(token = "test-internal-token-0123456789
     internalToken: token,
     logger: silentLogger,
     services: [
-      serve(SchedulerService, {
+      servePartial(SchedulerService, {
         async *watchEndpoints(_request, context) {
           const subscriber: Subscriber = { queue: [], wake: undefined, dropped: false };
           subscribers.add(subscriber);
