@@ -1,9 +1,9 @@
+import { followStream } from "@berth/kit";
 import type { Logger } from "@berth/kit";
 import { createAppOwners } from "./app-owners.js";
 import type { AppOwners } from "./app-owners.js";
 import { createAppRoutes } from "./app-routes.js";
 import type { AppRoutes } from "./app-routes.js";
-import { followStream } from "./follow-stream.js";
 import type { Peers } from "./peers.js";
 
 /** What the API keeps in memory from its peers' streams, so that reads need fewer calls. */

@@ -8,6 +8,7 @@ export * from "./call-outcome.js";
 export * from "./logger.js";
 export * from "./server.js";
 export * from "./client.js";
+export * from "./follow-stream.js";
 export * from "./health.js";
 export * from "./internal-auth.js";
 export type { RpcMetrics } from "./metrics.js";

@@ -1,7 +1,13 @@
-import { createLogger, maskedConfig, readConfigOrExit, runUntilSignal } from "@berth/kit";
-import { readNetpolConfig, startNetpol } from "./index.js";
+import { createLogger, readConfigOrExit, runUntilSignal } from "@berth/kit";
+import { KubeConfig } from "@kubernetes/client-node";
+import { readNetpolConfig } from "./config.js";
+import { startNetpol } from "./start-netpol.js";
 
 const config = readConfigOrExit("netpol", () => readNetpolConfig(process.env));
 const logger = createLogger("netpol", { level: config.logLevel });
-logger.info("configuration", maskedConfig(config));
-await runUntilSignal(logger, [await startNetpol(config, logger)]);
+let kubeConfig: KubeConfig | undefined;
+if (config.engine === "kubernetes") {
+  kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+}
+await runUntilSignal(logger, [await startNetpol(config, { logger, kubeConfig })]);

@@ -28,7 +28,7 @@ parts.push(scheduler);
 const router = await startRouter(configs.router, { logger: loggerFor("router") });
 parts.push(router);
 parts.push(await startTurnAllocator(configs.turnAllocator, loggerFor("turn-allocator")));
-parts.push(await startNetpol(configs.netpol, loggerFor("netpol")));
+parts.push(await startNetpol(configs.netpol, { logger: loggerFor("netpol") }));
 const api = await startApi(configs.api, { logger: loggerFor("api"), coordination });
 parts.push(api);
 logger.info("berth is up", {

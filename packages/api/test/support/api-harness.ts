@@ -9,7 +9,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import pg from "pg";
 import { DEFAULT_MAX_MESSAGE_BYTES, silentLogger, startServer } from "@berth/kit";
 import type { Coordination, RunningServer, ServiceRegistration } from "@berth/kit";
-import { startNetpol } from "@berth/netpol";
+import { readNetpolConfig, startNetpol } from "@berth/netpol";
 import { AppService } from "@berth/proto/api/v1/apps";
 import { FormationService } from "@berth/proto/api/v1/formation";
 import { TeamService } from "@berth/proto/api/v1/identity";
@@ -104,8 +104,15 @@ export async function startApiHarness(t: Teardown, options: ApiHarnessOptions = 
   };
   const turnAllocator = await startTurnAllocator(common, silentLogger);
   t.teardown(() => turnAllocator.close(500));
-  const netpol = await startNetpol(common, silentLogger);
-  t.teardown(() => netpol.close(500));
+  const netpolSchema = `netpol_test_${randomBytes(6).toString("hex")}`;
+  const netpol = await startNetpol(
+    { ...readNetpolConfig({ BERTH_INTERNAL_TOKEN: INTERNAL_TOKEN, BERTH_DATA_DIR: dataDir }), ...common, schedulerUrl: schedulerServer.url },
+    { logger: silentLogger, schema: netpolSchema },
+  );
+  t.teardown(async () => {
+    await netpol.close(500);
+    if (!options.embedded) await dropSchema(netpolSchema);
+  });
   const config: ApiConfig = {
     ...common,
     peers: { scheduler: schedulerServer.url, router: routerServer.url, turnAllocator: turnAllocator.url, netpol: netpol.url },

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pg from "pg";
 import { DEFAULT_MAX_MESSAGE_BYTES, createLogger, silentLogger } from "@berth/kit";
-import { startNetpol } from "@berth/netpol";
+import { readNetpolConfig, startNetpol } from "@berth/netpol";
 import { readRouterConfig, startRouter } from "@berth/router";
 import type { RunningRouter } from "@berth/router";
 import { readSchedulerConfig, startScheduler } from "@berth/scheduler";
@@ -115,7 +115,7 @@ export async function startPlatformHarness(t: Teardown, options: Pick<StartApiOp
   };
   const turnAllocator = await startTurnAllocator(base, silentLogger);
   t.teardown(() => turnAllocator.close(500));
-  const netpol = await startNetpol(base, silentLogger);
+  const netpol = await startNetpol(readNetpolConfig({ ...common, BERTH_NETPOL_PORT: "0", BERTH_SCHEDULER_URL: scheduler.url }), { logger: quiet });
   t.teardown(() => netpol.close(500));
 
   const config: ApiConfig = {

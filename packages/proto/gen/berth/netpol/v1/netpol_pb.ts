@@ -6,13 +6,15 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { ReachabilityEntry, ReachabilityVerdict, TrustList } from "../../type/v1/network_pb.js";
 import { file_berth_type_v1_network } from "../../type/v1/network_pb.js";
+import type { RoutingClass } from "../../type/v1/process_pb.js";
+import { file_berth_type_v1_process } from "../../type/v1/process_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file berth/netpol/v1/netpol.proto.
  */
 export const file_berth_netpol_v1_netpol: GenFile = /*@__PURE__*/
-  fileDesc("ChxiZXJ0aC9uZXRwb2wvdjEvbmV0cG9sLnByb3RvEg9iZXJ0aC5uZXRwb2wudjEiHgoPR2V0VHJ1c3RSZXF1ZXN0EgsKA2FwcBgBIAEoCSI7ChBHZXRUcnVzdFJlc3BvbnNlEicKBXRydXN0GAEgASgLMhguYmVydGgudHlwZS52MS5UcnVzdExpc3QiXgoPU2V0VHJ1c3RSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgx0cnVzdGVkX2FwcHMYAiADKAkSKAoEbW9kZRgDIAEoDjIaLmJlcnRoLm5ldHBvbC52MS5UcnVzdE1vZGUiOwoQU2V0VHJ1c3RSZXNwb25zZRInCgV0cnVzdBgBIAEoCzIYLmJlcnRoLnR5cGUudjEuVHJ1c3RMaXN0IjYKElJlbW92ZVRydXN0UmVxdWVzdBILCgNhcHAYASABKAkSEwoLdHJ1c3RlZF9hcHAYAiABKAkiPgoTUmVtb3ZlVHJ1c3RSZXNwb25zZRInCgV0cnVzdBgBIAEoCzIYLmJlcnRoLnR5cGUudjEuVHJ1c3RMaXN0IiAKEUNsZWFyVHJ1c3RSZXF1ZXN0EgsKA2FwcBgBIAEoCSIUChJDbGVhclRydXN0UmVzcG9uc2UiHwoQRm9yZ2V0QXBwUmVxdWVzdBILCgNhcHAYASABKAkiEwoRRm9yZ2V0QXBwUmVzcG9uc2UidAoORXhwbGFpblJlcXVlc3QSEAoIZnJvbV9hcHAYASABKAkSGQoRZnJvbV9wcm9jZXNzX3R5cGUYAiABKAkSDgoGdG9fYXBwGAMgASgJEhcKD3RvX3Byb2Nlc3NfdHlwZRgEIAEoCRIMCgRwb3J0GAUgASgNIkYKD0V4cGxhaW5SZXNwb25zZRIzCgd2ZXJkaWN0GAEgASgLMiIuYmVydGgudHlwZS52MS5SZWFjaGFiaWxpdHlWZXJkaWN0IiAKEEdldE1hdHJpeFJlcXVlc3QSDAoEdGVhbRgBIAEoCSJGChFHZXRNYXRyaXhSZXNwb25zZRIxCgdlbnRyaWVzGAEgAygLMiAuYmVydGgudHlwZS52MS5SZWFjaGFiaWxpdHlFbnRyeSI0ChNQbGFuUG9saWNpZXNSZXF1ZXN0EgwKBHRlYW0YASABKAkSDwoHZHJ5X3J1bhgCIAEoCCJUCgxQb2xpY3lDaGFuZ2USDgoGYWN0aW9uGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJbmFtZXNwYWNlGAMgASgJEhMKC29iamVjdF9qc29uGAQgASgJIlcKFFBsYW5Qb2xpY2llc1Jlc3BvbnNlEi4KB2NoYW5nZXMYASADKAsyHS5iZXJ0aC5uZXRwb2wudjEuUG9saWN5Q2hhbmdlEg8KB2FwcGxpZWQYAiABKAgqUwoJVHJ1c3RNb2RlEhoKFlRSVVNUX01PREVfVU5TUEVDSUZJRUQQABIWChJUUlVTVF9NT0RFX1JFUExBQ0UQARISCg5UUlVTVF9NT0RFX0FERBACMrUFCg1OZXRwb2xTZXJ2aWNlEk8KCEdldFRydXN0EiAuYmVydGgubmV0cG9sLnYxLkdldFRydXN0UmVxdWVzdBohLmJlcnRoLm5ldHBvbC52MS5HZXRUcnVzdFJlc3BvbnNlEk8KCFNldFRydXN0EiAuYmVydGgubmV0cG9sLnYxLlNldFRydXN0UmVxdWVzdBohLmJlcnRoLm5ldHBvbC52MS5TZXRUcnVzdFJlc3BvbnNlElgKC1JlbW92ZVRydXN0EiMuYmVydGgubmV0cG9sLnYxLlJlbW92ZVRydXN0UmVxdWVzdBokLmJlcnRoLm5ldHBvbC52MS5SZW1vdmVUcnVzdFJlc3BvbnNlElUKCkNsZWFyVHJ1c3QSIi5iZXJ0aC5uZXRwb2wudjEuQ2xlYXJUcnVzdFJlcXVlc3QaIy5iZXJ0aC5uZXRwb2wudjEuQ2xlYXJUcnVzdFJlc3BvbnNlElIKCUZvcmdldEFwcBIhLmJlcnRoLm5ldHBvbC52MS5Gb3JnZXRBcHBSZXF1ZXN0GiIuYmVydGgubmV0cG9sLnYxLkZvcmdldEFwcFJlc3BvbnNlEkwKB0V4cGxhaW4SHy5iZXJ0aC5uZXRwb2wudjEuRXhwbGFpblJlcXVlc3QaIC5iZXJ0aC5uZXRwb2wudjEuRXhwbGFpblJlc3BvbnNlElIKCUdldE1hdHJpeBIhLmJlcnRoLm5ldHBvbC52MS5HZXRNYXRyaXhSZXF1ZXN0GiIuYmVydGgubmV0cG9sLnYxLkdldE1hdHJpeFJlc3BvbnNlElsKDFBsYW5Qb2xpY2llcxIkLmJlcnRoLm5ldHBvbC52MS5QbGFuUG9saWNpZXNSZXF1ZXN0GiUuYmVydGgubmV0cG9sLnYxLlBsYW5Qb2xpY2llc1Jlc3BvbnNlYgZwcm90bzM", [file_berth_type_v1_network]);
+  fileDesc("ChxiZXJ0aC9uZXRwb2wvdjEvbmV0cG9sLnByb3RvEg9iZXJ0aC5uZXRwb2wudjEiHgoPR2V0VHJ1c3RSZXF1ZXN0EgsKA2FwcBgBIAEoCSI7ChBHZXRUcnVzdFJlc3BvbnNlEicKBXRydXN0GAEgASgLMhguYmVydGgudHlwZS52MS5UcnVzdExpc3QiXgoPU2V0VHJ1c3RSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgx0cnVzdGVkX2FwcHMYAiADKAkSKAoEbW9kZRgDIAEoDjIaLmJlcnRoLm5ldHBvbC52MS5UcnVzdE1vZGUiOwoQU2V0VHJ1c3RSZXNwb25zZRInCgV0cnVzdBgBIAEoCzIYLmJlcnRoLnR5cGUudjEuVHJ1c3RMaXN0IjYKElJlbW92ZVRydXN0UmVxdWVzdBILCgNhcHAYASABKAkSEwoLdHJ1c3RlZF9hcHAYAiABKAkiPgoTUmVtb3ZlVHJ1c3RSZXNwb25zZRInCgV0cnVzdBgBIAEoCzIYLmJlcnRoLnR5cGUudjEuVHJ1c3RMaXN0IiAKEUNsZWFyVHJ1c3RSZXF1ZXN0EgsKA2FwcBgBIAEoCSIUChJDbGVhclRydXN0UmVzcG9uc2UiHwoQRm9yZ2V0QXBwUmVxdWVzdBILCgNhcHAYASABKAkiEwoRRm9yZ2V0QXBwUmVzcG9uc2UidAoORXhwbGFpblJlcXVlc3QSEAoIZnJvbV9hcHAYASABKAkSGQoRZnJvbV9wcm9jZXNzX3R5cGUYAiABKAkSDgoGdG9fYXBwGAMgASgJEhcKD3RvX3Byb2Nlc3NfdHlwZRgEIAEoCRIMCgRwb3J0GAUgASgNIkYKD0V4cGxhaW5SZXNwb25zZRIzCgd2ZXJkaWN0GAEgASgLMiIuYmVydGgudHlwZS52MS5SZWFjaGFiaWxpdHlWZXJkaWN0IiAKEEdldE1hdHJpeFJlcXVlc3QSDAoEdGVhbRgBIAEoCSJGChFHZXRNYXRyaXhSZXNwb25zZRIxCgdlbnRyaWVzGAEgAygLMiAuYmVydGgudHlwZS52MS5SZWFjaGFiaWxpdHlFbnRyeSI0ChNQbGFuUG9saWNpZXNSZXF1ZXN0EgwKBHRlYW0YASABKAkSDwoHZHJ5X3J1bhgCIAEoCCJUCgxQb2xpY3lDaGFuZ2USDgoGYWN0aW9uGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJbmFtZXNwYWNlGAMgASgJEhMKC29iamVjdF9qc29uGAQgASgJIlcKFFBsYW5Qb2xpY2llc1Jlc3BvbnNlEi4KB2NoYW5nZXMYASADKAsyHS5iZXJ0aC5uZXRwb2wudjEuUG9saWN5Q2hhbmdlEg8KB2FwcGxpZWQYAiABKAgiGQoXV2F0Y2hMb2NhbFBvbGljeVJlcXVlc3QiWAoYV2F0Y2hMb2NhbFBvbGljeVJlc3BvbnNlEg8KB3ZlcnNpb24YASABKAQSKwoGYWxsb3dzGAIgAygLMhsuYmVydGgubmV0cG9sLnYxLkxvY2FsQWxsb3cinAEKCkxvY2FsQWxsb3cSDAoEcnVsZRgBIAEoCRIoCgRmcm9tGAIgASgLMhouYmVydGgubmV0cG9sLnYxLkxvY2FsUGVlchIOCgZ0b19hcHAYAyABKAkSLQoIdG9fY2xhc3MYBCABKA4yGy5iZXJ0aC50eXBlLnYxLlJvdXRpbmdDbGFzcxIXCg90b19wcm9jZXNzX3R5cGUYBSABKAkicAoJTG9jYWxQZWVyEg0KA2FwcBgBIAEoCUgAEhEKB2luZ3Jlc3MYAiABKAhIABI5Cgx0dXJuX2dhdGV3YXkYAyABKAsyIS5iZXJ0aC5uZXRwb2wudjEuTG9jYWxUdXJuR2F0ZXdheUgAQgYKBGtpbmQiNQoQTG9jYWxUdXJuR2F0ZXdheRILCgNhcHAYASABKAkSFAoMcHJvY2Vzc190eXBlGAIgASgJKlMKCVRydXN0TW9kZRIaChZUUlVTVF9NT0RFX1VOU1BFQ0lGSUVEEAASFgoSVFJVU1RfTU9ERV9SRVBMQUNFEAESEgoOVFJVU1RfTU9ERV9BREQQAjKgBgoNTmV0cG9sU2VydmljZRJPCghHZXRUcnVzdBIgLmJlcnRoLm5ldHBvbC52MS5HZXRUcnVzdFJlcXVlc3QaIS5iZXJ0aC5uZXRwb2wudjEuR2V0VHJ1c3RSZXNwb25zZRJPCghTZXRUcnVzdBIgLmJlcnRoLm5ldHBvbC52MS5TZXRUcnVzdFJlcXVlc3QaIS5iZXJ0aC5uZXRwb2wudjEuU2V0VHJ1c3RSZXNwb25zZRJYCgtSZW1vdmVUcnVzdBIjLmJlcnRoLm5ldHBvbC52MS5SZW1vdmVUcnVzdFJlcXVlc3QaJC5iZXJ0aC5uZXRwb2wudjEuUmVtb3ZlVHJ1c3RSZXNwb25zZRJVCgpDbGVhclRydXN0EiIuYmVydGgubmV0cG9sLnYxLkNsZWFyVHJ1c3RSZXF1ZXN0GiMuYmVydGgubmV0cG9sLnYxLkNsZWFyVHJ1c3RSZXNwb25zZRJSCglGb3JnZXRBcHASIS5iZXJ0aC5uZXRwb2wudjEuRm9yZ2V0QXBwUmVxdWVzdBoiLmJlcnRoLm5ldHBvbC52MS5Gb3JnZXRBcHBSZXNwb25zZRJMCgdFeHBsYWluEh8uYmVydGgubmV0cG9sLnYxLkV4cGxhaW5SZXF1ZXN0GiAuYmVydGgubmV0cG9sLnYxLkV4cGxhaW5SZXNwb25zZRJSCglHZXRNYXRyaXgSIS5iZXJ0aC5uZXRwb2wudjEuR2V0TWF0cml4UmVxdWVzdBoiLmJlcnRoLm5ldHBvbC52MS5HZXRNYXRyaXhSZXNwb25zZRJbCgxQbGFuUG9saWNpZXMSJC5iZXJ0aC5uZXRwb2wudjEuUGxhblBvbGljaWVzUmVxdWVzdBolLmJlcnRoLm5ldHBvbC52MS5QbGFuUG9saWNpZXNSZXNwb25zZRJpChBXYXRjaExvY2FsUG9saWN5EiguYmVydGgubmV0cG9sLnYxLldhdGNoTG9jYWxQb2xpY3lSZXF1ZXN0GikuYmVydGgubmV0cG9sLnYxLldhdGNoTG9jYWxQb2xpY3lSZXNwb25zZTABYgZwcm90bzM", [file_berth_type_v1_network, file_berth_type_v1_process]);
 
 /**
  * @generated from message berth.netpol.v1.GetTrustRequest
@@ -364,6 +366,154 @@ export const PlanPoliciesResponseSchema: GenMessage<PlanPoliciesResponse> = /*@_
   messageDesc(file_berth_netpol_v1_netpol, 16);
 
 /**
+ * @generated from message berth.netpol.v1.WatchLocalPolicyRequest
+ */
+export type WatchLocalPolicyRequest = Message<"berth.netpol.v1.WatchLocalPolicyRequest"> & {
+};
+
+/**
+ * Describes the message berth.netpol.v1.WatchLocalPolicyRequest.
+ * Use `create(WatchLocalPolicyRequestSchema)` to create a new message.
+ */
+export const WatchLocalPolicyRequestSchema: GenMessage<WatchLocalPolicyRequest> = /*@__PURE__*/
+  messageDesc(file_berth_netpol_v1_netpol, 17);
+
+/**
+ * WatchLocalPolicyResponse is the whole local policy as it stands now.
+ *
+ * @generated from message berth.netpol.v1.WatchLocalPolicyResponse
+ */
+export type WatchLocalPolicyResponse = Message<"berth.netpol.v1.WatchLocalPolicyResponse"> & {
+  /**
+   * Grows with every change; equal versions carry equal allows.
+   *
+   * @generated from field: uint64 version = 1;
+   */
+  version: bigint;
+
+  /**
+   * @generated from field: repeated berth.netpol.v1.LocalAllow allows = 2;
+   */
+  allows: LocalAllow[];
+};
+
+/**
+ * Describes the message berth.netpol.v1.WatchLocalPolicyResponse.
+ * Use `create(WatchLocalPolicyResponseSchema)` to create a new message.
+ */
+export const WatchLocalPolicyResponseSchema: GenMessage<WatchLocalPolicyResponse> = /*@__PURE__*/
+  messageDesc(file_berth_netpol_v1_netpol, 18);
+
+/**
+ * LocalAllow lets one peer reach the processes of one class of an app, on
+ * the port each of those processes listens on ($PORT).
+ *
+ * @generated from message berth.netpol.v1.LocalAllow
+ */
+export type LocalAllow = Message<"berth.netpol.v1.LocalAllow"> & {
+  /**
+   * Stable rule name, used in nft comments and Explain.
+   *
+   * @generated from field: string rule = 1;
+   */
+  rule: string;
+
+  /**
+   * @generated from field: berth.netpol.v1.LocalPeer from = 2;
+   */
+  from?: LocalPeer | undefined;
+
+  /**
+   * @generated from field: string to_app = 3;
+   */
+  toApp: string;
+
+  /**
+   * @generated from field: berth.type.v1.RoutingClass to_class = 4;
+   */
+  toClass: RoutingClass;
+
+  /**
+   * Empty: every process of that class.
+   *
+   * @generated from field: string to_process_type = 5;
+   */
+  toProcessType: string;
+};
+
+/**
+ * Describes the message berth.netpol.v1.LocalAllow.
+ * Use `create(LocalAllowSchema)` to create a new message.
+ */
+export const LocalAllowSchema: GenMessage<LocalAllow> = /*@__PURE__*/
+  messageDesc(file_berth_netpol_v1_netpol, 19);
+
+/**
+ * LocalPeer is who may connect.
+ *
+ * @generated from message berth.netpol.v1.LocalPeer
+ */
+export type LocalPeer = Message<"berth.netpol.v1.LocalPeer"> & {
+  /**
+   * @generated from oneof berth.netpol.v1.LocalPeer.kind
+   */
+  kind: {
+    /**
+     * Every replica of that app.
+     *
+     * @generated from field: string app = 1;
+     */
+    value: string;
+    case: "app";
+  } | {
+    /**
+     * The router's data plane.
+     *
+     * @generated from field: bool ingress = 2;
+     */
+    value: boolean;
+    case: "ingress";
+  } | {
+    /**
+     * @generated from field: berth.netpol.v1.LocalTurnGateway turn_gateway = 3;
+     */
+    value: LocalTurnGateway;
+    case: "turnGateway";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message berth.netpol.v1.LocalPeer.
+ * Use `create(LocalPeerSchema)` to create a new message.
+ */
+export const LocalPeerSchema: GenMessage<LocalPeer> = /*@__PURE__*/
+  messageDesc(file_berth_netpol_v1_netpol, 20);
+
+/**
+ * LocalTurnGateway is the TURN gateway of one `*-rtc` process.
+ *
+ * @generated from message berth.netpol.v1.LocalTurnGateway
+ */
+export type LocalTurnGateway = Message<"berth.netpol.v1.LocalTurnGateway"> & {
+  /**
+   * @generated from field: string app = 1;
+   */
+  app: string;
+
+  /**
+   * @generated from field: string process_type = 2;
+   */
+  processType: string;
+};
+
+/**
+ * Describes the message berth.netpol.v1.LocalTurnGateway.
+ * Use `create(LocalTurnGatewaySchema)` to create a new message.
+ */
+export const LocalTurnGatewaySchema: GenMessage<LocalTurnGateway> = /*@__PURE__*/
+  messageDesc(file_berth_netpol_v1_netpol, 21);
+
+/**
  * TrustMode says whether SetTrust replaces the list or adds to it.
  *
  * @generated from enum berth.netpol.v1.TrustMode
@@ -472,6 +622,18 @@ export const NetpolService: GenService<{
     methodKind: "unary";
     input: typeof PlanPoliciesRequestSchema;
     output: typeof PlanPoliciesResponseSchema;
+  },
+  /**
+   * The policy compiled for one machine, every team's, for the local runtime
+   * to enforce: the whole model on connect, then the whole model again after
+   * every change. Everything it does not allow is denied.
+   *
+   * @generated from rpc berth.netpol.v1.NetpolService.WatchLocalPolicy
+   */
+  watchLocalPolicy: {
+    methodKind: "server_streaming";
+    input: typeof WatchLocalPolicyRequestSchema;
+    output: typeof WatchLocalPolicyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_berth_netpol_v1_netpol, 0);

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CallOptions } from "@connectrpc/connect";
-import type { Logger } from "@berth/kit";
+import type { Logger } from "./logger.js";
 
 /** Options of followStream. */
 export interface FollowStreamOptions<M> {
@@ -10,8 +10,12 @@ export interface FollowStreamOptions<M> {
   open(options: CallOptions): AsyncIterable<M>;
   /** Called just before each attempt to open the stream. */
   onOpen?(): void;
-  /** Each message, in order. */
-  onMessage(message: M): void;
+  /**
+   * Each message, in order; the next is read once it returns or resolves.
+   * A throw or rejection counts as a failed stream: it is opened again, and
+   * a stream that starts with a snapshot repairs what was missed.
+   */
+  onMessage(message: M): void | Promise<void>;
   /** The stream ended or failed: what it said may be out of date until the next snapshot. */
   onDown(): void;
   /** Ends the following (the service is shutting down). */
@@ -36,7 +40,7 @@ export async function followStream<M>(options: FollowStreamOptions<M>): Promise<
       options.onOpen?.();
       // No deadline: Connect would keep a stream's deadline timer running after the stream ended.
       for await (const message of options.open({ signal: options.signal, timeoutMs: 0 })) {
-        options.onMessage(message);
+        await options.onMessage(message);
         backoff = initialBackoff;
       }
       if (!options.signal.aborted) options.logger.info("stream ended; reconnecting", { stream: options.name, inMs: backoff });

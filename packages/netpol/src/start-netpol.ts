@@ -1,0 +1,94 @@
+import type { Client } from "@connectrpc/connect";
+import { createInternalClient, createLogger, maskedConfig, openDatabase, servePartial, startServer } from "@berth/kit";
+import type { Database, Logger } from "@berth/kit";
+import { NetpolService } from "@berth/proto/netpol/v1/netpol";
+import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { startAppFeed } from "./app-feed.js";
+import { createAppLookup } from "./app-lookup.js";
+import type { NetpolConfig } from "./config.js";
+import { createLocalPolicyCache, createLocalPolicyHandler } from "./local-policy-handler.js";
+import { changesNothing, withAppChanges } from "./model-changes.js";
+import { createPolicyState } from "./policy-state.js";
+import type { PolicyState } from "./policy-state.js";
+import { netpolMigrations } from "./store/migrations.js";
+import { createNetpolStore } from "./store/netpol-store.js";
+import { createTrustHandlers } from "./trust-handlers.js";
+
+/** Collaborators a caller may provide instead of the ones built from the configuration. */
+export interface NetpolDeps {
+  logger?: Logger;
+  /** An open, migrated database; otherwise one is opened from the configuration. */
+  database?: Database;
+  /** The Postgres schema when the database is opened here (default `netpol`); tests give each run its own. */
+  schema?: string;
+  /** The scheduler's apps; otherwise an internal client to `schedulerUrl`. */
+  scheduler?: Pick<Client<typeof SchedulerService>, "watchApps" | "getApp">;
+  /** The cluster, for the kubernetes engine. */
+  kubeConfig?: KubeConfig;
+}
+
+/** A running netpol service. */
+export interface RunningNetpol {
+  readonly url: string;
+  readonly port: number;
+  /** Resolves once the scheduler's first app snapshot is recorded. */
+  readonly ready: Promise<void>;
+  /** The live model, for tests and the all-in-one launcher. */
+  readonly state: PolicyState;
+  /** Stops the feed and the server, letting unary calls finish for up to `graceMs`. */
+  close(graceMs?: number): Promise<void>;
+}
+
+const CALL_TIMEOUT_MS = 10_000;
+
+/** Starts netpol: store, model, the scheduler's app feed and NetpolService. */
+export async function startNetpol(config: NetpolConfig, deps: NetpolDeps = {}): Promise<RunningNetpol> {
+  const logger = deps.logger ?? createLogger("netpol", { level: config.logLevel });
+  logger.info("starting netpol", maskedConfig({ ...config, kubernetes: JSON.stringify(config.kubernetes) }));
+  const database = deps.database ?? (await openDatabase({ service: "netpol", schema: deps.schema ?? "netpol", migrations: netpolMigrations, databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger }));
+  const closers: ((graceMs?: number) => Promise<void> | void)[] = [];
+  if (!deps.database) closers.push(() => database.close());
+  try {
+    const store = createNetpolStore(database);
+    const state = createPolicyState(await store.load());
+    const scheduler = deps.scheduler ?? createInternalClient(SchedulerService, { baseUrl: config.schedulerUrl, token: config.internalToken });
+    const server = await startServer({
+      name: "netpol",
+      host: config.host,
+      port: config.port,
+      internalToken: config.internalToken,
+      maxMessageBytes: config.maxMessageBytes,
+      services: [
+        servePartial(NetpolService, {
+          ...createTrustHandlers({ state, store, lookup: createAppLookup(scheduler), callTimeoutMs: CALL_TIMEOUT_MS }),
+          ...createLocalPolicyHandler(state, createLocalPolicyCache()),
+        }),
+      ],
+      logger,
+    });
+    closers.push((graceMs) => server.close(graceMs));
+    const feed = startAppFeed({
+      scheduler,
+      logger: logger.child({ component: "app-feed" }),
+      apply: (changes) =>
+        state.update(async (model) =>
+          changesNothing(model, changes) ? { result: undefined } : { model: withAppChanges(model, changes), version: await store.applyAppChanges(changes), result: undefined },
+        ),
+    });
+    closers.push(() => feed.close());
+    logger.info("netpol ready", { url: server.url, engine: config.engine });
+    return {
+      url: server.url,
+      port: server.port,
+      ready: feed.ready,
+      state,
+      async close(graceMs) {
+        for (const close of closers.reverse()) await close(graceMs);
+      },
+    };
+  } catch (error) {
+    for (const close of closers.reverse()) await close();
+    throw error;
+  }
+}
