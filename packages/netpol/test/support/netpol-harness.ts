@@ -13,7 +13,7 @@ import { startTestScheduler, TEST_TOKEN } from "./test-scheduler.js";
 import type { TestApp, TestScheduler } from "./test-scheduler.js";
 
 /** The real PostgreSQL of this machine (tests use a fresh schema each). */
-export const POSTGRES_URL = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
+export const POSTGRES_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 interface Teardown {
   teardown(fn: () => Promise<void> | void): void;
