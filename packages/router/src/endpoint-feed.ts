@@ -38,6 +38,11 @@ export interface EndpointFeed {
  * Follows WatchEndpoints: applies the snapshot and every change, acknowledges
  * each generation once the route table has it, and reconnects with backoff
  * when the stream breaks (the scheduler sends a fresh snapshot then).
+ *
+ * A snapshot from a restarted scheduler (a new epoch) that is not newer than
+ * the generation already applied is merged instead of replacing the table:
+ * a scheduler that has not yet published what it knows must not take every
+ * route away.
  */
 export function startEndpointFeed(options: EndpointFeedOptions): EndpointFeed {
   const controller = new AbortController();
@@ -47,12 +52,21 @@ export function startEndpointFeed(options: EndpointFeedOptions): EndpointFeed {
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
 
+  let applied: { epoch: string; generation: bigint } | undefined;
+
   async function follow(): Promise<void> {
     const stream = options.scheduler.watchEndpoints({ consumer: options.consumer }, { signal: controller.signal, timeoutMs: 0 });
     for await (const message of stream) {
+      const staleSnapshot = message.snapshot && applied !== undefined && applied.epoch !== message.epoch && message.generation <= applied.generation;
+      if (staleSnapshot) {
+        options.logger.warn("a restarted scheduler sent a snapshot no newer than the routes: keeping what it leaves out", {
+          generation: message.generation,
+          applied: applied?.generation,
+        });
+      }
       await options.apply({
         generation: message.generation,
-        snapshot: message.snapshot,
+        snapshot: message.snapshot && !staleSnapshot,
         processes: message.processes.map((process) => ({
           team: process.team,
           app: process.app,
@@ -62,6 +76,7 @@ export function startEndpointFeed(options: EndpointFeedOptions): EndpointFeed {
           removed: process.removed,
         })),
       });
+      applied = { epoch: message.epoch, generation: message.generation };
       if (message.snapshot) markReady();
       await options.scheduler.ackEndpoints({ consumer: options.consumer, generation: message.generation }, { signal: controller.signal, timeoutMs: callTimeoutMs });
     }

@@ -152,6 +152,32 @@ test("removed replicas are reported drained, removed processes lose their route,
   t.is((await rejection(client.deleteAppRoutes({ app: "" }))).code, Code.InvalidArgument);
 });
 
+test("a restarted scheduler that knows nothing yet does not take routes away; a newer snapshot does", async (t) => {
+  const { router, scheduler, client } = await startTestRouter(t, { BERTH_ROUTER_TLS: "off" });
+  const web = await startUpstream("web-1");
+  const blog = await startUpstream("blog-1");
+  t.teardown(async () => {
+    await web.close();
+    await blog.close();
+  });
+  await router.ready;
+  await scheduler.acknowledged("router-test", scheduler.setWebEndpoints("shop", "web", [web.endpoint()]));
+  t.is((await request(router.proxyHttpPort, "shop.berth.localhost")).body, "web-1 GET /");
+
+  // The new run's empty snapshot arrives first on the stream, then its first change.
+  await scheduler.restart(true);
+  await scheduler.acknowledged("router-test", scheduler.setWebEndpoints("blog", "web", [blog.endpoint()]));
+  t.is((await request(router.proxyHttpPort, "shop.berth.localhost")).body, "web-1 GET /");
+  t.is((await request(router.proxyHttpPort, "blog.berth.localhost")).body, "blog-1 GET /");
+  t.deepEqual((await client.listRoutes({ app: "" })).routes.map((route) => route.hostname).sort(), ["blog.berth.localhost", "shop.berth.localhost"]);
+
+  // A run that has published everything, where shop went away meanwhile: its newer snapshot is the truth.
+  await scheduler.restart(false, ["shop/web"]);
+  await scheduler.acknowledged("router-test", scheduler.setWebEndpoints("blog", "web", [blog.endpoint()]));
+  t.is((await request(router.proxyHttpPort, "shop.berth.localhost")).status, 404);
+  t.deepEqual((await client.listRoutes({ app: "" })).routes.map((route) => route.hostname), ["blog.berth.localhost"]);
+});
+
 test("calls without the internal credential are refused", async (t) => {
   const { router } = await startTestRouter(t, { BERTH_ROUTER_TLS: "off" });
   const anonymous = createInternalClient(RouterService, { baseUrl: router.url });

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import type { Database, Logger } from "@berth/kit";
 import type { WatchEndpointsResponse } from "@berth/proto/scheduler/v1/scheduler";
@@ -79,6 +80,8 @@ export async function createEndpointHub(options: {
 }): Promise<EndpointHub> {
   const { db, logger } = options;
   let generation = await currentEndpointGeneration(db);
+  // Tells consumers this run apart from the one before a restart (see WatchEndpointsResponse.epoch).
+  const epoch = randomUUID();
   const sets = new Map<string, ProcessEndpoints>();
   const consumers = new Map<string, ConsumerState>();
   const subscribers = new Set<Subscriber>();
@@ -103,7 +106,7 @@ export async function createEndpointHub(options: {
     for (const set of changed) sets.set(`${set.app}/${set.processType}`, set);
     for (const key of removedKeys) sets.delete(key);
     generation = next;
-    const message = create(WatchEndpointsResponseSchema, { generation: BigInt(next), snapshot: false, processes: changed });
+    const message = create(WatchEndpointsResponseSchema, { generation: BigInt(next), snapshot: false, processes: changed, epoch });
     for (const subscriber of subscribers) subscriber.push(message);
     return next;
   }
@@ -159,7 +162,7 @@ export async function createEndpointHub(options: {
 
     watch(name, signal) {
       const queue: WatchEndpointsResponse[] = [
-        create(WatchEndpointsResponseSchema, { generation: BigInt(generation), snapshot: true, processes: [...sets.values()] }),
+        create(WatchEndpointsResponseSchema, { generation: BigInt(generation), snapshot: true, processes: [...sets.values()], epoch }),
       ];
       let wake: (() => void) | undefined;
       const subscriber: Subscriber = {

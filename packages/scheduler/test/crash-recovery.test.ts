@@ -122,3 +122,29 @@ test("kill -9 during the release phase: the restarted scheduler waits for the sa
   const [web] = await readyReplicas(client, "shop", "web");
   t.is(JSON.parse((await httpGet(web!.port)).body).release, "1");
 });
+
+test("after a restart the first endpoint snapshot already holds every app's endpoints, also of an app in its release phase", async (t) => {
+  const place = await isolation(t);
+  const env = testEnvironment(place.dataDir, place.schema);
+  const first = await spawnScheduler(t, env);
+  let client = schedulerClient(first.url);
+  await client.createApp({ team: "acme", name: "shop" });
+  t.is((await deployDemo(client, "shop")).rollout.state, RolloutState.SUCCEEDED);
+  const [v1] = await readyReplicas(client, "shop", "web");
+  // v2's release phase is still running when the scheduler dies: no reconcile publishes shop for a while.
+  const { rollout } = await client.updateConfig({ app: "shop", set: { RELEASE_SLEEP_MS: "3000" } });
+  await waitForStep(first.url, "shop", rollout!.id, (event) => event.kind === RolloutEventKind.RELEASE_PHASE_STARTED);
+  await killed(first.child);
+
+  const second = await spawnScheduler(t, env);
+  client = schedulerClient(second.url);
+  const controller = new AbortController();
+  t.teardown(() => controller.abort());
+  for await (const message of client.watchEndpoints({ consumer: "router-after-restart" }, { signal: controller.signal })) {
+    t.true(message.snapshot);
+    t.not(message.epoch, "");
+    const web = message.processes.find((process) => process.app === "shop" && process.processType === "web");
+    t.deepEqual(web?.endpoints.map((endpoint) => endpoint.replica), [v1!.name]);
+    break;
+  }
+});

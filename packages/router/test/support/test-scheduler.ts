@@ -25,6 +25,14 @@ export interface TestScheduler {
   drainedReported(replica: string): Promise<void>;
   /** Breaks every open stream, as a scheduler restart would. */
   dropStreams(): void;
+  /**
+   * Restarts as a new epoch and breaks every stream. `knowingNothing`: the
+   * new run has not published anything yet (an empty snapshot at the same
+   * generation); otherwise it knows every process but the `forgotten` ones
+   * ("app/processType", gone while it was down), at a newer generation.
+   * Resolves once a consumer has reconnected and been sent the new snapshot.
+   */
+  restart(knowingNothing: boolean, forgotten?: string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -38,6 +46,10 @@ interface Subscriber {
 export async function startTestScheduler(token = "test-internal-token-0123456789"): Promise<TestScheduler> {
   const processes = new Map<string, ProcessEndpoints>();
   let generation = 0n;
+  let epoch = "epoch-1";
+  let snapshotsSent = 0;
+  // What the snapshot holds: after a restart that knows nothing, none of `processes` until they change again.
+  let published = processes;
   const subscribers = new Set<Subscriber>();
   const acks = new Map<string, bigint>();
   const drained: string[] = [];
@@ -68,7 +80,10 @@ export async function startTestScheduler(token = "test-internal-token-0123456789
           const subscriber: Subscriber = { queue: [], wake: undefined, dropped: false };
           subscribers.add(subscriber);
           try {
-            yield create(WatchEndpointsResponseSchema, { generation, snapshot: true, processes: [...processes.values()] });
+            const snapshot = create(WatchEndpointsResponseSchema, { generation, snapshot: true, processes: [...published.values()], epoch });
+            snapshotsSent++;
+            notify();
+            yield snapshot;
             while (!context.signal.aborted && !subscriber.dropped) {
               const next = subscriber.queue.shift();
               if (next) {
@@ -100,16 +115,24 @@ export async function startTestScheduler(token = "test-internal-token-0123456789
     ],
   });
 
+  const dropStreams = () => {
+    for (const subscriber of subscribers) {
+      subscriber.dropped = true;
+      subscriber.wake?.();
+    }
+  };
+
   return {
     url: server.url,
     token,
     drained,
     setWebEndpoints(app, processType, endpoints, removed = false) {
       const process = create(ProcessEndpointsSchema, { team: "acme", app, processType, routingClass: RoutingClass.WEB, endpoints, removed });
+      published = processes;
       if (removed) processes.delete(`${app}/${processType}`);
       else processes.set(`${app}/${processType}`, process);
       generation++;
-      const message = create(WatchEndpointsResponseSchema, { generation, snapshot: false, processes: [process] });
+      const message = create(WatchEndpointsResponseSchema, { generation, snapshot: false, processes: [process], epoch });
       for (const subscriber of subscribers) {
         subscriber.queue.push(message);
         subscriber.wake?.();
@@ -118,11 +141,15 @@ export async function startTestScheduler(token = "test-internal-token-0123456789
     },
     acknowledged: (consumer, wanted) => until(() => (acks.get(consumer) ?? -1n) >= wanted),
     drainedReported: (replica) => until(() => drained.includes(replica)),
-    dropStreams() {
-      for (const subscriber of subscribers) {
-        subscriber.dropped = true;
-        subscriber.wake?.();
-      }
+    dropStreams,
+    restart(knowingNothing, forgotten = []) {
+      epoch = `epoch-${Number(epoch.slice(6)) + 1}`;
+      for (const key of forgotten) processes.delete(key);
+      if (knowingNothing) published = new Map();
+      else generation++;
+      const sentBefore = snapshotsSent;
+      dropStreams();
+      return until(() => snapshotsSent > sentBefore);
     },
     close: () => server.close(0),
   };

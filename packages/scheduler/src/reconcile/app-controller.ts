@@ -366,9 +366,23 @@ export function createAppController(deps: ControllerDeps): AppController {
     if (strays.length > 0) logger.warn("stopped replicas left by a previous run that were never recorded", { replicas: strays });
   }
 
+  /**
+   * Publishes every app's endpoints as stored, before WatchEndpoints is
+   * served: a router that connects right after a restart must get a snapshot
+   * that holds every route, not the empty set of a scheduler that has not
+   * reconciled yet (reconciles may wait on a lease or a release phase).
+   */
+  async function publishStoredEndpoints(): Promise<void> {
+    for (const app of await listApps(db)) {
+      const release = await desiredRelease(app, await findActiveRollout(db, app.name));
+      await publishEndpoints(app, release, await listReplicas(db, app.name));
+    }
+  }
+
   return {
     async start() {
       await recover();
+      await publishStoredEndpoints();
       stopWatching = engine.onReplicaChange((status) => queue.enqueue(status.app));
       endpoints.onProgress(() => {
         for (const app of appsWithRetirements) queue.enqueue(app);
