@@ -1,0 +1,132 @@
+import { execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
+import type { Subnet } from "./address-plan.js";
+import { gatewayAddress } from "./address-plan.js";
+import { renderTeardown } from "./nft-ruleset.js";
+import { systemBinary } from "./system-binaries.js";
+
+const run = promisify(execFile);
+
+/** Where `ip netns add` puts named network namespaces. */
+const NETNS_DIRECTORY = "/run/netns";
+const IP_FORWARD = "/proc/sys/net/ipv4/ip_forward";
+/** 1 when br_netfilter passes bridged frames through the IP hooks (Docker and Kubernetes hosts load it). */
+const BRIDGE_NETFILTER = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+
+/** The host side of berth's private network: one bridge, a network namespace and veth per container, one nft table. */
+export interface BridgeNetwork {
+  readonly bridge: string;
+  readonly table: string;
+  /** Creates the bridge with the gateway address and turns on IPv4 forwarding; nothing changes when it exists. */
+  ensureBridge(): Promise<void>;
+  /**
+   * Creates the named network namespace of a container with a veth on the
+   * bridge and `address`/32 behind the gateway, so every packet goes to the
+   * host and nft sees every connection between containers. Without
+   * br_netfilter the bridge port is also isolated from the other ports, so
+   * not even a crafted frame crosses the bridge directly; with br_netfilter
+   * bridged frames pass nft's forward hook anyway, and isolation would drop
+   * the frames br_netfilter bridges after a virtual address's DNAT.
+   */
+  attach(name: string, address: string): Promise<string>;
+  /** Removes a container's namespace (and so its veth); no error when it is gone. */
+  detach(name: string): Promise<void>;
+  /** Names of the containers that have a namespace now (to clean up after a crash). */
+  attached(): Promise<string[]>;
+  /** Applies an nft script in one transaction. */
+  applyRuleset(script: string): Promise<void>;
+  /** Removes the table and the bridge (tests, uninstall). */
+  teardown(): Promise<void>;
+}
+
+function stdinRun(command: string, args: string[], input: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ["pipe", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(" ")} failed: ${stderr.trim()}`))));
+    child.stdin.end(input);
+  });
+}
+
+/** A bridge network; `prefix` names its namespaces (`<prefix><container>`) so several platforms or tests never collide. */
+export function createBridgeNetwork(options: { bridge: string; table: string; subnet: Subnet; netnsPrefix: string }): BridgeNetwork {
+  const { bridge, table, subnet, netnsPrefix } = options;
+  const ip = systemBinary("ip") ?? "ip";
+  const nft = systemBinary("nft") ?? "nft";
+  const gateway = gatewayAddress(subnet);
+  const netnsName = (name: string) => `${netnsPrefix}${name}`;
+  // Interface names have at most 15 characters: a digest of the namespace's name.
+  const hostVeth = (name: string) => `bv${createHash("sha256").update(netnsName(name)).digest("hex").slice(0, 12)}`;
+
+  let ensured: Promise<void> | undefined;
+  async function createBridge(): Promise<void> {
+    if (!existsSync(`/sys/class/net/${bridge}`)) {
+        await stdinRun(ip, ["-batch", "-"], [`link add ${bridge} type bridge`, `addr add ${gateway}/${subnet.prefix} dev ${bridge}`, `link set ${bridge} up`, ""].join("\n"));
+      }
+      // Left on afterwards, as Docker does: another berth network on this host may depend on it.
+      if ((await readFile(IP_FORWARD, "utf8")).trim() !== "1") await writeFile(IP_FORWARD, "1\n");
+  }
+
+  return {
+    bridge,
+    table,
+    ensureBridge() {
+      // Once per process: concurrent first starts share one creation.
+      ensured ??= createBridge().catch((error) => {
+        ensured = undefined;
+        throw error;
+      });
+      return ensured;
+    },
+    async attach(name, address) {
+      const namespace = netnsName(name);
+      const veth = hostVeth(name);
+      await this.detach(name);
+      await stdinRun(
+        ip,
+        ["-batch", "-"],
+        [
+          `netns add ${namespace}`,
+          `link add ${veth} type veth peer name eth0 netns ${namespace}`,
+          `link set ${veth} master ${bridge}`,
+          `link set dev ${veth} type bridge_slave isolated ${(await readFile(BRIDGE_NETFILTER, "utf8").catch(() => "0")).trim() === "1" ? "off" : "on"}`,
+          `link set ${veth} up`,
+          "",
+        ].join("\n"),
+      );
+      await stdinRun(
+        ip,
+        ["-n", namespace, "-batch", "-"],
+        [
+          `addr add ${address}/32 dev eth0`,
+          "link set lo up",
+          "link set eth0 up",
+          `route add ${gateway} dev eth0 scope link`,
+          `route add default via ${gateway} dev eth0`,
+          "",
+        ].join("\n"),
+      );
+      return `${NETNS_DIRECTORY}/${namespace}`;
+    },
+    async detach(name) {
+      if (!existsSync(`${NETNS_DIRECTORY}/${netnsName(name)}`)) return;
+      await run(ip, ["netns", "delete", netnsName(name)]);
+    },
+    async attached() {
+      const names = await readdir(NETNS_DIRECTORY).catch(() => [] as string[]);
+      return names.filter((entry) => entry.startsWith(netnsPrefix)).map((entry) => entry.slice(netnsPrefix.length));
+    },
+    async applyRuleset(script) {
+      await stdinRun(nft, ["-f", "-"], script);
+    },
+    async teardown() {
+      await stdinRun(nft, ["-f", "-"], renderTeardown(table));
+      if (existsSync(`/sys/class/net/${bridge}`)) await run(ip, ["link", "delete", bridge]);
+    },
+  };
+}
