@@ -45,7 +45,10 @@ test("a container sees the system directories and its release read-only, a priva
     ["/data/containers/hosts", "/etc/hosts", "ro"],
   ]);
   t.is(mounts.find((mount) => mount.destination === "/tmp")?.type, "tmpfs");
-  t.false(mounts.some((mount) => mount.destination.startsWith("/sys")), "no /sys, no cgroup mount");
+  t.false(
+    mounts.some((mount) => mount.destination.startsWith("/sys")),
+    "no /sys, no cgroup mount",
+  );
   const withTaskDir = (containerSpec({ ...input, writableDirs: ["/data/tasks/shop-release-v3"] }) as { mounts: typeof mounts }).mounts;
   t.deepEqual(withTaskDir.find((mount) => mount.destination === "/data/tasks/shop-release-v3")?.options, ["rbind", "nosuid", "nodev", "rw"]);
 });
@@ -55,7 +58,13 @@ test("pod sizes become the cgroup memory limit and CPU quota; every namespace is
   t.is(linux.resources.memory.limit, 512 * 1024 * 1024);
   t.deepEqual(linux.resources.cpu, { quota: 25_600, period: 100_000 });
   t.is(linux.cgroupsPath, "/berth/shop-web-v3-abc");
-  t.deepEqual(linux.namespaces, [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "network", path: "/run/netns/berth-shop-web-v3-abc" }]);
+  t.deepEqual(linux.namespaces, [
+    { type: "pid" },
+    { type: "ipc" },
+    { type: "uts" },
+    { type: "mount" },
+    { type: "network", path: "/run/netns/berth-shop-web-v3-abc" },
+  ]);
   t.true(linux.seccomp.syscalls[0].names.includes("mount"));
   t.is(linux.seccomp.defaultAction, "SCMP_ACT_ALLOW");
   t.is((containerSpec({ ...input, seccomp: false }) as { linux: Record<string, unknown> }).linux.seccomp, undefined);
@@ -82,7 +91,15 @@ test("the subnet is split into the gateway, replica addresses (lower half) and v
   }
 });
 
-const endpoint = (name: string, app: string, team: string, processType: string, routingClass: RoutingClass, address: string, ready = true): NetworkEndpoint => ({
+const endpoint = (
+  name: string,
+  app: string,
+  team: string,
+  processType: string,
+  routingClass: RoutingClass,
+  address: string,
+  ready = true,
+): NetworkEndpoint => ({
   name,
   app,
   team,
@@ -149,7 +166,15 @@ test("a virtual address spreads over the ready replicas of its process only, and
 });
 
 test("the ruleset replaces berth's table in one transaction and keeps established connections", (t) => {
-  const script = renderRuleset({ table: "berth", bridge: "berth0", subnet: "10.88.0.0/16", serviceRange: "10.88.128.0/17", endpoints, services: [], allows: [] });
+  const script = renderRuleset({
+    table: "berth",
+    bridge: "berth0",
+    subnet: "10.88.0.0/16",
+    serviceRange: "10.88.128.0/17",
+    endpoints,
+    services: [],
+    allows: [],
+  });
   const lines = script.split("\n");
   t.deepEqual(lines.slice(0, 3), ["table ip berth", "delete table ip berth", "table ip berth {"]);
   const fromContainers = script.slice(script.indexOf("chain from_containers"));

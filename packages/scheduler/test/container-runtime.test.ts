@@ -4,7 +4,6 @@ import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -112,7 +111,13 @@ rootTest("a container sees only its own processes, its release and /tmp: not the
   await writeFile(join(otherApp, "secret.txt"), "other app's secret");
   process.env.BERTH_INTERNAL_TOKEN_FOR_TEST = "platform-secret";
 
-  const files = await outputOf(s, s.launch({ name: `iso-files-${id}`, command: `node probe.js files ${otherApp}/secret.txt ${s.directory} /proc/${process.pid}/environ probe.js /tmp /sys /run` }));
+  const files = await outputOf(
+    s,
+    s.launch({
+      name: `iso-files-${id}`,
+      command: `node probe.js files ${otherApp}/secret.txt ${s.directory} /proc/${process.pid}/environ probe.js /tmp /sys /run`,
+    }),
+  );
   t.deepEqual(files, {
     [`${otherApp}/secret.txt`]: "ENOENT",
     [s.directory]: "ENOENT",
@@ -128,13 +133,21 @@ rootTest("a container sees only its own processes, its release and /tmp: not the
   t.is(env.GREETING, "hi");
   t.is(env.PORT, String(CONTAINER_PORT));
   t.is(env.BERTH_INTERNAL_TOKEN_FOR_TEST, undefined);
-  const writes = await outputOf(s, s.launch({ name: `iso-write-${id}`, command: `id -u; (touch /usr/x 2>/dev/null && echo '"root writable"') || (touch /tmp/x && touch ${fixtures}/x 2>/dev/null && echo '"source writable"') || echo '"read-only"'` }));
+  const writes = await outputOf(
+    s,
+    s.launch({
+      name: `iso-write-${id}`,
+      command: `id -u; (touch /usr/x 2>/dev/null && echo '"root writable"') || (touch /tmp/x && touch ${fixtures}/x 2>/dev/null && echo '"source writable"') || echo '"read-only"'`,
+    }),
+  );
   t.is(writes, "read-only");
 });
 
 rootTest("a container that allocates past its memory limit is OOM-killed and reported as such", async (t) => {
   const s = await setup(t, "b");
-  const started = await s.runtime.start(s.launch({ name: `oom-${id}`, memoryMb: 64, command: "node -e 'const keep = []; for (;;) keep.push(Buffer.alloc(1 << 20, 1))'" }));
+  const started = await s.runtime.start(
+    s.launch({ name: `oom-${id}`, memoryMb: 64, command: "node -e 'const keep = []; for (;;) keep.push(Buffer.alloc(1 << 20, 1))'" }),
+  );
   const exit = await started.exited;
   t.deepEqual(exit, { code: null, oomKilled: true });
 });
@@ -164,91 +177,116 @@ async function outsideListener(t: ExecutionContext): Promise<{ address: string; 
   await run("ip", ["link", "set", `bo${id}h`, "up"]);
   await run("ip", ["-n", namespace, "addr", "add", `${address}/30`, "dev", "eth0"]);
   await run("ip", ["-n", namespace, "link", "set", "eth0", "up"]);
-  const listener = spawn("ip", ["netns", "exec", namespace, process.execPath, "-e", "require('net').createServer((s) => s.end('outside saw ' + s.remoteAddress)).listen(7000, '0.0.0.0', () => console.log('up'))"], { stdio: ["ignore", "pipe", "inherit"] });
+  const listener = spawn(
+    "ip",
+    [
+      "netns",
+      "exec",
+      namespace,
+      process.execPath,
+      "-e",
+      "require('net').createServer((s) => s.end('outside saw ' + s.remoteAddress)).listen(7000, '0.0.0.0', () => console.log('up'))",
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   t.teardown(() => void listener.kill("SIGKILL"));
   await new Promise((done) => listener.stdout.once("data", done));
   return { address, port: 7000, hostSide };
 }
 
-rootTest("tcp processes are reachable at <app>-<process> from trusted apps of the team only; web only from the host (the router); egress goes out through NAT", async (t) => {
-  const s = await setup(t, "d");
-  const outside = await outsideListener(t);
-  const server = (name: string, app: string, team: string, processType: string, routingClass: RoutingClass, mode: string) =>
-    s.launch({ name, app, team, processType, routingClass, command: `node serve.js ${mode}`, env: { NAME: name } });
-  const apiLaunches = [server(`shop-api-1-${id}`, "shop", "team-a", "api-tcp", RoutingClass.TCP, "tcp"), server(`shop-api-2-${id}`, "shop", "team-a", "api-tcp", RoutingClass.TCP, "tcp")];
-  const webLaunch = server(`shop-web-${id}`, "shop", "team-a", "web", RoutingClass.WEB, "http");
-  const runs = await Promise.all([...apiLaunches, webLaunch].map((launch) => s.runtime.start(launch)));
-  t.teardown(async () => {
-    for (const started of runs) await s.runtime.signal(started.name, "KILL");
-    await Promise.all(runs.map((started) => started.exited));
-  });
-  for (const started of runs) {
-    await waitUntil(() => probeTcp(started.address, started.port, 500), `${started.name} to listen`);
-    await s.runtime.setReady(started.name, true);
-  }
-  await s.runtime.setAllows([
-    { rule: "client may call shop", fromApp: "client", toApp: "shop", toClass: RoutingClass.TCP, toProcessType: "api-tcp" },
-    { rule: "a cross-team grant is never honoured", fromApp: "foreign", toApp: "shop", toClass: RoutingClass.TCP, toProcessType: "" },
-    { rule: "web is never opened to an app", fromApp: "client", toApp: "shop", toClass: RoutingClass.WEB, toProcessType: "" },
-  ]);
-  const vip = s.runtime.serviceAddress("shop", "api-tcp")!;
-  t.truthy(vip);
-  const hosts = await readFile(join(s.directory, "hosts"), "utf8");
-  t.true(hosts.includes(`${vip}\tshop-api-tcp`), hosts);
+rootTest(
+  "tcp processes are reachable at <app>-<process> from trusted apps of the team only; web only from the host (the router); egress goes out through NAT",
+  async (t) => {
+    const s = await setup(t, "d");
+    const outside = await outsideListener(t);
+    const server = (name: string, app: string, team: string, processType: string, routingClass: RoutingClass, mode: string) =>
+      s.launch({ name, app, team, processType, routingClass, command: `node serve.js ${mode}`, env: { NAME: name } });
+    const apiLaunches = [
+      server(`shop-api-1-${id}`, "shop", "team-a", "api-tcp", RoutingClass.TCP, "tcp"),
+      server(`shop-api-2-${id}`, "shop", "team-a", "api-tcp", RoutingClass.TCP, "tcp"),
+    ];
+    const webLaunch = server(`shop-web-${id}`, "shop", "team-a", "web", RoutingClass.WEB, "http");
+    const runs = await Promise.all([...apiLaunches, webLaunch].map((launch) => s.runtime.start(launch)));
+    t.teardown(async () => {
+      for (const started of runs) await s.runtime.signal(started.name, "KILL");
+      await Promise.all(runs.map((started) => started.exited));
+    });
+    for (const started of runs) {
+      await waitUntil(() => probeTcp(started.address, started.port, 500), `${started.name} to listen`);
+      await s.runtime.setReady(started.name, true);
+    }
+    await s.runtime.setAllows([
+      { rule: "client may call shop", fromApp: "client", toApp: "shop", toClass: RoutingClass.TCP, toProcessType: "api-tcp" },
+      { rule: "a cross-team grant is never honoured", fromApp: "foreign", toApp: "shop", toClass: RoutingClass.TCP, toProcessType: "" },
+      { rule: "web is never opened to an app", fromApp: "client", toApp: "shop", toClass: RoutingClass.WEB, toProcessType: "" },
+    ]);
+    const vip = s.runtime.serviceAddress("shop", "api-tcp")!;
+    t.truthy(vip);
+    const hosts = await readFile(join(s.directory, "hosts"), "utf8");
+    t.true(hosts.includes(`${vip}\tshop-api-tcp`), hosts);
 
-  const probe = (app: string, team: string, target: string, port = CONTAINER_PORT) =>
-    outputOf(s, s.launch({ name: `${app}-probe-${Math.random().toString(36).slice(2, 8)}`, app, team, command: `node probe.js connect ${target} ${port}` }));
-  const answers = new Set<string>();
-  for (let attempt = 0; attempt < 6 && answers.size < 2; attempt += 1) {
-    const answer = (await probe("client", "team-a", "shop-api-tcp")) as { data?: string };
-    t.regex(answer.data ?? JSON.stringify(answer), /^tcp shop-api-\d/);
-    answers.add(answer.data!);
-  }
-  t.is(answers.size, 2, "the virtual address spreads connections over both ready replicas");
-  t.deepEqual(await probe("stranger", "team-a", "shop-api-tcp"), { error: "ECONNREFUSED" });
-  t.deepEqual(await probe("foreign", "team-b", "shop-api-tcp"), { error: "ECONNREFUSED" });
-  t.deepEqual(await probe("foreign", "team-b", runs[0]!.address), { error: "ECONNREFUSED" });
-  t.deepEqual(await probe("client", "team-a", runs[2]!.address), { error: "ECONNREFUSED" }, "web is not reachable from another app's container");
-  t.regex(((await probe("shop", "team-a", "shop-api-tcp")) as { data?: string }).data ?? "", /^tcp shop-api-\d/, "an app reaches its own tcp process");
-  const web = await new Promise<string>((done, fail) =>
-    http.get({ host: runs[2]!.address, port: CONTAINER_PORT, agent: false }, (response) => {
-      let body = "";
-      response.on("data", (chunk) => (body += chunk));
-      response.on("end", () => done(body));
-    }).on("error", fail),
-  );
-  t.is(web, `web ${webLaunch.name}`, "the host (where the router runs) reaches a web replica on the bridge");
-  t.deepEqual(await probe("client", "team-a", outside.address, outside.port), { data: `outside saw ${outside.hostSide}` }, "egress is masqueraded");
+    const probe = (app: string, team: string, target: string, port = CONTAINER_PORT) =>
+      outputOf(s, s.launch({ name: `${app}-probe-${Math.random().toString(36).slice(2, 8)}`, app, team, command: `node probe.js connect ${target} ${port}` }));
+    const answers = new Set<string>();
+    for (let attempt = 0; attempt < 6 && answers.size < 2; attempt += 1) {
+      const answer = (await probe("client", "team-a", "shop-api-tcp")) as { data?: string };
+      t.regex(answer.data ?? JSON.stringify(answer), /^tcp shop-api-\d/);
+      answers.add(answer.data!);
+    }
+    t.is(answers.size, 2, "the virtual address spreads connections over both ready replicas");
+    t.deepEqual(await probe("stranger", "team-a", "shop-api-tcp"), { error: "ECONNREFUSED" });
+    t.deepEqual(await probe("foreign", "team-b", "shop-api-tcp"), { error: "ECONNREFUSED" });
+    t.deepEqual(await probe("foreign", "team-b", runs[0]!.address), { error: "ECONNREFUSED" });
+    t.deepEqual(await probe("client", "team-a", runs[2]!.address), { error: "ECONNREFUSED" }, "web is not reachable from another app's container");
+    t.regex(((await probe("shop", "team-a", "shop-api-tcp")) as { data?: string }).data ?? "", /^tcp shop-api-\d/, "an app reaches its own tcp process");
+    const web = await new Promise<string>((done, fail) =>
+      http
+        .get({ host: runs[2]!.address, port: CONTAINER_PORT, agent: false }, (response) => {
+          let body = "";
+          response.on("data", (chunk) => (body += chunk));
+          response.on("end", () => done(body));
+        })
+        .on("error", fail),
+    );
+    t.is(web, `web ${webLaunch.name}`, "the host (where the router runs) reaches a web replica on the bridge");
+    t.deepEqual(await probe("client", "team-a", outside.address, outside.port), { data: `outside saw ${outside.hostSide}` }, "egress is masqueraded");
 
-  await s.runtime.setReady(runs[0]!.name, false);
-  for (let attempt = 0; attempt < 4; attempt += 1) t.deepEqual(await probe("client", "team-a", "shop-api-tcp"), { data: `tcp ${apiLaunches[1]!.name}` }, "an unready replica leaves the virtual address");
-});
+    await s.runtime.setReady(runs[0]!.name, false);
+    for (let attempt = 0; attempt < 4; attempt += 1)
+      t.deepEqual(await probe("client", "team-a", "shop-api-tcp"), { data: `tcp ${apiLaunches[1]!.name}` }, "an unready replica leaves the virtual address");
+  },
+);
 
-rootTest("after a kill -9 of the scheduler, a restarted runtime adopts the containers it still wants and removes the rest: no container, cgroup, namespace or bundle is left", async (t) => {
-  const suffix = `${id}e`;
-  const directory = await mkdtemp(join(tmpdir(), "berth-containers-"));
-  const subnet = randomSubnet();
-  const holder = spawn(process.execPath, ["--import=tsx", resolve(import.meta.dirname, "support/container-holder.ts"), directory, subnet, suffix, fixtures], { stdio: ["ignore", "pipe", "inherit"] });
-  const line = await new Promise<string>((done) => holder.stdout.once("data", (chunk) => done(String(chunk))));
-  const [kept, stray] = JSON.parse(line) as Array<{ name: string; runtimeId: string; address: string }>;
-  holder.kill("SIGKILL");
-  await new Promise((done) => holder.once("exit", done));
+rootTest(
+  "after a kill -9 of the scheduler, a restarted runtime adopts the containers it still wants and removes the rest: no container, cgroup, namespace or bundle is left",
+  async (t) => {
+    const suffix = `${id}e`;
+    const directory = await mkdtemp(join(tmpdir(), "berth-containers-"));
+    const subnet = randomSubnet();
+    const holder = spawn(process.execPath, ["--import=tsx", resolve(import.meta.dirname, "support/container-holder.ts"), directory, subnet, suffix, fixtures], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const line = await new Promise<string>((done) => holder.stdout.once("data", (chunk) => done(String(chunk))));
+    const [kept, stray] = JSON.parse(line) as Array<{ name: string; runtimeId: string; address: string }>;
+    holder.kill("SIGKILL");
+    await new Promise((done) => holder.once("exit", done));
 
-  const s = await setup(t, "e", directory, subnet);
-  await waitUntil(() => probeTcp(kept!.address, CONTAINER_PORT, 500), "the kept container to answer after its scheduler died");
-  const adopted = await s.runtime.adopt(kept!.runtimeId);
-  t.is(adopted?.address, kept!.address);
-  t.is(await s.runtime.adopt("local:123:456:789"), undefined, "an id of another runtime is not ours");
-  t.deepEqual(await s.runtime.removeStrays(new Set([kept!.name])), [stray!.name]);
-  const leftovers = async (name: string) => ({
-    netns: existsSync(`/run/netns/bt${suffix}-${name}`),
-    cgroup: existsSync(`/sys/fs/cgroup/memory/berth-test-${suffix}/${name}`) || existsSync(`/sys/fs/cgroup/berth-test-${suffix}/${name}`),
-    bundle: existsSync(join(directory, "bundles", name)),
-    container: (await run("runc", ["--root", `/run/berth-test/${suffix}`, "list", "-q"])).stdout.split("\n").includes(name),
-  });
-  t.deepEqual(await leftovers(stray!.name), { netns: false, cgroup: false, bundle: false, container: false });
-  t.deepEqual(await leftovers(kept!.name), { netns: true, cgroup: true, bundle: true, container: true });
-  await s.runtime.signal(kept!.name, "KILL");
-  t.deepEqual(await adopted!.exited, { code: null, oomKilled: false });
-  t.deepEqual(await leftovers(kept!.name), { netns: false, cgroup: false, bundle: false, container: false });
-});
+    const s = await setup(t, "e", directory, subnet);
+    await waitUntil(() => probeTcp(kept!.address, CONTAINER_PORT, 500), "the kept container to answer after its scheduler died");
+    const adopted = await s.runtime.adopt(kept!.runtimeId);
+    t.is(adopted?.address, kept!.address);
+    t.is(await s.runtime.adopt("local:123:456:789"), undefined, "an id of another runtime is not ours");
+    t.deepEqual(await s.runtime.removeStrays(new Set([kept!.name])), [stray!.name]);
+    const leftovers = async (name: string) => ({
+      netns: existsSync(`/run/netns/bt${suffix}-${name}`),
+      cgroup: existsSync(`/sys/fs/cgroup/memory/berth-test-${suffix}/${name}`) || existsSync(`/sys/fs/cgroup/berth-test-${suffix}/${name}`),
+      bundle: existsSync(join(directory, "bundles", name)),
+      container: (await run("runc", ["--root", `/run/berth-test/${suffix}`, "list", "-q"])).stdout.split("\n").includes(name),
+    });
+    t.deepEqual(await leftovers(stray!.name), { netns: false, cgroup: false, bundle: false, container: false });
+    t.deepEqual(await leftovers(kept!.name), { netns: true, cgroup: true, bundle: true, container: true });
+    await s.runtime.signal(kept!.name, "KILL");
+    t.deepEqual(await adopted!.exited, { code: null, oomKilled: false });
+    t.deepEqual(await leftovers(kept!.name), { netns: false, cgroup: false, bundle: false, container: false });
+  },
+);

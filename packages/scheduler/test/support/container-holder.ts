@@ -15,7 +15,12 @@ const runtime = createContainerRuntime({
   runc: createRunc(`/run/berth-test/${suffix}`),
   cgroups: createCgroupReader(cgroupVersion()),
   cgroupParent: `/berth-test-${suffix}`,
-  network: createBridgeNetwork({ bridge: `bt${suffix}`, table: `berth_test_${suffix}`, subnet: parseSubnet(subnetText) as Subnet, netnsPrefix: `bt${suffix}-` }),
+  network: createBridgeNetwork({
+    bridge: `bt${suffix}`,
+    table: `berth_test_${suffix}`,
+    subnet: parseSubnet(subnetText) as Subnet,
+    netnsPrefix: `bt${suffix}-`,
+  }),
   subnet: parseSubnet(subnetText) as Subnet,
   seccomp: true,
   firstUid: 150_000,

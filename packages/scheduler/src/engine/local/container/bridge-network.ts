@@ -66,10 +66,14 @@ export function createBridgeNetwork(options: { bridge: string; table: string; su
   let ensured: Promise<void> | undefined;
   async function createBridge(): Promise<void> {
     if (!existsSync(`/sys/class/net/${bridge}`)) {
-        await stdinRun(ip, ["-batch", "-"], [`link add ${bridge} type bridge`, `addr add ${gateway}/${subnet.prefix} dev ${bridge}`, `link set ${bridge} up`, ""].join("\n"));
-      }
-      // Left on afterwards, as Docker does: another berth network on this host may depend on it.
-      if ((await readFile(IP_FORWARD, "utf8")).trim() !== "1") await writeFile(IP_FORWARD, "1\n");
+      await stdinRun(
+        ip,
+        ["-batch", "-"],
+        [`link add ${bridge} type bridge`, `addr add ${gateway}/${subnet.prefix} dev ${bridge}`, `link set ${bridge} up`, ""].join("\n"),
+      );
+    }
+    // Left on afterwards, as Docker does: another berth network on this host may depend on it.
+    if ((await readFile(IP_FORWARD, "utf8")).trim() !== "1") await writeFile(IP_FORWARD, "1\n");
   }
 
   return {

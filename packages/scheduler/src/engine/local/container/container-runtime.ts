@@ -174,7 +174,11 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
 
   /** Virtual addresses follow the tcp processes that have containers: one appears with the first, goes with the last. */
   function updateServices(): boolean {
-    const wanted = new Set(endpoints().filter((endpoint) => endpoint.routingClass === RoutingClass.TCP).map((endpoint) => `${endpoint.app}\n${endpoint.processType}`));
+    const wanted = new Set(
+      endpoints()
+        .filter((endpoint) => endpoint.routingClass === RoutingClass.TCP)
+        .map((endpoint) => `${endpoint.app}\n${endpoint.processType}`),
+    );
     let changed = false;
     for (let index = services.length - 1; index >= 0; index -= 1) {
       const service = services[index]!;
@@ -206,7 +210,15 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
   async function applyNow(): Promise<void> {
     if (updateServices()) await writeServices();
     await network.applyRuleset(
-      renderRuleset({ table: network.table, bridge: network.bridge, subnet: subnetText(subnet), serviceRange: serviceRange(subnet), endpoints: endpoints(), services, allows }),
+      renderRuleset({
+        table: network.table,
+        bridge: network.bridge,
+        subnet: subnetText(subnet),
+        serviceRange: serviceRange(subnet),
+        endpoints: endpoints(),
+        services,
+        allows,
+      }),
     );
   }
 
@@ -233,7 +245,14 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
     const taken = new Set([...records.values()].map((record) => record.address));
     const address = nextReplicaAddress(subnet, taken);
     if (address === undefined) throw new Error(`no free address left in ${subnetText(subnet)} for ${launch.name}`);
-    const record: ContainerRecord = { name: launch.name, app: launch.app, team: launch.team, processType: launch.processType, routingClass: launch.routingClass, address };
+    const record: ContainerRecord = {
+      name: launch.name,
+      app: launch.app,
+      team: launch.team,
+      processType: launch.processType,
+      routingClass: launch.routingClass,
+      address,
+    };
     records.set(launch.name, record);
     await runc.delete(launch.name);
     // The private /tmp takes the mode of its mount point: writable by the app, sticky.
@@ -307,7 +326,11 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
 
     async prepare(launch) {
       const record = await prepareBundle(launch);
-      return { runtimeId: `runc:${launch.name}`, address: record.address, runArgs: [runc.binary, "--root", runc.root, "run", "--keep", "--bundle", bundle(launch.name), launch.name] };
+      return {
+        runtimeId: `runc:${launch.name}`,
+        address: record.address,
+        runArgs: [runc.binary, "--root", runc.root, "run", "--keep", "--bundle", bundle(launch.name), launch.name],
+      };
     },
 
     async adopt(runtimeId) {

@@ -75,7 +75,13 @@ export function allowedFlows(input: Pick<RulesetInput, "endpoints" | "allows">):
   for (const endpoint of input.endpoints) byApp.set(endpoint.app, [...(byApp.get(endpoint.app) ?? []), endpoint]);
   const rules: string[] = [];
   for (const [app, endpoints] of [...byApp].sort(([a], [b]) => a.localeCompare(b))) {
-    rules.push(...acceptRule(endpoints, endpoints.filter((endpoint) => LISTENING.has(endpoint.routingClass)), `same app ${app}`));
+    rules.push(
+      ...acceptRule(
+        endpoints,
+        endpoints.filter((endpoint) => LISTENING.has(endpoint.routingClass)),
+        `same app ${app}`,
+      ),
+    );
   }
   for (const allow of input.allows) {
     if (allow.toClass !== RoutingClass.TCP || allow.fromApp === allow.toApp) continue;
