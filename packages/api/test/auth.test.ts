@@ -104,6 +104,23 @@ test("the last admin token cannot be revoked", async (t) => {
   t.deepEqual((await apiClients(h.api.url, second.secret).teams.listTeams({})).teams, []);
 });
 
+test("two admin tokens revoking each other at once leave one admin (PostgreSQL)", async (t) => {
+  const h = await startApiHarness(t);
+  let admin = h.admin;
+  for (let round = 0; round < 3; round++) {
+    const first = await admin.teams.createToken({ description: `first ${round}` });
+    const second = await admin.teams.createToken({ description: `second ${round}` });
+    await admin.teams.revokeToken({ id: (await admin.teams.whoAmI({})).token!.id });
+    const outcomes = await Promise.allSettled([
+      apiClients(h.api.url, first.secret).teams.revokeToken({ id: second.token!.id }),
+      apiClients(h.api.url, second.secret).teams.revokeToken({ id: first.token!.id }),
+    ]);
+    t.is(outcomes.filter((outcome) => outcome.status === "fulfilled").length, 1, `round ${round}`);
+    admin = apiClients(h.api.url, outcomes[0]!.status === "fulfilled" ? first.secret : second.secret);
+    t.is((await admin.teams.listTokens({})).tokens.length, 1, `round ${round}: one admin left`);
+  }
+});
+
 test("an operator-provided admin token works without being minted", async (t) => {
   const adminToken = "operator-chosen-admin-token-1234";
   const h = await startApiHarness(t, { adminToken });

@@ -95,10 +95,9 @@ export function createTeamService(store: ApiStore, revocations: TokenRevocations
       const token = await store.tokens.findActive(request.id);
       // Another team's token is as unknown to the caller as a missing one.
       if (!token || (!caller.admin && token.team !== caller.team)) throw notFound(`token "${request.id}" not found`);
-      if (token.admin && (await store.tokens.listActive(undefined)).length === 1) {
-        throw failedPrecondition("this is the last admin token; create another admin token before revoking it");
-      }
-      await store.tokens.revoke(token.id);
+      const outcome = await store.tokens.revokeKeepingAnAdmin(token.id);
+      if (outcome === "last-admin") throw failedPrecondition("this is the last admin token; create another admin token before revoking it");
+      if (outcome === "not-found") throw notFound(`token "${request.id}" not found`);
       await revocations.announce(token.id);
       return {};
     },

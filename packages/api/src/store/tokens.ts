@@ -1,4 +1,4 @@
-import type { Queryable } from "@berth/kit";
+import type { Database } from "@berth/kit";
 
 /** A token as stored: never the secret, only its sha256. */
 export interface TokenRow {
@@ -32,8 +32,12 @@ export interface TokensStore {
   hasActiveAdmin(): Promise<boolean>;
   /** Active tokens of a team, or the admin tokens when `team` is undefined. */
   listActive(team: string | undefined): Promise<TokenRow[]>;
-  /** Revokes an active token; false when there was none with that id. */
-  revoke(id: string): Promise<boolean>;
+  /**
+   * Revokes an active token unless it is the last active admin token, as one
+   * transaction holding every active admin token's row lock, so that two
+   * admins revoking each other at once cannot both succeed.
+   */
+  revokeKeepingAnAdmin(id: string): Promise<"revoked" | "last-admin" | "not-found">;
   touch(id: string, at: Date): Promise<void>;
 }
 
@@ -64,7 +68,7 @@ function tokenRow(r: Row): TokenRow {
 }
 
 /** Creates the tokens store on the API's schema. */
-export function createTokensStore(db: Queryable): TokensStore {
+export function createTokensStore(db: Database): TokensStore {
   return {
     async insert(token) {
       const result = await db.query<Row>(
@@ -95,9 +99,14 @@ export function createTokensStore(db: Queryable): TokensStore {
           : await db.query<Row>(`SELECT ${COLUMNS} FROM tokens WHERE team = $1 AND revoked_at IS NULL ORDER BY created_at, id`, [team]);
       return result.rows.map(tokenRow);
     },
-    async revoke(id) {
-      const result = await db.query("UPDATE tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", [id]);
-      return (result.rowCount ?? 0) > 0;
+    revokeKeepingAnAdmin(id) {
+      return db.transaction(async (tx) => {
+        // A concurrent revoke waits on these locks, then sees this one's revocation.
+        const admins = await tx.query<{ id: string }>("SELECT id FROM tokens WHERE admin AND revoked_at IS NULL ORDER BY id FOR UPDATE");
+        if (admins.rows.length === 1 && admins.rows[0]!.id === id) return "last-admin";
+        const result = await tx.query("UPDATE tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", [id]);
+        return (result.rowCount ?? 0) > 0 ? "revoked" : "not-found";
+      });
     },
     async touch(id, at) {
       await db.query("UPDATE tokens SET last_used_at = $2 WHERE id = $1", [id, at]);
