@@ -39,7 +39,7 @@ import { TeamService } from "@berth/proto/api/v1/identity";
 import { readRouterConfig, startRouter } from "@berth/router";
 import { readSchedulerConfig, startScheduler } from "@berth/scheduler";
 import { startApi } from "../packages/api/src/index.js";
-import { packSource } from "../packages/api/src/cli/source-archive.js";
+import { packSource } from "@berth/kit/source-archive";
 
 const self = fileURLToPath(import.meta.url);
 const INTERNAL_TOKEN = "internal-token-for-the-api-bench";

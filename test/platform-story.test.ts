@@ -174,7 +174,7 @@ test.serial("an operator lists and calls the public API with buf curl through re
 
 test.serial("the same flow through the berth CLI, as a separate process", async (t) => {
   const berth = (args: string[], token = t.context.tokens.acme) =>
-    run(process.execPath, [join(root, "packages/api/bin/berth.js"), ...args], {
+    run(process.execPath, [join(root, "packages/cli/bin/berth.js"), ...args], {
       cwd: root,
       env: { ...process.env, BERTH_API_URL: t.context.platform.urls.api, BERTH_TOKEN: token, BERTH_CONFIG_DIR: t.context.platform.dataDir },
       timeout: 240_000,

@@ -12,7 +12,7 @@ import { startTurnAllocator } from "@berth/turn-allocator";
 import { startApi } from "../../src/index.js";
 import type { ApiConfig, RunningApi, StartApiOptions } from "../../src/index.js";
 import type { Rollout, RolloutEventKind } from "@berth/proto/type/v1/release";
-import { packSource } from "../../src/cli/source-archive.js";
+import { packSource } from "@berth/kit/source-archive";
 import { apiClients } from "./api-harness.js";
 
 /** The demo app every service's tests deploy: web, admin-web, worker, release, api-tcp. */

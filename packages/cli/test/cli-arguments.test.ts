@@ -1,9 +1,9 @@
 import test from "ava";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { parseAssignments, parseCommandArguments, parseCount, parseVersion, splitCommandLine } from "../src/cli/arguments.js";
-import type { Command } from "../src/cli/command.js";
-import { describeFailure, ExitCode, UsageError } from "../src/cli/exit-codes.js";
-import { renderTable } from "../src/cli/table.js";
+import { parseAssignments, parseCommandArguments, parseCount, parseVersion, splitCommandLine } from "../src/arguments.js";
+import type { Command } from "../src/command.js";
+import { describeFailure, ExitCode, UsageError } from "../src/exit-codes.js";
+import { renderTable } from "../src/table.js";
 
 const logs: Command = {
   name: "logs",

@@ -5,8 +5,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import test from "ava";
 import { list } from "tar";
-import { packSource } from "../src/cli/source-archive.js";
-import { CliFailure } from "../src/cli/exit-codes.js";
+import { packSource, SourceArchiveError } from "@berth/kit/source-archive";
 
 test("a directory is packed as tar.gz with relative paths, without version control data", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "berth-pack-"));
@@ -29,8 +28,8 @@ test("a directory is packed as tar.gz with relative paths, without version contr
 });
 
 test("a missing or empty directory is refused", async (t) => {
-  await t.throwsAsync(packSource("/nonexistent/berth"), { instanceOf: CliFailure, message: /is not a directory/ });
+  await t.throwsAsync(packSource("/nonexistent/berth"), { instanceOf: SourceArchiveError, message: /is not a directory/ });
   const empty = mkdtempSync(join(tmpdir(), "berth-pack-empty-"));
   t.teardown(() => rmSync(empty, { recursive: true, force: true }));
-  await t.throwsAsync(packSource(empty), { instanceOf: CliFailure, message: /is empty/ });
+  await t.throwsAsync(packSource(empty), { instanceOf: SourceArchiveError, message: /is empty/ });
 });

@@ -1,6 +1,8 @@
-import type { Environment } from "@berth/kit";
 import type { ApiSession } from "./api-session.js";
 import type { Output } from "./output.js";
+
+/** The environment variables the CLI reads (process.env, or a test's own). */
+export type Environment = Record<string, string | undefined>;
 
 /** One option a command takes besides the global ones. */
 export interface OptionSpec {

@@ -2,11 +2,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { runCli } from "../src/cli/run-cli.js";
-import { ExitCode } from "../src/cli/exit-codes.js";
-import { startApiHarness } from "./support/api-harness.js";
-import { mutatingCalls } from "./support/peer-stand-ins.js";
-import { DEMO_DIR, startPlatformHarness } from "./support/platform-harness.js";
+import { runCli } from "../src/run-cli.js";
+import { ExitCode } from "../src/exit-codes.js";
+import { startApiHarness } from "../../api/test/support/api-harness.js";
+import { mutatingCalls } from "../../api/test/support/peer-stand-ins.js";
+import { DEMO_DIR, startPlatformHarness } from "../../api/test/support/platform-harness.js";
 
 interface Teardown {
   teardown(fn: () => void): void;
@@ -133,6 +133,11 @@ test("deploy uploads the demo app in chunks, follows the rollout on the real pla
   const { token, clients } = await h.team("acme");
   await clients.apps.createApp({ name: "shop" });
   const berth = berthRunner(t, { BERTH_API_URL: h.api.url, BERTH_TOKEN: token });
+  // Before the first deploy there is no release to roll out: the values wait for that deploy.
+  const early = await berth(["config:set", "GREETING=hi", "--app", "shop"]);
+  t.is(early.code, ExitCode.ok, early.stderr);
+  t.is(early.stdout, "Set GREETING: no release yet, the values apply at the first deploy\n");
+  t.is((await berth(["config:unset", "GREETING", "--app", "shop"])).stdout, "Unset GREETING: no release yet, the values apply at the first deploy\n");
   const deployed = await berth(["deploy", DEMO_DIR, "--app", "shop", "--description", "first"]);
   t.is(deployed.code, ExitCode.ok, deployed.stderr);
   t.regex(deployed.stderr, /^Uploading .*\nReleased v1; rolling out \(\S+\):\n.*rollout of v1 started.*release phase succeeded.*\| migration done\n.*healthy.*v1 is live/s);

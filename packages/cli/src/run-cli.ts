@@ -1,6 +1,5 @@
-import type { Environment } from "@berth/kit";
 import { parseCommandArguments, splitCommandLine } from "./arguments.js";
-import type { Command, CommandContext } from "./command.js";
+import type { Command, CommandContext, Environment } from "./command.js";
 import { appCommands } from "./commands/apps.js";
 import { autoscaleCommands } from "./commands/autoscale.js";
 import { deployCommands } from "./commands/deploy.js";

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import type { Environment } from "@berth/kit";
+import type { Environment } from "./command.js";
 import { CliFailure, ExitCode } from "./exit-codes.js";
 
 /** Where the API is and which token to present. */

@@ -1,8 +1,14 @@
 import { randomUUID } from "node:crypto";
+import type { Release } from "@berth/proto/type/v1/release";
 import type { Command } from "../command.js";
 import { parseAssignments, parseVersion } from "../arguments.js";
 import { releaseStatusText, timeText } from "../display.js";
 import { retryUnavailable } from "../retry.js";
+
+/** What a config change did: a release rolling out, or, before the app's first deploy, nothing yet. */
+function configChangeText(change: string, release: Release | undefined): string {
+  return release ? `${change}: release v${release.version} is rolling out` : `${change}: no release yet, the values apply at the first deploy`;
+}
 
 /** config, config:set, config:unset, releases, rollback. */
 export const releaseCommands: Command[] = [
@@ -36,7 +42,7 @@ export const releaseCommands: Command[] = [
       const request = { app: app(), set, requestId: randomUUID() };
       const response = await retryUnavailable(() => apps.updateConfig(request));
       if (args.json) out.json(response);
-      else out.line(`Set ${Object.keys(set).join(", ")}: release v${response.release?.version} is rolling out`);
+      else out.line(configChangeText(`Set ${Object.keys(set).join(", ")}`, response.release));
     },
   },
   {
@@ -50,7 +56,7 @@ export const releaseCommands: Command[] = [
       const request = { app: app(), unset: args.positionals, requestId: randomUUID() };
       const response = await retryUnavailable(() => apps.updateConfig(request));
       if (args.json) out.json(response);
-      else out.line(`Unset ${args.positionals.join(", ")}: release v${response.release?.version} is rolling out`);
+      else out.line(configChangeText(`Unset ${args.positionals.join(", ")}`, response.release));
     },
   },
   {

@@ -5,10 +5,10 @@ import { RolloutState } from "@berth/proto/type/v1/release";
 import type { Command } from "../command.js";
 import { rolloutEventText, rolloutStateText, timeText } from "../display.js";
 import { CliFailure, ExitCode } from "../exit-codes.js";
-import { parseProcfile } from "@berth/kit";
+import { parseProcfile } from "@berth/kit/contract";
 import { retryUnavailable } from "../retry.js";
 import { followRollout } from "../rollout-progress.js";
-import { packSource } from "../source-archive.js";
+import { packSource, SourceArchiveError } from "@berth/kit/source-archive";
 
 const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 
@@ -50,7 +50,9 @@ export const deployCommands: Command[] = [
       const name = app();
       const dir = resolve(args.positionals[0] ?? ".");
       const procfile = await readProcfile(dir);
-      const archive = await packSource(dir);
+      const archive = await packSource(dir).catch((error: unknown) => {
+        throw error instanceof SourceArchiveError ? new CliFailure(error.message) : error;
+      });
       const api = await session();
       out.note(`Uploading ${dir} (${sizeText(archive.bytes.length)})...`);
       const upload = await retryUnavailable(() =>

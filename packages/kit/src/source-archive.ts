@@ -1,7 +1,11 @@
 import { createHash } from "node:crypto";
 import { readdir, stat } from "node:fs/promises";
 import { create as createTar } from "tar";
-import { CliFailure } from "./exit-codes.js";
+
+/** A directory that cannot be packed: missing, not a directory, or empty. */
+export class SourceArchiveError extends Error {
+  override name = "SourceArchiveError";
+}
 
 /** A directory packed for upload. */
 export interface SourceArchive {
@@ -13,12 +17,15 @@ export interface SourceArchive {
 // Version control data is never part of a release.
 const EXCLUDED = new Set([".git", ".hg", ".svn"]);
 
-/** Packs a directory into a tar.gz, paths relative to it, without version control data. */
+/**
+ * Packs a directory into a tar.gz, paths relative to it, without version
+ * control data: the archive the scheduler's BeginSourceUpload accepts.
+ */
 export async function packSource(dir: string): Promise<SourceArchive> {
   const info = await stat(dir).catch(() => undefined);
-  if (!info?.isDirectory()) throw new CliFailure(`${dir} is not a directory`);
+  if (!info?.isDirectory()) throw new SourceArchiveError(`${dir} is not a directory`);
   const entries = (await readdir(dir)).filter((name) => !EXCLUDED.has(name)).sort();
-  if (entries.length === 0) throw new CliFailure(`${dir} is empty`);
+  if (entries.length === 0) throw new SourceArchiveError(`${dir} is empty`);
   const chunks: Buffer[] = [];
   const pack = createTar({ gzip: true, cwd: dir, portable: true, filter: (path) => !path.split("/").some((part) => EXCLUDED.has(part)) }, entries);
   for await (const chunk of pack) chunks.push(Buffer.from(chunk as Uint8Array));

@@ -1,6 +1,6 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { routingClassName } from "@berth/kit";
+import { routingClassName } from "@berth/kit/contract";
 import { CertificateState } from "@berth/proto/type/v1/network";
 import { ReplicaState, RoutingClass } from "@berth/proto/type/v1/process";
 import type { ProcessFormation } from "@berth/proto/type/v1/process";
