@@ -3,9 +3,11 @@ import * as http2 from "node:http2";
 import { setMaxListeners } from "node:events";
 import * as net from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, cors as connectCors, createContextValues } from "@connectrpc/connect";
-import type { ConnectRouter, ContextValues, Interceptor, ServiceImpl } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Code, ConnectError, cors as connectCors, createConnectRouter, createContextValues } from "@connectrpc/connect";
+import type { ContextValues, Interceptor, ServiceImpl } from "@connectrpc/connect";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { remapClientFaults } from "./client-faults.js";
 import { Health } from "@berth/proto/grpc/health/v1/health";
 import { registerHealth } from "./health.js";
 import type { HealthRegistry } from "./health.js";
@@ -102,6 +104,7 @@ export interface RunningServer {
 }
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 const HTTP2_PREFACE = Buffer.from("PRI");
 const OPEN_SERVICES = new Set([Health.typeName, ...reflectionServices.map((s) => s.typeName)]);
@@ -180,69 +183,74 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (options.guard) guards.push(options.guard);
 
   const serviceNames = options.services.map((s) => s.service.typeName);
-  let health: HealthRegistry | undefined;
-  const routes = (router: ConnectRouter) => {
-    for (const { service, impl } of options.services) router.service(service, impl);
-    registerReflection(router, [...options.services.map((s) => s.service), Health]);
-    health = registerHealth(router, serviceNames);
-  };
-  // What each admitted request's guards established, handed to its handlers.
-  const admittedValues = new WeakMap<object, ContextValues>();
-  const rpcHandler = connectNodeAdapter({
-    routes,
+  const router = createConnectRouter({
     interceptors,
     shutdownSignal: shutdown.signal,
     readMaxBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-    contextValues: (request) => admittedValues.get(request) ?? createContextValues(),
-    fallback(request, response) {
-      const path = (request.url ?? "/").split("?")[0];
-      if (request.method === "GET" && path === "/metrics") {
-        metrics.registry.metrics().then(
-          (text) => {
-            response.writeHead(200, { "content-type": metrics.registry.contentType });
-            response.end(text);
-          },
-          (error: unknown) => {
-            response.writeHead(500);
-            response.end(String(error));
-          },
-        );
-        return;
-      }
-      if (request.method === "GET" && path === "/healthz") {
-        const serving = health?.get("") === 1;
-        response.writeHead(serving ? 200 : 503, { "content-type": "text/plain" });
-        response.end(serving ? "ok\n" : "not serving\n");
-        return;
-      }
-      if (options.admin?.(request as http.IncomingMessage, response as http.ServerResponse)) return;
-      response.writeHead(404, { "content-type": "text/plain" });
-      response.end("not found\n");
-    },
+    acceptCompression: [compressionGzip, compressionBrotli],
   });
-  const guardedServices = new Map<string, string>();
-  for (const { service } of options.services) {
-    if (OPEN_SERVICES.has(service.typeName)) continue;
-    for (const method of service.methods) guardedServices.set(`/${service.typeName}/${method.name}`, service.typeName);
-  }
+  for (const { service, impl } of options.services) router.service(service, impl);
+  registerReflection(router, [...options.services.map((s) => s.service), Health]);
+  const health = registerHealth(router, serviceNames);
+  const rpcs = new Map(router.handlers.map((rpc) => [rpc.requestPath, rpc]));
+
+  // What connectNodeAdapter does, plus INVALID_ARGUMENT for malformed messages (see remapClientFaults).
+  const serveRpc = (request: NodeRequest, response: NodeResponse, rpc: UniversalHandler, values: ContextValues) => {
+    const name = rpc.requestPath.slice(1);
+    const onClientFault = (message: string) => logger.debug("rpc refused a malformed message", { rpc: name, code: "InvalidArgument", error: message });
+    rpc(universalRequestFromNodeRequest(request, response, undefined, values))
+      .then((answer) => remapClientFaults(answer, onClientFault))
+      .then((answer) => universalResponseToNodeResponse(answer, response))
+      .catch((error: unknown) => {
+        if (ConnectError.from(error).code === Code.Aborted) return;
+        logger.error("rpc handler failed", { rpc: name, cause: error instanceof Error ? error : undefined, error: String(error) });
+      });
+  };
+
+  const serveOther = (request: NodeRequest, response: NodeResponse, path: string) => {
+    if (request.method === "GET" && path === "/metrics") {
+      metrics.registry.metrics().then(
+        (text) => {
+          response.writeHead(200, { "content-type": metrics.registry.contentType });
+          response.end(text);
+        },
+        (error: unknown) => {
+          response.writeHead(500);
+          response.end(String(error));
+        },
+      );
+      return;
+    }
+    if (request.method === "GET" && path === "/healthz") {
+      const serving = health.get("") === 1;
+      response.writeHead(serving ? 200 : 503, { "content-type": "text/plain" });
+      response.end(serving ? "ok\n" : "not serving\n");
+      return;
+    }
+    if (options.admin?.(request as http.IncomingMessage, response as http.ServerResponse)) return;
+    response.writeHead(404, { "content-type": "text/plain" });
+    response.end("not found\n");
+  };
+
   const admit = async (request: NodeRequest, service: string): Promise<ContextValues> => {
     const call = { service, header: headersOf(request), values: createContextValues() };
     for (const guard of guards) await guard(call);
     return call.values;
   };
-  const handler = (request: NodeRequest, response: http.ServerResponse | http2.Http2ServerResponse) => {
+  const handler = (request: NodeRequest, response: NodeResponse) => {
     if (options.cors && applyCors(options.cors, request as http.IncomingMessage, response as http.ServerResponse)) return;
     const path = (request.url ?? "").split("?")[0] ?? "";
-    const service = guardedServices.get(path);
-    if (service === undefined || guards.length === 0) {
-      rpcHandler(request, response);
+    const rpc = rpcs.get(path);
+    if (rpc === undefined) {
+      serveOther(request, response, path);
       return;
     }
-    admit(request, service).then(
-      (values) => {
-        admittedValues.set(request, values);
-        rpcHandler(request, response);
-      },
+    if (guards.length === 0 || OPEN_SERVICES.has(rpc.service.typeName)) {
+      serveRpc(request, response, rpc, createContextValues());
+      return;
+    }
+    admit(request, rpc.service.typeName).then(
+      (values) => serveRpc(request, response, rpc, values),
       (error: unknown) => {
         const refusal = error instanceof ConnectError ? error : new ConnectError("could not check the credential", Code.Internal, undefined, undefined, error);
         const log = refusal.code === Code.Internal ? logger.error : logger.warn;
@@ -287,7 +295,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   });
   const port = (front.address() as net.AddressInfo).port;
-  const registry = health!;
+  const registry = health;
   registry.set("", true);
   for (const name of serviceNames) registry.set(name, true);
   logger.info("serving", { port, host, services: serviceNames, internalAuth: Boolean(options.internalToken) });

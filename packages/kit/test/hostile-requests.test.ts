@@ -142,3 +142,62 @@ test("a message over the limit is refused with RESOURCE_EXHAUSTED, compressed or
   });
   t.is(grpcBomb["grpc-status"], String(Code.ResourceExhausted));
 });
+
+/** One gRPC call over HTTP/2 with a raw body; resolves with the headers and trailers together. */
+function rawGrpc(url: string, path: string, body: Buffer, headers: Record<string, string> = {}): Promise<http2.IncomingHttpHeaders> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(url);
+    session.on("error", reject);
+    const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", authorization: `Bearer ${TOKEN}`, ...headers });
+    let response: http2.IncomingHttpHeaders = {};
+    stream.on("response", (h) => (response = h));
+    stream.on("data", () => {});
+    stream.on("end", () => {
+      session.destroy();
+      resolve(response);
+    });
+    stream.on("trailers", (trailers) => (response = { ...response, ...trailers }));
+    stream.on("error", reject);
+    stream.end(body);
+  });
+}
+
+function envelope(flags: number, data: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt8(flags, 0);
+  head.writeUInt32BE(data.length, 1);
+  return Buffer.concat([head, data]);
+}
+
+// Field 0 does not exist: an illegal tag for any message.
+const GARBAGE = Buffer.from([0x00, 0x07, 0xff]);
+
+test("binary garbage and a compressed message without an encoding are INVALID_ARGUMENT in every protocol", async (t) => {
+  const server = await start(t);
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const unary = await fetch(`${server.url}${GET_APP}`, { method: "POST", headers: { "content-type": "application/proto", ...auth }, body: GARBAGE });
+  t.is(unary.status, 400);
+  t.is(((await unary.json()) as { code: string }).code, "invalid_argument");
+
+  t.is((await rawGrpc(server.url, GET_APP, envelope(0, GARBAGE)))["grpc-status"], String(Code.InvalidArgument), "gRPC garbage");
+  t.is((await rawGrpc(server.url, GET_APP, envelope(1, GARBAGE)))["grpc-status"], String(Code.InvalidArgument), "gRPC compressed, no encoding");
+
+  const grpcWeb = await fetch(`${server.url}${GET_APP}`, {
+    method: "POST",
+    headers: { "content-type": "application/grpc-web+proto", ...auth },
+    body: envelope(0, GARBAGE),
+  });
+  t.regex(Buffer.from(await grpcWeb.arrayBuffer()).toString("latin1"), /grpc-status: ?3\r\n/);
+
+  const stream = await fetch(`${server.url}/berth.scheduler.v1.SchedulerService/WatchEndpoints`, {
+    method: "POST",
+    headers: { "content-type": "application/connect+proto", ...auth },
+    body: envelope(1, GARBAGE),
+  });
+  const endStream = JSON.parse(Buffer.from(await stream.arrayBuffer()).subarray(5).toString("utf8")) as { error: { code: string } };
+  t.is(endStream.error.code, "invalid_argument");
+
+  // Well-formed calls still pass.
+  const trusted = createInternalClient(SchedulerService, { baseUrl: server.url, token: TOKEN });
+  t.is((await trusted.getApp({ name: "shop" })).app?.name, "shop");
+});
