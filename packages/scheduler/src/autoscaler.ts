@@ -2,12 +2,12 @@ import type { Database, Logger } from "@berth/kit";
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
 import { recommendReplicas, stabilisedReplicas } from "./autoscale-decision.js";
 import type { Recommendation } from "./autoscale-decision.js";
-import type { ChangeFeed } from "./change-feed.js";
 import type { AutoscaleConfig } from "./config.js";
-import type { ReplicaEngine } from "./engine/engine.js";
+import type { ReplicaSupervisor } from "./engine/local/replica-supervisor.js";
 import { effectiveResources } from "./formation.js";
 import type { AppController } from "./reconcile/app-controller.js";
-import { appKey } from "./reconcile/context.js";
+import { appKey } from "./change-feed.js";
+import type { ChangeFeed } from "./change-feed.js";
 import { recordRolloutEvent } from "./reconcile/rollout-events.js";
 import { newRolloutId } from "./release-creation.js";
 import { findApp } from "./store/apps.js";
@@ -32,13 +32,14 @@ export interface Autoscaler {
  */
 export function startAutoscaler(options: {
   db: Database;
-  engine: ReplicaEngine;
+  /** Samples the CPU use of local replicas. */
+  supervisor: Pick<ReplicaSupervisor, "sampleCpuMillis">;
   controller: AppController;
   feed: ChangeFeed;
   config: AutoscaleConfig;
   logger: Logger;
 }): Autoscaler {
-  const { db, engine, feed, config, logger } = options;
+  const { db, supervisor, feed, config, logger } = options;
   const histories = new Map<string, { sinceMs: number; recommendations: Recommendation[] }>();
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
@@ -49,7 +50,7 @@ export function startAutoscaler(options: {
     const entry = (await listFormation(db, rule.app)).find((candidate) => candidate.processType === rule.processType);
     if (app === undefined || app.deleting || entry === undefined) return;
     const ready = (await listReplicas(db, rule.app)).filter((replica) => replica.processType === rule.processType && replica.ready && replica.retirePhase === "");
-    const samples = (await Promise.all(ready.map((replica) => engine.sampleCpuMillis(replica.name)))).filter((sample): sample is number => sample !== undefined);
+    const samples = (await Promise.all(ready.map((replica) => supervisor.sampleCpuMillis(replica.name)))).filter((sample): sample is number => sample !== undefined);
     if (samples.length === 0) return;
     const observedCpuPercent = Math.round((samples.reduce((sum, sample) => sum + sample, 0) / samples.length / effectiveResources(entry).cpuMillis) * 100);
     const now = Date.now();

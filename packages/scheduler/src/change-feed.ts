@@ -1,3 +1,8 @@
+/** The change-feed key of an app (formation, releases, existence). */
+export const appKey = (app: string) => `app:${app}`;
+/** The change-feed key of a rollout (its events and state). */
+export const rolloutKey = (id: string) => `rollout:${id}`;
+
 /** Tells in-process watchers that something keyed by a string changed. */
 export interface ChangeFeed {
   notify(key: string): void;

@@ -9,11 +9,11 @@ import { startAutoscaler } from "./autoscaler.js";
 import { createChangeFeed } from "./change-feed.js";
 import type { SchedulerConfig } from "./config.js";
 import { createEndpointHub } from "./endpoints.js";
-import type { LogSource } from "./engine/engine.js";
+import type { Engine } from "./engine/engine.js";
 import { createLocalEngine } from "./engine/local/local-engine.js";
-import { createLogHub } from "./engine/local/log-hub.js";
+import { createReplicaSupervisor } from "./engine/local/replica-supervisor.js";
+import type { ReplicaSupervisor } from "./engine/local/replica-supervisor.js";
 import { createAppController } from "./reconcile/app-controller.js";
-import type { AppController } from "./reconcile/app-controller.js";
 import { createSchedulerService } from "./service.js";
 import { createSourceUploads } from "./source-uploads.js";
 import { MIGRATIONS } from "./store/migrations.js";
@@ -66,23 +66,18 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
   const feed = createChangeFeed();
   const instanceId = `${hostname()}:${process.pid}:${randomBytes(6).toString("hex")}`;
   const uploads = createSourceUploads({ db, directory: files, maxUploadBytes: config.maxUploadBytes, maxChunkBytes: config.maxChunkBytes });
-  let controller: AppController;
-  let logs: LogSource;
-  let stopEngine: () => Promise<void>;
+  let engine: Engine;
+  let supervisor: ReplicaSupervisor | undefined;
   if (config.engine === "kubernetes") {
     // Loaded only here: the Kubernetes client takes most of a second to import.
     const { createKubernetesDeployer } = await import("./engine/kubernetes/kubernetes-deployer.js");
     const { manifestSettingsFrom } = await import("./engine/kubernetes/manifests.js");
-    const { createKubernetesController } = await import("./reconcile/kubernetes-controller.js");
+    const { createKubernetesEngine } = await import("./engine/kubernetes/kubernetes-engine.js");
     const kubeConfig = options.kubeConfig ?? (await kubeConfigFrom(config.kubernetes.kubeconfigPath));
     const deployer = createKubernetesDeployer({ kubeConfig, settings: manifestSettingsFrom(config), logger });
-    const cluster = createKubernetesController({ db, deployer, coordination, feed, config, logger, instanceId });
-    controller = cluster;
-    // Pod logs stay with the cluster (kubectl logs); the scheduler keeps none of its own.
-    logs = createLogHub({ linesPerReplica: 1, finishedReplicasKept: 0 });
-    stopEngine = () => cluster.close();
+    engine = createKubernetesEngine({ db, deployer, config, logger });
   } else {
-    const engine = createLocalEngine({
+    supervisor = createReplicaSupervisor({
       directory: files,
       host: "127.0.0.1",
       baseEnv: config.replicaBaseEnv,
@@ -93,16 +88,11 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
       taskKillGraceMs: config.stopGraceMs,
       logger,
     });
-    const local = createAppController({ db, engine, endpoints, coordination, feed, config, logger, instanceId });
-    const autoscaler = startAutoscaler({ db, engine, controller: local, feed, config: config.autoscale, logger });
-    controller = local;
-    logs = engine.logs;
-    stopEngine = async () => {
-      await autoscaler.close();
-      await local.close();
-      await engine.close(config.stopGraceMs);
-    };
+    engine = createLocalEngine({ db, supervisor, endpoints, config, logger });
   }
+  const controller = createAppController({ db, engine, coordination, feed, config, logger, instanceId });
+  // On Kubernetes the cluster's HorizontalPodAutoscaler scales.
+  const autoscaler = supervisor && startAutoscaler({ db, supervisor, controller, feed, config: config.autoscale, logger });
   await controller.start();
   const server = await startServer({
     name: "scheduler",
@@ -111,7 +101,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
     logger,
     internalToken: config.internalToken,
     maxMessageBytes: config.maxMessageBytes,
-    services: [serve(SchedulerService, createSchedulerService({ db, config, controller, endpoints, logs, feed, uploads, logger }))],
+    services: [serve(SchedulerService, createSchedulerService({ db, config, controller, endpoints, logs: engine.logs, feed, uploads, logger }))],
   });
   let closing: Promise<void> | undefined;
   return {
@@ -121,7 +111,10 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
       closing ??= (async () => {
         endpoints.close();
         await server.close(graceMs);
-        await stopEngine();
+        await autoscaler?.close();
+        await controller.close();
+        // Local replicas stop with the scheduler; a cluster's keep running.
+        await supervisor?.close(config.stopGraceMs);
         if (options.coordination === undefined) await coordination.close();
         await db.close();
       })();

@@ -18,7 +18,6 @@ import {
 import type { AppProcesses } from "@berth/proto/scheduler/v1/scheduler";
 import { LogLineSchema, RoutingClass } from "@berth/proto/type/v1/process";
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
-import type { ChangeFeed } from "./change-feed.js";
 import type { SchedulerConfig } from "./config.js";
 import type { EndpointHub } from "./endpoints.js";
 import type { LogEntry, LogSource } from "./engine/engine.js";
@@ -26,7 +25,8 @@ import { applyFormationPatch, validateAutoscaleRule, validateFormationChanges } 
 import type { FormationContext } from "./formation.js";
 import { POD_SIZES } from "./pod-sizes.js";
 import type { AppController } from "./reconcile/app-controller.js";
-import { appKey, rolloutKey } from "./reconcile/context.js";
+import { appKey, rolloutKey } from "./change-feed.js";
+import type { ChangeFeed } from "./change-feed.js";
 import { recordRolloutEvent } from "./reconcile/rollout-events.js";
 import { createReleaseAndRollout, newRolloutId, requireNoRollout } from "./release-creation.js";
 import type { ReleaseContent } from "./release-creation.js";

@@ -1,37 +1,82 @@
-import type { LogStream, ReplicaState, RoutingClass } from "@berth/proto/type/v1/process";
-import type { HealthSettings } from "../health-settings.js";
+import type { LogStream } from "@berth/proto/type/v1/process";
+import type { RolloutEventKind } from "@berth/proto/type/v1/release";
+import type { AppRecord } from "../store/apps.js";
+import type { ReleaseRecord } from "../store/releases.js";
+import type { RolloutEventFields, RolloutRecord } from "../store/rollouts.js";
 
-/** Everything an engine needs to run one replica of a process type. */
-export interface ReplicaSpec {
-  /** Unique name, e.g. `shop-web-v3-x7k2q`. */
-  name: string;
-  app: string;
-  processType: string;
-  routingClass: RoutingClass;
-  index: number;
-  releaseVersion: number;
-  command: string;
-  /** The release's unpacked source (local engine). */
-  workDir: string;
-  /** Config vars and BERTH_* variables; the engine adds PORT. */
-  env: Record<string, string>;
-  health: HealthSettings;
-  zone: string;
+/**
+ * The seam between the controller and an engine. The controller
+ * (`reconcile/app-controller.ts`) owns what every engine does alike: the
+ * work queue, the rollout lease, the release phase, the step from the
+ * release phase to rolling, and the endings of a rollout. An engine owns how
+ * an app's processes run: the local engine replica by replica on this
+ * machine, the kubernetes engine through Deployments.
+ */
+export interface Engine {
+  /** Runs a release's `release` command: a supervised task locally, a Job on Kubernetes. */
+  readonly releaseTasks: ReleaseTaskRunner;
+  /** Lines printed by replicas and tasks, for `logs`. */
+  readonly logs: LogSource;
+  /** Called once before the first pass: takes over what a previous run left running. */
+  start(hooks: EngineHooks): Promise<void>;
+  /**
+   * One level-triggered pass over an app: brings what runs towards `target`
+   * (nothing, when the app is being deleted or has no release yet). Running
+   * it again with the same state changes nothing more.
+   */
+  converge(pass: ConvergePass): Promise<ConvergeOutcome>;
+  /** The app's record is gone: forget what the engine kept about it. */
+  forgetApp(app: string): Promise<void>;
+  /** Stops the engine's background work; replicas are stopped only by `stopAll`. */
+  close(): Promise<void>;
 }
 
-/** Where a replica stands, as the engine sees it now. */
-export interface ReplicaStatus {
-  name: string;
-  app: string;
-  state: ReplicaState;
-  /** Passing its health check: may receive traffic. */
-  ready: boolean;
-  restarts: number;
-  startedAt: Date | undefined;
-  host: string;
-  port: number;
-  /** An opaque handle to find the replica again after the scheduler restarts. */
-  runtimeId: string;
+/** What an engine may ask of its controller. */
+export interface EngineHooks {
+  /** Looks at the app again soon: something the engine watches changed. */
+  enqueue(app: string): void;
+  /** Records a step of the app's rollout under way, if any. */
+  recordAppEvent(app: string, kind: RolloutEventKind, fields: RolloutEventFields): Promise<void>;
+}
+
+/** One pass of the controller over an app. */
+export interface ConvergePass {
+  app: AppRecord;
+  /** The release that should run; undefined when nothing should (deleting, or no release yet). */
+  target: ReleaseRecord | undefined;
+  /** The rollout under way, if any, in state rolling or rolling_back. */
+  rollout: RolloutRecord | undefined;
+  /** Records a step of `rollout`, if there is one. */
+  event(kind: RolloutEventKind, fields: RolloutEventFields): Promise<void>;
+}
+
+/** Why a rollout stalled: the first replica that did not become healthy, and its last lines. */
+export interface StallReport {
+  message: string;
+  logTail: string[];
+  processType?: string;
+  replica?: string;
+}
+
+/** Where an app stands after a pass. */
+export type ConvergeOutcome = {
+  /**
+   * `converged`: everything the rollout covers runs the target and is ready
+   * (when deleting: nothing of the app runs any more); `progressing`: not
+   * yet; `stalled`: no progress before the rollout's progress deadline.
+   */
+  state: "converged" | "progressing" | "stalled";
+  /** Set when stalled. */
+  stall?: StallReport;
+  /** When the app should be looked at again without any event (epoch ms). */
+  wakeAt?: number;
+};
+
+/** What runs a release's `release` command. */
+export interface ReleaseTaskRunner {
+  start(release: ReleaseRecord): Promise<RunningReleaseTask>;
+  /** The task started before a restart (by `runtimeId`, else by the release), or undefined when it certainly never started. */
+  resume(release: ReleaseRecord, runtimeId: string, deadline: Date): Promise<RunningReleaseTask | undefined>;
 }
 
 /** The one-off `release` command of a deploy. */
@@ -87,38 +132,4 @@ export interface LogSource {
   tail(filter: LogFilter, lines: number): LogEntry[];
   /** Calls `listener` with every new matching line until the returned function is called. */
   follow(filter: LogFilter, listener: (entry: LogEntry) => void): () => void;
-}
-
-/**
- * What runs replicas and tasks on one machine or cluster. The scheduler's
- * controller drives it; it reports every change of a replica's state.
- */
-export interface ReplicaEngine {
-  /** Starts a replica; it reports STARTING, then UP once its health check passes. */
-  startReplica(spec: ReplicaSpec): Promise<ReplicaStatus>;
-  /**
-   * Takes over a replica started before a restart; undefined when it is gone.
-   * An empty `runtimeId` (the scheduler died before recording it) is looked up by the replica's name.
-   */
-  adoptReplica(spec: ReplicaSpec, runtimeId: string): Promise<ReplicaStatus | undefined>;
-  /** After a restart: stops whatever still runs from a previous run and is not among `known`; returns their names. */
-  stopStrays(known: ReadonlySet<string>, graceMs: number): Promise<string[]>;
-  /** SIGTERM, then SIGKILL once `graceMs` passed; resolves when it has exited. */
-  stopReplica(name: string, graceMs: number): Promise<void>;
-  replicaStatus(name: string): ReplicaStatus | undefined;
-  /** Calls `listener` on every change of any replica's status. */
-  onReplicaChange(listener: (status: ReplicaStatus) => void): () => void;
-  /** Runs a release task once. */
-  startReleaseTask(spec: ReleaseTaskSpec): Promise<RunningReleaseTask>;
-  /**
-   * Waits for a task started before a restart (never starts it again). An
-   * empty `runtimeId` is looked up by the task's name; undefined means the
-   * task certainly never started, so it may be started now.
-   */
-  resumeReleaseTask(spec: ReleaseTaskSpec, runtimeId: string, deadline: Date): Promise<RunningReleaseTask | undefined>;
-  /** CPU use of a replica in millicores since the previous sample; undefined for the first. */
-  sampleCpuMillis(name: string): Promise<number | undefined>;
-  readonly logs: LogSource;
-  /** Stops every replica and task. */
-  close(graceMs?: number): Promise<void>;
 }

@@ -1,15 +1,13 @@
 import type { Coordination, Database, Logger } from "@berth/kit";
 import type { ChangeFeed } from "../change-feed.js";
 import type { SchedulerConfig } from "../config.js";
-import type { EndpointHub } from "../endpoints.js";
-import type { ReplicaEngine } from "../engine/engine.js";
+import type { Engine } from "../engine/engine.js";
 import type { WorkQueue } from "./work-queue.js";
 
 /** What the controller is built from. */
 export interface ControllerDeps {
   db: Database;
-  engine: ReplicaEngine;
-  endpoints: EndpointHub;
+  engine: Engine;
   coordination: Coordination;
   feed: ChangeFeed;
   config: SchedulerConfig;
@@ -22,8 +20,3 @@ export interface ControllerDeps {
 export interface ControllerContext extends ControllerDeps {
   queue: WorkQueue;
 }
-
-/** The change-feed key of an app (formation, releases, existence). */
-export const appKey = (app: string) => `app:${app}`;
-/** The change-feed key of a rollout (its events and state). */
-export const rolloutKey = (id: string) => `rollout:${id}`;

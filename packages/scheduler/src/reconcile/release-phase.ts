@@ -1,20 +1,13 @@
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
-import type { ReleaseTaskResult, RunningReleaseTask } from "../engine/engine.js";
+import type { ReleaseTaskResult, ReleaseTaskRunner, RunningReleaseTask } from "../engine/engine.js";
 import { setReleaseFailure, setReleasePhase, setReleaseStatus } from "../store/releases.js";
 import type { ReleaseRecord } from "../store/releases.js";
 import { setRolloutState } from "../store/rollouts.js";
 import type { RolloutRecord } from "../store/rollouts.js";
-import { appKey, rolloutKey } from "./context.js";
+import { appKey, rolloutKey } from "../change-feed.js";
 import type { ControllerContext } from "./context.js";
-import { commandOf } from "./replica-specs.js";
+import { commandOf } from "../release-commands.js";
 import { recordRolloutEvent } from "./rollout-events.js";
-
-/** What runs a release's `release` command: a child process locally, a Job on Kubernetes. */
-export interface ReleaseTaskRunner {
-  start(release: ReleaseRecord): Promise<RunningReleaseTask>;
-  /** The task started before a restart (by `runtimeId`, else by the release), or undefined when it certainly never started. */
-  resume(release: ReleaseRecord, runtimeId: string, deadline: Date): Promise<RunningReleaseTask | undefined>;
-}
 
 /** What the release phase works with. */
 export type ReleasePhaseContext = Pick<ControllerContext, "db" | "feed" | "config" | "logger" | "queue">;

@@ -3,13 +3,13 @@ import { holdLease } from "@berth/kit";
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
 import { setCurrentRelease } from "../store/apps.js";
 import type { AppRecord } from "../store/apps.js";
+import { appKey, rolloutKey } from "../change-feed.js";
+import type { StallReport } from "../engine/engine.js";
 import { setReleaseFailure, setReleaseStatus } from "../store/releases.js";
-import { setProgressDeadline, setRolloutState } from "../store/rollouts.js";
-import type { RolloutRecord } from "../store/rollouts.js";
-import { appKey, rolloutKey } from "./context.js";
+import { findActiveRollout, setProgressDeadline, setRolloutState } from "../store/rollouts.js";
+import type { RolloutEventFields, RolloutRecord } from "../store/rollouts.js";
 import type { ControllerContext } from "./context.js";
 import { recordRolloutEvent } from "./rollout-events.js";
-import type { RolloutEventFields } from "./rollout-events.js";
 
 /** How a rollout ended. */
 export type RolloutOutcome = "succeeded" | "rolled_back" | "failed";
@@ -22,6 +22,10 @@ export interface RolloutBookkeeping {
   releaseAllLeases(): Promise<void>;
   /** Records a step of `rollout`, if there is one. */
   event(rollout: RolloutRecord | undefined, kind: RolloutEventKind, fields: RolloutEventFields): Promise<void>;
+  /** The release phase is done: the rollout rolls, against a fresh progress deadline. Returns the rollout as it now stands. */
+  startRolling(rollout: RolloutRecord): Promise<RolloutRecord | undefined>;
+  /** Everything the rollout covers runs its target: it succeeded, or its rollback did. */
+  converged(app: AppRecord, rollout: RolloutRecord): Promise<void>;
   /** Ends a rollout; a success makes its release the one that serves. */
   finish(app: AppRecord, rollout: RolloutRecord, outcome: RolloutOutcome, fields: { reason?: string; message: string }): Promise<void>;
   /**
@@ -29,7 +33,7 @@ export interface RolloutBookkeeping {
    * last stable release, or fails when there is none (a first deploy, a
    * restart) or when the rollback itself made no progress.
    */
-  missedDeadline(app: AppRecord, rollout: RolloutRecord, failure: { message: string; logTail: string[]; processType?: string; replica?: string }): Promise<void>;
+  missedDeadline(app: AppRecord, rollout: RolloutRecord, failure: StallReport): Promise<void>;
 }
 
 const DEADLINE_REASON = "PROGRESS_DEADLINE_EXCEEDED";
@@ -68,6 +72,21 @@ export function createRolloutBookkeeping(
 
     async event(rollout, kind, fields) {
       if (rollout !== undefined) await recordRolloutEvent(db, feed, rollout.id, kind, fields);
+    },
+
+    async startRolling(rollout) {
+      await db.transaction(async (tx) => {
+        await setRolloutState(tx, rollout.id, "rolling");
+        await setReleaseStatus(tx, rollout.app, rollout.releaseVersion, "rolling_out");
+        await setProgressDeadline(tx, rollout.id, new Date(Date.now() + config.progressDeadlineMs));
+      });
+      feed.notify(rolloutKey(rollout.id));
+      return findActiveRollout(db, rollout.app);
+    },
+
+    async converged(app, rollout) {
+      if (rollout.state === "rolling") await bookkeeping.finish(app, rollout, "succeeded", { message: `v${rollout.releaseVersion} serves` });
+      else await bookkeeping.finish(app, rollout, "rolled_back", { reason: rollout.reason, message: `rolled back: v${rollout.previousReleaseVersion} serves` });
     },
 
     async finish(app, rollout, outcome, fields) {

@@ -1,12 +1,9 @@
 import type { Queryable } from "@berth/kit";
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
+import { rolloutKey } from "../change-feed.js";
 import type { ChangeFeed } from "../change-feed.js";
 import { appendRolloutEvent } from "../store/rollouts.js";
-import type { RolloutEventRecord } from "../store/rollouts.js";
-import { rolloutKey } from "./context.js";
-
-/** The optional details of a rollout step. */
-export type RolloutEventFields = Partial<Pick<RolloutEventRecord, "processType" | "replica" | "message" | "reason" | "logTail">>;
+import type { RolloutEventFields } from "../store/rollouts.js";
 
 /**
  * Appends a step to a rollout and wakes its watchers. With `q` inside a

@@ -33,6 +33,9 @@ export interface RolloutEventRecord {
   logTail: string[];
 }
 
+/** The optional details of a rollout step. */
+export type RolloutEventFields = Partial<Pick<RolloutEventRecord, "processType" | "replica" | "message" | "reason" | "logTail">>;
+
 function toRollout(row: Record<string, any>): RolloutRecord {
   return {
     id: row.id,
@@ -90,12 +93,6 @@ export async function findActiveRollout(q: Queryable, app: string): Promise<Roll
   return rows[0] && toRollout(rows[0]);
 }
 
-/** Every rollout under way, for recovery after a restart. */
-export async function listActiveRollouts(q: Queryable): Promise<RolloutRecord[]> {
-  const { rows } = await q.query("SELECT * FROM rollouts WHERE finished_at IS NULL ORDER BY started_at");
-  return rows.map(toRollout);
-}
-
 /** The app's rollouts, newest first. */
 export async function listRollouts(q: Queryable, app: string, limit: number): Promise<RolloutRecord[]> {
   const { rows } = await q.query("SELECT * FROM rollouts WHERE app = $1 ORDER BY started_at DESC, id LIMIT $2", [app, limit]);
@@ -125,7 +122,7 @@ export async function setProgressDeadline(q: Queryable, id: string, deadline: Da
 /** Appends a step to a rollout and returns it with its sequence number. */
 export async function appendRolloutEvent(
   q: Queryable,
-  event: Pick<RolloutEventRecord, "rolloutId" | "kind"> & Partial<Pick<RolloutEventRecord, "processType" | "replica" | "message" | "reason" | "logTail">>,
+  event: Pick<RolloutEventRecord, "rolloutId" | "kind"> & RolloutEventFields,
 ): Promise<RolloutEventRecord> {
   const { rows } = await q.query(
     `WITH next AS (UPDATE rollouts SET last_sequence = last_sequence + 1 WHERE id = $1 RETURNING last_sequence)

@@ -8,7 +8,7 @@ import type { FormationEntry } from "../../formation.js";
 import { resolveHealth } from "../../health-settings.js";
 import type { HealthDefaults, HealthSettings } from "../../health-settings.js";
 import { DEFAULT_POD_SIZE } from "../../pod-sizes.js";
-import { releaseEnvironment } from "../../reconcile/replica-specs.js";
+import { releaseEnvironment } from "../../release-commands.js";
 import type { AutoscaleRuleRecord } from "../../store/formation.js";
 import type { ReleaseRecord } from "../../store/releases.js";
 

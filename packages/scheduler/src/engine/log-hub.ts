@@ -1,4 +1,4 @@
-import type { LogEntry, LogFilter, LogSource } from "../engine.js";
+import type { LogEntry, LogFilter, LogSource } from "./engine.js";
 
 /** A LogSource fed line by line, keeping a bounded buffer per replica. */
 export interface LogHub extends LogSource {

@@ -6,18 +6,19 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createLogger } from "@berth/kit";
 import { LogStream, ReplicaState, RoutingClass } from "@berth/proto/type/v1/process";
-import { createLocalEngine } from "../src/engine/local/local-engine.js";
+import { createReplicaSupervisor } from "../src/engine/local/replica-supervisor.js";
+import type { ReplicaStatus, ReplicaSupervisor } from "../src/engine/local/replica-supervisor.js";
+import type { ReplicaSpec } from "../src/engine/local/replica-runtime.js";
 import { isSameProcessAlive } from "../src/engine/local/process-table.js";
-import type { ReplicaEngine, ReplicaSpec, ReplicaStatus } from "../src/engine/engine.js";
 import { DEFAULT_HEALTH, resolveHealth } from "../src/health-settings.js";
 import { routingClassOf } from "@berth/kit";
 
 const demo = resolve(import.meta.dirname, "../../../examples/demo");
 const fastHealth = { ...DEFAULT_HEALTH, intervalMs: 200, timeoutMs: 1000, startTimeoutMs: 20_000, workerMinReadyMs: 300 };
 
-async function makeEngine(t: import("ava").ExecutionContext, directory?: string): Promise<{ engine: ReplicaEngine; directory: string }> {
+async function makeEngine(t: import("ava").ExecutionContext, directory?: string): Promise<{ engine: ReplicaSupervisor; directory: string }> {
   const dir = directory ?? (await mkdtemp(join(tmpdir(), "berth-engine-")));
-  const engine = createLocalEngine({
+  const engine = createReplicaSupervisor({
     directory: dir,
     host: "127.0.0.1",
     baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
@@ -54,7 +55,7 @@ function spec(processType: string, command: string, env: Record<string, string> 
   };
 }
 
-function waitFor(engine: ReplicaEngine, name: string, predicate: (status: ReplicaStatus) => boolean, timeoutMs = 30_000): Promise<ReplicaStatus> {
+function waitFor(engine: ReplicaSupervisor, name: string, predicate: (status: ReplicaStatus) => boolean, timeoutMs = 30_000): Promise<ReplicaStatus> {
   return new Promise((resolve, reject) => {
     const current = engine.replicaStatus(name);
     if (current && predicate(current)) return resolve(current);
@@ -178,7 +179,7 @@ test("a replica that ignores SIGTERM is killed after the grace period", async (t
 test("a new engine on the same directory adopts a running replica and can stop it", async (t) => {
   const directory = await mkdtemp(join(tmpdir(), "berth-engine-"));
   t.teardown(() => rm(directory, { recursive: true, force: true }));
-  const first = createLocalEngine({
+  const first = createReplicaSupervisor({
     directory,
     host: "127.0.0.1",
     baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" },

@@ -39,7 +39,7 @@ export function maxSurgeFor(desired: number, percent: number): number {
  * the not-ready and highest-indexed first. Replicas of a type spread over
  * the zones, balancing the current ones.
  */
-export function planType(input: TypePlanInput): TypePlan {
+export function planRollingUpdate(input: TypePlanInput): TypePlan {
   const { desired } = input;
   const current = input.replicas.filter((replica) => replica.current);
   const old = input.replicas.filter((replica) => !replica.current);
@@ -79,7 +79,7 @@ export function planType(input: TypePlanInput): TypePlan {
 }
 
 /** True when the type runs exactly `desired` ready current replicas and nothing else. */
-export function typeConverged(input: Pick<TypePlanInput, "desired" | "replicas">, retiringCount: number): boolean {
+export function rollingUpdateDone(input: Pick<TypePlanInput, "desired" | "replicas">, retiringCount: number): boolean {
   const current = input.replicas.filter((replica) => replica.current);
   return (
     retiringCount === 0 &&

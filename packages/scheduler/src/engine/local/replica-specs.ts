@@ -1,19 +1,11 @@
 import { routingClassOf } from "@berth/kit";
-import type { SchedulerConfig } from "../config.js";
-import type { ReleaseTaskSpec, ReplicaSpec } from "../engine/engine.js";
-import type { FormationEntry } from "../formation.js";
-import { resolveHealth } from "../health-settings.js";
-import type { ReleaseRecord } from "../store/releases.js";
-
-/** The environment of every process of a release: its config vars and BERTH_* variables. */
-export function releaseEnvironment(release: ReleaseRecord, processType: string): Record<string, string> {
-  return { ...release.config, BERTH_APP: release.app, BERTH_RELEASE: String(release.version), BERTH_PROCESS_TYPE: processType };
-}
-
-/** The command of a process type in a release. */
-export function commandOf(release: ReleaseRecord, processType: string): string | undefined {
-  return release.processes.find((process) => process.processType === processType)?.command;
-}
+import type { SchedulerConfig } from "../../config.js";
+import type { FormationEntry } from "../../formation.js";
+import { resolveHealth } from "../../health-settings.js";
+import { commandOf, releaseEnvironment } from "../../release-commands.js";
+import type { ReleaseRecord } from "../../store/releases.js";
+import type { ReleaseTaskSpec } from "../engine.js";
+import type { ReplicaSpec } from "./replica-runtime.js";
 
 /** What the engine needs to run replica `replica` of a release. */
 export function replicaSpecFor(

@@ -1,6 +1,6 @@
 import test from "ava";
-import { maxSurgeFor, planType, typeConverged } from "../src/reconcile/replica-plan.js";
-import type { PlannedReplica, TypePlan, TypePlanInput } from "../src/reconcile/replica-plan.js";
+import { maxSurgeFor, planRollingUpdate, rollingUpdateDone } from "../src/engine/local/rolling-update.js";
+import type { PlannedReplica, TypePlan, TypePlanInput } from "../src/engine/local/rolling-update.js";
 
 const zones = ["zone-a", "zone-b"];
 const replica = (name: string, index: number, current: boolean, ready: boolean, zone = "zone-a"): PlannedReplica => ({ name, index, current, ready, zone });
@@ -47,7 +47,7 @@ const cases: [string, Omit<TypePlanInput, "zones">, TypePlan][] = [
 
 for (const [name, input, expected] of cases) {
   test(name, (t) => {
-    t.deepEqual(planType({ ...input, zones }), expected);
+    t.deepEqual(planRollingUpdate({ ...input, zones }), expected);
   });
 }
 
@@ -55,7 +55,7 @@ test("a whole rolling update of three replicas converges one step at a time, nev
   let replicas: PlannedReplica[] = [0, 1, 2].map((index) => replica(`old${index}`, index, false, true));
   let steps = 0;
   for (; steps < 20; steps += 1) {
-    const plan = planType({ desired: 3, maxSurge: maxSurgeFor(3, 25), zones, replicas });
+    const plan = planRollingUpdate({ desired: 3, maxSurge: maxSurgeFor(3, 25), zones, replicas });
     if (plan.start.length === 0 && plan.retire.length === 0) {
       // Starting replicas become ready between passes.
       if (replicas.every((r) => r.ready)) break;
@@ -67,10 +67,10 @@ test("a whole rolling update of three replicas converges one step at a time, nev
     t.true(replicas.filter((r) => r.ready).length >= 3, `ready count fell at step ${steps}`);
     t.true(replicas.length <= 4, `surge exceeded at step ${steps}`);
   }
-  t.true(typeConverged({ desired: 3, replicas }, 0));
+  t.true(rollingUpdateDone({ desired: 3, replicas }, 0));
   t.deepEqual(replicas.map((r) => r.name).sort(), ["new0", "new1", "new2"]);
   // Idempotent: planning the converged state again changes nothing.
-  t.deepEqual(planType({ desired: 3, maxSurge: 1, zones, replicas }), { start: [], retire: [] });
+  t.deepEqual(planRollingUpdate({ desired: 3, maxSurge: 1, zones, replicas }), { start: [], retire: [] });
 });
 
 test("the surge is a quarter of the replicas, at least one", (t) => {
@@ -80,7 +80,7 @@ test("the surge is a quarter of the replicas, at least one", (t) => {
 });
 
 test("a type with retiring replicas or old ones has not converged", (t) => {
-  t.false(typeConverged({ desired: 1, replicas: [replica("a", 0, true, true)] }, 1));
-  t.false(typeConverged({ desired: 1, replicas: [replica("a", 0, true, true), replica("o", 0, false, true)] }, 0));
-  t.false(typeConverged({ desired: 1, replicas: [replica("a", 0, true, false)] }, 0));
+  t.false(rollingUpdateDone({ desired: 1, replicas: [replica("a", 0, true, true)] }, 1));
+  t.false(rollingUpdateDone({ desired: 1, replicas: [replica("a", 0, true, true), replica("o", 0, false, true)] }, 0));
+  t.false(rollingUpdateDone({ desired: 1, replicas: [replica("a", 0, true, false)] }, 0));
 });

@@ -1,0 +1,11 @@
+import type { ReleaseRecord } from "./store/releases.js";
+
+/** The environment of every process of a release: its config vars and BERTH_* variables. */
+export function releaseEnvironment(release: ReleaseRecord, processType: string): Record<string, string> {
+  return { ...release.config, BERTH_APP: release.app, BERTH_RELEASE: String(release.version), BERTH_PROCESS_TYPE: processType };
+}
+
+/** The command of a process type in a release. */
+export function commandOf(release: ReleaseRecord, processType: string): string | undefined {
+  return release.processes.find((process) => process.processType === processType)?.command;
+}
