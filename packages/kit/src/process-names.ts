@@ -15,6 +15,19 @@ export function dnsLabelProblem(name: string): string | undefined {
 }
 
 /**
+ * Why `processType` cannot have a TURN gateway, or undefined when it can:
+ * only valid `*-rtc` names get one.
+ */
+export function rtcProcessProblem(processType: string): string | undefined {
+  const problem = dnsLabelProblem(processType);
+  if (problem !== undefined) return problem;
+  if (routingClassOf(processType) !== RoutingClass.RTC) {
+    return `"${processType}" is not an rtc process: only *-rtc processes get TURN gateways`;
+  }
+  return undefined;
+}
+
+/**
  * The routing class a process name implies: the heart of berth's contract.
  * `web`/`*-web` public HTTP, `*-tcp` private TCP, `*-rtc` TURN/UDP,
  * `release` the release phase, anything else a worker.

@@ -27,7 +27,7 @@ const scheduler = await startScheduler(configs.scheduler, { logger: loggerFor("s
 parts.push(scheduler);
 const router = await startRouter(configs.router, { logger: loggerFor("router") });
 parts.push(router);
-parts.push(await startTurnAllocator(configs.turnAllocator, loggerFor("turn-allocator")));
+parts.push(await startTurnAllocator(configs.turnAllocator, { logger: loggerFor("turn-allocator"), coordination }));
 parts.push(await startNetpol(configs.netpol, { logger: loggerFor("netpol") }));
 const api = await startApi(configs.api, { logger: loggerFor("api"), coordination });
 parts.push(api);

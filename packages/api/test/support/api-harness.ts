@@ -14,7 +14,7 @@ import { AppService } from "@berth/proto/api/v1/apps";
 import { FormationService } from "@berth/proto/api/v1/formation";
 import { TeamService } from "@berth/proto/api/v1/identity";
 import { DomainService, RtcService, TrustService } from "@berth/proto/api/v1/network";
-import { startTurnAllocator } from "@berth/turn-allocator";
+import { readTurnAllocatorConfig, startTurnAllocator } from "@berth/turn-allocator";
 import { startApi } from "../../src/index.js";
 import type { ApiConfig, RunningApi } from "../../src/index.js";
 import { createRouterStandIn, createSchedulerStandIn } from "./peer-stand-ins.js";
@@ -102,7 +102,15 @@ export async function startApiHarness(t: Teardown, options: ApiHarnessOptions = 
     logLevel: "error" as const,
     maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   };
-  const turnAllocator = await startTurnAllocator(common, silentLogger);
+  const turnAllocatorConfig = readTurnAllocatorConfig({
+    BERTH_DATA_DIR: dataDir,
+    BERTH_INTERNAL_TOKEN: INTERNAL_TOKEN,
+    BERTH_TURN_ALLOCATOR_PORT: "0",
+    BERTH_TURN_ALLOCATOR_SCHEMA: `turn_test_${randomBytes(6).toString("hex")}`,
+    DATABASE_URL: common.databaseUrl,
+  });
+  // No gateways here: the TURN allocator's own tests run coturn.
+  const turnAllocator = await startTurnAllocator({ ...turnAllocatorConfig, ...common }, { logger: silentLogger, gateways: false });
   t.teardown(() => turnAllocator.close(500));
   const netpolSchema = `netpol_test_${randomBytes(6).toString("hex")}`;
   const netpol = await startNetpol(

@@ -8,7 +8,7 @@ import { readNetpolConfig, startNetpol } from "@berth/netpol";
 import { readRouterConfig, startRouter } from "@berth/router";
 import type { RunningRouter } from "@berth/router";
 import { readSchedulerConfig, startScheduler } from "@berth/scheduler";
-import { startTurnAllocator } from "@berth/turn-allocator";
+import { readTurnAllocatorConfig, startTurnAllocator } from "@berth/turn-allocator";
 import { startApi } from "../../src/index.js";
 import type { ApiConfig, RunningApi, StartApiOptions } from "../../src/index.js";
 import type { Rollout, RolloutEventKind } from "@berth/proto/type/v1/release";
@@ -113,7 +113,15 @@ export async function startPlatformHarness(t: Teardown, options: Pick<StartApiOp
     logLevel: "error" as const,
     maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   };
-  const turnAllocator = await startTurnAllocator(base, silentLogger);
+  const turnAllocatorConfig = readTurnAllocatorConfig({
+    BERTH_DATA_DIR: dataDir,
+    BERTH_INTERNAL_TOKEN: INTERNAL_TOKEN,
+    BERTH_TURN_ALLOCATOR_PORT: "0",
+    BERTH_TURN_ALLOCATOR_SCHEMA: `turn_test_${randomBytes(6).toString("hex")}`,
+    DATABASE_URL: base.databaseUrl,
+  });
+  // No gateways here: the TURN allocator's own tests run coturn.
+  const turnAllocator = await startTurnAllocator({ ...turnAllocatorConfig, ...base }, { logger: silentLogger, gateways: false });
   t.teardown(() => turnAllocator.close(500));
   const netpol = await startNetpol(readNetpolConfig({ ...common, BERTH_NETPOL_PORT: "0", BERTH_SCHEDULER_URL: scheduler.url }), { logger: quiet });
   t.teardown(() => netpol.close(500));

@@ -1,0 +1,107 @@
+import { join } from "node:path";
+import { createCoordination, createLogger, openDatabase, serve, startServer } from "@berth/kit";
+import type { Coordination, Database, Logger, RunningServer } from "@berth/kit";
+import { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { announceAllocationChange, followAllocationChanges } from "./allocation-changes.js";
+import type { TurnAllocatorConfig } from "./config.js";
+import { createKubernetesGateways } from "./gateway/kubernetes/kubernetes-gateways.js";
+import { createLocalGateways } from "./gateway/local/local-gateways.js";
+import type { GatewayEngine } from "./gateway/gateway-spec.js";
+import { createMintingTargets } from "./minting-targets.js";
+import { startGatewayReconciler } from "./reconcile/gateway-reconciler.js";
+import { createTurnAllocatorService } from "./service.js";
+import { createAllocationStore } from "./store/allocation-store.js";
+import { turnAllocatorMigrations } from "./store/migrations.js";
+
+/** Collaborators a caller may provide instead of the ones built from the configuration. */
+export interface TurnAllocatorDeps {
+  logger?: Logger;
+  /** An open, migrated database; otherwise one is opened from the configuration (and closed with the service). */
+  database?: Database;
+  /** Shared with other services in one process; otherwise made from REDIS_URL (and closed with the service). */
+  coordination?: Coordination;
+  /** The cluster, for the kubernetes engine; otherwise KUBECONFIG or the default. */
+  kubeConfig?: KubeConfig;
+  /** Runs no gateways at all (tests of the pool against one database from several instances). */
+  gateways?: GatewayEngine | false;
+}
+
+/** How long minting may use an allocation read from the database before reading it again. */
+const MINTING_TARGET_MAX_AGE_MS = 5_000;
+
+async function kubeConfigFrom(path: string | undefined): Promise<KubeConfig> {
+  const { KubeConfig } = await import("@kubernetes/client-node");
+  const kubeConfig = new KubeConfig();
+  if (path !== undefined) kubeConfig.loadFromFile(path);
+  else kubeConfig.loadFromDefault();
+  return kubeConfig;
+}
+
+async function gatewayEngine(config: TurnAllocatorConfig, deps: TurnAllocatorDeps, logger: Logger): Promise<GatewayEngine> {
+  if (config.engine === "kubernetes") {
+    const kubeConfig = deps.kubeConfig ?? (await kubeConfigFrom(config.kubernetes.kubeconfigPath));
+    return createKubernetesGateways({ kubeConfig, settings: { namespace: config.kubernetes.namespace, image: config.kubernetes.coturnImage }, logger });
+  }
+  return createLocalGateways({ directory: join(config.dataDir, "turn-allocator", "gateways"), ...config.gateway, logger });
+}
+
+/**
+ * Serves TurnAllocatorService and, while this instance holds the gateway
+ * lease, runs a TURN gateway per rtc process on the configured engine.
+ */
+export async function startTurnAllocator(config: TurnAllocatorConfig, deps: TurnAllocatorDeps = {}): Promise<RunningServer> {
+  const logger = deps.logger ?? createLogger("turn-allocator", { level: config.logLevel });
+  const database =
+    deps.database ??
+    (await openDatabase({ service: "turn-allocator", schema: config.schema, migrations: turnAllocatorMigrations, databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger }));
+  const coordination = deps.coordination ?? createCoordination({ redisUrl: config.redisUrl, logger });
+  const store = createAllocationStore(database);
+  const mintingTargets = createMintingTargets(store, MINTING_TARGET_MAX_AGE_MS);
+  const stopping = new AbortController();
+  const following = followAllocationChanges(coordination.events, stopping.signal, logger, (app) => {
+    if (app === "") mintingTargets.forgetAll();
+    else mintingTargets.forget(app);
+  });
+  const engine = deps.gateways === false ? undefined : (deps.gateways ?? (await gatewayEngine(config, deps, logger)));
+  const reconciler = engine && startGatewayReconciler({ store, engine, realm: config.realm, coordination, logger });
+  const server = await startServer({
+    name: "turn-allocator",
+    host: config.host,
+    port: config.port,
+    internalToken: config.internalToken,
+    maxMessageBytes: config.maxMessageBytes,
+    services: [
+      serve(
+        TurnAllocatorService,
+        createTurnAllocatorService({
+          store,
+          pools: { portRange: config.portRange, relayRange: config.relayRange, relayPortsPerGateway: config.relayPortsPerGateway },
+          naming: { platformDomain: config.platformDomain, realm: config.realm },
+          credentialTtl: config.credentialTtl,
+          rotationGraceSeconds: config.rotationGraceSeconds,
+          mintsPerMinute: config.mintsPerMinute,
+          rateLimits: coordination.rateLimits,
+          mintingTargets,
+          announceChange: (app) => announceAllocationChange(coordination.events, app),
+        }),
+      ),
+    ],
+    logger,
+  });
+  return {
+    ...server,
+    url: server.url,
+    port: server.port,
+    health: server.health,
+    metrics: server.metrics,
+    async close(graceMs) {
+      await server.close(graceMs);
+      stopping.abort();
+      await following;
+      await reconciler?.close();
+      if (!deps.coordination) await coordination.close();
+      if (!deps.database) await database.close();
+    },
+  };
+}
