@@ -51,11 +51,11 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 export function readTurnAllocatorConfig(env: Environment): TurnAllocatorConfig {
   const common = readCommonConfig(env, "turn-allocator");
   const portRange = envPortRange(env, "BERTH_TURN_PORT_RANGE", "40000-40999");
-  const relayRange = envPortRange(env, "BERTH_TURN_RELAY_PORT_RANGE", "50000-59999");
+  const relayRange = envPortRange(env, "BERTH_TURN_RELAY_PORT_RANGE", "49152-65535");
   if (rangesOverlap(portRange, relayRange)) {
     throw new ConfigError(`BERTH_TURN_RELAY_PORT_RANGE ${formatPortRange(relayRange)} overlaps BERTH_TURN_PORT_RANGE ${formatPortRange(portRange)}`);
   }
-  const relayPortsPerGateway = envInt(env, "BERTH_TURN_RELAY_PORTS_PER_GATEWAY", 100, { min: 2, max: rangeSize(relayRange) });
+  const relayPortsPerGateway = envInt(env, "BERTH_TURN_RELAY_PORTS_PER_GATEWAY", 256, { min: 2, max: rangeSize(relayRange) });
   const maxSeconds = envInt(env, "BERTH_TURN_CREDENTIAL_MAX_TTL_SECONDS", 86_400, { min: 60, max: 7 * 86_400 });
   const defaultSeconds = envInt(env, "BERTH_TURN_CREDENTIAL_TTL_SECONDS", Math.min(3_600, maxSeconds), { min: 60, max: maxSeconds });
   const allowedPeerIps = (envOptional(env, "BERTH_TURN_ALLOWED_PEER_IPS") ?? "").split(",").map((ip) => ip.trim()).filter((ip) => ip !== "");

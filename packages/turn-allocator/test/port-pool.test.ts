@@ -70,7 +70,7 @@ test("shrinking the range keeps every port in use; new allocations come from the
   await wide.server.close(100);
   const narrow = await startTestAllocator(t, testConfig(t, { BERTH_TURN_PORT_RANGE: "41301-41303" }, schema), { gateways: false });
   for (const [index, app] of ["a", "b", "c"].entries()) {
-    t.is((await narrow.client.ensureAllocation({ team: "acme", app, processType: "sfu-rtc", replicas: 2 })).allocation!.exposure!.port, kept[index]);
+    t.is((await narrow.client.ensureAllocation({ team: "acme", app, processType: "sfu-rtc", replicas: 2 })).allocation!.exposure!.port, kept[index]!);
   }
   t.is((await narrow.client.ensureAllocation({ team: "acme", app: "d", processType: "sfu-rtc", replicas: 1 })).allocation!.exposure!.port, 41303);
   t.is(codeOf(await t.throwsAsync(narrow.client.ensureAllocation({ team: "acme", app: "e", processType: "sfu-rtc", replicas: 1 }))), Code.ResourceExhausted);
