@@ -3,35 +3,26 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { fieldViolationsOf } from "@berth/kit";
 import { startApiHarness } from "./support/api-harness.js";
 
-// The turn-allocator and netpol here are the real packages; what is not built yet answers UNIMPLEMENTED.
+// netpol here is the real package; what is not built yet answers UNIMPLEMENTED. rtc.test.ts covers the TURN allocator.
 
-test("rtc and trust calls are checked and scoped, then answer what the TURN allocator and netpol answer", async (t) => {
+test("trust calls are checked and scoped, then answer what netpol answers", async (t) => {
   const h = await startApiHarness(t);
   const acme = await h.team("acme");
   const globex = await h.team("globex");
   await h.createApp(acme.clients, "shop");
   await h.createApp(acme.clients, "billing");
   await h.createApp(globex.clients, "portal");
-  const { rtc, trust } = acme.clients;
-  const unimplemented = [
-    rtc.getCredentials({ app: "shop", processType: "sfu-rtc", user: "alice" }),
-    rtc.listAllocations({ app: "shop" }),
-    rtc.rotateSecret({ app: "shop", processType: "sfu-rtc" }),
-    trust.explain({ fromApp: "billing", toApp: "shop", toProcessType: "api-tcp" }),
-    trust.getMatrix({}),
-  ];
+  const { trust } = acme.clients;
+  const unimplemented = [trust.explain({ fromApp: "billing", toApp: "shop", toProcessType: "api-tcp" }), trust.getMatrix({})];
   for (const call of unimplemented) t.is(ConnectError.from(await t.throwsAsync(call)).code, Code.Unimplemented);
   t.deepEqual((await trust.addTrust({ app: "shop", trustedApps: ["billing"] })).trust?.trustedApps, ["billing"]);
   t.deepEqual((await trust.getTrust({ app: "shop" })).trust?.trustedApps, ["billing"]);
   t.deepEqual((await trust.removeTrust({ app: "shop", trustedApp: "billing" })).trust?.trustedApps, []);
 
-  const invalid = ConnectError.from(await t.throwsAsync(rtc.getCredentials({ app: "shop", processType: "web", ttlSeconds: 10_000_000 })));
-  t.deepEqual(fieldViolationsOf(invalid).map((v) => v.field), ["process_type", "ttl_seconds"]);
   const self = ConnectError.from(await t.throwsAsync(trust.addTrust({ app: "shop", trustedApps: ["shop", "Bad"] })));
   t.deepEqual(fieldViolationsOf(self).map((v) => v.field), ["trusted_apps[0]", "trusted_apps[1]"]);
 
   const notOurs = [
-    rtc.listAllocations({ app: "portal" }),
     trust.addTrust({ app: "shop", trustedApps: ["portal"] }),
     trust.explain({ fromApp: "portal", toApp: "shop", toProcessType: "api-tcp" }),
     globex.clients.trust.getTrust({ app: "shop" }),

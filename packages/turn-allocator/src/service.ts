@@ -1,7 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { notFound, resourceExhausted } from "@berth/kit";
 import type { RateLimits } from "@berth/kit";
-import { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
+import type { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
 import { allocationView, replicaEnvironment } from "./allocation-view.js";
 import type { Naming } from "./allocation-view.js";
 import { anonymousUser, mintTurnCredentials } from "./credentials.js";

@@ -1,7 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { routingClassOf } from "@berth/kit";
+import { rtcProcessProblem } from "@berth/kit";
 import type { RtcService } from "@berth/proto/api/v1/network";
-import { RoutingClass } from "@berth/proto/type/v1/process";
 import { requireTeam } from "../auth.js";
 import { createFieldChecks } from "../field-checks.js";
 import type { FieldChecks } from "../field-checks.js";
@@ -9,20 +8,15 @@ import { ownedApp } from "./app-ownership.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 
-const MAX_TTL_SECONDS = 7 * 24 * 60 * 60;
-const MAX_USER = 128;
-
 function checkRtcType(checks: FieldChecks, processType: string): void {
-  checks.dnsLabel("process_type", processType);
-  if (processType !== "" && routingClassOf(processType) !== RoutingClass.RTC) {
-    checks.add("process_type", `"${processType}" is not an rtc process: only *-rtc processes get TURN gateways`);
-  }
+  const problem = rtcProcessProblem(processType);
+  if (problem !== undefined) checks.add("process_type", problem);
 }
 
 /**
  * RtcService: TURN credentials and allocations of `*-rtc` processes, from
- * the TURN allocator. While the allocator is not built it answers
- * UNIMPLEMENTED, and so does this service.
+ * the TURN allocator, for apps of the caller's team. The allocator owns the
+ * bounds of a credential's lifetime and user, and refuses them by field.
  */
 export function createRtcService(deps: ServiceDeps): ServiceImpl<typeof RtcService> {
   const { turnAllocator } = deps.peers;
@@ -32,8 +26,6 @@ export function createRtcService(deps: ServiceDeps): ServiceImpl<typeof RtcServi
       const checks = createFieldChecks();
       checks.dnsLabel("app", request.app);
       checkRtcType(checks, request.processType);
-      checks.maxLength("user", request.user, MAX_USER);
-      if (request.ttlSeconds > MAX_TTL_SECONDS) checks.add("ttl_seconds", `must be at most ${MAX_TTL_SECONDS}, got ${request.ttlSeconds}`);
       checks.throwIfAny();
       await ownedApp(deps, ctx, team, request.app);
       const { credentials } = await turnAllocator.mintCredentials(

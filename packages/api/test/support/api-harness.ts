@@ -22,7 +22,7 @@ import type { Timeline } from "./peer-stand-ins.js";
 
 /** The real PostgreSQL of this machine; each harness gets its own schema. */
 export const TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test";
-const INTERNAL_TOKEN = "internal-token-for-api-tests";
+export const INTERNAL_TOKEN = "internal-token-for-api-tests";
 
 interface Teardown {
   teardown(fn: () => unknown): void;

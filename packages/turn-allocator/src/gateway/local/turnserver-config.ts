@@ -46,5 +46,5 @@ export function renderTurnserverConfig(spec: GatewaySpec, settings: TurnserverSe
     `log-file=${settings.logFile}`,
     "simple-log",
   ];
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
