@@ -6,8 +6,10 @@ export interface FieldChecks {
   add(field: string, description: string): void;
   /** A lowercase DNS label: app, team and process type names. */
   dnsLabel(field: string, value: string): void;
-  /** A non-empty string of at most `maxLength` characters. */
+  /** A non-empty string of at most `maxLength` characters, without control characters (a NUL cannot be stored). */
   required(field: string, value: string, maxLength?: number): void;
+  /** A release version: 1 to 2^31-1, the range the store keeps. */
+  releaseVersion(field: string, value: number): void;
   /** At most `maxLength` characters. */
   maxLength(field: string, value: string, maxLength: number): void;
   /** An optional client request id: empty, or 1-128 of [A-Za-z0-9._:-]. */
@@ -20,6 +22,9 @@ export interface FieldChecks {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+const MAX_RELEASE_VERSION = 2 ** 31 - 1;
 const HOSTNAME_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** Why `value` is not a fully qualified hostname, or undefined when it is one. */
@@ -49,7 +54,12 @@ export function createFieldChecks(): FieldChecks {
     },
     required(field, value, maxLength) {
       if (value.trim() === "") checks.add(field, "must not be empty");
-      else if (maxLength !== undefined) checks.maxLength(field, value, maxLength);
+      else if (maxLength !== undefined && value.length > maxLength) checks.maxLength(field, value, maxLength);
+      else if (CONTROL_CHARACTER.test(value)) checks.add(field, "must not contain control characters");
+    },
+    releaseVersion(field, value) {
+      if (value < 1) checks.add(field, "must be 1 or more");
+      else if (value > MAX_RELEASE_VERSION) checks.add(field, `must be at most ${MAX_RELEASE_VERSION}`);
     },
     maxLength(field, value, maxLength) {
       if (value.length > maxLength) checks.add(field, `must be at most ${maxLength} characters, got ${value.length}`);

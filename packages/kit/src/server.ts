@@ -109,6 +109,20 @@ type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 const HTTP2_PREFACE = Buffer.from("PRI");
 const OPEN_SERVICES = new Set([Health.typeName, ...reflectionServices.map((s) => s.typeName)]);
 
+/**
+ * The error a client sees. A database "data exception" (SQLSTATE class 22: a
+ * NUL byte in text, a number out of range) is a value from the request that
+ * no field check caught: INVALID_ARGUMENT, not UNKNOWN.
+ */
+function asConnectError(error: unknown): ConnectError {
+  if (error instanceof ConnectError) return error;
+  const sqlState = (error as { code?: unknown } | undefined)?.code;
+  if (typeof sqlState === "string" && /^22[0-9A-Z]{3}$/.test(sqlState)) {
+    return new ConnectError(`the request holds a value that cannot be stored: ${(error as Error).message}`, Code.InvalidArgument, undefined, undefined, error);
+  }
+  return ConnectError.from(error);
+}
+
 function loggingInterceptor(logger: Logger): Interceptor {
   // The name of each method is made once, not on every call.
   const rpcNames = new WeakMap<object, string>();
@@ -122,7 +136,7 @@ function loggingInterceptor(logger: Logger): Interceptor {
       logger.debug("rpc", { ...fields, code: "OK", ms: Math.round(performance.now() - started) });
       return response;
     } catch (error) {
-      const connectError = ConnectError.from(error);
+      const connectError = asConnectError(error);
       const log = connectError.code === Code.Internal || connectError.code === Code.Unknown ? logger.error : logger.warn;
       log("rpc failed", {
         ...fields,

@@ -201,3 +201,19 @@ test("binary garbage and a compressed message without an encoding are INVALID_AR
   const trusted = createInternalClient(SchedulerService, { baseUrl: server.url, token: TOKEN });
   t.is((await trusted.getApp({ name: "shop" })).app?.name, "shop");
 });
+
+test("a database data exception that no field check caught is INVALID_ARGUMENT, not UNKNOWN", async (t) => {
+  const server = await start(t, {
+    services: [
+      servePartial(SchedulerService, {
+        getApp() {
+          throw Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: "22021" });
+        },
+      }),
+    ],
+  });
+  const trusted = createInternalClient(SchedulerService, { baseUrl: server.url, token: TOKEN });
+  const error = ConnectError.from(await t.throwsAsync(trusted.getApp({ name: "shop" })));
+  t.is(error.code, Code.InvalidArgument);
+  t.regex(error.rawMessage, /cannot be stored/);
+});

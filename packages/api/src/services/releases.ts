@@ -23,6 +23,10 @@ type ReleaseHandlers = Omit<ServiceImpl<typeof AppService>, "createApp" | "listA
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const CONFIG_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
 const MAX_CONFIG_VALUE_BYTES = 32 * 1024;
+/** Config vars one UpdateConfig may set or unset. */
+const MAX_CONFIG_KEYS_PER_CALL = 500;
+/** An app's whole environment as `KEY=value` bytes: well under what exec allows, so a release never fails to start on it. */
+const MAX_ENVIRONMENT_BYTES = 256 * 1024;
 const MAX_DESCRIPTION = 1000;
 const MAX_IMAGE_REFERENCE = 512;
 const MAX_PROCFILE_BYTES = 64 * 1024;
@@ -135,7 +139,7 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       const team = requireTeam(ctx);
       const checks = createFieldChecks();
       checks.dnsLabel("app", request.app);
-      if (request.version === 0) checks.add("version", "must be 1 or more");
+      checks.releaseVersion("version", request.version);
       checks.throwIfAny();
       await ownedApp(deps, ctx, team, request.app);
       const response = await scheduler.getRelease({ app: request.app, version: request.version }, callOptions(deps, ctx));
@@ -146,6 +150,8 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       const checks = createFieldChecks();
       checks.dnsLabel("app", request.app);
       checks.requestId("request_id", request.requestId);
+      // 0 means the release before the current one.
+      if (request.version !== 0) checks.releaseVersion("version", request.version);
       checks.throwIfAny();
       await ownedApp(deps, ctx, team, request.app);
       return runOnce(
@@ -171,10 +177,18 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       checks.requestId("request_id", request.requestId);
       const setKeys = Object.keys(request.set);
       if (setKeys.length === 0 && request.unset.length === 0) checks.add("set", "must set or unset at least one config var");
+      if (setKeys.length + request.unset.length > MAX_CONFIG_KEYS_PER_CALL) {
+        checks.add("set", `must change at most ${MAX_CONFIG_KEYS_PER_CALL} config vars at once, got ${setKeys.length + request.unset.length}`);
+      }
+      let environmentBytes = 0;
       for (const key of setKeys) {
         checkConfigKey(checks, `set[${key}]`, key);
         const bytes = Buffer.byteLength(request.set[key]!);
+        environmentBytes += Buffer.byteLength(key) + 1 + bytes;
         if (bytes > MAX_CONFIG_VALUE_BYTES) checks.add(`set[${key}]`, `value must be at most ${MAX_CONFIG_VALUE_BYTES} bytes, got ${bytes}`);
+      }
+      if (environmentBytes > MAX_ENVIRONMENT_BYTES) {
+        checks.add("set", `the environment must be at most ${MAX_ENVIRONMENT_BYTES} bytes, got ${environmentBytes}`);
       }
       request.unset.forEach((key, index) => {
         checkConfigKey(checks, `unset[${index}]`, key);
