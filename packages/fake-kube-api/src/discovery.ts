@@ -1,11 +1,11 @@
-import { apiVersionOf, type KindRegistry } from "./registry.js";
+import { apiVersionOf, type KindRegistry, type ResourceKind } from "./registry.js";
 import { resourceNotFound } from "./status.js";
 
 /** What `/version` answers: a plausible recent release, marked as fake. */
 const serverVersion = {
   major: "1",
-  minor: "31",
-  gitVersion: "v1.31.0-fake",
+  minor: "32",
+  gitVersion: "v1.32.0-fake",
   gitCommit: "0000000000000000000000000000000000000000",
   gitTreeState: "clean",
   buildDate: "2024-08-13T00:00:00Z",
@@ -43,6 +43,7 @@ export function discoveryDocument(registry: KindRegistry, segments: readonly str
   const [g, v] = root === "api" && segments.length === 2 ? ["", group!] : root === "apis" && segments.length === 3 ? [group!, version!] : [undefined, undefined];
   const kinds = registry.all().filter((kind) => kind.group === g && kind.version === v);
   if (kinds.length === 0) throw resourceNotFound();
+  const subresource = (kind: ResourceKind, name: string, verbs: string[], extra: object = {}) => ({ name: `${kind.plural}/${name}`, singularName: "", namespaced: kind.namespaced, kind: kind.kind, verbs, ...extra });
   const resources = kinds.flatMap((kind) => [
     {
       name: kind.plural,
@@ -51,8 +52,12 @@ export function discoveryDocument(registry: KindRegistry, segments: readonly str
       kind: kind.kind,
       verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
       ...(kind.shortNames ? { shortNames: kind.shortNames } : {}),
+      ...(kind.categories ? { categories: kind.categories } : {}),
     },
-    ...(kind.statusSubresource ? [{ name: `${kind.plural}/status`, singularName: "", namespaced: kind.namespaced, kind: kind.kind, verbs: ["get", "patch", "update"] }] : []),
+    ...(kind.statusSubresource ? [subresource(kind, "status", ["get", "patch", "update"])] : []),
+    // The scale client finds the Scale kind's group/version here, as on a real server.
+    ...(kind.scaleSubresource ? [subresource(kind, "scale", ["get", "patch", "update"], { group: "autoscaling", version: "v1", kind: "Scale" })] : []),
+    ...(kind.group === "" && kind.kind === "Pod" ? [subresource(kind, "log", ["get"])] : []),
   ]);
   return { kind: "APIResourceList", apiVersion: "v1", groupVersion: apiVersionOf({ group: g!, version: v! }), resources };
 }

@@ -118,3 +118,13 @@ export function applyJsonPatch(document: unknown, operations: unknown): unknown 
   }
   return result;
 }
+
+/** The value at a path of object keys, or undefined where the path leaves the objects. */
+export function field(object: unknown, ...path: string[]): unknown {
+  return path.reduce<unknown>((value, key) => (isJsonObject(value) ? value[key] : undefined), object);
+}
+
+/** A number, or `fallback` for anything else (an unset optional count). */
+export function numberOr(value: unknown, fallback = 0): number {
+  return typeof value === "number" ? value : fallback;
+}

@@ -10,6 +10,10 @@ export interface ResourceKind {
   /** Whether writes to the main resource ignore `.status` (a `/status` subresource exists). */
   statusSubresource?: boolean;
   shortNames?: string[];
+  /** Groupings such as "all" that `kubectl get all` expands. */
+  categories?: string[];
+  /** Whether the kind serves the `/scale` subresource (autoscaling/v1 Scale), as workload controllers do. */
+  scaleSubresource?: boolean;
 }
 
 /** The group/version string an object carries in `apiVersion`. */
@@ -39,36 +43,49 @@ export function isBuiltIn(kind: ResourceKind): boolean {
   return builtInGroups.has(kind.group);
 }
 
-function core(kind: string, plural: string, namespaced: boolean, statusSubresource = false): ResourceKind {
-  return { group: "", version: "v1", kind, plural, namespaced, statusSubresource };
+function core(kind: string, plural: string, namespaced: boolean, extra: Partial<ResourceKind> = {}): ResourceKind {
+  return { group: "", version: "v1", kind, plural, namespaced, ...extra };
 }
 
-/** The kinds berth emits, registered on every fake server. */
+function grouped(group: string, version: string, kind: string, plural: string, namespaced: boolean, extra: Partial<ResourceKind> = {}): ResourceKind {
+  return { group, version, kind, plural, namespaced, ...extra };
+}
+
+const all = ["all"];
+
+/** The kinds berth emits (and a real cluster's controllers make), registered on every fake server; shortNames and categories as kube-apiserver serves them. */
 export const defaultKinds: readonly ResourceKind[] = [
-  core("Namespace", "namespaces", false, true),
-  core("Service", "services", true, true),
-  core("ConfigMap", "configmaps", true),
+  core("Namespace", "namespaces", false, { statusSubresource: true, shortNames: ["ns"] }),
+  core("Node", "nodes", false, { statusSubresource: true, shortNames: ["no"] }),
+  core("Service", "services", true, { statusSubresource: true, shortNames: ["svc"], categories: all }),
+  core("ConfigMap", "configmaps", true, { shortNames: ["cm"] }),
   core("Secret", "secrets", true),
-  core("Pod", "pods", true, true),
-  core("Endpoints", "endpoints", true),
-  core("ServiceAccount", "serviceaccounts", true),
-  core("Event", "events", true),
-  { group: "apps", version: "v1", kind: "Deployment", plural: "deployments", namespaced: true, statusSubresource: true },
-  { group: "apps", version: "v1", kind: "StatefulSet", plural: "statefulsets", namespaced: true, statusSubresource: true },
-  { group: "apps", version: "v1", kind: "ReplicaSet", plural: "replicasets", namespaced: true, statusSubresource: true },
-  { group: "batch", version: "v1", kind: "Job", plural: "jobs", namespaced: true, statusSubresource: true },
-  { group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscaler", plural: "horizontalpodautoscalers", namespaced: true, statusSubresource: true },
-  { group: "networking.k8s.io", version: "v1", kind: "Ingress", plural: "ingresses", namespaced: true, statusSubresource: true },
-  { group: "networking.k8s.io", version: "v1", kind: "NetworkPolicy", plural: "networkpolicies", namespaced: true },
-  { group: "networking.k8s.io", version: "v1", kind: "IngressClass", plural: "ingressclasses", namespaced: false },
-  { group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice", plural: "endpointslices", namespaced: true },
-  { group: "coordination.k8s.io", version: "v1", kind: "Lease", plural: "leases", namespaced: true },
-  { group: "gateway.networking.k8s.io", version: "v1", kind: "Gateway", plural: "gateways", namespaced: true, statusSubresource: true },
-  { group: "gateway.networking.k8s.io", version: "v1", kind: "HTTPRoute", plural: "httproutes", namespaced: true, statusSubresource: true },
-  { group: "gateway.networking.k8s.io", version: "v1", kind: "GatewayClass", plural: "gatewayclasses", namespaced: false, statusSubresource: true },
-  { group: "cert-manager.io", version: "v1", kind: "Certificate", plural: "certificates", namespaced: true, statusSubresource: true },
-  { group: "cert-manager.io", version: "v1", kind: "Issuer", plural: "issuers", namespaced: true, statusSubresource: true },
-  { group: "cert-manager.io", version: "v1", kind: "ClusterIssuer", plural: "clusterissuers", namespaced: false, statusSubresource: true },
+  core("Pod", "pods", true, { statusSubresource: true, shortNames: ["po"], categories: all }),
+  core("Endpoints", "endpoints", true, { shortNames: ["ep"] }),
+  core("ServiceAccount", "serviceaccounts", true, { shortNames: ["sa"] }),
+  core("PersistentVolumeClaim", "persistentvolumeclaims", true, { statusSubresource: true, shortNames: ["pvc"] }),
+  core("Event", "events", true, { shortNames: ["ev"] }),
+  grouped("apps", "v1", "Deployment", "deployments", true, { statusSubresource: true, scaleSubresource: true, shortNames: ["deploy"], categories: all }),
+  grouped("apps", "v1", "StatefulSet", "statefulsets", true, { statusSubresource: true, scaleSubresource: true, shortNames: ["sts"], categories: all }),
+  grouped("apps", "v1", "ReplicaSet", "replicasets", true, { statusSubresource: true, scaleSubresource: true, shortNames: ["rs"], categories: all }),
+  grouped("batch", "v1", "Job", "jobs", true, { statusSubresource: true, categories: all }),
+  grouped("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, { statusSubresource: true, shortNames: ["hpa"], categories: all }),
+  grouped("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, { statusSubresource: true, shortNames: ["pdb"] }),
+  grouped("networking.k8s.io", "v1", "Ingress", "ingresses", true, { statusSubresource: true, shortNames: ["ing"] }),
+  grouped("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, { shortNames: ["netpol"] }),
+  grouped("networking.k8s.io", "v1", "IngressClass", "ingressclasses", false),
+  grouped("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true),
+  grouped("coordination.k8s.io", "v1", "Lease", "leases", true),
+  grouped("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
+  grouped("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true),
+  grouped("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false),
+  grouped("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false),
+  grouped("gateway.networking.k8s.io", "v1", "Gateway", "gateways", true, { statusSubresource: true }),
+  grouped("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", true, { statusSubresource: true }),
+  grouped("gateway.networking.k8s.io", "v1", "GatewayClass", "gatewayclasses", false, { statusSubresource: true }),
+  grouped("cert-manager.io", "v1", "Certificate", "certificates", true, { statusSubresource: true, shortNames: ["cert", "certs"] }),
+  grouped("cert-manager.io", "v1", "Issuer", "issuers", true, { statusSubresource: true }),
+  grouped("cert-manager.io", "v1", "ClusterIssuer", "clusterissuers", false, { statusSubresource: true }),
 ];
 
 /** The set of kinds one fake server knows, looked up by URL plural or by apiVersion/kind. */

@@ -9,6 +9,12 @@ import { createObjectStore, inSelection, type PatchType, type Selection, type Wr
 import { loadSchemaValidator } from "./validate.js";
 import { discoveryDocument } from "./discovery.js";
 import { serveWatch } from "./watch.js";
+import { startCluster, type FakeNode, type PodBehaviourHook, type PodTimings } from "./cluster/index.js";
+import { immutableFieldViolations } from "./immutable.js";
+import { modelOf, openApiV3Document, openApiV3Index, pruneUnknownFields, unknownFields } from "./schema.js";
+import { scaleOf, serveLog, writeScale } from "./subresources.js";
+import { tableOf, wantsTable, type IncludeObject } from "./table.js";
+import { qualifiedKind } from "./registry.js";
 
 /** Options of `createFakeKubeApi`. */
 export interface FakeKubeApiOptions {
@@ -22,7 +28,27 @@ export interface FakeKubeApiOptions {
   bookmarkIntervalMs?: number;
   /** Validate objects of kinds kubernetes-models knows against their schema, answering 422 (default true). */
   validateSchemas?: boolean;
+  /**
+   * What happens to fields the kind does not declare when a request has no
+   * `fieldValidation` parameter: "Strict" refuses them (400, the default
+   * here, so mistakes surface in tests), "Warn" drops them with a Warning
+   * header (a real server's default), "Ignore" drops them silently.
+   */
+  fieldValidation?: FieldValidation;
+  /** Run the simulated controllers and kubelet (default true); false leaves status to the test, as before. */
+  controllers?: boolean;
+  /** The cluster's nodes (default three, one per zone: node-a/zone-a, node-b/zone-b, node-c/zone-c). */
+  nodes?: readonly FakeNode[];
+  /** Chooses what each pod's containers do (ready, never-ready, crash-loop, oom-killed, image-pull-error, succeed, fail). */
+  podBehaviour?: PodBehaviourHook;
+  /** The simulation's clock (start, ready, exit, back-off, termination delays in ms). */
+  podTimings?: Partial<PodTimings>;
+  /** Listen on this port instead of a random one (the standalone CLI). */
+  port?: number;
 }
+
+/** The `fieldValidation` directive of a write. */
+export type FieldValidation = "Ignore" | "Warn" | "Strict";
 
 /** One request the fake server received, for tests that count calls. */
 export interface RecordedRequest {
@@ -60,6 +86,14 @@ export interface FakeKubeApi {
   objects(filter?: ObjectFilter): JsonObject[];
   /** Every request received so far, oldest first. */
   readonly requests: readonly RecordedRequest[];
+  /** Replaces the pod behaviour hook for pods that start from now on. */
+  setPodBehaviour(hook: PodBehaviourHook | undefined): void;
+  /** Appends a line to a running pod's container log (the first container unless named). */
+  writePodLog(namespace: string, pod: string, line: string, container?: string): void;
+  /** The average utilization (percent) a metrics server would report for an HPA's pods; the HPA controller scales on it. */
+  setUtilization(namespace: string, hpa: string, percent: number): void;
+  /** Errors the simulated controllers hit (they retry), for debugging a test. */
+  readonly controllerErrors: readonly { controller: string; key: string; message: string }[];
   /** Ends open watches and stops the server. */
   close(): Promise<void>;
 }
@@ -72,6 +106,10 @@ const patchTypes: Record<string, PatchType | "apply"> = {
 };
 
 async function readBody(request: IncomingMessage, contentType: string | undefined): Promise<unknown> {
+  if (contentType === "application/vnd.kubernetes.protobuf") {
+    // kubectl's typed generators (kubectl create namespace/secret/...) send protobuf; the fake only decodes JSON and YAML.
+    throw new StatusError("UnsupportedMediaType", "the fake API server does not decode protobuf request bodies: send JSON (kubectl create -f, kubectl apply)");
+  }
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
   const text = Buffer.concat(chunks).toString("utf8");
@@ -102,7 +140,7 @@ interface ResourceRoute {
   /** From the URL; undefined for cluster-scoped kinds and all-namespace collections. */
   namespace: string | undefined;
   name: string | undefined;
-  subresource: "status" | undefined;
+  subresource: "status" | "scale" | "log" | undefined;
 }
 
 /**
@@ -119,14 +157,16 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
   const requests: RecordedRequest[] = [];
   const openWatches = new Set<() => void>();
   let port = 0;
+  const cluster = options.controllers === false ? undefined : startCluster(store, registry, options);
 
   const resolve = (group: string, version: string, rest: string[]): ResourceRoute => {
     const namespacedForm = rest[0] === "namespaces" && rest.length >= 3 && registry.byPlural(group, version, rest[2]!) !== undefined;
     const [namespace, plural, name, subresource, ...extra] = namespacedForm ? rest.slice(1) : [undefined, ...rest];
     const kind = plural === undefined ? undefined : registry.byPlural(group, version, plural);
-    if (kind === undefined || extra.length > 0 || (subresource !== undefined && subresource !== "status")) throw resourceNotFound();
+    const served = subresource === undefined || (subresource === "status" && kind?.statusSubresource) || (subresource === "scale" && kind?.scaleSubresource) || (subresource === "log" && kind?.group === "" && kind.kind === "Pod");
+    if (kind === undefined || extra.length > 0 || !served) throw resourceNotFound();
     if (namespacedForm !== kind.namespaced && !(kind.namespaced && name === undefined)) throw resourceNotFound();
-    return { kind, namespace, name, subresource: subresource as "status" | undefined };
+    return { kind, namespace, name, subresource: subresource as ResourceRoute["subresource"] };
   };
 
   const selectionOf = (route: ResourceRoute, query: URLSearchParams): Selection => {
@@ -157,16 +197,52 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
     if (dryRun !== null && dryRun !== "All") throw new StatusError("BadRequest", `unsupported dryRun value ${JSON.stringify(dryRun)}: only "All" is allowed`);
     const patchType = method === "PATCH" ? patchTypes[contentType ?? ""] : undefined;
     if (query.has("force") && patchType !== "apply") throw new StatusError("BadRequest", "force is only allowed for apply patches");
+    const fieldValidation = (query.get("fieldValidation") ?? options.fieldValidation ?? "Strict") as FieldValidation;
+    if (!["Ignore", "Warn", "Strict"].includes(fieldValidation)) throw new StatusError("BadRequest", `fieldValidation must be one of Ignore, Warn or Strict, not ${JSON.stringify(fieldValidation)}`);
+    const warnings: string[] = [];
+    const model = modelOf(kind);
+    /** Client admission: unknown fields per the fieldValidation directive, then immutable fields. */
+    const admit = (old: JsonObject | undefined, candidate: JsonObject) => {
+      const unknown = model === undefined ? [] : unknownFields(model, candidate);
+      if (unknown.length > 0 && fieldValidation === "Strict") {
+        throw new StatusError("BadRequest", `${qualifiedKind(kind)} in version "${kind.version}" cannot be handled as a ${kind.kind}: strict decoding error: ${unknown.map((path) => `unknown field "${path}"`).join(", ")}`);
+      }
+      if (unknown.length > 0) pruneUnknownFields(model!, candidate);
+      if (fieldValidation === "Warn") warnings.push(...unknown.map((path) => `unknown field "${path}"`));
+      return old === undefined ? [] : immutableFieldViolations(old, candidate);
+    };
     const writeOptions = async (): Promise<WriteOptions> => {
       const validator = validateSchemas ? await loadSchemaValidator(apiVersionOf(kind), kind.kind) : undefined;
       // A real server names an unnamed updater after the client's User-Agent.
       const manager = fieldManager ?? (request.headers["user-agent"] ?? "unknown").split("/")[0]!;
-      return { manager, dryRun: dryRun === "All", ...(subresource ? { subresource } : {}), ...(validator ? { validator } : {}) };
+      return { manager, dryRun: dryRun === "All", admit, ...(subresource === "status" ? { subresource } : {}), ...(validator ? { validator } : {}) };
     };
+    const table = wantsTable(request.headers.accept);
+    const include = (query.get("includeObject") ?? "Metadata") as IncludeObject;
     const send = (code: number, body: unknown) => {
-      response.writeHead(code, { "content-type": "application/json" });
+      response.writeHead(code, { "content-type": "application/json", ...(warnings.length > 0 ? { warning: warnings.map((text) => `299 - ${JSON.stringify(text)}`).join(", ") } : {}) });
       response.end(JSON.stringify(body));
     };
+
+    if (subresource === "scale" && name !== undefined) {
+      if (method === "GET") {
+        record.verb = "get";
+        return send(200, scaleOf(store.get(kind, namespace, name)));
+      }
+      if (method !== "PUT" && method !== "PATCH") throw new StatusError("MethodNotAllowed", "the server does not allow this method on the requested resource");
+      record.verb = method === "PUT" ? "update" : "patch";
+      const body = await readBody(request, contentType);
+      return send(200, writeScale(store, kind, namespace, name, method, patchType, body, { ...(await writeOptions()), admit: () => [] }));
+    }
+    if (subresource === "log" && name !== undefined) {
+      if (method !== "GET") throw new StatusError("MethodNotAllowed", "the server does not allow this method on the requested resource");
+      if (cluster === undefined) throw new StatusError("BadRequest", "pod logs need the simulated kubelet (controllers: true)");
+      record.verb = "get";
+      return serveLog(cluster.kubelet, response, namespace!, name, query, (stop) => {
+        openWatches.add(stop);
+        response.on("close", () => openWatches.delete(stop));
+      });
+    }
 
     if (name === undefined) {
       if (subresource !== undefined) throw resourceNotFound();
@@ -186,6 +262,7 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
             sendInitialEvents: queryBoolean(query, "sendInitialEvents"),
             timeoutSeconds: timeout > 0 ? timeout : undefined,
             bookmarkIntervalMs,
+            ...(table ? { present: (object: JsonObject) => tableOf(kind, [object], include, String((object.metadata as JsonObject).resourceVersion)) } : {}),
           },
           { log: store.log, current: () => store.select(kind, {}), currentResourceVersion: () => store.resourceVersion() },
         );
@@ -197,7 +274,12 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
       if (method === "GET") {
         record.verb = "list";
         const limit = Number(query.get("limit"));
-        return send(200, listBody(kind, store.list(kind, selection, { ...(limit > 0 ? { limit } : {}), ...(query.get("continue") ? { continueToken: query.get("continue")! } : {}) })));
+        const page = store.list(kind, selection, { ...(limit > 0 ? { limit } : {}), ...(query.get("continue") ? { continueToken: query.get("continue")! } : {}) });
+        if (table) {
+          const rendered = tableOf(kind, page.items, include, page.resourceVersion);
+          return send(200, { ...rendered, metadata: { ...(rendered.metadata as JsonObject), ...(page.continue ? { continue: page.continue, remainingItemCount: page.remainingItemCount } : {}) } });
+        }
+        return send(200, listBody(kind, page));
       }
       if (method === "POST" && (namespace !== undefined || !kind.namespaced)) {
         record.verb = "create";
@@ -217,6 +299,10 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
     switch (method) {
       case "GET":
         record.verb = "get";
+        if (table) {
+          const object = store.get(kind, namespace, name);
+          return send(200, tableOf(kind, [object], include, String((object.metadata as JsonObject).resourceVersion)));
+        }
         return send(200, store.get(kind, namespace, name));
       case "PUT": {
         record.verb = "update";
@@ -242,8 +328,9 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
         record.verb = "delete";
         const body = await readBody(request, contentType);
         const preconditions = isJsonObject(body) && isJsonObject(body.preconditions) ? body.preconditions : {};
+        const gracePeriod = query.get("gracePeriodSeconds") ?? (isJsonObject(body) ? body.gracePeriodSeconds : undefined);
         const options = await writeOptions();
-        return send(200, store.delete(kind, namespace, name, preconditions as { uid?: string; resourceVersion?: string }, options));
+        return send(200, store.delete(kind, namespace, name, { ...(preconditions as { uid?: string; resourceVersion?: string }), ...(gracePeriod === undefined || gracePeriod === null ? {} : { gracePeriodSeconds: Number(gracePeriod) }) }, options));
       }
       default:
         throw new StatusError("MethodNotAllowed", `the server does not allow this method on the requested resource`);
@@ -253,6 +340,16 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
   const handle = async (request: IncomingMessage, response: ServerResponse, record: RecordedRequest) => {
     const url = new URL(request.url ?? "/", "http://fake");
     const segments = url.pathname.split("/").filter((segment) => segment !== "").map(decodeURIComponent);
+    if (segments[0] === "openapi") {
+      record.verb = "discovery";
+      const [, openApiVersion, root, ...groupVersion] = segments;
+      const [group, version] = root === "api" ? ["", groupVersion[0]] : [groupVersion[0], groupVersion[1]];
+      const document = openApiVersion !== "v3" ? undefined : root === undefined ? openApiV3Index(registry) : version === undefined ? undefined : openApiV3Document(registry, group!, version);
+      if (document === undefined) throw resourceNotFound();
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(JSON.stringify(document));
+      return;
+    }
     const resourceBase = segments[0] === "api" ? 2 : segments[0] === "apis" ? 3 : undefined;
     if (resourceBase === undefined || segments.length <= resourceBase) {
       record.verb = "discovery";
@@ -290,7 +387,7 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
 
   await new Promise<void>((resolveListen, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolveListen());
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolveListen());
   });
   port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
@@ -310,6 +407,18 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
       return kubeConfig;
     },
     registerKind: (kind) => registry.register(kind),
+    setPodBehaviour: (hook) => cluster?.setPodBehaviour(hook),
+    writePodLog(namespace, pod, line, container) {
+      if (cluster === undefined) throw new Error("pod logs need the simulated kubelet (controllers: true)");
+      cluster.kubelet.writeLog(namespace, pod, line, container);
+    },
+    setUtilization(namespace, hpa, percent) {
+      cluster?.utilization.set(`${namespace}/${hpa}`, percent);
+      cluster?.runtime.enqueue("horizontal-pod-autoscaler", `${namespace}/${hpa}`);
+    },
+    get controllerErrors() {
+      return cluster?.runtime.errors ?? [];
+    },
     objects(filter = {}) {
       const selector = filter.labelSelector ? parseLabelSelector(filter.labelSelector) : undefined;
       return store
@@ -327,6 +436,7 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
         });
     },
     async close() {
+      cluster?.stop();
       for (const stop of openWatches) stop();
       await new Promise<void>((resolveClose) => {
         server.close(() => resolveClose());

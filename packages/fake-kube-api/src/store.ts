@@ -6,7 +6,7 @@ import { apiVersionOf, qualifiedKind, qualifiedResource, type KindRegistry, type
 import { applyConfiguration, recordUpdate, type WriteRequest, type WriteScope } from "./server-side-apply.js";
 import { StatusError, successStatus, type Status } from "./status.js";
 import { applyStrategicMergePatch } from "./strategic-merge-patch.js";
-import { validateMetadata, type ObjectValidator } from "./validate.js";
+import { validateMetadata, type ObjectValidator, type SchemaViolation } from "./validate.js";
 import { createEventLog, type ChangeEvent, type EventLog } from "./watch.js";
 
 /** How a write is made, beyond its body. */
@@ -19,6 +19,12 @@ export interface WriteOptions {
   subresource?: "status";
   /** The kind's schema validator, loaded before the write so the write itself never yields. */
   validator?: ObjectValidator;
+  /**
+   * Admission for writes from API clients (controllers inside the fake skip
+   * it): immutable fields and unknown fields. Returns violations (422) or
+   * throws a StatusError; may prune `candidate`.
+   */
+  admit?: (old: JsonObject | undefined, candidate: JsonObject) => SchemaViolation[];
 }
 
 /** Which objects a list, watch or deletecollection covers. */
@@ -44,6 +50,8 @@ export type PatchType = "merge" | "strategic" | "json";
 export interface DeletePreconditions {
   uid?: string;
   resourceVersion?: string;
+  /** For Pods on a node: 0 removes at once; otherwise the pod is marked terminating and the node's kubelet removes it. */
+  gracePeriodSeconds?: number;
 }
 
 /** The in-memory object store of one fake API server, with the semantics of each verb. */
@@ -105,6 +113,19 @@ export function inSelection(selection: Selection, object: JsonObject): boolean {
   if (selection.namespace !== undefined && metadata.namespace !== selection.namespace) return false;
   if (selection.labelSelector && !matchesLabels(selection.labelSelector, metadata.labels as Record<string, string> | undefined)) return false;
   return !selection.fieldSelector || matchesFields(selection.fieldSelector, object);
+}
+
+/**
+ * The grace period a Pod delete gets: a pod bound to a node terminates
+ * gracefully (the kubelet removes it when its containers have stopped), as
+ * on a real cluster; everything else (and `gracePeriodSeconds: 0`) goes at once.
+ */
+function gracefulPodDeletion(kind: ResourceKind, pod: JsonObject, requested: number | undefined): number {
+  if (kind.group !== "" || kind.kind !== "Pod") return 0;
+  const spec = isJsonObject(pod.spec) ? pod.spec : {};
+  const phase = isJsonObject(pod.status) ? pod.status.phase : undefined;
+  if (typeof spec.nodeName !== "string" || phase === "Succeeded" || phase === "Failed") return 0;
+  return requested ?? (typeof spec.terminationGracePeriodSeconds === "number" ? spec.terminationGracePeriodSeconds : 30);
 }
 
 const generateNameAlphabet = "bcdfghjklmnpqrstvwxz2456789";
@@ -199,7 +220,7 @@ export function createObjectStore(settings: ObjectStoreOptions): ObjectStore {
       metadata.generation = 1;
     }
     const name = metadata.name as string;
-    const violations = [...validateMetadata(candidate), ...(options.validator?.(candidate) ?? [])];
+    const violations = [...(options.admit?.(old, candidate) ?? []), ...validateMetadata(candidate), ...(options.validator?.(candidate) ?? [])];
     if (violations.length > 0) {
       const rendered = violations.map((violation) => `${violation.field}: ${violation.message}`);
       const message = `${qualifiedKind(kind)} ${JSON.stringify(name)} is invalid: ${rendered.length === 1 ? rendered[0] : `[${rendered.join(", ")}]`}`;
@@ -208,7 +229,9 @@ export function createObjectStore(settings: ObjectStoreOptions): ObjectStore {
     if (old && comparable(old) === comparable(candidate)) return structuredClone(old);
     if (options.dryRun) return candidate;
     const finalizers = metadata.finalizers;
-    if (old && metadata.deletionTimestamp !== undefined && (!Array.isArray(finalizers) || finalizers.length === 0)) {
+    const oldFinalizers = old ? metadataOf(old).finalizers : undefined;
+    // The last finalizer removed from an object marked for deletion lets it go.
+    if (old && metadata.deletionTimestamp !== undefined && Array.isArray(oldFinalizers) && oldFinalizers.length > 0 && (!Array.isArray(finalizers) || finalizers.length === 0)) {
       return remove(kind, candidate);
     }
     counter++;
@@ -327,10 +350,12 @@ export function createObjectStore(settings: ObjectStoreOptions): ObjectStore {
         throw new StatusError("Conflict", `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${String(metadata.resourceVersion)}`, { name, group: kind.group, kind: kind.plural });
       }
       if (options.dryRun) return structuredClone(old);
-      if (Array.isArray(metadata.finalizers) && metadata.finalizers.length > 0) {
+      const grace = gracefulPodDeletion(kind, old, preconditions.gracePeriodSeconds);
+      const finalizing = Array.isArray(metadata.finalizers) && metadata.finalizers.length > 0;
+      if (finalizing || grace > 0) {
         if (metadata.deletionTimestamp !== undefined) return structuredClone(old);
         const marked = structuredClone(old);
-        Object.assign(metadataOf(marked), { deletionTimestamp: now(), deletionGracePeriodSeconds: 0 });
+        Object.assign(metadataOf(marked), { deletionTimestamp: now(), deletionGracePeriodSeconds: grace });
         counter++;
         metadataOf(marked).resourceVersion = String(counter);
         collection(kind).set(objectKey(namespace, name), marked);

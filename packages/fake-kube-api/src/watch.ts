@@ -67,6 +67,8 @@ export interface WatchRequest {
   sendInitialEvents: boolean;
   timeoutSeconds: number | undefined;
   bookmarkIntervalMs: number;
+  /** How an object is sent (e.g. as a one-row Table for kubectl get --watch); as stored by default. */
+  present?: (object: JsonObject) => unknown;
 }
 
 /** What a watch needs from the store. */
@@ -101,13 +103,14 @@ export function serveWatch(response: ServerResponse, request: WatchRequest, sour
   // Clients wait for the headers before they consider the watch open; do not hold them until the first event.
   response.flushHeaders();
   const send = (type: string, object: unknown) => response.write(`${JSON.stringify({ type, object })}\n`);
+  const sendObject = (type: string, object: JsonObject) => send(type, request.present ? request.present(object) : object);
   const bookmark = (annotations?: Record<string, string>) =>
     send("BOOKMARK", { apiVersion: request.apiVersion, kind: request.kind, metadata: { resourceVersion: String(source.currentResourceVersion()), ...(annotations ? { annotations } : {}) } });
   const deliver = (event: ChangeEvent) => {
     const now = request.matches(event.object);
     const before = event.previous !== undefined && request.matches(event.previous);
-    if (event.type === "MODIFIED" && now !== before) send(now ? "ADDED" : "DELETED", event.object);
-    else if (now) send(event.type, event.object);
+    if (event.type === "MODIFIED" && now !== before) sendObject(now ? "ADDED" : "DELETED", event.object);
+    else if (now) sendObject(event.type, event.object);
   };
 
   const timers: NodeJS.Timeout[] = [];
@@ -120,7 +123,7 @@ export function serveWatch(response: ServerResponse, request: WatchRequest, sour
   response.on("close", stop);
 
   if (from === undefined) {
-    for (const object of source.current()) if (request.matches(object)) send("ADDED", object);
+    for (const object of source.current()) if (request.matches(object)) sendObject("ADDED", object);
     if (request.sendInitialEvents && request.allowBookmarks) bookmark({ "k8s.io/initial-events-end": "true" });
   } else {
     const missed = source.log.since(request.collection, from);

@@ -5,8 +5,9 @@ import { createFakeKubeApi, type FakeKubeApiOptions } from "../src/index.js";
 /** Client-node returns model class instances; compare their JSON. */
 const plain = (value: unknown) => JSON.parse(JSON.stringify(value));
 
+/** These tests exercise the API machinery alone: no controllers write status or make pods. */
 async function setup(t: { teardown(fn: () => Promise<void>): void }, options?: FakeKubeApiOptions) {
-  const api = await createFakeKubeApi(options);
+  const api = await createFakeKubeApi({ controllers: false, ...options });
   t.teardown(() => api.close());
   const kubeConfig = api.kubeConfig();
   return { api, apps: kubeConfig.makeApiClient(AppsV1Api), core: kubeConfig.makeApiClient(CoreV1Api), custom: kubeConfig.makeApiClient(CustomObjectsApi) };

@@ -5,8 +5,9 @@ import { createFakeKubeApi } from "../src/index.js";
 /** Client-node returns model class instances; compare their JSON. */
 const plain = (value: unknown) => JSON.parse(JSON.stringify(value));
 
+/** These tests exercise the API machinery alone: no controllers write status or make pods. */
 async function setup(t: { teardown(fn: () => Promise<void>): void }) {
-  const api = await createFakeKubeApi();
+  const api = await createFakeKubeApi({ controllers: false });
   t.teardown(() => api.close());
   return { api, client: KubernetesObjectApi.makeApiClient(api.kubeConfig()) };
 }

@@ -35,7 +35,8 @@ const scopesOf = (app: string): PruneScope[] =>
   }));
 
 async function setup(t: { teardown(fn: () => Promise<void>): void }) {
-  const api = await createFakeKubeApi();
+  // This test plays the cluster's controllers itself (it writes status), so the simulated ones stay off.
+  const api = await createFakeKubeApi({ controllers: false });
   t.teardown(() => api.close());
   const client = KubernetesObjectApi.makeApiClient(api.kubeConfig());
   const names = () => api.objects({ namespace: NAMESPACE }).map((object) => `${object.kind}/${(object.metadata as { name: string }).name}`).sort();

@@ -23,7 +23,8 @@ const DEMO_OBJECTS = [
 ];
 
 async function setup(t: ExecutionContext, options: Partial<KubernetesDeployerOptions> = {}, kubeConfig?: (api: FakeKubeApi) => Promise<KubeConfig>) {
-  const api = await createFakeKubeApi();
+  // This test plays the cluster's controllers itself (it writes status), so the simulated ones stay off.
+  const api = await createFakeKubeApi({ controllers: false });
   t.teardown(() => api.close());
   const deployer = createKubernetesDeployer({ kubeConfig: kubeConfig ? await kubeConfig(api) : api.kubeConfig(), settings: DEMO_SETTINGS, logger: silentLogger, ...options });
   const stored = (kind: string, name?: string) => api.objects({ kind, namespace: NAMESPACE, ...(name ? { name } : {}) }) as Stored[];

@@ -13,7 +13,8 @@ const NAMESPACE = "berth-apps";
 type Stored = { kind: string; metadata: { name: string; generation: number; labels?: Record<string, string> }; spec: any; status?: any };
 
 async function setup(t: ExecutionContext, overrides: Record<string, string> = {}) {
-  const api = await createFakeKubeApi();
+  // This test plays the cluster's controllers itself (it writes status), so the simulated ones stay off.
+  const api = await createFakeKubeApi({ controllers: false });
   t.teardown(() => api.close());
   const place = await isolation(t);
   const config = readSchedulerConfig(testEnvironment(place.dataDir, place.schema, { BERTH_ENGINE: "kubernetes", ...overrides }));

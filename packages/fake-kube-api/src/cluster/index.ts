@@ -1,0 +1,48 @@
+import type { KindRegistry } from "../registry.js";
+import type { ObjectStore } from "../store.js";
+import { deploymentController } from "./deployment.js";
+import { endpointSliceController } from "./endpoint-slice.js";
+import { garbageCollector } from "./garbage-collector.js";
+import { hpaController, type Utilization } from "./hpa.js";
+import { jobController } from "./job.js";
+import { createKubelet, defaultNodes, defaultTimings, type FakeNode, type Kubelet, type PodBehaviourHook, type PodTimings } from "./kubelet.js";
+import { replicaSetController } from "./replica-set.js";
+import { clusterOf, runControllers, type ControllerRuntime } from "./runtime.js";
+
+export type { FakeNode, PodBehaviour, PodBehaviourHook, PodOutcome, PodTimings } from "./kubelet.js";
+
+/** Options of the simulated cluster behind the API. */
+export interface ClusterOptions {
+  nodes?: readonly FakeNode[];
+  podBehaviour?: PodBehaviourHook;
+  podTimings?: Partial<PodTimings>;
+}
+
+/** The controllers and kubelet of a running fake cluster. */
+export interface SimulatedCluster {
+  kubelet: Kubelet;
+  runtime: ControllerRuntime;
+  utilization: Utilization;
+  setPodBehaviour(hook: PodBehaviourHook | undefined): void;
+  stop(): void;
+}
+
+/** Starts the controllers a real cluster runs (as simulations) against `store`, and registers the nodes. */
+export function startCluster(store: ObjectStore, registry: KindRegistry, options: ClusterOptions): SimulatedCluster {
+  const cluster = clusterOf(store, registry);
+  let behaviour = options.podBehaviour;
+  const utilization: Utilization = new Map();
+  const kubelet = createKubelet(cluster, options.nodes ?? defaultNodes, () => behaviour, { ...defaultTimings, ...options.podTimings });
+  const runtime = runControllers(store, [kubelet, replicaSetController(cluster), deploymentController(cluster), endpointSliceController(cluster), jobController(cluster), hpaController(cluster, utilization), garbageCollector(cluster, registry)]);
+  kubelet.registerNodes();
+  return {
+    kubelet,
+    runtime,
+    utilization,
+    setPodBehaviour: (hook) => (behaviour = hook),
+    stop() {
+      runtime.stop();
+      kubelet.stop();
+    },
+  };
+}
