@@ -1,4 +1,4 @@
-import { field, isJsonObject, numberOr, type JsonObject } from "../patch.js";
+import { field, isJsonObject, type JsonObject } from "../patch.js";
 import { type Cluster, type Controller, controllerOf, keyOf, labelsOf, metaOf, ownerReferenceTo, ownKey, randomSuffix, splitKey } from "./runtime.js";
 import { isPodReady } from "./replica-set.js";
 

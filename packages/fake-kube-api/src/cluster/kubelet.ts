@@ -1,4 +1,4 @@
-import { field, isJsonObject, numberOr, type JsonObject } from "../patch.js";
+import { field, isJsonObject, type JsonObject } from "../patch.js";
 import { StatusError } from "../status.js";
 import { type Cluster, type Controller, controllerOf, labelsOf, metaOf, now, ownKey, splitKey } from "./runtime.js";
 
