@@ -9,7 +9,7 @@
  * real scheduler and router, the API, the echo, and the load generator, so
  * that they compete for the CPU as they would on one host. Every service
  * keeps its data in PostgreSQL when DATABASE_URL is set (each in a schema of
- * a fresh database), else in its own embedded PGlite, as `npm start` does.
+ * a fresh database), else on the embedded PostgreSQL cluster, as `npm start` does.
  * The app read and scaled is a real one: the demo app, deployed first.
  *
  * The runs compared with each other alternate in slices, so that whatever
@@ -320,7 +320,7 @@ async function main(): Promise<void> {
 
     const rounds = 4;
     console.log(
-      `api-throughput: ${seconds}s per run in ${rounds} alternating slices, ${concurrency} concurrent gRPC calls, stores on ${database ? "PostgreSQL" : "embedded PGlite"}, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}`,
+      `api-throughput: ${seconds}s per run in ${rounds} alternating slices, ${concurrency} concurrent gRPC calls, stores on ${database ? "PostgreSQL" : "the embedded PostgreSQL"}, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}`,
     );
     // What the API's calls are made of, each peer call on its own.
     const schedulerClient = createInternalClient(SchedulerService, { baseUrl: scheduler.ready.url!, token: INTERNAL_TOKEN });

@@ -7,7 +7,7 @@
  * The app is the demo's web process with a 300 ms boot delay. Its own
  * readiness time is measured first, outside the scheduler: spawn it and
  * poll its health path every 2 ms until it answers. Then a real scheduler
- * (PostgreSQL at DATABASE_URL, else its embedded PGlite) rolls the type out
+ * (PostgreSQL at DATABASE_URL, else the embedded PostgreSQL) rolls the type out
  * with the default surge (one replica at a time for 4 replicas) and default
  * health settings; every rolling restart is timed from the RPC to its
  * ROLLOUT_SUCCEEDED step. Overhead per step = rollout time / replicas - own
@@ -134,7 +134,7 @@ async function main(): Promise<void> {
     latencies.sort((a, b) => a - b);
 
     const step = median(perStep);
-    console.log(`store: ${env.DATABASE_URL ? "postgres" : "pglite"}; ${replicas} replicas, ${rollouts} rolling restarts, surge 1`);
+    console.log(`store: ${env.DATABASE_URL ? "postgres" : "embedded postgres"}; ${replicas} replicas, ${rollouts} rolling restarts, surge 1`);
     console.log(`app's own readiness (spawn to first healthy answer): ${readiness.toFixed(0)} ms`);
     console.log(`rollout time per replica step: ${step.toFixed(0)} ms (each run: ${perStep.map((v) => v.toFixed(0)).join(", ")})`);
     console.log(`rollout overhead per replica step beyond readiness: ${(step - readiness).toFixed(0)} ms (target <= 100 ms; seed 002: 5000 ms)`);

@@ -59,7 +59,7 @@ async function waitServing(url: string, child: ChildProcess, timeoutMs: number):
 
 /**
  * Starts the five services as separate processes on the embedded defaults
- * (PGlite per service, in-process coordination) in a fresh data directory.
+ * (one embedded PostgreSQL cluster, in-process coordination) in a fresh data directory.
  */
 export async function startPlatformProcesses(extraEnv: Record<string, string> = {}): Promise<PlatformProcesses> {
   const dataDir = mkdtempSync(join(tmpdir(), "berth-platform-"));

@@ -8,10 +8,10 @@ import { openApiStore } from "../src/store/index.js";
 import { hashBearer } from "../src/token-secrets.js";
 import { startApiHarness } from "./support/api-harness.js";
 
-// The embedded PGlite blocks its process while it starts: these tests live apart from the others.
+// The API on the embedded PostgreSQL cluster, as `npm start` runs it without DATABASE_URL.
 
-test("on the embedded PGlite, the bootstrap admin token is minted once and survives a restart", async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), "berth-api-pglite-"));
+test("on the embedded PostgreSQL, the bootstrap admin token is minted once and survives a restart", async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), "berth-api-embedded-"));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const first = await openApiStore({ databaseUrl: undefined, dataDir, logger: silentLogger });
   const minted = await ensureAdminToken(first.tokens, undefined);
@@ -27,7 +27,7 @@ test("on the embedded PGlite, the bootstrap admin token is minted once and survi
   t.false(JSON.stringify(stored).includes(minted!), "the secret itself is never stored");
 });
 
-test("the API answers on PGlite end to end", async (t) => {
+test("the API answers on the embedded PostgreSQL end to end", async (t) => {
   const h = await startApiHarness(t, { embedded: true });
   const { clients } = await h.team("acme");
   await h.createApp(clients, "shop");

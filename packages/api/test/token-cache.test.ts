@@ -4,8 +4,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { createCoordination, silentLogger } from "@berth/kit";
 import { startApi } from "../src/index.js";
 import { apiClients, startApiHarness } from "./support/api-harness.js";
+import { testRedisUrl } from "@berth/kit/testing";
 
-const REDIS_URL = "redis://127.0.0.1:6379";
+const REDIS_URL = testRedisUrl;
 const LONG_TTL_MS = 10 * 60 * 1000;
 
 async function until(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<boolean> {

@@ -69,7 +69,7 @@ export function envChoice<T extends string>(env: Environment, name: string, choi
 export interface CommonConfig {
   host: string;
   port: number;
-  /** Postgres URL; unset means an embedded PGlite under dataDir. */
+  /** Postgres URL; unset means the embedded PostgreSQL cluster under dataDir. */
   databaseUrl: string | undefined;
   /** Redis URL; unset means in-process coordination. */
   redisUrl: string | undefined;

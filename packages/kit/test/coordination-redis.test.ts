@@ -4,8 +4,9 @@ import { Redis } from "ioredis";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createCoordination, fieldViolationsOf } from "@berth/kit";
 import { coordinationSuite, eventually } from "./support/coordination-suite.js";
+import { testRedisUrl } from "@berth/kit/testing";
 
-const REDIS_URL = "redis://127.0.0.1:6379";
+const REDIS_URL = testRedisUrl;
 // Every key of this run lives under one prefix, deleted when the run ends.
 const RUN_PREFIX = `berth-test:${randomUUID()}:`;
 const admin = new Redis(REDIS_URL);

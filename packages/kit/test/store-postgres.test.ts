@@ -3,8 +3,7 @@ import test from "ava";
 import pg from "pg";
 import { openDatabase } from "@berth/kit";
 import type { Migration } from "@berth/kit";
-
-const postgresUrl = "postgres://postgres@127.0.0.1:5432/test";
+import { testDatabaseUrl as postgresUrl } from "@berth/kit/testing";
 
 test("replicas opening the same schema together apply its migrations exactly once", async (t) => {
   const schema = `store_race_${randomBytes(5).toString("hex")}`;

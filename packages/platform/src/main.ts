@@ -17,7 +17,7 @@ const configs = readConfigOrExit("platform", () => ({
   api: readApiConfig(env),
 }));
 const logger = createLogger("platform", { level: configs.api.logLevel });
-logger.info("configuration", maskedConfig({ dataDir: configs.api.dataDir, databaseUrl: configs.api.databaseUrl ?? "embedded PGlite", redisUrl: configs.api.redisUrl ?? "in-process" }));
+logger.info("configuration", maskedConfig({ dataDir: configs.api.dataDir, databaseUrl: configs.api.databaseUrl ?? `embedded PostgreSQL in ${configs.api.dataDir}/postgres`, redisUrl: configs.api.redisUrl ?? "in-process" }));
 const loggerFor = (service: string) => createLogger(service, { level: configs.api.logLevel });
 // One process: the in-process coordination is shared, as Redis would be between processes.
 const coordination = createCoordination({ redisUrl: configs.api.redisUrl, logger });

@@ -8,6 +8,7 @@ import { createInterface } from "node:readline";
 import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
 import type { RolloutEvent } from "@berth/proto/type/v1/release";
 import { demoArchive, deployDemo, eventually, followRollout, httpGet, isolation, readyReplicas, schedulerClient, testEnvironment, uploadArchive } from "./support/scheduler-harness.js";
+import { testRedisUrl } from "@berth/kit/testing";
 
 const MAIN = resolve(import.meta.dirname, "../src/main.ts");
 
@@ -61,7 +62,7 @@ test("kill -9 of the scheduler mid-rollout: a restart on the same database adopt
   const place = await isolation(t);
   const marker = join(place.dataDir, "release-runs");
   // Redis-backed leases: the dead scheduler's lease must expire before the new one takes the rollout over.
-  const env = testEnvironment(place.dataDir, place.schema, { REDIS_URL: "redis://127.0.0.1:6379", BERTH_SCHEDULER_LEASE_TTL_MS: "2000" });
+  const env = testEnvironment(place.dataDir, place.schema, { REDIS_URL: testRedisUrl, BERTH_SCHEDULER_LEASE_TTL_MS: "2000" });
   const first = await spawnScheduler(t, env);
   let client = schedulerClient(first.url);
   await client.createApp({ team: "acme", name: "shop" });

@@ -51,7 +51,7 @@ test("a replica that turns unhealthy leaves the endpoints at once and is restart
   await watching;
 });
 
-test("the embedded PGlite store runs a deploy as PostgreSQL does", async (t) => {
+test("the embedded PostgreSQL store runs a deploy as an external PostgreSQL does", async (t) => {
   const { client } = await startTestScheduler(t, { DATABASE_URL: "" });
   await client.createApp({ team: "acme", name: "embedded" });
   const { rollout } = await deployDemo(client, "embedded");

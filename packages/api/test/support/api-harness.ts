@@ -19,9 +19,10 @@ import { startApi } from "../../src/index.js";
 import type { ApiConfig, RunningApi } from "../../src/index.js";
 import { createRouterStandIn, createSchedulerStandIn } from "./peer-stand-ins.js";
 import type { Timeline } from "./peer-stand-ins.js";
+import { testDatabaseUrl } from "@berth/kit/testing";
 
-/** The real PostgreSQL of this machine; each harness gets its own schema. */
-export const TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test";
+/** The test PostgreSQL; each harness gets its own schema. */
+export const TEST_DATABASE_URL = testDatabaseUrl;
 export const INTERNAL_TOKEN = "internal-token-for-api-tests";
 
 interface Teardown {
@@ -71,7 +72,7 @@ async function startPeer(t: Teardown, services: ServiceRegistration[], intercept
 
 /** Options of startApiHarness. */
 export interface ApiHarnessOptions {
-  /** Use an embedded PGlite under a temporary directory instead of PostgreSQL. */
+  /** Use the embedded PostgreSQL cluster under a temporary directory instead of the test PostgreSQL. */
   embedded?: boolean;
   adminToken?: string;
   /** Shared coordination (a test of several replicas passes a Redis one). */
@@ -80,7 +81,7 @@ export interface ApiHarnessOptions {
 }
 
 /**
- * Starts the API on its own schema of the real PostgreSQL (or PGlite), with
+ * Starts the API on its own schema of the test PostgreSQL (or the embedded cluster), with
  * stand-ins for the scheduler and router and the real turn-allocator and netpol.
  */
 export async function startApiHarness(t: Teardown, options: ApiHarnessOptions = {}): Promise<ApiHarness> {
@@ -126,7 +127,7 @@ export async function startApiHarness(t: Teardown, options: ApiHarnessOptions = 
     peers: { scheduler: schedulerServer.url, router: routerServer.url, turnAllocator: turnAllocator.url, netpol: netpol.url },
     adminToken: options.adminToken,
     corsOrigins: ["*"],
-    // Generous: an embedded PGlite starting in the same process blocks the event loop for seconds.
+    // Generous: tests share a loaded machine.
     callTimeoutMs: 60_000,
   };
   const schema = `api_test_${randomBytes(6).toString("hex")}`;

@@ -14,11 +14,12 @@ import type { ApiConfig, RunningApi, StartApiOptions } from "../../src/index.js"
 import type { Rollout, RolloutEventKind } from "@berth/proto/type/v1/release";
 import { packSource } from "@berth/kit/source-archive";
 import { apiClients } from "./api-harness.js";
+import { testDatabaseUrl, testDatabaseUrlFor } from "@berth/kit/testing";
 
 /** The demo app every service's tests deploy: web, admin-web, worker, release, api-tcp. */
 export const DEMO_DIR = resolve(import.meta.dirname, "../../../../examples/demo");
 
-const ADMIN_URL = "postgres://postgres@127.0.0.1:5432/test";
+const ADMIN_URL = testDatabaseUrl;
 const INTERNAL_TOKEN = "internal-token-for-api-platform-tests";
 
 interface Teardown {
@@ -61,7 +62,7 @@ export async function startPlatformHarness(t: Teardown, options: Pick<StartApiOp
   const database = `berth_api_${randomBytes(6).toString("hex")}`;
   await withAdminConnection((client) => client.query(`CREATE DATABASE ${database}`));
   t.teardown(() => withAdminConnection((client) => client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)));
-  const databaseUrl = `postgres://postgres@127.0.0.1:5432/${database}`;
+  const databaseUrl = testDatabaseUrlFor(database);
   const dataDir = mkdtempSync(join(tmpdir(), "berth-api-platform-"));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const quiet = createLogger("test", { level: "error" });

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from "pg";
 import { failedPrecondition } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -9,68 +8,38 @@ export interface Queryable {
   query<R extends QueryResultRow = any>(text: string, params?: unknown[]): Promise<QueryResult<R>>;
 }
 
-/** Which engine serves a database: a real PostgreSQL, or the embedded PGlite. */
-export type DatabaseBackend = "postgres" | "pglite";
-
 /** A service's own schema, migrated and ready; queries use unqualified table names. */
 export interface Database extends Queryable {
   readonly schema: string;
-  readonly backend: DatabaseBackend;
   /**
-   * Runs `fn` in BEGIN/COMMIT on one connection, rolling back if it throws.
-   * Inside `fn`, use only `tx`: the database's own `query` and `transaction`
-   * are refused there (on PGlite they would wait forever for the connection
-   * the transaction holds). Keep network calls out of `fn`, since on PGlite an
-   * open transaction stalls every other query.
+   * Runs `fn` in BEGIN/COMMIT on one connection of the pool, rolling back if
+   * it throws. Statements inside belong to the transaction only through `tx`;
+   * the database's own `query` runs on another connection, outside it.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
-  /** Ends the connections and, for PGlite, shuts the embedded database down. Safe to call twice. */
+  /** Ends the connections (and releases the embedded cluster, if it is one). Safe to call twice. */
   close(): Promise<void>;
 }
 
 /** The part of the kit's Logger the store reports start-up and connection events to. */
 export type StoreLogger = Pick<Logger, "info" | "warn">;
 
-interface TransactionScope {
-  open: boolean;
-}
-
 /**
  * Wraps a pool whose connections already have `search_path` set to `schema`.
  * `shutdown` runs once, on the first `close()`.
  */
-export function createPoolDatabase(
-  pool: Pool,
-  schema: string,
-  backend: DatabaseBackend,
-  shutdown: () => Promise<void>,
-): Database {
-  const transactionScope = new AsyncLocalStorage<TransactionScope>();
+export function createPoolDatabase(pool: Pool, schema: string, shutdown: () => Promise<void>): Database {
   let closing: Promise<void> | undefined;
-
-  function refuseInsideTransaction(method: string): void {
-    if (transactionScope.getStore()?.open) {
-      throw failedPrecondition(
-        `database.${method}() called inside database.transaction() on schema ${schema}: use the transaction's tx`,
-      );
-    }
-  }
-
   return {
     schema,
-    backend,
-    async query(text, params) {
-      refuseInsideTransaction("query");
-      return pool.query(text, params);
-    },
+    query: (text, params) => pool.query(text, params),
     async transaction(fn) {
-      refuseInsideTransaction("transaction");
       const client = await pool.connect();
-      const scope: TransactionScope = { open: true };
+      const scope = { open: true };
       let broken: Error | undefined;
       try {
         await client.query("BEGIN");
-        const result = await transactionScope.run(scope, () => fn(transactionQueryable(client, scope)));
+        const result = await fn(transactionQueryable(client, scope));
         await client.query("COMMIT");
         return result;
       } catch (error) {
@@ -91,9 +60,10 @@ export function createPoolDatabase(
   };
 }
 
-function transactionQueryable(client: PoolClient, scope: TransactionScope): Queryable {
+function transactionQueryable(client: PoolClient, scope: { open: boolean }): Queryable {
   return {
     async query(text, params) {
+      // The connection went back to the pool: a statement now would run in someone else's transaction.
       if (!scope.open) {
         throw failedPrecondition("tx.query() called after its transaction ended");
       }

@@ -4,9 +4,10 @@ import type { Database } from "@berth/kit";
 import { routerMigrations } from "../../src/store/migrations.js";
 import { createRouterStore } from "../../src/store/router-store.js";
 import type { RouterStore } from "../../src/store/router-store.js";
+import { testDatabaseUrl } from "@berth/kit/testing";
 
 /** The real PostgreSQL of this machine (tests use a fresh schema each). */
-export const POSTGRES_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export const POSTGRES_URL = testDatabaseUrl;
 
 /** A migrated router schema of its own on the real PostgreSQL. */
 export interface TestStore {

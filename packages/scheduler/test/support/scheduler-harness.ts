@@ -14,8 +14,9 @@ import type { Rollout, RolloutEvent } from "@berth/proto/type/v1/release";
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
 import { readSchedulerConfig, startScheduler } from "../../src/index.js";
 import type { RunningScheduler } from "../../src/index.js";
+import { testDatabaseUrl } from "@berth/kit/testing";
 
-export const DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test";
+export const DATABASE_URL = testDatabaseUrl;
 export const DEMO_DIR = resolve(import.meta.dirname, "../../../../examples/demo");
 export const INTERNAL_TOKEN = "scheduler-test-internal-token";
 
