@@ -30,12 +30,18 @@ const cleanups: (() => Promise<unknown>)[] = [];
 
 function onPath(program: string): boolean {
   // /usr/sbin is not on every user's PATH, but nginx and nft live there.
-  const path = `${process.env["PATH"] ?? ""}:/usr/sbin:/sbin:/usr/local/sbin`;
+  const path = `${process.env.PATH ?? ""}:/usr/sbin:/sbin:/usr/local/sbin`;
   return spawnSync("sh", ["-c", `command -v "$0" >/dev/null`, program], { env: { ...process.env, PATH: path } }).status === 0;
 }
 
 function installMissingPrograms(): void {
-  const packages = [...new Set(Object.entries(requiredPrograms).filter(([program]) => !onPath(program)).map(([, pkg]) => pkg))];
+  const packages = [
+    ...new Set(
+      Object.entries(requiredPrograms)
+        .filter(([program]) => !onPath(program))
+        .map(([, pkg]) => pkg),
+    ),
+  ];
   if (packages.length === 0) return;
   const command = `apt-get install -y ${packages.join(" ")}`;
   const canInstall = process.getuid?.() === 0 && onPath("apt-get");
@@ -107,11 +113,9 @@ async function redisAnswers(port: number): Promise<boolean> {
 async function startRedis(): Promise<string> {
   const directory = await temporaryDirectory("berth-test-redis-");
   const port = await freePort();
-  const server: ChildProcess = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory],
-    { stdio: ["ignore", "ignore", "inherit"] },
-  );
+  const server: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
   cleanups.push(async () => {
     if (server.exitCode !== null) return;
     server.kill("SIGTERM");
@@ -133,12 +137,9 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<n
 async function main(): Promise<number> {
   installMissingPrograms();
   const env = { ...process.env };
-  const [databaseUrl, redisUrl] = await Promise.all([
-    env["BERTH_TEST_DATABASE_URL"] ?? startPostgres(),
-    env["BERTH_TEST_REDIS_URL"] ?? startRedis(),
-  ]);
-  env["BERTH_TEST_DATABASE_URL"] = databaseUrl;
-  env["BERTH_TEST_REDIS_URL"] = redisUrl;
+  const [databaseUrl, redisUrl] = await Promise.all([env.BERTH_TEST_DATABASE_URL ?? startPostgres(), env.BERTH_TEST_REDIS_URL ?? startRedis()]);
+  env.BERTH_TEST_DATABASE_URL = databaseUrl;
+  env.BERTH_TEST_REDIS_URL = redisUrl;
   const scripts = JSON.parse((await import("node:fs")).readFileSync("package.json", "utf8")).scripts as Record<string, string>;
   const checks = ["typecheck", "lint", "lint:proto"].filter((name) => name in scripts);
   for (const check of checks) {

@@ -3,10 +3,10 @@
 // (`npx ava file`) without them uses the machine's own on their usual ports.
 
 /** A PostgreSQL URL whose user may create schemas and databases. */
-export const testDatabaseUrl = process.env["BERTH_TEST_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
+export const testDatabaseUrl = process.env.BERTH_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 /** A Redis URL tests may write to (each test uses keys or prefixes of its own). */
-export const testRedisUrl = process.env["BERTH_TEST_REDIS_URL"] ?? "redis://127.0.0.1:6379";
+export const testRedisUrl = process.env.BERTH_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 
 /** The URL of another database on the test PostgreSQL server. */
 export function testDatabaseUrlFor(database: string): string {

@@ -62,12 +62,7 @@ const backends: Backend[] = [
   },
 ];
 
-async function open(
-  t: ExecutionContext,
-  place: Place,
-  migrations: Migration[],
-  logger?: StoreLogger,
-): Promise<Database> {
+async function open(t: ExecutionContext, place: Place, migrations: Migration[], logger?: StoreLogger): Promise<Database> {
   const database = await openDatabase({ ...place, migrations, logger });
   t.teardown(() => database.close());
   return database;
@@ -82,9 +77,7 @@ const addItemColour: Migration = { id: 2, name: "item colour", sql: "ALTER TABLE
 const createTags: Migration = { id: 3, name: "tags", sql: "CREATE TABLE tags (name text PRIMARY KEY)" };
 
 async function appliedMigrations(database: Database) {
-  const { rows } = await database.query<{ id: number; name: string; applied_at: Date }>(
-    "SELECT id, name, applied_at FROM schema_migrations ORDER BY id",
-  );
+  const { rows } = await database.query<{ id: number; name: string; applied_at: Date }>("SELECT id, name, applied_at FROM schema_migrations ORDER BY id");
   return rows;
 }
 
@@ -180,10 +173,7 @@ for (const backend of backends) {
     const [place] = await backend.places(t, 1);
     await (await open(t, place!, [createItems, createTags])).close();
 
-    const error = await rejection(
-      openDatabase({ ...place!, migrations: [createItems, addItemColour, createTags] }),
-      Code.FailedPrecondition,
-    );
+    const error = await rejection(openDatabase({ ...place!, migrations: [createItems, addItemColour, createTags] }), Code.FailedPrecondition);
     t.regex(error.message, /migration 2 \(item colour\) is older than migration 3/);
   });
 
@@ -297,7 +287,10 @@ for (const backend of backends) {
         return index % 2 === 1 ? (await attempt.catch((error: Error) => error.message)) === "roll back the odd ones" : attempt;
       }),
     );
-    t.deepEqual(outcomes, outcomes.map(() => true));
+    t.deepEqual(
+      outcomes,
+      outcomes.map(() => true),
+    );
     const expected = Array.from({ length: 60 }, (_, index) => index)
       .filter((index) => index % 6 === 0)
       .map((index) => `t${index}`);

@@ -51,12 +51,7 @@ function migrationChecksum(migration: Migration): string {
  * every pending migration, all in the one transaction the caller opened.
  * Returns the migrations it applied.
  */
-export async function applyMigrations(
-  tx: Queryable,
-  schema: string,
-  migrations: readonly Migration[],
-  logger?: StoreLogger,
-): Promise<Migration[]> {
+export async function applyMigrations(tx: Queryable, schema: string, migrations: readonly Migration[], logger?: StoreLogger): Promise<Migration[]> {
   // Replicas starting together queue here; the loser then sees the winner's rows.
   await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`berth.migrations.${schema}`]);
   await tx.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
@@ -68,9 +63,7 @@ export async function applyMigrations(
       applied_at timestamptz NOT NULL DEFAULT now()
     )`,
   );
-  const { rows: applied } = await tx.query<AppliedMigration>(
-    `SELECT id, name, checksum FROM "${schema}".schema_migrations ORDER BY id`,
-  );
+  const { rows: applied } = await tx.query<AppliedMigration>(`SELECT id, name, checksum FROM "${schema}".schema_migrations ORDER BY id`);
   const pending = pendingMigrations(schema, migrations, applied, logger);
   for (const migration of pending) {
     try {
@@ -96,12 +89,7 @@ export async function applyMigrations(
   return pending;
 }
 
-function pendingMigrations(
-  schema: string,
-  migrations: readonly Migration[],
-  applied: AppliedMigration[],
-  logger: StoreLogger | undefined,
-): Migration[] {
+function pendingMigrations(schema: string, migrations: readonly Migration[], applied: AppliedMigration[], logger: StoreLogger | undefined): Migration[] {
   const known = new Map(migrations.map((migration) => [migration.id, migration]));
   for (const row of applied) {
     const migration = known.get(row.id);

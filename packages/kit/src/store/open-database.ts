@@ -124,16 +124,10 @@ async function setSearchPath(client: ClientBase, schema: string): Promise<void> 
 /** Checks every option and resolves where the database lives. */
 function validateOptions(options: OpenDatabaseOptions): { databaseUrl: string } | { dataDir: string } {
   if (!servicePattern.test(options.service)) {
-    throw invalidArgument(
-      "service",
-      `must be lower-case letters, digits and '-', starting with a letter; got ${JSON.stringify(options.service)}`,
-    );
+    throw invalidArgument("service", `must be lower-case letters, digits and '-', starting with a letter; got ${JSON.stringify(options.service)}`);
   }
   if (!schemaPattern.test(options.schema) || options.schema.startsWith("pg_")) {
-    throw invalidArgument(
-      "schema",
-      `must be lower-case letters, digits and '_', not starting with a digit or pg_; got ${JSON.stringify(options.schema)}`,
-    );
+    throw invalidArgument("schema", `must be lower-case letters, digits and '_', not starting with a digit or pg_; got ${JSON.stringify(options.schema)}`);
   }
   if (options.poolSize !== undefined && (!Number.isSafeInteger(options.poolSize) || options.poolSize < 1)) {
     throw invalidArgument("poolSize", `must be a positive integer, got ${options.poolSize}`);

