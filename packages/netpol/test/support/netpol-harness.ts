@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInternalClient, openDatabase, silentLogger } from "@berth/kit";
 import type { Database } from "@berth/kit";
+import { testDatabaseUrl } from "@berth/kit/testing";
 import type { Client } from "@connectrpc/connect";
 import { NetpolService } from "@berth/proto/netpol/v1/netpol";
 import { readNetpolConfig, startNetpol } from "../../src/index.js";
@@ -12,8 +13,8 @@ import { netpolMigrations } from "../../src/store/migrations.js";
 import { startTestScheduler, TEST_TOKEN } from "./test-scheduler.js";
 import type { TestApp, TestScheduler } from "./test-scheduler.js";
 
-/** The real PostgreSQL of this machine (tests use a fresh schema each). */
-export const POSTGRES_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+/** The test PostgreSQL (tests use a fresh schema each). */
+export const POSTGRES_URL = testDatabaseUrl;
 
 interface Teardown {
   teardown(fn: () => Promise<void> | void): void;
