@@ -4,13 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInternalClient, silentLogger } from "@berth/kit";
 import type { Coordination, RunningServer } from "@berth/kit";
+import { testDatabaseUrl } from "@berth/kit/testing";
 import { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
 import pg from "pg";
 import { readTurnAllocatorConfig, startTurnAllocator } from "../../src/index.js";
 import type { TurnAllocatorConfig, TurnAllocatorDeps } from "../../src/index.js";
 
 /** The real PostgreSQL of this machine; every test gets schemas of its own. */
-export const POSTGRES_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export const POSTGRES_URL = testDatabaseUrl;
 export const INTERNAL_TOKEN = "turn-allocator-test-token";
 
 interface Teardown {
