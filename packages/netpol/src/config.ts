@@ -1,4 +1,4 @@
-import { ConfigError, envString, peerUrl, readCommonConfig, readEngine, readKubernetesTarget } from "@berth/kit";
+import { ConfigError, envInt, envString, peerUrl, readCommonConfig, readEngine, readKubernetesTarget } from "@berth/kit";
 import type { CommonConfig, EngineKind, Environment, KubernetesTarget } from "@berth/kit";
 
 /** Where the cluster's ingress data plane runs, the only peer allowed into web processes. */
@@ -14,7 +14,11 @@ export interface NetpolConfig extends CommonConfig {
   schedulerUrl: string;
   /** local: the compiled rules are streamed to the local runtime; kubernetes: NetworkPolicies are applied. */
   engine: EngineKind;
-  kubernetes: KubernetesTarget & { ingress: IngressPeer };
+  kubernetes: KubernetesTarget & {
+    ingress: IngressPeer;
+    /** $PORT inside containers, the number behind the named ports the policies use (the scheduler's setting). */
+    containerPort: number;
+  };
 }
 
 /** `a=b,c=d` into labels; throws naming the variable on a malformed pair. */
@@ -41,6 +45,7 @@ export function readNetpolConfig(env: Environment): NetpolConfig {
         namespace: envString(env, "BERTH_NETPOL_INGRESS_NAMESPACE", "ingress-nginx"),
         podLabels: parseLabels(ingressPodsVariable, envString(env, ingressPodsVariable, "app.kubernetes.io/name=ingress-nginx")),
       },
+      containerPort: envInt(env, "BERTH_KUBERNETES_CONTAINER_PORT", 5000, { min: 1, max: 65535 }),
     },
   };
 }

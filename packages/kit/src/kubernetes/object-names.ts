@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 /**
  * The name of a process type's objects on Kubernetes, `<app>-<type>`: the
  * scheduler's Deployment, Service and HorizontalPodAutoscaler and the
@@ -6,4 +8,25 @@
  */
 export function processObjectName(app: string, processType: string): string {
   return `${app}-${processType}`;
+}
+
+/**
+ * The namespace of a team's workloads and policies, `<base>-<team>`, a DNS
+ * label: when that is longer than 63 characters it is cut and ends with a
+ * hash of the team so that two long team names never share one.
+ */
+export function teamNamespace(base: string, team: string): string {
+  const name = `${base}-${team}`;
+  if (name.length <= 63) return name;
+  const digest = createHash("sha256").update(team).digest("hex").slice(0, 10);
+  return `${name.slice(0, 52).replace(/-+$/, "")}-${digest}`;
+}
+
+/**
+ * The `app.kubernetes.io/component` of the TURN gateway pods of an rtc
+ * process, `<type>-gateway`: how the netpol service lets exactly that
+ * gateway, and no other, into the process.
+ */
+export function turnGatewayComponent(processType: string): string {
+  return `${processType}-gateway`;
 }
