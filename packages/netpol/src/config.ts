@@ -14,6 +14,8 @@ export interface NetpolConfig extends CommonConfig {
   schedulerUrl: string;
   /** local: the compiled rules are streamed to the local runtime; kubernetes: NetworkPolicies are applied. */
   engine: EngineKind;
+  /** How often every team's NetworkPolicies are compared with the cluster's, repairing drift. */
+  resyncMs: number;
   kubernetes: KubernetesTarget & {
     ingress: IngressPeer;
     /** $PORT inside containers, the number behind the named ports the policies use (the scheduler's setting). */
@@ -39,6 +41,7 @@ export function readNetpolConfig(env: Environment): NetpolConfig {
     ...readCommonConfig(env, "netpol"),
     schedulerUrl: peerUrl(env, "scheduler"),
     engine: readEngine(env),
+    resyncMs: envInt(env, "BERTH_NETPOL_RESYNC_MS", 300_000, { min: 1000, max: 86_400_000 }),
     kubernetes: {
       ...readKubernetesTarget(env),
       ingress: {

@@ -1,14 +1,16 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { LocalAllow, NetpolService } from "@berth/proto/netpol/v1/netpol";
 import { compileLocalPolicy } from "./compile/local-policy.js";
-import type { PolicySnapshot, PolicyState } from "./policy-state.js";
+import type { PolicyModel } from "./policy-model.js";
+import type { PolicyState } from "./policy-state.js";
 
-/** The local policy compiled from one snapshot, compiled once however many runtimes watch it. */
-export function createLocalPolicyCache(): (snapshot: PolicySnapshot) => LocalAllow[] {
-  let cached: { snapshot: PolicySnapshot; allows: LocalAllow[] } | undefined;
-  return (snapshot) => {
-    if (cached?.snapshot !== snapshot) cached = { snapshot, allows: compileLocalPolicy(snapshot.model) };
-    return cached.allows;
+/** The local policy of a model, compiled once however many runtimes watch it and explain answers read it. */
+export function createLocalPolicyCache(): (model: PolicyModel) => LocalAllow[] {
+  const compiled = new WeakMap<PolicyModel, LocalAllow[]>();
+  return (model) => {
+    let allows = compiled.get(model);
+    if (!allows) compiled.set(model, (allows = compileLocalPolicy(model)));
+    return allows;
   };
 }
 
@@ -17,7 +19,7 @@ export function createLocalPolicyCache(): (snapshot: PolicySnapshot) => LocalAll
  * policy again after every change. A runtime that falls behind skips the
  * versions in between: each message replaces everything before it.
  */
-export function createLocalPolicyHandler(state: PolicyState, compiled: (snapshot: PolicySnapshot) => LocalAllow[]): Pick<ServiceImpl<typeof NetpolService>, "watchLocalPolicy"> {
+export function createLocalPolicyHandler(state: PolicyState, compiled: (model: PolicyModel) => LocalAllow[]): Pick<ServiceImpl<typeof NetpolService>, "watchLocalPolicy"> {
   return {
     async *watchLocalPolicy(_request, ctx) {
       let wake: (() => void) | undefined;
@@ -37,7 +39,7 @@ export function createLocalPolicyHandler(state: PolicyState, compiled: (snapshot
           }
           pending = false;
           const snapshot = state.current();
-          yield { version: snapshot.version, allows: compiled(snapshot) };
+          yield { version: snapshot.version, allows: compiled(snapshot.model) };
         }
       } finally {
         stop();

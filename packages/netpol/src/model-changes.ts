@@ -67,8 +67,8 @@ export function withoutTrustOf(model: PolicyModel, app: string): PolicyModel {
   return { apps: model.apps, trust };
 }
 
-// Field by field: processes read back from jsonb come with their keys reordered.
-const sameApp = (a: AppEntry, b: AppEntry) =>
+/** Whether two entries describe the same app the same way (field by field: processes read back from jsonb come with their keys reordered). */
+export const sameApp = (a: AppEntry, b: AppEntry) =>
   a.team === b.team &&
   a.createdAtMs === b.createdAtMs &&
   a.processes.length === b.processes.length &&
@@ -85,4 +85,15 @@ export function changesNothing(model: PolicyModel, changes: AppChanges): boolean
     const known = model.apps.get(app.name);
     return known !== undefined && sameApp(known, app);
   });
+}
+
+/** The teams whose compiled policies may differ between two models: an app of theirs changed, came, went or has a new trust list. */
+export function changedTeams(before: PolicyModel, after: PolicyModel): Set<string> {
+  const teams = new Set<string>();
+  for (const [name, app] of after.apps) {
+    const old = before.apps.get(name);
+    if (!old || !sameApp(old, app) || (before.trust.get(name) ?? []).join() !== (after.trust.get(name) ?? []).join()) teams.add(app.team);
+  }
+  for (const [name, app] of before.apps) if (!after.apps.has(name)) teams.add(app.team);
+  return teams;
 }

@@ -1,8 +1,9 @@
 import type { Client } from "@connectrpc/connect";
-import { createInternalClient, createLogger, maskedConfig, openDatabase, servePartial, startServer } from "@berth/kit";
+import { createInternalClient, createLogger, maskedConfig, openDatabase, serve, startServer } from "@berth/kit";
 import type { Database, Logger } from "@berth/kit";
 import { NetpolService } from "@berth/proto/netpol/v1/netpol";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
+import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { startAppFeed } from "./app-feed.js";
 import { createAppLookup } from "./app-lookup.js";
@@ -14,6 +15,12 @@ import type { PolicyState } from "./policy-state.js";
 import { netpolMigrations } from "./store/migrations.js";
 import { createNetpolStore } from "./store/netpol-store.js";
 import { createTrustHandlers } from "./trust-handlers.js";
+import { createDetachedPolicyEngine, createKubernetesPolicyEngine } from "./engine/kubernetes-policy-engine.js";
+import { createKubernetesExplainer } from "./explain/kubernetes-explainer.js";
+import { createLocalExplainer } from "./explain/local-explainer.js";
+import { classOf } from "./explain/reachability.js";
+import { createPolicyHandlers } from "./policy-handlers.js";
+import { startPolicyReconciler } from "./policy-reconciler.js";
 
 /** Collaborators a caller may provide instead of the ones built from the configuration. */
 export interface NetpolDeps {
@@ -42,6 +49,9 @@ export interface RunningNetpol {
 
 const CALL_TIMEOUT_MS = 10_000;
 
+/** Whether processes of a class listen on $PORT. */
+const listens = (routingClass: RoutingClass) => routingClass === RoutingClass.WEB || routingClass === RoutingClass.TCP || routingClass === RoutingClass.RTC;
+
 /** Starts netpol: store, model, the scheduler's app feed and NetpolService. */
 export async function startNetpol(config: NetpolConfig, deps: NetpolDeps = {}): Promise<RunningNetpol> {
   const logger = deps.logger ?? createLogger("netpol", { level: config.logLevel });
@@ -52,6 +62,11 @@ export async function startNetpol(config: NetpolConfig, deps: NetpolDeps = {}): 
   try {
     const store = createNetpolStore(database);
     const state = createPolicyState(await store.load());
+    const settings = { namespaceBase: config.kubernetes.namespace, ingress: config.kubernetes.ingress, containerPort: config.kubernetes.containerPort };
+    const localPolicy = createLocalPolicyCache();
+    const kubernetes = config.engine === "kubernetes";
+    if (kubernetes && !deps.kubeConfig) throw new Error("the kubernetes engine needs a KubeConfig");
+    const engine = kubernetes ? createKubernetesPolicyEngine({ kubeConfig: deps.kubeConfig! }, settings) : createDetachedPolicyEngine(settings);
     const scheduler = deps.scheduler ?? createInternalClient(SchedulerService, { baseUrl: config.schedulerUrl, token: config.internalToken });
     const server = await startServer({
       name: "netpol",
@@ -60,9 +75,17 @@ export async function startNetpol(config: NetpolConfig, deps: NetpolDeps = {}): 
       internalToken: config.internalToken,
       maxMessageBytes: config.maxMessageBytes,
       services: [
-        servePartial(NetpolService, {
+        serve(NetpolService, {
           ...createTrustHandlers({ state, store, lookup: createAppLookup(scheduler), callTimeoutMs: CALL_TIMEOUT_MS }),
-          ...createLocalPolicyHandler(state, createLocalPolicyCache()),
+          ...createLocalPolicyHandler(state, localPolicy),
+          ...createPolicyHandlers({
+            state,
+            explainer: kubernetes ? createKubernetesExplainer(settings) : createLocalExplainer(localPolicy),
+            portOf: kubernetes ? (app, type) => (listens(classOf(app, type)) ? settings.containerPort : 0) : (app, type) => app.processes.find((process) => process.processType === type)?.port ?? 0,
+            engine,
+            settings,
+            canApply: kubernetes,
+          }),
         }),
       ],
       logger,
@@ -77,6 +100,10 @@ export async function startNetpol(config: NetpolConfig, deps: NetpolDeps = {}): 
         ),
     });
     closers.push(() => feed.close());
+    if (kubernetes) {
+      const reconciler = startPolicyReconciler({ state, engine, settings, logger: logger.child({ component: "reconciler" }), resyncMs: config.resyncMs });
+      closers.push(() => reconciler.close());
+    }
     logger.info("netpol ready", { url: server.url, engine: config.engine });
     return {
       url: server.url,

@@ -14,10 +14,27 @@ async function ownedApps(deps: ServiceDeps, ctx: HandlerContext, team: string, a
   await Promise.all([...new Set(apps)].map((app) => ownedApp(deps, ctx, team, app)));
 }
 
+/** Checks `app` and the names it is to trust: DNS labels, not itself, at most MAX_TRUSTED_APPS. */
+function checkTrustRequest(request: { app: string; trustedApps: readonly string[] }, requireNames: boolean): void {
+  const checks = createFieldChecks();
+  checks.dnsLabel("app", request.app);
+  if (requireNames && request.trustedApps.length === 0) checks.add("trusted_apps", "must name at least one app");
+  if (request.trustedApps.length > MAX_TRUSTED_APPS) {
+    checks.add("trusted_apps", `must name at most ${MAX_TRUSTED_APPS} apps, got ${request.trustedApps.length}`);
+  } else {
+    request.trustedApps.forEach((app, index) => {
+      checks.dnsLabel(`trusted_apps[${index}]`, app);
+      if (app === request.app) checks.add(`trusted_apps[${index}]`, "an app always reaches itself");
+    });
+  }
+  checks.throwIfAny();
+}
+
 /**
  * TrustService: which apps of the team may reach an app's `*-tcp`
- * processes, from netpol. While netpol is not built it answers
- * UNIMPLEMENTED, and so does this service.
+ * processes, and what the compiled policies let through, from netpol. Every
+ * app named must be the caller's team's: another team's is NOT_FOUND, like
+ * a missing one.
  */
 export function createTrustService(deps: ServiceDeps): ServiceImpl<typeof TrustService> {
   const { netpol } = deps.peers;
@@ -31,17 +48,16 @@ export function createTrustService(deps: ServiceDeps): ServiceImpl<typeof TrustS
       const { trust } = await netpol.getTrust({ app: request.app }, callOptions(deps, ctx));
       return { trust };
     },
+    async setTrust(request, ctx) {
+      const team = requireTeam(ctx);
+      checkTrustRequest(request, false);
+      await ownedApps(deps, ctx, team, [request.app, ...request.trustedApps]);
+      const { trust } = await netpol.setTrust({ app: request.app, trustedApps: request.trustedApps, mode: TrustMode.REPLACE }, callOptions(deps, ctx));
+      return { trust };
+    },
     async addTrust(request, ctx) {
       const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      if (request.trustedApps.length === 0) checks.add("trusted_apps", "must name at least one app");
-      if (request.trustedApps.length > MAX_TRUSTED_APPS) checks.add("trusted_apps", `must name at most ${MAX_TRUSTED_APPS} apps`);
-      request.trustedApps.forEach((app, index) => {
-        checks.dnsLabel(`trusted_apps[${index}]`, app);
-        if (app === request.app) checks.add(`trusted_apps[${index}]`, "an app always reaches itself");
-      });
-      checks.throwIfAny();
+      checkTrustRequest(request, true);
       await ownedApps(deps, ctx, team, [request.app, ...request.trustedApps]);
       const { trust } = await netpol.setTrust({ app: request.app, trustedApps: request.trustedApps, mode: TrustMode.ADD }, callOptions(deps, ctx));
       return { trust };
@@ -52,7 +68,7 @@ export function createTrustService(deps: ServiceDeps): ServiceImpl<typeof TrustS
       checks.dnsLabel("app", request.app);
       checks.dnsLabel("trusted_app", request.trustedApp);
       checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      await ownedApps(deps, ctx, team, [request.app, request.trustedApp]);
       const { trust } = await netpol.removeTrust({ app: request.app, trustedApp: request.trustedApp }, callOptions(deps, ctx));
       return { trust };
     },

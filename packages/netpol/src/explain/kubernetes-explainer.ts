@@ -6,8 +6,8 @@ import type { KubernetesPolicySettings } from "../compile/kubernetes-policies.js
 import type { AppEntry, PolicyModel } from "../policy-model.js";
 import { evaluateConnection } from "./network-policy-evaluator.js";
 import type { PolicyPod, SideVerdict } from "./network-policy-evaluator.js";
-import type { Explainer, ReachabilityQuery } from "./reachability.js";
-import { classOf, contractReason, trustHint } from "./reachability.js";
+import type { Explainer } from "./reachability.js";
+import { classOf, contractReason, missingGrant } from "./reachability.js";
 
 /** The names the scheduler gives the container ports of each class. */
 const PORT_NAMES: Partial<Record<RoutingClass, string>> = { [RoutingClass.WEB]: "http", [RoutingClass.TCP]: "tcp", [RoutingClass.RTC]: "rtc" };
@@ -80,9 +80,8 @@ export function createKubernetesExplainer(settings: KubernetesExplainerSettings)
         reasons.push(denial("ingress", verdict.ingress, target));
         policies.push(...verdict.ingress.selectedBy.map(nameOf));
       }
-      const contract = contractReason(query);
-      if (contract) reasons.push(contract);
-      else if (classOf(query.to, query.toProcessType) === RoutingClass.TCP && verdict.egress.allowed) reasons.push(`${query.from.name} is not on ${query.to.name}'s trust list; ${trustHint(query)}`);
+      const missing = contractReason(query) ?? (verdict.egress.allowed ? missingGrant(model, query) : undefined);
+      if (missing) reasons.push(missing);
       return { allowed: false, reasons, policies: [...new Set(policies)] };
     },
   };

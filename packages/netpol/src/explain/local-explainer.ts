@@ -1,8 +1,7 @@
 import type { LocalAllow } from "@berth/proto/netpol/v1/netpol";
-import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { PolicyModel } from "../policy-model.js";
 import type { Explainer, ReachabilityQuery } from "./reachability.js";
-import { classOf, contractReason, trustHint } from "./reachability.js";
+import { classOf, contractReason, missingGrant } from "./reachability.js";
 
 /** Whether `allow` lets the query's source app into its target process. */
 function admits(allow: LocalAllow, query: ReachabilityQuery): boolean {
@@ -29,9 +28,8 @@ export function createLocalExplainer(allowsOf: (model: PolicyModel) => readonly 
       const listening = query.to.processes.find((process) => process.processType === query.toProcessType)?.port ?? 0;
       if (matching.length === 0) {
         const reasons = ["everything not allowed is denied (default deny)", `no rule lets app ${query.from.name} into ${target}`];
-        const contract = contractReason(query);
-        if (contract) reasons.push(contract);
-        else if (classOf(query.to, query.toProcessType) === RoutingClass.TCP) reasons.push(`${query.from.name} is not on ${query.to.name}'s trust list; ${trustHint(query)}`);
+        const missing = contractReason(query) ?? missingGrant(model, query);
+        if (missing) reasons.push(missing);
         return { allowed: false, reasons, policies: [] };
       }
       const rules = matching.map((allow) => allow.rule);

@@ -1,7 +1,7 @@
 import { routingClassName } from "@berth/kit";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { AppEntry, PolicyModel } from "../policy-model.js";
-import { teamApps } from "../policy-model.js";
+import { teamApps, trustOf } from "../policy-model.js";
 
 /** "Can app A (process P) reach app B's process Q on port N": the names are known to exist. */
 export interface ReachabilityQuery {
@@ -48,8 +48,12 @@ export function contractReason(query: ReachabilityQuery): string | undefined {
   }
 }
 
-/** How to open the path, for a tcp target in the caller's team. */
-export const trustHint = (query: ReachabilityQuery) => `to allow it: berth apps:trust:add ${query.from.name} --app ${query.to.name}`;
+/** The grant that is missing, when a trust list entry would open the path: a tcp target of the same team the source is not trusted by. */
+export function missingGrant(model: PolicyModel, query: ReachabilityQuery): string | undefined {
+  if (classOf(query.to, query.toProcessType) !== RoutingClass.TCP || query.from.team !== query.to.team || query.from.name === query.to.name) return undefined;
+  if (trustOf(model, query.to.name).includes(query.from.name)) return undefined;
+  return `${query.from.name} is not on ${query.to.name}'s trust list; to allow it: berth apps:trust:add ${query.from.name} --app ${query.to.name}`;
+}
 
 /** One cell of a team's reachability matrix. */
 export interface MatrixEntry {

@@ -6,6 +6,7 @@ import { createInternalClient, openDatabase, silentLogger } from "@berth/kit";
 import type { Database } from "@berth/kit";
 import { testDatabaseUrl } from "@berth/kit/testing";
 import type { Client } from "@connectrpc/connect";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { NetpolService } from "@berth/proto/netpol/v1/netpol";
 import { readNetpolConfig, startNetpol } from "../../src/index.js";
 import type { NetpolConfig, RunningNetpol } from "../../src/index.js";
@@ -43,7 +44,7 @@ export interface NetpolHarness {
 }
 
 /** Starts netpol for a test, with the scheduler holding `apps`. */
-export async function startNetpolHarness(t: Teardown, apps: Record<string, TestApp> = {}, env: Record<string, string> = {}): Promise<NetpolHarness> {
+export async function startNetpolHarness(t: Teardown, apps: Record<string, TestApp> = {}, env: Record<string, string> = {}, kubeConfig?: KubeConfig): Promise<NetpolHarness> {
   const dataDir = mkdtempSync(join(tmpdir(), "berth-netpol-test-"));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const scheduler = await startTestScheduler(apps);
@@ -51,14 +52,14 @@ export async function startNetpolHarness(t: Teardown, apps: Record<string, TestA
   const database = await openTestDatabase(t);
   const config = readNetpolConfig({ BERTH_DATA_DIR: dataDir, BERTH_INTERNAL_TOKEN: TEST_TOKEN, BERTH_NETPOL_PORT: "0", BERTH_SCHEDULER_URL: scheduler.url, ...env });
   const harness: NetpolHarness = {
-    netpol: await startNetpol(config, { logger: silentLogger, database }),
+    netpol: await startNetpol(config, { logger: silentLogger, database, kubeConfig }),
     scheduler,
     client: undefined as never,
     database,
     config,
     async restart() {
       await harness.netpol.close(0);
-      harness.netpol = await startNetpol({ ...config, port: harness.netpol.port }, { logger: silentLogger, database });
+      harness.netpol = await startNetpol({ ...config, port: harness.netpol.port }, { logger: silentLogger, database, kubeConfig });
       await harness.netpol.ready;
     },
   };

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file berth/api/v1/network.proto.
  */
 export const file_berth_api_v1_network: GenFile = /*@__PURE__*/
-  fileDesc("ChpiZXJ0aC9hcGkvdjEvbmV0d29yay5wcm90bxIMYmVydGguYXBpLnYxIkcKEEFkZERvbWFpblJlcXVlc3QSCwoDYXBwGAEgASgJEhQKDHByb2Nlc3NfdHlwZRgCIAEoCRIQCghob3N0bmFtZRgDIAEoCSI4ChFBZGREb21haW5SZXNwb25zZRIjCgVyb3V0ZRgBIAEoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiIQoSTGlzdERvbWFpbnNSZXF1ZXN0EgsKA2FwcBgBIAEoCSI7ChNMaXN0RG9tYWluc1Jlc3BvbnNlEiQKBnJvdXRlcxgBIAMoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiNAoTUmVtb3ZlRG9tYWluUmVxdWVzdBILCgNhcHAYASABKAkSEAoIaG9zdG5hbWUYAiABKAkiFgoUUmVtb3ZlRG9tYWluUmVzcG9uc2UiXQoVR2V0Q3JlZGVudGlhbHNSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkSDAoEdXNlchgDIAEoCRITCgt0dGxfc2Vjb25kcxgEIAEoDSJNChZHZXRDcmVkZW50aWFsc1Jlc3BvbnNlEjMKC2NyZWRlbnRpYWxzGAEgASgLMh4uYmVydGgudHlwZS52MS5UdXJuQ3JlZGVudGlhbHMiJQoWTGlzdEFsbG9jYXRpb25zUmVxdWVzdBILCgNhcHAYASABKAkiTAoXTGlzdEFsbG9jYXRpb25zUmVzcG9uc2USMQoLYWxsb2NhdGlvbnMYASADKAsyHC5iZXJ0aC50eXBlLnYxLlJ0Y0FsbG9jYXRpb24iOAoTUm90YXRlU2VjcmV0UmVxdWVzdBILCgNhcHAYASABKAkSFAoMcHJvY2Vzc190eXBlGAIgASgJIkgKFFJvdGF0ZVNlY3JldFJlc3BvbnNlEjAKCmFsbG9jYXRpb24YASABKAsyHC5iZXJ0aC50eXBlLnYxLlJ0Y0FsbG9jYXRpb24iHgoPR2V0VHJ1c3RSZXF1ZXN0EgsKA2FwcBgBIAEoCSI7ChBHZXRUcnVzdFJlc3BvbnNlEicKBXRydXN0GAEgASgLMhguYmVydGgudHlwZS52MS5UcnVzdExpc3QiNAoPQWRkVHJ1c3RSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgx0cnVzdGVkX2FwcHMYAiADKAkiOwoQQWRkVHJ1c3RSZXNwb25zZRInCgV0cnVzdBgBIAEoCzIYLmJlcnRoLnR5cGUudjEuVHJ1c3RMaXN0IjYKElJlbW92ZVRydXN0UmVxdWVzdBILCgNhcHAYASABKAkSEwoLdHJ1c3RlZF9hcHAYAiABKAkiPgoTUmVtb3ZlVHJ1c3RSZXNwb25zZRInCgV0cnVzdBgBIAEoCzIYLmJlcnRoLnR5cGUudjEuVHJ1c3RMaXN0IiAKEUNsZWFyVHJ1c3RSZXF1ZXN0EgsKA2FwcBgBIAEoCSIUChJDbGVhclRydXN0UmVzcG9uc2UidAoORXhwbGFpblJlcXVlc3QSEAoIZnJvbV9hcHAYASABKAkSGQoRZnJvbV9wcm9jZXNzX3R5cGUYAiABKAkSDgoGdG9fYXBwGAMgASgJEhcKD3RvX3Byb2Nlc3NfdHlwZRgEIAEoCRIMCgRwb3J0GAUgASgNIkYKD0V4cGxhaW5SZXNwb25zZRIzCgd2ZXJkaWN0GAEgASgLMiIuYmVydGgudHlwZS52MS5SZWFjaGFiaWxpdHlWZXJkaWN0IhIKEEdldE1hdHJpeFJlcXVlc3QiRgoRR2V0TWF0cml4UmVzcG9uc2USMQoHZW50cmllcxgBIAMoCzIgLmJlcnRoLnR5cGUudjEuUmVhY2hhYmlsaXR5RW50cnkyiAIKDURvbWFpblNlcnZpY2USTAoJQWRkRG9tYWluEh4uYmVydGguYXBpLnYxLkFkZERvbWFpblJlcXVlc3QaHy5iZXJ0aC5hcGkudjEuQWRkRG9tYWluUmVzcG9uc2USUgoLTGlzdERvbWFpbnMSIC5iZXJ0aC5hcGkudjEuTGlzdERvbWFpbnNSZXF1ZXN0GiEuYmVydGguYXBpLnYxLkxpc3REb21haW5zUmVzcG9uc2USVQoMUmVtb3ZlRG9tYWluEiEuYmVydGguYXBpLnYxLlJlbW92ZURvbWFpblJlcXVlc3QaIi5iZXJ0aC5hcGkudjEuUmVtb3ZlRG9tYWluUmVzcG9uc2UyoAIKClJ0Y1NlcnZpY2USWwoOR2V0Q3JlZGVudGlhbHMSIy5iZXJ0aC5hcGkudjEuR2V0Q3JlZGVudGlhbHNSZXF1ZXN0GiQuYmVydGguYXBpLnYxLkdldENyZWRlbnRpYWxzUmVzcG9uc2USXgoPTGlzdEFsbG9jYXRpb25zEiQuYmVydGguYXBpLnYxLkxpc3RBbGxvY2F0aW9uc1JlcXVlc3QaJS5iZXJ0aC5hcGkudjEuTGlzdEFsbG9jYXRpb25zUmVzcG9uc2USVQoMUm90YXRlU2VjcmV0EiEuYmVydGguYXBpLnYxLlJvdGF0ZVNlY3JldFJlcXVlc3QaIi5iZXJ0aC5hcGkudjEuUm90YXRlU2VjcmV0UmVzcG9uc2Uy3wMKDFRydXN0U2VydmljZRJJCghHZXRUcnVzdBIdLmJlcnRoLmFwaS52MS5HZXRUcnVzdFJlcXVlc3QaHi5iZXJ0aC5hcGkudjEuR2V0VHJ1c3RSZXNwb25zZRJJCghBZGRUcnVzdBIdLmJlcnRoLmFwaS52MS5BZGRUcnVzdFJlcXVlc3QaHi5iZXJ0aC5hcGkudjEuQWRkVHJ1c3RSZXNwb25zZRJSCgtSZW1vdmVUcnVzdBIgLmJlcnRoLmFwaS52MS5SZW1vdmVUcnVzdFJlcXVlc3QaIS5iZXJ0aC5hcGkudjEuUmVtb3ZlVHJ1c3RSZXNwb25zZRJPCgpDbGVhclRydXN0Eh8uYmVydGguYXBpLnYxLkNsZWFyVHJ1c3RSZXF1ZXN0GiAuYmVydGguYXBpLnYxLkNsZWFyVHJ1c3RSZXNwb25zZRJGCgdFeHBsYWluEhwuYmVydGguYXBpLnYxLkV4cGxhaW5SZXF1ZXN0Gh0uYmVydGguYXBpLnYxLkV4cGxhaW5SZXNwb25zZRJMCglHZXRNYXRyaXgSHi5iZXJ0aC5hcGkudjEuR2V0TWF0cml4UmVxdWVzdBofLmJlcnRoLmFwaS52MS5HZXRNYXRyaXhSZXNwb25zZWIGcHJvdG8z", [file_berth_type_v1_network]);
+  fileDesc("ChpiZXJ0aC9hcGkvdjEvbmV0d29yay5wcm90bxIMYmVydGguYXBpLnYxIkcKEEFkZERvbWFpblJlcXVlc3QSCwoDYXBwGAEgASgJEhQKDHByb2Nlc3NfdHlwZRgCIAEoCRIQCghob3N0bmFtZRgDIAEoCSI4ChFBZGREb21haW5SZXNwb25zZRIjCgVyb3V0ZRgBIAEoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiIQoSTGlzdERvbWFpbnNSZXF1ZXN0EgsKA2FwcBgBIAEoCSI7ChNMaXN0RG9tYWluc1Jlc3BvbnNlEiQKBnJvdXRlcxgBIAMoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiNAoTUmVtb3ZlRG9tYWluUmVxdWVzdBILCgNhcHAYASABKAkSEAoIaG9zdG5hbWUYAiABKAkiFgoUUmVtb3ZlRG9tYWluUmVzcG9uc2UiXQoVR2V0Q3JlZGVudGlhbHNSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkSDAoEdXNlchgDIAEoCRITCgt0dGxfc2Vjb25kcxgEIAEoDSJNChZHZXRDcmVkZW50aWFsc1Jlc3BvbnNlEjMKC2NyZWRlbnRpYWxzGAEgASgLMh4uYmVydGgudHlwZS52MS5UdXJuQ3JlZGVudGlhbHMiJQoWTGlzdEFsbG9jYXRpb25zUmVxdWVzdBILCgNhcHAYASABKAkiTAoXTGlzdEFsbG9jYXRpb25zUmVzcG9uc2USMQoLYWxsb2NhdGlvbnMYASADKAsyHC5iZXJ0aC50eXBlLnYxLlJ0Y0FsbG9jYXRpb24iOAoTUm90YXRlU2VjcmV0UmVxdWVzdBILCgNhcHAYASABKAkSFAoMcHJvY2Vzc190eXBlGAIgASgJIkgKFFJvdGF0ZVNlY3JldFJlc3BvbnNlEjAKCmFsbG9jYXRpb24YASABKAsyHC5iZXJ0aC50eXBlLnYxLlJ0Y0FsbG9jYXRpb24iHgoPR2V0VHJ1c3RSZXF1ZXN0EgsKA2FwcBgBIAEoCSI7ChBHZXRUcnVzdFJlc3BvbnNlEicKBXRydXN0GAEgASgLMhguYmVydGgudHlwZS52MS5UcnVzdExpc3QiNAoPU2V0VHJ1c3RSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgx0cnVzdGVkX2FwcHMYAiADKAkiOwoQU2V0VHJ1c3RSZXNwb25zZRInCgV0cnVzdBgBIAEoCzIYLmJlcnRoLnR5cGUudjEuVHJ1c3RMaXN0IjQKD0FkZFRydXN0UmVxdWVzdBILCgNhcHAYASABKAkSFAoMdHJ1c3RlZF9hcHBzGAIgAygJIjsKEEFkZFRydXN0UmVzcG9uc2USJwoFdHJ1c3QYASABKAsyGC5iZXJ0aC50eXBlLnYxLlRydXN0TGlzdCI2ChJSZW1vdmVUcnVzdFJlcXVlc3QSCwoDYXBwGAEgASgJEhMKC3RydXN0ZWRfYXBwGAIgASgJIj4KE1JlbW92ZVRydXN0UmVzcG9uc2USJwoFdHJ1c3QYASABKAsyGC5iZXJ0aC50eXBlLnYxLlRydXN0TGlzdCIgChFDbGVhclRydXN0UmVxdWVzdBILCgNhcHAYASABKAkiFAoSQ2xlYXJUcnVzdFJlc3BvbnNlInQKDkV4cGxhaW5SZXF1ZXN0EhAKCGZyb21fYXBwGAEgASgJEhkKEWZyb21fcHJvY2Vzc190eXBlGAIgASgJEg4KBnRvX2FwcBgDIAEoCRIXCg90b19wcm9jZXNzX3R5cGUYBCABKAkSDAoEcG9ydBgFIAEoDSJGCg9FeHBsYWluUmVzcG9uc2USMwoHdmVyZGljdBgBIAEoCzIiLmJlcnRoLnR5cGUudjEuUmVhY2hhYmlsaXR5VmVyZGljdCISChBHZXRNYXRyaXhSZXF1ZXN0IkYKEUdldE1hdHJpeFJlc3BvbnNlEjEKB2VudHJpZXMYASADKAsyIC5iZXJ0aC50eXBlLnYxLlJlYWNoYWJpbGl0eUVudHJ5MogCCg1Eb21haW5TZXJ2aWNlEkwKCUFkZERvbWFpbhIeLmJlcnRoLmFwaS52MS5BZGREb21haW5SZXF1ZXN0Gh8uYmVydGguYXBpLnYxLkFkZERvbWFpblJlc3BvbnNlElIKC0xpc3REb21haW5zEiAuYmVydGguYXBpLnYxLkxpc3REb21haW5zUmVxdWVzdBohLmJlcnRoLmFwaS52MS5MaXN0RG9tYWluc1Jlc3BvbnNlElUKDFJlbW92ZURvbWFpbhIhLmJlcnRoLmFwaS52MS5SZW1vdmVEb21haW5SZXF1ZXN0GiIuYmVydGguYXBpLnYxLlJlbW92ZURvbWFpblJlc3BvbnNlMqACCgpSdGNTZXJ2aWNlElsKDkdldENyZWRlbnRpYWxzEiMuYmVydGguYXBpLnYxLkdldENyZWRlbnRpYWxzUmVxdWVzdBokLmJlcnRoLmFwaS52MS5HZXRDcmVkZW50aWFsc1Jlc3BvbnNlEl4KD0xpc3RBbGxvY2F0aW9ucxIkLmJlcnRoLmFwaS52MS5MaXN0QWxsb2NhdGlvbnNSZXF1ZXN0GiUuYmVydGguYXBpLnYxLkxpc3RBbGxvY2F0aW9uc1Jlc3BvbnNlElUKDFJvdGF0ZVNlY3JldBIhLmJlcnRoLmFwaS52MS5Sb3RhdGVTZWNyZXRSZXF1ZXN0GiIuYmVydGguYXBpLnYxLlJvdGF0ZVNlY3JldFJlc3BvbnNlMqoECgxUcnVzdFNlcnZpY2USSQoIR2V0VHJ1c3QSHS5iZXJ0aC5hcGkudjEuR2V0VHJ1c3RSZXF1ZXN0Gh4uYmVydGguYXBpLnYxLkdldFRydXN0UmVzcG9uc2USSQoIU2V0VHJ1c3QSHS5iZXJ0aC5hcGkudjEuU2V0VHJ1c3RSZXF1ZXN0Gh4uYmVydGguYXBpLnYxLlNldFRydXN0UmVzcG9uc2USSQoIQWRkVHJ1c3QSHS5iZXJ0aC5hcGkudjEuQWRkVHJ1c3RSZXF1ZXN0Gh4uYmVydGguYXBpLnYxLkFkZFRydXN0UmVzcG9uc2USUgoLUmVtb3ZlVHJ1c3QSIC5iZXJ0aC5hcGkudjEuUmVtb3ZlVHJ1c3RSZXF1ZXN0GiEuYmVydGguYXBpLnYxLlJlbW92ZVRydXN0UmVzcG9uc2USTwoKQ2xlYXJUcnVzdBIfLmJlcnRoLmFwaS52MS5DbGVhclRydXN0UmVxdWVzdBogLmJlcnRoLmFwaS52MS5DbGVhclRydXN0UmVzcG9uc2USRgoHRXhwbGFpbhIcLmJlcnRoLmFwaS52MS5FeHBsYWluUmVxdWVzdBodLmJlcnRoLmFwaS52MS5FeHBsYWluUmVzcG9uc2USTAoJR2V0TWF0cml4Eh4uYmVydGguYXBpLnYxLkdldE1hdHJpeFJlcXVlc3QaHy5iZXJ0aC5hcGkudjEuR2V0TWF0cml4UmVzcG9uc2ViBnByb3RvMw", [file_berth_type_v1_network]);
 
 /**
  * @generated from message berth.api.v1.AddDomainRequest
@@ -286,6 +286,47 @@ export const GetTrustResponseSchema: GenMessage<GetTrustResponse> = /*@__PURE__*
   messageDesc(file_berth_api_v1_network, 13);
 
 /**
+ * @generated from message berth.api.v1.SetTrustRequest
+ */
+export type SetTrustRequest = Message<"berth.api.v1.SetTrustRequest"> & {
+  /**
+   * @generated from field: string app = 1;
+   */
+  app: string;
+
+  /**
+   * Apps of the caller's team; empty revokes everyone, as ClearTrust does.
+   *
+   * @generated from field: repeated string trusted_apps = 2;
+   */
+  trustedApps: string[];
+};
+
+/**
+ * Describes the message berth.api.v1.SetTrustRequest.
+ * Use `create(SetTrustRequestSchema)` to create a new message.
+ */
+export const SetTrustRequestSchema: GenMessage<SetTrustRequest> = /*@__PURE__*/
+  messageDesc(file_berth_api_v1_network, 14);
+
+/**
+ * @generated from message berth.api.v1.SetTrustResponse
+ */
+export type SetTrustResponse = Message<"berth.api.v1.SetTrustResponse"> & {
+  /**
+   * @generated from field: berth.type.v1.TrustList trust = 1;
+   */
+  trust?: TrustList | undefined;
+};
+
+/**
+ * Describes the message berth.api.v1.SetTrustResponse.
+ * Use `create(SetTrustResponseSchema)` to create a new message.
+ */
+export const SetTrustResponseSchema: GenMessage<SetTrustResponse> = /*@__PURE__*/
+  messageDesc(file_berth_api_v1_network, 15);
+
+/**
  * @generated from message berth.api.v1.AddTrustRequest
  */
 export type AddTrustRequest = Message<"berth.api.v1.AddTrustRequest"> & {
@@ -305,7 +346,7 @@ export type AddTrustRequest = Message<"berth.api.v1.AddTrustRequest"> & {
  * Use `create(AddTrustRequestSchema)` to create a new message.
  */
 export const AddTrustRequestSchema: GenMessage<AddTrustRequest> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_network, 14);
+  messageDesc(file_berth_api_v1_network, 16);
 
 /**
  * @generated from message berth.api.v1.AddTrustResponse
@@ -322,7 +363,7 @@ export type AddTrustResponse = Message<"berth.api.v1.AddTrustResponse"> & {
  * Use `create(AddTrustResponseSchema)` to create a new message.
  */
 export const AddTrustResponseSchema: GenMessage<AddTrustResponse> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_network, 15);
+  messageDesc(file_berth_api_v1_network, 17);
 
 /**
  * @generated from message berth.api.v1.RemoveTrustRequest
@@ -344,7 +385,7 @@ export type RemoveTrustRequest = Message<"berth.api.v1.RemoveTrustRequest"> & {
  * Use `create(RemoveTrustRequestSchema)` to create a new message.
  */
 export const RemoveTrustRequestSchema: GenMessage<RemoveTrustRequest> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_network, 16);
+  messageDesc(file_berth_api_v1_network, 18);
 
 /**
  * @generated from message berth.api.v1.RemoveTrustResponse
@@ -361,7 +402,7 @@ export type RemoveTrustResponse = Message<"berth.api.v1.RemoveTrustResponse"> & 
  * Use `create(RemoveTrustResponseSchema)` to create a new message.
  */
 export const RemoveTrustResponseSchema: GenMessage<RemoveTrustResponse> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_network, 17);
+  messageDesc(file_berth_api_v1_network, 19);
 
 /**
  * @generated from message berth.api.v1.ClearTrustRequest
@@ -378,7 +419,7 @@ export type ClearTrustRequest = Message<"berth.api.v1.ClearTrustRequest"> & {
  * Use `create(ClearTrustRequestSchema)` to create a new message.
  */
 export const ClearTrustRequestSchema: GenMessage<ClearTrustRequest> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_network, 18);
+  messageDesc(file_berth_api_v1_network, 20);
 
 /**
  * @generated from message berth.api.v1.ClearTrustResponse
@@ -391,7 +432,7 @@ export type ClearTrustResponse = Message<"berth.api.v1.ClearTrustResponse"> & {
  * Use `create(ClearTrustResponseSchema)` to create a new message.
  */
 export const ClearTrustResponseSchema: GenMessage<ClearTrustResponse> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_network, 19);
+  messageDesc(file_berth_api_v1_network, 21);
 
 /**
  * @generated from message berth.api.v1.ExplainRequest
@@ -428,7 +469,7 @@ export type ExplainRequest = Message<"berth.api.v1.ExplainRequest"> & {
  * Use `create(ExplainRequestSchema)` to create a new message.
  */
 export const ExplainRequestSchema: GenMessage<ExplainRequest> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_network, 20);
+  messageDesc(file_berth_api_v1_network, 22);
 
 /**
  * @generated from message berth.api.v1.ExplainResponse
@@ -445,7 +486,7 @@ export type ExplainResponse = Message<"berth.api.v1.ExplainResponse"> & {
  * Use `create(ExplainResponseSchema)` to create a new message.
  */
 export const ExplainResponseSchema: GenMessage<ExplainResponse> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_network, 21);
+  messageDesc(file_berth_api_v1_network, 23);
 
 /**
  * @generated from message berth.api.v1.GetMatrixRequest
@@ -458,7 +499,7 @@ export type GetMatrixRequest = Message<"berth.api.v1.GetMatrixRequest"> & {
  * Use `create(GetMatrixRequestSchema)` to create a new message.
  */
 export const GetMatrixRequestSchema: GenMessage<GetMatrixRequest> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_network, 22);
+  messageDesc(file_berth_api_v1_network, 24);
 
 /**
  * @generated from message berth.api.v1.GetMatrixResponse
@@ -475,7 +516,7 @@ export type GetMatrixResponse = Message<"berth.api.v1.GetMatrixResponse"> & {
  * Use `create(GetMatrixResponseSchema)` to create a new message.
  */
 export const GetMatrixResponseSchema: GenMessage<GetMatrixResponse> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_network, 23);
+  messageDesc(file_berth_api_v1_network, 25);
 
 /**
  * DomainService attaches custom domains to web processes.
@@ -562,7 +603,17 @@ export const TrustService: GenService<{
     output: typeof GetTrustResponseSchema;
   },
   /**
-   * `apps:trust a,b --app x`: adds a and b.
+   * `apps:trust a,b --app x`: the list becomes exactly a and b.
+   *
+   * @generated from rpc berth.api.v1.TrustService.SetTrust
+   */
+  setTrust: {
+    methodKind: "unary";
+    input: typeof SetTrustRequestSchema;
+    output: typeof SetTrustResponseSchema;
+  },
+  /**
+   * `apps:trust:add a --app x`: adds a (and any other names) to the list.
    *
    * @generated from rpc berth.api.v1.TrustService.AddTrust
    */
