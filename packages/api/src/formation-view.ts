@@ -1,4 +1,4 @@
-import type { Route } from "@berth/proto/type/v1/network";
+import type { Route, RtcAllocation } from "@berth/proto/type/v1/network";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { ProcessFormation } from "@berth/proto/type/v1/process";
 
@@ -16,9 +16,15 @@ const byHostname = (a: Route, b: Route) => (a.hostname < b.hostname ? -1 : a.hos
 /**
  * The formation as users see it: the scheduler's per-type view joined with
  * the router's routes. Web types get their URLs (platform URL first, then
- * custom domains) and custom domains; tcp types their internal hostname.
+ * custom domains) and custom domains; tcp types their internal hostname;
+ * rtc types their TURN gateway and replica hostnames from the TURN allocator.
  */
-export function joinFormation(app: string, processes: readonly ProcessFormation[], routes: readonly Route[]): ProcessFormation[] {
+export function joinFormation(
+  app: string,
+  processes: readonly ProcessFormation[],
+  routes: readonly Route[],
+  allocations: readonly RtcAllocation[] = [],
+): ProcessFormation[] {
   return processes.map((process) => {
     // A shallow copy: the scheduler's answer may be shared between callers and is never changed.
     const view: ProcessFormation = { ...process };
@@ -30,6 +36,8 @@ export function joinFormation(app: string, processes: readonly ProcessFormation[
       view.customDomains = custom.map((route) => route.hostname);
     } else if (process.routingClass === RoutingClass.TCP && view.internalHostname === "") {
       view.internalHostname = internalHostname(app, process.processType);
+    } else if (process.routingClass === RoutingClass.RTC) {
+      view.rtc = allocations.find((allocation) => allocation.processType === process.processType)?.exposure ?? view.rtc;
     }
     return view;
   });

@@ -1,7 +1,7 @@
 import test from "ava";
 import { create } from "@bufbuild/protobuf";
-import { RouteSchema } from "@berth/proto/type/v1/network";
-import { ProcessFormationSchema, RoutingClass } from "@berth/proto/type/v1/process";
+import { RouteSchema, RtcAllocationSchema } from "@berth/proto/type/v1/network";
+import { ProcessFormationSchema, RoutingClass, RtcExposureSchema } from "@berth/proto/type/v1/process";
 import { joinFormation } from "../src/formation-view.js";
 
 const process = (processType: string, routingClass: RoutingClass, extra = {}) => create(ProcessFormationSchema, { processType, routingClass, replicas: 1, ...extra });
@@ -41,4 +41,12 @@ test("the scheduler's own internal hostname wins, and the input is left untouche
   const web = process("web", RoutingClass.WEB);
   joinFormation("shop", [web], [route("shop.berth.localhost", "web", false)]);
   t.deepEqual(web.urls, []);
+});
+
+test("rtc types get their TURN gateway and replica hostnames from the allocations", (t) => {
+  const exposure = create(RtcExposureSchema, { turnHostname: "abc.turn.berth.localhost", port: 40000, replicaHostnames: ["abc-01.berth.localhost"] });
+  const allocations = [create(RtcAllocationSchema, { app: "shop", processType: "sfu-rtc", exposure })];
+  const joined = joinFormation("shop", [process("sfu-rtc", RoutingClass.RTC), process("voice-rtc", RoutingClass.RTC)], [], allocations);
+  t.deepEqual(joined[0]!.rtc, exposure);
+  t.is(joined[1]!.rtc, undefined);
 });

@@ -54,7 +54,8 @@ export function exposureText(process: ProcessFormation): string {
     case RoutingClass.TCP:
       return process.internalPort ? `${process.internalHostname}:${process.internalPort}` : process.internalHostname || "-";
     case RoutingClass.RTC:
-      return process.rtc ? `${process.rtc.turnHostname}:${process.rtc.port}` : "-";
+      if (!process.rtc) return "-";
+      return [`${process.rtc.turnHostname}:${process.rtc.port}`, ...process.rtc.replicaHostnames].join(", ");
     default:
       return "-";
   }

@@ -7,6 +7,7 @@ import { domainCommands } from "./commands/domains.js";
 import { formationCommands } from "./commands/formation.js";
 import { identityCommands } from "./commands/identity.js";
 import { releaseCommands } from "./commands/releases.js";
+import { rtcCommands } from "./commands/rtc.js";
 import { createApiSession } from "./api-session.js";
 import type { ApiSession } from "./api-session.js";
 import { resolveCredentials } from "./credentials.js";
@@ -24,6 +25,7 @@ export const commands: readonly Command[] = [
   ...autoscaleCommands,
   ...releaseCommands,
   ...domainCommands,
+  ...rtcCommands,
 ];
 
 /** What the CLI talks to: the process's streams and environment, or a test's. */

@@ -4,7 +4,9 @@ import { join } from "node:path";
 import test from "ava";
 import { runCli } from "../src/run-cli.js";
 import { ExitCode } from "../src/exit-codes.js";
-import { startApiHarness } from "../../api/test/support/api-harness.js";
+import { createInternalClient } from "@berth/kit";
+import { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
+import { INTERNAL_TOKEN, startApiHarness } from "../../api/test/support/api-harness.js";
 import { mutatingCalls } from "../../api/test/support/peer-stand-ins.js";
 import { DEMO_DIR, startPlatformHarness } from "../../api/test/support/platform-harness.js";
 
@@ -204,4 +206,32 @@ test("errors are one line with a reliable exit code; every command has --help", 
     t.is(help.code, ExitCode.ok, name);
     t.true(help.stdout.startsWith(`Usage: berth ${name}`), name);
   }
+});
+
+test("rtc shows the TURN gateways, rtc:credentials prints iceServers JSON, rtc:rotate rotates", async (t) => {
+  const h = await startApiHarness(t);
+  const { token } = await h.team("acme");
+  const berth = berthRunner(t, { BERTH_API_URL: h.api.url, BERTH_TOKEN: token, BERTH_APP: "shop" });
+  t.is((await berth(["apps:create", "shop"])).code, ExitCode.ok);
+  const allocator = createInternalClient(TurnAllocatorService, { baseUrl: h.config.peers.turnAllocator, token: INTERNAL_TOKEN });
+  const exposure = (await allocator.ensureAllocation({ team: "acme", app: "shop", processType: "sfu-rtc", replicas: 2 })).allocation!.exposure!;
+
+  const listed = await berth(["rtc"]);
+  t.is(listed.code, ExitCode.ok, listed.stderr);
+  t.regex(listed.stdout, new RegExp(`\\nsfu-rtc\\s+${exposure.turnHostname}:${exposure.port}\\s+berth\\.localhost\\s+${exposure.replicaHostnames.join(", ")}\\s+\\d+s\\s+-`));
+
+  const minted = await berth(["rtc:credentials", "sfu-rtc", "--ttl", "1h", "--user", "alice"]);
+  t.is(minted.code, ExitCode.ok, minted.stderr);
+  const { iceServers } = JSON.parse(minted.stdout) as { iceServers: { urls: string[]; username?: string; credential?: string }[] };
+  t.deepEqual(iceServers[0], { urls: [`stun:${exposure.turnHostname}:${exposure.port}`] });
+  t.regex(iceServers[1]!.username!, /^\d+:alice$/);
+  t.true(Number(iceServers[1]!.username!.split(":")[0]) - Date.now() / 1000 > 3590);
+  t.truthy(iceServers[1]!.credential);
+
+  const rotated = await berth(["rtc:rotate", "sfu-rtc"]);
+  t.regex(rotated.stdout, /^Rotated the TURN secret of sfu-rtc; the previous one stays valid until \d{4}-\d\d-\d\dT/);
+  t.is((await berth(["rtc:credentials", "sfu-rtc", "--ttl", "1x"])).code, ExitCode.usage);
+  const refused = await berth(["rtc:credentials", "worker"]);
+  t.is(refused.code, ExitCode.failed);
+  t.regex(refused.stderr, /process_type: "worker" is not an rtc process/);
 });

@@ -2,7 +2,8 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { FormationService } from "@berth/proto/api/v1/formation";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { FormationChangeSchema } from "@berth/proto/scheduler/v1/scheduler";
-import type { Route } from "@berth/proto/type/v1/network";
+import type { Route, RtcAllocation } from "@berth/proto/type/v1/network";
+import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { ProcessFormation } from "@berth/proto/type/v1/process";
 import { callerOf, requireTeam } from "../auth.js";
 import { createFieldChecks } from "../field-checks.js";
@@ -24,10 +25,16 @@ async function routesOf(deps: ServiceDeps, ctx: HandlerContext, app: string): Pr
   return deps.readModel.routes.routesOf(app) ?? (await deps.peers.router.listRoutes({ app }, callOptions(deps, ctx))).routes;
 }
 
-/** The formation of an app joined with its routes: what `pods` shows. */
+/** The TURN allocations of an app's rtc processes; no call at all for an app without one. */
+async function allocationsOf(deps: ServiceDeps, ctx: HandlerContext, app: string, processes: readonly ProcessFormation[]): Promise<readonly RtcAllocation[]> {
+  if (!processes.some((process) => process.routingClass === RoutingClass.RTC)) return [];
+  return (await deps.peers.turnAllocator.listAllocations({ app }, callOptions(deps, ctx))).allocations;
+}
+
+/** The formation of an app joined with its routes and TURN gateways: what `pods` shows. */
 export async function formationView(deps: ServiceDeps, ctx: HandlerContext, app: string): Promise<ProcessFormation[]> {
   const [processes, routes] = await Promise.all([deps.formations.read(app, ctx), routesOf(deps, ctx, app)]);
-  return joinFormation(app, processes, routes);
+  return joinFormation(app, processes, routes, await allocationsOf(deps, ctx, app, processes));
 }
 
 /** Checks the app is the caller's and reads its formation, both at once. */
@@ -54,7 +61,7 @@ async function changeFormation(
     deps.peers.scheduler.updateFormation({ app, changes }, callOptions(deps, ctx)),
     routesOf(deps, ctx, app),
   ]);
-  return joinFormation(app, updated.processes, routes);
+  return joinFormation(app, updated.processes, routes, await allocationsOf(deps, ctx, app, updated.processes));
 }
 
 /** FormationService: the running shape of an app, its replicas and their logs. */
