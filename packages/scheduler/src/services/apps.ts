@@ -1,0 +1,95 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { FieldViolation } from "@berth/kit";
+import { alreadyExists } from "@berth/kit";
+import { CreateAppResponseSchema } from "@berth/proto/scheduler/v1/scheduler";
+import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
+import { appKey } from "../change-feed.js";
+import { DEFAULT_POD_SIZE } from "../pod-sizes.js";
+import { findApp, insertApp, listApps, markAppDeleting } from "../store/apps.js";
+import { ensureFormationEntry } from "../store/formation.js";
+import { findActiveRollout } from "../store/rollouts.js";
+import { appMessage } from "../views.js";
+import { appProcesses, requireApp } from "./app-reads.js";
+import { runOnce } from "./idempotency.js";
+import { checkName, checkRequestId, requireName, throwIfAny } from "./request-checks.js";
+import { afterChange } from "./service-deps.js";
+import type { SchedulerServiceDeps } from "./service-deps.js";
+
+type AppHandlers = Pick<ServiceImpl<typeof SchedulerService>, "createApp" | "getApp" | "listApps" | "deleteApp" | "watchApps">;
+
+/** The handlers of apps: create, read, delete, and the stream of every app's processes. */
+export function createAppHandlers(deps: SchedulerServiceDeps): AppHandlers {
+  const { db, config, feed } = deps;
+  return {
+    async createApp(request) {
+      const violations: FieldViolation[] = [];
+      checkName(violations, "team", request.team);
+      checkName(violations, "name", request.name);
+      checkRequestId(violations, request.requestId);
+      throwIfAny(violations);
+      const response = await runOnce(db, `CreateApp:${request.team}`, request.requestId, CreateAppResponseSchema, async (tx) => {
+        const app = await insertApp(tx, request.name, request.team);
+        if (app === undefined) throw alreadyExists(`app "${request.name}" already exists`);
+        await ensureFormationEntry(tx, app.name, "web", 1, DEFAULT_POD_SIZE);
+        return create(CreateAppResponseSchema, { app: appMessage(app, "") });
+      });
+      feed.notify(appKey(request.name));
+      return response;
+    },
+
+    async getApp(request) {
+      const app = await requireApp(db, request.name);
+      const rollout = await findActiveRollout(db, app.name);
+      return { app: appMessage(app, rollout?.id ?? "") };
+    },
+
+    async listApps(request) {
+      if (request.team !== "") requireName("team", request.team);
+      const apps = await listApps(db, request.team);
+      return { apps: await Promise.all(apps.map(async (app) => appMessage(app, (await findActiveRollout(db, app.name))?.id ?? ""))) };
+    },
+
+    async deleteApp(request, ctx) {
+      await requireApp(db, request.name);
+      await markAppDeleting(db, request.name);
+      afterChange(deps, request.name);
+      for (;;) {
+        const version = feed.version(appKey(request.name));
+        if ((await findApp(db, request.name)) === undefined) return {};
+        await feed.changedSince(appKey(request.name), version, ctx.signal);
+        if (ctx.signal.aborted) throw new ConnectError(`app "${request.name}" is still stopping; its deletion goes on`, Code.DeadlineExceeded);
+      }
+    },
+
+    async *watchApps(_request, ctx) {
+      const changed: string[] = [];
+      let wake: (() => void) | undefined;
+      const stop = feed.subscribe((key) => {
+        if (!key.startsWith("app:")) return;
+        const name = key.slice(4);
+        if (!changed.includes(name)) changed.push(name);
+        wake?.();
+      });
+      const onAbort = () => wake?.();
+      ctx.signal.addEventListener("abort", onAbort);
+      try {
+        const apps = await listApps(db);
+        yield { snapshot: true, apps: await Promise.all(apps.map((app) => appProcesses(db, config, app.name))) };
+        while (!ctx.signal.aborted) {
+          const name = changed.shift();
+          if (name === undefined) {
+            await new Promise<void>((resolve) => (wake = resolve));
+            wake = undefined;
+            continue;
+          }
+          yield { snapshot: false, apps: [await appProcesses(db, config, name)] };
+        }
+      } finally {
+        stop();
+        ctx.signal.removeEventListener("abort", onAbort);
+      }
+    },
+  };
+}

@@ -1,0 +1,158 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { FieldViolation } from "@berth/kit";
+import { failedPrecondition, invalidArgument, notFound } from "@berth/kit";
+import { CreateReleaseResponseSchema, RollbackResponseSchema, UpdateConfigResponseSchema } from "@berth/proto/scheduler/v1/scheduler";
+import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
+import { createReleaseAndRollout, requireNoRollout } from "../release-creation.js";
+import { setAppConfig } from "../store/apps.js";
+import { findRelease, listReleases } from "../store/releases.js";
+import { releaseMessage, rolloutMessage } from "../views.js";
+import { requireApp } from "./app-reads.js";
+import { runOnce } from "./idempotency.js";
+import { checkRequestId, configChangeViolations, DEFAULT_PROCESSES, processesFrom, releaseRequestViolations, throwIfAny } from "./request-checks.js";
+import { afterChange } from "./service-deps.js";
+import type { SchedulerServiceDeps } from "./service-deps.js";
+
+type ReleaseHandlers = Pick<
+  ServiceImpl<typeof SchedulerService>,
+  "beginSourceUpload" | "uploadSourceChunk" | "createRelease" | "getRelease" | "listReleases" | "rollback" | "getConfig" | "updateConfig"
+>;
+
+/** The handlers of releases: source uploads, deploys, rollbacks and config changes (each a new release). */
+export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandlers {
+  const { db, config, uploads } = deps;
+  return {
+    async beginSourceUpload(request) {
+      const app = await requireApp(db, request.app);
+      if (app.deleting) throw failedPrecondition(`app "${app.name}" is being deleted`);
+      return uploads.begin(app.name, Number(request.sizeBytes), request.sha256);
+    },
+
+    async uploadSourceChunk(request) {
+      const { receivedBytes, complete } = await uploads.chunk(request.uploadId, Number(request.offset), request.data);
+      return { receivedBytes: BigInt(receivedBytes), complete };
+    },
+
+    async createRelease(request) {
+      const source = request.artifact?.source;
+      throwIfAny(releaseRequestViolations(config.engine, { requestId: request.requestId, description: request.description, source }));
+      const app = await requireApp(db, request.app);
+      let sourceDir = "";
+      let digest = request.artifact?.digest ?? "";
+      let procfile = request.procfile;
+      if (source?.case === "sourceUploadId") {
+        const upload = await uploads.completed(app.name, source.value, "artifact.source_upload_id");
+        sourceDir = upload.sourceDir;
+        digest = upload.sha256;
+        if (procfile.trim() === "") {
+          procfile = await readFile(join(sourceDir, "Procfile"), "utf8").catch(() => {
+            throw invalidArgument("procfile", "is empty and the source archive has no Procfile");
+          });
+        }
+      }
+      const processes = procfile.trim() === "" ? DEFAULT_PROCESSES : processesFrom(app.name, procfile);
+      const artifact = source?.case === "image" ? { image: source.value, digest } : { sourceUploadId: source?.value ?? "", digest };
+      const response = await runOnce(db, `CreateRelease:${app.name}`, request.requestId, CreateReleaseResponseSchema, async (tx) => {
+        const locked = await requireApp(tx, app.name, true);
+        const created = await createReleaseAndRollout(
+          tx,
+          locked,
+          { artifact, sourceDir, processes, config: locked.config, description: request.description, rollbackOfVersion: 0 },
+          { runReleasePhase: true },
+        );
+        return create(CreateReleaseResponseSchema, { release: releaseMessage(created.release, config.health), rollout: rolloutMessage(created.rollout) });
+      });
+      afterChange(deps, app.name);
+      return response;
+    },
+
+    async getRelease(request) {
+      const app = await requireApp(db, request.app);
+      const release = await findRelease(db, app.name, request.version);
+      if (release === undefined) throw notFound(`app "${app.name}" has no release v${request.version}`);
+      return { release: releaseMessage(release, config.health) };
+    },
+
+    async listReleases(request) {
+      const app = await requireApp(db, request.app);
+      return { releases: (await listReleases(db, app.name)).map((release) => releaseMessage(release, config.health)) };
+    },
+
+    async rollback(request) {
+      const violations: FieldViolation[] = [];
+      checkRequestId(violations, request.requestId);
+      throwIfAny(violations);
+      const app = await requireApp(db, request.app);
+      const response = await runOnce(db, `Rollback:${app.name}`, request.requestId, RollbackResponseSchema, async (tx) => {
+        const locked = await requireApp(tx, app.name, true);
+        const releases = await listReleases(tx, app.name);
+        const target =
+          request.version === 0
+            ? releases.find((release) => release.version < locked.currentReleaseVersion && release.status === "succeeded")
+            : releases.find((release) => release.version === request.version);
+        if (target === undefined) {
+          if (request.version === 0) throw failedPrecondition(`app "${app.name}" has no earlier release that served to roll back to`);
+          throw notFound(`app "${app.name}" has no release v${request.version}`);
+        }
+        if (target.status === "failed" || target.status === "pending") {
+          throw failedPrecondition(`v${target.version} never served (it ${target.status === "failed" ? "failed" : "is pending"}); roll back to a release that did`);
+        }
+        // Like Heroku's, a rollback does not run the release phase again.
+        const created = await createReleaseAndRollout(
+          tx,
+          locked,
+          {
+            artifact: target.artifact,
+            sourceDir: target.sourceDir,
+            processes: target.processes,
+            config: target.config,
+            description: `Rollback to v${target.version}`,
+            rollbackOfVersion: target.version,
+          },
+          { runReleasePhase: false },
+        );
+        await setAppConfig(tx, app.name, target.config);
+        return create(RollbackResponseSchema, { release: releaseMessage(created.release, config.health), rollout: rolloutMessage(created.rollout) });
+      });
+      afterChange(deps, app.name);
+      return response;
+    },
+
+    async getConfig(request) {
+      const app = await requireApp(db, request.app);
+      return { config: app.config };
+    },
+
+    async updateConfig(request) {
+      const violations = configChangeViolations(request.set, request.unset);
+      checkRequestId(violations, request.requestId);
+      throwIfAny(violations);
+      const app = await requireApp(db, request.app);
+      const response = await runOnce(db, `UpdateConfig:${app.name}`, request.requestId, UpdateConfigResponseSchema, async (tx) => {
+        const locked = await requireApp(tx, app.name, true);
+        const next = { ...locked.config, ...request.set };
+        for (const key of request.unset) delete next[key];
+        const serving = locked.currentReleaseVersion > 0 ? await findRelease(tx, app.name, locked.currentReleaseVersion) : undefined;
+        if (serving === undefined) {
+          await requireNoRollout(tx, locked);
+          await setAppConfig(tx, app.name, next);
+          return create(UpdateConfigResponseSchema, {});
+        }
+        const keys = [...Object.keys(request.set), ...request.unset.map((key) => `-${key}`)].join(", ");
+        const created = await createReleaseAndRollout(
+          tx,
+          locked,
+          { artifact: serving.artifact, sourceDir: serving.sourceDir, processes: serving.processes, config: next, description: `Config change: ${keys}`, rollbackOfVersion: 0 },
+          { runReleasePhase: true },
+        );
+        await setAppConfig(tx, app.name, next);
+        return create(UpdateConfigResponseSchema, { release: releaseMessage(created.release, config.health), rollout: rolloutMessage(created.rollout) });
+      });
+      afterChange(deps, app.name);
+      return response;
+    },
+  };
+}

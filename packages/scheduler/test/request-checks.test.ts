@@ -1,0 +1,75 @@
+import test from "ava";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { fieldViolationsOf } from "@berth/kit";
+import type { ReleaseRequestFields } from "../src/services/request-checks.js";
+import { configChangeViolations, consumerProblem, processesFrom, releaseRequestViolations } from "../src/services/request-checks.js";
+
+const fields = (violations: { field: string }[]) => violations.map((violation) => violation.field);
+
+const releaseCases: [string, "local" | "kubernetes", ReleaseRequestFields, string[]][] = [
+  ["a local release of an upload", "local", { requestId: "", description: "", source: { case: "sourceUploadId", value: "u1" } }, []],
+  ["a local release of an image", "local", { requestId: "", description: "", source: { case: "image", value: "nginx:1" } }, ["artifact.source_upload_id"]],
+  ["a kubernetes release of an image", "kubernetes", { requestId: "r", description: "", source: { case: "image", value: "registry.example/shop:v1" } }, []],
+  ["a kubernetes release of an upload", "kubernetes", { requestId: "", description: "", source: { case: "sourceUploadId", value: "u1" } }, ["artifact.image"]],
+  ["a kubernetes release of a bad image", "kubernetes", { requestId: "", description: "", source: { case: "image", value: "Bad Image" } }, ["artifact.image"]],
+  ["a release without an artifact", "local", { requestId: "", description: "", source: undefined }, ["artifact.source_upload_id"]],
+  [
+    "a long request id and description",
+    "local",
+    { requestId: "r".repeat(129), description: "d".repeat(1001), source: { case: "sourceUploadId", value: "u1" } },
+    ["request_id", "description"],
+  ],
+];
+for (const [title, engine, request, expected] of releaseCases) {
+  test(`release request: ${title} -> [${expected.join(", ")}]`, (t) => {
+    t.deepEqual(fields(releaseRequestViolations(engine, request)), expected);
+  });
+}
+
+const configCases: [string, Record<string, string>, string[], string[]][] = [
+  ["plain keys", { DATABASE_URL: "postgres://x", A_1: "" }, ["OLD"], []],
+  ["a platform key", { PORT: "80" }, ["BERTH_APP"], ['set["PORT"]', "unset[0]"]],
+  ["a key starting with a digit", { "1A": "x" }, [], ['set["1A"]']],
+  ["a value over 32 KiB", { BIG: "x".repeat(32 * 1024 + 1) }, [], ['set["BIG"]']],
+  ["a key set and unset at once", { A: "1" }, ["B", "A"], ["unset[1]"]],
+];
+for (const [title, set, unset, expected] of configCases) {
+  test(`config change: ${title} -> [${expected.join(", ")}]`, (t) => {
+    t.deepEqual(fields(configChangeViolations(set, unset)), expected);
+  });
+}
+
+const procfileCases: [string, string, string[] | RegExp][] = [
+  ["web and worker", "web: node web.js\nworker: node worker.js\n", ["web", "worker"]],
+  ["a tcp type whose internal hostname fits", "api-tcp: node tcp.js\n", ["api-tcp"]],
+  ["a tcp type whose internal hostname is too long", `${"x".repeat(55)}-tcp: node tcp.js\n`, /longer than 63 characters/],
+  ["a line without a command", "web:\n", /./],
+];
+for (const [title, procfile, expected] of procfileCases) {
+  test(`procfile: ${title}`, (t) => {
+    if (Array.isArray(expected)) {
+      t.deepEqual(
+        processesFrom("shop", procfile).map((process) => process.processType),
+        expected,
+      );
+      return;
+    }
+    const error = t.throws(() => processesFrom("shop", procfile));
+    t.is(ConnectError.from(error).code, Code.InvalidArgument);
+    const violations = fieldViolationsOf(ConnectError.from(error));
+    t.true(violations.length > 0 && violations.every((violation) => violation.field === "procfile"));
+    t.regex(violations[0]!.description, expected);
+  });
+}
+
+const consumerCases: [string, boolean][] = [
+  ["", false],
+  ["router-1", true],
+  ["r".repeat(128), true],
+  ["r".repeat(129), false],
+];
+for (const [consumer, ok] of consumerCases) {
+  test(`consumer name of ${consumer.length} characters is ${ok ? "accepted" : "refused"}`, (t) => {
+    t.is(consumerProblem(consumer) === undefined, ok);
+  });
+}
