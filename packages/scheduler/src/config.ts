@@ -1,5 +1,6 @@
 import { ConfigError, envInt, envOptional, envString, readCommonConfig, readEngine, readKubernetesTarget } from "@berth/kit";
 import type { CommonConfig, Environment, KubernetesTarget } from "@berth/kit";
+import type { ArchiveLimits } from "./archive-extraction.js";
 import { DEFAULT_HEALTH } from "./health-settings.js";
 import type { HealthDefaults } from "./health-settings.js";
 
@@ -29,6 +30,8 @@ export interface SchedulerConfig extends CommonConfig {
   maxReplicasPerType: number;
   maxUploadBytes: number;
   maxChunkBytes: number;
+  /** What one source archive may unpack to. */
+  archiveLimits: ArchiveLimits;
   releaseTimeoutMs: number;
   /** A rollout fails (and rolls back) when no replica became healthy for this long. */
   progressDeadlineMs: number;
@@ -83,6 +86,10 @@ export function readSchedulerConfig(env: Environment): SchedulerConfig {
     maxReplicasPerType: envInt(env, "BERTH_SCHEDULER_MAX_REPLICAS", 100, { min: 1, max: 10_000 }),
     maxUploadBytes: envInt(env, "BERTH_SCHEDULER_MAX_UPLOAD_BYTES", 256 * 1024 * 1024, { min: 1024 }),
     maxChunkBytes: envInt(env, "BERTH_SCHEDULER_MAX_CHUNK_BYTES", 1024 * 1024, { min: 1024, max: 3 * 1024 * 1024 }),
+    archiveLimits: {
+      maxUnpackedBytes: envInt(env, "BERTH_SCHEDULER_MAX_UNPACKED_BYTES", 512 * 1024 * 1024, { min: 1024 }),
+      maxEntries: envInt(env, "BERTH_SCHEDULER_MAX_ARCHIVE_ENTRIES", 20_000, { min: 1 }),
+    },
     releaseTimeoutMs: ms("BERTH_SCHEDULER_RELEASE_TIMEOUT_MS", 600_000, 100),
     progressDeadlineMs: ms("BERTH_SCHEDULER_PROGRESS_DEADLINE_MS", 60_000, 100),
     drainTimeoutMs: ms("BERTH_SCHEDULER_DRAIN_TIMEOUT_MS", 30_000),

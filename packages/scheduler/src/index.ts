@@ -65,7 +65,13 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
   });
   const feed = createChangeFeed();
   const instanceId = `${hostname()}:${process.pid}:${randomBytes(6).toString("hex")}`;
-  const uploads = createSourceUploads({ db, directory: files, maxUploadBytes: config.maxUploadBytes, maxChunkBytes: config.maxChunkBytes });
+  const uploads = createSourceUploads({
+    db,
+    directory: files,
+    maxUploadBytes: config.maxUploadBytes,
+    maxChunkBytes: config.maxChunkBytes,
+    archiveLimits: config.archiveLimits,
+  });
   let engine: Engine;
   let supervisor: ReplicaSupervisor | undefined;
   if (config.engine === "kubernetes") {

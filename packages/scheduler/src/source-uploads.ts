@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, rm } from "node:fs/promises";
-import { isAbsolute, join, normalize, posix } from "node:path";
-import { extract, list } from "tar";
+import { join, normalize } from "node:path";
 import type { Database } from "@berth/kit";
 import { failedPrecondition, invalidArgument, invalidArguments, notFound } from "@berth/kit";
 import type { FieldViolation } from "@berth/kit";
+import { extractSourceArchive } from "./archive-extraction.js";
+import type { ArchiveLimits } from "./archive-extraction.js";
 import { deleteUpload, findUpload, insertUpload, saveUploadProgress } from "./store/uploads.js";
 import type { UploadRecord } from "./store/uploads.js";
 
@@ -17,20 +18,6 @@ export interface SourceUploads {
   completed(app: string, uploadId: string, field: string): Promise<UploadRecord>;
 }
 
-const SAFE_TYPES = new Set(["File", "OldFile", "ContiguousFile", "Directory", "SymbolicLink"]);
-
-/** Why an archive entry may not be unpacked, or undefined when it may. */
-function entryProblem(path: string, type: string, linkpath: string | undefined): string | undefined {
-  const normalized = posix.normalize(path);
-  if (isAbsolute(path) || normalized.startsWith("../") || normalized === "..") return `entry "${path}" points outside the archive`;
-  if (!SAFE_TYPES.has(type)) return `entry "${path}" is a ${type}; only files, directories and relative symbolic links are allowed`;
-  if (type === "SymbolicLink") {
-    const target = posix.normalize(posix.join(posix.dirname(normalized), linkpath ?? ""));
-    if (isAbsolute(linkpath ?? "") || target.startsWith("../") || target === "..") return `symbolic link "${path}" points outside the archive`;
-  }
-  return undefined;
-}
-
 async function sha256Of(file: string): Promise<string> {
   const hash = createHash("sha256");
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
@@ -40,10 +27,16 @@ async function sha256Of(file: string): Promise<string> {
 /**
  * Creates the upload handler. Archives go to `<directory>/uploads/<id>.tar.gz`
  * and are unpacked into `<directory>/sources/<id>/` once the last chunk
- * arrived and the sha256 matched, after every entry was checked: no absolute
- * paths, no `..`, no links out of the tree, no devices.
+ * arrived and the sha256 matched (see extractSourceArchive for what an
+ * archive may hold).
  */
-export function createSourceUploads(options: { db: Database; directory: string; maxUploadBytes: number; maxChunkBytes: number }): SourceUploads {
+export function createSourceUploads(options: {
+  db: Database;
+  directory: string;
+  maxUploadBytes: number;
+  maxChunkBytes: number;
+  archiveLimits: ArchiveLimits;
+}): SourceUploads {
   const { db } = options;
   const archivePath = (id: string) => join(options.directory, "uploads", `${id}.tar.gz`);
   const sourcePath = (id: string) => join(options.directory, "sources", id);
@@ -58,26 +51,10 @@ export function createSourceUploads(options: { db: Database; directory: string; 
   };
 
   async function unpack(upload: UploadRecord): Promise<string> {
-    const file = archivePath(upload.id);
-    const problems: string[] = [];
-    try {
-      await list({
-        file,
-        strict: true,
-        onReadEntry: (entry) => {
-          const problem = entryProblem(entry.path, entry.type, entry.linkpath);
-          if (problem !== undefined && problems.length < 5) problems.push(problem);
-        },
-      });
-    } catch (error) {
-      problems.push(`not a readable tar.gz archive: ${(error as Error).message}`);
-    }
-    if (problems.length > 0) throw invalidArguments(problems.map((description) => ({ field: "data", description })));
     const target = sourcePath(upload.id);
-    await rm(target, { recursive: true, force: true });
-    await mkdir(target, { recursive: true });
-    await extract({ file, cwd: target, strict: true, preservePaths: false, preserveOwner: false, filter: (_path, entry) => !("type" in entry) || SAFE_TYPES.has(String(entry.type)) });
-    await rm(file, { force: true });
+    await mkdir(join(options.directory, "sources"), { recursive: true });
+    await extractSourceArchive(archivePath(upload.id), target, options.archiveLimits);
+    await rm(archivePath(upload.id), { force: true });
     return normalize(target);
   }
 

@@ -1,7 +1,9 @@
 import test from "ava";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { fieldViolationsOf } from "@berth/kit";
+import { gzipSync } from "node:zlib";
 import { demoArchive, deployDemo, INTERNAL_TOKEN, startTestScheduler, uploadArchive } from "./support/scheduler-harness.js";
+import { tarOf } from "./support/tar-of.js";
 
 async function refusal(promise: Promise<unknown>): Promise<{ code: Code; fields: string[]; message: string }> {
   try {
@@ -118,4 +120,23 @@ test("uploads check the size, offsets and sha256, and refuse archives that escap
   const refused = await refusal(client.uploadSourceChunk({ uploadId: begun.uploadId, offset: 0n, data: evil }));
   t.is(refused.code, Code.InvalidArgument);
   t.regex(refused.message, /points outside the archive/);
+});
+
+test("an upload is refused with INVALID_ARGUMENT when its archive escapes through its own links or unpacks past the limit", async (t) => {
+  const { client } = await startTestScheduler(t, { BERTH_SCHEDULER_MAX_UNPACKED_BYTES: String(1024 * 1024) });
+  await client.createApp({ team: "acme", name: "shop" });
+  const escaping = gzipSync(
+    tarOf([
+      { path: "Procfile", content: "web: node web.js\n" },
+      { path: "b/c", type: "SymbolicLink", linkpath: ".." },
+      { path: "a", type: "SymbolicLink", linkpath: "b/c/../.." },
+    ]),
+  );
+  const escaped = await refusal(uploadArchive(client, "shop", escaping));
+  t.deepEqual([escaped.code, escaped.fields], [Code.InvalidArgument, ["data"]]);
+  t.regex(escaped.message, /symbolic link "a" points outside the archive/);
+  const bomb = gzipSync(tarOf([{ path: "Procfile", content: "web: node web.js\n" }, { path: "zeros", content: Buffer.alloc(8 * 1024 * 1024) }]));
+  const exploded = await refusal(uploadArchive(client, "shop", bomb));
+  t.deepEqual([exploded.code, exploded.fields], [Code.InvalidArgument, ["data"]]);
+  t.regex(exploded.message, /unpacks to more than 1048576 bytes/);
 });
