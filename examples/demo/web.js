@@ -2,8 +2,8 @@
 // Config vars it understands:
 //   GREETING          text included in every response
 //   BOOT_DELAY_MS     wait this long before listening (a slow-starting app)
-//   HEALTH_STATUS     status code of the health path (e.g. 503: never healthy)
-// Routes: /health (the probe), /health/fail (the probe fails from then on), /burn?ms=N (burns one CPU for N ms on a
+//   HEALTH_STATUS     status code of /health (e.g. 503: never healthy once the probe is pointed at /health)
+// Routes: / (JSON; the default health probe), /health (for a health path set to it), /health/fail (/health fails from then on), /burn?ms=N (burns one CPU for N ms on a
 // worker thread so the process stays responsive), anything else answers JSON.
 import http from "node:http";
 import { Worker } from "node:worker_threads";
