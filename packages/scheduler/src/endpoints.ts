@@ -36,7 +36,11 @@ export interface EndpointHub {
   reportDrained(consumer: string, replicas: string[]): void;
   /** Whether every live consumer has acknowledged `generation` (a retirement waiting since `sinceMs`). */
   ackStatus(generation: number, sinceMs: number): Promise<GateStatus>;
-  /** Whether every connected consumer reported `replica` drained, or the drain timeout since `sinceMs` passed. */
+  /**
+   * Whether every connected consumer reported `replica` drained, or the drain
+   * timeout since `sinceMs` passed. A replica this hub never published has no
+   * connections to drain (a router reports drains only of the upstreams it had).
+   */
   drainStatus(replica: string, sinceMs: number): GateStatus;
   /** Drops what is known about a replica that stopped. */
   forgetReplica(replica: string): void;
@@ -86,6 +90,8 @@ export async function createEndpointHub(options: {
   const consumers = new Map<string, ConsumerState>();
   const subscribers = new Set<Subscriber>();
   const listeners = new Set<() => void>();
+  // Every replica published as an endpoint during this run: the only ones a router may hold connections to.
+  const routed = new Set<string>();
   const startedAt = Date.now();
   for (const known of await listEndpointConsumers(db)) {
     consumers.set(known.name, { connections: 0, acked: known.ackedGeneration, disconnectedAt: startedAt, drained: new Set() });
@@ -103,7 +109,10 @@ export async function createEndpointHub(options: {
   async function apply(changed: ProcessEndpoints[], removedKeys: string[]): Promise<number> {
     if (changed.length === 0) return generation;
     const next = await nextEndpointGeneration(db);
-    for (const set of changed) sets.set(`${set.app}/${set.processType}`, set);
+    for (const set of changed) {
+      sets.set(`${set.app}/${set.processType}`, set);
+      for (const endpoint of set.endpoints) routed.add(endpoint.replica);
+    }
     for (const key of removedKeys) sets.delete(key);
     generation = next;
     const message = create(WatchEndpointsResponseSchema, { generation: BigInt(next), snapshot: false, processes: changed, epoch });
@@ -245,7 +254,7 @@ export async function createEndpointHub(options: {
 
     drainStatus(replica, sinceMs) {
       const timeoutAt = sinceMs + options.drainTimeoutMs;
-      if (Date.now() >= timeoutAt) return { done: true };
+      if (Date.now() >= timeoutAt || !routed.has(replica)) return { done: true };
       for (const state of consumers.values()) {
         if (state.connections > 0 && !state.drained.has(replica)) return { done: false, recheckAt: timeoutAt };
       }
@@ -254,6 +263,7 @@ export async function createEndpointHub(options: {
 
     forgetReplica(replica) {
       for (const state of consumers.values()) state.drained.delete(replica);
+      routed.delete(replica);
     },
 
     onProgress(listener) {

@@ -102,6 +102,8 @@ test("a drain ends when every connected consumer reported the replica drained, o
   const second = consume(t, hub, "router-1");
   await first.next();
   await second.next();
+  await hub.publish("shop", "acme", [web(["a", "b"])]);
+  await hub.publish("shop", "acme", [web([])]);
   const since = Date.now();
   t.false(hub.drainStatus("a", since).done);
   hub.reportDrained("router-0", ["a"]);
@@ -109,4 +111,18 @@ test("a drain ends when every connected consumer reported the replica drained, o
   hub.reportDrained("router-1", ["a"]);
   t.true(hub.drainStatus("a", since).done);
   t.true(hub.drainStatus("b", since - 1000).done, "the timeout ends it");
+});
+
+test("a replica that was never published is not waited for to drain: no router can hold a connection to it", async (t) => {
+  const hub = await hubOn(t, (await isolation(t)).schema, { drainTimeoutMs: 600_000 });
+  const router = consume(t, hub, "router-0");
+  await router.next();
+  // "never" is a replica of a release that never got healthy, retired by a rollback.
+  await hub.publish("shop", "acme", [web(["served"])]);
+  await hub.publish("shop", "acme", [web([])]);
+  const since = Date.now();
+  t.true(hub.drainStatus("never", since).done);
+  t.false(hub.drainStatus("served", since).done, "a replica that served waits for the router's drain report");
+  hub.forgetReplica("served");
+  t.true(hub.drainStatus("served", since).done, "a stopped replica is forgotten");
 });

@@ -113,6 +113,37 @@ test("a release whose web never gets healthy is rolled back automatically and th
   t.is((await followRollout(client, "shop", next!.id)).rollout.state, RolloutState.SUCCEEDED);
 });
 
+test("right after an automatic rollback, deleting an app does not wait the drain timeout for replicas that never served", async (t) => {
+  // The drain timeout is far longer than the call's deadline: a deletion that waits for it fails.
+  const { client } = await startTestScheduler(t, { BERTH_SCHEDULER_PROGRESS_DEADLINE_MS: "3000", BERTH_SCHEDULER_DRAIN_TIMEOUT_MS: "600000" });
+  // A router: acknowledges every generation and reports replicas drained once they leave its endpoints.
+  const consumer = new AbortController();
+  t.teardown(() => consumer.abort());
+  const consuming = (async () => {
+    const known = new Set<string>();
+    for await (const message of client.watchEndpoints({ consumer: "router-0" }, { signal: consumer.signal, timeoutMs: 0 })) {
+      const current = new Set(message.processes.flatMap((set) => set.endpoints.map((endpoint) => endpoint.replica)));
+      const removed = [...known].filter((name) => !current.has(name));
+      for (const name of current) known.add(name);
+      for (const name of removed) known.delete(name);
+      await client.ackEndpoints({ consumer: "router-0", generation: message.generation });
+      if (removed.length > 0) await client.reportDrained({ consumer: "router-0", replicas: removed });
+    }
+  })().catch((error: unknown) => {
+    if (!consumer.signal.aborted) throw error;
+  });
+  await client.createApp({ team: "acme", name: "shop" });
+  await client.updateFormation({ app: "shop", changes: [{ processType: "web", replicas: 2, health: { path: "/health" } }] });
+  await deployDemo(client, "shop");
+  const { rollout } = await client.updateConfig({ app: "shop", set: { HEALTH_STATUS: "503" } });
+  t.is((await followRollout(client, "shop", rollout!.id)).rollout.state, RolloutState.ROLLED_BACK);
+  await client.deleteApp({ name: "shop" }, { timeoutMs: 60_000 });
+  const error = await t.throwsAsync(client.getApp({ name: "shop" }));
+  t.is(ConnectError.from(error).code, Code.NotFound);
+  consumer.abort();
+  await consuming;
+});
+
 test("deleting an app stops its processes, then forgets it", async (t) => {
   const { client } = await startTestScheduler(t);
   await client.createApp({ team: "acme", name: "gone" });
