@@ -4,7 +4,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { AppService } from "@berth/proto/api/v1/apps";
 import { FormationService } from "@berth/proto/api/v1/formation";
 import { TeamService } from "@berth/proto/api/v1/identity";
-import { DomainService, RtcService } from "@berth/proto/api/v1/network";
+import { DomainService, RtcService, TrustService } from "@berth/proto/api/v1/network";
 import type { Credentials } from "./credentials.js";
 
 /** Clients of the public API for one set of credentials. */
@@ -22,6 +22,7 @@ export function createApiSession({ apiUrl, token }: Credentials) {
     formation: createClient(FormationService, transport),
     domains: createClient(DomainService, transport),
     rtc: createClient(RtcService, transport),
+    trust: createClient(TrustService, transport),
   };
 }
 

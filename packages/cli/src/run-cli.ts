@@ -6,8 +6,10 @@ import { deployCommands } from "./commands/deploy.js";
 import { domainCommands } from "./commands/domains.js";
 import { formationCommands } from "./commands/formation.js";
 import { identityCommands } from "./commands/identity.js";
+import { netpolCommands } from "./commands/netpol.js";
 import { releaseCommands } from "./commands/releases.js";
 import { rtcCommands } from "./commands/rtc.js";
+import { trustCommands } from "./commands/trust.js";
 import { createApiSession } from "./api-session.js";
 import type { ApiSession } from "./api-session.js";
 import { resolveCredentials } from "./credentials.js";
@@ -26,6 +28,8 @@ export const commands: readonly Command[] = [
   ...releaseCommands,
   ...domainCommands,
   ...rtcCommands,
+  ...trustCommands,
+  ...netpolCommands,
 ];
 
 /** What the CLI talks to: the process's streams and environment, or a test's. */
