@@ -1,11 +1,7 @@
+import { internalHostname } from "@berth/kit";
 import type { Route, RtcAllocation } from "@berth/proto/type/v1/network";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { ProcessFormation } from "@berth/proto/type/v1/process";
-
-/** The hostname other apps of the team reach a `*-tcp` process at. */
-export function internalHostname(app: string, processType: string): string {
-  return `${app}-${processType}`;
-}
 
 function urlOf(route: Route): string {
   return route.url || `https://${route.hostname}`;

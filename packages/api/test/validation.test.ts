@@ -83,7 +83,7 @@ test("malformed requests are refused with INVALID_ARGUMENT naming the field, bef
     ["domain host", domains.addDomain({ app: "shop", processType: "web", hostname: "localhost" }), ["hostname"]],
     ["domain host ip", domains.addDomain({ app: "shop", processType: "web", hostname: "10.0.0.1" }), ["hostname"]],
     ["domain process", domains.addDomain({ app: "shop", processType: "worker", hostname: "shop.example.com" }), ["process_type"]],
-    ["remove domain", domains.removeDomain({ app: "shop", hostname: "UPPER.example.com" }), ["hostname"]],
+    ["remove domain", domains.removeDomain({ app: "shop", hostname: "under_score.example.com" }), ["hostname"]],
     ["token description", teams.createToken({ description: "x".repeat(300) }), ["description"]],
   ];
   for (const [name, call, fields] of cases) {

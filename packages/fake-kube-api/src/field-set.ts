@@ -1,3 +1,4 @@
+import { canonicalJson } from "@berth/kit/contract";
 import { isJsonObject, type JsonObject } from "./patch.js";
 
 /**
@@ -19,16 +20,6 @@ export type FlatObject = Map<string, { path: FieldPath; value: string | typeof e
 /** The key of a path in a FieldSet or FlatObject. */
 export function pathKey(path: FieldPath): string {
   return JSON.stringify(path);
-}
-
-/** JSON with object keys sorted, so equal values compare equal as strings. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (isJsonObject(value)) {
-    const keys = Object.keys(value).filter((key) => value[key] !== undefined).sort();
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { randomInt, randomUUID } from "node:crypto";
-import { canonicalJson } from "./field-set.js";
+import { canonicalJson } from "@berth/kit/contract";
 import { matchesFields, matchesLabels, type FieldRequirement, type LabelSelector } from "./label-selector.js";
 import { applyJsonPatch, applyMergePatch, isJsonObject, type JsonObject } from "./patch.js";
 import { apiVersionOf, qualifiedKind, qualifiedResource, type KindRegistry, type ResourceKind } from "./registry.js";

@@ -17,7 +17,7 @@ export interface FollowStreamOptions<M> {
    */
   onMessage(message: M): void | Promise<void>;
   /** The stream ended or failed: what it said may be out of date until the next snapshot. */
-  onDown(): void;
+  onDown?(): void;
   /** Ends the following (the service is shutting down). */
   signal: AbortSignal;
   logger: Logger;
@@ -47,7 +47,7 @@ export async function followStream<M>(options: FollowStreamOptions<M>): Promise<
     } catch (error) {
       if (!options.signal.aborted) options.logger.warn("stream failed; reconnecting", { stream: options.name, error, inMs: backoff });
     } finally {
-      options.onDown();
+      options.onDown?.();
     }
     await sleep(backoff, undefined, { signal: options.signal }).catch(() => {});
     backoff = Math.min(maxBackoff, backoff * 2);

@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Client } from "@connectrpc/connect";
+import { followStream } from "@berth/kit";
 import type { Logger } from "@berth/kit";
-import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
+import type { SchedulerService, WatchEndpointsResponse } from "@berth/proto/scheduler/v1/scheduler";
 import type { ProcessEndpointsUpdate } from "./route-table.js";
 
 /** One message of the endpoint stream, in the router's terms. */
@@ -18,7 +18,7 @@ export interface EndpointFeedOptions {
   /** Applies a generation; it is acknowledged once this resolves. */
   apply(generation: EndpointGeneration): Promise<void>;
   logger: Logger;
-  /** Reconnect delays: from `initialBackoffMs`, doubling up to `maxBackoffMs`. */
+  /** Reconnect delays: from `initialBackoffMs`, doubling up to `maxBackoffMs` (the kit's followStream). */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   /** Deadline of AckEndpoints and ReportDrained calls. */
@@ -46,17 +46,16 @@ export interface EndpointFeed {
  */
 export function startEndpointFeed(options: EndpointFeedOptions): EndpointFeed {
   const controller = new AbortController();
-  const initialBackoff = options.initialBackoffMs ?? 100;
-  const maxBackoff = options.maxBackoffMs ?? 5000;
   const callTimeoutMs = options.callTimeoutMs ?? 10_000;
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
 
   let applied: { epoch: string; generation: bigint } | undefined;
 
-  async function follow(): Promise<void> {
-    const stream = options.scheduler.watchEndpoints({ consumer: options.consumer }, { signal: controller.signal, timeoutMs: 0 });
-    for await (const message of stream) {
+  const loop = followStream<WatchEndpointsResponse>({
+    name: "WatchEndpoints",
+    open: (callOptions) => options.scheduler.watchEndpoints({ consumer: options.consumer }, callOptions),
+    async onMessage(message) {
       const staleSnapshot = message.snapshot && applied !== undefined && applied.epoch !== message.epoch && message.generation <= applied.generation;
       if (staleSnapshot) {
         options.logger.warn("a restarted scheduler sent a snapshot no newer than the routes: keeping what it leaves out", {
@@ -79,26 +78,12 @@ export function startEndpointFeed(options: EndpointFeedOptions): EndpointFeed {
       applied = { epoch: message.epoch, generation: message.generation };
       if (message.snapshot) markReady();
       await options.scheduler.ackEndpoints({ consumer: options.consumer, generation: message.generation }, { signal: controller.signal, timeoutMs: callTimeoutMs });
-    }
-  }
-
-  const loop = (async () => {
-    let backoff = initialBackoff;
-    while (!controller.signal.aborted) {
-      const started = Date.now();
-      try {
-        await follow();
-        if (!controller.signal.aborted) options.logger.warn("endpoint stream ended; reconnecting");
-      } catch (error) {
-        if (controller.signal.aborted) break;
-        options.logger.warn("endpoint stream failed; reconnecting", { error, inMs: backoff });
-      }
-      // A stream that stayed up a while starts the backoff over.
-      if (Date.now() - started > maxBackoff) backoff = initialBackoff;
-      await sleep(backoff, undefined, { signal: controller.signal }).catch(() => {});
-      backoff = Math.min(maxBackoff, backoff * 2);
-    }
-  })();
+    },
+    signal: controller.signal,
+    logger: options.logger,
+    initialBackoffMs: options.initialBackoffMs,
+    maxBackoffMs: options.maxBackoffMs,
+  });
 
   return {
     ready,

@@ -1,5 +1,5 @@
 import { RoutingClass } from "@berth/proto/type/v1/process";
-import { hostnameMatches, routeHostname } from "./hostnames.js";
+import { hostnameMatches, routeHostname } from "@berth/kit";
 
 /** One healthy replica the proxy may send traffic to. */
 export interface Upstream {

@@ -1,13 +1,13 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { alreadyExists, dnsLabelProblem, invalidArguments, notFound, routingClassOf } from "@berth/kit";
+import { alreadyExists, dnsLabelProblem, invalidArguments, normalizeHostname, notFound, routingClassOf } from "@berth/kit";
 import type { FieldViolation } from "@berth/kit";
 import type { RouterService } from "@berth/proto/router/v1/router";
 import { CertificateState, CertificateStatusSchema, RouteSchema } from "@berth/proto/type/v1/network";
 import type { CertificateStatus, Route } from "@berth/proto/type/v1/network";
 import { RoutingClass } from "@berth/proto/type/v1/process";
-import { customDomainProblem, normalizeHostname } from "./hostnames.js";
+import { customDomainProblem } from "./hostnames.js";
 import { createRouteChanges } from "./route-changes.js";
 import type { DomainPolicy } from "./hostnames.js";
 import type { RouteReconciler } from "./reconcile/route-reconciler.js";

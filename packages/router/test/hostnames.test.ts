@@ -1,22 +1,7 @@
 import test from "ava";
-import { customDomainProblem, hostnameMatches, normalizeHostname, routeHostname } from "../src/hostnames.js";
+import { customDomainProblem } from "../src/hostnames.js";
 
 const policy = { platformDomain: "berth.localhost", allowWildcards: false };
-
-test("web is served at <app>.<domain>, <name>-web at <app>-<name>.<domain>, nothing else is routed", (t) => {
-  const cases: [string, string | undefined][] = [
-    ["web", "shop.berth.localhost"],
-    ["admin-web", "shop-admin.berth.localhost"],
-    ["api-v2-web", "shop-api-v2.berth.localhost"],
-    ["worker", undefined],
-    ["api-tcp", undefined],
-    ["sfu-rtc", undefined],
-    ["release", undefined],
-    ["webhooks", undefined],
-  ];
-  for (const [processType, expected] of cases) t.is(routeHostname("shop", processType, "berth.localhost"), expected, processType);
-  t.is(routeHostname("shop", "web", "apps.example.net"), "shop.apps.example.net");
-});
 
 test("custom domains must be RFC 1123 names outside the platform domain", (t) => {
   const cases: [string, RegExp | undefined][] = [
@@ -49,12 +34,4 @@ test("wildcards are accepted only when the platform allows them", (t) => {
   const allowing = { ...policy, allowWildcards: true };
   t.is(customDomainProblem("*.example.com", allowing), undefined);
   t.regex(customDomainProblem("*.com", allowing) ?? "", /at least two labels/);
-  t.true(hostnameMatches("*.example.com", "a.example.com"));
-  t.false(hostnameMatches("*.example.com", "a.b.example.com"));
-  t.false(hostnameMatches("*.example.com", "example.com"));
-  t.true(hostnameMatches("a.example.com", "a.example.com"));
-});
-
-test("hostnames are normalized to lowercase without a trailing dot", (t) => {
-  t.is(normalizeHostname(" Admin.Example.COM. "), "admin.example.com");
 });

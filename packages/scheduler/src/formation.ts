@@ -1,11 +1,10 @@
-import type { FieldViolation } from "@berth/kit";
-import { failedPrecondition, invalidArguments } from "@berth/kit";
+import { createFieldChecks, failedPrecondition, invalidArgument, MIN_CPU_MILLIS, MIN_MEMORY_MB } from "@berth/kit";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { AutoscaleRule } from "@berth/proto/type/v1/process";
 import type { FormationChange } from "@berth/proto/scheduler/v1/scheduler";
 import { healthOverridesFrom } from "./health-settings.js";
 import type { HealthOverrides } from "./health-settings.js";
-import { MIN_CPU_MILLIS, MIN_MEMORY_MB, POD_SIZES, podSize } from "./pod-sizes.js";
+import { POD_SIZES, podSize } from "./pod-sizes.js";
 
 /** The stored formation of one process type. */
 export interface FormationEntry {
@@ -57,51 +56,51 @@ function processTypeProblem(processType: string, types: ReadonlyMap<string, Rout
  * autoscale rule that governs a type whose replicas the change sets.
  */
 export function validateFormationChanges(changes: readonly FormationChange[], context: FormationContext): FormationPatch[] {
-  const violations: FieldViolation[] = [];
-  if (changes.length === 0) violations.push({ field: "changes", description: "must name at least one process type" });
+  const checks = createFieldChecks();
+  if (changes.length === 0) checks.add("changes", "must name at least one process type");
   const seen = new Set<string>();
   const patches: FormationPatch[] = changes.map((change, index) => {
     const field = (name: string) => `changes[${index}].${name}`;
     const patch: FormationPatch = { processType: change.processType, clearResourceOverrides: change.clearResourceOverrides };
     const typeProblem = processTypeProblem(change.processType, context.types);
-    if (typeProblem !== undefined) violations.push({ field: field("process_type"), description: typeProblem });
-    else if (seen.has(change.processType)) violations.push({ field: field("process_type"), description: `"${change.processType}" is changed twice` });
+    if (typeProblem !== undefined) checks.add(field("process_type"), typeProblem);
+    else if (seen.has(change.processType)) checks.add(field("process_type"), `"${change.processType}" is changed twice`);
     seen.add(change.processType);
     if (change.replicas !== undefined) {
       if (change.replicas > context.maxReplicas) {
-        violations.push({ field: field("replicas"), description: `must be between 0 and ${context.maxReplicas}, got ${change.replicas}` });
+        checks.add(field("replicas"), `must be between 0 and ${context.maxReplicas}, got ${change.replicas}`);
       }
       patch.replicas = change.replicas;
     }
     if (change.size !== undefined) {
       if (podSize(change.size) === undefined) {
-        violations.push({ field: field("size"), description: `unknown pod size "${change.size}" (sizes: ${POD_SIZES.map((s) => s.name).join(", ")})` });
+        checks.add(field("size"), `unknown pod size "${change.size}" (sizes: ${POD_SIZES.map((s) => s.name).join(", ")})`);
       }
       patch.size = change.size;
     }
     if (change.cpuMillis !== undefined) {
       if (change.cpuMillis < MIN_CPU_MILLIS || change.cpuMillis > LARGEST.cpuMillis) {
-        violations.push({ field: field("cpu_millis"), description: `must be between ${MIN_CPU_MILLIS} and ${LARGEST.cpuMillis}, got ${change.cpuMillis}` });
+        checks.add(field("cpu_millis"), `must be between ${MIN_CPU_MILLIS} and ${LARGEST.cpuMillis}, got ${change.cpuMillis}`);
       }
       patch.cpuMillis = change.cpuMillis;
     }
     if (change.memoryMb !== undefined) {
       if (change.memoryMb < MIN_MEMORY_MB || change.memoryMb > LARGEST.memoryMb) {
-        violations.push({ field: field("memory_mb"), description: `must be between ${MIN_MEMORY_MB} and ${LARGEST.memoryMb}, got ${change.memoryMb}` });
+        checks.add(field("memory_mb"), `must be between ${MIN_MEMORY_MB} and ${LARGEST.memoryMb}, got ${change.memoryMb}`);
       }
       patch.memoryMb = change.memoryMb;
     }
     if (change.clearResourceOverrides && (change.cpuMillis !== undefined || change.memoryMb !== undefined)) {
-      violations.push({ field: field("clear_resource_overrides"), description: "cannot be combined with cpu_millis or memory_mb" });
+      checks.add(field("clear_resource_overrides"), "cannot be combined with cpu_millis or memory_mb");
     }
     if (change.health !== undefined) {
       const health = healthOverridesFrom(change.health, field("health"));
-      violations.push(...health.violations);
+      for (const violation of health.violations) checks.add(violation.field, violation.description);
       patch.health = health.overrides;
     }
     return patch;
   });
-  if (violations.length > 0) throw invalidArguments(violations);
+  checks.throwIfAny();
   for (const patch of patches) {
     const rule = context.rules.get(patch.processType);
     if (patch.replicas !== undefined && rule !== undefined) {
@@ -138,19 +137,19 @@ export function effectiveResources(entry: Pick<FormationEntry, "size" | "cpuMill
  * Checks an autoscale rule completely; throws INVALID_ARGUMENT naming each bad field.
  */
 export function validateAutoscaleRule(rule: AutoscaleRule | undefined, context: Pick<FormationContext, "types" | "maxReplicas">): AutoscaleRule {
-  if (rule === undefined) throw invalidArguments([{ field: "rule", description: "is required" }]);
-  const violations: FieldViolation[] = [];
+  if (rule === undefined) throw invalidArgument("rule", "is required");
+  const checks = createFieldChecks();
   const typeProblem = processTypeProblem(rule.processType, context.types);
-  if (typeProblem !== undefined) violations.push({ field: "rule.process_type", description: typeProblem });
+  if (typeProblem !== undefined) checks.add("rule.process_type", typeProblem);
   if (rule.minReplicas < 1 || rule.minReplicas > context.maxReplicas) {
-    violations.push({ field: "rule.min_replicas", description: `must be between 1 and ${context.maxReplicas}, got ${rule.minReplicas}` });
+    checks.add("rule.min_replicas", `must be between 1 and ${context.maxReplicas}, got ${rule.minReplicas}`);
   }
   if (rule.maxReplicas < Math.max(rule.minReplicas, 1) || rule.maxReplicas > context.maxReplicas) {
-    violations.push({ field: "rule.max_replicas", description: `must be between min_replicas and ${context.maxReplicas}, got ${rule.maxReplicas}` });
+    checks.add("rule.max_replicas", `must be between min_replicas and ${context.maxReplicas}, got ${rule.maxReplicas}`);
   }
   if (rule.targetCpuPercent < 1 || rule.targetCpuPercent > 100) {
-    violations.push({ field: "rule.target_cpu_percent", description: `must be between 1 and 100, got ${rule.targetCpuPercent}` });
+    checks.add("rule.target_cpu_percent", `must be between 1 and 100, got ${rule.targetCpuPercent}`);
   }
-  if (violations.length > 0) throw invalidArguments(violations);
+  checks.throwIfAny();
   return rule;
 }

@@ -27,7 +27,3 @@ export const DEFAULT_POD_SIZE = "standard-1x";
 export function podSize(name: string): PodSize | undefined {
   return POD_SIZES.find((size) => size.name === name);
 }
-
-/** The smallest explicit resources a process may ask for. */
-export const MIN_CPU_MILLIS = 50;
-export const MIN_MEMORY_MB = 32;

@@ -3,8 +3,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, open, rm } from "node:fs/promises";
 import { join, normalize } from "node:path";
 import type { Database } from "@berth/kit";
-import { failedPrecondition, invalidArgument, invalidArguments, notFound } from "@berth/kit";
-import type { FieldViolation } from "@berth/kit";
+import { createFieldChecks, failedPrecondition, invalidArgument, notFound } from "@berth/kit";
 import { extractSourceArchive } from "./archive-extraction.js";
 import type { ArchiveLimits } from "./archive-extraction.js";
 import { deleteUpload, findUpload, insertUpload, saveUploadProgress } from "./store/uploads.js";
@@ -60,12 +59,12 @@ export function createSourceUploads(options: {
 
   return {
     async begin(app, sizeBytes, sha256) {
-      const violations: FieldViolation[] = [];
+      const checks = createFieldChecks();
       if (sizeBytes <= 0 || sizeBytes > options.maxUploadBytes) {
-        violations.push({ field: "size_bytes", description: `must be between 1 and ${options.maxUploadBytes} bytes, got ${sizeBytes}` });
+        checks.add("size_bytes", `must be between 1 and ${options.maxUploadBytes} bytes, got ${sizeBytes}`);
       }
-      if (!/^[0-9a-f]{64}$/.test(sha256)) violations.push({ field: "sha256", description: "must be 64 lowercase hex digits" });
-      if (violations.length > 0) throw invalidArguments(violations);
+      if (!/^[0-9a-f]{64}$/.test(sha256)) checks.add("sha256", "must be 64 lowercase hex digits");
+      checks.throwIfAny();
       const uploadId = `up-${randomBytes(12).toString("hex")}`;
       await mkdir(join(options.directory, "uploads"), { recursive: true });
       await (await open(archivePath(uploadId), "w")).close();

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { routingClassOf } from "@berth/kit";
+import { internalHostname, routingClassOf } from "@berth/kit";
 import {
   AutoscaleDecisionSchema,
   AutoscaleRuleSchema,
@@ -184,7 +184,7 @@ export function formationMessage(view: {
           reason: decision.reason,
         })
       : undefined,
-    internalHostname: routingClass === RoutingClass.TCP ? `${view.app}-${entry.processType}` : "",
+    internalHostname: routingClass === RoutingClass.TCP ? internalHostname(view.app, entry.processType) : "",
   });
 }
 

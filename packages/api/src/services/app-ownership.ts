@@ -3,8 +3,8 @@ import type { HandlerContext } from "@connectrpc/connect";
 import { notFound } from "@berth/kit";
 import type { App } from "@berth/proto/type/v1/release";
 import { requireTeam } from "../auth.js";
-import { createFieldChecks } from "../field-checks.js";
-import type { FieldChecks } from "../field-checks.js";
+import { createFieldChecks } from "@berth/kit";
+import type { FieldChecks } from "@berth/kit";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 

@@ -2,7 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { type AppService, CreateAppRequestSchema, CreateAppResponseSchema } from "@berth/proto/api/v1/apps";
 import { requireTeam } from "../auth.js";
-import { createFieldChecks } from "../field-checks.js";
+import { createFieldChecks } from "@berth/kit";
 import { fetchOwnedApp } from "./app-ownership.js";
 import { formationView } from "./formation.js";
 import { runOnce } from "./idempotency.js";

@@ -3,7 +3,7 @@ import { routingClassOf } from "@berth/kit";
 import type { DomainService } from "@berth/proto/api/v1/network";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import { requireTeam } from "../auth.js";
-import { createFieldChecks } from "../field-checks.js";
+import { createFieldChecks } from "@berth/kit";
 import { ownedApp, readOwnedApp } from "./app-ownership.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";

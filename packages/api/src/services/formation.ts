@@ -6,17 +6,14 @@ import type { Route, RtcAllocation } from "@berth/proto/type/v1/network";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { ProcessFormation } from "@berth/proto/type/v1/process";
 import { callerOf, requireTeam } from "../auth.js";
-import { createFieldChecks } from "../field-checks.js";
-import type { FieldChecks } from "../field-checks.js";
+import { createFieldChecks, MIN_CPU_MILLIS, MIN_MEMORY_MB } from "@berth/kit";
+import type { FieldChecks } from "@berth/kit";
 import { joinFormation } from "../formation-view.js";
 import { streamCall } from "../peers.js";
 import { ownedApp, readOwnedApp } from "./app-ownership.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 
-/** Explicit resources below these cannot run a process (the scheduler refuses them too). */
-export const MIN_CPU_MILLIS = 50;
-export const MIN_MEMORY_MB = 32;
 const MAX_TAIL_LINES = 10_000;
 const MAX_REPLICA_NAME = 253;
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { clone, create, fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
 import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import { invalidArgument } from "@berth/kit";
+import { canonicalJson, invalidArgument } from "@berth/kit";
 import type { RequestIdsStore } from "../store/index.js";
 
 /** A mutating request that may carry a client request id. */
@@ -13,16 +13,6 @@ export interface IdempotentCall<Req extends DescMessage, Res extends DescMessage
   requestSchema: Req;
   request: MessageShape<Req> & { requestId: string };
   responseSchema: Res;
-}
-
-/** JSON with object keys sorted, so that equal requests have equal text whatever their map order. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
 }
 
 function fingerprintOf<Req extends DescMessage>(schema: Req, request: MessageShape<Req> & { requestId: string }): string {

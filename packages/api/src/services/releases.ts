@@ -10,8 +10,8 @@ import {
   UpdateConfigResponseSchema,
 } from "@berth/proto/api/v1/apps";
 import { requireTeam } from "../auth.js";
-import { createFieldChecks } from "../field-checks.js";
-import type { FieldChecks } from "../field-checks.js";
+import { createFieldChecks } from "@berth/kit";
+import type { FieldChecks } from "@berth/kit";
 import { streamCall } from "../peers.js";
 import { ownedApp, readOwnedApp } from "./app-ownership.js";
 import { runOnce } from "./idempotency.js";

@@ -6,7 +6,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { TeamSchema, TokenSchema } from "@berth/proto/type/v1/identity";
 import { callerOf, requireAdmin } from "../auth.js";
 import type { Caller } from "../auth.js";
-import { createFieldChecks } from "../field-checks.js";
+import { createFieldChecks } from "@berth/kit";
 import type { ApiStore, TeamRow, TokenRow } from "../store/index.js";
 import type { TokenRevocations } from "../token-revocations.js";
 import { mintToken } from "../token-secrets.js";

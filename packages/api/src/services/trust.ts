@@ -2,7 +2,7 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { TrustService } from "@berth/proto/api/v1/network";
 import { TrustMode } from "@berth/proto/netpol/v1/netpol";
 import { requireTeam } from "../auth.js";
-import { createFieldChecks } from "../field-checks.js";
+import { createFieldChecks } from "@berth/kit";
 import { ownedApp } from "./app-ownership.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";

@@ -1,9 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, Interceptor } from "@connectrpc/connect";
-import { alreadyExists, notFound, routingClassOf, servePartial } from "@berth/kit";
+import { alreadyExists, notFound, routeHostname, routingClassOf, servePartial } from "@berth/kit";
 import { RouterService } from "@berth/proto/router/v1/router";
-import { routeHostname } from "@berth/router";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { RouteSchema } from "@berth/proto/type/v1/network";
 import type { Route } from "@berth/proto/type/v1/network";

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { internalHostname } from "../hostnames.js";
 
 /**
  * The name of a process type's objects on Kubernetes, `<app>-<type>`: the
@@ -7,7 +8,8 @@ import { createHash } from "node:crypto";
  * finds its Service.
  */
 export function processObjectName(app: string, processType: string): string {
-  return `${app}-${processType}`;
+  // The same name as the internal hostname: a tcp process's Service name is what other apps resolve.
+  return internalHostname(app, processType);
 }
 
 /**

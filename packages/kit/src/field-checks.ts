@@ -1,5 +1,7 @@
-import { dnsLabelProblem, invalidArguments } from "@berth/kit";
-import type { FieldViolation } from "@berth/kit";
+import { invalidArguments } from "./errors.js";
+import type { FieldViolation } from "./errors.js";
+import { hostnameProblem, normalizeHostname } from "./hostnames.js";
+import { dnsLabelProblem } from "./process-names.js";
 
 /** Collects every problem of a request so that one refusal names them all. */
 export interface FieldChecks {
@@ -14,7 +16,7 @@ export interface FieldChecks {
   maxLength(field: string, value: string, maxLength: number): void;
   /** An optional client request id: empty, or 1-128 of [A-Za-z0-9._:-]. */
   requestId(field: string, value: string): void;
-  /** A fully qualified lowercase hostname such as admin.example.com. */
+  /** A fully qualified hostname such as admin.example.com (any case, a trailing dot allowed), or a `*.` wildcard of one. */
   hostname(field: string, value: string): void;
   /** Throws INVALID_ARGUMENT naming every problem found, if any. */
   throwIfAny(): void;
@@ -25,20 +27,6 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 const MAX_RELEASE_VERSION = 2 ** 31 - 1;
-const HOSTNAME_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-/** Why `value` is not a fully qualified hostname, or undefined when it is one. */
-export function hostnameProblem(value: string): string | undefined {
-  if (value === "") return "must not be empty";
-  if (value.length > 253) return `must be at most 253 characters, got ${value.length}`;
-  const labels = value.split(".");
-  if (labels.length < 2) return "must have at least two labels, like admin.example.com";
-  if (!labels.every((label) => HOSTNAME_LABEL.test(label))) {
-    return "must be lowercase letters, digits and dashes in dot-separated labels";
-  }
-  if (/^\d+$/.test(labels.at(-1)!)) return "must be a hostname, not an IP address";
-  return undefined;
-}
 
 /** Starts collecting the problems of one request. */
 export function createFieldChecks(): FieldChecks {
@@ -68,7 +56,7 @@ export function createFieldChecks(): FieldChecks {
       if (value !== "" && !REQUEST_ID.test(value)) checks.add(field, "must be 1-128 characters of letters, digits and . _ : -");
     },
     hostname(field, value) {
-      const problem = hostnameProblem(value);
+      const problem = hostnameProblem(normalizeHostname(value));
       if (problem !== undefined) checks.add(field, problem);
     },
     throwIfAny() {
