@@ -1,4 +1,4 @@
-import { canonicalJson } from "./field-set.js";
+import { canonicalJson } from "@berth/kit/contract";
 import { isJsonObject, type JsonObject } from "./patch.js";
 import type { SchemaViolation } from "./validate.js";
 

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { canonicalJson } from "../field-set.js";
+import { canonicalJson } from "@berth/kit/contract";
 import { field, isJsonObject, numberOr, type JsonObject } from "../patch.js";
 import { type Cluster, type Controller, controllerOf, metaOf, now, ownerKeys, ownerReferenceTo, ownKey, splitKey } from "./runtime.js";
 
