@@ -64,6 +64,45 @@ test("WatchApps streams a snapshot, then each app's processes as they change, an
   await watching;
 });
 
+test("WatchApps publishes every change of a type's ready replicas", async (t) => {
+  const { client } = await startTestScheduler(t);
+  await client.createApp({ team: "acme", name: "shop" });
+  await deployDemo(client, "shop");
+  const controller = new AbortController();
+  t.teardown(() => controller.abort());
+  // Every ready count of web the stream showed, in order.
+  const shown: number[] = [];
+  const watching = (async () => {
+    for await (const message of client.watchApps({}, { signal: controller.signal, timeoutMs: 0 })) {
+      const web = message.apps.find((app) => app.app?.name === "shop")?.processes.find((process) => process.processType === "web");
+      if (web !== undefined) shown.push(web.readyReplicas);
+    }
+  })().catch((error: unknown) => {
+    if (!controller.signal.aborted) throw error;
+  });
+  const shows = (counts: number[], from: number) => {
+    let at = from;
+    for (const count of counts) {
+      at = shown.indexOf(count, at);
+      if (at < 0) return undefined;
+      at += 1;
+    }
+    return true;
+  };
+  await eventually(async () => (shown.at(-1) === 1 ? true : undefined), "one ready web replica in the snapshot");
+  // Scaling answers at once; the new replica turns ready later, with no other change to the app.
+  let mark = shown.length;
+  await client.updateFormation({ app: "shop", changes: [{ processType: "web", replicas: 2 }] });
+  await eventually(async () => shows([2], mark), "two ready web replicas");
+  mark = shown.length;
+  const [first] = await readyReplicas(client, "shop", "web");
+  await client.deleteReplica({ app: "shop", replica: first!.name });
+  await eventually(async () => shows([1, 2], mark), "one ready web replica while the deleted one is replaced, then two again");
+  controller.abort();
+  await watching;
+  t.pass();
+});
+
 test("a deleted replica is replaced; a rolling restart replaces every replica of a type", async (t) => {
   const { client } = await startTestScheduler(t);
   await client.createApp({ team: "acme", name: "shop" });

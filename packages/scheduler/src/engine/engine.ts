@@ -35,6 +35,8 @@ export interface Engine {
 export interface EngineHooks {
   /** Looks at the app again soon: something the engine watches changed. */
   enqueue(app: string): void;
+  /** What WatchApps shows of the app changed (a type's ready replicas). */
+  appChanged(app: string): void;
   /** Records a step of the app's rollout under way, if any. */
   recordAppEvent(app: string, kind: RolloutEventKind, fields: RolloutEventFields): Promise<void>;
 }

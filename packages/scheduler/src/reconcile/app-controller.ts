@@ -96,6 +96,7 @@ export function createAppController(deps: ControllerDeps): AppController {
     async start() {
       await engine.start({
         enqueue: (app) => queue.enqueue(app),
+        appChanged: (app) => feed.notify(appKey(app)),
         recordAppEvent: async (app, kind, fields) => bookkeeping.event(await findActiveRollout(db, app), kind, fields),
       });
       for (const app of await listApps(db)) queue.enqueue(app.name);

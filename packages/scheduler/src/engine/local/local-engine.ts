@@ -34,6 +34,13 @@ export interface LocalEngineDeps {
 
 const ROUTABLE = new Set([RoutingClass.WEB, RoutingClass.TCP, RoutingClass.RTC]);
 
+/** The ready replicas of each type that are not retiring, as the formation view counts them, in one comparable text. */
+function readyCounts(rows: readonly ReplicaRecord[]): string {
+  const counts = new Map<string, number>();
+  for (const row of rows) if (row.ready && row.retirePhase === "") counts.set(row.processType, (counts.get(row.processType) ?? 0) + 1);
+  return [...counts].sort(([a], [b]) => a.localeCompare(b)).join(";");
+}
+
 /** What one pass over an app decided to look at again, and when. */
 class Wake {
   at: number | undefined;
@@ -55,6 +62,8 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
   const appsWithRetirements = new Set<string>();
   const starting = new Set<string>();
   const stopping = new Map<string, Promise<void>>();
+  // By app: its ready counts as WatchApps last showed them.
+  const shownReadyCounts = new Map<string, string>();
   let hooks: EngineHooks | undefined;
   let stopWatching: (() => void) | undefined;
 
@@ -249,6 +258,11 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
       await stampRetireGeneration(db, name, generation);
       rows = rows.map((row) => (row.retirePhase === "unrouted" && row.retireGeneration === 0 ? { ...row, retireGeneration: generation } : row));
     }
+    const counts = readyCounts(rows);
+    if (shownReadyCounts.get(name) !== counts) {
+      shownReadyCounts.set(name, counts);
+      hooks?.appChanged(name);
+    }
     await advanceRetirements(name, rows, wake);
     if (rows.some((row) => row.retirePhase !== "")) appsWithRetirements.add(name);
     else appsWithRetirements.delete(name);
@@ -328,6 +342,7 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
     },
     converge,
     async forgetApp(app) {
+      shownReadyCounts.delete(app);
       await endpoints.removeApp(app);
     },
     async close() {
