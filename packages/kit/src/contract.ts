@@ -13,3 +13,4 @@ export * from "./hostnames.js";
 export * from "./pod-resources.js";
 export * from "./field-checks.js";
 export * from "./canonical-json.js";
+export * from "./release-rules.js";

@@ -1,10 +1,16 @@
 import test from "ava";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { fieldViolationsOf } from "@berth/kit";
+import { createFieldChecks, fieldViolationsOf } from "@berth/kit";
+import type { FieldChecks } from "@berth/kit";
 import type { ReleaseRequestFields } from "../src/services/request-checks.js";
-import { configChangeViolations, consumerProblem, processesFrom, releaseRequestViolations } from "../src/services/request-checks.js";
+import { checkConfigChange, checkReleaseRequest, consumerProblem, processesFrom } from "../src/services/request-checks.js";
 
-const fields = (violations: { field: string }[]) => violations.map((violation) => violation.field);
+/** The fields a check names, in order. */
+function fields(check: (checks: FieldChecks) => void): string[] {
+  const checks = createFieldChecks();
+  check(checks);
+  return checks.violations.map((violation) => violation.field);
+}
 
 const releaseCases: [string, "local" | "kubernetes", ReleaseRequestFields, string[]][] = [
   ["a local release of an upload", "local", { requestId: "", description: "", source: { case: "sourceUploadId", value: "u1" } }, []],
@@ -22,7 +28,7 @@ const releaseCases: [string, "local" | "kubernetes", ReleaseRequestFields, strin
 ];
 for (const [title, engine, request, expected] of releaseCases) {
   test(`release request: ${title} -> [${expected.join(", ")}]`, (t) => {
-    t.deepEqual(fields(releaseRequestViolations(engine, request)), expected);
+    t.deepEqual(fields((checks) => checkReleaseRequest(checks, engine, request)), expected);
   });
 }
 
@@ -35,7 +41,7 @@ const configCases: [string, Record<string, string>, string[], string[]][] = [
 ];
 for (const [title, set, unset, expected] of configCases) {
   test(`config change: ${title} -> [${expected.join(", ")}]`, (t) => {
-    t.deepEqual(fields(configChangeViolations(set, unset)), expected);
+    t.deepEqual(fields((checks) => checkConfigChange(checks, set, unset)), expected);
   });
 }
 

@@ -10,7 +10,7 @@ import {
   UpdateConfigResponseSchema,
 } from "@berth/proto/api/v1/apps";
 import { requireTeam } from "../auth.js";
-import { createFieldChecks } from "@berth/kit";
+import { configKeyProblem, createFieldChecks, MAX_CONFIG_VALUE_BYTES, MAX_PROCFILE_BYTES, MAX_RELEASE_DESCRIPTION } from "@berth/kit";
 import type { FieldChecks } from "@berth/kit";
 import { streamCall } from "../peers.js";
 import { ownedApp, readOwnedApp } from "./app-ownership.js";
@@ -21,24 +21,15 @@ import type { ServiceDeps } from "./service-deps.js";
 type ReleaseHandlers = Omit<ServiceImpl<typeof AppService>, "createApp" | "listApps" | "getApp" | "deleteApp">;
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-const CONFIG_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
-const MAX_CONFIG_VALUE_BYTES = 32 * 1024;
 /** Config vars one UpdateConfig may set or unset. */
 const MAX_CONFIG_KEYS_PER_CALL = 500;
 /** An app's whole environment as `KEY=value` bytes: well under what exec allows, so a release never fails to start on it. */
 const MAX_ENVIRONMENT_BYTES = 256 * 1024;
-const MAX_DESCRIPTION = 1000;
 const MAX_IMAGE_REFERENCE = 512;
-const MAX_PROCFILE_BYTES = 64 * 1024;
-
-/** Config vars the platform sets itself on every replica. */
-function reservedConfigKey(key: string): boolean {
-  return key === "PORT" || key.startsWith("BERTH_");
-}
 
 function checkConfigKey(checks: FieldChecks, field: string, key: string): void {
-  if (!CONFIG_KEY.test(key)) checks.add(field, `"${key}" must be letters, digits and _, not starting with a digit`);
-  else if (reservedConfigKey(key)) checks.add(field, `"${key}" is set by the platform`);
+  const problem = configKeyProblem(key);
+  if (problem !== undefined) checks.add(field, problem);
 }
 
 /** AppService's releases: source uploads, deploys and their progress, releases, rollback and config vars. */
@@ -87,7 +78,7 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       const checks = createFieldChecks();
       checks.dnsLabel("app", request.app);
       checks.requestId("request_id", request.requestId);
-      checks.maxLength("description", request.description, MAX_DESCRIPTION);
+      checks.maxLength("description", request.description, MAX_RELEASE_DESCRIPTION);
       const source = request.artifact?.source;
       if (!source || source.case === undefined) checks.add("artifact", "must name a source_upload_id or an image");
       else if (source.case === "image") {

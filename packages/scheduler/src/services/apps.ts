@@ -1,8 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { FieldViolation } from "@berth/kit";
-import { alreadyExists } from "@berth/kit";
+import { alreadyExists, createFieldChecks } from "@berth/kit";
 import { CreateAppResponseSchema } from "@berth/proto/scheduler/v1/scheduler";
 import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { appKey } from "../change-feed.js";
@@ -13,7 +12,7 @@ import { findActiveRollout } from "../store/rollouts.js";
 import { appMessage } from "../views.js";
 import { appProcesses, requireApp } from "./app-reads.js";
 import { runOnce } from "./idempotency.js";
-import { checkName, checkRequestId, requireName, throwIfAny } from "./request-checks.js";
+import { checkRequestId, requireName } from "./request-checks.js";
 import { afterChange } from "./service-deps.js";
 import type { SchedulerServiceDeps } from "./service-deps.js";
 
@@ -24,11 +23,11 @@ export function createAppHandlers(deps: SchedulerServiceDeps): AppHandlers {
   const { db, config, feed } = deps;
   return {
     async createApp(request) {
-      const violations: FieldViolation[] = [];
-      checkName(violations, "team", request.team);
-      checkName(violations, "name", request.name);
-      checkRequestId(violations, request.requestId);
-      throwIfAny(violations);
+      const checks = createFieldChecks();
+      checks.dnsLabel("team", request.team);
+      checks.dnsLabel("name", request.name);
+      checkRequestId(checks, request.requestId);
+      checks.throwIfAny();
       const response = await runOnce(db, `CreateApp:${request.team}`, request.requestId, CreateAppResponseSchema, async (tx) => {
         const app = await insertApp(tx, request.name, request.team);
         if (app === undefined) throw alreadyExists(`app "${request.name}" already exists`);

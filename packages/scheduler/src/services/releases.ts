@@ -2,8 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { FieldViolation } from "@berth/kit";
-import { failedPrecondition, invalidArgument, notFound } from "@berth/kit";
+import { createFieldChecks, failedPrecondition, invalidArgument, notFound } from "@berth/kit";
 import { CreateReleaseResponseSchema, RollbackResponseSchema, UpdateConfigResponseSchema } from "@berth/proto/scheduler/v1/scheduler";
 import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { createReleaseAndRollout, requireNoRollout } from "../release-creation.js";
@@ -12,7 +11,7 @@ import { findRelease, listReleases } from "../store/releases.js";
 import { releaseMessage, rolloutMessage } from "../views.js";
 import { requireApp } from "./app-reads.js";
 import { runOnce } from "./idempotency.js";
-import { checkRequestId, configChangeViolations, DEFAULT_PROCESSES, processesFrom, releaseRequestViolations, throwIfAny } from "./request-checks.js";
+import { checkConfigChange, checkReleaseRequest, checkRequestId, DEFAULT_PROCESSES, processesFrom } from "./request-checks.js";
 import { afterChange } from "./service-deps.js";
 import type { SchedulerServiceDeps } from "./service-deps.js";
 
@@ -38,7 +37,9 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
 
     async createRelease(request) {
       const source = request.artifact?.source;
-      throwIfAny(releaseRequestViolations(config.engine, { requestId: request.requestId, description: request.description, source }));
+      const checks = createFieldChecks();
+      checkReleaseRequest(checks, config.engine, { requestId: request.requestId, description: request.description, source });
+      checks.throwIfAny();
       const app = await requireApp(db, request.app);
       let sourceDir = "";
       let digest = request.artifact?.digest ?? "";
@@ -82,9 +83,9 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
     },
 
     async rollback(request) {
-      const violations: FieldViolation[] = [];
-      checkRequestId(violations, request.requestId);
-      throwIfAny(violations);
+      const checks = createFieldChecks();
+      checkRequestId(checks, request.requestId);
+      checks.throwIfAny();
       const app = await requireApp(db, request.app);
       const response = await runOnce(db, `Rollback:${app.name}`, request.requestId, RollbackResponseSchema, async (tx) => {
         const locked = await requireApp(tx, app.name, true);
@@ -127,9 +128,10 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
     },
 
     async updateConfig(request) {
-      const violations = configChangeViolations(request.set, request.unset);
-      checkRequestId(violations, request.requestId);
-      throwIfAny(violations);
+      const checks = createFieldChecks();
+      checkConfigChange(checks, request.set, request.unset);
+      checkRequestId(checks, request.requestId);
+      checks.throwIfAny();
       const app = await requireApp(db, request.app);
       const response = await runOnce(db, `UpdateConfig:${app.name}`, request.requestId, UpdateConfigResponseSchema, async (tx) => {
         const locked = await requireApp(tx, app.name, true);

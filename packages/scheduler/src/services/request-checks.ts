@@ -1,37 +1,33 @@
-import type { FieldViolation } from "@berth/kit";
-import { dnsLabelProblem, invalidArgument, invalidArguments, parseProcfile } from "@berth/kit";
+import type { FieldChecks } from "@berth/kit";
+import {
+  configKeyProblem,
+  createFieldChecks,
+  dnsLabelProblem,
+  internalHostname,
+  invalidArgument,
+  invalidArguments,
+  MAX_CONFIG_VALUE_BYTES,
+  MAX_PROCFILE_BYTES,
+  MAX_RELEASE_DESCRIPTION,
+  parseProcfile,
+} from "@berth/kit";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { ReleaseContent } from "../release-creation.js";
 
 // The pure checks of the scheduler's requests: each names the field it refuses.
 
 const MAX_REQUEST_ID = 128;
-const MAX_DESCRIPTION = 1000;
-const MAX_PROCFILE_BYTES = 64 * 1024;
-const MAX_CONFIG_VALUE_BYTES = 32 * 1024;
 /** The most lines a log tail may ask for. */
 export const MAX_TAIL_LINES = 10_000;
 const MAX_CONSUMER = 128;
-const CONFIG_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
 const IMAGE_REFERENCE = /^[a-z0-9]+([._\-/:@][A-Za-z0-9_.-]+)*$/;
 
 /** The processes of an app whose release has no Procfile. */
 export const DEFAULT_PROCESSES = [{ processType: "web", command: "" }];
 
-/** Refuses the violations, if any, at once with INVALID_ARGUMENT. */
-export function throwIfAny(violations: FieldViolation[]): void {
-  if (violations.length > 0) throw invalidArguments(violations);
-}
-
-/** A team or app name: a DNS label. */
-export function checkName(violations: FieldViolation[], field: string, value: string): void {
-  const problem = dnsLabelProblem(value);
-  if (problem !== undefined) violations.push({ field, description: problem });
-}
-
 /** An optional request id of a retried call. */
-export function checkRequestId(violations: FieldViolation[], requestId: string): void {
-  if (requestId.length > MAX_REQUEST_ID) violations.push({ field: "request_id", description: `must be at most ${MAX_REQUEST_ID} characters` });
+export function checkRequestId(checks: FieldChecks, requestId: string): void {
+  if (requestId.length > MAX_REQUEST_ID) checks.add("request_id", `must be at most ${MAX_REQUEST_ID} characters`);
 }
 
 /** Refuses a name that is not a DNS label, naming `field`. */
@@ -48,18 +44,16 @@ export interface ReleaseRequestFields {
 }
 
 /** The fields of a CreateRelease: its artifact must suit the engine. */
-export function releaseRequestViolations(engine: "local" | "kubernetes", request: ReleaseRequestFields): FieldViolation[] {
-  const violations: FieldViolation[] = [];
-  checkRequestId(violations, request.requestId);
-  if (request.description.length > MAX_DESCRIPTION) violations.push({ field: "description", description: `must be at most ${MAX_DESCRIPTION} characters` });
+export function checkReleaseRequest(checks: FieldChecks, engine: "local" | "kubernetes", request: ReleaseRequestFields): void {
+  checkRequestId(checks, request.requestId);
+  checks.maxLength("description", request.description, MAX_RELEASE_DESCRIPTION);
   const source = request.source;
   if (engine === "local" && source?.case !== "sourceUploadId") {
-    violations.push({ field: "artifact.source_upload_id", description: "the local engine runs source archives: upload one and name it here" });
+    checks.add("artifact.source_upload_id", "the local engine runs source archives: upload one and name it here");
   }
   if (engine === "kubernetes" && (source?.case !== "image" || !IMAGE_REFERENCE.test(source.value))) {
-    violations.push({ field: "artifact.image", description: "the kubernetes engine runs container images: give an image reference" });
+    checks.add("artifact.image", "the kubernetes engine runs container images: give an image reference");
   }
-  return violations;
 }
 
 /** Checks a Procfile, naming each bad line, and the names it makes. */
@@ -67,32 +61,29 @@ export function processesFrom(app: string, procfile: string): ReleaseContent["pr
   if (procfile.length > MAX_PROCFILE_BYTES) throw invalidArgument("procfile", `must be at most ${MAX_PROCFILE_BYTES} bytes`);
   const parsed = parseProcfile(procfile);
   if (!parsed.ok) throw invalidArguments(parsed.problems.map((description) => ({ field: "procfile", description })));
-  const violations: FieldViolation[] = [];
+  const checks = createFieldChecks();
   for (const process of parsed.processes) {
-    if (process.routingClass === RoutingClass.TCP && `${app}-${process.processType}`.length > 63) {
-      violations.push({ field: "procfile", description: `"${app}-${process.processType}", the internal hostname of "${process.processType}", is longer than 63 characters` });
+    const hostname = internalHostname(app, process.processType);
+    if (process.routingClass === RoutingClass.TCP && hostname.length > 63) {
+      checks.add("procfile", `"${hostname}", the internal hostname of "${process.processType}", is longer than 63 characters`);
     }
   }
-  throwIfAny(violations);
+  checks.throwIfAny();
   return parsed.processes.map(({ processType, command }) => ({ processType, command }));
 }
 
-/** The violations of a config change: keys the platform sets, bad names, oversized values, a key both set and unset. */
-export function configChangeViolations(set: Record<string, string>, unset: string[]): FieldViolation[] {
-  const violations: FieldViolation[] = [];
-  const keyProblem = (key: string) =>
-    !CONFIG_KEY.test(key) ? "must be letters, digits and _, not starting with a digit" : key === "PORT" || key.startsWith("BERTH_") ? "is set by the platform" : undefined;
+/** A config change: keys the platform sets, bad names, oversized values, a key both set and unset. */
+export function checkConfigChange(checks: FieldChecks, set: Record<string, string>, unset: string[]): void {
   for (const [key, value] of Object.entries(set)) {
-    const problem = keyProblem(key);
-    if (problem !== undefined) violations.push({ field: `set[${JSON.stringify(key)}]`, description: problem });
-    if (Buffer.byteLength(value) > MAX_CONFIG_VALUE_BYTES) violations.push({ field: `set[${JSON.stringify(key)}]`, description: `value must be at most ${MAX_CONFIG_VALUE_BYTES} bytes` });
+    const problem = configKeyProblem(key);
+    if (problem !== undefined) checks.add(`set[${JSON.stringify(key)}]`, problem);
+    if (Buffer.byteLength(value) > MAX_CONFIG_VALUE_BYTES) checks.add(`set[${JSON.stringify(key)}]`, `value must be at most ${MAX_CONFIG_VALUE_BYTES} bytes`);
   }
   unset.forEach((key, index) => {
-    const problem = keyProblem(key);
-    if (problem !== undefined) violations.push({ field: `unset[${index}]`, description: problem });
-    if (key in set) violations.push({ field: `unset[${index}]`, description: `"${key}" is also set in the same request` });
+    const problem = configKeyProblem(key);
+    if (problem !== undefined) checks.add(`unset[${index}]`, problem);
+    if (key in set) checks.add(`unset[${index}]`, `"${key}" is also set in the same request`);
   });
-  return violations;
 }
 
 /** The name an endpoint consumer (a router) gives itself. */

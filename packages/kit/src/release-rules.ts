@@ -1,0 +1,27 @@
+/**
+ * What a release may hold, checked by the API for its callers and by the
+ * scheduler for its own: config var names and sizes, the description, the
+ * Procfile.
+ */
+
+/** A config var's name: a shell variable name of at most 256 characters. */
+const CONFIG_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
+
+/** The most bytes one config value may hold. */
+export const MAX_CONFIG_VALUE_BYTES = 32 * 1024;
+/** The longest release description. */
+export const MAX_RELEASE_DESCRIPTION = 1000;
+/** The largest Procfile. */
+export const MAX_PROCFILE_BYTES = 64 * 1024;
+
+/** Config vars the platform sets itself on every replica: PORT and BERTH_*. */
+export function reservedConfigKey(key: string): boolean {
+  return key === "PORT" || key.startsWith("BERTH_");
+}
+
+/** Why `key` cannot name a config var, or undefined when it can. */
+export function configKeyProblem(key: string): string | undefined {
+  if (!CONFIG_KEY.test(key)) return `"${key}" must be letters, digits and _, not starting with a digit`;
+  if (reservedConfigKey(key)) return `"${key}" is set by the platform`;
+  return undefined;
+}
