@@ -17,20 +17,38 @@ const configs = readConfigOrExit("platform", () => ({
   api: readApiConfig(env),
 }));
 const logger = createLogger("platform", { level: configs.api.logLevel });
-logger.info("configuration", maskedConfig({ dataDir: configs.api.dataDir, databaseUrl: configs.api.databaseUrl ?? `embedded PostgreSQL in ${configs.api.dataDir}/postgres`, redisUrl: configs.api.redisUrl ?? "in-process" }));
+logger.info(
+  "configuration",
+  maskedConfig({
+    dataDir: configs.api.dataDir,
+    databaseUrl: configs.api.databaseUrl ?? `embedded PostgreSQL in ${configs.api.dataDir}/postgres`,
+    redisUrl: configs.api.redisUrl ?? "in-process",
+  }),
+);
 const loggerFor = (service: string) => createLogger(service, { level: configs.api.logLevel });
 // One process: the in-process coordination is shared, as Redis would be between processes.
 const coordination = createCoordination({ redisUrl: configs.api.redisUrl, logger });
 const parts: Closable[] = [{ close: () => coordination.close() }];
-// Peers first: the router and the API call the scheduler as they start.
-const scheduler = await startScheduler(configs.scheduler, { logger: loggerFor("scheduler"), coordination });
-parts.push(scheduler);
-const router = await startRouter(configs.router, { logger: loggerFor("router") });
-parts.push(router);
-parts.push(await startTurnAllocator(configs.turnAllocator, { logger: loggerFor("turn-allocator"), coordination }));
-parts.push(await startNetpol(configs.netpol, { logger: loggerFor("netpol") }));
-const api = await startApi(configs.api, { logger: loggerFor("api"), coordination });
-parts.push(api);
+/** Starts every service; a failure (the data directory in use, a port taken) closes what started and exits 1 with its reason. */
+async function startServices() {
+  try {
+    // Peers first: the router and the API call the scheduler as they start.
+    const scheduler = await startScheduler(configs.scheduler, { logger: loggerFor("scheduler"), coordination });
+    parts.push(scheduler);
+    const router = await startRouter(configs.router, { logger: loggerFor("router") });
+    parts.push(router);
+    parts.push(await startTurnAllocator(configs.turnAllocator, { logger: loggerFor("turn-allocator"), coordination }));
+    parts.push(await startNetpol(configs.netpol, { logger: loggerFor("netpol") }));
+    const api = await startApi(configs.api, { logger: loggerFor("api"), coordination });
+    parts.push(api);
+    return { scheduler, router, api };
+  } catch (error) {
+    logger.error(`berth did not start: ${error instanceof Error ? error.message : String(error)}`);
+    for (const part of [...parts].reverse()) await part.close(1000).catch(() => {});
+    process.exit(1);
+  }
+}
+const { scheduler, router, api } = await startServices();
 logger.info("berth is up", {
   api: api.url,
   scheduler: scheduler.url,

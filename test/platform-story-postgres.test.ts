@@ -1,0 +1,4 @@
+// The story on an external PostgreSQL (DATABASE_URL), as a deployment runs it.
+import { platformStory } from "./support/platform-story.js";
+
+platformStory("external");
