@@ -42,7 +42,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitServing(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+/** Waits until `url` answers its gRPC health check SERVING; fails early if `child` exits. */
+export async function waitServing(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const health = createClient(Health, createGrpcTransport({ baseUrl: url, defaultTimeoutMs: 1000 }));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -57,12 +58,8 @@ async function waitServing(url: string, child: ChildProcess, timeoutMs: number):
   throw new Error(`${url} did not serve within ${timeoutMs} ms`);
 }
 
-/**
- * Starts the five services as separate processes on the embedded defaults
- * (one embedded PostgreSQL cluster, in-process coordination) in a fresh data directory.
- */
-export async function startPlatformProcesses(extraEnv: Record<string, string> = {}): Promise<PlatformProcesses> {
-  const dataDir = mkdtempSync(join(tmpdir(), "berth-platform-"));
+/** The environment of a platform on `dataDir` with every service on a free port of its own. */
+export async function platformEnvironment(dataDir: string) {
   const ports = {} as Record<PlatformService, number>;
   for (const service of SERVICES) ports[service] = await freePort();
   const urls = {} as Record<PlatformService, string>;
@@ -77,6 +74,16 @@ export async function startPlatformProcesses(extraEnv: Record<string, string> = 
     env[`BERTH_${name}_PORT`] = String(ports[service]);
     env[`BERTH_${name}_URL`] = urls[service];
   }
+  return { env, ports, urls };
+}
+
+/**
+ * Starts the five services as separate processes on the embedded defaults
+ * (one embedded PostgreSQL cluster, in-process coordination) in a fresh data directory.
+ */
+export async function startPlatformProcesses(extraEnv: Record<string, string> = {}): Promise<PlatformProcesses> {
+  const dataDir = mkdtempSync(join(tmpdir(), "berth-platform-"));
+  const { env, ports, urls } = await platformEnvironment(dataDir);
   Object.assign(env, extraEnv);
   const output = Object.fromEntries(SERVICES.map((s) => [s, [] as string[]])) as Record<PlatformService, string[]>;
   const children = new Map<PlatformService, ChildProcess>();

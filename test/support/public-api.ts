@@ -83,7 +83,12 @@ export async function followRollout(api: PublicApi, app: string, rolloutId: stri
 }
 
 /** Uploads a directory in chunks and deploys it; returns the rollout's final state. */
-export async function deployDirectory(api: PublicApi, app: string, directory: string, procfile: string): Promise<{ version: number; rollout: Rollout; events: string[] }> {
+export async function deployDirectory(
+  api: PublicApi,
+  app: string,
+  directory: string,
+  procfile: string,
+): Promise<{ version: number; rollout: Rollout; events: string[] }> {
   const archive = await archiveOf(directory);
   const sha256 = createHash("sha256").update(archive).digest("hex");
   const upload = await api.apps.beginSourceUpload({ app, sizeBytes: BigInt(archive.length), sha256 });
@@ -99,12 +104,15 @@ export async function deployDirectory(api: PublicApi, app: string, directory: st
 /** GET over HTTPS through the router's proxy, with SNI and Host set to `hostname`, trusting `ca`. */
 export function httpsGet(port: number, hostname: string, path: string, ca: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const request = httpsRequest({ host: "127.0.0.1", port, path, servername: hostname, headers: { host: hostname }, ca, timeout: 15_000, agent: false }, (response) => {
-      let body = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => (body += chunk));
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
-    });
+    const request = httpsRequest(
+      { host: "127.0.0.1", port, path, servername: hostname, headers: { host: hostname }, ca, timeout: 15_000, agent: false },
+      (response) => {
+        let body = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => (body += chunk));
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+      },
+    );
     request.on("timeout", () => request.destroy(new Error(`GET https://${hostname}${path} timed out`)));
     request.on("error", reject);
     request.end();

@@ -24,8 +24,16 @@ export function runUntilSignal(logger: Logger, parts: Closable[], graceMs = 10_0
       resolve();
       process.exit(0);
     };
-    process.once("SIGTERM", () => void stop("SIGTERM"));
-    process.once("SIGINT", () => void stop("SIGINT"));
+    // Ctrl-C under `npm start` delivers SIGINT twice (from the terminal, and relayed by tsx):
+    // a repeat must not kill the process half-way through closing its stores.
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      void stop(signal);
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
   });
 }
 

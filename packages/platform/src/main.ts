@@ -43,7 +43,9 @@ async function startServices() {
     parts.push(api);
     return { scheduler, router, api };
   } catch (error) {
-    logger.error(`berth did not start: ${error instanceof Error ? error.message : String(error)}`);
+    // A ConnectError's message starts with its code in brackets; rawMessage is the reason alone.
+    const reason = (error as { rawMessage?: string }).rawMessage ?? (error instanceof Error ? error.message : String(error));
+    logger.error(`berth did not start: ${reason}`);
     for (const part of [...parts].reverse()) await part.close(1000).catch(() => {});
     process.exit(1);
   }

@@ -1,0 +1,184 @@
+/**
+ * `npm start` on the embedded PostgreSQL cluster, beside the PGlite it
+ * replaced, measured in the same run: for a first start on a fresh data
+ * directory and a second start on the same one, the time from `npm start`
+ * until the API answers its health check, and the platform's memory (the sum
+ * of the RSS of the `npm start` process tree and of the embedded postmaster
+ * and its children; the demo app's own replicas are left out) idle, and after
+ * a deploy of the demo app.
+ *
+ *   npx tsx bench/npm-start.ts [rounds, default 1]
+ *
+ * PGlite runs from a git worktree of the last commit that had it (found in
+ * the history; made under the temporary directory and given its own
+ * `npm ci` on first use), or from BERTH_BENCH_PGLITE_CHECKOUT. Targets for
+ * the embedded cluster: idle memory at most 300 MB, first start at most 3 s.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "@berth/proto/grpc/health/v1/health";
+import { platformEnvironment } from "../test/support/platform.js";
+import { deployDirectory, publicApi } from "../test/support/public-api.js";
+
+const root = resolve(import.meta.dirname, "..");
+const demo = join(root, "examples/demo");
+const procfile = readFileSync(join(demo, "Procfile"), "utf8");
+const ADMIN_TOKEN = "npm-start-bench-admin-token-0123456789";
+const IDLE_SETTLE_MS = 5_000;
+const rounds = Number(process.argv[2] ?? 1);
+
+interface Figures {
+  healthMs: number;
+  idleMb: number;
+  deployedMb: number;
+}
+
+/** The checkout of the last commit whose store was PGlite, ready to `npm start`. */
+function pgliteCheckout(): string {
+  const configured = process.env.BERTH_BENCH_PGLITE_CHECKOUT;
+  if (configured) return configured;
+  const git = (...args: string[]) => execFileSync("git", args, { cwd: root, encoding: "utf8" }).trim();
+  const removal = git("log", "-1", "--format=%H", "-S", "@electric-sql/pglite-socket", "--", "packages/kit/package.json");
+  const commit = git("rev-parse", `${removal}^`);
+  const checkout = join(tmpdir(), `berth-bench-pglite-${commit.slice(0, 12)}`);
+  if (!existsSync(checkout)) git("worktree", "add", "--detach", checkout, commit);
+  if (!existsSync(join(checkout, "node_modules"))) execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: checkout, stdio: "inherit" });
+  return checkout;
+}
+
+interface ProcessInfo {
+  ppid: number;
+  rssKb: number;
+  cwd: string;
+}
+
+function processTable(): Map<number, ProcessInfo> {
+  const table = new Map<number, ProcessInfo>();
+  for (const entry of readdirSync("/proc")) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+      let cwd = "";
+      try {
+        cwd = readlinkSync(`/proc/${pid}/cwd`);
+      } catch {
+        // another user's process, or gone
+      }
+      table.set(pid, { ppid: Number(fields[1]), rssKb, cwd });
+    } catch {
+      // exited while listed
+    }
+  }
+  return table;
+}
+
+/** MB of RSS of the trees under `roots`, without the app replicas (which run in the data directory's app folders). */
+function platformMemoryMb(roots: number[], dataDir: string): number {
+  const table = processTable();
+  const children = new Map<number, number[]>();
+  for (const [pid, info] of table) children.set(info.ppid, [...(children.get(info.ppid) ?? []), pid]);
+  let totalKb = 0;
+  const pending = [...roots];
+  while (pending.length > 0) {
+    const pid = pending.pop()!;
+    const info = table.get(pid);
+    if (info === undefined || info.cwd.startsWith(join(dataDir, "apps"))) continue;
+    totalKb += info.rssKb;
+    pending.push(...(children.get(pid) ?? []));
+  }
+  return Math.round(totalKb / 1024);
+}
+
+function postmasterPid(dataDir: string): number[] {
+  try {
+    return [Number(readFileSync(join(dataDir, "postgres", "postmaster.pid"), "utf8").split("\n")[0])];
+  } catch {
+    return [];
+  }
+}
+
+async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
+  const health = createClient(Health, createGrpcTransport({ baseUrl: url, defaultTimeoutMs: 1000 }));
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`npm start exited with code ${child.exitCode}`);
+    try {
+      if ((await health.check({ service: "" })).status === Status.SERVING) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** One `npm start` in `checkout` on `dataDir`: its figures, then a clean stop (Ctrl-C to its process group). */
+async function measureStart(checkout: string, dataDir: string, app: string): Promise<Figures> {
+  const { env, urls } = await platformEnvironment(dataDir);
+  Object.assign(env, { BERTH_ADMIN_TOKEN: ADMIN_TOKEN, BERTH_ROUTER_HTTP_PORT: "0", BERTH_ROUTER_HTTPS_PORT: "0", BERTH_LOG_LEVEL: "warn" });
+  const startedAt = performance.now();
+  const child = spawn("npm", ["start"], { cwd: checkout, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"], detached: true });
+  try {
+    await waitHealthy(urls.api, child);
+    const healthMs = Math.round(performance.now() - startedAt);
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+    const idleMb = platformMemoryMb([child.pid!, ...postmasterPid(dataDir)], dataDir);
+    const admin = publicApi(urls.api, ADMIN_TOKEN);
+    if (!(await admin.teams.listTeams({})).teams.some((team) => team.name === "bench")) await admin.teams.createTeam({ name: "bench" });
+    const team = publicApi(urls.api, (await admin.teams.createToken({ team: "bench", description: "bench" })).secret);
+    if (!(await team.apps.listApps({})).apps.some((existing) => existing.name === app)) await team.apps.createApp({ name: app });
+    await deployDirectory(team, app, demo, procfile);
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+    const deployedMb = platformMemoryMb([child.pid!, ...postmasterPid(dataDir)], dataDir);
+    return { healthMs, idleMb, deployedMb };
+  } finally {
+    process.kill(-child.pid!, "SIGINT");
+    await once(child, "exit");
+  }
+}
+
+const stores = { pglite: pgliteCheckout(), embedded: root };
+const results: Record<string, Figures[]> = {};
+const record = (key: string, figures: Figures) => {
+  results[key] ??= [];
+  results[key].push(figures);
+};
+for (let round = 0; round < rounds; round++) {
+  // Alternating, so that both stores see the same machine load.
+  for (const [store, checkout] of Object.entries(stores)) {
+    const dataDir = mkdtempSync(join(tmpdir(), `berth-bench-${store}-`));
+    try {
+      record(`${store} first start`, await measureStart(checkout, dataDir, "shop"));
+      record(`${store} second start`, await measureStart(checkout, dataDir, "shop"));
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
+}
+
+const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+console.log(`npm-start: ${rounds} round(s), median; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}; PGlite from ${stores.pglite}`);
+console.log("start                      health (ms)   idle RSS (MB)   after deploy RSS (MB)");
+for (const [key, figures] of Object.entries(results)) {
+  const health = median(figures.map((f) => f.healthMs));
+  const idle = median(figures.map((f) => f.idleMb));
+  const deployed = median(figures.map((f) => f.deployedMb));
+  console.log(`${key.padEnd(26)} ${String(health).padStart(11)}   ${String(idle).padStart(13)}   ${String(deployed).padStart(21)}`);
+}
+for (const kind of ["first start", "second start"]) {
+  const pglite = results[`pglite ${kind}`]!;
+  const embedded = results[`embedded ${kind}`]!;
+  const ratio = (pick: (f: Figures) => number) => (median(embedded.map(pick)) / median(pglite.map(pick))).toFixed(2);
+  console.log(`embedded / pglite, ${kind}: health ${ratio((f) => f.healthMs)}, idle RSS ${ratio((f) => f.idleMb)}, after deploy ${ratio((f) => f.deployedMb)}`);
+}
+const firstEmbedded = results["embedded first start"]!;
+console.log(
+  `targets (embedded): idle <= 300 MB: ${median(firstEmbedded.map((f) => f.idleMb))} MB; first start <= 3000 ms: ${median(firstEmbedded.map((f) => f.healthMs))} ms`,
+);
