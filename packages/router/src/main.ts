@@ -1,14 +1,9 @@
-import { createLogger, readConfigOrExit, runUntilSignal } from "@berth/kit";
-import { KubeConfig } from "@kubernetes/client-node";
+import { createLogger, loadKubeConfig, readConfigOrExit, runUntilSignal } from "@berth/kit";
 import { readRouterConfig } from "./config.js";
 import { startRouter } from "./start-router.js";
 
 const config = readConfigOrExit("router", () => readRouterConfig(process.env));
 const logger = createLogger("router", { level: config.logLevel });
-let kubeConfig: KubeConfig | undefined;
-if (config.engine === "kubernetes") {
-  kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
-}
+const kubeConfig = config.engine === "kubernetes" ? await loadKubeConfig(config.kubernetes.kubeconfigPath) : undefined;
 const router = await startRouter(config, { logger, kubeConfig });
 await runUntilSignal(logger, [router]);

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { createCoordination, createLogger, openDatabase, serve, startServer } from "@berth/kit";
+import { createCoordination, createLogger, loadKubeConfig, openDatabase, serve, startServer } from "@berth/kit";
 import type { Coordination, Logger } from "@berth/kit";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
@@ -29,14 +29,6 @@ export interface StartSchedulerOptions {
   coordination?: Coordination;
   /** The cluster of the kubernetes engine; from KUBECONFIG (or the defaults) otherwise. */
   kubeConfig?: KubeConfig;
-}
-
-async function kubeConfigFrom(path: string | undefined): Promise<KubeConfig> {
-  const { KubeConfig } = await import("@kubernetes/client-node");
-  const kubeConfig = new KubeConfig();
-  if (path !== undefined) kubeConfig.loadFromFile(path);
-  else kubeConfig.loadFromDefault();
-  return kubeConfig;
 }
 
 /** The running scheduler. */
@@ -79,7 +71,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
     const { createKubernetesDeployer } = await import("./engine/kubernetes/kubernetes-deployer.js");
     const { manifestSettingsFrom } = await import("./engine/kubernetes/manifests.js");
     const { createKubernetesEngine } = await import("./engine/kubernetes/kubernetes-engine.js");
-    const kubeConfig = options.kubeConfig ?? (await kubeConfigFrom(config.kubernetes.kubeconfigPath));
+    const kubeConfig = options.kubeConfig ?? (await loadKubeConfig(config.kubernetes.kubeconfigPath));
     const deployer = createKubernetesDeployer({ kubeConfig, settings: manifestSettingsFrom(config), logger });
     engine = createKubernetesEngine({ db, deployer, config, logger });
   } else {

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { createCoordination, createLogger, openDatabase, serve, startServer } from "@berth/kit";
+import { createCoordination, createLogger, loadKubeConfig, openDatabase, serve, startServer } from "@berth/kit";
 import type { Coordination, Database, Logger, RunningServer } from "@berth/kit";
 import { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -30,17 +30,9 @@ export interface TurnAllocatorDeps {
 /** How long minting may use an allocation read from the database before reading it again. */
 const MINTING_TARGET_MAX_AGE_MS = 5_000;
 
-async function kubeConfigFrom(path: string | undefined): Promise<KubeConfig> {
-  const { KubeConfig } = await import("@kubernetes/client-node");
-  const kubeConfig = new KubeConfig();
-  if (path !== undefined) kubeConfig.loadFromFile(path);
-  else kubeConfig.loadFromDefault();
-  return kubeConfig;
-}
-
 async function gatewayEngine(config: TurnAllocatorConfig, deps: TurnAllocatorDeps, logger: Logger): Promise<GatewayEngine> {
   if (config.engine === "kubernetes") {
-    const kubeConfig = deps.kubeConfig ?? (await kubeConfigFrom(config.kubernetes.kubeconfigPath));
+    const kubeConfig = deps.kubeConfig ?? (await loadKubeConfig(config.kubernetes.kubeconfigPath));
     return createKubernetesGateways({ kubeConfig, settings: { namespace: config.kubernetes.namespace, image: config.kubernetes.coturnImage }, logger });
   }
   return createLocalGateways({ directory: join(config.dataDir, "turn-allocator", "gateways"), ...config.gateway, logger });

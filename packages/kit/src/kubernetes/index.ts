@@ -1,3 +1,4 @@
 export * from "./standard-labels.js";
 export * from "./object-names.js";
 export * from "./apply-object-set.js";
+export * from "./kube-config.js";
