@@ -12,6 +12,10 @@
  * health settings; every rolling restart is timed from the RPC to its
  * ROLLOUT_SUCCEEDED step. Overhead per step = rollout time / replicas - own
  * readiness. Seed 002's orchestrator spends a 5 s loop tick per replica.
+ *
+ * The rollouts run once per local runtime in the same run: plain processes,
+ * then runc containers (where runc and root are available), against the
+ * same readiness baseline, so the price of isolation is the difference.
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -24,7 +28,7 @@ import { create as createTar } from "tar";
 import { createInternalClient, silentLogger } from "@berth/kit";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
-import { readSchedulerConfig, startScheduler } from "@berth/scheduler";
+import { readSchedulerConfig, runcUsable, startScheduler } from "@berth/scheduler";
 
 const DEMO_DIR = resolve(import.meta.dirname, "../examples/demo");
 const TOKEN = "scheduler-bench-internal-token";
@@ -72,11 +76,8 @@ async function ownReadinessMs(): Promise<number> {
   return elapsed;
 }
 
-async function main(): Promise<void> {
-  const own: number[] = [];
-  for (let i = 0; i < 5; i += 1) own.push(await ownReadinessMs());
-  const readiness = median(own);
-
+/** Deploys the demo's web process on `runtime` and times rolling restarts; prints the step overhead beyond `readiness`. */
+async function measure(runtime: "process" | "runc", readiness: number): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), "berth-bench-scheduler-"));
   const schema = `scheduler_bench_${process.pid}`;
   const env: Record<string, string> = {
@@ -85,6 +86,9 @@ async function main(): Promise<void> {
     BERTH_SCHEDULER_PORT: "0",
     BERTH_SCHEDULER_SCHEMA: schema,
     BERTH_INTERNAL_TOKEN: TOKEN,
+    BERTH_LOCAL_RUNTIME: runtime,
+    // Its own subnet (and so its own bridge and nft table), apart from a platform running on the default one.
+    BERTH_LOCAL_SUBNET: "10.87.0.0/16",
   };
   if (process.env.DATABASE_URL) env.DATABASE_URL = process.env.DATABASE_URL;
   const scheduler = await startScheduler(readSchedulerConfig(env), { logger: silentLogger });
@@ -134,11 +138,9 @@ async function main(): Promise<void> {
     latencies.sort((a, b) => a - b);
 
     const step = median(perStep);
-    console.log(`store: ${env.DATABASE_URL ? "postgres" : "embedded postgres"}; ${replicas} replicas, ${rollouts} rolling restarts, surge 1`);
-    console.log(`app's own readiness (spawn to first healthy answer): ${readiness.toFixed(0)} ms`);
-    console.log(`rollout time per replica step: ${step.toFixed(0)} ms (each run: ${perStep.map((v) => v.toFixed(0)).join(", ")})`);
-    console.log(`rollout overhead per replica step beyond readiness: ${(step - readiness).toFixed(0)} ms (target <= 100 ms; seed 002: 5000 ms)`);
-    console.log(`formation view (GetFormation) over gRPC, ${reads} sequential reads: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`);
+    console.log(`[${runtime}] rollout time per replica step: ${step.toFixed(0)} ms (each run: ${perStep.map((v) => v.toFixed(0)).join(", ")})`);
+    console.log(`[${runtime}] rollout overhead per replica step beyond readiness: ${(step - readiness).toFixed(0)} ms (target <= 100 ms; seed 002: 5000 ms)`);
+    console.log(`[${runtime}] formation view (GetFormation) over gRPC, ${reads} sequential reads: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`);
   } finally {
     await scheduler.close(1000);
     rmSync(dataDir, { recursive: true, force: true });
@@ -150,6 +152,18 @@ async function main(): Promise<void> {
       await db.end();
     }
   }
+}
+
+async function main(): Promise<void> {
+  const own: number[] = [];
+  for (let i = 0; i < 5; i += 1) own.push(await ownReadinessMs());
+  const readiness = median(own);
+  console.log(`store: ${process.env.DATABASE_URL ? "postgres" : "embedded postgres"}; ${replicas} replicas, ${rollouts} rolling restarts, surge 1`);
+  console.log(`app's own readiness (spawn to first healthy answer): ${readiness.toFixed(0)} ms`);
+  await measure("process", readiness);
+  const runc = await runcUsable();
+  if (runc.usable) await measure("runc", readiness);
+  else console.log(`[runc] not measured: ${runc.reason}`);
 }
 
 await main();

@@ -1,8 +1,9 @@
-import { ConfigError, envInt, envOptional, envString, readCommonConfig, readEngine, readKubernetesTarget } from "@berth/kit";
+import { ConfigError, envInt, envOptional, envString, peerUrl, readCommonConfig, readEngine, readKubernetesTarget } from "@berth/kit";
 import type { CommonConfig, Environment, KubernetesTarget } from "@berth/kit";
 import type { ArchiveLimits } from "./archive-extraction.js";
 import { DEFAULT_HEALTH } from "./health-settings.js";
 import type { HealthDefaults } from "./health-settings.js";
+import { parseSubnet } from "./engine/local/container/address-plan.js";
 
 /** How the autoscaler samples and decides. */
 export interface AutoscaleConfig {
@@ -18,6 +19,16 @@ export interface AutoscaleConfig {
 export interface KubernetesConfig extends KubernetesTarget {
   /** Port the app listens on inside its container ($PORT). */
   containerPort: number;
+}
+
+/** How the local engine runs replicas and release tasks. */
+export interface LocalRuntimeConfig {
+  /** `runc`: containers, or refuse to start; `process`: plain child processes (no isolation); `auto`: runc when usable. */
+  mode: "runc" | "process" | "auto";
+  /** The containers' private subnet (BERTH_LOCAL_SUBNET); its bridge, nft table and cgroups are named after it. */
+  subnet: string;
+  /** The netpol service, whose local policy the firewall enforces. */
+  netpolUrl: string;
 }
 
 /** Everything the scheduler needs to start. */
@@ -56,6 +67,7 @@ export interface SchedulerConfig extends CommonConfig {
   /** The environment replicas start from (PATH, HOME, LANG, TZ of the scheduler). */
   replicaBaseEnv: Record<string, string>;
   kubernetes: KubernetesConfig;
+  localRuntime: LocalRuntimeConfig;
 }
 
 const INHERITED_VARIABLES = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
@@ -66,6 +78,15 @@ function zonesFrom(raw: string): [string, string] {
     throw new ConfigError(`BERTH_SCHEDULER_ZONES must be two different zone names separated by a comma, got "${raw}"`);
   }
   return [zones[0]!, zones[1]!];
+}
+
+function localRuntimeFrom(env: Environment): LocalRuntimeConfig {
+  const mode = envString(env, "BERTH_LOCAL_RUNTIME", "auto");
+  if (mode !== "runc" && mode !== "process" && mode !== "auto") throw new ConfigError(`BERTH_LOCAL_RUNTIME must be runc, process or auto, got "${mode}"`);
+  const subnet = envString(env, "BERTH_LOCAL_SUBNET", "10.88.0.0/16");
+  const parsed = parseSubnet(subnet);
+  if (typeof parsed === "string") throw new ConfigError(`BERTH_LOCAL_SUBNET: ${parsed}`);
+  return { mode, subnet, netpolUrl: peerUrl(env, "netpol") };
 }
 
 /** Reads the scheduler's configuration; throws ConfigError naming the variable at fault. */
@@ -119,5 +140,6 @@ export function readSchedulerConfig(env: Environment): SchedulerConfig {
       ...readKubernetesTarget(env),
       containerPort: envInt(env, "BERTH_KUBERNETES_CONTAINER_PORT", 5000, { min: 1, max: 65535 }),
     },
+    localRuntime: localRuntimeFrom(env),
   };
 }

@@ -21,6 +21,7 @@ import { MIGRATIONS } from "./store/migrations.js";
 export { readSchedulerConfig } from "./config.js";
 export type { SchedulerConfig } from "./config.js";
 export { POD_SIZES } from "./pod-sizes.js";
+export { runcUsable } from "./engine/local/container/runc.js";
 
 /** Options of startScheduler beyond the configuration. */
 export interface StartSchedulerOptions {

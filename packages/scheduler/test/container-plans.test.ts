@@ -1,8 +1,11 @@
 import test from "ava";
+import { create } from "@bufbuild/protobuf";
+import { WatchLocalPolicyResponseSchema } from "@berth/proto/netpol/v1/netpol";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import { gatewayAddress, nextReplicaAddress, nextServiceAddress, parseSubnet, serviceRange } from "../src/engine/local/container/address-plan.js";
 import type { Subnet } from "../src/engine/local/container/address-plan.js";
 import { keyedValue } from "../src/engine/local/container/cgroups.js";
+import { appAllowsOf } from "../src/engine/local/container/local-policy.js";
 import type { NetworkEndpoint } from "../src/engine/local/container/nft-ruleset.js";
 import { allowedFlows, renderRuleset, serviceRules } from "../src/engine/local/container/nft-ruleset.js";
 import { containerSpec, initArgs } from "../src/engine/local/container/oci-spec.js";
@@ -188,4 +191,16 @@ test("cgroup keyed files are read by key", (t) => {
   t.is(keyedValue("oom_kill_disable 0\nunder_oom 0\noom_kill 4\n", "oom_kill"), 4);
   t.is(keyedValue("usage_usec 1234\nuser_usec 1000\n", "usage_usec"), 1234);
   t.is(keyedValue("usage_usec 1234\n", "oom_kill"), undefined);
+});
+
+test("netpol's local policy becomes app-to-app allows; the router's and TURN gateways' allows need no rule (they run on the host)", (t) => {
+  const policy = create(WatchLocalPolicyResponseSchema, {
+    version: 7n,
+    allows: [
+      { rule: "trust client->shop", from: { kind: { case: "app", value: "client" } }, toApp: "shop", toClass: RoutingClass.TCP, toProcessType: "" },
+      { rule: "ingress->shop web", from: { kind: { case: "ingress", value: true } }, toApp: "shop", toClass: RoutingClass.WEB, toProcessType: "" },
+      { rule: "turn->shop sfu", from: { kind: { case: "turnGateway", value: { app: "shop", processType: "sfu-rtc" } } }, toApp: "shop", toClass: RoutingClass.RTC, toProcessType: "sfu-rtc" },
+    ],
+  });
+  t.deepEqual(appAllowsOf(policy), [{ rule: "trust client->shop", fromApp: "client", toApp: "shop", toClass: RoutingClass.TCP, toProcessType: "" }]);
 });
