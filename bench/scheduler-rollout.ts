@@ -28,11 +28,12 @@ import { create as createTar } from "tar";
 import { createInternalClient, silentLogger } from "@berth/kit";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
-import { readSchedulerConfig, runcUsable, startScheduler } from "@berth/scheduler";
+import { readSchedulerConfig, removeHostNetwork, runcUsable, startScheduler } from "@berth/scheduler";
 
 const DEMO_DIR = resolve(import.meta.dirname, "../examples/demo");
 const TOKEN = "scheduler-bench-internal-token";
 const BOOT_DELAY_MS = 300;
+const BENCH_SUBNET = "10.87.0.0/16";
 const replicas = Number(process.argv[2] ?? 4);
 const rollouts = Number(process.argv[3] ?? 3);
 const reads = Number(process.argv[4] ?? 2000);
@@ -88,7 +89,7 @@ async function measure(runtime: "process" | "runc", readiness: number): Promise<
     BERTH_INTERNAL_TOKEN: TOKEN,
     BERTH_LOCAL_RUNTIME: runtime,
     // Its own subnet (and so its own bridge and nft table), apart from a platform running on the default one.
-    BERTH_LOCAL_SUBNET: "10.87.0.0/16",
+    BERTH_LOCAL_SUBNET: BENCH_SUBNET,
   };
   if (process.env.DATABASE_URL) env.DATABASE_URL = process.env.DATABASE_URL;
   const scheduler = await startScheduler(readSchedulerConfig(env), { logger: silentLogger });
@@ -143,6 +144,7 @@ async function measure(runtime: "process" | "runc", readiness: number): Promise<
     console.log(`[${runtime}] formation view (GetFormation) over gRPC, ${reads} sequential reads: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`);
   } finally {
     await scheduler.close(1000);
+    if (runtime === "runc") await removeHostNetwork(BENCH_SUBNET);
     rmSync(dataDir, { recursive: true, force: true });
     if (process.env.DATABASE_URL) {
       const pg = (await import("pg")).default;

@@ -1,4 +1,4 @@
-// The demo's private TCP process: a line-echo service on $PORT.
+// The demo's private TCP process: a line-echo service on $HOST:$PORT (the engine sets both).
 import net from "node:net";
 
 const port = Number(process.env.PORT ?? 6000);
@@ -7,7 +7,7 @@ const server = net.createServer((socket) => {
   socket.on("data", (data) => socket.write(`echo ${data}`));
   socket.on("error", () => socket.destroy());
 });
-server.listen(port, "127.0.0.1", () => console.log(`api-tcp listening on ${port}`));
+server.listen(port, process.env.HOST ?? "127.0.0.1", () => console.log(`api-tcp listening on ${port}`));
 
 process.on("SIGTERM", () => {
   console.log("api-tcp got SIGTERM, closing");

@@ -52,7 +52,7 @@ const server = http.createServer((request, response) => {
 });
 
 setTimeout(() => {
-  server.listen(port, "127.0.0.1", () => console.log(`${role} listening on ${port}`));
+  server.listen(port, process.env.HOST ?? "127.0.0.1", () => console.log(`${role} listening on ${port}`));
 }, bootDelayMs);
 
 process.on("SIGTERM", () => {

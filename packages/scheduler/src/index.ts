@@ -12,6 +12,8 @@ import { createEndpointHub } from "./endpoints.js";
 import type { Engine } from "./engine/engine.js";
 import { createLocalEngine } from "./engine/local/local-engine.js";
 import { createReplicaSupervisor } from "./engine/local/replica-supervisor.js";
+import { chooseReplicaRuntime } from "./engine/local/runtime-choice.js";
+import type { ChosenRuntime } from "./engine/local/runtime-choice.js";
 import type { ReplicaSupervisor } from "./engine/local/replica-supervisor.js";
 import { createAppController } from "./reconcile/app-controller.js";
 import { createSchedulerService } from "./service.js";
@@ -22,6 +24,7 @@ export { readSchedulerConfig } from "./config.js";
 export type { SchedulerConfig } from "./config.js";
 export { POD_SIZES } from "./pod-sizes.js";
 export { runcUsable } from "./engine/local/container/runc.js";
+export { removeHostNetwork } from "./engine/local/container/runc-replica-runtime.js";
 
 /** Options of startScheduler beyond the configuration. */
 export interface StartSchedulerOptions {
@@ -67,6 +70,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
   });
   let engine: Engine;
   let supervisor: ReplicaSupervisor | undefined;
+  let localRuntime: ChosenRuntime | undefined;
   if (config.engine === "kubernetes") {
     // Loaded only here: the Kubernetes client takes most of a second to import.
     const { createKubernetesDeployer } = await import("./engine/kubernetes/kubernetes-deployer.js");
@@ -76,9 +80,17 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
     const deployer = createKubernetesDeployer({ kubeConfig, settings: manifestSettingsFrom(config), logger });
     engine = createKubernetesEngine({ db, deployer, config, logger });
   } else {
+    localRuntime = await chooseReplicaRuntime({
+      config: config.localRuntime,
+      dataDir: config.dataDir,
+      internalToken: config.internalToken,
+      baseEnv: config.replicaBaseEnv,
+      logger,
+    });
     supervisor = createReplicaSupervisor({
       directory: files,
       host: "127.0.0.1",
+      runtime: localRuntime.runtime,
       baseEnv: config.replicaBaseEnv,
       restartBackoffMs: config.restartBackoffMs,
       maxRestartBackoffMs: config.maxRestartBackoffMs,
@@ -114,6 +126,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
         await controller.close();
         // Local replicas stop with the scheduler; a cluster's keep running.
         await supervisor?.close(config.stopGraceMs);
+        await localRuntime?.close();
         if (options.coordination === undefined) await coordination.close();
         await db.close();
       })();

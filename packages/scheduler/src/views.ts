@@ -138,6 +138,8 @@ export function replicaMessage(replica: ReplicaRecord): Replica {
     zone: replica.zone,
     host: replica.host,
     port: replica.port,
+    isolation: replica.isolation,
+    lastExitReason: replica.lastExitReason,
   });
 }
 
@@ -149,6 +151,8 @@ export function formationMessage(view: {
   readyReplicas: number;
   rule: AutoscaleRuleRecord | undefined;
   healthDefaults: HealthDefaults;
+  /** How its replicas are isolated (see Replica.isolation); empty while it has none. */
+  isolation?: string;
 }): ProcessFormation {
   const { entry } = view;
   const routingClass = routingClassOf(entry.processType);
@@ -185,6 +189,7 @@ export function formationMessage(view: {
         })
       : undefined,
     internalHostname: routingClass === RoutingClass.TCP ? internalHostname(view.app, entry.processType) : "",
+    isolation: view.isolation ?? "",
   });
 }
 
@@ -208,6 +213,7 @@ export function formationView(options: {
         readyReplicas: options.replicas.filter((replica) => replica.processType === process.processType && replica.ready && replica.retirePhase === "").length,
         rule: options.rules.find((rule) => rule.processType === process.processType),
         healthDefaults: options.healthDefaults,
+        isolation: options.replicas.find((replica) => replica.processType === process.processType && replica.isolation !== "")?.isolation,
       }),
     );
 }

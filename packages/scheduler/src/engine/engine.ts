@@ -86,6 +86,8 @@ export interface ReleaseTaskSpec {
   /** Unique per release, e.g. `shop-release-v3`; the same name finds it again after a restart. */
   name: string;
   app: string;
+  /** The app's owner team. */
+  team: string;
   releaseVersion: number;
   command: string;
   workDir: string;

@@ -151,4 +151,12 @@ CREATE TABLE endpoint_consumers (
 );
 `,
   },
+  {
+    id: 2,
+    name: "replicas: isolation and last exit reason",
+    sql: `
+ALTER TABLE replicas ADD COLUMN isolation text NOT NULL DEFAULT '';
+ALTER TABLE replicas ADD COLUMN last_exit_reason text NOT NULL DEFAULT '';
+`,
+  },
 ];

@@ -20,6 +20,10 @@ export interface ReplicaRecord {
   host: string;
   port: number;
   runtimeId: string;
+  /** `container` (runc), `none` (plain processes) or empty (kubernetes). */
+  isolation: string;
+  /** Why its last run ended when the runtime knows more than the exit code (`OOMKilled`). */
+  lastExitReason: string;
   retirePhase: RetirePhase;
   retireReason: string;
   /** The endpoint generation without this replica; consumers must ack it before the replica is signalled. */
@@ -44,6 +48,8 @@ function toReplica(row: Record<string, any>): ReplicaRecord {
     host: row.host,
     port: row.port,
     runtimeId: row.runtime_id,
+    isolation: row.isolation,
+    lastExitReason: row.last_exit_reason,
     retirePhase: row.retire_phase,
     retireReason: row.retire_reason,
     retireGeneration: Number(row.retire_generation),
@@ -82,11 +88,24 @@ export async function findReplica(q: Queryable, name: string): Promise<ReplicaRe
 /** Records what the engine reports about a replica. */
 export async function saveReplicaStatus(
   q: Queryable,
-  status: Pick<ReplicaRecord, "name" | "state" | "ready" | "restarts" | "startedAt" | "host" | "port" | "runtimeId">,
+  status: Pick<ReplicaRecord, "name" | "state" | "ready" | "restarts" | "startedAt" | "host" | "port" | "runtimeId"> &
+    Partial<Pick<ReplicaRecord, "isolation" | "lastExitReason">>,
 ): Promise<void> {
   await q.query(
-    "UPDATE replicas SET state = $2, ready = $3, restarts = $4, started_at = $5, host = $6, port = $7, runtime_id = $8 WHERE name = $1",
-    [status.name, ReplicaState[status.state], status.ready, status.restarts, status.startedAt, status.host, status.port, status.runtimeId],
+    `UPDATE replicas SET state = $2, ready = $3, restarts = $4, started_at = $5, host = $6, port = $7, runtime_id = $8,
+       isolation = COALESCE($9, isolation), last_exit_reason = COALESCE($10, last_exit_reason) WHERE name = $1`,
+    [
+      status.name,
+      ReplicaState[status.state],
+      status.ready,
+      status.restarts,
+      status.startedAt,
+      status.host,
+      status.port,
+      status.runtimeId,
+      status.isolation ?? null,
+      status.lastExitReason ?? null,
+    ],
   );
 }
 

@@ -42,6 +42,8 @@ export function testEnvironment(dataDir: string, schema: string, overrides: Reco
     BERTH_SCHEDULER_MAX_RESTART_BACKOFF_MS: "1000",
     BERTH_SCHEDULER_RELEASE_TIMEOUT_MS: "30000",
     BERTH_SCHEDULER_MAX_CHUNK_BYTES: "4096",
+    // Plain processes unless a test asks for containers (with a subnet of its own): tests run side by side.
+    BERTH_LOCAL_RUNTIME: "process",
     ...overrides,
   };
 }

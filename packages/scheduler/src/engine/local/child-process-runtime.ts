@@ -102,7 +102,7 @@ export function createChildProcessRuntime(options: {
   return {
     async spawn(spec, directory) {
       const port = await freePort(host);
-      const env = { ...options.baseEnv, ...spec.env, PORT: String(port) };
+      const env = { ...options.baseEnv, ...spec.env, HOST: host, PORT: String(port) };
       const { child, pid, startTime } = await spawnInGroup(directory, [shellCommand(spec.command)], spec.workDir, env);
       const run: ReplicaRun = { label: `pid ${pid}`, host, port, runtimeId: processRuntimeId({ pid, startTime, port }), exited: childExit(child) };
       groups.set(run, pid);
@@ -130,6 +130,16 @@ export function createChildProcessRuntime(options: {
 
     cpuMs(run) {
       return processGroupCpuMs(groupOf(run));
+    },
+
+    isolation: "none",
+
+    async taskCommand(task) {
+      return ["sh", "-c", task.command];
+    },
+
+    async taskEnded() {
+      return undefined;
     },
   };
 }

@@ -6,7 +6,7 @@ import { RolloutEventKind } from "@berth/proto/type/v1/release";
 import type { SchedulerConfig } from "../../config.js";
 import type { EndpointHub, ProcessEndpointSet } from "../../endpoints.js";
 import { desiredReleaseVersion } from "../../desired-release.js";
-import { listApps } from "../../store/apps.js";
+import { findApp, listApps } from "../../store/apps.js";
 import type { AppRecord } from "../../store/apps.js";
 import { listFormation } from "../../store/formation.js";
 import type { FormationRecord } from "../../store/formation.js";
@@ -92,6 +92,8 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
         live.restarts !== row.restarts ||
         live.port !== row.port ||
         live.runtimeId !== row.runtimeId ||
+        live.lastExitReason !== row.lastExitReason ||
+        live.isolation !== row.isolation ||
         live.startedAt?.getTime() !== row.startedAt?.getTime();
       if (!changed) {
         kept.push(row);
@@ -107,9 +109,20 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
         await event(RolloutEventKind.REPLICA_UNHEALTHY, { processType: row.processType, replica: row.name, message: `now ${ReplicaState[state]}` });
       } else if (state === ReplicaState.CRASHED && row.state !== ReplicaState.CRASHED && row.retirePhase === "") {
         const tail = supervisor.logs.tail({ app: app.name, replica: row.name }, 5).map((line) => line.text);
-        await event(RolloutEventKind.REPLICA_UNHEALTHY, { processType: row.processType, replica: row.name, message: "crashed; restarting with backoff", logTail: tail });
+        const why = live.lastExitReason === "OOMKilled" ? "OOMKilled (used more memory than its pod size allows)" : "crashed";
+        await event(RolloutEventKind.REPLICA_UNHEALTHY, { processType: row.processType, replica: row.name, message: `${why}; restarting with backoff`, logTail: tail });
       }
-      kept.push({ ...row, state, ready, restarts: live.restarts, port: live.port, host: live.host, runtimeId: live.runtimeId });
+      kept.push({
+        ...row,
+        state,
+        ready,
+        restarts: live.restarts,
+        port: live.port,
+        host: live.host,
+        runtimeId: live.runtimeId,
+        isolation: live.isolation,
+        lastExitReason: live.lastExitReason,
+      });
     }
     return kept;
   }
@@ -146,7 +159,7 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
     await insertReplica(db, { name, app, processType, index: slot.index, releaseVersion: release.version, restartGeneration: formation?.restartGeneration ?? 0, zone });
     starting.add(name);
     try {
-      const status = await supervisor.startReplica(replicaSpecFor(config, release, formation, { name, processType, index: slot.index, zone }));
+      const status = await supervisor.startReplica(replicaSpecFor(config, release, formation, { name, processType, index: slot.index, zone }, pass.app.team));
       await saveReplicaStatus(db, { ...status, startedAt: status.startedAt ?? null });
       await pass.event(RolloutEventKind.REPLICA_STARTED, { processType, replica: name, message: `started v${release.version} in ${zone}` });
     } catch (error) {
@@ -285,11 +298,16 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
     return { state: "progressing", wakeAt: wake.at };
   }
 
+  async function teamOf(app: string): Promise<string> {
+    return (await findApp(db, app))?.team ?? "";
+  }
+
   /** After a restart: adopt the replicas that still run, forget those that do not. */
   async function recover(): Promise<void> {
     const releases = new Map<string, ReleaseRecord | undefined>();
     const formations = new Map<string, Map<string, FormationRecord>>();
     const adoptedNames = new Set<string>();
+    const teams = new Map((await listApps(db)).map((app) => [app.name, app.team]));
     for (const row of await listReplicas(db)) {
       const releaseKey = `${row.app}/${row.releaseVersion}`;
       if (!releases.has(releaseKey)) releases.set(releaseKey, await findRelease(db, row.app, row.releaseVersion));
@@ -297,7 +315,7 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
       const release = releases.get(releaseKey);
       const adopted =
         release !== undefined
-          ? await supervisor.adoptReplica(replicaSpecFor(config, release, formations.get(row.app)!.get(row.processType), row), row.runtimeId)
+          ? await supervisor.adoptReplica(replicaSpecFor(config, release, formations.get(row.app)!.get(row.processType), row, teams.get(row.app) ?? ""), row.runtimeId)
           : undefined;
       if (adopted === undefined) {
         logger.info("replica from before the restart is gone", { replica: row.name });
@@ -327,8 +345,8 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
 
   return {
     releaseTasks: {
-      start: (release) => supervisor.startReleaseTask(releaseTaskSpecFor(config, release)),
-      resume: (release, runtimeId, deadline) => supervisor.resumeReleaseTask(releaseTaskSpecFor(config, release), runtimeId, deadline),
+      start: async (release) => supervisor.startReleaseTask(releaseTaskSpecFor(config, release, await teamOf(release.app))),
+      resume: async (release, runtimeId, deadline) => supervisor.resumeReleaseTask(releaseTaskSpecFor(config, release, await teamOf(release.app)), runtimeId, deadline),
     },
     logs: supervisor.logs,
     async start(engineHooks) {

@@ -1,11 +1,14 @@
 import type { RoutingClass } from "@berth/proto/type/v1/process";
 import type { HealthSettings } from "../../health-settings.js";
+import type { ReleaseTaskSpec } from "../engine.js";
 
 /** Everything the local engine needs to run one replica of a process type. */
 export interface ReplicaSpec {
   /** Unique name, e.g. `shop-web-v3-x7k2q`. */
   name: string;
   app: string;
+  /** The app's owner team (containers never reach another team's). */
+  team: string;
   processType: string;
   routingClass: RoutingClass;
   index: number;
@@ -13,10 +16,13 @@ export interface ReplicaSpec {
   command: string;
   /** The release's unpacked source. */
   workDir: string;
-  /** Config vars and BERTH_* variables; the engine adds PORT. */
+  /** Config vars and BERTH_* variables; the runtime adds HOST and PORT (where to listen). */
   env: Record<string, string>;
   health: HealthSettings;
   zone: string;
+  /** The pod size's (or the explicit) resources: the container's CPU quota and memory limit. */
+  cpuMillis: number;
+  memoryMb: number;
 }
 
 /** One run of a replica's command: a process group, or a container. */
@@ -31,6 +37,8 @@ export interface ReplicaRun {
   readonly port: number;
   /** Resolves with the exit code (null when killed or not observed) once the run ended. */
   readonly exited: Promise<number | null>;
+  /** Resolves with the reason the run ended when the runtime knows more than the exit code (`OOMKilled`). */
+  readonly exitReason?: Promise<string | undefined>;
 }
 
 /**
@@ -53,4 +61,17 @@ export interface ReplicaRuntime {
   kill(run: ReplicaRun): Promise<void>;
   /** CPU time every process of the run used so far, in milliseconds. */
   cpuMs(run: ReplicaRun): Promise<number>;
+  /** What separates a run from the platform and from other apps: `container`, or `none` for plain processes. */
+  readonly isolation: "container" | "none";
+  /** The run passes its health check, or no longer does (a container joins or leaves its process's virtual address). */
+  readinessChanged?(run: ReplicaRun, ready: boolean): Promise<void>;
+  /** After a restart: removes whatever the runtime still holds for runs not among `keep` (their names). */
+  removeStrays?(keep: ReadonlySet<string>): Promise<void>;
+  /**
+   * The command line that runs a release task to its end and exits with its
+   * code (a container prepared for it); `sh -c <command>` for plain processes.
+   */
+  taskCommand(task: ReleaseTaskSpec): Promise<string[]>;
+  /** Releases what a finished (or killed) task held; says why it ended when the exit code does not (`OOMKilled`). */
+  taskEnded(task: ReleaseTaskSpec): Promise<string | undefined>;
 }

@@ -1,6 +1,8 @@
 import { routingClassOf } from "@berth/kit";
 import type { SchedulerConfig } from "../../config.js";
 import type { FormationEntry } from "../../formation.js";
+import { effectiveResources } from "../../formation.js";
+import { DEFAULT_POD_SIZE } from "../../pod-sizes.js";
 import { resolveHealth } from "../../health-settings.js";
 import { commandOf, releaseEnvironment } from "../../release-commands.js";
 import type { ReleaseRecord } from "../../store/releases.js";
@@ -13,11 +15,13 @@ export function replicaSpecFor(
   release: ReleaseRecord,
   formation: FormationEntry | undefined,
   replica: { name: string; processType: string; index: number; zone: string },
+  team: string,
 ): ReplicaSpec {
   const routingClass = routingClassOf(replica.processType);
   return {
     name: replica.name,
     app: release.app,
+    team,
     processType: replica.processType,
     routingClass,
     index: replica.index,
@@ -32,14 +36,16 @@ export function replicaSpecFor(
     },
     health: resolveHealth(routingClass, formation?.health ?? {}, config.health),
     zone: replica.zone,
+    ...effectiveResources(formation ?? { size: DEFAULT_POD_SIZE, cpuMillis: null, memoryMb: null }),
   };
 }
 
 /** What the engine needs to run a release's `release` command. */
-export function releaseTaskSpecFor(config: SchedulerConfig, release: ReleaseRecord): ReleaseTaskSpec {
+export function releaseTaskSpecFor(config: SchedulerConfig, release: ReleaseRecord, team: string): ReleaseTaskSpec {
   return {
     name: `${release.app}-release-v${release.version}`,
     app: release.app,
+    team,
     releaseVersion: release.version,
     command: commandOf(release, "release") ?? "",
     workDir: release.sourceDir,

@@ -26,6 +26,10 @@ export interface ReplicaStatus {
   port: number;
   /** An opaque handle to find the replica again after the scheduler restarts. */
   runtimeId: string;
+  /** The runtime's isolation: `container`, or `none` for plain processes. */
+  isolation: string;
+  /** Why its last run ended, when the runtime knows more than the exit code (`OOMKilled`); empty otherwise. */
+  lastExitReason: string;
 }
 
 /**
@@ -142,6 +146,10 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
 
   function setState(replica: Supervised, state: ReplicaState, ready: boolean): void {
     if (replica.status.state === state && replica.status.ready === ready) return;
+    if (replica.status.ready !== ready && replica.run !== undefined) {
+      const run = replica.run;
+      void runtime.readinessChanged?.(run, ready).catch((error) => logger.error("could not update the replica's network", { replica: replica.spec.name, error }));
+    }
     replica.status.state = state;
     replica.status.ready = ready;
     emit(replica);
@@ -231,16 +239,17 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
       runtimeId: run.runtimeId,
     };
     emit(replica);
-    void run.exited.then((code) => onExit(replica, run, code));
+    void Promise.all([run.exited, run.exitReason]).then(([code, reason]) => onExit(replica, run, code, reason));
     void checkHealth(replica, run);
   }
 
-  function onExit(replica: Supervised, run: ReplicaRun, code: number | null): void {
+  function onExit(replica: Supervised, run: ReplicaRun, code: number | null, reason: string | undefined): void {
     if (replica.run !== run || replica.stopping) return;
     // Whatever the crashed command left behind goes with it.
     void runtime.kill(run);
     clearTimer(replica);
-    systemLine(replica.spec, `exited with ${code === null ? "a signal" : `code ${code}`}`);
+    replica.status.lastExitReason = reason ?? "";
+    systemLine(replica.spec, reason === "OOMKilled" ? "OOMKilled: used more memory than its pod size allows" : `exited with ${code === null ? "a signal" : `code ${code}`}`);
     setState(replica, ReplicaState.CRASHED, false);
     const delay = Math.min(options.restartBackoffMs * 2 ** replica.crashStreak, options.maxRestartBackoffMs);
     replica.crashStreak += 1;
@@ -268,7 +277,19 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
   function supervise(spec: ReplicaSpec): Supervised {
     const replica: Supervised = {
       spec,
-      status: { name: spec.name, app: spec.app, state: ReplicaState.STARTING, ready: false, restarts: 0, startedAt: undefined, host: "", port: 0, runtimeId: "" },
+      status: {
+        name: spec.name,
+        app: spec.app,
+        state: ReplicaState.STARTING,
+        ready: false,
+        restarts: 0,
+        startedAt: undefined,
+        host: "",
+        port: 0,
+        runtimeId: "",
+        isolation: runtime.isolation,
+        lastExitReason: "",
+      },
       run: undefined,
       stopping: false,
       successes: 0,
@@ -294,24 +315,29 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
       signalProcessGroup(pid, "SIGTERM");
       setTimeout(() => signalProcessGroup(pid, "SIGKILL"), options.taskKillGraceMs).unref();
     }, Math.max(0, deadline.getTime() - Date.now()));
+    let reason: string | undefined;
     try {
       await exited;
     } finally {
       clearTimeout(killer);
       tasks.delete(handle);
       signalProcessGroup(pid, "SIGKILL");
+      reason = await runtime.taskEnded(spec);
     }
     await Promise.all(tails.map((tail) => tail.close()));
     const recorded = await readFile(join(taskDirectory(spec.name), "exit-code"), "utf8").catch(() => "");
     const exitCode = /^\d+\s*$/.test(recorded) && !timedOut ? Number(recorded) : null;
-    systemLine({ app: spec.app, processType: "release", name: spec.name, releaseVersion: spec.releaseVersion }, `release task ended: ${exitCode === null ? "killed" : `exit code ${exitCode}`}`);
+    systemLine(
+      { app: spec.app, processType: "release", name: spec.name, releaseVersion: spec.releaseVersion },
+      `release task ended: ${reason ?? (exitCode === null ? "killed" : `exit code ${exitCode}`)}`,
+    );
     const logTail = hub
       .tail({ app: spec.app, replica: spec.name }, TASK_LOG_TAIL_LINES + 1)
       .filter((entry: LogEntry) => entry.stream !== LogStream.SYSTEM)
       .slice(-TASK_LOG_TAIL_LINES)
       .map((entry) => entry.text);
     hub.retire(spec.name);
-    return { exitCode, timedOut, logTail };
+    return { exitCode: reason === undefined ? exitCode : null, timedOut, logTail, ...(reason === undefined ? {} : { message: reason }) };
   }
 
   return {
@@ -376,6 +402,7 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
           await rm(replicaDirectory(name), { recursive: true, force: true });
         }),
       );
+      await runtime.removeStrays?.(new Set([...known, ...replicas.keys()]));
       return strays;
     },
 
@@ -397,7 +424,7 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
       // it died before recording anything: it never runs the task twice.
       const { child, pid, startTime } = await spawnInGroup(
         directory,
-        ['echo $$ > "$3"; sh -c "$1"; echo $? > "$2"', "berth-release", spec.command, join(directory, "exit-code"), join(directory, "pid")],
+        ['echo $$ > "$1"; e="$2"; shift 2; "$@"; echo $? > "$e"', "berth-release", join(directory, "pid"), join(directory, "exit-code"), ...(await runtime.taskCommand(spec))],
         spec.workDir,
         spec.env,
       );

@@ -262,7 +262,8 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
     const netnsPath = await network.attach(launch.name, address);
     const spec = containerSpec({
       command: launch.command,
-      env: { ...CONTAINER_BASE_ENV, ...launch.env, PORT: String(CONTAINER_PORT) },
+      // HOST: a container is reached at its own address, so the app listens on every interface of its namespace.
+      env: { ...CONTAINER_BASE_ENV, ...launch.env, HOST: "0.0.0.0", PORT: String(CONTAINER_PORT) },
       sourceDir: launch.workDir,
       uid: uidOf(launch.app),
       hostname: launch.name.slice(0, 63),

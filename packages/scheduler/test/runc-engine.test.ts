@@ -1,0 +1,90 @@
+import test from "ava";
+import type { ExecutionContext } from "ava";
+import http from "node:http";
+import { removeHostNetwork } from "../src/engine/local/container/runc-replica-runtime.js";
+import { ReplicaState } from "@berth/proto/type/v1/process";
+import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
+import { runcUsable } from "../src/engine/local/container/runc.js";
+import { demoArchive, deployDemo, eventually, followRollout, readyReplicas, startTestScheduler, uploadArchive } from "./support/scheduler-harness.js";
+
+const usable = await runcUsable();
+// The scheduler on runc containers: needs root and runc (as in CI); skipped elsewhere, loudly.
+const rootTest = usable.usable ? test.serial : test.serial.skip;
+if (!usable.usable) console.warn(`runc engine tests skipped: ${usable.reason}`);
+
+/**
+ * A scheduler on runc with a subnet of its own (so other schedulers on this
+ * host never share its bridge or rules); once it has stopped (and removed its
+ * containers), its bridge, nft table, cgroup parent and runc state go too.
+ */
+async function startRuncScheduler(t: ExecutionContext) {
+  const subnetText = `10.${150 + (process.pid % 40)}.${Math.floor(Math.random() * 250)}.0/24`;
+  const started = await startTestScheduler(t, { BERTH_LOCAL_RUNTIME: "runc", BERTH_LOCAL_SUBNET: subnetText });
+  t.teardown(async () => {
+    await started.scheduler.close(1000);
+    await removeHostNetwork(subnetText);
+  });
+  return started;
+}
+
+function get(host: string, port: number, path = "/"): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host, port, path, agent: false, timeout: 5000 }, (response) => {
+        let body = "";
+        response.on("data", (chunk) => (body += chunk));
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+      })
+      .on("error", reject);
+  });
+}
+
+rootTest("on runc the demo deploys (release task included) into containers: replicas listen at their own bridge address, and every view says isolation: container", async (t) => {
+  const { client } = await startRuncScheduler(t);
+  await client.createApp({ team: "acme", name: "boxed" });
+  const { rollout, events } = await deployDemo(client, "boxed");
+  t.is(rollout.state, RolloutState.SUCCEEDED, events.map((event) => `${RolloutEventKind[event.kind]} ${event.message}`).join("\n"));
+  await client.updateFormation({ app: "boxed", changes: [{ processType: "api-tcp", replicas: 1 }] });
+  const [web] = await eventually(async () => {
+    const ready = await readyReplicas(client, "boxed", "web");
+    return ready.length === 1 ? ready : undefined;
+  }, "a ready web replica");
+  t.is(web!.isolation, "container");
+  t.is(web!.port, 5000);
+  t.regex(web!.host, /^10\.\d+\.\d+\.\d+$/);
+  t.like(JSON.parse((await get(web!.host, web!.port)).body), { app: "boxed", process: "web" });
+  const formation = await eventually(async () => {
+    const { processes } = await client.getFormation({ app: "boxed" });
+    return processes.find((process) => process.processType === "api-tcp")?.readyReplicas === 1 ? processes : undefined;
+  }, "a ready api-tcp replica");
+  t.deepEqual(
+    formation.map((process) => [process.processType, process.isolation]),
+    formation.map((process) => [process.processType, process.replicas > 0 ? "container" : ""]),
+  );
+  const releaseLines = [];
+  for await (const { line } of client.streamLogs({ app: "boxed", processType: "release", tailLines: 20 })) releaseLines.push(line!.text);
+  t.true(releaseLines.includes("migration done"), releaseLines.join("\n"));
+});
+
+rootTest("a replica that allocates past its pod's memory is OOM-killed, restarted with backoff, and ps and its logs say OOMKilled", async (t) => {
+  const { client } = await startRuncScheduler(t);
+  await client.createApp({ team: "acme", name: "hog" });
+  const uploadId = await uploadArchive(client, "hog", await demoArchive());
+  await client.updateFormation({ app: "hog", changes: [{ processType: "web", replicas: 0 }] });
+  const { rollout } = await client.createRelease({
+    app: "hog",
+    artifact: { source: { case: "sourceUploadId", value: uploadId } },
+    procfile: "web: node web.js\nhog: node -e 'const keep = []; setInterval(() => keep.push(Buffer.alloc(16 << 20, 1)), 20)'\n",
+  });
+  await followRollout(client, "hog", rollout!.id);
+  await client.updateFormation({ app: "hog", changes: [{ processType: "hog", replicas: 1, memoryMb: 64 }] });
+  const replica = await eventually(async () => {
+    const { replicas } = await client.listReplicas({ app: "hog", processType: "hog" });
+    return replicas.find((entry) => entry.lastExitReason === "OOMKilled" && entry.restarts > 0);
+  }, "the hog OOM-killed and restarted");
+  t.is(replica.isolation, "container");
+  t.not(replica.state, ReplicaState.UNSPECIFIED);
+  const lines = [];
+  for await (const { line } of client.streamLogs({ app: "hog", replica: replica.name, tailLines: 50 })) lines.push(line!.text);
+  t.true(lines.some((text) => text.startsWith("OOMKilled")), lines.join("\n"));
+});
