@@ -67,6 +67,8 @@ export async function platformEnvironment(dataDir: string) {
     BERTH_DATA_DIR: dataDir,
     BERTH_INTERNAL_TOKEN: "platform-test-internal-token",
     BERTH_LOG_LEVEL: "info",
+    // Containers where runc runs (the default), on a subnet of this run's own: other platforms may run beside it.
+    BERTH_LOCAL_SUBNET: `10.${110 + (process.pid % 40)}.${Math.floor(Math.random() * 250)}.0/24`,
   };
   for (const service of SERVICES) {
     const name = service.toUpperCase().replace(/-/g, "_");

@@ -77,6 +77,8 @@ export async function startPlatformHarness(t: Teardown, options: Pick<StartApiOp
   const schedulerConfig = readSchedulerConfig({
     ...common,
     BERTH_SCHEDULER_PORT: "0",
+    // Plain processes: these tests run beside others; the scheduler's own tests cover runc.
+    BERTH_LOCAL_RUNTIME: "process",
     BERTH_SCHEDULER_HEALTH_INTERVAL_MS: "200",
     BERTH_SCHEDULER_HEALTH_TIMEOUT_MS: "1000",
     BERTH_SCHEDULER_HEALTH_START_TIMEOUT_MS: "20000",
