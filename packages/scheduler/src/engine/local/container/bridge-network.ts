@@ -95,6 +95,9 @@ export function createBridgeNetwork(options: { bridge: string; table: string; su
         ip,
         ["-batch", "-"],
         [
+          // The address may have belonged to a container that is gone: the
+          // host would keep sending to that container's MAC until the entry expires.
+          `neigh flush to ${address} dev ${bridge}`,
           `netns add ${namespace}`,
           `link add ${veth} type veth peer name eth0 netns ${namespace}`,
           `link set ${veth} master ${bridge}`,
