@@ -1,4 +1,4 @@
-import { createCoordination, createLogger, serve, startServer } from "@berth/kit";
+import { REQUEST_ID_RETENTION_MS, createCoordination, createLogger, serve, startServer } from "@berth/kit";
 import type { Coordination, Logger } from "@berth/kit";
 import type { Interceptor } from "@connectrpc/connect";
 import { AppService } from "@berth/proto/api/v1/apps";
@@ -50,8 +50,6 @@ export interface RunningApi {
   readonly bootstrapAdminToken: string | undefined;
   close(graceMs?: number): Promise<void>;
 }
-
-const REQUEST_ID_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 /**
  * Starts the public API: Connect, gRPC and gRPC-Web on one port, every RPC

@@ -7,6 +7,7 @@ export * from "./logger.js";
 export * from "./server.js";
 export * from "./client.js";
 export * from "./follow-stream.js";
+export * from "./request-ids.js";
 export * from "./health.js";
 export * from "./internal-auth.js";
 export type { RpcMetrics } from "./metrics.js";

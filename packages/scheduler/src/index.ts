@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { createCoordination, createLogger, loadKubeConfig, openDatabase, serve, startServer } from "@berth/kit";
+import { REQUEST_ID_RETENTION_MS, createCoordination, createLogger, loadKubeConfig, openDatabase, serve, startServer } from "@berth/kit";
 import type { Coordination, Logger } from "@berth/kit";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
@@ -19,12 +19,15 @@ import { createAppController } from "./reconcile/app-controller.js";
 import { createSchedulerService } from "./service.js";
 import { createSourceUploads } from "./source-uploads.js";
 import { MIGRATIONS } from "./store/migrations.js";
+import { pruneRequestIds } from "./store/request-ids.js";
 
 export { readSchedulerConfig } from "./config.js";
 export type { SchedulerConfig } from "./config.js";
 export { POD_SIZES } from "./pod-sizes.js";
 export { runcUsable } from "./engine/local/container/runc.js";
 export { removeHostNetwork } from "./engine/local/container/runc-replica-runtime.js";
+
+const REQUEST_ID_PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 /** Options of startScheduler beyond the configuration. */
 export interface StartSchedulerOptions {
@@ -59,6 +62,12 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
     ackTimeoutMs: config.ackTimeoutMs,
     drainTimeoutMs: config.drainTimeoutMs,
   });
+  // Request ids are remembered for a day: forgotten at start and every hour after.
+  const pruneOldRequestIds = () =>
+    pruneRequestIds(db, new Date(Date.now() - REQUEST_ID_RETENTION_MS)).catch((error: unknown) => logger.warn("could not prune request ids", { error }));
+  await pruneOldRequestIds();
+  const pruning = setInterval(() => void pruneOldRequestIds(), REQUEST_ID_PRUNE_INTERVAL_MS);
+  pruning.unref();
   const feed = createChangeFeed();
   const instanceId = `${hostname()}:${process.pid}:${randomBytes(6).toString("hex")}`;
   const uploads = createSourceUploads({
@@ -120,6 +129,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
     port: server.port,
     close(graceMs = 10_000) {
       closing ??= (async () => {
+        clearInterval(pruning);
         endpoints.close();
         await server.close(graceMs);
         await autoscaler?.close();

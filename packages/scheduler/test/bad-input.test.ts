@@ -87,6 +87,11 @@ test("unknown apps, releases and uploads are NOT_FOUND; names are unique", async
   // A retried create with the same request id answers as the first did.
   const again = await client.createApp({ team: "acme", name: "shop", requestId: "create-1" });
   t.is(again.app?.name, "shop");
+  // The same id for a different request is refused, and creates nothing.
+  const reused = await refusal(client.createApp({ team: "acme", name: "other", requestId: "create-1" }));
+  t.is(reused.code, Code.InvalidArgument);
+  t.deepEqual(reused.fields, ["request_id"]);
+  t.is((await refusal(client.getApp({ name: "other" }))).code, Code.NotFound);
 });
 
 test("uploads check the size, offsets and sha256, and refuse archives that escape their directory", async (t) => {

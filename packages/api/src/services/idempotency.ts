@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { clone, create, fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import { canonicalJson, invalidArgument } from "@berth/kit";
+import { replayResponse, requestFingerprint } from "@berth/kit";
 import type { RequestIdsStore } from "../store/index.js";
 
 /** A mutating request that may carry a client request id. */
@@ -13,12 +13,6 @@ export interface IdempotentCall<Req extends DescMessage, Res extends DescMessage
   requestSchema: Req;
   request: MessageShape<Req> & { requestId: string };
   responseSchema: Res;
-}
-
-function fingerprintOf<Req extends DescMessage>(schema: Req, request: MessageShape<Req> & { requestId: string }): string {
-  const withoutId = clone(schema, request) as MessageShape<Req> & { requestId: string };
-  withoutId.requestId = "";
-  return createHash("sha256").update(canonicalJson(toJson(schema, withoutId))).digest("hex");
 }
 
 /**
@@ -45,14 +39,9 @@ export async function runOnce<Req extends DescMessage, Res extends DescMessage>(
   const { owner, method, request, responseSchema } = call;
   if (request.requestId === "") return create(responseSchema, await run(""));
   const key = { owner, method, requestId: request.requestId };
-  const fingerprint = fingerprintOf(call.requestSchema, request);
-  const earlier = await requestIds.find(key);
-  if (earlier) {
-    if (earlier.fingerprint !== fingerprint) {
-      throw invalidArgument("request_id", `"${request.requestId}" was already used for a different request`);
-    }
-    return fromBinary(responseSchema, earlier.response);
-  }
+  const fingerprint = requestFingerprint(call.requestSchema, request);
+  const earlier = replayResponse(responseSchema, request.requestId, fingerprint, await requestIds.find(key));
+  if (earlier !== undefined) return earlier;
   const response = create(responseSchema, await run(peerRequestId(owner, method, request.requestId)));
   await requestIds.remember(key, { fingerprint, response: toBinary(responseSchema, response) });
   return response;

@@ -1,10 +1,6 @@
-import type { Queryable } from "@berth/kit";
+import type { Queryable, RememberedResponse } from "@berth/kit";
 
-/** The first answer to a request id, kept so that a retry gets it again. */
-export interface RememberedResponse {
-  fingerprint: string;
-  response: Uint8Array;
-}
+export type { RememberedResponse } from "@berth/kit";
 
 /** Which call a request id belongs to: ids are scoped per owner (team) and method. */
 export interface RequestIdKey {

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { alreadyExists, createFieldChecks } from "@berth/kit";
-import { CreateAppResponseSchema } from "@berth/proto/scheduler/v1/scheduler";
+import { CreateAppRequestSchema, CreateAppResponseSchema } from "@berth/proto/scheduler/v1/scheduler";
 import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { appKey } from "../change-feed.js";
 import { DEFAULT_POD_SIZE } from "../pod-sizes.js";
@@ -28,7 +28,7 @@ export function createAppHandlers(deps: SchedulerServiceDeps): AppHandlers {
       checks.dnsLabel("name", request.name);
       checkRequestId(checks, request.requestId);
       checks.throwIfAny();
-      const response = await runOnce(db, `CreateApp:${request.team}`, request.requestId, CreateAppResponseSchema, async (tx) => {
+      const response = await runOnce(db, { scope: `CreateApp:${request.team}`, requestSchema: CreateAppRequestSchema, request, responseSchema: CreateAppResponseSchema }, async (tx) => {
         const app = await insertApp(tx, request.name, request.team);
         if (app === undefined) throw alreadyExists(`app "${request.name}" already exists`);
         await ensureFormationEntry(tx, app.name, "web", 1, DEFAULT_POD_SIZE);

@@ -3,7 +3,14 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { createFieldChecks, failedPrecondition, invalidArgument, notFound } from "@berth/kit";
-import { CreateReleaseResponseSchema, RollbackResponseSchema, UpdateConfigResponseSchema } from "@berth/proto/scheduler/v1/scheduler";
+import {
+  CreateReleaseRequestSchema,
+  CreateReleaseResponseSchema,
+  RollbackRequestSchema,
+  RollbackResponseSchema,
+  UpdateConfigRequestSchema,
+  UpdateConfigResponseSchema,
+} from "@berth/proto/scheduler/v1/scheduler";
 import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { createReleaseAndRollout, requireNoRollout } from "../release-creation.js";
 import { setAppConfig } from "../store/apps.js";
@@ -56,7 +63,7 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
       }
       const processes = procfile.trim() === "" ? DEFAULT_PROCESSES : processesFrom(app.name, procfile);
       const artifact = source?.case === "image" ? { image: source.value, digest } : { sourceUploadId: source?.value ?? "", digest };
-      const response = await runOnce(db, `CreateRelease:${app.name}`, request.requestId, CreateReleaseResponseSchema, async (tx) => {
+      const response = await runOnce(db, { scope: `CreateRelease:${app.name}`, requestSchema: CreateReleaseRequestSchema, request, responseSchema: CreateReleaseResponseSchema }, async (tx) => {
         const locked = await requireApp(tx, app.name, true);
         const created = await createReleaseAndRollout(
           tx,
@@ -87,7 +94,7 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
       checkRequestId(checks, request.requestId);
       checks.throwIfAny();
       const app = await requireApp(db, request.app);
-      const response = await runOnce(db, `Rollback:${app.name}`, request.requestId, RollbackResponseSchema, async (tx) => {
+      const response = await runOnce(db, { scope: `Rollback:${app.name}`, requestSchema: RollbackRequestSchema, request, responseSchema: RollbackResponseSchema }, async (tx) => {
         const locked = await requireApp(tx, app.name, true);
         const releases = await listReleases(tx, app.name);
         const target =
@@ -133,7 +140,7 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
       checkRequestId(checks, request.requestId);
       checks.throwIfAny();
       const app = await requireApp(db, request.app);
-      const response = await runOnce(db, `UpdateConfig:${app.name}`, request.requestId, UpdateConfigResponseSchema, async (tx) => {
+      const response = await runOnce(db, { scope: `UpdateConfig:${app.name}`, requestSchema: UpdateConfigRequestSchema, request, responseSchema: UpdateConfigResponseSchema }, async (tx) => {
         const locked = await requireApp(tx, app.name, true);
         const next = { ...locked.config, ...request.set };
         for (const key of request.unset) delete next[key];

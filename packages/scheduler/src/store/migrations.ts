@@ -159,4 +159,15 @@ ALTER TABLE replicas ADD COLUMN isolation text NOT NULL DEFAULT '';
 ALTER TABLE replicas ADD COLUMN last_exit_reason text NOT NULL DEFAULT '';
 `,
   },
+  {
+    id: 3,
+    name: "request ids remember the fingerprint of their request",
+    sql: `
+-- A reused request id with a different request is refused; ids remembered
+-- before this have no fingerprint and are forgotten.
+DELETE FROM request_ids;
+ALTER TABLE request_ids ADD COLUMN fingerprint text NOT NULL;
+CREATE INDEX request_ids_created_at ON request_ids (created_at);
+`,
+  },
 ];
