@@ -1,10 +1,12 @@
 import test from "ava";
-import { silentLogger } from "@berth/kit";
+import { processObjectName, silentLogger, teamNamespace } from "@berth/kit";
 import { createFakeKubeApi, validateKubernetesObject } from "@berth/fake-kube-api";
-import { createIngressEngine, ingressFor } from "../src/engine/kubernetes/ingress-engine.js";
+import { createIngressEngine, ingressFor, tlsSecretName } from "../src/engine/kubernetes/ingress-engine.js";
 import { desiredRoutes } from "../src/reconcile/route-reconciler.js";
 
 const settings = { namespace: "berth-apps", ingressClass: "nginx", clusterIssuer: "letsencrypt", webServicePort: 80 };
+const adminWeb = processObjectName("shop", "admin-web");
+const web = processObjectName("shop", "web");
 
 const routes = [
   { hostname: "shop.apps.example.net", team: "acme", app: "shop", processType: "web" },
@@ -21,29 +23,35 @@ test("the desired routes group platform routes and custom domains per web proces
 
 test("an Ingress per web process is schema-valid, points at the process's Service and asks cert-manager for TLS", async (t) => {
   const ingress = ingressFor(desiredRoutes(routes, domains)[0]!, settings) as {
-    metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> };
+    metadata: { name: string; namespace: string; labels: Record<string, string>; annotations: Record<string, string> };
     spec: { ingressClassName: string; tls: { hosts: string[]; secretName: string }[]; rules: { host: string; http: { paths: { backend: { service: { name: string; port: { number: number } } } }[] } }[] };
   };
   const validation = await validateKubernetesObject(ingress);
   t.true(validation.schemaChecked);
   t.deepEqual(validation.violations, []);
-  t.is(ingress.metadata.name, "shop-admin-web");
+  t.is(ingress.metadata.name, adminWeb);
+  t.is(ingress.metadata.namespace, teamNamespace("berth-apps", "acme"), "in the team's namespace, next to the Service");
   t.is(ingress.metadata.annotations["cert-manager.io/cluster-issuer"], "letsencrypt");
   t.is(ingress.metadata.labels["app.kubernetes.io/managed-by"], "berth-router");
   t.is(ingress.spec.ingressClassName, "nginx");
-  t.deepEqual(ingress.spec.tls, [{ hosts: ["shop-admin.apps.example.net", "admin.example.com"], secretName: "shop-admin-web-tls" }]);
+  // One TLS secret (one cert-manager Certificate) per hostname: a custom domain whose DNS is broken never blocks the platform hostname's.
+  t.deepEqual(ingress.spec.tls, [
+    { hosts: ["shop-admin.apps.example.net"], secretName: tlsSecretName(adminWeb, "shop-admin.apps.example.net") },
+    { hosts: ["admin.example.com"], secretName: tlsSecretName(adminWeb, "admin.example.com") },
+  ]);
+  t.not(ingress.spec.tls[0]!.secretName, ingress.spec.tls[1]!.secretName);
   t.deepEqual(ingress.spec.rules.map((rule) => rule.host), ["shop-admin.apps.example.net", "admin.example.com"]);
-  t.deepEqual(ingress.spec.rules[0]!.http.paths[0]!.backend.service, { name: "shop-admin-web", port: { number: 80 } });
+  t.deepEqual(ingress.spec.rules[0]!.http.paths[0]!.backend.service, { name: adminWeb, port: { number: 80 } });
 });
 
 test("Ingress objects are applied, updated and pruned idempotently on the API server", async (t) => {
   const api = await createFakeKubeApi();
   t.teardown(() => api.close());
   const engine = createIngressEngine({ kubeConfig: api.kubeConfig(), ...settings, logger: silentLogger });
-  const ingresses = () => api.objects({ kind: "Ingress", namespace: "berth-apps" }) as { metadata: { name: string; resourceVersion: string }; spec: { rules: { host: string }[] } }[];
+  const ingresses = () => api.objects({ kind: "Ingress", namespace: teamNamespace("berth-apps", "acme") }) as { metadata: { name: string; resourceVersion: string }; spec: { rules: { host: string }[] } }[];
 
   await engine.apply(desiredRoutes(routes, []));
-  t.deepEqual(ingresses().map((ingress) => ingress.metadata.name), ["shop-admin-web", "shop-web"]);
+  t.deepEqual(ingresses().map((ingress) => ingress.metadata.name), [adminWeb, web].sort());
   for (const ingress of ingresses()) t.deepEqual((await validateKubernetesObject(ingress)).violations, []);
 
   const versions = ingresses().map((ingress) => ingress.metadata.resourceVersion);
@@ -54,7 +62,7 @@ test("Ingress objects are applied, updated and pruned idempotently on the API se
   t.deepEqual(ingresses()[0]!.spec.rules.map((rule) => rule.host), ["shop-admin.apps.example.net", "admin.example.com"], "a custom domain adds a rule");
 
   await engine.apply(desiredRoutes(routes.slice(0, 1), []));
-  t.deepEqual(ingresses().map((ingress) => ingress.metadata.name), ["shop-web"], "a route that went is pruned");
+  t.deepEqual(ingresses().map((ingress) => ingress.metadata.name), [web], "a route that went is pruned");
 
   await engine.apply([]);
   t.deepEqual(ingresses(), []);

@@ -1,25 +1,25 @@
 import test from "ava";
 import type { ExecutionContext } from "ava";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { silentLogger } from "@berth/kit";
+import { processObjectName, silentLogger, teamNamespace } from "@berth/kit";
 import { createFakeKubeApi, validateKubernetesObject } from "@berth/fake-kube-api";
 import type { FakeKubeApi } from "@berth/fake-kube-api";
 import { createKubernetesDeployer } from "../src/engine/kubernetes/kubernetes-deployer.js";
 import type { KubernetesDeployerOptions } from "../src/engine/kubernetes/kubernetes-deployer.js";
 import { createKubeApiProxy } from "./support/kube-api-proxy.js";
-import { DEMO_PROCESSES, DEMO_SETTINGS, demoApp, formationEntry } from "./support/kubernetes-demo-app.js";
+import { DEMO_PROCESSES, DEMO_SETTINGS, NAMESPACE, demoApp, formationEntry, objectName } from "./support/kubernetes-demo-app.js";
 
 type Stored = { kind: string; metadata: { name: string; resourceVersion: string; uid: string; generation: number; managedFields?: { manager: string; fieldsV1: any }[] }; spec: any; status?: any };
 
-const NAMESPACE = DEMO_SETTINGS.namespace;
 const DEMO_OBJECTS = [
-  "Deployment/berth-apps/demo-web",
-  "Deployment/berth-apps/demo-admin-web",
-  "Deployment/berth-apps/demo-worker",
-  "Deployment/berth-apps/demo-api-tcp",
-  "Service/berth-apps/demo-web",
-  "Service/berth-apps/demo-admin-web",
-  "Service/berth-apps/demo-api-tcp",
+  `Secret/${NAMESPACE}/demo-config-v1`,
+  `Deployment/${NAMESPACE}/${objectName("web")}`,
+  `Deployment/${NAMESPACE}/${objectName("admin-web")}`,
+  `Deployment/${NAMESPACE}/${objectName("worker")}`,
+  `Deployment/${NAMESPACE}/${objectName("api-tcp")}`,
+  `Service/${NAMESPACE}/${objectName("web")}`,
+  `Service/${NAMESPACE}/${objectName("admin-web")}`,
+  `Service/${NAMESPACE}/${objectName("api-tcp")}`,
 ];
 
 async function setup(t: ExecutionContext, options: Partial<KubernetesDeployerOptions> = {}, kubeConfig?: (api: FakeKubeApi) => Promise<KubeConfig>) {
@@ -67,6 +67,26 @@ test("the demo app's objects are applied, each schema-valid as stored", async (t
   for (const object of objects) t.deepEqual((await validateKubernetesObject(object)).violations, [], `${object.kind}/${(object as Stored).metadata.name}`);
 });
 
+test("a team's apps live in the team's labelled namespace; another team's in its own", async (t) => {
+  const { deployer, api } = await setup(t);
+  await deployer.applyApp(demoApp());
+  const namespace = api.objects({ kind: "Namespace", name: NAMESPACE })[0] as Stored & { metadata: { labels: Record<string, string> } };
+  t.is(namespace.metadata.labels["berth.dev/team"], "acme");
+  await deployer.applyApp(demoApp({ team: "globex", release: { app: "blog" } }));
+  t.is(api.objects({ kind: "Deployment", namespace: NAMESPACE, labelSelector: "app.kubernetes.io/name=blog" }).length, 0);
+  t.is(api.objects({ kind: "Deployment", namespace: teamNamespace(DEMO_SETTINGS.namespaceBase, "globex"), labelSelector: "app.kubernetes.io/name=blog" }).length, 4);
+});
+
+test("an object of the same name that another app owns is never taken over", async (t) => {
+  const { deployer, api } = await setup(t);
+  const squatter = { apiVersion: "v1", kind: "Service", metadata: { name: objectName("web"), namespace: NAMESPACE, labels: { "app.kubernetes.io/name": "someone-else" } }, spec: { ports: [{ port: 80 }] } };
+  await fetch(`${api.url}/api/v1/namespaces`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: NAMESPACE } }) });
+  t.is((await fetch(`${api.url}/api/v1/namespaces/${NAMESPACE}/services`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(squatter) })).status, 201);
+  await t.throwsAsync(deployer.applyApp(demoApp()), { message: /exists and does not belong to app "demo"/ });
+  t.deepEqual(api.objects({ kind: "Deployment", namespace: NAMESPACE }), [], "nothing was applied");
+  t.is((api.objects({ kind: "Service", name: objectName("web") })[0] as Stored & { metadata: { labels: Record<string, string> } }).metadata.labels["app.kubernetes.io/name"], "someone-else");
+});
+
 test("applying the same release twice changes nothing", async (t) => {
   const { deployer, versions } = await setup(t);
   await deployer.applyApp(demoApp());
@@ -82,14 +102,14 @@ test("scaling web to 3 changes only the web Deployment and spreads it over zones
   const before = versions();
   const formation = ["web", "admin-web", "worker", "api-tcp"].map((type) => formationEntry(type, { replicas: type === "web" ? 3 : 1 }));
   const result = await deployer.applyApp(demoApp({ formation }));
-  t.deepEqual(result.applied, ["Deployment/berth-apps/demo-web"]);
+  t.deepEqual(result.applied, [`Deployment/${NAMESPACE}/${objectName("web")}`, `PodDisruptionBudget/${NAMESPACE}/${objectName("web")}`], "3 replicas get a disruption budget");
   t.deepEqual(result.pruned, []);
   const after = versions();
-  for (const name of Object.keys(before)) t.is(after[name] !== before[name], name === "Deployment/demo-web", name);
-  const web = stored("Deployment", "demo-web")[0]!;
+  for (const name of Object.keys(before)) t.is(after[name] !== before[name], name === `Deployment/${objectName("web")}`, name);
+  const web = stored("Deployment", objectName("web"))[0]!;
   t.is(web.spec.replicas, 3);
   t.is(web.spec.template.spec.topologySpreadConstraints[0].topologyKey, "topology.kubernetes.io/zone");
-  t.is(stored("Deployment", "demo-admin-web")[0]!.spec.template.spec.topologySpreadConstraints, undefined);
+  t.is(stored("Deployment", objectName("admin-web"))[0]!.spec.template.spec.topologySpreadConstraints, undefined);
 });
 
 test("an autoscale rule adds an HPA and leaves the Deployment's replicas to it without dropping them", async (t) => {
@@ -98,23 +118,23 @@ test("an autoscale rule adds an HPA and leaves the Deployment's replicas to it w
   await deployer.applyApp(demoApp({ formation }));
   const autoscaleRules = [{ processType: "web", minReplicas: 2, maxReplicas: 5, targetCpuPercent: 60 }];
   const result = await deployer.applyApp(demoApp({ formation, autoscaleRules }));
-  t.true(result.applied.includes("HorizontalPodAutoscaler/berth-apps/demo-web"));
-  const hpa = stored("HorizontalPodAutoscaler", "demo-web")[0]!;
-  t.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: "apps/v1", kind: "Deployment", name: "demo-web" });
+  t.true(result.applied.includes(`HorizontalPodAutoscaler/${NAMESPACE}/${objectName("web")}`));
+  const hpa = stored("HorizontalPodAutoscaler", objectName("web"))[0]!;
+  t.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: "apps/v1", kind: "Deployment", name: objectName("web") });
   t.deepEqual((await validateKubernetesObject(hpa as never)).violations, []);
 
-  const web = stored("Deployment", "demo-web")[0]!;
+  const web = stored("Deployment", objectName("web"))[0]!;
   t.is(web.spec.replicas, 3, "the count stays where it was until the HPA changes it");
   const owners = (web.metadata.managedFields ?? []).filter((entry) => entry.fieldsV1?.["f:spec"]?.["f:replicas"] !== undefined).map((entry) => entry.manager);
   t.deepEqual(owners, ["berth-scheduler-replicas-handover"], "berth-scheduler no longer owns spec.replicas");
 
   const handovers = api.requests.filter((request) => request.verb === "apply" && request.query.fieldManager === "berth-scheduler-replicas-handover").length;
-  t.deepEqual(await deployer.applyApp(demoApp({ formation, autoscaleRules })), { applied: [], unchanged: [...DEMO_OBJECTS, "HorizontalPodAutoscaler/berth-apps/demo-web"], pruned: [] });
+  t.deepEqual(await deployer.applyApp(demoApp({ formation, autoscaleRules })), { applied: [], unchanged: [...DEMO_OBJECTS, `HorizontalPodAutoscaler/${NAMESPACE}/${objectName("web")}`, `PodDisruptionBudget/${NAMESPACE}/${objectName("web")}`], pruned: [] });
   t.is(api.requests.filter((request) => request.verb === "apply" && request.query.fieldManager === "berth-scheduler-replicas-handover").length, handovers, "the handover happens once");
 
   const unset = await deployer.applyApp(demoApp({ formation }));
-  t.deepEqual(unset.pruned, ["HorizontalPodAutoscaler/berth-apps/demo-web"]);
-  t.is(stored("Deployment", "demo-web")[0]!.spec.replicas, 3, "without the rule berth owns the count again");
+  t.deepEqual(unset.pruned, [`HorizontalPodAutoscaler/${NAMESPACE}/${objectName("web")}`]);
+  t.is(stored("Deployment", objectName("web"))[0]!.spec.replicas, 3, "without the rule berth owns the count again");
 });
 
 test("removing a type from the Procfile prunes its Deployment and Service", async (t) => {
@@ -122,9 +142,9 @@ test("removing a type from the Procfile prunes its Deployment and Service", asyn
   await deployer.applyApp(demoApp());
   const processes = DEMO_PROCESSES.filter((process) => process.processType !== "api-tcp");
   const result = await deployer.applyApp(demoApp({ version: 2, release: { processes } }));
-  t.deepEqual(result.pruned, ["Deployment/berth-apps/demo-api-tcp", "Service/berth-apps/demo-api-tcp"]);
-  t.deepEqual(stored("Deployment").map((object) => object.metadata.name), ["demo-admin-web", "demo-web", "demo-worker"]);
-  t.deepEqual(stored("Service").map((object) => object.metadata.name), ["demo-admin-web", "demo-web"]);
+  t.deepEqual(result.pruned, [`Deployment/${NAMESPACE}/${objectName("api-tcp")}`, `Service/${NAMESPACE}/${objectName("api-tcp")}`]);
+  t.deepEqual(stored("Deployment").map((object) => object.metadata.name), [objectName("admin-web"), objectName("web"), objectName("worker")]);
+  t.deepEqual(stored("Service").map((object) => object.metadata.name), [objectName("admin-web"), objectName("web")]);
 });
 
 test("deleting an app removes its objects and release Jobs and nothing of another app", async (t) => {
@@ -136,11 +156,14 @@ test("deleting an app removes its objects and release Jobs and nothing of anothe
   await until(() => stored("Job").length === 1);
   await writeStatus("/apis/batch/v1", "Job", "demo-release-v1", () => ({ conditions: [{ type: "Complete", status: "True" }] }));
   await job;
-  const result = await deployer.deleteApp("demo");
-  t.deepEqual([...result.pruned].sort(), [...DEMO_OBJECTS, "Job/berth-apps/demo-release-v1"].sort());
+  const result = await deployer.deleteApp({ app: "demo", namespace: NAMESPACE });
+  t.deepEqual([...result.pruned].sort(), [...DEMO_OBJECTS, `Job/${NAMESPACE}/demo-release-v1`].sort());
   t.deepEqual(
-    api.objects({ namespace: NAMESPACE }).map((object) => `${object.kind}/${(object as Stored).metadata.name}`).sort(),
-    DEMO_OBJECTS.map((reference) => reference.replace("berth-apps/demo", "blog")).sort(),
+    api
+      .objects({ namespace: NAMESPACE })
+      .map((object) => `${object.kind}/${(object as Stored).metadata.name}`)
+      .sort(),
+    DEMO_OBJECTS.map((reference) => reference.replace(`${NAMESPACE}/`, "")).map((reference) => ["web", "admin-web", "worker", "api-tcp"].reduce((name, type) => name.replace(objectName(type), processObjectName("blog", type)), reference.replace("demo-config", "blog-config"))).sort(),
   );
 });
 
@@ -218,7 +241,7 @@ test("a failed release reports the pod's exit code and its last log lines", asyn
 test("waitForRollout resolves once every Deployment reports its replicas updated and available", async (t) => {
   const { deployer, stored, writeStatus } = await setup(t);
   await deployer.applyApp(demoApp());
-  const waiting = deployer.waitForRollout({ app: "demo", progressDeadlineMs: 120_000 });
+  const waiting = deployer.waitForRollout({ app: "demo", namespace: NAMESPACE, progressDeadlineMs: 120_000 });
   for (const deployment of stored("Deployment")) await writeStatus("/apis/apps/v1", "Deployment", deployment.metadata.name, rolledOut);
   t.deepEqual(await waiting, { ok: true });
 });
@@ -226,21 +249,21 @@ test("waitForRollout resolves once every Deployment reports its replicas updated
 test("waitForRollout reports PROGRESS_DEADLINE_EXCEEDED naming the Deployments that did not roll out", async (t) => {
   const { deployer, stored, writeStatus } = await setup(t);
   await deployer.applyApp(demoApp());
-  await writeStatus("/apis/apps/v1", "Deployment", "demo-web", rolledOut);
+  await writeStatus("/apis/apps/v1", "Deployment", objectName("web"), rolledOut);
   // Old status: the controller has not seen the latest generation yet.
-  await writeStatus("/apis/apps/v1", "Deployment", "demo-worker", (object) => ({ ...rolledOut(object), observedGeneration: object.metadata.generation - 1 }));
-  const outcome = await deployer.waitForRollout({ app: "demo", progressDeadlineMs: 300 });
+  await writeStatus("/apis/apps/v1", "Deployment", objectName("worker"), (object) => ({ ...rolledOut(object), observedGeneration: object.metadata.generation - 1 }));
+  const outcome = await deployer.waitForRollout({ app: "demo", namespace: NAMESPACE, progressDeadlineMs: 2000 });
   t.like(outcome, { ok: false, reason: "PROGRESS_DEADLINE_EXCEEDED" });
-  t.deepEqual(outcome.ok ? [] : [...outcome.pending].sort(), ["demo-admin-web", "demo-api-tcp", "demo-worker"]);
-  t.regex(outcome.ok ? "" : outcome.message, /no replica became available for 0 s: .*demo-worker \(spec not yet observed/);
+  t.deepEqual(outcome.ok ? [] : [...outcome.pending].sort(), [objectName("admin-web"), objectName("api-tcp"), objectName("worker")]);
+  t.regex(outcome.ok ? "" : outcome.message, /no replica became available for 2 s: .*demo-worker \(spec not yet observed/);
   t.is(stored("Deployment").length, 4);
 });
 
 test("waitForRollout reports the cluster's own ProgressDeadlineExceeded at once", async (t) => {
   const { deployer, writeStatus } = await setup(t);
   await deployer.applyApp(demoApp({ formation: [formationEntry("web", { replicas: 2 })], release: { processes: [{ processType: "web", command: "node web.js" }] } }));
-  const waiting = deployer.waitForRollout({ app: "demo", progressDeadlineMs: 600_000 });
-  await writeStatus("/apis/apps/v1", "Deployment", "demo-web", (object) => ({
+  const waiting = deployer.waitForRollout({ app: "demo", namespace: NAMESPACE, progressDeadlineMs: 600_000 });
+  await writeStatus("/apis/apps/v1", "Deployment", objectName("web"), (object) => ({
     observedGeneration: object.metadata.generation,
     replicas: 3,
     updatedReplicas: 1,
@@ -256,7 +279,7 @@ test("waiting stops when the caller gives up", async (t) => {
   const { deployer } = await setup(t);
   await deployer.applyApp(demoApp());
   const controller = new AbortController();
-  const waiting = deployer.waitForRollout({ app: "demo", progressDeadlineMs: 600_000, signal: controller.signal });
+  const waiting = deployer.waitForRollout({ app: "demo", namespace: NAMESPACE, progressDeadlineMs: 600_000, signal: controller.signal });
   const job = deployer.runReleaseJob(demoApp(), { signal: controller.signal });
   controller.abort(new Error("the rollout was cancelled"));
   await t.throwsAsync(waiting, { message: "the rollout was cancelled" });

@@ -1,27 +1,24 @@
 import test from "ava";
-import type { V1Container, V1Deployment, V1Job, V1Service, V2HorizontalPodAutoscaler } from "@kubernetes/client-node";
+import type { V1Container, V1Deployment, V1Job, V1PodDisruptionBudget, V1Secret, V1Service, V2HorizontalPodAutoscaler } from "@kubernetes/client-node";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { validateKubernetesObject } from "@berth/fake-kube-api";
 import { appObjects, appPruneScopes, kubernetesNameProblems, releaseJobFor } from "../src/engine/kubernetes/manifests.js";
-import { DEMO_SETTINGS, demoApp, formationEntry } from "./support/kubernetes-demo-app.js";
+import { DEMO_SETTINGS, NAMESPACE, demoApp, formationEntry, objectName } from "./support/kubernetes-demo-app.js";
 
 const names = (objects: KubernetesObject[]) => objects.map((object) => `${object.kind}/${object.metadata!.name}`);
 const find = <T>(objects: KubernetesObject[], kind: string, name: string) => objects.find((object) => object.kind === kind && object.metadata!.name === name) as T;
-const deploymentOf = (objects: KubernetesObject[], type: string) => find<V1Deployment>(objects, "Deployment", `demo-${type}`);
+const deploymentOf = (objects: KubernetesObject[], type: string) => find<V1Deployment>(objects, "Deployment", objectName(type));
 const containerOf = (deployment: V1Deployment): V1Container => deployment.spec!.template.spec!.containers[0]!;
 
 test("the demo app is a Deployment per process type but release, a Service per web and tcp type, all schema-valid", async (t) => {
   const objects = [...appObjects(demoApp(), DEMO_SETTINGS), releaseJobFor(demoApp(), DEMO_SETTINGS)!];
   t.deepEqual(names(objects), [
-    "Deployment/demo-web",
-    "Deployment/demo-admin-web",
-    "Deployment/demo-worker",
-    "Deployment/demo-api-tcp",
-    "Service/demo-web",
-    "Service/demo-admin-web",
-    "Service/demo-api-tcp",
+    "Secret/demo-config-v1",
+    ...["web", "admin-web", "worker", "api-tcp"].map((type) => `Deployment/${objectName(type)}`),
+    ...["web", "admin-web", "api-tcp"].map((type) => `Service/${objectName(type)}`),
     "Job/demo-release-v1",
   ]);
+  t.true(objects.every((object) => object.metadata!.namespace === NAMESPACE), "everything in the team's namespace");
   for (const object of objects) {
     const validation = await validateKubernetesObject(object as Record<string, unknown>);
     t.true(validation.schemaChecked, `${object.kind} is checked against its schema`);
@@ -39,7 +36,7 @@ test("a Deployment rolls out without losing capacity and runs the release's imag
   t.deepEqual(container.command, ["/bin/sh", "-c", "node web.js"]);
   t.deepEqual(web.metadata!.labels, {
     "app.kubernetes.io/name": "demo",
-    "app.kubernetes.io/instance": "demo-web",
+    "app.kubernetes.io/instance": objectName("web"),
     "app.kubernetes.io/component": "web",
     "app.kubernetes.io/part-of": "berth",
     "app.kubernetes.io/managed-by": "berth-scheduler",
@@ -49,12 +46,32 @@ test("a Deployment rolls out without losing capacity and runs the release's imag
   t.deepEqual(web.spec!.template.metadata!.labels, web.metadata!.labels);
 });
 
-test("the environment is the config vars, BERTH_* variables and PORT for processes that listen", (t) => {
-  const objects = appObjects(demoApp({ version: 2 }), DEMO_SETTINGS);
+test("config vars live in the release's immutable Secret, read with envFrom; only PORT and BERTH_* of the process are in the spec", (t) => {
+  const input = demoApp({ version: 2, release: { config: { GREETING: "hello", DATABASE_PASSWORD: "s3cret-value" } } });
+  const objects = [...appObjects(input, DEMO_SETTINGS), releaseJobFor(input, DEMO_SETTINGS)!];
+  const secret = find<V1Secret>(objects, "Secret", "demo-config-v2");
+  t.true(secret.immutable);
+  t.deepEqual(Object.fromEntries(Object.entries(secret.data!).map(([key, value]) => [key, Buffer.from(value, "base64").toString()])), { BERTH_APP: "demo", BERTH_RELEASE: "2", DATABASE_PASSWORD: "s3cret-value", GREETING: "hello" });
   const variables = (type: string) => Object.fromEntries(containerOf(deploymentOf(objects, type)).env!.map((env) => [env.name, env.value ?? env.valueFrom?.fieldRef?.fieldPath]));
-  t.deepEqual(variables("web"), { BERTH_APP: "demo", BERTH_PROCESS_TYPE: "web", BERTH_RELEASE: "2", GREETING: "hello", PORT: "5000", BERTH_REPLICA_NAME: "metadata.name" });
-  t.deepEqual(variables("worker"), { BERTH_APP: "demo", BERTH_PROCESS_TYPE: "worker", BERTH_RELEASE: "2", GREETING: "hello", BERTH_REPLICA_NAME: "metadata.name" });
-  t.is(variables("api-tcp").PORT, "5000");
+  t.deepEqual(variables("web"), { BERTH_PROCESS_TYPE: "web", PORT: "5000", BERTH_REPLICA_NAME: "metadata.name" });
+  t.deepEqual(variables("worker"), { BERTH_PROCESS_TYPE: "worker", BERTH_REPLICA_NAME: "metadata.name" });
+  t.deepEqual(containerOf(deploymentOf(objects, "web")).envFrom, [{ secretRef: { name: "demo-config-v2" } }]);
+  // No config value appears anywhere in a Deployment or Job.
+  for (const workload of objects.filter((object) => object.kind === "Deployment" || object.kind === "Job")) {
+    t.false(JSON.stringify(workload).includes("s3cret-value"), `${workload.kind}/${workload.metadata!.name}`);
+    t.false(JSON.stringify(workload).includes("GREETING"), `${workload.kind}/${workload.metadata!.name}`);
+  }
+});
+
+test("pods run restricted: no privilege escalation, no capabilities, RuntimeDefault seccomp; traffic types wait before SIGTERM", (t) => {
+  const objects = appObjects(demoApp(), DEMO_SETTINGS);
+  for (const type of ["web", "worker"]) {
+    const deployment = deploymentOf(objects, type);
+    t.deepEqual(deployment.spec!.template.spec!.securityContext, { seccompProfile: { type: "RuntimeDefault" } });
+    t.deepEqual(containerOf(deployment).securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } });
+  }
+  t.deepEqual(containerOf(deploymentOf(objects, "web")).lifecycle, { preStop: { sleep: { seconds: 5 } } });
+  t.is(containerOf(deploymentOf(objects, "worker")).lifecycle, undefined);
 });
 
 const probeTable: [string, Partial<V1Container>, number][] = [
@@ -64,7 +81,8 @@ const probeTable: [string, Partial<V1Container>, number][] = [
       ports: [{ name: "http", containerPort: 5000, protocol: "TCP" }],
       startupProbe: { httpGet: { path: "/", port: 5000 }, periodSeconds: 1, timeoutSeconds: 5, failureThreshold: 30 },
       readinessProbe: { httpGet: { path: "/", port: 5000 }, periodSeconds: 1, timeoutSeconds: 5, successThreshold: 1, failureThreshold: 3 },
-      livenessProbe: { httpGet: { path: "/", port: 5000 }, periodSeconds: 1, timeoutSeconds: 5, successThreshold: 1, failureThreshold: 3 },
+      // Liveness is slower and more tolerant than readiness.
+      livenessProbe: { httpGet: { path: "/", port: 5000 }, periodSeconds: 2, timeoutSeconds: 10, successThreshold: 1, failureThreshold: 6 },
     },
     0,
   ],
@@ -74,7 +92,7 @@ const probeTable: [string, Partial<V1Container>, number][] = [
       ports: [{ name: "tcp", containerPort: 5000, protocol: "TCP" }],
       startupProbe: { tcpSocket: { port: 5000 }, periodSeconds: 1, timeoutSeconds: 5, failureThreshold: 30 },
       readinessProbe: { tcpSocket: { port: 5000 }, periodSeconds: 1, timeoutSeconds: 5, successThreshold: 1, failureThreshold: 3 },
-      livenessProbe: { tcpSocket: { port: 5000 }, periodSeconds: 1, timeoutSeconds: 5, successThreshold: 1, failureThreshold: 3 },
+      livenessProbe: { tcpSocket: { port: 5000 }, periodSeconds: 2, timeoutSeconds: 10, successThreshold: 1, failureThreshold: 6 },
     },
     0,
   ],
@@ -128,15 +146,16 @@ for (const [label, app, replicas, spread] of spreadTable) {
     t.is("replicas" in deployment.spec!, replicas !== undefined, "an autoscaled type's replicas are left to its HPA");
     const constraints = deployment.spec!.template.spec!.topologySpreadConstraints;
     if (!spread) return t.is(constraints, undefined);
-    t.deepEqual(constraints, [
-      {
+    t.deepEqual(
+      constraints,
+      ["topology.kubernetes.io/zone", "kubernetes.io/hostname"].map((topologyKey) => ({
         maxSkew: 1,
-        topologyKey: "topology.kubernetes.io/zone",
+        topologyKey,
         whenUnsatisfiable: "ScheduleAnyway",
         labelSelector: { matchLabels: { "app.kubernetes.io/name": "demo", "app.kubernetes.io/component": "web" } },
         matchLabelKeys: ["pod-template-hash"],
-      },
-    ]);
+      })),
+    );
   });
 }
 
@@ -148,9 +167,9 @@ test("a type of the formation the release does not run gets 0 replicas of the de
 
 test("an autoscale rule is an autoscaling/v2 HPA on CPU utilization targeting the type's Deployment", (t) => {
   const objects = appObjects(demoApp({ autoscaleRules: [{ processType: "worker", minReplicas: 2, maxReplicas: 6, targetCpuPercent: 65 }] }), DEMO_SETTINGS);
-  const hpa = find<V2HorizontalPodAutoscaler>(objects, "HorizontalPodAutoscaler", "demo-worker");
+  const hpa = find<V2HorizontalPodAutoscaler>(objects, "HorizontalPodAutoscaler", objectName("worker"));
   t.deepEqual(hpa.spec, {
-    scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "demo-worker" },
+    scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: objectName("worker") },
     minReplicas: 2,
     maxReplicas: 6,
     metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 65 } } }],
@@ -167,14 +186,14 @@ test("a rule for a type the release does not run makes no HPA", (t) => {
 test("a web Service listens on the router's service port, a tcp Service on $PORT, both forwarding to $PORT", (t) => {
   const objects = appObjects(demoApp(), DEMO_SETTINGS);
   const selector = (type: string) => ({ "app.kubernetes.io/name": "demo", "app.kubernetes.io/component": type });
-  t.deepEqual(find<V1Service>(objects, "Service", "demo-admin-web").spec, { type: "ClusterIP", selector: selector("admin-web"), ports: [{ name: "http", port: 80, targetPort: 5000, protocol: "TCP" }] });
-  t.deepEqual(find<V1Service>(objects, "Service", "demo-api-tcp").spec, { type: "ClusterIP", selector: selector("api-tcp"), ports: [{ name: "tcp", port: 5000, targetPort: 5000, protocol: "TCP" }] });
+  t.deepEqual(find<V1Service>(objects, "Service", objectName("admin-web")).spec, { type: "ClusterIP", selector: selector("admin-web"), ports: [{ name: "http", port: 80, targetPort: 5000, protocol: "TCP" }] });
+  t.deepEqual(find<V1Service>(objects, "Service", objectName("api-tcp")).spec, { type: "ClusterIP", selector: selector("api-tcp"), ports: [{ name: "tcp", port: 5000, targetPort: 5000, protocol: "TCP" }] });
 });
 
 test("an rtc type runs a Deployment probed over TCP and gets no Service", (t) => {
   const processes = [{ processType: "sfu-rtc", command: "node sfu.js" }];
   const objects = appObjects(demoApp({ release: { processes }, formation: [formationEntry("sfu-rtc", { replicas: 1 })] }), DEMO_SETTINGS);
-  t.deepEqual(names(objects), ["Deployment/demo-sfu-rtc"]);
+  t.deepEqual(names(objects), ["Secret/demo-config-v1", `Deployment/${objectName("sfu-rtc")}`]);
   t.deepEqual(containerOf(deploymentOf(objects, "sfu-rtc")).readinessProbe!.tcpSocket, { port: 5000 });
 });
 
@@ -207,7 +226,7 @@ test("a release whose Procfile has no release line has no Job", (t) => {
 test("names Kubernetes cannot take and releases without an image are refused", (t) => {
   const long = "a".repeat(58);
   t.throws(() => appObjects(demoApp({ release: { app: long } }), DEMO_SETTINGS), { message: /longer than 63 characters/ });
-  t.throws(() => appObjects(demoApp({ release: { app: "1shop" } }), DEMO_SETTINGS), { message: /must start with a letter/ });
+  t.throws(() => appObjects(demoApp({ release: { app: "1shop" } }), DEMO_SETTINGS), { message: /start with a letter/ });
   t.throws(() => appObjects(demoApp({ release: { artifact: { digest: "" } } }), DEMO_SETTINGS), { message: /has no container image/ });
 });
 
@@ -216,15 +235,25 @@ test("names Kubernetes cannot take are found before anything is built", (t) => {
   t.deepEqual(kubernetesNameProblems("a".repeat(55), ["web", "admin-web", "release"], 12), [
     `"${"a".repeat(55)}-admin-web" is longer than 63 characters: shorten the app or process type name`,
     `"${"a".repeat(55)}-release-v12" is longer than 63 characters: shorten the app or process type name`,
+    `"${"a".repeat(55)}-config-v12" is longer than 63 characters: shorten the app or process type name`,
   ]);
-  t.deepEqual(kubernetesNameProblems("9lives", ["worker"], 1), ['"9lives-worker" must start with a letter on Kubernetes']);
+  t.regex(kubernetesNameProblems("9lives", ["worker"], 1)[0]!, /"9lives-worker" must be lower-case letters, digits and '-', start with a letter/);
+});
+
+test("a type with 2 or more replicas gets a PodDisruptionBudget taking one pod at a time; an image without a Procfile runs its own entrypoint", (t) => {
+  const objects = appObjects(demoApp({ formation: [formationEntry("web", { replicas: 2 }), formationEntry("worker", { replicas: 1 })] }), DEMO_SETTINGS);
+  const budgets = objects.filter((object) => object.kind === "PodDisruptionBudget") as V1PodDisruptionBudget[];
+  t.deepEqual(budgets.map((budget) => [budget.metadata!.name, budget.spec]), [[objectName("web"), { maxUnavailable: 1, selector: { matchLabels: { "app.kubernetes.io/name": "demo", "app.kubernetes.io/component": "web" } } }]]);
+  const image = appObjects(demoApp({ release: { processes: [{ processType: "web", command: "" }] } }), DEMO_SETTINGS);
+  t.false("command" in containerOf(deploymentOf(image, "web")), "no sh -c \"\": the image's entrypoint and CMD run unmodified");
 });
 
 test("the prune scopes select the app's objects applied by the scheduler", (t) => {
   const selector = "app.kubernetes.io/name=demo,app.kubernetes.io/managed-by=berth-scheduler";
-  t.deepEqual(appPruneScopes("demo", DEMO_SETTINGS), [
-    { apiVersion: "apps/v1", kind: "Deployment", namespace: "berth-apps", labelSelector: selector },
-    { apiVersion: "v1", kind: "Service", namespace: "berth-apps", labelSelector: selector },
-    { apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", namespace: "berth-apps", labelSelector: selector },
+  t.deepEqual(appPruneScopes({ app: "demo", namespace: NAMESPACE }, DEMO_SETTINGS), [
+    { apiVersion: "apps/v1", kind: "Deployment", namespace: NAMESPACE, labelSelector: selector },
+    { apiVersion: "v1", kind: "Service", namespace: NAMESPACE, labelSelector: selector },
+    { apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", namespace: NAMESPACE, labelSelector: selector },
+    { apiVersion: "policy/v1", kind: "PodDisruptionBudget", namespace: NAMESPACE, labelSelector: selector },
   ]);
 });

@@ -1,15 +1,17 @@
 import test from "ava";
+import { Code, type ConnectError } from "@connectrpc/connect";
 import type { ExecutionContext } from "ava";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createLogger } from "@berth/kit";
+import { createLogger, processObjectName, teamNamespace } from "@berth/kit";
 import { createFakeKubeApi, validateKubernetesObject } from "@berth/fake-kube-api";
 import type { FakeKubeApi } from "@berth/fake-kube-api";
 import { ReleaseStatus, RolloutState } from "@berth/proto/type/v1/release";
 import { readSchedulerConfig, startScheduler } from "../src/index.js";
 import { DEMO_DIR, eventually, followRollout, isolation, kinds, schedulerClient, testEnvironment } from "./support/scheduler-harness.js";
 
-const NAMESPACE = "berth-apps";
+const NAMESPACE = teamNamespace("berth-apps", "acme");
+const shop = (processType: string) => processObjectName("shop", processType);
 type Stored = { kind: string; metadata: { name: string; generation: number; labels?: Record<string, string> }; spec: any; status?: any };
 
 async function setup(t: ExecutionContext, overrides: Record<string, string> = {}) {
@@ -73,7 +75,7 @@ test("on the kubernetes engine a deploy runs the release Job first, then applies
   // New apps run web=1 and every other type 0.
   t.deepEqual(
     stored("Deployment").map((d) => [d.metadata.name, d.spec.replicas]).sort(),
-    [["shop-admin-web", 0], ["shop-api-tcp", 0], ["shop-web", 1], ["shop-worker", 0]],
+    [[shop("admin-web"), 0], [shop("api-tcp"), 0], [shop("web"), 1], [shop("worker"), 0]],
   );
   const following = followRollout(client, "shop", rollout!.id);
   await eventually(async () => {
@@ -85,25 +87,51 @@ test("on the kubernetes engine a deploy runs the release Job first, then applies
   for (const kind of ["Deployment", "Service", "Job"]) {
     for (const object of stored(kind)) t.deepEqual((await validateKubernetesObject(object as never)).violations, [], `${kind}/${object.metadata.name}`);
   }
-  t.is(stored("Deployment", "shop-web")[0]!.spec.replicas, 1);
-  t.is(imageOf(stored("Deployment", "shop-web")[0]!), image(1));
+  t.is(stored("Deployment", shop("web"))[0]!.spec.replicas, 1);
+  t.is(imageOf(stored("Deployment", shop("web"))[0]!), image(1));
 
   // Scaling and autoscaling apply at once: web=3 spreads over zones, an HPA governs the worker.
   await client.updateFormation({ app: "shop", changes: [{ processType: "web", replicas: 3 }, { processType: "api-tcp", replicas: 1 }] });
   await client.setAutoscale({ app: "shop", rule: { processType: "worker", minReplicas: 1, maxReplicas: 4, targetCpuPercent: 60 } });
   const web = await eventually(async () => {
-    const deployment = stored("Deployment", "shop-web")[0]!;
+    const deployment = stored("Deployment", shop("web"))[0]!;
     return deployment.spec.replicas === 3 ? deployment : undefined;
   }, "web at 3 replicas");
   t.is(web.spec.template.spec.topologySpreadConstraints[0].topologyKey, "topology.kubernetes.io/zone");
-  const tcp = await eventually(async () => stored("Service", "shop-api-tcp")[0], "the api-tcp Service, named <app>-<type>");
+  const tcp = await eventually(async () => stored("Service", shop("api-tcp"))[0], "the api-tcp Service, named <app>-<type>");
   t.deepEqual((await validateKubernetesObject(tcp as never)).violations, []);
-  const hpa = await eventually(async () => stored("HorizontalPodAutoscaler", "shop-worker")[0], "the worker's HPA");
+  const hpa = await eventually(async () => stored("HorizontalPodAutoscaler", shop("worker"))[0], "the worker's HPA");
   t.like(hpa.spec, { minReplicas: 1, maxReplicas: 4 });
   t.deepEqual((await validateKubernetesObject(hpa as never)).violations, []);
 
   await client.deleteApp({ name: "shop" });
   t.deepEqual([...stored("Deployment"), ...stored("Service"), ...stored("HorizontalPodAutoscaler"), ...stored("Job")], []);
+});
+
+test("on the kubernetes engine a name Kubernetes would refuse is INVALID_ARGUMENT before anything is stored or applied", async (t) => {
+  const { client, api } = await setup(t);
+  const app = `a${"b".repeat(53)}`;
+  await client.createApp({ team: "acme", name: app });
+  const refused = await t.throwsAsync(client.createRelease({ app, artifact: { source: { case: "image", value: image(1) } }, procfile: "web: node web.js\nadmin-web: node admin.js\n" }));
+  t.is((refused as ConnectError).code, Code.InvalidArgument);
+  t.regex(refused!.message, /app: on Kubernetes, ".*-admin-web" is longer than 63 characters/);
+  t.is((await client.listReleases({ app })).releases.length, 0, "no release was stored");
+  t.deepEqual(api.requests.filter((request) => request.verb === "apply" || request.verb === "create"), [], "nothing was applied");
+});
+
+test("on the kubernetes engine two apps of a team whose <app>-<type> names collide cannot both deploy: the second is INVALID_ARGUMENT", async (t) => {
+  const { client, control, stored } = await setup(t);
+  await client.createApp({ team: "acme", name: "a" });
+  await client.createApp({ team: "acme", name: "a-b" });
+  await client.createRelease({ app: "a", artifact: { source: { case: "image", value: image(1) } }, procfile: "b-web: node web.js\n" });
+  await eventually(async () => {
+    await control.rollOut("a");
+    return (await client.getApp({ name: "a" })).app?.currentReleaseVersion === 1 ? true : undefined;
+  }, "app a live");
+  const refused = await t.throwsAsync(client.createRelease({ app: "a-b", artifact: { source: { case: "image", value: image(1) } }, procfile: "web: node web.js\n" }));
+  t.is((refused as ConnectError).code, Code.InvalidArgument);
+  t.regex(refused!.message, /"a-b-web", the name of process "web", is already the name of app "a"'s process "b-web"/);
+  t.deepEqual(stored("Deployment").map((deployment) => deployment.metadata.labels?.["app.kubernetes.io/name"]), ["a"], "app a's objects alone, untouched");
 });
 
 test("on the kubernetes engine a failed release Job aborts the deploy and a rollout that makes no progress is rolled back", async (t) => {
@@ -123,13 +151,13 @@ test("on the kubernetes engine a failed release Job aborts the deploy and a roll
   t.is(failed.rollout.state, RolloutState.FAILED);
   t.is(failed.rollout.reason, "RELEASE_PHASE_FAILED");
   t.regex((await client.getRelease({ app: "shop", version: 2 })).release!.failureMessage, /BackoffLimitExceeded/);
-  t.is(imageOf(stored("Deployment", "shop-web")[0]!), image(1));
+  t.is(imageOf(stored("Deployment", shop("web"))[0]!), image(1));
 
   // v3's pods never become available: the progress deadline passes and v1 is applied again.
   const third = await client.createRelease({ app: "shop", artifact: { source: { case: "image", value: image(3) } }, procfile });
   await control.finishJob("shop-release-v3", "Complete");
-  await eventually(async () => (imageOf(stored("Deployment", "shop-web")[0]!) === image(3) ? true : undefined), "v3 applied");
-  await eventually(async () => (imageOf(stored("Deployment", "shop-web")[0]!) === image(1) ? true : undefined), "v1 applied again");
+  await eventually(async () => (imageOf(stored("Deployment", shop("web"))[0]!) === image(3) ? true : undefined), "v3 applied");
+  await eventually(async () => (imageOf(stored("Deployment", shop("web"))[0]!) === image(1) ? true : undefined), "v1 applied again");
   const following = followRollout(client, "shop", third.rollout!.id);
   await eventually(async () => {
     await control.rollOut("shop");

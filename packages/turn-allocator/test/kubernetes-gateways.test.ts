@@ -1,6 +1,6 @@
 import test from "ava";
 import { createFakeKubeApi, validateKubernetesObject } from "@berth/fake-kube-api";
-import { silentLogger } from "@berth/kit";
+import { processObjectName, silentLogger } from "@berth/kit";
 import { coturnObjects } from "../src/gateway/kubernetes/coturn-objects.js";
 import { createKubernetesGateways } from "../src/gateway/kubernetes/kubernetes-gateways.js";
 import type { GatewaySpec } from "../src/gateway/gateway-spec.js";
@@ -19,10 +19,14 @@ const spec = (app: string, port: number, secrets: string[]): GatewaySpec => ({
   secrets,
 });
 const managed = "app.kubernetes.io/managed-by=berth-turn-allocator";
+/** The name of a gateway's objects. */
+const turn = (app: string, processType: string) => `${processObjectName(app, processType)}-turn`;
+/** What the allocator applies; the simulated cluster adds ReplicaSets and pods carrying the same labels. */
+const applied = (object: Record<string, unknown>) => ["Secret", "Deployment", "Service"].includes(object.kind as string);
 
 test("a gateway is a schema-valid coturn Deployment, UDP Service and Secret", async (t) => {
   const objects = coturnObjects(spec("shop", 40001, ["s1"]), settings);
-  t.deepEqual(objects.map((object) => `${object.kind}/${object.metadata!.name}`), ["Secret/shop-sfu-rtc-turn", "Deployment/shop-sfu-rtc-turn", "Service/shop-sfu-rtc-turn"]);
+  t.deepEqual(objects.map((object) => `${object.kind}/${object.metadata!.name}`), [`Secret/${turn("shop", "sfu-rtc")}`, `Deployment/${turn("shop", "sfu-rtc")}`, `Service/${turn("shop", "sfu-rtc")}`]);
   for (const object of objects) {
     const result = await validateKubernetesObject(object as never);
     t.deepEqual(result.violations, [], `${object.kind} is not schema-valid`);
@@ -36,10 +40,11 @@ test("a gateway is a schema-valid coturn Deployment, UDP Service and Secret", as
 });
 
 test("gateways are applied idempotently, rotated without touching the Deployment, and pruned", async (t) => {
-  const api = await createFakeKubeApi();
+  // Resource versions are compared: no simulated controller may write status in between.
+  const api = await createFakeKubeApi({ controllers: false });
   t.teardown(() => api.close());
   const engine = createKubernetesGateways({ kubeConfig: api.kubeConfig(), settings, logger: silentLogger });
-  const versions = () => Object.fromEntries(api.objects({ labelSelector: managed }).map((o) => [`${o.kind}/${(o.metadata as { name: string }).name}`, (o.metadata as { resourceVersion: string }).resourceVersion]));
+  const versions = () => Object.fromEntries(api.objects({ labelSelector: managed }).filter(applied).map((o) => [`${o.kind}/${(o.metadata as { name: string }).name}`, (o.metadata as { resourceVersion: string }).resourceVersion]));
 
   await engine.apply([spec("shop", 40001, ["s1"]), spec("blog", 40002, ["b1"])]);
   const first = versions();
@@ -49,11 +54,11 @@ test("gateways are applied idempotently, rotated without touching the Deployment
 
   await engine.apply([spec("shop", 40001, ["s2", "s1"]), spec("blog", 40002, ["b1"])]);
   const rotated = versions();
-  t.not(rotated["Secret/shop-sfu-rtc-turn"], first["Secret/shop-sfu-rtc-turn"]);
-  t.is(rotated["Deployment/shop-sfu-rtc-turn"], first["Deployment/shop-sfu-rtc-turn"], "a rotation restarted the gateway");
+  t.not(rotated[`Secret/${turn("shop", "sfu-rtc")}`], first[`Secret/${turn("shop", "sfu-rtc")}`]);
+  t.is(rotated[`Deployment/${turn("shop", "sfu-rtc")}`], first[`Deployment/${turn("shop", "sfu-rtc")}`], "a rotation restarted the gateway");
 
   await engine.apply([spec("shop", 40001, ["s2"])]);
-  t.deepEqual(Object.keys(versions()).sort(), ["Deployment/shop-sfu-rtc-turn", "Secret/shop-sfu-rtc-turn", "Service/shop-sfu-rtc-turn"]);
+  t.deepEqual(Object.keys(versions()).sort(), [`Deployment/${turn("shop", "sfu-rtc")}`, `Secret/${turn("shop", "sfu-rtc")}`, `Service/${turn("shop", "sfu-rtc")}`]);
 });
 
 test("on the kubernetes engine an allocation brings its coturn objects and releasing the app prunes them", async (t) => {
@@ -68,9 +73,9 @@ test("on the kubernetes engine an allocation brings its coturn objects and relea
     for (let i = 0; i < 100 && JSON.stringify(names()) !== JSON.stringify(wanted); i++) await new Promise((resolve) => setTimeout(resolve, 100));
     return names();
   };
-  t.deepEqual(await until(["shop-sfu-rtc-turn", "shop-voice-rtc-turn"]), ["shop-sfu-rtc-turn", "shop-voice-rtc-turn"]);
+  t.deepEqual(await until([turn("shop", "sfu-rtc"), turn("shop", "voice-rtc")]), [turn("shop", "sfu-rtc"), turn("shop", "voice-rtc")]);
   await client.releaseAllocation({ app: "shop", processType: "voice-rtc" });
-  t.deepEqual(await until(["shop-sfu-rtc-turn"]), ["shop-sfu-rtc-turn"]);
+  t.deepEqual(await until([turn("shop", "sfu-rtc")]), [turn("shop", "sfu-rtc")]);
   await client.releaseApp({ app: "shop" });
   t.deepEqual(await until([]), []);
   for (let i = 0; i < 100 && api.objects({ labelSelector: managed }).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));

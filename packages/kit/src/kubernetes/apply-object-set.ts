@@ -13,6 +13,7 @@ export interface PruneScope {
   apiVersion: string;
   /** e.g. `Deployment`. */
   kind: string;
+  /** The namespace to prune in; "" prunes in every namespace (a cluster-wide list). */
   namespace: string;
   /** Selects the set's objects of this kind and nothing else, e.g. `app.kubernetes.io/managed-by=berth-scheduler,app.kubernetes.io/name=shop`. */
   labelSelector: string;

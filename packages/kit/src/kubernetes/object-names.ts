@@ -32,3 +32,14 @@ export function teamNamespace(base: string, team: string): string {
 export function turnGatewayComponent(processType: string): string {
   return `${processType}-gateway`;
 }
+
+/**
+ * Why a Kubernetes object cannot be called `name`, or undefined when it can:
+ * an RFC 1035 label of at most 63 characters (what a Service name must be,
+ * the strictest of the kinds berth names after a process).
+ */
+export function kubernetesNameProblem(name: string): string | undefined {
+  if (name.length > 63) return `"${name}" is longer than 63 characters`;
+  if (!/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(name)) return `"${name}" must be lower-case letters, digits and '-', start with a letter and end with a letter or digit`;
+  return undefined;
+}

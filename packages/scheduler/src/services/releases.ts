@@ -18,6 +18,7 @@ import { findRelease, listReleases } from "../store/releases.js";
 import { releaseMessage, rolloutMessage } from "../views.js";
 import { requireApp } from "./app-reads.js";
 import { runOnce } from "./idempotency.js";
+import { checkKubernetesNames } from "./kubernetes-names.js";
 import { checkConfigChange, checkReleaseRequest, checkRequestId, DEFAULT_PROCESSES, processesFrom } from "./request-checks.js";
 import { afterChange } from "./service-deps.js";
 import type { SchedulerServiceDeps } from "./service-deps.js";
@@ -62,6 +63,8 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
         }
       }
       const processes = procfile.trim() === "" ? DEFAULT_PROCESSES : processesFrom(app.name, procfile);
+      // Refused here, before anything is stored or applied, rather than by the API server halfway through a rollout.
+      if (config.engine === "kubernetes") await checkKubernetesNames(db, app, processes.map((process) => process.processType));
       const artifact = source?.case === "image" ? { image: source.value, digest } : { sourceUploadId: source?.value ?? "", digest };
       const response = await runOnce(db, { scope: `CreateRelease:${app.name}`, requestSchema: CreateReleaseRequestSchema, request, responseSchema: CreateReleaseResponseSchema }, async (tx) => {
         const locked = await requireApp(tx, app.name, true);

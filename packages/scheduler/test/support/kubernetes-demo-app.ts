@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parseProcfile } from "@berth/kit";
+import { parseProcfile, processObjectName, teamNamespace } from "@berth/kit";
 import { readSchedulerConfig } from "../../src/config.js";
 import { manifestSettingsFrom } from "../../src/engine/kubernetes/manifests.js";
 import type { AppManifestInput, ManifestSettings } from "../../src/engine/kubernetes/manifests.js";
@@ -15,7 +15,15 @@ if (!procfile.ok) throw new Error(`examples/demo/Procfile: ${procfile.problems.j
 export const DEMO_PROCESSES = procfile.processes.map(({ processType, command }) => ({ processType, command }));
 
 /** The manifest settings of a default scheduler configuration. */
-export const DEMO_SETTINGS: ManifestSettings = manifestSettingsFrom(readSchedulerConfig({}), { namespace: "berth-apps" });
+export const DEMO_SETTINGS: ManifestSettings = manifestSettingsFrom(readSchedulerConfig({}));
+
+/** The namespace of the demo app's team, acme. */
+export const NAMESPACE = teamNamespace(DEMO_SETTINGS.namespaceBase, "acme");
+
+/** The name of the demo app's objects of one process type. */
+export function objectName(processType: string): string {
+  return processObjectName("demo", processType);
+}
 
 /** A formation entry of `processType` with the defaults and `changes`. */
 export function formationEntry(processType: string, changes: Partial<FormationEntry> = {}): FormationEntry {
@@ -47,9 +55,9 @@ export function demoRelease(version = 1, changes: Partial<ReleaseRecord> = {}): 
 }
 
 /** The demo app at release `version` with web=1, admin-web=1, worker=1, api-tcp=1 unless `formation` says otherwise. */
-export function demoApp(options: { version?: number; formation?: FormationEntry[]; autoscaleRules?: AutoscaleRuleRecord[]; release?: Partial<ReleaseRecord> } = {}): AppManifestInput {
+export function demoApp(options: { team?: string; version?: number; formation?: FormationEntry[]; autoscaleRules?: AutoscaleRuleRecord[]; release?: Partial<ReleaseRecord> } = {}): AppManifestInput {
   return {
-    team: "acme",
+    team: options.team ?? "acme",
     release: demoRelease(options.version ?? 1, options.release),
     formation: options.formation ?? ["web", "admin-web", "worker", "api-tcp"].map((type) => formationEntry(type, { replicas: 1 })),
     autoscaleRules: options.autoscaleRules ?? [],

@@ -1,6 +1,7 @@
 import { KubernetesObjectApi } from "@kubernetes/client-node";
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
-import { LABEL, applyObjectSet, labelSelector, processObjectName, standardLabels } from "@berth/kit";
+import { createHash } from "node:crypto";
+import { LABEL, applyObjectSet, labelSelector, processObjectName, standardLabels, teamNamespace } from "@berth/kit";
 import type { Logger } from "@berth/kit";
 import type { RoutingEngine, WebProcessRoutes } from "../routing-engine.js";
 
@@ -17,7 +18,7 @@ import type { RoutingEngine, WebProcessRoutes } from "../routing-engine.js";
 /** Options of createIngressEngine. */
 export interface IngressEngineOptions {
   kubeConfig: KubeConfig;
-  /** Where the apps' Services live and the Ingress objects go. */
+  /** The base of the teams' namespaces: a team's Services live, and its Ingresses go, in `<namespace>-<team>` (teamNamespace). */
   namespace: string;
   /** spec.ingressClassName of every Ingress. */
   ingressClass: string;
@@ -31,7 +32,16 @@ export interface IngressEngineOptions {
 /** The field manager of berth's server-side applies of routing objects. */
 export const FIELD_MANAGER = "berth-router";
 
-/** The Ingress serving one web process: one rule per hostname, TLS from cert-manager. */
+/**
+ * The TLS Secret of one hostname: cert-manager's ingress-shim makes one
+ * Certificate per secretName, so a custom domain whose DNS is not set up
+ * fails alone and never holds back the platform hostname's certificate.
+ */
+export function tlsSecretName(objectName: string, hostname: string): string {
+  return `${objectName}-${createHash("sha256").update(hostname).digest("hex").slice(0, 10)}-tls`;
+}
+
+/** The Ingress serving one web process: one rule per hostname, TLS from cert-manager with a certificate per hostname. */
 export function ingressFor(routes: WebProcessRoutes, options: Pick<IngressEngineOptions, "namespace" | "ingressClass" | "clusterIssuer" | "webServicePort">): KubernetesObject & Record<string, unknown> {
   const name = processObjectName(routes.app, routes.processType);
   const labels = standardLabels({ app: routes.app, component: routes.processType, team: routes.team, managedBy: FIELD_MANAGER });
@@ -40,13 +50,13 @@ export function ingressFor(routes: WebProcessRoutes, options: Pick<IngressEngine
     kind: "Ingress",
     metadata: {
       name,
-      namespace: options.namespace,
+      namespace: teamNamespace(options.namespace, routes.team),
       labels,
       annotations: { "cert-manager.io/cluster-issuer": options.clusterIssuer },
     },
     spec: {
       ingressClassName: options.ingressClass,
-      tls: [{ hosts: [...routes.hostnames], secretName: `${name}-tls` }],
+      tls: routes.hostnames.map((host) => ({ hosts: [host], secretName: tlsSecretName(name, host) })),
       rules: routes.hostnames.map((host) => ({
         host,
         http: {
@@ -69,7 +79,8 @@ export function ingressFor(routes: WebProcessRoutes, options: Pick<IngressEngine
  */
 export function createIngressEngine(options: IngressEngineOptions): RoutingEngine {
   const client = KubernetesObjectApi.makeApiClient(options.kubeConfig);
-  const prune = [{ apiVersion: "networking.k8s.io/v1", kind: "Ingress", namespace: options.namespace, labelSelector: labelSelector({ [LABEL.managedBy]: FIELD_MANAGER }) }];
+  // Every team's namespace: an app whose routes all went has its Ingress pruned wherever it is.
+  const prune = [{ apiVersion: "networking.k8s.io/v1", kind: "Ingress", namespace: "", labelSelector: labelSelector({ [LABEL.managedBy]: FIELD_MANAGER }) }];
   return {
     async apply(desired) {
       const objects = desired.filter((routes) => routes.hostnames.length > 0).map((routes) => ingressFor(routes, options));

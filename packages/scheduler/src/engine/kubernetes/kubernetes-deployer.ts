@@ -3,8 +3,8 @@ import type { KubeConfig, KubernetesObject, V1Deployment, V1Job, V1Pod } from "@
 import { LABEL, applyObjectSet, isKubernetesNotFound, labelSelector } from "@berth/kit";
 import type { ApplyObjectSetResult, Logger } from "@berth/kit";
 import type { ReleaseTaskResult } from "../engine.js";
-import { appObjects, appPruneScopes, releaseJobFor, releaseJobPruneScope } from "./manifests.js";
-import type { AppManifestInput, ManifestSettings } from "./manifests.js";
+import { appHistoryPruneScopes, appObjects, appPruneScopes, namespaceOf, releaseJobFor, teamNamespaceObject } from "./manifests.js";
+import type { AppManifestInput, AppScope, ManifestSettings } from "./manifests.js";
 import { deploymentRollout, jobOutcome } from "./rollout-status.js";
 import type { JobOutcome } from "./rollout-status.js";
 import { watchCollection } from "./watch-collection.js";
@@ -44,6 +44,8 @@ export type RolloutOutcome =
 /** Options of waitForRollout. */
 export interface WaitForRolloutOptions {
   app: string;
+  /** The app's namespace (its team's). */
+  namespace: string;
   /** Give up once no replica became available for this long; default the settings' progress deadline. */
   progressDeadlineMs?: number;
   signal?: AbortSignal;
@@ -58,12 +60,17 @@ export interface KubernetesDeployer {
    * which case the Job is deleted. Throws when the release has no `release` command.
    */
   runReleaseJob(input: AppManifestInput, options?: { deadline?: Date; signal?: AbortSignal }): Promise<ReleaseJobResult>;
-  /** Applies the app's Deployments, Services and HPAs and prunes those it no longer has. */
+  /**
+   * Applies the team's namespace (once per run), then the
+   * app's config Secret, Deployments, Services, PDBs and HPAs, and prunes
+   * those it no longer has. Refuses, before applying anything, when an
+   * object of that name exists and belongs to another app or to no berth app.
+   */
   applyApp(input: AppManifestInput): Promise<ApplyObjectSetResult>;
   /** Resolves once every Deployment of the app has rolled out, or reports the progress deadline. */
   waitForRollout(options: WaitForRolloutOptions): Promise<RolloutOutcome>;
-  /** Deletes every object of the app, release Jobs included. */
-  deleteApp(app: string): Promise<ApplyObjectSetResult>;
+  /** Deletes every object of the app, release Jobs and config Secrets included. */
+  deleteApp(scope: AppScope): Promise<ApplyObjectSetResult>;
 }
 
 function abortError(signal: AbortSignal): unknown {
@@ -78,6 +85,31 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
   const fieldManager = settings.managedBy;
   const releaseGraceMs = options.releaseGraceMs ?? 30_000;
   const logTailLines = options.logTailLines ?? 20;
+  const preparedTeams = new Set<string>();
+
+  /** The team's labelled namespace, applied once per run (a no-op when already there). */
+  async function prepareTeam(team: string): Promise<void> {
+    if (preparedTeams.has(team)) return;
+    await applyObjectSet({ client, fieldManager, objects: [teamNamespaceObject(team, settings)] });
+    preparedTeams.add(team);
+  }
+
+  /** Refuses to take over an object of the same name that another app (or no berth app) owns: apply would silently make it ours. */
+  async function refuseForeignObjects(app: string, objects: readonly KubernetesObject[]): Promise<void> {
+    for (const object of objects) {
+      let live: KubernetesObject;
+      try {
+        live = await client.read({ apiVersion: object.apiVersion!, kind: object.kind!, metadata: { name: object.metadata!.name!, namespace: object.metadata!.namespace! } });
+      } catch (error) {
+        if (isKubernetesNotFound(error)) continue;
+        throw error;
+      }
+      const labels = live.metadata?.labels ?? {};
+      if (labels[LABEL.name] !== app || labels[LABEL.managedBy] !== fieldManager) {
+        throw new Error(`${object.kind} ${object.metadata!.namespace}/${object.metadata!.name} exists and does not belong to app "${app}"; berth will not take it over`);
+      }
+    }
+  }
 
   /**
    * Before berth stops applying an autoscaled Deployment's replicas, another
@@ -91,7 +123,7 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
       if (object.kind !== "Deployment" || (object as V1Deployment).spec?.replicas !== undefined) continue;
       let live: V1Deployment;
       try {
-        live = await client.read<V1Deployment>({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: object.metadata!.name!, namespace: settings.namespace } });
+        live = await client.read<V1Deployment>({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: object.metadata!.name!, namespace: object.metadata!.namespace! } });
       } catch (error) {
         if (isKubernetesNotFound(error)) continue;
         throw error;
@@ -101,14 +133,14 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
         (entry) => entry.manager === fieldManager && entry.operation === "Apply" && (entry.fieldsV1 as Record<string, Record<string, unknown>> | undefined)?.["f:spec"]?.["f:replicas"] !== undefined,
       );
       if (replicas === undefined || !ownsReplicas) continue;
-      const handover = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: live.metadata!.name!, namespace: settings.namespace }, spec: { replicas } };
+      const handover = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: live.metadata!.name!, namespace: object.metadata!.namespace! }, spec: { replicas } };
       await client.patch(handover, undefined, undefined, `${fieldManager}-replicas-handover`, false, PatchStrategy.ServerSideApply);
       logger.info("replicas handed over to the autoscaler", { deployment: live.metadata!.name, replicas });
     }
   }
 
   /** Waits for the Job (applied just before) to reach a terminal condition or disappear, for the deadline or the signal. */
-  function awaitJob(name: string, deadline: Date, signal: AbortSignal | undefined): Promise<JobOutcome | "deadline" | "deleted"> {
+  function awaitJob(namespace: string, name: string, deadline: Date, signal: AbortSignal | undefined): Promise<JobOutcome | "deadline" | "deleted"> {
     return new Promise((resolve, reject) => {
       const settle = () => {
         watch.stop();
@@ -128,7 +160,7 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
         apiVersion: "batch/v1",
         kind: "Job",
         plural: "jobs",
-        namespace: settings.namespace,
+        namespace,
         fieldSelector: `metadata.name=${name}`,
         logger,
         onChange(objects) {
@@ -145,13 +177,13 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
   }
 
   /** The release pod's exit code and last log lines, as far as the cluster still has them. */
-  async function releasePodReport(jobName: string): Promise<{ exitCode: number | null; logTail: string[] }> {
+  async function releasePodReport(namespace: string, jobName: string): Promise<{ exitCode: number | null; logTail: string[] }> {
     try {
-      const pods = await core.listNamespacedPod({ namespace: settings.namespace, labelSelector: `job-name=${jobName}` });
+      const pods = await core.listNamespacedPod({ namespace, labelSelector: `job-name=${jobName}` });
       const pod: V1Pod | undefined = pods.items.sort((a, b) => (a.metadata?.creationTimestamp?.getTime() ?? 0) - (b.metadata?.creationTimestamp?.getTime() ?? 0)).at(-1);
       if (pod === undefined) return { exitCode: null, logTail: [] };
       const terminated = pod.status?.containerStatuses?.find((status) => status.name === "release")?.state?.terminated;
-      const log = await core.readNamespacedPodLog({ namespace: settings.namespace, name: pod.metadata!.name!, container: "release", tailLines: logTailLines });
+      const log = await core.readNamespacedPodLog({ namespace, name: pod.metadata!.name!, container: "release", tailLines: logTailLines });
       return { exitCode: terminated?.exitCode ?? null, logTail: log.split("\n").filter((line) => line !== "").slice(-logTailLines) };
     } catch (error) {
       logger.warn("could not read the release pod's logs", { job: jobName, error });
@@ -164,11 +196,16 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
       const job = releaseJobFor(input, settings);
       if (job === undefined) throw new Error(`release v${input.release.version} of ${input.release.app} has no release command`);
       const jobName = job.metadata!.name!;
+      const namespace = namespaceOf(input.team, settings);
       const deadline = runOptions.deadline ?? new Date(Date.now() + settings.releaseTimeoutMs + releaseGraceMs);
-      const applied = await applyObjectSet({ client, fieldManager, objects: [job] });
-      logger.info(applied.applied.length > 0 ? "release job created" : "release job found", { job: jobName });
-      const outcome = await awaitJob(jobName, deadline, runOptions.signal);
-      const report = await releasePodReport(jobName);
+      await prepareTeam(input.team);
+      // The release's config Secret first: the Job's pod reads it.
+      const [secret] = appObjects(input, settings);
+      await refuseForeignObjects(input.release.app, [secret!, job]);
+      const applied = await applyObjectSet({ client, fieldManager, objects: [secret!, job] });
+      logger.info(applied.applied.some((name) => name.startsWith("Job/")) ? "release job created" : "release job found", { job: jobName });
+      const outcome = await awaitJob(namespace, jobName, deadline, runOptions.signal);
+      const report = await releasePodReport(namespace, jobName);
       if (outcome === "deadline") {
         // Gone for good: a Job left behind might still run the release after the deploy was given up.
         await client.delete(job, undefined, undefined, undefined, undefined, "Background").catch((error: unknown) => {
@@ -193,8 +230,10 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
 
     async applyApp(input) {
       const objects = appObjects(input, settings);
+      await prepareTeam(input.team);
+      await refuseForeignObjects(input.release.app, objects);
       await handOverAutoscaledReplicas(objects);
-      const result = await applyObjectSet({ client, fieldManager, objects, prune: appPruneScopes(input.release.app, settings) });
+      const result = await applyObjectSet({ client, fieldManager, objects, prune: appPruneScopes({ app: input.release.app, namespace: namespaceOf(input.team, settings) }, settings) });
       if (result.applied.length + result.pruned.length > 0) logger.info("app objects applied", { app: input.release.app, applied: result.applied, pruned: result.pruned });
       return result;
     },
@@ -236,7 +275,7 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
           apiVersion: "apps/v1",
           kind: "Deployment",
           plural: "deployments",
-          namespace: settings.namespace,
+          namespace: waitOptions.namespace,
           labelSelector: labelSelector({ [LABEL.name]: waitOptions.app, [LABEL.managedBy]: fieldManager }),
           logger,
           onChange(objects) {
@@ -259,9 +298,9 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
       });
     },
 
-    async deleteApp(app) {
-      const result = await applyObjectSet({ client, fieldManager, objects: [], prune: [...appPruneScopes(app, settings), releaseJobPruneScope(app, settings)] });
-      logger.info("app objects deleted", { app, pruned: result.pruned });
+    async deleteApp(scope) {
+      const result = await applyObjectSet({ client, fieldManager, objects: [], prune: [...appPruneScopes(scope, settings), ...appHistoryPruneScopes(scope, settings)] });
+      logger.info("app objects deleted", { app: scope.app, pruned: result.pruned });
       return result;
     },
   };

@@ -8,8 +8,8 @@ import type { RolloutRecord } from "../../store/rollouts.js";
 import type { ConvergeOutcome, Engine, EngineHooks, ReleaseTaskRunner } from "../engine.js";
 import { createLogHub } from "../log-hub.js";
 import type { KubernetesDeployer } from "./kubernetes-deployer.js";
-import type { AppManifestInput } from "./manifests.js";
-import { releaseJobName } from "./manifests.js";
+import type { AppManifestInput, AppScope } from "./manifests.js";
+import { manifestSettingsFrom, namespaceOf, releaseJobName } from "./manifests.js";
 
 /** What the kubernetes engine is built from. */
 export interface KubernetesEngineDeps {
@@ -34,6 +34,7 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
   // By app: how the watch of its rollout (in a given state) ended, until a pass reports it.
   const outcomes = new Map<string, { key: string; outcome: ConvergeOutcome }>();
   const watchKey = (rollout: RolloutRecord) => `${rollout.id}:${rollout.state}`;
+  const scopeOf = (app: AppRecord): AppScope => ({ app: app.name, namespace: namespaceOf(app.team, manifestSettingsFrom(config)) });
   let hooks: EngineHooks | undefined;
 
   async function manifestInput(app: AppRecord, release: ReleaseRecord): Promise<AppManifestInput> {
@@ -59,7 +60,7 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
     const controller = new AbortController();
     const remaining = Math.max(1000, (rollout.progressDeadlineAt?.getTime() ?? Date.now() + config.progressDeadlineMs) - Date.now());
     const done = deployer
-      .waitForRollout({ app: app.name, progressDeadlineMs: remaining, signal: controller.signal })
+      .waitForRollout({ app: app.name, namespace: scopeOf(app).namespace, progressDeadlineMs: remaining, signal: controller.signal })
       .then((outcome) => {
         if (controller.signal.aborted) return;
         outcomes.set(app.name, {
@@ -86,11 +87,11 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
     },
     async converge({ app, target, rollout }) {
       if (app.deleting) {
-        await deployer.deleteApp(app.name);
+        await deployer.deleteApp(scopeOf(app));
         return { state: "converged" };
       }
       if (target !== undefined) await deployer.applyApp(await manifestInput(app, target));
-      else if (rollout === undefined) await deployer.deleteApp(app.name);
+      else if (rollout === undefined) await deployer.deleteApp(scopeOf(app));
       if (rollout === undefined || target === undefined) return { state: "converged" };
       const ended = outcomes.get(app.name);
       if (ended?.key === watchKey(rollout)) {

@@ -1,5 +1,5 @@
-import type { KubernetesObject, V1Container, V1Deployment, V1EnvVar, V1Job, V1Probe, V1Service, V2HorizontalPodAutoscaler } from "@kubernetes/client-node";
-import { LABEL, labelSelector, processObjectName, routingClassOf, standardLabels } from "@berth/kit";
+import type { KubernetesObject, V1Container, V1Deployment, V1EnvVar, V1Job, V1Namespace, V1PodDisruptionBudget, V1PodSpec, V1Probe, V1Secret, V1Service, V2HorizontalPodAutoscaler } from "@kubernetes/client-node";
+import { LABEL, kubernetesNameProblem, labelSelector, processObjectName, routingClassOf, standardLabels, teamNamespace } from "@berth/kit";
 import type { PruneScope } from "@berth/kit";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { SchedulerConfig } from "../../config.js";
@@ -24,7 +24,10 @@ export const RESTART_GENERATION_ANNOTATION = "berth.dev/restart-generation";
 
 /** How the scheduler's objects are shaped, beyond the app's own state. */
 export interface ManifestSettings {
-  namespace: string;
+  /** Teams' namespaces are `<namespaceBase>-<team>` (the kit's teamNamespace, which netpol uses too). */
+  namespaceBase: string;
+  /** Seconds a stopping pod that receives traffic waits (preStop) so the ingress drops it before SIGTERM. */
+  preStopDelaySeconds: number;
   /** Field manager and managed-by label. */
   managedBy: string;
   /** $PORT: where every web, tcp and rtc process listens in its container. */
@@ -46,7 +49,8 @@ export interface ManifestSettings {
 /** The manifest settings the scheduler's configuration implies. */
 export function manifestSettingsFrom(config: SchedulerConfig, overrides: Partial<ManifestSettings> = {}): ManifestSettings {
   return {
-    namespace: config.kubernetes.namespace,
+    namespaceBase: config.kubernetes.namespace,
+    preStopDelaySeconds: 5,
     managedBy: SCHEDULER_FIELD_MANAGER,
     containerPort: config.kubernetes.containerPort,
     webServicePort: config.kubernetes.webServicePort,
@@ -74,19 +78,48 @@ export function podSelectorLabels(app: string, processType: string): Record<stri
   return { [LABEL.name]: app, [LABEL.component]: processType };
 }
 
-/** The kinds the scheduler applies per app (the release Job aside), for pruning what an app no longer has. */
-export function appPruneScopes(app: string, settings: Pick<ManifestSettings, "namespace" | "managedBy">): PruneScope[] {
-  const selector = labelSelector({ [LABEL.name]: app, [LABEL.managedBy]: settings.managedBy });
+/** The namespace of a team's apps. */
+export function namespaceOf(team: string, settings: Pick<ManifestSettings, "namespaceBase">): string {
+  return teamNamespace(settings.namespaceBase, team);
+}
+
+/** Where an app's objects live and how they are selected, for pruning and watching. */
+export interface AppScope {
+  app: string;
+  namespace: string;
+}
+
+/** The kinds the scheduler applies per app (the release Job and config Secrets aside), for pruning what an app no longer has. */
+export function appPruneScopes(scope: AppScope, settings: Pick<ManifestSettings, "managedBy">): PruneScope[] {
+  const selector = labelSelector({ [LABEL.name]: scope.app, [LABEL.managedBy]: settings.managedBy });
   return [
-    { apiVersion: "apps/v1", kind: "Deployment", namespace: settings.namespace, labelSelector: selector },
-    { apiVersion: "v1", kind: "Service", namespace: settings.namespace, labelSelector: selector },
-    { apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", namespace: settings.namespace, labelSelector: selector },
+    { apiVersion: "apps/v1", kind: "Deployment", namespace: scope.namespace, labelSelector: selector },
+    { apiVersion: "v1", kind: "Service", namespace: scope.namespace, labelSelector: selector },
+    { apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", namespace: scope.namespace, labelSelector: selector },
+    { apiVersion: "policy/v1", kind: "PodDisruptionBudget", namespace: scope.namespace, labelSelector: selector },
   ];
 }
 
-/** The app's release Jobs, which deleting the app removes too. */
-export function releaseJobPruneScope(app: string, settings: Pick<ManifestSettings, "namespace" | "managedBy">): PruneScope {
-  return { apiVersion: "batch/v1", kind: "Job", namespace: settings.namespace, labelSelector: labelSelector({ [LABEL.name]: app, [LABEL.managedBy]: settings.managedBy }) };
+/**
+ * What deleting the app removes besides `appPruneScopes`: its release Jobs
+ * and its config Secrets (kept while the app lives, so a rollback or an old
+ * ReplicaSet's new pod still finds its release's configuration).
+ */
+export function appHistoryPruneScopes(scope: AppScope, settings: Pick<ManifestSettings, "managedBy">): PruneScope[] {
+  const selector = labelSelector({ [LABEL.name]: scope.app, [LABEL.managedBy]: settings.managedBy });
+  return [
+    { apiVersion: "batch/v1", kind: "Job", namespace: scope.namespace, labelSelector: selector },
+    { apiVersion: "v1", kind: "Secret", namespace: scope.namespace, labelSelector: selector },
+  ];
+}
+
+/**
+ * A team's namespace, labelled with the team. The netpol service fills it
+ * with the team's NetworkPolicies: default deny both ways, then what the
+ * routing contract and the trust lists allow.
+ */
+export function teamNamespaceObject(team: string, settings: Pick<ManifestSettings, "namespaceBase" | "managedBy">): V1Namespace {
+  return { apiVersion: "v1", kind: "Namespace", metadata: { name: namespaceOf(team, settings), labels: { [LABEL.team]: team, [LABEL.partOf]: "berth", [LABEL.managedBy]: settings.managedBy } } };
 }
 
 /** The name of a release's Job: one per release version, so applying it again never runs it twice. */
@@ -94,24 +127,28 @@ export function releaseJobName(app: string, version: number): string {
   return `${app}-release-v${version}`;
 }
 
+/** The name of the Secret holding a release's config vars, which its pods read with envFrom. */
+export function releaseSecretName(app: string, version: number): string {
+  return `${app}-config-v${version}`;
+}
+
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
-/** Why `name` cannot name a Deployment, Service or Job (pods and Services are named after it), or undefined when it can. */
+/** Why `name` cannot name a Deployment, Service, Job or Secret, with a hint, or undefined when it can. */
 function objectNameProblem(name: string): string | undefined {
-  if (name.length > 63) return `"${name}" is longer than 63 characters: shorten the app or process type name`;
-  // A Service name is an RFC 1035 label.
-  if (!/^[a-z]/.test(name)) return `"${name}" must start with a letter on Kubernetes`;
-  return undefined;
+  const problem = kubernetesNameProblem(name);
+  return problem === undefined ? undefined : `${problem}: shorten the app or process type name`;
 }
 
 /**
  * What keeps an app's objects from being named on Kubernetes: each
- * `<app>-<type>` and the release Job `<app>-release-v<version>`. For the
- * API to refuse a release before anything is applied.
+ * process's `<app>-<type>-<hash>`, the release Job and the config Secret.
+ * For the API to refuse a release with INVALID_ARGUMENT before anything is applied.
  */
 export function kubernetesNameProblems(app: string, processTypes: readonly string[], releaseVersion: number): string[] {
   const names = processTypes.filter((type) => routingClassOf(type) !== RoutingClass.RELEASE).map((type) => processObjectName(app, type));
   if (processTypes.some((type) => routingClassOf(type) === RoutingClass.RELEASE)) names.push(releaseJobName(app, releaseVersion));
+  names.push(releaseSecretName(app, releaseVersion));
   return names.map(objectNameProblem).filter((problem): problem is string => problem !== undefined);
 }
 
@@ -121,15 +158,46 @@ function checkName(name: string, what: string): string {
   return name;
 }
 
-function environment(input: AppManifestInput, processType: string, port: number | undefined): V1EnvVar[] {
-  const values = releaseEnvironment(input.release, processType);
-  if (port !== undefined) values.PORT = String(port);
-  // Sorted, so the same configuration always yields the same object and a repeated apply changes nothing.
-  const env: V1EnvVar[] = Object.keys(values)
-    .sort()
-    .map((name) => ({ name, value: values[name]! }));
+/**
+ * A release's config vars (and BERTH_APP, BERTH_RELEASE), in an immutable
+ * Secret its pods read with envFrom: config never appears in a Deployment
+ * or Job spec, where anyone who may read workloads would see it.
+ */
+export function releaseSecretFor(input: AppManifestInput, settings: ManifestSettings): V1Secret {
+  const { BERTH_PROCESS_TYPE: _type, ...values } = releaseEnvironment(input.release, "");
+  const name = checkName(releaseSecretName(input.release.app, input.release.version), "Secret");
+  const data = Object.fromEntries(
+    Object.keys(values)
+      .sort()
+      .map((key) => [key, Buffer.from(values[key]!).toString("base64")]),
+  );
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name, namespace: namespaceOf(input.team, settings), labels: standardLabels({ app: input.release.app, component: "config", team: input.team, managedBy: settings.managedBy, version: `v${input.release.version}` }) },
+    type: "Opaque",
+    immutable: true,
+    data,
+  };
+}
+
+/** The per-process variables that are not configuration: the type, $PORT and the replica's own name. */
+function environment(input: AppManifestInput, processType: string, port: number | undefined): Pick<V1Container, "env" | "envFrom"> {
+  const env: V1EnvVar[] = [{ name: "BERTH_PROCESS_TYPE", value: processType }];
+  if (port !== undefined) env.push({ name: "PORT", value: String(port) });
   env.push({ name: "BERTH_REPLICA_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } });
-  return env;
+  return { envFrom: [{ secretRef: { name: releaseSecretName(input.release.app, input.release.version) } }], env };
+}
+
+/** The restricted Pod Security Standard, as far as an image berth did not build allows: no escalation, no capabilities, the runtime's seccomp profile. */
+const podSecurity: Pick<V1PodSpec, "securityContext"> = { securityContext: { seccompProfile: { type: "RuntimeDefault" } } };
+const containerSecurity: Pick<V1Container, "securityContext"> = {
+  securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } },
+};
+
+/** The process's command, or none at all for an image's own entrypoint (a `web` without a Procfile). */
+function commandOf(command: string): Pick<V1Container, "command"> {
+  return command.trim() === "" ? {} : { command: ["/bin/sh", "-c", command] };
 }
 
 function probeHandler(routingClass: RoutingClass, health: HealthSettings, port: number): Pick<V1Probe, "httpGet" | "tcpSocket"> | undefined {
@@ -146,7 +214,8 @@ function probes(routingClass: RoutingClass, health: HealthSettings, port: number
   return {
     startupProbe: { ...handler, ...timing, failureThreshold: Math.max(1, Math.ceil(health.startTimeoutMs / (timing.periodSeconds * 1000))) },
     readinessProbe: { ...handler, ...timing, successThreshold: health.healthyThreshold, failureThreshold: health.unhealthyThreshold },
-    livenessProbe: { ...handler, ...timing, successThreshold: 1, failureThreshold: health.unhealthyThreshold },
+    // Slower and more tolerant than readiness: a busy replica leaves the load balancer long before it is restarted.
+    livenessProbe: { ...handler, periodSeconds: timing.periodSeconds * 2, timeoutSeconds: timing.timeoutSeconds * 2, successThreshold: 1, failureThreshold: health.unhealthyThreshold * 2 },
   };
 }
 
@@ -188,10 +257,12 @@ function deploymentFor(input: AppManifestInput, processType: string, command: st
   const labels = standardLabels({ app: input.release.app, component: processType, team: input.team, managedBy: settings.managedBy, instance: name, version });
   const spread = (rule?.maxReplicas ?? entry.replicas) >= 2;
   const minReadySeconds = health.minReadyMs > 0 ? seconds(health.minReadyMs) : 0;
+  const receivesTraffic = routingClass === RoutingClass.WEB || routingClass === RoutingClass.TCP;
+  const spreadOver = (topologyKey: string) => ({ maxSkew: 1, topologyKey, whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selector }, matchLabelKeys: ["pod-template-hash"] });
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
-    metadata: { name, namespace: settings.namespace, labels },
+    metadata: { name, namespace: namespaceOf(input.team, settings), labels },
     spec: {
       // An HPA owns the replica count of an autoscaled type; applying one would fight it.
       ...(rule === undefined ? { replicas: entry.replicas } : {}),
@@ -210,24 +281,27 @@ function deploymentFor(input: AppManifestInput, processType: string, command: st
           // Apps get no API credentials and no Docker-link variables of every Service in the namespace.
           automountServiceAccountToken: false,
           enableServiceLinks: false,
-          terminationGracePeriodSeconds: seconds(settings.stopGraceMs),
+          // The preStop wait comes out of the grace period, so the process still gets all of stopGraceMs after SIGTERM.
+          terminationGracePeriodSeconds: seconds(settings.stopGraceMs) + (receivesTraffic ? settings.preStopDelaySeconds : 0),
+          ...podSecurity,
           containers: [
             {
               name: processType,
               image: input.release.artifact.image!,
-              command: ["/bin/sh", "-c", command],
-              env: environment(input, processType, port),
+              ...commandOf(command),
+              ...environment(input, processType, port),
               ...(port !== undefined ? { ports: [{ name: portName(routingClass), containerPort: port, protocol: "TCP" }] } : {}),
               ...(port !== undefined ? probes(routingClass, health, port) : {}),
+              // Endpoints drop a terminating pod while it still serves; SIGTERM comes after the ingress has noticed.
+              ...(receivesTraffic && settings.preStopDelaySeconds > 0 ? { lifecycle: { preStop: { sleep: { seconds: settings.preStopDelaySeconds } } } } : {}),
               resources: resources(entry),
+              ...containerSecurity,
             },
           ],
           ...(spread
             ? {
                 // ScheduleAnyway: a cluster whose nodes carry no zone label still runs the app, spread as well as it can.
-                topologySpreadConstraints: [
-                  { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selector }, matchLabelKeys: ["pod-template-hash"] },
-                ],
+                topologySpreadConstraints: [spreadOver("topology.kubernetes.io/zone"), spreadOver("kubernetes.io/hostname")],
               }
             : {}),
         },
@@ -243,7 +317,7 @@ function serviceFor(input: AppManifestInput, processType: string, settings: Mani
   return {
     apiVersion: "v1",
     kind: "Service",
-    metadata: { name, namespace: settings.namespace, labels: standardLabels({ app: input.release.app, component: processType, team: input.team, managedBy: settings.managedBy, instance: name }) },
+    metadata: { name, namespace: namespaceOf(input.team, settings), labels: standardLabels({ app: input.release.app, component: processType, team: input.team, managedBy: settings.managedBy, instance: name }) },
     spec: {
       type: "ClusterIP",
       selector: podSelectorLabels(input.release.app, processType),
@@ -257,13 +331,27 @@ function autoscalerFor(input: AppManifestInput, rule: AutoscaleRuleRecord, setti
   return {
     apiVersion: "autoscaling/v2",
     kind: "HorizontalPodAutoscaler",
-    metadata: { name, namespace: settings.namespace, labels: standardLabels({ app: input.release.app, component: rule.processType, team: input.team, managedBy: settings.managedBy, instance: name }) },
+    metadata: { name, namespace: namespaceOf(input.team, settings), labels: standardLabels({ app: input.release.app, component: rule.processType, team: input.team, managedBy: settings.managedBy, instance: name }) },
     spec: {
       scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name },
       minReplicas: rule.minReplicas,
       maxReplicas: rule.maxReplicas,
       metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: rule.targetCpuPercent } } }],
     },
+  };
+}
+
+/** A PodDisruptionBudget for a type that runs 2 or more replicas: voluntary disruptions (node drains) take one pod at a time. */
+function disruptionBudgetFor(input: AppManifestInput, processType: string, settings: ManifestSettings): V1PodDisruptionBudget | undefined {
+  const rule = input.autoscaleRules.find((candidate) => candidate.processType === processType);
+  const replicas = rule?.minReplicas ?? formationOf(input, processType).replicas;
+  if (replicas < 2) return undefined;
+  const name = processObjectName(input.release.app, processType);
+  return {
+    apiVersion: "policy/v1",
+    kind: "PodDisruptionBudget",
+    metadata: { name, namespace: namespaceOf(input.team, settings), labels: standardLabels({ app: input.release.app, component: processType, team: input.team, managedBy: settings.managedBy, instance: name }) },
+    spec: { maxUnavailable: 1, selector: { matchLabels: podSelectorLabels(input.release.app, processType) } },
   };
 }
 
@@ -278,6 +366,7 @@ export function appObjects(input: AppManifestInput, settings: ManifestSettings):
   const deployments: KubernetesObject[] = [];
   const services: KubernetesObject[] = [];
   const autoscalers: KubernetesObject[] = [];
+  const budgets: KubernetesObject[] = [];
   for (const { processType, command } of input.release.processes) {
     const routingClass = routingClassOf(processType);
     if (routingClass === RoutingClass.RELEASE) continue;
@@ -285,8 +374,11 @@ export function appObjects(input: AppManifestInput, settings: ManifestSettings):
     if (routingClass === RoutingClass.WEB || routingClass === RoutingClass.TCP) services.push(serviceFor(input, processType, settings));
     const rule = input.autoscaleRules.find((candidate) => candidate.processType === processType);
     if (rule !== undefined) autoscalers.push(autoscalerFor(input, rule, settings));
+    const budget = disruptionBudgetFor(input, processType, settings);
+    if (budget !== undefined) budgets.push(budget);
   }
-  return [...deployments, ...services, ...autoscalers];
+  // The Secret first: pods of the new Deployments read it as they start.
+  return [releaseSecretFor(input, settings), ...deployments, ...services, ...autoscalers, ...budgets];
 }
 
 /**
@@ -310,7 +402,7 @@ export function releaseJobFor(input: AppManifestInput, settings: ManifestSetting
   return {
     apiVersion: "batch/v1",
     kind: "Job",
-    metadata: { name, namespace: settings.namespace, labels },
+    metadata: { name, namespace: namespaceOf(input.team, settings), labels },
     spec: {
       backoffLimit: 0,
       activeDeadlineSeconds: seconds(settings.releaseTimeoutMs),
@@ -322,13 +414,15 @@ export function releaseJobFor(input: AppManifestInput, settings: ManifestSetting
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           terminationGracePeriodSeconds: seconds(settings.stopGraceMs),
+          ...podSecurity,
           containers: [
             {
               name: "release",
               image: input.release.artifact.image,
-              command: ["/bin/sh", "-c", command],
-              env: environment(input, "release", undefined),
+              ...commandOf(command),
+              ...environment(input, "release", undefined),
               resources: resources(formationOf(input, "release")),
+              ...containerSecurity,
             },
           ],
         },
