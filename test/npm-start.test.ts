@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import test from "ava";
 import { RolloutState } from "@berth/proto/type/v1/release";
 import { eventually } from "./support/eventually.js";
-import { freePort, platformEnvironment, waitServing } from "./support/platform.js";
+import { freePort, platformEnvironment, removeContainerNetwork, waitServing } from "./support/platform.js";
 import { deployDirectory, httpsGet, publicApi } from "./support/public-api.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -46,8 +46,9 @@ test("npm start serves the demo app, refuses a second start on its data director
     BERTH_ROUTER_HTTPS_PORT: String(httpsPort),
   });
   const { child, output } = npmStart(env);
-  t.teardown(() => {
+  t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, "SIGKILL");
+    await removeContainerNetwork(env);
     rmSync(dataDir, { recursive: true, force: true });
   });
   try {

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "@berth/proto/grpc/health/v1/health";
+import { removeHostNetwork, runcUsable } from "@berth/scheduler";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -79,6 +80,11 @@ export async function platformEnvironment(dataDir: string) {
   return { env, ports, urls };
 }
 
+/** Removes what the platform's containers left on the host (the network outlives a platform, as on a real host; a test's must not). */
+export async function removeContainerNetwork(env: Record<string, string>): Promise<void> {
+  if ((await runcUsable()).usable) await removeHostNetwork(env.BERTH_LOCAL_SUBNET!);
+}
+
 /**
  * Starts the five services as separate processes on the embedded defaults
  * (one embedded PostgreSQL cluster, in-process coordination) in a fresh data directory.
@@ -114,6 +120,7 @@ export async function startPlatformProcesses(extraEnv: Record<string, string> = 
   };
   const stop = async () => {
     for (const service of [...SERVICES].reverse()) await kill(service);
+    await removeContainerNetwork(env);
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {

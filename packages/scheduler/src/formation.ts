@@ -113,7 +113,7 @@ export function validateFormationChanges(changes: readonly FormationChange[], co
   return patches;
 }
 
-/** The formation entry after `patch`. */
+/** The formation entry after `patch`; a change of resources starts a rolling restart of the type. */
 export function applyFormationPatch(entry: FormationEntry, patch: FormationPatch): FormationEntry {
   const next: FormationEntry = { ...entry, health: { ...entry.health, ...patch.health } };
   if (patch.replicas !== undefined) next.replicas = patch.replicas;
@@ -124,6 +124,9 @@ export function applyFormationPatch(entry: FormationEntry, patch: FormationPatch
   }
   if (patch.cpuMillis !== undefined) next.cpuMillis = patch.cpuMillis;
   if (patch.memoryMb !== undefined) next.memoryMb = patch.memoryMb;
+  // New resources are new cgroup limits: the running replicas roll onto them.
+  const [before, after] = [effectiveResources(entry), effectiveResources(next)];
+  if (before.cpuMillis !== after.cpuMillis || before.memoryMb !== after.memoryMb) next.restartGeneration = entry.restartGeneration + 1;
   return next;
 }
 

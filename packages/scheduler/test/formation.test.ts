@@ -69,14 +69,16 @@ test("resizing an autoscaled type is allowed", (t) => {
   t.deepEqual(patches[0], { processType: "worker", size: "standard-2x", clearResourceOverrides: false });
 });
 
-test("patches apply on top of the entry and overrides can be cleared", (t) => {
+test("patches apply on top of the entry and overrides can be cleared; new resources roll the type, a scale does not", (t) => {
   const entry: FormationEntry = { processType: "web", replicas: 1, size: "standard-1x", cpuMillis: 300, memoryMb: null, health: { path: "/up" }, restartGeneration: 0 };
   const [resize] = validateFormationChanges([change({ processType: "web", replicas: 3, size: "standard-2x", memoryMb: 700, health: create(HealthCheckSchema, { intervalMs: 200 }) })], context);
   const resized = applyFormationPatch(entry, resize!);
-  t.deepEqual(resized, { ...entry, replicas: 3, size: "standard-2x", memoryMb: 700, health: { path: "/up", intervalMs: 200 } });
+  t.deepEqual(resized, { ...entry, replicas: 3, size: "standard-2x", memoryMb: 700, health: { path: "/up", intervalMs: 200 }, restartGeneration: 1 });
   t.deepEqual(effectiveResources(resized), { cpuMillis: 300, memoryMb: 700 });
   const [clear] = validateFormationChanges([change({ processType: "web", clearResourceOverrides: true })], context);
   t.deepEqual(effectiveResources(applyFormationPatch(resized, clear!)), { cpuMillis: 512, memoryMb: 1024 });
+  const [scale] = validateFormationChanges([change({ processType: "web", replicas: 5 })], context);
+  t.is(applyFormationPatch(resized, scale!).restartGeneration, 1);
 });
 
 test("autoscale rules are checked field by field", (t) => {

@@ -24,15 +24,19 @@ export function hostNames(subnet: Subnet): { bridge: string; table: string; netn
 }
 
 /**
- * Removes what a platform's container runtime leaves on the host after its
- * containers are gone: the bridge, the nft table, the parent cgroup and
- * runc's state directory (uninstall, tests, benchmarks).
+ * Removes everything a platform's container runtime has on the host: any
+ * container still there, the namespaces, the bridge, the nft table, the
+ * parent cgroup and runc's state directory (uninstall, tests, benchmarks).
  */
 export async function removeHostNetwork(subnetText: string): Promise<void> {
   const subnet = parseSubnet(subnetText);
   if (typeof subnet === "string") throw new Error(subnet);
   const names = hostNames(subnet);
-  await createBridgeNetwork({ bridge: names.bridge, table: names.table, subnet, netnsPrefix: names.netnsPrefix }).teardown();
+  const runc = createRunc(names.runcRoot);
+  for (const container of await runc.list().catch(() => [])) await runc.delete(container.id);
+  const network = createBridgeNetwork({ bridge: names.bridge, table: names.table, subnet, netnsPrefix: names.netnsPrefix });
+  for (const name of await network.attached()) await network.detach(name);
+  await network.teardown();
   await createCgroupReader(cgroupVersion()).removeEmpty(names.cgroupParent);
   await rm(names.runcRoot, { recursive: true, force: true });
 }
