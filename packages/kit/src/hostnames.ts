@@ -16,9 +16,20 @@ export function internalHostname(app: string, processType: string): string {
  * Undefined for a process type that is not web-class: only web processes are routed.
  */
 export function routeHostname(app: string, processType: string, platformDomain: string): string | undefined {
+  const label = routeHostLabel(app, processType);
+  return label === undefined ? undefined : `${label}.${platformDomain}`;
+}
+
+/**
+ * The first label of a web process's platform hostname (`<app>` or
+ * `<app>-<name>`), undefined for a type that is not web-class. Two processes
+ * of different apps with the same label would share one hostname (app `a-b`'s
+ * `web` and app `a`'s `b-web`), and a label is at most 63 characters long.
+ */
+export function routeHostLabel(app: string, processType: string): string | undefined {
   if (routingClassOf(processType) !== RoutingClass.WEB) return undefined;
-  if (processType === "web") return `${app}.${platformDomain}`;
-  return `${app}-${processType.slice(0, -"-web".length)}.${platformDomain}`;
+  if (processType === "web") return app;
+  return `${app}-${processType.slice(0, -"-web".length)}`;
 }
 
 /**

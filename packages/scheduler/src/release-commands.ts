@@ -9,3 +9,6 @@ export function releaseEnvironment(release: ReleaseRecord, processType: string):
 export function commandOf(release: ReleaseRecord, processType: string): string | undefined {
   return release.processes.find((process) => process.processType === processType)?.command;
 }
+
+/** The processes of an app whose release has no Procfile (or that has no release yet): a `web`. */
+export const DEFAULT_PROCESSES: { processType: string; command: string }[] = [{ processType: "web", command: "" }];

@@ -4,6 +4,7 @@ import { failedPrecondition } from "@berth/kit";
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
 import { DEFAULT_POD_SIZE } from "./pod-sizes.js";
 import { recordRolloutEvent } from "./reconcile/rollout-events.js";
+import { claimRouteHostnames } from "./route-hostnames.js";
 import type { AppRecord } from "./store/apps.js";
 import { nextReleaseVersion } from "./store/apps.js";
 import { ensureFormationEntry, listFormation } from "./store/formation.js";
@@ -42,6 +43,7 @@ export async function createReleaseAndRollout(
   options: { runReleasePhase: boolean },
 ): Promise<{ release: ReleaseRecord; rollout: RolloutRecord }> {
   await requireNoRollout(tx, app);
+  await claimRouteHostnames(tx, app.name, content.processes.map((process) => process.processType));
   const version = await nextReleaseVersion(tx, app.name);
   for (const process of content.processes) {
     if (process.processType === "release") continue;

@@ -145,3 +145,24 @@ test("an upload is refused with INVALID_ARGUMENT when its archive escapes throug
   t.deepEqual([exploded.code, exploded.fields], [Code.InvalidArgument, ["data"]]);
   t.regex(exploded.message, /unpacks to more than 1048576 bytes/);
 });
+
+test("two apps never share a platform hostname, across teams: app a-b's web and app a's b-web are refused in either order", async (t) => {
+  const { client } = await startTestScheduler(t);
+  const archive = await demoArchive();
+  await client.createApp({ team: "acme", name: "a-b" });
+  await client.createApp({ team: "other", name: "a" });
+  // Deploying a "b-web" to app "a" would claim a-b.<domain>, app "a-b"'s web.
+  const clash = await refusal(
+    client.createRelease({ app: "a", artifact: { source: { case: "sourceUploadId", value: await uploadArchive(client, "a", archive) } }, procfile: "b-web: node web.js\n" }),
+  );
+  t.is(clash.code, Code.AlreadyExists);
+  t.regex(clash.message, /a-b\.<platform domain>.*"a-b"/);
+  t.deepEqual((await client.listReleases({ app: "a" })).releases, [], "nothing was released");
+  // The other way round: with "a" serving "b-web", an app "a-b" cannot be created.
+  await client.deleteApp({ name: "a-b" });
+  await client.createRelease({ app: "a", artifact: { source: { case: "sourceUploadId", value: await uploadArchive(client, "a", archive) } }, procfile: "b-web: node web.js\n" });
+  const taken = await refusal(client.createApp({ team: "acme", name: "a-b" }));
+  t.is(taken.code, Code.AlreadyExists);
+  t.regex(taken.message, /a-b\.<platform domain>/);
+  t.is((await refusal(client.getApp({ name: "a-b" }))).code, Code.NotFound, "the app was not created");
+});

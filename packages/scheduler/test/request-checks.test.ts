@@ -2,6 +2,7 @@ import test from "ava";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createFieldChecks, fieldViolationsOf } from "@berth/kit";
 import type { FieldChecks } from "@berth/kit";
+import { findRouteCollision } from "../src/route-hostnames.js";
 import type { ReleaseRequestFields } from "../src/services/request-checks.js";
 import { checkConfigChange, checkReleaseRequest, consumerProblem, processesFrom } from "../src/services/request-checks.js";
 
@@ -50,6 +51,9 @@ const procfileCases: [string, string, string[] | RegExp][] = [
   ["a tcp type whose internal hostname fits", "api-tcp: node tcp.js\n", ["api-tcp"]],
   ["a tcp type whose internal hostname is too long", `${"x".repeat(55)}-tcp: node tcp.js\n`, /longer than 63 characters/],
   ["a line without a command", "web:\n", /./],
+  // "shop-" and the name before "-web": at most 63 characters.
+  ["a web type whose platform hostname label fits", `${"y".repeat(58)}-web: node web.js\n`, [`${"y".repeat(58)}-web`]],
+  ["a web type whose platform hostname label is too long", `${"y".repeat(59)}-web: node web.js\n`, /platform hostname of .* longer than 63 characters/],
 ];
 for (const [title, procfile, expected] of procfileCases) {
   test(`procfile: ${title}`, (t) => {
@@ -77,5 +81,18 @@ const consumerCases: [string, boolean][] = [
 for (const [consumer, ok] of consumerCases) {
   test(`consumer name of ${consumer.length} characters is ${ok ? "accepted" : "refused"}`, (t) => {
     t.is(consumerProblem(consumer) === undefined, ok);
+  });
+}
+
+const collisionCases: [string, string, string[], { app: string; processTypes: string[] }[], string | undefined][] = [
+  ["app a's b-web against app a-b's web", "a", ["web", "b-web"], [{ app: "a-b", processTypes: ["web"] }], "a-b"],
+  ["app a-b's web against app a's b-web", "a-b", ["web"], [{ app: "a", processTypes: ["web", "b-web"] }], "a-b"],
+  ["app a's b-web against app a-b's worker only", "a", ["b-web"], [{ app: "a-b", processTypes: ["worker"] }], undefined],
+  ["tcp and workers claim no hostname", "a", ["b-tcp", "worker"], [{ app: "a-b-tcp", processTypes: ["web"] }, { app: "a-worker", processTypes: ["web"] }], undefined],
+  ["distinct names", "shop", ["web", "admin-web"], [{ app: "shop-api", processTypes: ["web"] }, { app: "blog", processTypes: ["admin-web"] }], undefined],
+];
+for (const [title, app, processTypes, others, label] of collisionCases) {
+  test(`route hostnames: ${title} -> ${label ?? "no collision"}`, (t) => {
+    t.is(findRouteCollision(app, processTypes, others)?.label, label);
   });
 }

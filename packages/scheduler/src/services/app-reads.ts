@@ -13,7 +13,8 @@ import type { ReleaseRecord } from "../store/releases.js";
 import { listReplicas } from "../store/replicas.js";
 import { findActiveRollout } from "../store/rollouts.js";
 import { appMessage, formationView } from "../views.js";
-import { DEFAULT_PROCESSES, requireName } from "./request-checks.js";
+import { DEFAULT_PROCESSES } from "../release-commands.js";
+import { requireName } from "./request-checks.js";
 
 /** The app named `name`: INVALID_ARGUMENT for a bad name, NOT_FOUND when there is none. */
 export async function requireApp(q: Queryable, name: string, forUpdate = false): Promise<AppRecord> {

@@ -6,6 +6,7 @@ import { CreateAppRequestSchema, CreateAppResponseSchema } from "@berth/proto/sc
 import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { appKey } from "../change-feed.js";
 import { DEFAULT_POD_SIZE } from "../pod-sizes.js";
+import { claimRouteHostnames } from "../route-hostnames.js";
 import { findApp, insertApp, listApps, markAppDeleting } from "../store/apps.js";
 import { ensureFormationEntry } from "../store/formation.js";
 import { findActiveRollout } from "../store/rollouts.js";
@@ -31,6 +32,7 @@ export function createAppHandlers(deps: SchedulerServiceDeps): AppHandlers {
       const response = await runOnce(db, { scope: `CreateApp:${request.team}`, requestSchema: CreateAppRequestSchema, request, responseSchema: CreateAppResponseSchema }, async (tx) => {
         const app = await insertApp(tx, request.name, request.team);
         if (app === undefined) throw alreadyExists(`app "${request.name}" already exists`);
+        await claimRouteHostnames(tx, app.name, ["web"]);
         await ensureFormationEntry(tx, app.name, "web", 1, DEFAULT_POD_SIZE);
         return create(CreateAppResponseSchema, { app: appMessage(app, "") });
       });

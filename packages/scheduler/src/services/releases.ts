@@ -19,7 +19,8 @@ import { releaseMessage, rolloutMessage } from "../views.js";
 import { requireApp } from "./app-reads.js";
 import { runOnce } from "./idempotency.js";
 import { checkKubernetesNames } from "./kubernetes-names.js";
-import { checkConfigChange, checkReleaseRequest, checkRequestId, DEFAULT_PROCESSES, processesFrom } from "./request-checks.js";
+import { DEFAULT_PROCESSES } from "../release-commands.js";
+import { checkConfigChange, checkReleaseRequest, checkRequestId, processesFrom } from "./request-checks.js";
 import { afterChange } from "./service-deps.js";
 import type { SchedulerServiceDeps } from "./service-deps.js";
 

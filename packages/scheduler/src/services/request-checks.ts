@@ -3,7 +3,7 @@ import {
   configKeyProblem,
   createFieldChecks,
   dnsLabelProblem,
-  internalHostname,
+  internalHostname, routeHostLabel,
   invalidArgument,
   invalidArguments,
   MAX_CONFIG_VALUE_BYTES,
@@ -22,8 +22,6 @@ export const MAX_TAIL_LINES = 10_000;
 const MAX_CONSUMER = 128;
 const IMAGE_REFERENCE = /^[a-z0-9]+([._\-/:@][A-Za-z0-9_.-]+)*$/;
 
-/** The processes of an app whose release has no Procfile. */
-export const DEFAULT_PROCESSES = [{ processType: "web", command: "" }];
 
 /** An optional request id of a retried call. */
 export function checkRequestId(checks: FieldChecks, requestId: string): void {
@@ -66,6 +64,10 @@ export function processesFrom(app: string, procfile: string): ReleaseContent["pr
     const hostname = internalHostname(app, process.processType);
     if (process.routingClass === RoutingClass.TCP && hostname.length > 63) {
       checks.add("procfile", `"${hostname}", the internal hostname of "${process.processType}", is longer than 63 characters`);
+    }
+    const label = routeHostLabel(app, process.processType);
+    if (label !== undefined && label.length > 63) {
+      checks.add("procfile", `"${label}", the first label of the platform hostname of "${process.processType}", is longer than 63 characters`);
     }
   }
   checks.throwIfAny();

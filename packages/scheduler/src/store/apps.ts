@@ -70,3 +70,25 @@ export async function markAppDeleting(q: Queryable, app: string): Promise<void> 
 export async function deleteApp(q: Queryable, app: string): Promise<void> {
   await q.query("DELETE FROM apps WHERE name = $1", [app]);
 }
+
+/**
+ * The process types every app other than `except` has or is rolling out to
+ * (its current and its latest release), with `fallback` for an app without
+ * a release yet.
+ */
+export async function listOtherAppsProcessTypes(q: Queryable, except: string, fallback: readonly string[]): Promise<{ app: string; processTypes: string[] }[]> {
+  const { rows } = await q.query(
+    `SELECT a.name, r.processes FROM apps a
+       LEFT JOIN releases r ON r.app = a.name AND r.version IN (a.current_release_version, a.latest_release_version)
+      WHERE a.name <> $1`,
+    [except],
+  );
+  const types = new Map<string, Set<string>>();
+  for (const row of rows) {
+    const set = types.get(row.name) ?? new Set<string>();
+    types.set(row.name, set);
+    const processes: { processType: string }[] | null = row.processes;
+    for (const processType of processes === null ? fallback : processes.map((process) => process.processType)) set.add(processType);
+  }
+  return [...types].map(([app, set]) => ({ app, processTypes: [...set] }));
+}
