@@ -90,7 +90,7 @@ async function runAllocator(dataDir: string, schema: string): Promise<void> {
     BERTH_TURN_RELAY_PORTS_PER_GATEWAY: "2",
   });
   // No gateways: twenty thousand coturn processes would measure coturn, not the allocator.
-  const allocator = await startTurnAllocator(config, { logger: silentLogger, gateways: false });
+  const allocator = await startTurnAllocator(config, { logger: silentLogger, gateways: false, scheduler: false });
   process.once("SIGTERM", () => void allocator.close(1000).then(() => process.exit(0)));
   process.send!({ url: allocator.url });
 }

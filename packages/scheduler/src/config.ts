@@ -66,6 +66,8 @@ export interface SchedulerConfig extends CommonConfig {
   autoscale: AutoscaleConfig;
   /** The environment replicas start from (PATH, HOME, LANG, TZ of the scheduler). */
   replicaBaseEnv: Record<string, string>;
+  /** The TURN allocator, which gives replicas of `*-rtc` processes their TURN_* and BERTH_RTC_* variables. */
+  turnAllocator: { url: string; timeoutMs: number };
   kubernetes: KubernetesConfig;
   localRuntime: LocalRuntimeConfig;
 }
@@ -119,6 +121,7 @@ export function readSchedulerConfig(env: Environment): SchedulerConfig {
     ackTimeoutMs: ms("BERTH_SCHEDULER_ACK_TIMEOUT_MS", 60_000, 100),
     maxSurgePercent: envInt(env, "BERTH_SCHEDULER_MAX_SURGE_PERCENT", 25, { min: 1, max: 100 }),
     leaseTtlMs: ms("BERTH_SCHEDULER_LEASE_TTL_MS", 15_000, 1000),
+    turnAllocator: { url: peerUrl(env, "turn-allocator"), timeoutMs: ms("BERTH_SCHEDULER_TURN_TIMEOUT_MS", 5_000, 100) },
     health: {
       ...DEFAULT_HEALTH,
       intervalMs: ms("BERTH_SCHEDULER_HEALTH_INTERVAL_MS", DEFAULT_HEALTH.intervalMs, 100),

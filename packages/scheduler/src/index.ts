@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { REQUEST_ID_RETENTION_MS, createCoordination, createLogger, loadKubeConfig, openDatabase, serve, startServer } from "@berth/kit";
+import { REQUEST_ID_RETENTION_MS, createCoordination, createInternalClient, createLogger, loadKubeConfig, openDatabase, serve, startServer } from "@berth/kit";
 import type { Coordination, Logger } from "@berth/kit";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
+import { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
 import { startAutoscaler } from "./autoscaler.js";
 import { createChangeFeed } from "./change-feed.js";
 import type { SchedulerConfig } from "./config.js";
@@ -16,6 +17,7 @@ import { chooseReplicaRuntime } from "./engine/local/runtime-choice.js";
 import type { ChosenRuntime } from "./engine/local/runtime-choice.js";
 import type { ReplicaSupervisor } from "./engine/local/replica-supervisor.js";
 import { createAppController } from "./reconcile/app-controller.js";
+import { createRtcEnvironment } from "./rtc-environment.js";
 import { createSchedulerService } from "./service.js";
 import { createSourceUploads } from "./source-uploads.js";
 import { MIGRATIONS } from "./store/migrations.js";
@@ -108,7 +110,9 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
       taskKillGraceMs: config.stopGraceMs,
       logger,
     });
-    engine = createLocalEngine({ db, supervisor, endpoints, config, logger });
+    const turnAllocator = createInternalClient(TurnAllocatorService, { baseUrl: config.turnAllocator.url, token: config.internalToken });
+    const rtcEnvironment = createRtcEnvironment(turnAllocator, config.turnAllocator.timeoutMs);
+    engine = createLocalEngine({ db, supervisor, endpoints, config, logger, rtcEnvironment });
   }
   const controller = createAppController({ db, engine, coordination, feed, config, logger, instanceId });
   // On Kubernetes the cluster's HorizontalPodAutoscaler scales.

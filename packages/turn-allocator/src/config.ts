@@ -1,4 +1,4 @@
-import { ConfigError, envInt, envOptional, envString, readCommonConfig, readEngine, readKubernetesTarget } from "@berth/kit";
+import { ConfigError, envInt, envOptional, envString, peerUrl, readCommonConfig, readEngine, readKubernetesTarget } from "@berth/kit";
 import type { CommonConfig, EngineKind, Environment, KubernetesTarget } from "@berth/kit";
 import { formatPortRange, parsePortRange, rangeSize, rangesOverlap } from "./port-range.js";
 import type { PortRange } from "./port-range.js";
@@ -6,6 +6,8 @@ import type { PortRange } from "./port-range.js";
 /** Everything the turn-allocator needs to start. */
 export interface TurnAllocatorConfig extends CommonConfig {
   schema: string;
+  /** The scheduler, whose apps' rtc processes the allocations follow. */
+  schedulerUrl: string;
   engine: EngineKind;
   /** The public UDP ports, one per rtc process (BERTH_TURN_PORT_RANGE). */
   portRange: PortRange;
@@ -65,6 +67,7 @@ export function readTurnAllocatorConfig(env: Environment): TurnAllocatorConfig {
   return {
     ...common,
     schema: envString(env, "BERTH_TURN_ALLOCATOR_SCHEMA", "turn_allocator"),
+    schedulerUrl: peerUrl(env, "scheduler"),
     engine: readEngine(env),
     portRange,
     relayRange,

@@ -1,9 +1,12 @@
 import { join } from "node:path";
-import { createCoordination, createLogger, loadKubeConfig, openDatabase, serve, startServer } from "@berth/kit";
+import type { Client } from "@connectrpc/connect";
+import { createCoordination, createInternalClient, createLogger, loadKubeConfig, openDatabase, serve, startServer } from "@berth/kit";
 import type { Coordination, Database, Logger, RunningServer } from "@berth/kit";
+import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { announceAllocationChange, followAllocationChanges } from "./allocation-changes.js";
+import { followSchedulerApps } from "./app-feed.js";
 import type { TurnAllocatorConfig } from "./config.js";
 import { createKubernetesGateways } from "./gateway/kubernetes/kubernetes-gateways.js";
 import { createLocalGateways } from "./gateway/local/local-gateways.js";
@@ -25,6 +28,11 @@ export interface TurnAllocatorDeps {
   kubeConfig?: KubeConfig;
   /** Runs no gateways at all (tests of the pool against one database from several instances). */
   gateways?: GatewayEngine | false;
+  /**
+   * The scheduler whose apps the allocations follow; otherwise an internal
+   * client to `schedulerUrl`. False follows nothing (tests of the allocator alone).
+   */
+  scheduler?: Pick<Client<typeof SchedulerService>, "watchApps"> | false;
 }
 
 /** How long minting may use an allocation read from the database before reading it again. */
@@ -55,6 +63,11 @@ export async function startTurnAllocator(config: TurnAllocatorConfig, deps: Turn
     if (app === "") mintingTargets.forgetAll();
     else mintingTargets.forget(app);
   });
+  const pools = { portRange: config.portRange, relayRange: config.relayRange, relayPortsPerGateway: config.relayPortsPerGateway };
+  const announceChange = (app: string) => announceAllocationChange(coordination.events, app);
+  const scheduler =
+    deps.scheduler === false ? undefined : (deps.scheduler ?? createInternalClient(SchedulerService, { baseUrl: config.schedulerUrl, token: config.internalToken }));
+  const followingApps = scheduler && followSchedulerApps({ scheduler, store, pools, announceChange, logger, signal: stopping.signal });
   const engine = deps.gateways === false ? undefined : (deps.gateways ?? (await gatewayEngine(config, deps, logger)));
   const reconciler = engine && startGatewayReconciler({ store, engine, realm: config.realm, coordination, logger });
   const server = await startServer({
@@ -68,14 +81,14 @@ export async function startTurnAllocator(config: TurnAllocatorConfig, deps: Turn
         TurnAllocatorService,
         createTurnAllocatorService({
           store,
-          pools: { portRange: config.portRange, relayRange: config.relayRange, relayPortsPerGateway: config.relayPortsPerGateway },
+          pools,
           naming: { platformDomain: config.platformDomain, realm: config.realm },
           credentialTtl: config.credentialTtl,
           rotationGraceSeconds: config.rotationGraceSeconds,
           mintsPerMinute: config.mintsPerMinute,
           rateLimits: coordination.rateLimits,
           mintingTargets,
-          announceChange: (app) => announceAllocationChange(coordination.events, app),
+          announceChange,
         }),
       ),
     ],
@@ -91,6 +104,7 @@ export async function startTurnAllocator(config: TurnAllocatorConfig, deps: Turn
       await server.close(graceMs);
       stopping.abort();
       await following;
+      await followingApps;
       await reconciler?.close();
       if (!deps.coordination) await coordination.close();
       if (!deps.database) await database.close();

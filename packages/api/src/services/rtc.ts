@@ -1,4 +1,5 @@
-import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { rtcProcessProblem } from "@berth/kit";
 import type { RtcService } from "@berth/proto/api/v1/network";
 import { requireTeam } from "../auth.js";
@@ -11,6 +12,22 @@ import type { ServiceDeps } from "./service-deps.js";
 function checkRtcType(checks: FieldChecks, processType: string): void {
   const problem = rtcProcessProblem(processType);
   if (problem !== undefined) checks.add("process_type", problem);
+}
+
+/** Why a restart is not needed: nothing of the process runs yet, or a rollout under way starts replicas with the new secret. */
+const NOTHING_TO_ROLL = new Set([Code.FailedPrecondition, Code.InvalidArgument, Code.NotFound]);
+
+/**
+ * Rolls the process, one replica at a time gated by health, so that every
+ * replica sees the new TURN_SHARED_SECRET; the previous secret stays valid
+ * at the gateway meanwhile.
+ */
+async function rollForNewSecret(deps: ServiceDeps, ctx: HandlerContext, app: string, processType: string): Promise<void> {
+  try {
+    await deps.peers.scheduler.restartProcess({ app, processType }, callOptions(deps, ctx));
+  } catch (error) {
+    if (!NOTHING_TO_ROLL.has(ConnectError.from(error).code)) throw error;
+  }
 }
 
 /**
@@ -51,6 +68,7 @@ export function createRtcService(deps: ServiceDeps): ServiceImpl<typeof RtcServi
       checks.throwIfAny();
       await ownedApp(deps, ctx, team, request.app);
       const { allocation } = await turnAllocator.rotateSecret({ app: request.app, processType: request.processType }, callOptions(deps, ctx));
+      await rollForNewSecret(deps, ctx, request.app, request.processType);
       return { allocation };
     },
   };

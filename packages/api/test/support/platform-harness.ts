@@ -3,11 +3,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pg from "pg";
-import { DEFAULT_MAX_MESSAGE_BYTES, createLogger, silentLogger } from "@berth/kit";
+import type { CallOptions } from "@connectrpc/connect";
+import { DEFAULT_MAX_MESSAGE_BYTES, createInternalClient, createLogger, silentLogger } from "@berth/kit";
 import { readNetpolConfig, startNetpol } from "@berth/netpol";
 import { readRouterConfig, startRouter } from "@berth/router";
 import type { RunningRouter } from "@berth/router";
 import { readSchedulerConfig, startScheduler } from "@berth/scheduler";
+import type { RunningScheduler } from "@berth/scheduler";
+import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
+import type { WatchAppsRequestSchema } from "@berth/proto/scheduler/v1/scheduler";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { readTurnAllocatorConfig, startTurnAllocator } from "@berth/turn-allocator";
 import { startApi } from "../../src/index.js";
 import type { ApiConfig, RunningApi, StartApiOptions } from "../../src/index.js";
@@ -52,13 +57,22 @@ async function withAdminConnection<T>(fn: (client: pg.Client) => Promise<T>): Pr
   }
 }
 
+/** Options of startPlatformHarness. */
+export interface PlatformHarnessOptions extends Pick<StartApiOptions, "peerInterceptors"> {
+  /**
+   * Runs real TURN gateways (coturn) with this extra TURN allocator environment
+   * (free port ranges, allowed peers); without it the allocator runs none.
+   */
+  turnEnv?: Record<string, string>;
+}
+
 /**
  * Starts every service for real on one fresh PostgreSQL database (each owns
  * its schema in it, as in production), with quick health probes and short
  * timeouts, and the API composing them. Everything is closed and dropped
  * when the test ends.
  */
-export async function startPlatformHarness(t: Teardown, options: Pick<StartApiOptions, "peerInterceptors"> = {}): Promise<PlatformHarness> {
+export async function startPlatformHarness(t: Teardown, options: PlatformHarnessOptions = {}): Promise<PlatformHarness> {
   const database = `berth_api_${randomBytes(6).toString("hex")}`;
   await withAdminConnection((client) => client.query(`CREATE DATABASE ${database}`));
   t.teardown(() => withAdminConnection((client) => client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)));
@@ -74,11 +88,45 @@ export async function startPlatformHarness(t: Teardown, options: Pick<StartApiOp
     BERTH_LOG_LEVEL: "error",
   };
 
+  const base = {
+    host: "127.0.0.1",
+    port: 0,
+    databaseUrl,
+    redisUrl: undefined,
+    dataDir,
+    internalToken: INTERNAL_TOKEN,
+    platformDomain: "berth.localhost",
+    logLevel: "error" as const,
+    maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  };
+  // The allocator follows the scheduler's apps and the scheduler asks it for TURN variables: it
+  // starts first and reaches whichever scheduler runs now (a restarted one keeps the port).
+  let scheduler: RunningScheduler | undefined;
+  const schedulerApps = {
+    async *watchApps(request: MessageInitShape<typeof WatchAppsRequestSchema>, callOptions?: CallOptions) {
+      if (!scheduler) throw new Error("the scheduler is not up yet");
+      yield* createInternalClient(SchedulerService, { baseUrl: scheduler.url, token: INTERNAL_TOKEN }).watchApps(request, callOptions);
+    },
+  };
+  const turnAllocatorConfig = readTurnAllocatorConfig({
+    ...common,
+    BERTH_TURN_ALLOCATOR_PORT: "0",
+    BERTH_TURN_ALLOCATOR_SCHEMA: `turn_test_${randomBytes(6).toString("hex")}`,
+    ...options.turnEnv,
+  });
+  const turnAllocator = await startTurnAllocator(turnAllocatorConfig, {
+    logger: silentLogger,
+    scheduler: schedulerApps,
+    ...(options.turnEnv ? {} : { gateways: false as const }),
+  });
+  t.teardown(() => turnAllocator.close(500));
+
   const schedulerConfig = readSchedulerConfig({
     ...common,
     BERTH_SCHEDULER_PORT: "0",
     // Plain processes: these tests run beside others; the scheduler's own tests cover runc.
     BERTH_LOCAL_RUNTIME: "process",
+    BERTH_TURN_ALLOCATOR_URL: turnAllocator.url,
     BERTH_SCHEDULER_HEALTH_INTERVAL_MS: "200",
     BERTH_SCHEDULER_HEALTH_TIMEOUT_MS: "1000",
     BERTH_SCHEDULER_HEALTH_START_TIMEOUT_MS: "20000",
@@ -92,11 +140,12 @@ export async function startPlatformHarness(t: Teardown, options: Pick<StartApiOp
     BERTH_SCHEDULER_RELEASE_TIMEOUT_MS: "30000",
     BERTH_SCHEDULER_MAX_CHUNK_BYTES: "4096",
   });
-  let scheduler = await startScheduler(schedulerConfig, { logger: quiet });
-  t.teardown(() => scheduler.close(2000));
+  scheduler = await startScheduler(schedulerConfig, { logger: quiet });
+  t.teardown(() => scheduler?.close(2000));
+  const schedulerUrl = scheduler.url;
   const routerConfig = readRouterConfig({
     ...common,
-    BERTH_SCHEDULER_URL: scheduler.url,
+    BERTH_SCHEDULER_URL: schedulerUrl,
     BERTH_ROUTER_PORT: "0",
     BERTH_ROUTER_HTTP_PORT: "0",
     BERTH_ROUTER_HTTPS_PORT: "0",
@@ -105,33 +154,12 @@ export async function startPlatformHarness(t: Teardown, options: Pick<StartApiOp
   let router = await startRouter(routerConfig, { logger: quiet });
   t.teardown(() => router.close());
   await router.ready;
-  const base = {
-    host: "127.0.0.1",
-    port: 0,
-    databaseUrl,
-    redisUrl: undefined,
-    dataDir,
-    internalToken: INTERNAL_TOKEN,
-    platformDomain: "berth.localhost",
-    logLevel: "error" as const,
-    maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
-  };
-  const turnAllocatorConfig = readTurnAllocatorConfig({
-    BERTH_DATA_DIR: dataDir,
-    BERTH_INTERNAL_TOKEN: INTERNAL_TOKEN,
-    BERTH_TURN_ALLOCATOR_PORT: "0",
-    BERTH_TURN_ALLOCATOR_SCHEMA: `turn_test_${randomBytes(6).toString("hex")}`,
-    DATABASE_URL: base.databaseUrl,
-  });
-  // No gateways here: the TURN allocator's own tests run coturn.
-  const turnAllocator = await startTurnAllocator({ ...turnAllocatorConfig, ...base }, { logger: silentLogger, gateways: false });
-  t.teardown(() => turnAllocator.close(500));
-  const netpol = await startNetpol(readNetpolConfig({ ...common, BERTH_NETPOL_PORT: "0", BERTH_SCHEDULER_URL: scheduler.url }), { logger: quiet });
+  const netpol = await startNetpol(readNetpolConfig({ ...common, BERTH_NETPOL_PORT: "0", BERTH_SCHEDULER_URL: schedulerUrl }), { logger: quiet });
   t.teardown(() => netpol.close(500));
 
   const config: ApiConfig = {
     ...base,
-    peers: { scheduler: scheduler.url, router: router.url, turnAllocator: turnAllocator.url, netpol: netpol.url },
+    peers: { scheduler: schedulerUrl, router: router.url, turnAllocator: turnAllocator.url, netpol: netpol.url },
     adminToken: undefined,
     corsOrigins: ["*"],
     callTimeoutMs: 60_000,
@@ -148,8 +176,8 @@ export async function startPlatformHarness(t: Teardown, options: Pick<StartApiOp
       return router;
     },
     async restartScheduler() {
-      const port = scheduler.port;
-      await scheduler.close(2000);
+      const port = scheduler!.port;
+      await scheduler!.close(2000);
       scheduler = await startScheduler({ ...schedulerConfig, port }, { logger: quiet });
     },
     async restartRouter(whileStopped: () => Promise<unknown> = async () => {}) {

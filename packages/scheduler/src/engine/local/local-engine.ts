@@ -20,6 +20,7 @@ import type { ConvergeOutcome, ConvergePass, Engine, EngineHooks, StallReport } 
 import { maxSurgeFor, planRollingUpdate, rollingUpdateDone } from "./rolling-update.js";
 import type { PlannedReplica } from "./rolling-update.js";
 import { releaseTaskSpecFor, replicaSpecFor } from "./replica-specs.js";
+import type { RtcEnvironment } from "../../rtc-environment.js";
 import type { ReplicaStatus, ReplicaSupervisor } from "./replica-supervisor.js";
 
 /** What the local engine is built from. */
@@ -30,6 +31,8 @@ export interface LocalEngineDeps {
   endpoints: EndpointHub;
   config: SchedulerConfig;
   logger: Logger;
+  /** The TURN variables of replicas of `*-rtc` processes. */
+  rtcEnvironment: RtcEnvironment;
 }
 
 const ROUTABLE = new Set([RoutingClass.WEB, RoutingClass.TCP, RoutingClass.RTC]);
@@ -58,7 +61,7 @@ class Wake {
  * database, so a restarted scheduler adopts its replicas and carries on.
  */
 export function createLocalEngine(deps: LocalEngineDeps): Engine {
-  const { db, supervisor, endpoints, config, logger } = deps;
+  const { db, supervisor, endpoints, config, logger, rtcEnvironment } = deps;
   const appsWithRetirements = new Set<string>();
   const starting = new Set<string>();
   const stopping = new Map<string, Promise<void>>();
@@ -159,7 +162,12 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
     await insertReplica(db, { name, app, processType, index: slot.index, releaseVersion: release.version, restartGeneration: formation?.restartGeneration ?? 0, zone });
     starting.add(name);
     try {
-      const status = await supervisor.startReplica(replicaSpecFor(config, release, formation, { name, processType, index: slot.index, zone }, pass.app.team));
+      const spec = replicaSpecFor(config, release, formation, { name, processType, index: slot.index, zone }, pass.app.team);
+      if (spec.routingClass === RoutingClass.RTC) {
+        const rtc = { team: pass.app.team, app, processType, index: slot.index, replicas: formation?.replicas ?? 1 };
+        spec.env = { ...spec.env, ...(await rtcEnvironment(rtc)) };
+      }
+      const status = await supervisor.startReplica(spec);
       await saveReplicaStatus(db, { ...status, startedAt: status.startedAt ?? null });
       await pass.event(RolloutEventKind.REPLICA_STARTED, { processType, replica: name, message: `started v${release.version} in ${zone}` });
     } catch (error) {
