@@ -4,7 +4,7 @@ const http = require("node:http");
 
 const names = ["TURN_SHARED_SECRET", "TURN_HOSTNAME", "TURN_PORT", "TURN_REALM", "BERTH_RTC_PROCESS", "BERTH_RTC_REPLICA", "BERTH_RTC_HOSTNAME"];
 http
-  .createServer((request, response) => {
+  .createServer((_request, response) => {
     response.writeHead(200, { "content-type": "application/json" });
     response.end(JSON.stringify(Object.fromEntries(names.map((name) => [name, process.env[name]]))));
   })
