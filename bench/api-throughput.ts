@@ -88,7 +88,7 @@ function serviceEnvironment(dataDir: string): Record<string, string> {
 
 async function runScheduler(dataDir: string): Promise<void> {
   const scheduler = await startScheduler(readSchedulerConfig({ ...serviceEnvironment(dataDir), BERTH_SCHEDULER_PORT: "0" }), { logger: silentLogger });
-  process.once("SIGTERM", () => void scheduler.close(1000).then(() => process.exit(0)));
+  process.once("SIGTERM", () => void scheduler.drain(1000).then(() => process.exit(0)));
   process.send!({ url: scheduler.url });
 }
 

@@ -143,7 +143,7 @@ async function measure(runtime: "process" | "runc", readiness: number): Promise<
     console.log(`[${runtime}] rollout overhead per replica step beyond readiness: ${(step - readiness).toFixed(0)} ms (target <= 100 ms; seed 002: 5000 ms)`);
     console.log(`[${runtime}] formation view (GetFormation) over gRPC, ${reads} sequential reads: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`);
   } finally {
-    await scheduler.close(1000);
+    await scheduler.drain(1000);
     if (runtime === "runc") await removeHostNetwork(BENCH_SUBNET);
     rmSync(dataDir, { recursive: true, force: true });
     if (process.env.DATABASE_URL) {

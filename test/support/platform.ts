@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { readdir, readlink } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,6 +30,22 @@ export interface PlatformProcesses {
   /** Starts a killed service again with the same configuration and waits until it serves. */
   restart(service: PlatformService): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** Kills every process (and its process group) whose working directory is under `directory`. */
+async function killProcessesUnder(directory: string): Promise<void> {
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cwd = await readlink(`/proc/${entry}/cwd`).catch(() => "");
+    if (!cwd.startsWith(directory)) continue;
+    for (const target of [-Number(entry), Number(entry)]) {
+      try {
+        process.kill(target, "SIGKILL");
+      } catch {
+        // already gone, or not a group leader
+      }
+    }
+  }
 }
 
 /** A free TCP port on loopback. */
@@ -70,6 +87,8 @@ export async function platformEnvironment(dataDir: string) {
     BERTH_LOG_LEVEL: "info",
     // Containers where runc runs (the default), on a subnet of this run's own: other platforms may run beside it.
     BERTH_LOCAL_SUBNET: `10.${110 + (process.pid % 40)}.${Math.floor(Math.random() * 250)}.0/24`,
+    // The test's final stop leaves no replica behind; a test of restarts sets it to "false".
+    BERTH_SCHEDULER_DRAIN_ON_SHUTDOWN: "true",
   };
   for (const service of SERVICES) {
     const name = service.toUpperCase().replace(/-/g, "_");
@@ -120,6 +139,8 @@ export async function startPlatformProcesses(extraEnv: Record<string, string> = 
   };
   const stop = async () => {
     for (const service of [...SERVICES].reverse()) await kill(service);
+    // Replicas a stop left running (BERTH_SCHEDULER_DRAIN_ON_SHUTDOWN=false) go with the test.
+    await killProcessesUnder(dataDir);
     await removeContainerNetwork(env);
     rmSync(dataDir, { recursive: true, force: true });
   };

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import type { TLSSocket } from "node:tls";
 import { request as httpsRequest } from "node:https";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -101,16 +102,17 @@ export async function deployDirectory(
   return { version: deployed.release!.version, ...followed };
 }
 
-/** GET over HTTPS through the router's proxy, with SNI and Host set to `hostname`, trusting `ca`. */
-export function httpsGet(port: number, hostname: string, path: string, ca: string): Promise<{ status: number; body: string }> {
+/** GET over HTTPS through the router's proxy, with SNI and Host set to `hostname`, trusting `ca`; with the served certificate's SHA-256 fingerprint. */
+export function httpsGet(port: number, hostname: string, path: string, ca: string): Promise<{ status: number; body: string; certificate: string }> {
   return new Promise((resolve, reject) => {
     const request = httpsRequest(
       { host: "127.0.0.1", port, path, servername: hostname, headers: { host: hostname }, ca, timeout: 15_000, agent: false },
       (response) => {
+        const certificate = (response.socket as TLSSocket).getPeerCertificate().fingerprint256;
         let body = "";
         response.setEncoding("utf8");
         response.on("data", (chunk: string) => (body += chunk));
-        response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, body, certificate }));
       },
     );
     request.on("timeout", () => request.destroy(new Error(`GET https://${hostname}${path} timed out`)));

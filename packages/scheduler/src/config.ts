@@ -1,4 +1,4 @@
-import { ConfigError, envInt, envOptional, envString, peerUrl, readCommonConfig, readEngine, readKubernetesTarget } from "@berth/kit";
+import { ConfigError, envBool, envInt, envOptional, envString, peerUrl, readCommonConfig, readEngine, readKubernetesTarget } from "@berth/kit";
 import type { CommonConfig, Environment, KubernetesTarget } from "@berth/kit";
 import type { ArchiveLimits } from "./archive-extraction.js";
 import { DEFAULT_HEALTH } from "./health-settings.js";
@@ -41,6 +41,8 @@ export interface SchedulerConfig extends CommonConfig {
   maxReplicasPerType: number;
   maxUploadBytes: number;
   maxChunkBytes: number;
+  /** Stop every replica when the scheduler stops (a decommission), instead of leaving them for the next run to adopt. */
+  drainOnShutdown: boolean;
   /** What one source archive may unpack to. */
   archiveLimits: ArchiveLimits;
   releaseTimeoutMs: number;
@@ -109,6 +111,7 @@ export function readSchedulerConfig(env: Environment): SchedulerConfig {
     maxReplicasPerType: envInt(env, "BERTH_SCHEDULER_MAX_REPLICAS", 100, { min: 1, max: 10_000 }),
     maxUploadBytes: envInt(env, "BERTH_SCHEDULER_MAX_UPLOAD_BYTES", 256 * 1024 * 1024, { min: 1024 }),
     maxChunkBytes: envInt(env, "BERTH_SCHEDULER_MAX_CHUNK_BYTES", 1024 * 1024, { min: 1024, max: 3 * 1024 * 1024 }),
+    drainOnShutdown: envBool(env, "BERTH_SCHEDULER_DRAIN_ON_SHUTDOWN", false),
     archiveLimits: {
       maxUnpackedBytes: envInt(env, "BERTH_SCHEDULER_MAX_UNPACKED_BYTES", 512 * 1024 * 1024, { min: 1024 }),
       maxEntries: envInt(env, "BERTH_SCHEDULER_MAX_ARCHIVE_ENTRIES", 20_000, { min: 1 }),

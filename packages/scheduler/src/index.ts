@@ -44,8 +44,14 @@ export interface StartSchedulerOptions {
 export interface RunningScheduler {
   readonly url: string;
   readonly port: number;
-  /** Stops serving, then (local engine) every replica it runs: SIGTERM, then SIGKILL after the grace period. */
+  /**
+   * Stops serving and leaves every replica running for the next scheduler to
+   * adopt (a restart or an upgrade is no app downtime); with
+   * BERTH_SCHEDULER_DRAIN_ON_SHUTDOWN it drains instead.
+   */
   close(graceMs?: number): Promise<void>;
+  /** Stops serving, then (local engine) every replica it runs: SIGTERM, then SIGKILL after the grace period. */
+  drain(graceMs?: number): Promise<void>;
 }
 
 /**
@@ -128,23 +134,27 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
     services: [serve(SchedulerService, createSchedulerService({ db, config, controller, endpoints, logs: engine.logs, feed, uploads, logger }))],
   });
   let closing: Promise<void> | undefined;
+  const stop = (drain: boolean, graceMs: number) => {
+    closing ??= (async () => {
+      clearInterval(pruning);
+      endpoints.close();
+      await server.close(graceMs);
+      await autoscaler?.close();
+      // Detached first, so that closing the controller does not wait for release tasks that go on running.
+      if (!drain) await supervisor?.detach();
+      await controller.close();
+      // A cluster's replicas always keep running; local ones only stop when drained.
+      if (drain) await supervisor?.close(config.stopGraceMs);
+      await localRuntime?.close();
+      if (options.coordination === undefined) await coordination.close();
+      await db.close();
+    })();
+    return closing;
+  };
   return {
     url: server.url,
     port: server.port,
-    close(graceMs = 10_000) {
-      closing ??= (async () => {
-        clearInterval(pruning);
-        endpoints.close();
-        await server.close(graceMs);
-        await autoscaler?.close();
-        await controller.close();
-        // Local replicas stop with the scheduler; a cluster's keep running.
-        await supervisor?.close(config.stopGraceMs);
-        await localRuntime?.close();
-        if (options.coordination === undefined) await coordination.close();
-        await db.close();
-      })();
-      return closing;
-    },
+    close: (graceMs = 10_000) => stop(config.drainOnShutdown, graceMs),
+    drain: (graceMs = 10_000) => stop(true, graceMs),
   };
 }

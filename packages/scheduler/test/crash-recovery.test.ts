@@ -7,14 +7,30 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
 import type { RolloutEvent } from "@berth/proto/type/v1/release";
-import { demoArchive, deployDemo, eventually, followRollout, httpGet, isolation, readyReplicas, schedulerClient, testEnvironment, uploadArchive } from "./support/scheduler-harness.js";
+import {
+  demoArchive,
+  deployDemo,
+  eventually,
+  followRollout,
+  httpGet,
+  isolation,
+  readyReplicas,
+  schedulerClient,
+  startTestScheduler,
+  testEnvironment,
+  uploadArchive,
+} from "./support/scheduler-harness.js";
 import { testRedisUrl } from "@berth/kit/testing";
 
 const MAIN = resolve(import.meta.dirname, "../src/main.ts");
 
 /** Runs the scheduler's main.ts as a child process, as `npm start` would; resolves with its URL once it serves. */
 async function spawnScheduler(t: ExecutionContext, env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN], { env: { ...env, BERTH_LOG_LEVEL: "info" }, stdio: ["ignore", "ignore", "pipe"] });
+  // Drained at the end of the test, so that no replica outlives it; kill -9 leaves them running as a crash would.
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+    env: { ...env, BERTH_LOG_LEVEL: "info", BERTH_SCHEDULER_DRAIN_ON_SHUTDOWN: "true" },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     return new Promise<void>((done) => (child.exitCode !== null || child.signalCode !== null ? done() : child.once("exit", () => done())));
@@ -148,4 +164,23 @@ test("after a restart the first endpoint snapshot already holds every app's endp
     t.deepEqual(web?.endpoints.map((endpoint) => endpoint.replica), [v1!.name]);
     break;
   }
+});
+
+test("a clean stop (a restart, an upgrade) leaves replicas serving, the next scheduler adopts them, and only a drain stops them", async (t) => {
+  const place = await isolation(t);
+  const first = await startTestScheduler(t, {}, place);
+  await first.client.createApp({ team: "acme", name: "shop" });
+  t.is((await deployDemo(first.client, "shop")).rollout.state, RolloutState.SUCCEEDED);
+  const [web] = await readyReplicas(first.client, "shop", "web");
+  await first.scheduler.close(1000);
+  t.is(JSON.parse((await httpGet(web!.port)).body).release, "1", "still serving with no scheduler");
+
+  const second = await startTestScheduler(t, {}, place);
+  const adopted = await eventually(async () => {
+    const ready = await readyReplicas(second.client, "shop", "web");
+    return ready.length === 1 ? ready : undefined;
+  }, "the adopted web replica");
+  t.deepEqual(adopted.map((replica) => [replica.name, replica.port]), [[web!.name, web!.port]]);
+  await second.scheduler.drain(1000);
+  await t.throwsAsync(httpGet(web!.port));
 });

@@ -21,7 +21,7 @@ async function setup(t: ExecutionContext, overrides: Record<string, string> = {}
   const place = await isolation(t);
   const config = readSchedulerConfig(testEnvironment(place.dataDir, place.schema, { BERTH_ENGINE: "kubernetes", ...overrides }));
   const scheduler = await startScheduler(config, { logger: createLogger("scheduler", { level: "error" }), kubeConfig: api.kubeConfig() });
-  t.teardown(() => scheduler.close(1000));
+  t.teardown(() => scheduler.drain(1000));
   const stored = (kind: string, name?: string) => api.objects({ kind, namespace: NAMESPACE, ...(name ? { name } : {}) }) as unknown as Stored[];
   return { api, client: schedulerClient(scheduler.url), stored, control: controllerOf(api, stored) };
 }

@@ -141,7 +141,7 @@ export async function startPlatformHarness(t: Teardown, options: PlatformHarness
     BERTH_SCHEDULER_MAX_CHUNK_BYTES: "4096",
   });
   scheduler = await startScheduler(schedulerConfig, { logger: quiet });
-  t.teardown(() => scheduler?.close(2000));
+  t.teardown(() => scheduler?.drain(2000));
   const schedulerUrl = scheduler.url;
   const routerConfig = readRouterConfig({
     ...common,

@@ -71,7 +71,7 @@ export async function startTestScheduler(
   const place = where ?? (await isolation(t));
   const config = readSchedulerConfig(testEnvironment(place.dataDir, place.schema, overrides));
   const scheduler = await startScheduler(config, { logger: createLogger("scheduler", { level: "error" }) });
-  t.teardown(() => scheduler.close(1000));
+  t.teardown(() => scheduler.drain(1000));
   return { scheduler, client: schedulerClient(scheduler.url), ...place };
 }
 

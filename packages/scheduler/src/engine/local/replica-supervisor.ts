@@ -65,6 +65,12 @@ export interface ReplicaSupervisor {
   readonly logs: LogSource;
   /** Stops every replica and task. */
   close(graceMs?: number): Promise<void>;
+  /**
+   * Stops supervising (health checks, restarts, log tails, task deadlines)
+   * and leaves every replica and task running, for the next scheduler to
+   * adopt: a platform restart or upgrade is no app downtime.
+   */
+  detach(): Promise<void>;
 }
 
 /** Settings of the replica supervisor. */
@@ -121,7 +127,8 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
   const hub = createLogHub({ linesPerReplica: options.logLinesPerReplica, finishedReplicasKept: 200 });
   const replicas = new Map<string, Supervised>();
   const listeners = new Set<(status: ReplicaStatus) => void>();
-  const tasks = new Set<{ pid: number; startTime: number }>();
+  // Release tasks being waited for; detach() lets go of them without stopping them.
+  const tasks = new Set<{ pid: number; detach(): void }>();
 
   const replicaDirectory = (name: string) => join(options.directory, "replicas", name);
   const taskDirectory = (name: string) => join(options.directory, "tasks", name);
@@ -304,9 +311,7 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
     return replica;
   }
 
-  async function awaitTask(spec: ReleaseTaskSpec, pid: number, startTime: number, exited: Promise<number | null>, deadline: Date): Promise<ReleaseTaskResult> {
-    const handle = { pid, startTime };
-    tasks.add(handle);
+  async function awaitTask(spec: ReleaseTaskSpec, pid: number, exited: Promise<number | null>, deadline: Date): Promise<ReleaseTaskResult> {
     const tails = followLogs({ app: spec.app, processType: "release", name: spec.name, releaseVersion: spec.releaseVersion }, taskDirectory(spec.name));
     let timedOut = false;
     const killer = setTimeout(() => {
@@ -315,15 +320,24 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
       signalProcessGroup(pid, "SIGTERM");
       setTimeout(() => signalProcessGroup(pid, "SIGKILL"), options.taskKillGraceMs).unref();
     }, Math.max(0, deadline.getTime() - Date.now()));
-    let reason: string | undefined;
+    const detached = new Promise<never>((_resolve, reject) => {
+      tasks.add({
+        pid,
+        detach() {
+          clearTimeout(killer);
+          void Promise.all(tails.map((tail) => tail.close()));
+          reject(new Error("the scheduler stopped following this release task; its next run resumes it"));
+        },
+      });
+    });
     try {
-      await exited;
+      await Promise.race([exited, detached]);
     } finally {
       clearTimeout(killer);
-      tasks.delete(handle);
-      signalProcessGroup(pid, "SIGKILL");
-      reason = await runtime.taskEnded(spec);
     }
+    for (const task of tasks) if (task.pid === pid) tasks.delete(task);
+    signalProcessGroup(pid, "SIGKILL");
+    const reason = await runtime.taskEnded(spec);
     await Promise.all(tails.map((tail) => tail.close()));
     const recorded = await readFile(join(taskDirectory(spec.name), "exit-code"), "utf8").catch(() => "");
     const exitCode = /^\d+\s*$/.test(recorded) && !timedOut ? Number(recorded) : null;
@@ -429,7 +443,7 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
         spec.env,
       );
       systemLine({ app: spec.app, processType: "release", name: spec.name, releaseVersion: spec.releaseVersion }, `release task started: pid ${pid}`);
-      return { runtimeId: processRuntimeId({ pid, startTime, port: 0 }), result: awaitTask(spec, pid, startTime, childExit(child), new Date(Date.now() + spec.timeoutMs)) };
+      return { runtimeId: processRuntimeId({ pid, startTime, port: 0 }), result: awaitTask(spec, pid, childExit(child), new Date(Date.now() + spec.timeoutMs)) };
     },
 
     async resumeReleaseTask(spec, runtimeId, deadline) {
@@ -447,7 +461,7 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
       }
       return {
         runtimeId: processRuntimeId(found),
-        result: awaitTask(spec, found.pid, found.startTime, pollUntilGone(found.pid, found.startTime), deadline),
+        result: awaitTask(spec, found.pid, pollUntilGone(found.pid, found.startTime), deadline),
       };
     },
 
@@ -468,6 +482,19 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
     async close(graceMs = 10_000) {
       await Promise.all([...replicas.keys()].map((name) => this.stopReplica(name, graceMs)));
       for (const task of tasks) signalProcessGroup(task.pid, "SIGKILL");
+    },
+
+    async detach() {
+      const detached = [...replicas.values()];
+      replicas.clear();
+      for (const replica of detached) {
+        // Exits and health results of these runs are no longer this supervisor's to act on.
+        replica.stopping = true;
+        clearTimer(replica);
+      }
+      for (const task of tasks) task.detach();
+      tasks.clear();
+      await Promise.all(detached.flatMap((replica) => replica.tails.map((tail) => tail.close())));
     },
   };
 }
