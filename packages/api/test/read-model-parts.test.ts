@@ -4,8 +4,8 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { RoutesVersionSchema, WatchRoutesResponseSchema } from "@berth/proto/router/v1/router";
 import { WatchAppsResponseSchema } from "@berth/proto/scheduler/v1/scheduler";
 import { AppSchema } from "@berth/proto/type/v1/release";
-import { createAppOwners } from "../src/app-owners.js";
-import { createAppRoutes } from "../src/app-routes.js";
+import { createAppOwners } from "../src/read-model/app-owners.js";
+import { createAppRoutes } from "../src/read-model/app-routes.js";
 
 const app = (name: string, team: string, createdAtMs: number) => create(AppSchema, { name, team, createdAt: timestampFromMs(createdAtMs) });
 const apps = (snapshot: boolean, ...entries: { app: ReturnType<typeof app>; deleted?: boolean }[]) =>

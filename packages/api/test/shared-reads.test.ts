@@ -2,7 +2,7 @@ import test from "ava";
 import { Code, ConnectError, createHandlerContext } from "@connectrpc/connect";
 import type { CallOptions } from "@connectrpc/connect";
 import { FormationService } from "@berth/proto/api/v1/formation";
-import { createSharedReads } from "../src/shared-reads.js";
+import { createSharedReads } from "../src/read-model/shared-reads.js";
 
 function context(timeoutMs?: number) {
   return createHandlerContext({

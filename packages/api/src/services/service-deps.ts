@@ -3,8 +3,8 @@ import type { Logger } from "@berth/kit";
 import type { ProcessFormation } from "@berth/proto/type/v1/process";
 import { unaryCall } from "../peers.js";
 import type { Peers } from "../peers.js";
-import type { ReadModel } from "../read-model.js";
-import type { SharedReads } from "../shared-reads.js";
+import type { ReadModel } from "../read-model/read-model.js";
+import type { SharedReads } from "../read-model/shared-reads.js";
 import type { ApiStore } from "../store/index.js";
 
 /** What every handler module is built from. */

@@ -4,7 +4,7 @@ import { createAppOwners } from "./app-owners.js";
 import type { AppOwners } from "./app-owners.js";
 import { createAppRoutes } from "./app-routes.js";
 import type { AppRoutes } from "./app-routes.js";
-import type { Peers } from "./peers.js";
+import type { Peers } from "../peers.js";
 
 /** What the API keeps in memory from its peers' streams, so that reads need fewer calls. */
 export interface ReadModel {
