@@ -7,3 +7,5 @@ export { validateKubernetesObject } from "./validate.js";
 export type { SchemaViolation, ValidationResult } from "./validate.js";
 export type { Status, StatusCause } from "./status.js";
 export type { ManagedFieldsEntry } from "./server-side-apply.js";
+export { kubectlFor } from "./kubectl.js";
+export type { Kubectl, KubectlResult } from "./kubectl.js";

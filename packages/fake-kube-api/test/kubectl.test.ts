@@ -1,29 +1,18 @@
 import test from "ava";
-import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createFakeKubeApi, type FakeKubeApiOptions } from "../src/index.js";
+import { spawn } from "node:child_process";
+import { createFakeKubeApi, type FakeKubeApiOptions, kubectlFor } from "../src/index.js";
 
 type Json = Record<string, any>;
 
 /** kubectl v1.32 (/usr/bin/kubectl) as the independent client: its own discovery, OpenAPI, Table and watch code. */
 async function setup(t: { teardown(fn: () => unknown): void }, options: FakeKubeApiOptions = {}) {
   const api = await createFakeKubeApi(options);
-  const directory = mkdtempSync(join(tmpdir(), "kubectl-"));
+  const kubectl = kubectlFor(api);
   t.teardown(async () => {
     await api.close();
-    rmSync(directory, { recursive: true, force: true });
+    kubectl.dispose();
   });
-  const kubeconfig = join(directory, "kubeconfig");
-  writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
-  const env = { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(directory, "cache"), HOME: directory };
-  const kubectl = (args: string[], input?: string) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = execFile("kubectl", args, { env, timeout: 60_000 }, (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-      if (input !== undefined) child.stdin!.end(input);
-    });
-  return { api, kubectl, env };
+  return { api, kubectl: kubectl.run, env: kubectl.env };
 }
 
 const namespace = JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: "apps" } });
