@@ -30,7 +30,8 @@ const root = resolve(import.meta.dirname, "..");
 const demo = join(root, "examples/demo");
 const procfile = readFileSync(join(demo, "Procfile"), "utf8");
 const ADMIN_TOKEN = "npm-start-bench-admin-token-0123456789";
-const IDLE_SETTLE_MS = 5_000;
+// Long enough for the pools to close connections idle for 10 s (pg.Pool's default), as an idle platform has.
+const IDLE_SETTLE_MS = 12_000;
 const rounds = Number(process.argv[2] ?? 1);
 
 interface Figures {

@@ -269,6 +269,13 @@ async function looksLikePostgres(pid: number): Promise<boolean> {
   }
 }
 
+/**
+ * Loopback only, no Unix socket; and, to keep a small idle footprint, no I/O
+ * worker processes (io_method=sync, PostgreSQL 17's way) and no logical
+ * replication launcher, which berth does not use.
+ */
+const serverSettings = `-c listen_addresses=${host} -c unix_socket_directories='' -c io_method=sync -c max_logical_replication_workers=0`;
+
 /** Starts the server detached from this process (pg_ctl), on a free loopback port; resolves to the port. */
 async function startServer(dataDir: string, user: ServerUser, binaries: PostgresBinaries): Promise<number> {
   const paths = clusterPaths(dataDir);
@@ -278,12 +285,7 @@ async function startServer(dataDir: string, user: ServerUser, binaries: Postgres
   for (;;) {
     const port = await freePort();
     try {
-      await runAs(
-        user,
-        binaries.pg_ctl,
-        ["start", "-D", paths.pgdata, "-w", "-t", "60", "-l", paths.log, "-o", `-p ${port} -c listen_addresses=${host} -c unix_socket_directories=''`],
-        dataDir,
-      );
+      await runAs(user, binaries.pg_ctl, ["start", "-D", paths.pgdata, "-w", "-t", "60", "-l", paths.log, "-o", `-p ${port} ${serverSettings}`], dataDir);
       return port;
     } catch (error) {
       const log = await logTail(paths.log);
