@@ -14,7 +14,15 @@ const columns: Column<ProcessFormation>[] = [
   { header: "reachable at", value: exposureText },
 ];
 
-/** Prints the formation (`pods`): per type ready/desired replicas, size, resources, routing, autoscale and address. */
+/**
+ * Prints the formation (`pods`): per type ready/desired replicas, size,
+ * resources, routing, autoscale and address; and, loudly, when replicas run
+ * without isolation (plain processes of the platform's user).
+ */
 export function printFormation(out: Output, processes: readonly ProcessFormation[]): void {
   out.table(columns, processes, "No process types yet: deploy a release first.");
+  if (processes.some((process) => process.isolation === "none")) out.note(ISOLATION_NONE);
 }
+
+/** The warning shown wherever replicas run as plain processes. */
+export const ISOLATION_NONE = "isolation: none (replicas run as plain processes of the platform's user, not in containers)";

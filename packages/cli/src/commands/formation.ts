@@ -2,7 +2,7 @@ import type { Command } from "../command.js";
 import { parseAssignments, parseCount } from "../arguments.js";
 import { ageText, cpuText, memoryText, replicaStateText, timeText } from "../display.js";
 import { UsageError } from "../exit-codes.js";
-import { printFormation } from "../formation-table.js";
+import { ISOLATION_NONE, printFormation } from "../formation-table.js";
 
 const MAX_REPLICAS = 1000;
 // Explicit resources: cpu in millicores, memory in megabytes (or G).
@@ -102,13 +102,14 @@ export const formationCommands: Command[] = [
             { header: "release", value: (r) => `v${r.releaseVersion}` },
             { header: "state", value: (r) => replicaStateText(r.state) },
             { header: "ready", value: (r) => (r.ready ? "yes" : "no") },
-            { header: "restarts", value: (r) => String(r.restarts) },
+            { header: "restarts", value: (r) => (r.lastExitReason === "" ? String(r.restarts) : `${r.restarts} (${r.lastExitReason})`) },
             { header: "age", value: (r) => ageText(r.startedAt) },
             { header: "zone", value: (r) => r.zone || "-" },
           ],
           replicas,
           "No replicas running.",
         );
+      if (!args.json && replicas.some((replica) => replica.isolation === "none")) out.note(ISOLATION_NONE);
     },
   },
   {

@@ -254,12 +254,15 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
       address,
     };
     records.set(launch.name, record);
-    await runc.delete(launch.name);
+    // Only a run that died half-way left a container of this name behind (a task run again after a crash).
+    if (existsSync(join(runc.root, launch.name))) await runc.delete(launch.name);
     // The private /tmp takes the mode of its mount point: writable by the app, sticky.
     mkdirSync(join(bundle(launch.name), "rootfs", "tmp"), { recursive: true });
     chmodSync(join(bundle(launch.name), "rootfs", "tmp"), 0o1777);
     writeFileSync(recordPath(launch.name), JSON.stringify(record));
-    const netnsPath = await network.attach(launch.name, address);
+    live.set(launch.name, false);
+    // The firewall learns the new address while its namespace is made: two commands at once, not one after the other.
+    const [netnsPath] = await Promise.all([network.attach(launch.name, address), sync()]);
     const spec = containerSpec({
       command: launch.command,
       // HOST: a container is reached at its own address, so the app listens on every interface of its namespace.
@@ -277,8 +280,6 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
       systemDirectories,
     });
     writeFileSync(join(bundle(launch.name), "config.json"), JSON.stringify(spec));
-    live.set(launch.name, false);
-    await sync();
     return record;
   }
 
