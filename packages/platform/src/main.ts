@@ -35,7 +35,7 @@ async function startServices() {
     // Peers first: the router and the API call the scheduler as they start.
     const scheduler = await startScheduler(configs.scheduler, { logger: loggerFor("scheduler"), coordination });
     parts.push(scheduler);
-    const router = await startRouter(configs.router, { logger: loggerFor("router") });
+    const router = await startRouter(configs.router, { logger: loggerFor("router"), coordination });
     parts.push(router);
     parts.push(await startTurnAllocator(configs.turnAllocator, { logger: loggerFor("turn-allocator"), coordination }));
     parts.push(await startNetpol(configs.netpol, { logger: loggerFor("netpol") }));

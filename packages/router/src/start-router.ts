@@ -2,8 +2,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import type { Client } from "@connectrpc/connect";
-import { createInternalClient, createLogger, maskedConfig, openDatabase, routeHostname, serve, startServer } from "@berth/kit";
-import type { Database, Logger } from "@berth/kit";
+import { createCoordination, createInternalClient, createLogger, maskedConfig, openDatabase, routeHostname, serve, startServer } from "@berth/kit";
+import type { Coordination, Database, Logger } from "@berth/kit";
 import { RouterService } from "@berth/proto/router/v1/router";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { RoutingClass } from "@berth/proto/type/v1/process";
@@ -37,6 +37,8 @@ export interface RouterDeps {
   scheduler?: Pick<Client<typeof SchedulerService>, "watchEndpoints" | "ackEndpoints" | "reportDrained">;
   /** The cluster, for the kubernetes engine. */
   kubeConfig?: KubeConfig;
+  /** Shared with other services of the process; built from REDIS_URL otherwise, and then closed with the router. */
+  coordination?: Coordination;
 }
 
 /** A running router: the RouterService and, on the local engine, the reverse proxy. */
@@ -115,9 +117,16 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): 
         } else {
           issuer = await acmeIssuer(store, config);
         }
+        let leases = deps.coordination?.leases;
+        if (leases === undefined) {
+          const own = createCoordination({ redisUrl: config.redisUrl, logger });
+          closers.push(() => own.close());
+          leases = own.leases;
+        }
         certificates = createCertificateManager({
           store,
           issuer,
+          leases,
           renewBeforeMs: config.tls.renewBeforeMs,
           checkIntervalMs: config.tls.checkIntervalMs,
           retryBaseMs: config.tls.retryBaseMs,

@@ -1,5 +1,8 @@
+import { randomBytes } from "node:crypto";
 import test from "ava";
-import { silentLogger } from "@berth/kit";
+import { createCoordination, silentLogger } from "@berth/kit";
+import type { Coordination } from "@berth/kit";
+import { eventually } from "../../../test/support/eventually.js";
 import { createAcmeAccountKey, createAcmeIssuer } from "../src/tls/acme-issuer.js";
 import { createCertificateManager } from "../src/tls/certificate-manager.js";
 import type { CertificateManagerOptions } from "../src/tls/certificate-manager.js";
@@ -13,11 +16,13 @@ import type { TestStore } from "./support/store.js";
 import { startUpstream } from "./support/upstream.js";
 
 const HOUR = 60 * 60 * 1000;
+const REDIS_URL = "redis://127.0.0.1:6379";
 
 function manager(store: TestStore, issuer: CertificateIssuer, overrides: Partial<CertificateManagerOptions> = {}) {
   return createCertificateManager({
     store: store.store,
     issuer,
+    leases: createCoordination().leases,
     renewBeforeMs: 30 * 24 * HOUR,
     checkIntervalMs: HOUR,
     retryBaseMs: HOUR,
@@ -105,7 +110,8 @@ test("certificates due for renewal are renewed, and a failing issuer records the
   t.truthy(certificates.contextFor("shop.berth.localhost"));
 });
 
-const pebbleTest = pebbleInstalled ? test : test.skip;
+// Serial: two of these at once (two pebble servers) made issuance fail and the file time out; the cause is not found yet.
+const pebbleTest = pebbleInstalled ? test.serial : test.skip;
 
 pebbleTest("a certificate from a real ACME server (pebble, http-01 through the proxy) for a route and a custom domain", async (t) => {
   const store = await openTestStore();
@@ -157,4 +163,62 @@ pebbleTest("a certificate from a real ACME server (pebble, http-01 through the p
   t.is(broken?.state, "failed");
   t.truthy(broken?.lastError);
   t.is(broken?.certificatePem, null);
+});
+
+pebbleTest("two router replicas sharing one Redis order each certificate from the ACME server once, and both serve it", async (t) => {
+  const store = await openTestStore();
+  const web = await startUpstream("web-1");
+  const replicas: ReturnType<typeof manager>[] = [];
+  const servedBy = (hostname: string) => replicas.find((replica) => replica.contextFor(hostname));
+  const plane = await startTestDataPlane({
+    httpsPort: 0,
+    certificates: { contextFor: (hostname) => servedBy(hostname)?.contextFor(hostname) },
+    answerChallenge: (token) => store.store.getChallenge(token),
+  });
+  const pebble = await startPebble(plane.httpPort);
+  // Each replica has its own Redis connection, as two router processes would; the prefix keeps this test's leases apart.
+  const keyPrefix = `berth-test-${randomBytes(4).toString("hex")}:`;
+  const coordinations: Coordination[] = [createCoordination({ redisUrl: REDIS_URL, keyPrefix }), createCoordination({ redisUrl: REDIS_URL, keyPrefix })];
+  t.teardown(async () => {
+    for (const replica of replicas) replica.close();
+    for (const coordination of coordinations) await coordination.close();
+    await plane.close();
+    await pebble.close();
+    await web.close();
+    await store.close();
+  });
+  const accountKeyPem = await store.store.saveAcmeAccountKey(pebble.directoryUrl, await createAcmeAccountKey());
+  const acme = createAcmeIssuer({
+    directoryUrl: pebble.directoryUrl,
+    accountKeyPem,
+    directoryCaPem: pebble.listenerCaPem,
+    challenges: { put: (token, keyAuthorization) => store.store.putChallenge(token, keyAuthorization), remove: (token) => store.store.removeChallenge(token) },
+  });
+  const orders = new Map<string, number>();
+  const counting: CertificateIssuer = {
+    name: acme.name,
+    issue: (hostname) => {
+      orders.set(hostname, (orders.get(hostname) ?? 0) + 1);
+      return acme.issue(hostname);
+    },
+  };
+  for (const coordination of coordinations) replicas.push(manager(store, counting, { leases: coordination.leases, leaseTtlMs: 2_000 }));
+  plane.setEndpoints("web", [web.endpoint()]);
+  plane.routes.setDomains([{ hostname: "www.example.com", app: "shop", processType: "web" }]);
+  const hostnames = ["shop.berth.localhost", "www.example.com"];
+  await Promise.all(replicas.map((replica) => replica.sync(hostnames)));
+  await Promise.all(replicas.map((replica) => replica.settled()));
+
+  t.deepEqual(Object.fromEntries(orders), { "shop.berth.localhost": 1, "www.example.com": 1 }, "one ACME order per hostname across both replicas");
+  const rows = await store.store.listCertificates();
+  t.deepEqual(rows.map((row) => [row.hostname, row.state, row.issuer]), [
+    ["shop.berth.localhost", "issued", "acme"],
+    ["www.example.com", "issued", "acme"],
+  ]);
+  // The replica that did not issue loads what the other stored, and serves it.
+  for (const replica of replicas) {
+    for (const hostname of hostnames) await eventually(async () => replica.contextFor(hostname), `${hostname} served by every replica`, 30_000);
+  }
+  const root = await pebble.issuingRoot();
+  t.is((await httpsGet(plane.httpsPort, "www.example.com", root)).body, "web-1 GET /");
 });

@@ -1,13 +1,24 @@
+import { randomBytes } from "node:crypto";
+import { hostname as machineName } from "node:os";
 import * as tls from "node:tls";
-import type { Logger } from "@berth/kit";
+import { holdLease } from "@berth/kit";
+import type { Leases, Logger } from "@berth/kit";
 import type { CertificateSource } from "../proxy/proxy-server.js";
 import type { CertificateRow, RouterStore } from "../store/router-store.js";
 import type { CertificateIssuer } from "./issued-certificate.js";
 
 /** Options of createCertificateManager. */
 export interface CertificateManagerOptions {
-  store: Pick<RouterStore, "listCertificates" | "ensureCertificates" | "updateCertificate" | "deleteCertificates">;
+  store: Pick<RouterStore, "listCertificates" | "getCertificate" | "ensureCertificates" | "updateCertificate" | "deleteCertificates">;
   issuer: CertificateIssuer;
+  /**
+   * Shared by the router replicas (Redis): a replica issues a hostname's
+   * certificate only while it holds that hostname's lease, so an ACME CA sees
+   * one order per name, not one per replica. The others load the result.
+   */
+  leases: Leases;
+  /** How long a hostname's lease outlives a replica that died while issuing; renewed meanwhile. */
+  leaseTtlMs?: number;
   /** A certificate is renewed when it expires within this long. */
   renewBeforeMs: number;
   /** How often certificates are looked over for renewal, and ones issued by another replica loaded. */
@@ -36,6 +47,8 @@ interface Served {
 
 /** Creates the certificate manager; call `sync` with the routed hostnames to start it. */
 export function createCertificateManager(options: CertificateManagerOptions): CertificateManager {
+  const leaseTtlMs = options.leaseTtlMs ?? 60_000;
+  const holder = `${machineName()}:${process.pid}:${randomBytes(6).toString("hex")}`;
   const served = new Map<string, Served>();
   let wanted = new Set<string>();
   let running: Promise<void> | undefined;
@@ -67,6 +80,26 @@ export function createCertificateManager(options: CertificateManagerOptions): Ce
     if (row.state === "failed") return retryAt(row);
     if (!row.certificatePem || !row.notAfter || row.state === "pending") return 0;
     return row.notAfter.getTime() - options.renewBeforeMs;
+  }
+
+  /**
+   * Issues `row`'s certificate if no other replica is doing it: under the
+   * hostname's lease, and only if the stored row, read again under the lease,
+   * is still due (another replica may have just finished). False when another
+   * replica holds the lease: its result is loaded by a later pass.
+   */
+  async function issueUnderLease(row: CertificateRow): Promise<boolean> {
+    const lease = await holdLease({ leases: options.leases, name: `router:certificate:${row.hostname}`, holder, ttlMs: leaseTtlMs, logger: options.logger });
+    if (lease === undefined) return false;
+    try {
+      const current = await options.store.getCertificate(row.hostname);
+      if (current === undefined || !wanted.has(row.hostname)) return true;
+      if (dueAt(current) > Date.now()) serve(current);
+      else await issue(current);
+      return true;
+    } finally {
+      await lease.release();
+    }
   }
 
   async function issue(row: CertificateRow): Promise<void> {
@@ -105,8 +138,9 @@ export function createCertificateManager(options: CertificateManagerOptions): Ce
       if (!wanted.has(row.hostname)) continue;
       serve(row);
       const due = dueAt(row);
-      if (due <= Date.now()) await issue(row);
-      else next = Math.min(next, due);
+      if (due > Date.now()) next = Math.min(next, due);
+      // Another replica is issuing it: look again once its lease would have run out.
+      else if (!(await issueUnderLease(row))) next = Math.min(next, Date.now() + Math.min(leaseTtlMs, 5_000));
     }
     if (!closed) {
       clearTimeout(timer);
