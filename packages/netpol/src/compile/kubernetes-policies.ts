@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { LABEL, labelSelector, standardLabels, teamNamespace, turnGatewayComponent } from "@berth/kit";
 import type { PruneScope } from "@berth/kit";
 import { RoutingClass } from "@berth/proto/type/v1/process";
@@ -6,7 +6,7 @@ import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/Netw
 import type { INetworkPolicyPeer } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicyPeer";
 import type { IngressPeer } from "../config.js";
 import type { AppEntry, PolicyModel } from "../policy-model.js";
-import { teamApps, trustOf } from "../policy-model.js";
+import { memoizePerApp, teamApps, trustOf } from "../policy-model.js";
 
 /** The field manager and `managed-by` label of every object netpol applies. */
 export const NETPOL_MANAGER = "berth-netpol";
@@ -38,7 +38,8 @@ export const PRIVATE_IPV6 = ["fc00::/7", "fe80::/10", "::1/128"];
 const typesOf = (app: AppEntry, routingClass: RoutingClass) => app.processes.filter((process) => process.routingClass === routingClass).map((process) => process.processType);
 
 function withDigest(policy: INetworkPolicy): INetworkPolicy {
-  const digest = createHash("sha256").update(JSON.stringify(policy)).digest("hex").slice(0, 32);
+  // One-shot sha1: tens of thousands of small objects per compile, and the digest only tells versions apart.
+  const digest = hash("sha1", JSON.stringify(policy), "hex");
   policy.metadata!.annotations = { [POLICY_DIGEST_ANNOTATION]: digest };
   return policy;
 }
@@ -128,11 +129,20 @@ export function appPolicies(model: PolicyModel, app: AppEntry, settings: Kuberne
   return policies;
 }
 
+// One memo per settings object: the platform has one, tests and benchmarks may make several.
+const compiledApps = new WeakMap<KubernetesPolicySettings, (model: PolicyModel, app: AppEntry) => INetworkPolicy[]>();
+
+function cachedAppPolicies(model: PolicyModel, app: AppEntry, settings: KubernetesPolicySettings): INetworkPolicy[] {
+  let compile = compiledApps.get(settings);
+  if (!compile) compiledApps.set(settings, (compile = memoizePerApp((current, entry) => appPolicies(current, entry, settings))));
+  return compile(model, app);
+}
+
 /** Every NetworkPolicy of one team, in its namespace: the team-wide two, then each app's, by app name; none for a team without apps. */
 export function compileTeamPolicies(model: PolicyModel, team: string, settings: KubernetesPolicySettings): INetworkPolicy[] {
   const apps = teamApps(model, team);
   if (apps.length === 0) return [];
-  return [...teamPolicies(team, teamNamespace(settings.namespaceBase, team), settings), ...apps.flatMap((app) => appPolicies(model, app, settings))];
+  return [...teamPolicies(team, teamNamespace(settings.namespaceBase, team), settings), ...apps.flatMap((app) => cachedAppPolicies(model, app, settings))];
 }
 
 /** What pruning may delete for a team: netpol's NetworkPolicies in its namespace, nothing else. */
