@@ -100,23 +100,33 @@ export function newSharedSecret(): string {
   return randomBytes(32).toString("base64url");
 }
 
+// The lowest free port is the range's first or one right after an allocated port: looking only
+// there keeps each allocation to a few index probes per allocation, not a scan of the whole range.
 async function lowestFreePort(tx: Queryable, range: PortRange): Promise<number | undefined> {
   const { rows } = await tx.query<{ port: number }>(
-    `SELECT p AS port FROM generate_series($1::int, $2::int) AS p
-      WHERE NOT EXISTS (SELECT 1 FROM allocations WHERE port = p) ORDER BY p LIMIT 1`,
+    `SELECT c.p AS port FROM (
+        SELECT $1::int AS p
+        UNION ALL SELECT port + 1 FROM allocations WHERE port >= $1::int AND port < $2::int
+      ) AS c
+      WHERE NOT EXISTS (SELECT 1 FROM allocations WHERE port = c.p) ORDER BY c.p LIMIT 1`,
     [range.first, range.last],
   );
   return rows[0]?.port;
 }
 
+// Likewise a free relay range starts at the pool's first port or right after another range ends.
 async function lowestFreeRelayRange(tx: Queryable, pools: Pools): Promise<PortRange | undefined> {
   const size = pools.relayPortsPerGateway;
   const { rows } = await tx.query<{ first: number }>(
-    `SELECT f AS first FROM generate_series($1::int, $2::int - $3::int + 1, $3::int) AS f
-      WHERE NOT EXISTS (
-        SELECT 1 FROM allocations
-         WHERE int4range(relay_first, relay_last, '[]') && int4range(f, f + $3::int - 1, '[]'))
-      ORDER BY f LIMIT 1`,
+    `SELECT c.f AS first FROM (
+        SELECT $1::int AS f
+        UNION ALL SELECT relay_last + 1 FROM allocations WHERE relay_last + 1 >= $1::int AND relay_last + $3::int <= $2::int
+      ) AS c
+      WHERE c.f + $3::int - 1 <= $2::int
+        AND NOT EXISTS (
+          SELECT 1 FROM allocations
+           WHERE int4range(relay_first, relay_last, '[]') && int4range(c.f, c.f + $3::int - 1, '[]'))
+      ORDER BY c.f LIMIT 1`,
     [pools.relayRange.first, pools.relayRange.last, size],
   );
   const first = rows[0]?.first;
