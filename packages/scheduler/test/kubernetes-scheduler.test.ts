@@ -123,14 +123,15 @@ test("on the kubernetes engine two apps of a team whose <app>-<type> names colli
   const { client, control, stored } = await setup(t);
   await client.createApp({ team: "acme", name: "a" });
   await client.createApp({ team: "acme", name: "a-b" });
-  await client.createRelease({ app: "a", artifact: { source: { case: "image", value: image(1) } }, procfile: "b-web: node web.js\n" });
+  // Workers: their names collide as Kubernetes objects, not as platform hostnames (a web's would be refused as ALREADY_EXISTS first).
+  await client.createRelease({ app: "a", artifact: { source: { case: "image", value: image(1) } }, procfile: "b-worker: node worker.js\n" });
   await eventually(async () => {
     await control.rollOut("a");
     return (await client.getApp({ name: "a" })).app?.currentReleaseVersion === 1 ? true : undefined;
   }, "app a live");
-  const refused = await t.throwsAsync(client.createRelease({ app: "a-b", artifact: { source: { case: "image", value: image(1) } }, procfile: "web: node web.js\n" }));
+  const refused = await t.throwsAsync(client.createRelease({ app: "a-b", artifact: { source: { case: "image", value: image(1) } }, procfile: "worker: node worker.js\n" }));
   t.is((refused as ConnectError).code, Code.InvalidArgument);
-  t.regex(refused!.message, /"a-b-web", the name of process "web", is already the name of app "a"'s process "b-web"/);
+  t.regex(refused!.message, /"a-b-worker", the name of process "worker", is already the name of app "a"'s process "b-worker"/);
   t.deepEqual(stored("Deployment").map((deployment) => deployment.metadata.labels?.["app.kubernetes.io/name"]), ["a"], "app a's objects alone, untouched");
 });
 
