@@ -35,7 +35,8 @@ test("a replica is never signalled before every endpoint consumer acknowledged i
   await deployDemo(client, "shop");
   const [old] = await readyReplicas(client, "shop", "web");
 
-  // A consumer that takes 1.5 s to acknowledge each generation, then reports removed replicas drained.
+  // A consumer that reports removed replicas drained at once (it holds no connection to them) but takes
+  // 1.5 s to acknowledge each generation: only the acknowledgement gate can then hold the SIGTERM back.
   const consumer = new AbortController();
   t.teardown(() => consumer.abort());
   const ackedAt = new Map<bigint, number>();
@@ -50,11 +51,10 @@ test("a replica is never signalled before every endpoint consumer acknowledged i
       firstMessage();
       const removed = [...known].filter((name) => !message.processes.some((set) => set.endpoints.some((e) => e.replica === name)) && message.processes.some((set) => set.processType === "web"));
       for (const set of message.processes) for (const endpoint of set.endpoints) known.add(endpoint.replica);
+      if (removed.length > 0) await client.reportDrained({ consumer: "slow-router", replicas: removed });
       setTimeout(() => {
         ackedAt.set(message.generation, Date.now());
-        void client.ackEndpoints({ consumer: "slow-router", generation: message.generation }).then(() =>
-          removed.length > 0 ? client.reportDrained({ consumer: "slow-router", replicas: removed }) : undefined,
-        );
+        void client.ackEndpoints({ consumer: "slow-router", generation: message.generation });
       }, 1500);
     }
   })().catch((error: unknown) => {
