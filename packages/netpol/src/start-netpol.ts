@@ -1,5 +1,5 @@
 import type { Client } from "@connectrpc/connect";
-import { createInternalClient, createLogger, maskedConfig, openDatabase, serve, startServer } from "@berth/kit";
+import { createInternalClient, createLogger, loadKubeConfig, maskedConfig, openDatabase, serve, startServer } from "@berth/kit";
 import type { Database, Logger } from "@berth/kit";
 import { NetpolService } from "@berth/proto/netpol/v1/netpol";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
@@ -65,8 +65,8 @@ export async function startNetpol(config: NetpolConfig, deps: NetpolDeps = {}): 
     const settings = { namespaceBase: config.kubernetes.namespace, ingress: config.kubernetes.ingress, containerPort: config.kubernetes.containerPort };
     const localPolicy = createLocalPolicyCache();
     const kubernetes = config.engine === "kubernetes";
-    if (kubernetes && !deps.kubeConfig) throw new Error("the kubernetes engine needs a KubeConfig");
-    const engine = kubernetes ? createKubernetesPolicyEngine({ kubeConfig: deps.kubeConfig! }, settings) : createDetachedPolicyEngine(settings);
+    // Like the scheduler's: the given KubeConfig, else KUBECONFIG, else in-cluster credentials or ~/.kube/config.
+    const engine = kubernetes ? createKubernetesPolicyEngine({ kubeConfig: deps.kubeConfig ?? (await loadKubeConfig(config.kubernetes.kubeconfigPath)) }, settings) : createDetachedPolicyEngine(settings);
     const scheduler = deps.scheduler ?? createInternalClient(SchedulerService, { baseUrl: config.schedulerUrl, token: config.internalToken });
     const server = await startServer({
       name: "netpol",

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import type { Client } from "@connectrpc/connect";
-import { createCoordination, createInternalClient, createLogger, maskedConfig, openDatabase, routeHostname, serve, startServer } from "@berth/kit";
+import { createCoordination, createInternalClient, createLogger, loadKubeConfig, maskedConfig, openDatabase, routeHostname, serve, startServer } from "@berth/kit";
 import type { Coordination, Database, Logger } from "@berth/kit";
 import { RouterService } from "@berth/proto/router/v1/router";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
@@ -138,8 +138,9 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): 
       }
       engine = createLocalRoutingEngine(certificates);
     } else {
-      if (!deps.kubeConfig) throw new Error("the kubernetes engine needs a KubeConfig");
-      engine = createIngressEngine({ kubeConfig: deps.kubeConfig, ...config.kubernetes, logger: logger.child({ component: "ingress" }) });
+      // Like the scheduler's: the given KubeConfig, else KUBECONFIG, else in-cluster credentials or ~/.kube/config.
+      const kubeConfig = deps.kubeConfig ?? (await loadKubeConfig(config.kubernetes.kubeconfigPath));
+      engine = createIngressEngine({ kubeConfig, ...config.kubernetes, logger: logger.child({ component: "ingress" }) });
     }
 
     const reconciler = createRouteReconciler({ store, routes, engine, logger: logger.child({ component: "reconciler" }) });
