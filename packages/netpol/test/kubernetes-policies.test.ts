@@ -117,3 +117,17 @@ test("the kubernetes and local compilations agree on every pair, and both name w
   t.deepEqual(granted.policies, ["berth.egress", "grpc-app.tcp"]);
   t.deepEqual(local.explain(TWO_TEAMS, { ...query, to: TWO_TEAMS.apps.get("grpc-app")!, toProcessType: "grpc-tcp" }).policies, ["grpc-app.tcp:api-app"]);
 });
+
+test("an object's digest changes whenever the object does, and only then within one configuration", (t) => {
+  const digests = (model: typeof TWO_TEAMS, settings = SETTINGS) =>
+    new Map(compileTeamPolicies(model, "acme", settings).map((policy) => [policy.metadata!.name!, `${policy.metadata!.annotations!["berth.dev/policy-digest"]} ${JSON.stringify(policy.spec)}`]));
+  const before = digests(TWO_TEAMS);
+  const changedPairs = (after: Map<string, string>) => [...after].filter(([name, value]) => before.get(name) !== value).map(([name]) => name);
+  // Same inputs, same digests; different specs never share one.
+  t.deepEqual(changedPairs(digests(modelOf({ ...Object.fromEntries([...TWO_TEAMS.apps.values()].map((app) => [app.name, [app.team, app.processes.map((process) => process.processType)]])) }, Object.fromEntries(TWO_TEAMS.trust)))), []);
+  const grown = modelOf({ "api-app": ["acme", ["web", "worker", "admin-web"]], "grpc-app": ["acme", ["web", "grpc-tcp", "worker", "release", "sfu-rtc"]], "billing-app": ["acme", ["billing-tcp", "admin-web"]], "lonely-app": ["acme", ["worker"]] }, { "grpc-app": ["api-app"], "billing-app": ["grpc-app"] });
+  t.deepEqual(changedPairs(digests(grown)), ["api-app.web"]);
+  // Another configuration changes the templates' fingerprint: every object is re-applied once, none is missed.
+  const otherIngress = digests(TWO_TEAMS, { ...SETTINGS, ingress: { namespace: "traefik", podLabels: { app: "traefik" } } });
+  for (const [name, value] of otherIngress) t.not(value.split(" ")[0], before.get(name)!.split(" ")[0], name);
+});

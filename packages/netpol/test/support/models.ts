@@ -11,7 +11,7 @@ export const SETTINGS: KubernetesExplainerSettings = {
 };
 
 /** A model from `{ app: [team, [process types]] }` and `{ app: [trusted apps] }`. */
-export function modelOf(apps: Record<string, [string, string[]]>, trust: Record<string, string[]> = {}): PolicyModel {
+export function modelOf(apps: Record<string, [string, string[]]>, trust: Record<string, readonly string[]> = {}): PolicyModel {
   let model = withAppChanges(emptyModel(), {
     apps: Object.entries(apps).map(([name, [team, processes]], index) => ({
       name,
