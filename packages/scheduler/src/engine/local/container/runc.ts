@@ -6,6 +6,8 @@ import { promisify } from "node:util";
 import { systemBinary } from "./system-binaries.js";
 
 const run = promisify(execFile);
+/** How often `runc state` is asked before a container counts as gone. */
+const STATE_ATTEMPTS = 3;
 
 /** What `runc state` says about a container. */
 export interface RuncState {
@@ -64,11 +66,16 @@ export function createRunc(root: string, binary = systemBinary("runc") ?? "runc"
       return child;
     },
     async state(id) {
-      try {
-        const { stdout } = await runc("state", id);
-        return JSON.parse(stdout) as RuncState;
-      } catch {
-        return undefined;
+      // A container that does not exist says so; any other failure (a busy
+      // host, a state file being rewritten) is asked again before giving up.
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          const { stdout } = await runc("state", id);
+          return JSON.parse(stdout) as RuncState;
+        } catch (error) {
+          if (/does not exist/.test(String((error as { stderr?: string }).stderr)) || attempt === STATE_ATTEMPTS) return undefined;
+          await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+        }
       }
     },
     async list() {
