@@ -31,7 +31,7 @@ export interface NetpolDeps {
   schema?: string;
   /** The scheduler's apps; otherwise an internal client to `schedulerUrl`. */
   scheduler?: Pick<Client<typeof SchedulerService>, "watchApps" | "getApp">;
-  /** The cluster, for the kubernetes engine. */
+  /** The cluster, for the kubernetes engine; otherwise KUBECONFIG, in-cluster credentials or ~/.kube/config. */
   kubeConfig?: KubeConfig;
 }
 
