@@ -162,6 +162,11 @@ async function unpackInto(file: string, root: string, limits: ArchiveLimits): Pr
       if (!writing) entry.resume();
     },
   });
+  // What follows the end-of-archive blocks is ignored, as tar does; fed on, the parser would buffer all of it.
+  let archiveEnded = false;
+  parser.on("eof", () => {
+    archiveEnded = true;
+  });
   const parsed = new Promise<void>((resolve) => {
     parser.on("end", () => resolve());
     parser.on("error", (error: Error) => {
@@ -178,7 +183,7 @@ async function unpackInto(file: string, root: string, limits: ArchiveLimits): Pr
     for await (const chunk of gunzip) {
       streamBytes += (chunk as Buffer).length;
       if (streamBytes > maxStreamBytes) refuse(`the archive unpacks to more than ${limits.maxUnpackedBytes} bytes`);
-      if (failure !== undefined) break;
+      if (failure !== undefined || archiveEnded) break;
       if (!parser.write(chunk as Buffer)) await Promise.race([once(parser, "drain"), parsed]);
     }
   } catch (error) {
