@@ -272,9 +272,11 @@ async function looksLikePostgres(pid: number): Promise<boolean> {
 /**
  * Loopback only, no Unix socket; and, to keep a small idle footprint, no I/O
  * worker processes (io_method=sync, PostgreSQL 17's way) and no logical
- * replication launcher, which berth does not use.
+ * replication launcher, which berth does not use. Connections: each service
+ * keeps a pool of up to 10 and a test run puts several platforms on one
+ * cluster, which PostgreSQL's default of 100 does not hold (53300).
  */
-const serverSettings = `-c listen_addresses=${host} -c unix_socket_directories='' -c io_method=sync -c max_logical_replication_workers=0`;
+const serverSettings = `-c listen_addresses=${host} -c unix_socket_directories='' -c io_method=sync -c max_logical_replication_workers=0 -c max_connections=400`;
 
 /** Starts the server detached from this process (pg_ctl), on a free loopback port; resolves to the port. */
 async function startServer(dataDir: string, user: ServerUser, binaries: PostgresBinaries): Promise<number> {
