@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { canonicalJson } from "@berth/kit/contract";
 import { field, isJsonObject, numberOr, type JsonObject } from "../patch.js";
+import type { ChangeEvent } from "../watch.js";
 import { type Cluster, type Controller, controllerOf, metaOf, now, ownerKeys, ownerReferenceTo, ownKey, splitKey } from "./runtime.js";
 
 const revisionAnnotation = "deployment.kubernetes.io/revision";
@@ -48,8 +49,22 @@ const oldestFirst = (a: JsonObject, b: JsonObject) => String(metaOf(a).creationT
  * Progressing conditions including ProgressDeadlineExceeded).
  */
 export function deploymentController(cluster: Cluster): Controller {
-  const { deployment: kind, replicaSet: replicaSetKind } = cluster.kinds;
+  const { deployment: kind, replicaSet: replicaSetKind, pod: podKind } = cluster.kinds;
   const manager = "kube-controller-manager";
+
+  // Recreate waits for the old pods themselves, terminating ones included (the
+  // real controller's oldPodsRunning): so a pod change of an owned ReplicaSet
+  // wakes its Deployment.
+  const deploymentKeysOfPod = (event: ChangeEvent): string[] => {
+    const owner = controllerOf(event.object);
+    const namespace = String(metaOf(event.object).namespace);
+    const replicaSet = owner?.kind === "ReplicaSet" ? cluster.get(replicaSetKind, namespace, owner.name) : undefined;
+    return replicaSet === undefined ? [] : ownerKeys("Deployment")({ ...event, object: replicaSet });
+  };
+  const podsRunning = (namespace: string, replicaSets: JsonObject[]) => {
+    const uids = new Set(replicaSets.map((replicaSet) => metaOf(replicaSet).uid));
+    return cluster.list(podKind, namespace).some((pod) => uids.has(controllerOf(pod)?.uid ?? "") && !["Succeeded", "Failed"].includes(String(field(pod, "status", "phase"))));
+  };
 
   const scale = (replicaSet: JsonObject, replicas: number, deployment: JsonObject, surge: number) => {
     const desired = numberOr(field(deployment, "spec", "replicas"), 1);
@@ -62,6 +77,7 @@ export function deploymentController(cluster: Cluster): Controller {
     triggers: [
       { kind, keys: ownKey },
       { kind: replicaSetKind, keys: ownerKeys("Deployment") },
+      { kind: podKind, keys: deploymentKeysOfPod },
     ],
     reconcile(key) {
       const [namespace, name] = splitKey(key);
@@ -109,7 +125,7 @@ export function deploymentController(cluster: Cluster): Controller {
         const newSet = current;
         const old = owned.filter((replicaSet) => metaOf(replicaSet).uid !== metaOf(newSet).uid).sort(oldestFirst);
         if (recreate) {
-          const oldRunning = old.some((replicaSet) => specReplicas(replicaSet) > 0 || statusOf(replicaSet, "replicas") > 0);
+          const oldRunning = old.some((replicaSet) => specReplicas(replicaSet) > 0 || statusOf(replicaSet, "replicas") > 0) || podsRunning(namespace, old);
           for (const replicaSet of old) if (specReplicas(replicaSet) > 0) scale(replicaSet, 0, deployment, 0);
           if (!oldRunning && specReplicas(newSet) !== replicas) {
             scale(newSet, replicas, deployment, 0);
