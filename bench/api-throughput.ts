@@ -297,7 +297,12 @@ async function main(): Promise<void> {
     const archive = await packSource(DEMO_DIR);
     const upload = await team.apps.beginSourceUpload({ app: APP, sizeBytes: BigInt(archive.bytes.length), sha256: archive.sha256 });
     for (let offset = 0; offset < archive.bytes.length; offset += upload.maxChunkBytes) {
-      await team.apps.uploadSourceChunk({ app: APP, uploadId: upload.uploadId, offset: BigInt(offset), data: archive.bytes.subarray(offset, offset + upload.maxChunkBytes) });
+      await team.apps.uploadSourceChunk({
+        app: APP,
+        uploadId: upload.uploadId,
+        offset: BigInt(offset),
+        data: archive.bytes.subarray(offset, offset + upload.maxChunkBytes),
+      });
     }
     const deployed = await team.apps.deploy({ app: APP, artifact: { source: { case: "sourceUploadId", value: upload.uploadId } } });
     for await (const _ of team.apps.watchRollout({ app: APP, rolloutId: deployed.rollout!.id }));
@@ -336,7 +341,10 @@ async function main(): Promise<void> {
         "scheduler GetApp": { call: () => schedulerClient.getApp({ name: APP }), servers: [scheduler.child] },
         "scheduler GetFormation": { call: () => schedulerClient.getFormation({ app: APP }), servers: [scheduler.child] },
         "router ListRoutes": { call: () => routerClient.listRoutes({ app: APP }), servers: [router.child] },
-        "scheduler UpdateFormation": { call: () => schedulerClient.updateFormation({ app: APP, changes: [{ processType: "web", replicas: 1 }] }), servers: [scheduler.child] },
+        "scheduler UpdateFormation": {
+          call: () => schedulerClient.updateFormation({ app: APP, changes: [{ processType: "web", replicas: 1 }] }),
+          servers: [scheduler.child],
+        },
       })),
       ...(await compare(seconds, concurrency, rounds, {
         "echo Scale": { call: scale(viaEcho), servers: [echo.child] },
@@ -345,12 +353,18 @@ async function main(): Promise<void> {
     };
     console.log(`${"".padEnd(26)} ${"req/s".padStart(7)}   ${"p50 ms".padStart(7)}   ${"p99 ms".padStart(7)}   servers' CPU ms/call`);
     for (const [name, r] of Object.entries(results)) {
-      console.log(`${name.padEnd(26)} ${r.rps.toFixed(0).padStart(7)}   ${r.p50.toFixed(2).padStart(7)}   ${r.p99.toFixed(2).padStart(7)}   ${r.cpuMsPerCall.toFixed(3).padStart(7)}`);
+      console.log(
+        `${name.padEnd(26)} ${r.rps.toFixed(0).padStart(7)}   ${r.p50.toFixed(2).padStart(7)}   ${r.p99.toFixed(2).padStart(7)}   ${r.cpuMsPerCall.toFixed(3).padStart(7)}`,
+      );
     }
     const ratio = (a: string, b: string) => (results[a]!.rps / results[b]!.rps).toFixed(2);
     const cpuRatio = (a: string, b: string) => (results[a]!.cpuMsPerCall / results[b]!.cpuMsPerCall).toFixed(1);
-    console.log(`read  (GetFormation) api/echo throughput ratio: ${ratio("api  GetFormation", "echo GetFormation")}  (target >= 0.5); CPU per call: ${cpuRatio("api  GetFormation", "echo GetFormation")}x the echo's`);
-    console.log(`read, each caller its own app:  throughput ratio: ${ratio("api  GetFormation, own app", "echo GetFormation")}; CPU per call: ${cpuRatio("api  GetFormation, own app", "echo GetFormation")}x`);
+    console.log(
+      `read  (GetFormation) api/echo throughput ratio: ${ratio("api  GetFormation", "echo GetFormation")}  (target >= 0.5); CPU per call: ${cpuRatio("api  GetFormation", "echo GetFormation")}x the echo's`,
+    );
+    console.log(
+      `read, each caller its own app:  throughput ratio: ${ratio("api  GetFormation, own app", "echo GetFormation")}; CPU per call: ${cpuRatio("api  GetFormation, own app", "echo GetFormation")}x`,
+    );
     console.log(`write (Scale)        api/echo throughput ratio: ${ratio("api  Scale", "echo Scale")}; CPU per call: ${cpuRatio("api  Scale", "echo Scale")}x`);
   } finally {
     await Promise.all(children.map((child) => stopRole(child)));

@@ -47,6 +47,8 @@ for (const name of Object.keys(commands)) {
   const values = times[name]!;
   const med = median(values);
   console.log(
-    `${name.padEnd(28)} median ${med.toFixed(1).padStart(7)} ms   min ${Math.min(...values).toFixed(1).padStart(7)} ms   ${(med / baseline).toFixed(2)}x node -e 0   +${(med - baseline).toFixed(1)} ms`,
+    `${name.padEnd(28)} median ${med.toFixed(1).padStart(7)} ms   min ${Math.min(...values)
+      .toFixed(1)
+      .padStart(7)} ms   ${(med / baseline).toFixed(2)}x node -e 0   +${(med - baseline).toFixed(1)} ms`,
   );
 }

@@ -56,7 +56,10 @@ async function startService(service: "scheduler" | "api", env: Record<string, st
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${service} exited: ${log}`);
-    const up = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    const up = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (up) return child;
     await new Promise((done) => setTimeout(done, 200));
   }
@@ -158,22 +161,36 @@ try {
   console.log(`idle: api ${idle.api.toFixed(0)} MB, scheduler ${idle.scheduler.toFixed(0)} MB`);
 
   const attacks: [string, () => Promise<string>][] = [
-    ["API: 300 MB JSON body, no token", () => post(`${apiUrl}/berth.api.v1.AppService/CreateApp`, { "content-type": "application/json" }, repeated(Buffer.alloc(MiB, 0x61), 300 * MiB))],
+    [
+      "API: 300 MB JSON body, no token",
+      () => post(`${apiUrl}/berth.api.v1.AppService/CreateApp`, { "content-type": "application/json" }, repeated(Buffer.alloc(MiB, 0x61), 300 * MiB)),
+    ],
     [
       `API: ${(jsonBomb.length / 1024).toFixed(0)} KB gzip expanding to 400 MB, no token`,
       () => post(`${apiUrl}/berth.api.v1.AppService/CreateApp`, { "content-type": "application/json", "content-encoding": "gzip" }, [jsonBomb]),
     ],
     [
       "API: the same gzip with an admin token",
-      () => post(`${apiUrl}/berth.api.v1.AppService/CreateApp`, { "content-type": "application/json", "content-encoding": "gzip", authorization: `Bearer ${ADMIN_TOKEN}` }, [jsonBomb]),
+      () =>
+        post(
+          `${apiUrl}/berth.api.v1.AppService/CreateApp`,
+          { "content-type": "application/json", "content-encoding": "gzip", authorization: `Bearer ${ADMIN_TOKEN}` },
+          [jsonBomb],
+        ),
     ],
     [
       "scheduler: the same gzip, no internal credential",
-      () => post(`${schedulerUrl}/berth.scheduler.v1.SchedulerService/CreateApp`, { "content-type": "application/json", "content-encoding": "gzip" }, [jsonBomb]),
+      () =>
+        post(`${schedulerUrl}/berth.scheduler.v1.SchedulerService/CreateApp`, { "content-type": "application/json", "content-encoding": "gzip" }, [jsonBomb]),
     ],
     [
       "scheduler: the same gzip with the internal credential",
-      () => post(`${schedulerUrl}/berth.scheduler.v1.SchedulerService/CreateApp`, { "content-type": "application/json", "content-encoding": "gzip", authorization: `Bearer ${TOKEN}` }, [jsonBomb]),
+      () =>
+        post(
+          `${schedulerUrl}/berth.scheduler.v1.SchedulerService/CreateApp`,
+          { "content-type": "application/json", "content-encoding": "gzip", authorization: `Bearer ${TOKEN}` },
+          [jsonBomb],
+        ),
     ],
     [`scheduler: ${(gigabyteFile.length / MiB).toFixed(1)} MB archive of a 1 GiB file`, () => upload(gigabyteFile)],
     [`scheduler: ${(zeroArchive.length / MiB).toFixed(1)} MB archive of 2 GiB of zeros`, () => upload(zeroArchive)],

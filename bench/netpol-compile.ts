@@ -71,7 +71,11 @@ let policyCount = 0;
 let allowCount = 0;
 // The least any compiler must do: visit every app, process and edge once and allocate an object for each.
 const baseline = time("baseline: a copy of every app and edge", 5, () =>
-  [...model.apps.values()].map((app) => ({ ...app, processes: app.processes.map((process) => ({ ...process })), trust: (model.trust.get(app.name) ?? []).map((name) => ({ name })) })),
+  [...model.apps.values()].map((app) => ({
+    ...app,
+    processes: app.processes.map((process) => ({ ...process })),
+    trust: (model.trust.get(app.name) ?? []).map((name) => ({ name })),
+  })),
 );
 // Cold: every run compiles models of their own (new app entries), so nothing compiled for an earlier run is reused.
 const RUNS = 5;
@@ -105,7 +109,11 @@ try {
   for (const teamSize of [10, 100, 1000]) {
     const team = buildModel(teamSize, teamSize * 5, teamSize);
     const first = await engine.plan("team-0", compileTeamPolicies(team, "team-0", SETTINGS), false);
-    const changed = withTrustList(team, "app-1", [...(team.trust.get("app-1") ?? []), `app-${teamSize - 1}`].filter((name) => name !== "app-1"));
+    const changed = withTrustList(
+      team,
+      "app-1",
+      [...(team.trust.get("app-1") ?? []), `app-${teamSize - 1}`].filter((name) => name !== "app-1"),
+    );
     const writesBefore = api.requests.filter((request) => request.verb === "apply" || request.verb === "delete").length;
     const start = performance.now();
     const plan = await engine.plan("team-0", compileTeamPolicies(changed, "team-0", SETTINGS), false);

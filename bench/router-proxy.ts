@@ -80,7 +80,10 @@ async function runProxy(port: number, upstreamPorts: number[]): Promise<void> {
   });
   const endpoints = (indexes: number[]) => indexes.map((index) => ({ replica: `r${index}`, host: "127.0.0.1", port: upstreamPorts[index]! }));
   const apply = (indexes: number[]) =>
-    plane.applyEndpoints([{ team: "bench", app: "app", processType: "web", routingClass: RoutingClass.WEB, endpoints: endpoints(indexes), removed: false }], false);
+    plane.applyEndpoints(
+      [{ team: "bench", app: "app", processType: "web", routingClass: RoutingClass.WEB, endpoints: endpoints(indexes), removed: false }],
+      false,
+    );
   apply([0]);
   process.on("message", (message: { endpoints: number[] }) => apply(message.endpoints));
   process.send?.("ready");
@@ -132,12 +135,15 @@ function runLoad(port: number, connections: number, seconds: number): void {
     });
   };
   for (let i = 0; i < connections; i++) connect();
-  setTimeout(() => {
-    latencies.sort((a, b) => a - b);
-    const result: LoadResult = { rps: Math.round(ok / seconds), p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0, ok, failed };
-    process.send?.(result);
-    process.exit(0);
-  }, seconds * 1000 + 1000);
+  setTimeout(
+    () => {
+      latencies.sort((a, b) => a - b);
+      const result: LoadResult = { rps: Math.round(ok / seconds), p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0, ok, failed };
+      process.send?.(result);
+      process.exit(0);
+    },
+    seconds * 1000 + 1000,
+  );
 }
 
 // ---- orchestration ----

@@ -43,7 +43,10 @@ function percentile(sorted: number[], p: number): number {
 }
 
 function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }
 
 function healthy(port: number): Promise<boolean> {
@@ -70,7 +73,11 @@ function freePort(): Promise<number> {
 async function ownReadinessMs(): Promise<number> {
   const port = await freePort();
   const started = performance.now();
-  const child = spawn(process.execPath, ["web.js"], { cwd: DEMO_DIR, env: { PATH: process.env.PATH, PORT: String(port), BOOT_DELAY_MS: String(BOOT_DELAY_MS) }, stdio: "ignore" });
+  const child = spawn(process.execPath, ["web.js"], {
+    cwd: DEMO_DIR,
+    env: { PATH: process.env.PATH, PORT: String(port), BOOT_DELAY_MS: String(BOOT_DELAY_MS) },
+    stdio: "ignore",
+  });
   while (!(await healthy(port))) await new Promise((r) => setTimeout(r, 2));
   const elapsed = performance.now() - started;
   child.kill("SIGKILL");
@@ -100,7 +107,11 @@ async function measure(runtime: "process" | "runc", readiness: number): Promise<
     const chunks: Buffer[] = [];
     for await (const chunk of createTar({ gzip: true, cwd: DEMO_DIR, portable: true }, ["."]) as AsyncIterable<Buffer>) chunks.push(chunk);
     const archive = Buffer.concat(chunks);
-    const { uploadId, maxChunkBytes } = await client.beginSourceUpload({ app: "bench", sizeBytes: BigInt(archive.length), sha256: createHash("sha256").update(archive).digest("hex") });
+    const { uploadId, maxChunkBytes } = await client.beginSourceUpload({
+      app: "bench",
+      sizeBytes: BigInt(archive.length),
+      sha256: createHash("sha256").update(archive).digest("hex"),
+    });
     for (let offset = 0; offset < archive.length; offset += maxChunkBytes) {
       await client.uploadSourceChunk({ uploadId, offset: BigInt(offset), data: archive.subarray(offset, offset + maxChunkBytes) });
     }
@@ -113,7 +124,11 @@ async function measure(runtime: "process" | "runc", readiness: number): Promise<
       }
       return state;
     };
-    const first = await client.createRelease({ app: "bench", artifact: { source: { case: "sourceUploadId", value: uploadId } }, procfile: "web: node web.js\n" });
+    const first = await client.createRelease({
+      app: "bench",
+      artifact: { source: { case: "sourceUploadId", value: uploadId } },
+      procfile: "web: node web.js\n",
+    });
     if ((await follow(first.rollout!.id)) !== RolloutState.SUCCEEDED) throw new Error("the first deploy failed");
     await client.updateFormation({ app: "bench", changes: [{ processType: "web", replicas }] });
     for (;;) {
@@ -141,7 +156,9 @@ async function measure(runtime: "process" | "runc", readiness: number): Promise<
     const step = median(perStep);
     console.log(`[${runtime}] rollout time per replica step: ${step.toFixed(0)} ms (each run: ${perStep.map((v) => v.toFixed(0)).join(", ")})`);
     console.log(`[${runtime}] rollout overhead per replica step beyond readiness: ${(step - readiness).toFixed(0)} ms (target <= 100 ms; seed 002: 5000 ms)`);
-    console.log(`[${runtime}] formation view (GetFormation) over gRPC, ${reads} sequential reads: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`);
+    console.log(
+      `[${runtime}] formation view (GetFormation) over gRPC, ${reads} sequential reads: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`,
+    );
   } finally {
     await scheduler.drain(1000);
     if (runtime === "runc") await removeHostNetwork(BENCH_SUBNET);

@@ -244,7 +244,10 @@ async function mintingInProcess(seconds: number, schema: string): Promise<{ mint
     await service.ensureAllocation(create(EnsureAllocationRequestSchema, { team: "bench", app: "in-process", processType: "sfu-rtc", replicas: 1 }), context);
     const request = create(MintCredentialsRequestSchema, { app: "in-process", processType: "sfu-rtc", user: "alice" });
     const secret = randomBytes(32).toString("base64url");
-    const raw = () => createHmac("sha1", secret).update(`${Math.floor(Date.now() / 1000) + 3600}:alice`).digest("base64");
+    const raw = () =>
+      createHmac("sha1", secret)
+        .update(`${Math.floor(Date.now() / 1000) + 3600}:alice`)
+        .digest("base64");
     // Alternating halves, as the other comparisons do.
     const mint: number[] = [];
     const hmac: number[] = [];
@@ -329,7 +332,9 @@ async function main(): Promise<void> {
     };
     console.log(`${"".padEnd(34)} ${"calls/s".padStart(8)}   ${"p50 ms".padStart(7)}   ${"p99 ms".padStart(7)}   servers' CPU ms/call`);
     for (const [name, r] of Object.entries(results)) {
-      console.log(`${name.padEnd(34)} ${r.rate.toFixed(0).padStart(8)}   ${r.p50.toFixed(2).padStart(7)}   ${r.p99.toFixed(2).padStart(7)}   ${r.cpuMsPerCall.toFixed(3).padStart(7)}`);
+      console.log(
+        `${name.padEnd(34)} ${r.rate.toFixed(0).padStart(8)}   ${r.p50.toFixed(2).padStart(7)}   ${r.p99.toFixed(2).padStart(7)}   ${r.cpuMsPerCall.toFixed(3).padStart(7)}`,
+      );
     }
     const inProcess = await mintingInProcess(seconds, schemas[1]!);
     console.log(`${"in process: MintCredentials handler".padEnd(34)} ${inProcess.mint.toFixed(0).padStart(8)}`);

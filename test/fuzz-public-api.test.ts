@@ -92,7 +92,8 @@ function hostileMessage(desc: DescMessage, next: () => number, depth = 0): Recor
         const entries: Record<string, unknown> = {};
         for (let i = Math.floor(next() * 4); i > 0; i--) {
           const key = String(scalar(field.mapKey, next));
-          entries[key] = field.mapKind === "message" ? hostileMessage(field.message, next, depth + 1) : field.mapKind === "enum" ? 1 : scalar(field.scalar, next);
+          entries[key] =
+            field.mapKind === "message" ? hostileMessage(field.message, next, depth + 1) : field.mapKind === "enum" ? 1 : scalar(field.scalar, next);
         }
         return entries;
       }
@@ -163,7 +164,10 @@ test("thousands of malformed requests over every public method: no UNKNOWN or IN
         sent++;
         const name = code === "OK" ? "OK" : Code[code];
         codes.set(name, (codes.get(name) ?? 0) + 1);
-        if (code === Code.Unknown || code === Code.Internal) failures.push(`${service.typeName}/${method.name} ${name}: ${JSON.stringify(input, (_k, v) => (typeof v === "bigint" ? String(v) : v)).slice(0, 300)}`);
+        if (code === Code.Unknown || code === Code.Internal)
+          failures.push(
+            `${service.typeName}/${method.name} ${name}: ${JSON.stringify(input, (_k, v) => (typeof v === "bigint" ? String(v) : v)).slice(0, 300)}`,
+          );
       }
       // Bytes that are no message at all, as binary and as JSON.
       for (const [contentType, body] of [

@@ -40,9 +40,13 @@ test("kubectl apply --server-side -k puts berth on the fake cluster and every De
     t.is(rollout.code, 0, `${name}: ${rollout.stderr}`);
   }
   const pods = api.objects({ kind: "Pod", namespace: "berth-system", labelSelector: "app.kubernetes.io/name=berth" }) as Json[];
-  t.is(pods.length, Object.values(services).reduce((sum, replicas) => sum + replicas, 0));
+  t.is(
+    pods.length,
+    Object.values(services).reduce((sum, replicas) => sum + replicas, 0),
+  );
   // Two replicas of a service land in two zones.
-  const zonesOf = (component: string) => new Set(pods.filter((pod) => pod.metadata.labels["app.kubernetes.io/component"] === component).map((pod) => pod.spec.nodeName));
+  const zonesOf = (component: string) =>
+    new Set(pods.filter((pod) => pod.metadata.labels["app.kubernetes.io/component"] === component).map((pod) => pod.spec.nodeName));
   t.is(zonesOf("scheduler").size, 2);
   const again = await kubectl.run(["apply", "--server-side", "-k", manifests]);
   t.is(again.code, 0, again.stderr);
@@ -55,7 +59,11 @@ test("two replicas where safe with a disruption budget, probes on the health end
   for (const [name, replicas] of Object.entries(services)) {
     const deployment = of("Deployment").find((object) => object.metadata.name === `berth-${name}`)!;
     t.is(deployment.spec.replicas, replicas, name);
-    t.is(of("PodDisruptionBudget").some((budget) => budget.metadata.name === `berth-${name}`), replicas >= 2, `${name}: a PDB exactly when replicated`);
+    t.is(
+      of("PodDisruptionBudget").some((budget) => budget.metadata.name === `berth-${name}`),
+      replicas >= 2,
+      `${name}: a PDB exactly when replicated`,
+    );
     const container = deployment.spec.template.spec.containers[0];
     t.is(container.readinessProbe.httpGet.path, "/healthz");
     t.is(container.livenessProbe.httpGet.path, "/healthz");
@@ -70,7 +78,8 @@ test("two replicas where safe with a disruption budget, probes on the health end
   const bound = [...of("ClusterRoleBinding"), ...of("RoleBinding")].flatMap((binding) => binding.subjects.map((subject: Json) => subject.name));
   t.false(bound.includes("berth-api"));
   t.false(of("Deployment").find((object) => object.metadata.name === "berth-api")!.spec.template.spec.automountServiceAccountToken);
-  const rulesOf = (name: string) => [...of("ClusterRole"), ...of("Role")].find((role) => role.metadata.name === name)!.rules.flatMap((rule: Json) => rule.resources);
+  const rulesOf = (name: string) =>
+    [...of("ClusterRole"), ...of("Role")].find((role) => role.metadata.name === name)!.rules.flatMap((rule: Json) => rule.resources);
   t.deepEqual(rulesOf("berth-router").sort(), ["certificates", "ingresses"]);
   t.deepEqual(rulesOf("berth-netpol"), ["networkpolicies"]);
   const turnRole = of("Role").find((role) => role.metadata.name === "berth-turn-allocator")!;

@@ -52,17 +52,27 @@ test("BERTH_ENGINE=kubernetes npm start deploys an image to the cluster of its k
   const procfile = "web: node web.js\nworker: node worker.js\nrelease: node migrate.js\n";
   await acme.apps.deploy({ app: "shop", artifact: { source: { case: "image", value: "registry.example.com/acme/shop:v1" } }, procfile });
   const namespace = teamNamespace("berth-apps", "acme");
-  const app = await eventually(async () => {
-    const found = (await acme.apps.getApp({ app: "shop" })).app;
-    return found?.currentReleaseVersion === 1 ? found : undefined;
-  }, "release v1 live (release Job completed, Deployments rolled out)", 90_000);
+  const app = await eventually(
+    async () => {
+      const found = (await acme.apps.getApp({ app: "shop" })).app;
+      return found?.currentReleaseVersion === 1 ? found : undefined;
+    },
+    "release v1 live (release Job completed, Deployments rolled out)",
+    90_000,
+  );
   t.is(app.currentReleaseVersion, 1);
   const rollout = await kubectl.run(["rollout", "status", "deployment/shop-web", "-n", namespace, "--timeout=30s"]);
   t.is(rollout.code, 0, rollout.stderr);
   const job = api.objects({ kind: "Job", namespace, name: "shop-release-v1" })[0] as Json;
-  t.true(job.status.conditions.some((condition: Json) => condition.type === "Complete"), "the release Job ran on the cluster");
+  t.true(
+    job.status.conditions.some((condition: Json) => condition.type === "Complete"),
+    "the release Job ran on the cluster",
+  );
   const secret = api.objects({ kind: "Secret", namespace, name: "shop-config-v1" })[0] as Json;
   t.truthy(secret, "config lives in the release's Secret");
   t.deepEqual(api.objects({ kind: "Deployment", namespace: "berth-apps" }), [], "nothing of the team's outside its namespace");
-  t.false(output.some((line) => line.includes('"level":"error"')), output.filter((line) => line.includes('"level":"error"')).join("\n"));
+  t.false(
+    output.some((line) => line.includes('"level":"error"')),
+    output.filter((line) => line.includes('"level":"error"')).join("\n"),
+  );
 });

@@ -15,7 +15,13 @@ const PROCFILES: Record<string, string> = {
   portal: "web: node web.js\nadmin-tcp: node api-tcp.js\n",
 };
 
-const codeOf = async (call: Promise<unknown>) => ConnectError.from(await call.then(() => undefined, (error: unknown) => error)).code;
+const codeOf = async (call: Promise<unknown>) =>
+  ConnectError.from(
+    await call.then(
+      () => undefined,
+      (error: unknown) => error,
+    ),
+  ).code;
 
 test("reachability through the public API is exactly what the trust lists imply, and nothing more", async (t) => {
   const h = await startPlatformHarness(t);
@@ -36,7 +42,12 @@ test("reachability through the public API is exactly what the trust lists imply,
   await globex.clients.trust.setTrust({ app: "portal", trustedApps: [] });
 
   const open = (await trust.getMatrix({})).entries.filter((entry) => entry.allowed).map((entry) => `${entry.fromApp} -> ${entry.toApp}/${entry.toProcessType}`);
-  t.deepEqual(open, ["api-app -> grpc-app/grpc-tcp", "billing-app -> billing-app/billing-tcp", "grpc-app -> billing-app/billing-tcp", "grpc-app -> grpc-app/grpc-tcp"]);
+  t.deepEqual(open, [
+    "api-app -> grpc-app/grpc-tcp",
+    "billing-app -> billing-app/billing-tcp",
+    "grpc-app -> billing-app/billing-tcp",
+    "grpc-app -> grpc-app/grpc-tcp",
+  ]);
   const globexMatrix = (await globex.clients.trust.getMatrix({})).entries;
   t.deepEqual(new Set(globexMatrix.map((entry) => entry.fromApp)), new Set(["portal"]), "a team's matrix holds its own apps only");
 
@@ -61,7 +72,10 @@ test("reachability through the public API is exactly what the trust lists imply,
   t.is(await codeOf(trust.setTrust({ app: "grpc-app", trustedApps: ["portal"] })), Code.NotFound);
   t.is(await codeOf(trust.setTrust({ app: "grpc-app", trustedApps: ["no-such-app"] })), Code.NotFound);
   const invalid = ConnectError.from(await t.throwsAsync(trust.setTrust({ app: "grpc-app", trustedApps: ["grpc-app", "Not_A_Name"] })));
-  t.deepEqual(fieldViolationsOf(invalid).map((violation) => violation.field), ["trusted_apps[0]", "trusted_apps[1]"]);
+  t.deepEqual(
+    fieldViolationsOf(invalid).map((violation) => violation.field),
+    ["trusted_apps[0]", "trusted_apps[1]"],
+  );
   t.deepEqual((await trust.getTrust({ app: "grpc-app" })).trust?.trustedApps, ["api-app"], "refused requests changed nothing");
 
   // The CLI says the same.
@@ -77,7 +91,10 @@ test("reachability through the public API is exactly what the trust lists imply,
     return { code, stdout, stderr };
   };
   t.is((await berth("apps:trust", "--app", "grpc-app")).stdout, "grpc-app trusts api-app: they may reach its *-tcp processes.\n");
-  t.is((await berth("apps:trust", "api-app,billing-app", "--app", "grpc-app")).stdout, "grpc-app trusts api-app, billing-app: they may reach its *-tcp processes.\n");
+  t.is(
+    (await berth("apps:trust", "api-app,billing-app", "--app", "grpc-app")).stdout,
+    "grpc-app trusts api-app, billing-app: they may reach its *-tcp processes.\n",
+  );
   t.is((await berth("apps:trust:remove", "billing-app", "--app", "grpc-app")).code, 0);
   const explained = await berth("netpol:explain", "api-app", "grpc-app/grpc-tcp");
   t.regex(explained.stdout, /^ALLOWED: api-app -> grpc-app\/grpc-tcp\n {2}- rule grpc-app\.tcp:api-app lets app api-app into grpc-app\/grpc-tcp/);
@@ -85,7 +102,10 @@ test("reachability through the public API is exactly what the trust lists imply,
   t.is((await berth("netpol:explain", "grpc-app", "api-app")).code, 2, "a target without its process is a usage error");
   t.regex((await berth("netpol:matrix", "--allowed")).stdout, /api-app\s+grpc-app\/grpc-tcp\s+\S+\s+allowed/);
   t.is((await berth("apps:trust", "api-app", "--clear", "--app", "grpc-app")).code, 2);
-  t.is((await berth("apps:trust", "--clear", "--app", "grpc-app")).stdout, "Nobody is trusted: the *-tcp processes of grpc-app are reachable only from its own processes.\n");
+  t.is(
+    (await berth("apps:trust", "--clear", "--app", "grpc-app")).stdout,
+    "Nobody is trusted: the *-tcp processes of grpc-app are reachable only from its own processes.\n",
+  );
 
   // Deleting an app takes it off every trust list, in both directions.
   await trust.setTrust({ app: "grpc-app", trustedApps: ["api-app", "billing-app"] });

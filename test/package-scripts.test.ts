@@ -6,8 +6,7 @@ import { DEFAULT_PORTS } from "@berth/kit";
 
 const packages = fileURLToPath(new URL("../packages", import.meta.url));
 
-const startScript = (manifestPath: string) =>
-  (JSON.parse(readFileSync(manifestPath, "utf8")) as { scripts?: Record<string, string> }).scripts?.start;
+const startScript = (manifestPath: string) => (JSON.parse(readFileSync(manifestPath, "utf8")) as { scripts?: Record<string, string> }).scripts?.start;
 
 // node itself runs main.ts (tsx only as a loader): the tsx CLI relays SIGTERM and, when the
 // child does not confirm it within 30 ms, sends it again and then SIGKILL, cutting a graceful stop short.

@@ -85,10 +85,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       callTimeoutMs: config.callTimeoutMs,
       logger,
       readModel,
-      formations: createSharedReads(
-        async (app, options) => (await peers.scheduler.getFormation({ app }, options)).processes,
-        config.callTimeoutMs,
-      ),
+      formations: createSharedReads(async (app, options) => (await peers.scheduler.getFormation({ app }, options)).processes, config.callTimeoutMs),
     };
     const server = await startServer({
       name: "api",

@@ -26,7 +26,8 @@ test("mutating calls are audited with caller, app, request id and outcome; reads
 });
 
 test("which methods are audited", (t) => {
-  for (const method of ["CreateApp", "DeleteApp", "Deploy", "Scale", "UpdateConfig", "RevokeToken", "BeginSourceUpload"]) t.true(isAuditedMethod(method), method);
+  for (const method of ["CreateApp", "DeleteApp", "Deploy", "Scale", "UpdateConfig", "RevokeToken", "BeginSourceUpload"])
+    t.true(isAuditedMethod(method), method);
   for (const method of ["GetFormation", "ListApps", "WatchRollout", "StreamLogs", "WhoAmI", "UploadSourceChunk"]) t.false(isAuditedMethod(method), method);
 });
 

@@ -71,7 +71,10 @@ test("admin-only RPCs refuse team tokens with PERMISSION_DENIED, and admin token
   t.is(codeOf(await t.throwsAsync(clients.teams.listTeams({}))), Code.PermissionDenied);
   t.is(codeOf(await t.throwsAsync(clients.teams.createToken({ team: "other" }))), Code.PermissionDenied);
   t.is(codeOf(await t.throwsAsync(h.admin.apps.createApp({ name: "by-admin" }))), Code.PermissionDenied);
-  t.deepEqual((await h.admin.teams.listTeams({})).teams.map((team) => team.name), ["acme"]);
+  t.deepEqual(
+    (await h.admin.teams.listTeams({})).teams.map((team) => team.name),
+    ["acme"],
+  );
   t.deepEqual(h.scheduler.log.calls, []);
 });
 

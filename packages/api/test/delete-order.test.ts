@@ -18,5 +18,9 @@ test("deleting an app stops its processes, then removes its routes, then the app
   t.false(h.scheduler.apps.has("shop"));
   t.deepEqual((await clients.apps.listApps({})).apps, []);
   await h.createApp(clients, "shop");
-  t.deepEqual((await clients.domains.listDomains({ app: "shop" })).routes.filter((r) => r.customDomain), [], "the old domain went with the app");
+  t.deepEqual(
+    (await clients.domains.listDomains({ app: "shop" })).routes.filter((r) => r.customDomain),
+    [],
+    "the old domain went with the app",
+  );
 });

@@ -31,5 +31,8 @@ test("the API answers on the embedded PostgreSQL end to end", async (t) => {
   const h = await startApiHarness(t, { embedded: true });
   const { clients } = await h.team("acme");
   await h.createApp(clients, "shop");
-  t.deepEqual((await clients.apps.listApps({})).apps.map((a) => a.name), ["shop"]);
+  t.deepEqual(
+    (await clients.apps.listApps({})).apps.map((a) => a.name),
+    ["shop"],
+  );
 });

@@ -4,7 +4,8 @@ import { RouteSchema, RtcAllocationSchema } from "@berth/proto/type/v1/network";
 import { ProcessFormationSchema, RoutingClass, RtcExposureSchema } from "@berth/proto/type/v1/process";
 import { joinFormation } from "../src/formation-view.js";
 
-const process = (processType: string, routingClass: RoutingClass, extra = {}) => create(ProcessFormationSchema, { processType, routingClass, replicas: 1, ...extra });
+const process = (processType: string, routingClass: RoutingClass, extra = {}) =>
+  create(ProcessFormationSchema, { processType, routingClass, replicas: 1, ...extra });
 const route = (hostname: string, processType: string, customDomain: boolean) =>
   create(RouteSchema, { hostname, app: "shop", processType, customDomain, url: customDomain ? "" : `https://${hostname}:8443` });
 

@@ -13,7 +13,10 @@ test("retrying CreateApp with the same request id returns the first app and crea
   t.deepEqual(mutatingCalls(h.scheduler.log), ["CreateApp"]);
   const different = ConnectError.from(await t.throwsAsync(clients.apps.createApp({ name: "other", requestId: "create-shop-1" })));
   t.is(different.code, Code.InvalidArgument);
-  t.deepEqual(fieldViolationsOf(different).map((v) => v.field), ["request_id"]);
+  t.deepEqual(
+    fieldViolationsOf(different).map((v) => v.field),
+    ["request_id"],
+  );
   t.is(ConnectError.from(await t.throwsAsync(clients.apps.createApp({ name: "shop" }))).code, Code.AlreadyExists);
 });
 

@@ -142,7 +142,10 @@ test("scale, sizes, autoscale, config vars, releases and rollback on the real sc
   t.deepEqual([worker.size, worker.cpuMillis, worker.memoryMb], ["standard-2x", size2x.cpuMillis, size2x.memoryMb]);
 
   await clients.formation.setAutoscale({ app: "shop", rule: { processType: "web", minReplicas: 1, maxReplicas: 3, targetCpuPercent: 75 } });
-  t.deepEqual((await clients.formation.listAutoscale({ app: "shop" })).rules.map((r) => [r.processType, r.minReplicas, r.maxReplicas]), [["web", 1, 3]]);
+  t.deepEqual(
+    (await clients.formation.listAutoscale({ app: "shop" })).rules.map((r) => [r.processType, r.minReplicas, r.maxReplicas]),
+    [["web", 1, 3]],
+  );
   const manual = ConnectError.from(await t.throwsAsync(clients.formation.scale({ app: "shop", replicas: { web: 2 } })));
   t.is(manual.code, Code.FailedPrecondition, "the scheduler refuses manual scaling under a rule, and the API passes its answer on");
   await clients.formation.unsetAutoscale({ app: "shop", processType: "web" });
@@ -166,6 +169,9 @@ test("the scheduler's own refusals reach the client with their code and field", 
     await t.throwsAsync(clients.apps.deploy({ app: "shop", artifact: { source: { case: "image", value: "registry.example.com/shop:1" } } })),
   );
   t.is(error.code, Code.InvalidArgument);
-  t.deepEqual(fieldViolationsOf(error).map((v) => v.field), ["artifact.source_upload_id"]);
+  t.deepEqual(
+    fieldViolationsOf(error).map((v) => v.field),
+    ["artifact.source_upload_id"],
+  );
   t.deepEqual((await clients.apps.listReleases({ app: "shop" })).releases, []);
 });

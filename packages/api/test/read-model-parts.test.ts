@@ -58,7 +58,10 @@ const routes = (snapshot: boolean, routesVersion: ReturnType<typeof version>, en
   create(WatchRoutesResponseSchema, {
     snapshot,
     routesVersion,
-    apps: Object.entries(entries).map(([name, hostnames]) => ({ app: name, routes: hostnames.map((hostname) => ({ hostname, app: name, processType: "web" })) })),
+    apps: Object.entries(entries).map(([name, hostnames]) => ({
+      app: name,
+      routes: hostnames.map((hostname) => ({ hostname, app: name, processType: "web" })),
+    })),
   });
 const hostnamesOf = (view: ReturnType<typeof createAppRoutes>, name: string) => view.routesOf(name)?.map((route) => route.hostname);
 

@@ -197,7 +197,11 @@ test("while the router is away reads go to it and fail; its new process's routes
   const oldPort = h.router.proxyHttpsPort;
   await h.restartRouter(() =>
     eventually(
-      () => acme.formation.getFormation({ app: "shop" }).then(() => undefined, (error: unknown) => (codeOf(error) === Code.Unavailable ? true : undefined)),
+      () =>
+        acme.formation.getFormation({ app: "shop" }).then(
+          () => undefined,
+          (error: unknown) => (codeOf(error) === Code.Unavailable ? true : undefined),
+        ),
       "reads to stop trusting the routes of a router that is gone",
     ),
   );

@@ -21,17 +21,30 @@ test("rtc calls mint, list and rotate through the TURN allocator for the team's 
   t.is(credentials!.ttlSeconds, 600);
   t.regex(credentials!.iceServers[1]!.username, /^\d+:alice$/);
   t.true(credentials!.iceServers[1]!.urls.every((url) => url.startsWith(`turn:${shop.exposure!.turnHostname}:${shop.exposure!.port}?`)));
-  t.deepEqual((await rtc.listAllocations({ app: "shop" })).allocations.map((a) => a.exposure!.replicaHostnames.length), [2]);
+  t.deepEqual(
+    (await rtc.listAllocations({ app: "shop" })).allocations.map((a) => a.exposure!.replicaHostnames.length),
+    [2],
+  );
   const rotated = (await rtc.rotateSecret({ app: "shop", processType: "sfu-rtc" })).allocation!;
   t.truthy(rotated.previousSecretValidUntil);
 
   const invalid = ConnectError.from(await t.throwsAsync(rtc.getCredentials({ app: "shop", processType: "web" })));
-  t.deepEqual(fieldViolationsOf(invalid).map((v) => v.field), ["process_type"]);
+  t.deepEqual(
+    fieldViolationsOf(invalid).map((v) => v.field),
+    ["process_type"],
+  );
   const ttl = ConnectError.from(await t.throwsAsync(rtc.getCredentials({ app: "shop", processType: "sfu-rtc", ttlSeconds: 10_000_000 })));
   t.is(ttl.code, Code.InvalidArgument);
-  t.deepEqual(fieldViolationsOf(ttl).map((v) => v.field), ["ttl_seconds"]);
+  t.deepEqual(
+    fieldViolationsOf(ttl).map((v) => v.field),
+    ["ttl_seconds"],
+  );
   t.is(ConnectError.from(await t.throwsAsync(rtc.getCredentials({ app: "shop", processType: "other-rtc" }))).code, Code.NotFound);
-  for (const call of [rtc.getCredentials({ app: "portal", processType: "sfu-rtc" }), rtc.listAllocations({ app: "portal" }), rtc.rotateSecret({ app: "portal", processType: "sfu-rtc" })]) {
+  for (const call of [
+    rtc.getCredentials({ app: "portal", processType: "sfu-rtc" }),
+    rtc.listAllocations({ app: "portal" }),
+    rtc.rotateSecret({ app: "portal", processType: "sfu-rtc" }),
+  ]) {
     t.is(ConnectError.from(await t.throwsAsync(call)).code, Code.NotFound);
   }
 });

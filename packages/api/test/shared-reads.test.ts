@@ -39,11 +39,19 @@ test("callers that ask while a read is under way share the next read, never the 
   const third = shared.read("shop", context());
   const otherApp = shared.read("blog", context());
   await tick();
-  t.deepEqual(peer.reads.map((read) => read.key), ["shop", "blog"], "the callers that came during the first read wait for it to end");
+  t.deepEqual(
+    peer.reads.map((read) => read.key),
+    ["shop", "blog"],
+    "the callers that came during the first read wait for it to end",
+  );
   peer.reads[0]!.finish();
   t.is(await first, 1);
   await tick();
-  t.deepEqual(peer.reads.map((read) => read.key), ["shop", "blog", "shop"], "then one read serves both");
+  t.deepEqual(
+    peer.reads.map((read) => read.key),
+    ["shop", "blog", "shop"],
+    "then one read serves both",
+  );
   peer.reads[2]!.finish();
   t.deepEqual(await Promise.all([second, third]), [3, 3]);
   peer.reads[1]!.finish();

@@ -11,7 +11,10 @@ test("a second team sees none of the first team's apps and gets NOT_FOUND for ea
   const globex = await h.team("globex");
   await h.createApp(acme.clients, "shop");
   t.deepEqual((await globex.clients.apps.listApps({})).apps, []);
-  t.deepEqual((await acme.clients.apps.listApps({})).apps.map((app) => app.name), ["shop"]);
+  t.deepEqual(
+    (await acme.clients.apps.listApps({})).apps.map((app) => app.name),
+    ["shop"],
+  );
 
   const reads = {
     getApp: () => globex.clients.apps.getApp({ app: "shop" }),

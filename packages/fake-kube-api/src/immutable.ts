@@ -9,12 +9,26 @@ import type { SchemaViolation } from "./validate.js";
 const immutablePaths: Record<string, readonly string[][]> = {
   "apps/v1/Deployment": [["spec", "selector"]],
   "apps/v1/ReplicaSet": [["spec", "selector"]],
-  "apps/v1/StatefulSet": [["spec", "selector"], ["spec", "serviceName"], ["spec", "volumeClaimTemplates"], ["spec", "podManagementPolicy"]],
-  "batch/v1/Job": [["spec", "selector"], ["spec", "template"], ["spec", "completionMode"]],
+  "apps/v1/StatefulSet": [
+    ["spec", "selector"],
+    ["spec", "serviceName"],
+    ["spec", "volumeClaimTemplates"],
+    ["spec", "podManagementPolicy"],
+  ],
+  "batch/v1/Job": [
+    ["spec", "selector"],
+    ["spec", "template"],
+    ["spec", "completionMode"],
+  ],
   "discovery.k8s.io/v1/EndpointSlice": [["addressType"]],
   "rbac.authorization.k8s.io/v1/RoleBinding": [["roleRef"]],
   "rbac.authorization.k8s.io/v1/ClusterRoleBinding": [["roleRef"]],
-  "v1/PersistentVolumeClaim": [["spec", "accessModes"], ["spec", "storageClassName"], ["spec", "volumeName"], ["spec", "selector"]],
+  "v1/PersistentVolumeClaim": [
+    ["spec", "accessModes"],
+    ["spec", "storageClassName"],
+    ["spec", "volumeName"],
+    ["spec", "selector"],
+  ],
 };
 
 function at(object: unknown, path: readonly string[]): unknown {
@@ -28,7 +42,8 @@ function changed(old: unknown, candidate: unknown): boolean {
 /** The pod spec without what a pod update may change (images, activeDeadlineSeconds, added tolerations). */
 function podSpecShape(spec: unknown): unknown {
   if (!isJsonObject(spec)) return spec;
-  const strip = (containers: unknown) => (Array.isArray(containers) ? containers.map((container) => (isJsonObject(container) ? { ...container, image: undefined } : container)) : containers);
+  const strip = (containers: unknown) =>
+    Array.isArray(containers) ? containers.map((container) => (isJsonObject(container) ? { ...container, image: undefined } : container)) : containers;
   return { ...spec, containers: strip(spec.containers), initContainers: strip(spec.initContainers), activeDeadlineSeconds: undefined, tolerations: undefined };
 }
 
@@ -40,11 +55,13 @@ export function immutableFieldViolations(old: JsonObject, candidate: JsonObject)
   const key = `${String(candidate.apiVersion)}/${String(candidate.kind)}`;
   const violations: SchemaViolation[] = [];
   for (const path of immutablePaths[key] ?? []) {
-    if (changed(at(old, path), at(candidate, path))) violations.push({ field: path.join("."), message: `Invalid value: ${canonicalJson(at(candidate, path) ?? null)}: field is immutable` });
+    if (changed(at(old, path), at(candidate, path)))
+      violations.push({ field: path.join("."), message: `Invalid value: ${canonicalJson(at(candidate, path) ?? null)}: field is immutable` });
   }
   if (key === "v1/Service") {
     const clusterIP = at(old, ["spec", "clusterIP"]);
-    if (clusterIP !== undefined && changed(clusterIP, at(candidate, ["spec", "clusterIP"]))) violations.push({ field: "spec.clusterIP", message: "Invalid value: field is immutable" });
+    if (clusterIP !== undefined && changed(clusterIP, at(candidate, ["spec", "clusterIP"])))
+      violations.push({ field: "spec.clusterIP", message: "Invalid value: field is immutable" });
   }
   if ((key === "v1/Secret" || key === "v1/ConfigMap") && old.immutable === true) {
     for (const field of ["data", "stringData", "binaryData", "immutable"]) {
@@ -52,7 +69,11 @@ export function immutableFieldViolations(old: JsonObject, candidate: JsonObject)
     }
   }
   if (key === "v1/Pod" && changed(podSpecShape(old.spec), podSpecShape(candidate.spec))) {
-    violations.push({ field: "spec", message: "Forbidden: pod updates may not change fields other than `spec.containers[*].image`, `spec.initContainers[*].image`, `spec.activeDeadlineSeconds` or `spec.tolerations`" });
+    violations.push({
+      field: "spec",
+      message:
+        "Forbidden: pod updates may not change fields other than `spec.containers[*].image`, `spec.initContainers[*].image`, `spec.activeDeadlineSeconds` or `spec.tolerations`",
+    });
   }
   return violations;
 }

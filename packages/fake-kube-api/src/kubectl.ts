@@ -31,7 +31,9 @@ export function kubectlFor(api: FakeKubeApi): Kubectl {
     env,
     run: (args, input) =>
       new Promise((resolve) => {
-        const child = execFile("kubectl", args, { env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+        const child = execFile("kubectl", args, { env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
+          resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
         if (input !== undefined) child.stdin!.end(input);
       }),
     dispose: () => rmSync(directory, { recursive: true, force: true }),

@@ -36,7 +36,21 @@ export function qualifiedKind(kind: ResourceKind): string {
  * apiVersion/kind, unlike custom resources; copying that quirk keeps client
  * code honest.
  */
-const builtInGroups = new Set(["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io", "discovery.k8s.io", "rbac.authorization.k8s.io", "storage.k8s.io", "coordination.k8s.io", "scheduling.k8s.io", "node.k8s.io", "events.k8s.io"]);
+const builtInGroups = new Set([
+  "",
+  "apps",
+  "batch",
+  "autoscaling",
+  "policy",
+  "networking.k8s.io",
+  "discovery.k8s.io",
+  "rbac.authorization.k8s.io",
+  "storage.k8s.io",
+  "coordination.k8s.io",
+  "scheduling.k8s.io",
+  "node.k8s.io",
+  "events.k8s.io",
+]);
 
 /** Whether the kind belongs to a group served natively by kube-apiserver (not a custom resource). */
 export function isBuiltIn(kind: ResourceKind): boolean {

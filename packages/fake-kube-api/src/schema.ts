@@ -79,7 +79,14 @@ function schemaOf(typeName: string, format: string, fieldName: string | undefine
     return {
       type: "array",
       items: schemaOf(array[1]!, "", undefined, referenced),
-      ...(keys ? { "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": keys, "x-kubernetes-patch-merge-key": keys[0], "x-kubernetes-patch-strategy": "merge" } : {}),
+      ...(keys
+        ? {
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": keys,
+            "x-kubernetes-patch-merge-key": keys[0],
+            "x-kubernetes-patch-strategy": "merge",
+          }
+        : {}),
     };
   }
   const map = mapType.exec(typeName);
@@ -110,15 +117,24 @@ function componentSchemas(roots: ReadonlyMap<string, ResourceKind>): JsonObject 
   for (const typeName of pending) {
     if (schemas[typeName] !== undefined) continue;
     const properties: JsonObject = {};
-    for (const attribute of attributesOf(typeName) ?? []) properties[attribute.baseName] = schemaOf(attribute.type, attribute.format, attribute.baseName, pending);
+    for (const attribute of attributesOf(typeName) ?? [])
+      properties[attribute.baseName] = schemaOf(attribute.type, attribute.format, attribute.baseName, pending);
     const kind = roots.get(typeName);
-    schemas[typeName] = { type: "object", properties, ...(kind ? { "x-kubernetes-group-version-kind": [{ group: kind.group, version: kind.version, kind: kind.kind }] } : {}) };
+    schemas[typeName] = {
+      type: "object",
+      properties,
+      ...(kind ? { "x-kubernetes-group-version-kind": [{ group: kind.group, version: kind.version, kind: kind.kind }] } : {}),
+    };
   }
   return schemas;
 }
 
 /** The query parameters kubectl looks for before trusting the server to validate (`fieldValidation`) and apply. */
-const writeParameters = ["dryRun", "fieldManager", "fieldValidation", "force", "pretty"].map((name) => ({ name, in: "query", schema: { type: name === "force" ? "boolean" : "string" } }));
+const writeParameters = ["dryRun", "fieldManager", "fieldValidation", "force", "pretty"].map((name) => ({
+  name,
+  in: "query",
+  schema: { type: name === "force" ? "boolean" : "string" },
+}));
 
 function pathsOf(kind: ResourceKind): JsonObject {
   const base = kind.group === "" ? `/api/${kind.version}` : `/apis/${kind.group}/${kind.version}`;
@@ -126,10 +142,20 @@ function pathsOf(kind: ResourceKind): JsonObject {
   const gvk = { "x-kubernetes-group-version-kind": { group: kind.group, version: kind.version, kind: kind.kind } };
   const model = modelOf(kind);
   const body = model ? { content: { "application/json": { schema: { $ref: `#/components/schemas/${model}` } } } } : {};
-  const operation = (action: string, parameters: object[] = []) => ({ "x-kubernetes-action": action, ...gvk, parameters, responses: { "200": { description: "OK", ...body } } });
+  const operation = (action: string, parameters: object[] = []) => ({
+    "x-kubernetes-action": action,
+    ...gvk,
+    parameters,
+    responses: { "200": { description: "OK", ...body } },
+  });
   return {
     [collection]: { get: operation("list"), post: operation("post", writeParameters) },
-    [`${collection}/{name}`]: { get: operation("get"), put: operation("put", writeParameters), patch: operation("patch", writeParameters), delete: operation("delete") },
+    [`${collection}/{name}`]: {
+      get: operation("get"),
+      put: operation("put", writeParameters),
+      patch: operation("patch", writeParameters),
+      delete: operation("delete"),
+    },
   };
 }
 

@@ -1,4 +1,16 @@
-import { element, fieldSetOf, flatten, fromFieldsV1, mergeApplied, pathKey, removePath, renderPath, toFieldsV1, type FieldPath, type FieldSet } from "./field-set.js";
+import {
+  element,
+  fieldSetOf,
+  flatten,
+  fromFieldsV1,
+  mergeApplied,
+  pathKey,
+  removePath,
+  renderPath,
+  toFieldsV1,
+  type FieldPath,
+  type FieldSet,
+} from "./field-set.js";
 import { isJsonObject, type JsonObject } from "./patch.js";
 import { StatusError, type StatusCause } from "./status.js";
 
@@ -31,7 +43,19 @@ export interface WriteRequest {
 }
 
 /** Metadata the server owns; no manager ever owns these fields. */
-const serverMetadata = new Set(["name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink", "generateName"]);
+const serverMetadata = new Set([
+  "name",
+  "namespace",
+  "uid",
+  "resourceVersion",
+  "generation",
+  "creationTimestamp",
+  "deletionTimestamp",
+  "deletionGracePeriodSeconds",
+  "managedFields",
+  "selfLink",
+  "generateName",
+]);
 
 /** The part of an object whose fields managers own for a write in `scope`. */
 export function ownedView(object: JsonObject, scope: WriteScope): JsonObject {
@@ -89,7 +113,14 @@ function writeManagers(managers: readonly Manager[]): ManagedFieldsEntry[] {
 function ownEntry(managers: Manager[], request: WriteRequest, operation: Manager["operation"]): Manager {
   const found = managers.find((m) => m.manager === request.manager && m.operation === operation && m.subresource === request.scope.subresource);
   if (found) return found;
-  const created: Manager = { manager: request.manager, operation, subresource: request.scope.subresource, apiVersion: request.apiVersion, time: request.now, fields: new Map() };
+  const created: Manager = {
+    manager: request.manager,
+    operation,
+    subresource: request.scope.subresource,
+    apiVersion: request.apiVersion,
+    time: request.now,
+    fields: new Map(),
+  };
   managers.push(created);
   return created;
 }

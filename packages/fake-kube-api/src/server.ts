@@ -163,7 +163,11 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
     const namespacedForm = rest[0] === "namespaces" && rest.length >= 3 && registry.byPlural(group, version, rest[2]!) !== undefined;
     const [namespace, plural, name, subresource, ...extra] = namespacedForm ? rest.slice(1) : [undefined, ...rest];
     const kind = plural === undefined ? undefined : registry.byPlural(group, version, plural);
-    const served = subresource === undefined || (subresource === "status" && kind?.statusSubresource) || (subresource === "scale" && kind?.scaleSubresource) || (subresource === "log" && kind?.group === "" && kind.kind === "Pod");
+    const served =
+      subresource === undefined ||
+      (subresource === "status" && kind?.statusSubresource) ||
+      (subresource === "scale" && kind?.scaleSubresource) ||
+      (subresource === "log" && kind?.group === "" && kind.kind === "Pod");
     if (kind === undefined || extra.length > 0 || !served) throw resourceNotFound();
     if (namespacedForm !== kind.namespaced && !(kind.namespaced && name === undefined)) throw resourceNotFound();
     return { kind, namespace, name, subresource: subresource as ResourceRoute["subresource"] };
@@ -192,20 +196,25 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
     const method = request.method ?? "GET";
     const contentType = record.contentType;
     const fieldManager = query.get("fieldManager") ?? undefined;
-    if (fieldManager !== undefined && (fieldManager === "" || fieldManager.length > 128)) throw new StatusError("BadRequest", "fieldManager must be between 1 and 128 characters");
+    if (fieldManager !== undefined && (fieldManager === "" || fieldManager.length > 128))
+      throw new StatusError("BadRequest", "fieldManager must be between 1 and 128 characters");
     const dryRun = query.get("dryRun");
     if (dryRun !== null && dryRun !== "All") throw new StatusError("BadRequest", `unsupported dryRun value ${JSON.stringify(dryRun)}: only "All" is allowed`);
     const patchType = method === "PATCH" ? patchTypes[contentType ?? ""] : undefined;
     if (query.has("force") && patchType !== "apply") throw new StatusError("BadRequest", "force is only allowed for apply patches");
     const fieldValidation = (query.get("fieldValidation") ?? options.fieldValidation ?? "Strict") as FieldValidation;
-    if (!["Ignore", "Warn", "Strict"].includes(fieldValidation)) throw new StatusError("BadRequest", `fieldValidation must be one of Ignore, Warn or Strict, not ${JSON.stringify(fieldValidation)}`);
+    if (!["Ignore", "Warn", "Strict"].includes(fieldValidation))
+      throw new StatusError("BadRequest", `fieldValidation must be one of Ignore, Warn or Strict, not ${JSON.stringify(fieldValidation)}`);
     const warnings: string[] = [];
     const model = modelOf(kind);
     /** Client admission: unknown fields per the fieldValidation directive, then immutable fields. */
     const admit = (old: JsonObject | undefined, candidate: JsonObject) => {
       const unknown = model === undefined ? [] : unknownFields(model, candidate);
       if (unknown.length > 0 && fieldValidation === "Strict") {
-        throw new StatusError("BadRequest", `${qualifiedKind(kind)} in version "${kind.version}" cannot be handled as a ${kind.kind}: strict decoding error: ${unknown.map((path) => `unknown field "${path}"`).join(", ")}`);
+        throw new StatusError(
+          "BadRequest",
+          `${qualifiedKind(kind)} in version "${kind.version}" cannot be handled as a ${kind.kind}: strict decoding error: ${unknown.map((path) => `unknown field "${path}"`).join(", ")}`,
+        );
       }
       if (unknown.length > 0) pruneUnknownFields(model!, candidate);
       if (fieldValidation === "Warn") warnings.push(...unknown.map((path) => `unknown field "${path}"`));
@@ -220,7 +229,10 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
     const table = wantsTable(request.headers.accept);
     const include = (query.get("includeObject") ?? "Metadata") as IncludeObject;
     const send = (code: number, body: unknown) => {
-      response.writeHead(code, { "content-type": "application/json", ...(warnings.length > 0 ? { warning: warnings.map((text) => `299 - ${JSON.stringify(text)}`).join(", ") } : {}) });
+      response.writeHead(code, {
+        "content-type": "application/json",
+        ...(warnings.length > 0 ? { warning: warnings.map((text) => `299 - ${JSON.stringify(text)}`).join(", ") } : {}),
+      });
       response.end(JSON.stringify(body));
     };
 
@@ -274,10 +286,19 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
       if (method === "GET") {
         record.verb = "list";
         const limit = Number(query.get("limit"));
-        const page = store.list(kind, selection, { ...(limit > 0 ? { limit } : {}), ...(query.get("continue") ? { continueToken: query.get("continue")! } : {}) });
+        const page = store.list(kind, selection, {
+          ...(limit > 0 ? { limit } : {}),
+          ...(query.get("continue") ? { continueToken: query.get("continue")! } : {}),
+        });
         if (table) {
           const rendered = tableOf(kind, page.items, include, page.resourceVersion);
-          return send(200, { ...rendered, metadata: { ...(rendered.metadata as JsonObject), ...(page.continue ? { continue: page.continue, remainingItemCount: page.remainingItemCount } : {}) } });
+          return send(200, {
+            ...rendered,
+            metadata: {
+              ...(rendered.metadata as JsonObject),
+              ...(page.continue ? { continue: page.continue, remainingItemCount: page.remainingItemCount } : {}),
+            },
+          });
         }
         return send(200, listBody(kind, page));
       }
@@ -314,7 +335,10 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
         // Custom resources have no strategic-merge metadata, so a real server refuses that patch type for them.
         const accepted = Object.keys(patchTypes).filter((type) => isBuiltIn(kind) || patchTypes[type] !== "strategic");
         if (patchType === undefined || (patchType === "strategic" && !isBuiltIn(kind))) {
-          throw new StatusError("UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: ${accepted.join(", ")}`);
+          throw new StatusError(
+            "UnsupportedMediaType",
+            `the body of the request was in an unknown format - accepted media types include: ${accepted.join(", ")}`,
+          );
         }
         record.verb = patchType === "apply" ? "apply" : "patch";
         const body = await readBody(request, contentType);
@@ -330,7 +354,19 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
         const preconditions = isJsonObject(body) && isJsonObject(body.preconditions) ? body.preconditions : {};
         const gracePeriod = query.get("gracePeriodSeconds") ?? (isJsonObject(body) ? body.gracePeriodSeconds : undefined);
         const options = await writeOptions();
-        return send(200, store.delete(kind, namespace, name, { ...(preconditions as { uid?: string; resourceVersion?: string }), ...(gracePeriod === undefined || gracePeriod === null ? {} : { gracePeriodSeconds: Number(gracePeriod) }) }, options));
+        return send(
+          200,
+          store.delete(
+            kind,
+            namespace,
+            name,
+            {
+              ...(preconditions as { uid?: string; resourceVersion?: string }),
+              ...(gracePeriod === undefined || gracePeriod === null ? {} : { gracePeriodSeconds: Number(gracePeriod) }),
+            },
+            options,
+          ),
+        );
       }
       default:
         throw new StatusError("MethodNotAllowed", `the server does not allow this method on the requested resource`);
@@ -339,12 +375,22 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
 
   const handle = async (request: IncomingMessage, response: ServerResponse, record: RecordedRequest) => {
     const url = new URL(request.url ?? "/", "http://fake");
-    const segments = url.pathname.split("/").filter((segment) => segment !== "").map(decodeURIComponent);
+    const segments = url.pathname
+      .split("/")
+      .filter((segment) => segment !== "")
+      .map(decodeURIComponent);
     if (segments[0] === "openapi") {
       record.verb = "discovery";
       const [, openApiVersion, root, ...groupVersion] = segments;
       const [group, version] = root === "api" ? ["", groupVersion[0]] : [groupVersion[0], groupVersion[1]];
-      const document = openApiVersion !== "v3" ? undefined : root === undefined ? openApiV3Index(registry) : version === undefined ? undefined : openApiV3Document(registry, group!, version);
+      const document =
+        openApiVersion !== "v3"
+          ? undefined
+          : root === undefined
+            ? openApiV3Index(registry)
+            : version === undefined
+              ? undefined
+              : openApiV3Document(registry, group!, version);
       if (document === undefined) throw resourceNotFound();
       response.writeHead(200, { "content-type": "application/json" });
       response.end(JSON.stringify(document));
@@ -375,7 +421,8 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
     requests.push(record);
     response.on("finish", () => (record.status = response.statusCode));
     handle(request, response, record).catch((error: unknown) => {
-      const status = error instanceof StatusError ? error.status : new StatusError("InternalError", error instanceof Error ? error.message : String(error)).status;
+      const status =
+        error instanceof StatusError ? error.status : new StatusError("InternalError", error instanceof Error ? error.message : String(error)).status;
       if (response.headersSent) {
         response.destroy();
         return;

@@ -1,5 +1,14 @@
 /** The `reason` values a real API server puts in a failure Status. */
-export type StatusReason = "NotFound" | "AlreadyExists" | "Conflict" | "Invalid" | "BadRequest" | "MethodNotAllowed" | "Expired" | "UnsupportedMediaType" | "InternalError";
+export type StatusReason =
+  | "NotFound"
+  | "AlreadyExists"
+  | "Conflict"
+  | "Invalid"
+  | "BadRequest"
+  | "MethodNotAllowed"
+  | "Expired"
+  | "UnsupportedMediaType"
+  | "InternalError";
 
 /** One entry of `details.causes` in a Status. */
 export interface StatusCause {

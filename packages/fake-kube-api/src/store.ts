@@ -67,7 +67,13 @@ export interface ObjectStore {
   replace(kind: ResourceKind, namespace: string | undefined, name: string, body: unknown, options: WriteOptions): JsonObject;
   patch(kind: ResourceKind, namespace: string | undefined, name: string, type: PatchType, patch: unknown, options: WriteOptions): JsonObject;
   /** Server-side apply; `created` tells whether the object is new (HTTP 201). */
-  apply(kind: ResourceKind, namespace: string | undefined, name: string, body: unknown, options: WriteOptions & { force: boolean }): { object: JsonObject; created: boolean };
+  apply(
+    kind: ResourceKind,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    options: WriteOptions & { force: boolean },
+  ): { object: JsonObject; created: boolean };
   /** Deletes now (a Success Status), or marks the object deleted while finalizers remain (the object). */
   delete(kind: ResourceKind, namespace: string | undefined, name: string, preconditions: DeletePreconditions, options: WriteOptions): Status | JsonObject;
   deleteCollection(kind: ResourceKind, selection: Selection, options: WriteOptions): JsonObject[];
@@ -151,7 +157,13 @@ export function createObjectStore(settings: ObjectStoreOptions): ObjectStore {
   };
 
   const publish = (kind: ResourceKind, type: ChangeEvent["type"], object: JsonObject, previous?: JsonObject) => {
-    log.publish({ type, resourceVersion: counter, collection: collectionKey(kind), object: structuredClone(object), ...(previous ? { previous: structuredClone(previous) } : {}) });
+    log.publish({
+      type,
+      resourceVersion: counter,
+      collection: collectionKey(kind),
+      object: structuredClone(object),
+      ...(previous ? { previous: structuredClone(previous) } : {}),
+    });
   };
 
   const remove = (kind: ResourceKind, object: JsonObject) => {
@@ -168,15 +180,20 @@ export function createObjectStore(settings: ObjectStoreOptions): ObjectStore {
     if (!isJsonObject(body)) throw new StatusError("BadRequest", "the request body must be a JSON object");
     const object = structuredClone(body);
     const apiVersion = apiVersionOf(kind);
-    if (requireTypeMeta && (object.apiVersion === undefined || object.kind === undefined)) throw new StatusError("BadRequest", "apiVersion and kind must be set in the request body");
+    if (requireTypeMeta && (object.apiVersion === undefined || object.kind === undefined))
+      throw new StatusError("BadRequest", "apiVersion and kind must be set in the request body");
     if ((object.apiVersion ?? apiVersion) !== apiVersion || (object.kind ?? kind.kind) !== kind.kind) {
-      throw new StatusError("BadRequest", `the API version in the data (${String(object.apiVersion)}) and kind (${String(object.kind)}) do not match the endpoint (${apiVersion}, ${kind.kind})`);
+      throw new StatusError(
+        "BadRequest",
+        `the API version in the data (${String(object.apiVersion)}) and kind (${String(object.kind)}) do not match the endpoint (${apiVersion}, ${kind.kind})`,
+      );
     }
     object.apiVersion = apiVersion;
     object.kind = kind.kind;
     const metadata = metadataOf(object);
     if (name !== undefined) {
-      if (metadata.name !== undefined && metadata.name !== name) throw new StatusError("BadRequest", `the name of the object (${String(metadata.name)}) does not match the name on the URL (${name})`);
+      if (metadata.name !== undefined && metadata.name !== name)
+        throw new StatusError("BadRequest", `the name of the object (${String(metadata.name)}) does not match the name on the URL (${name})`);
       metadata.name = name;
     }
     if (kind.namespaced) {
@@ -190,14 +207,23 @@ export function createObjectStore(settings: ObjectStoreOptions): ObjectStore {
     return object;
   };
 
-  const scopeOf = (kind: ResourceKind, options: WriteOptions): WriteScope => ({ statusSubresource: kind.statusSubresource === true, ...(options.subresource ? { subresource: options.subresource } : {}) });
-  const writeRequest = (kind: ResourceKind, options: WriteOptions): WriteRequest => ({ manager: options.manager, apiVersion: apiVersionOf(kind), now: now(), scope: scopeOf(kind, options) });
+  const scopeOf = (kind: ResourceKind, options: WriteOptions): WriteScope => ({
+    statusSubresource: kind.statusSubresource === true,
+    ...(options.subresource ? { subresource: options.subresource } : {}),
+  });
+  const writeRequest = (kind: ResourceKind, options: WriteOptions): WriteRequest => ({
+    manager: options.manager,
+    apiVersion: apiVersionOf(kind),
+    now: now(),
+    scope: scopeOf(kind, options),
+  });
 
   /** What a real server does to a new object before storing it: clear status the client may not set. */
   const prepareForCreate = (kind: ResourceKind, object: JsonObject, namespace: string | undefined) => {
     if (kind.namespaced && settings.requireNamespaces) {
       const namespaces = settings.registry.byKind("v1", "Namespace");
-      if (namespaces === undefined || find(namespaces, undefined, namespace!) === undefined) throw new StatusError("NotFound", `namespaces ${JSON.stringify(namespace)} not found`, { name: namespace!, kind: "namespaces" });
+      if (namespaces === undefined || find(namespaces, undefined, namespace!) === undefined)
+        throw new StatusError("NotFound", `namespaces ${JSON.stringify(namespace)} not found`, { name: namespace!, kind: "namespaces" });
     }
     if (kind.statusSubresource) delete object.status;
     if (kind.group === "" && kind.kind === "Namespace") object.status = { phase: "Active" };
@@ -224,14 +250,25 @@ export function createObjectStore(settings: ObjectStoreOptions): ObjectStore {
     if (violations.length > 0) {
       const rendered = violations.map((violation) => `${violation.field}: ${violation.message}`);
       const message = `${qualifiedKind(kind)} ${JSON.stringify(name)} is invalid: ${rendered.length === 1 ? rendered[0] : `[${rendered.join(", ")}]`}`;
-      throw new StatusError("Invalid", message, { name, group: kind.group, kind: kind.kind, causes: violations.map((violation) => ({ reason: "FieldValueInvalid", message: violation.message, field: violation.field })) });
+      throw new StatusError("Invalid", message, {
+        name,
+        group: kind.group,
+        kind: kind.kind,
+        causes: violations.map((violation) => ({ reason: "FieldValueInvalid", message: violation.message, field: violation.field })),
+      });
     }
     if (old && comparable(old) === comparable(candidate)) return structuredClone(old);
     if (options.dryRun) return candidate;
     const finalizers = metadata.finalizers;
     const oldFinalizers = old ? metadataOf(old).finalizers : undefined;
     // The last finalizer removed from an object marked for deletion lets it go.
-    if (old && metadata.deletionTimestamp !== undefined && Array.isArray(oldFinalizers) && oldFinalizers.length > 0 && (!Array.isArray(finalizers) || finalizers.length === 0)) {
+    if (
+      old &&
+      metadata.deletionTimestamp !== undefined &&
+      Array.isArray(oldFinalizers) &&
+      oldFinalizers.length > 0 &&
+      (!Array.isArray(finalizers) || finalizers.length === 0)
+    ) {
       return remove(kind, candidate);
     }
     counter++;
@@ -245,11 +282,15 @@ export function createObjectStore(settings: ObjectStoreOptions): ObjectStore {
   const updateFrom = (kind: ResourceKind, old: JsonObject, body: JsonObject, options: WriteOptions): JsonObject => {
     const requested = metadataOf(body).resourceVersion;
     if (requested !== undefined && requested !== "" && requested !== metadataOf(old).resourceVersion) {
-      throw new StatusError("Conflict", `Operation cannot be fulfilled on ${describe(kind, metadataOf(old).name as string)}: the object has been modified; please apply your changes to the latest version and try again`, {
-        name: metadataOf(old).name as string,
-        group: kind.group,
-        kind: kind.plural,
-      });
+      throw new StatusError(
+        "Conflict",
+        `Operation cannot be fulfilled on ${describe(kind, metadataOf(old).name as string)}: the object has been modified; please apply your changes to the latest version and try again`,
+        {
+          name: metadataOf(old).name as string,
+          group: kind.group,
+          kind: kind.plural,
+        },
+      );
     }
     let candidate: JsonObject;
     if (options.subresource === "status") {
@@ -269,7 +310,11 @@ export function createObjectStore(settings: ObjectStoreOptions): ObjectStore {
   const selected = (kind: ResourceKind, selection: Selection) =>
     [...collection(kind).values()]
       .filter((object) => inSelection(selection, object))
-      .sort((a, b) => objectKey(metadataOf(a).namespace as string | undefined, metadataOf(a).name as string).localeCompare(objectKey(metadataOf(b).namespace as string | undefined, metadataOf(b).name as string)));
+      .sort((a, b) =>
+        objectKey(metadataOf(a).namespace as string | undefined, metadataOf(a).name as string).localeCompare(
+          objectKey(metadataOf(b).namespace as string | undefined, metadataOf(b).name as string),
+        ),
+      );
 
   const store: ObjectStore = {
     log,
@@ -290,7 +335,9 @@ export function createObjectStore(settings: ObjectStoreOptions): ObjectStore {
       const result: ListPage = { items: [], resourceVersion: String(counter) };
       if (page.limit !== undefined && page.limit > 0 && items.length > page.limit) {
         const last = items[page.limit - 1]!;
-        result.continue = Buffer.from(JSON.stringify({ after: objectKey(metadataOf(last).namespace as string | undefined, metadataOf(last).name as string) })).toString("base64url");
+        result.continue = Buffer.from(
+          JSON.stringify({ after: objectKey(metadataOf(last).namespace as string | undefined, metadataOf(last).name as string) }),
+        ).toString("base64url");
         result.remainingItemCount = items.length - page.limit;
         items = items.slice(0, page.limit);
       }
@@ -300,17 +347,23 @@ export function createObjectStore(settings: ObjectStoreOptions): ObjectStore {
     create(kind, namespace, body, options) {
       const object = checkBody(kind, namespace, undefined, body, false);
       const metadata = metadataOf(object);
-      if (metadata.resourceVersion !== undefined && metadata.resourceVersion !== "") throw new StatusError("BadRequest", "resourceVersion should not be set on objects to be created");
+      if (metadata.resourceVersion !== undefined && metadata.resourceVersion !== "")
+        throw new StatusError("BadRequest", "resourceVersion should not be set on objects to be created");
       if (metadata.name === undefined || metadata.name === "") {
         if (typeof metadata.generateName !== "string" || metadata.generateName === "") {
-          throw new StatusError("Invalid", `${qualifiedKind(kind)} "" is invalid: metadata.name: Required value: name or generateName is required`, { group: kind.group, kind: kind.kind, causes: [{ reason: "FieldValueRequired", message: "Required value: name or generateName is required", field: "metadata.name" }] });
+          throw new StatusError("Invalid", `${qualifiedKind(kind)} "" is invalid: metadata.name: Required value: name or generateName is required`, {
+            group: kind.group,
+            kind: kind.kind,
+            causes: [{ reason: "FieldValueRequired", message: "Required value: name or generateName is required", field: "metadata.name" }],
+          });
         }
         do {
           metadata.name = metadata.generateName + Array.from({ length: 5 }, () => generateNameAlphabet[randomInt(generateNameAlphabet.length)]).join("");
         } while (find(kind, namespace, metadata.name as string) !== undefined);
       }
       const name = metadata.name as string;
-      if (find(kind, namespace, name) !== undefined) throw new StatusError("AlreadyExists", `${describe(kind, name)} already exists`, { name, group: kind.group, kind: kind.plural });
+      if (find(kind, namespace, name) !== undefined)
+        throw new StatusError("AlreadyExists", `${describe(kind, name)} already exists`, { name, group: kind.group, kind: kind.plural });
       prepareForCreate(kind, object, namespace);
       delete metadata.managedFields;
       return commit(kind, undefined, recordUpdate(undefined, object, writeRequest(kind, options)), options);
@@ -322,7 +375,8 @@ export function createObjectStore(settings: ObjectStoreOptions): ObjectStore {
     patch(kind, namespace, name, type, patch, options) {
       const old = require(kind, namespace, name);
       const patched = type === "json" ? applyJsonPatch(old, patch) : type === "strategic" ? applyStrategicMergePatch(old, patch) : applyMergePatch(old, patch);
-      if (!isJsonObject(patched) || !isJsonObject(patched.metadata) || patched.metadata.name !== name) throw new StatusError("BadRequest", "a patch may not change metadata.name");
+      if (!isJsonObject(patched) || !isJsonObject(patched.metadata) || patched.metadata.name !== name)
+        throw new StatusError("BadRequest", "a patch may not change metadata.name");
       return updateFrom(kind, old, checkBody(kind, namespace, name, patched, true), options);
     },
     apply(kind, namespace, name, body, options) {
@@ -331,7 +385,11 @@ export function createObjectStore(settings: ObjectStoreOptions): ObjectStore {
       if (old === undefined && options.subresource === "status") require(kind, namespace, name);
       const requested = metadataOf(config).resourceVersion;
       if (old && requested !== undefined && requested !== metadataOf(old).resourceVersion) {
-        throw new StatusError("Conflict", `Operation cannot be fulfilled on ${describe(kind, name)}: the object has been modified; please apply your changes to the latest version and try again`, { name, group: kind.group, kind: kind.plural });
+        throw new StatusError(
+          "Conflict",
+          `Operation cannot be fulfilled on ${describe(kind, name)}: the object has been modified; please apply your changes to the latest version and try again`,
+          { name, group: kind.group, kind: kind.plural },
+        );
       }
       const merged = applyConfiguration(old, config, { ...writeRequest(kind, options), force: options.force });
       const metadata = metadataOf(merged);
@@ -344,10 +402,18 @@ export function createObjectStore(settings: ObjectStoreOptions): ObjectStore {
       const old = require(kind, namespace, name);
       const metadata = metadataOf(old);
       if (preconditions.uid !== undefined && preconditions.uid !== metadata.uid) {
-        throw new StatusError("Conflict", `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${String(metadata.uid)}`, { name, group: kind.group, kind: kind.plural });
+        throw new StatusError("Conflict", `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${String(metadata.uid)}`, {
+          name,
+          group: kind.group,
+          kind: kind.plural,
+        });
       }
       if (preconditions.resourceVersion !== undefined && preconditions.resourceVersion !== metadata.resourceVersion) {
-        throw new StatusError("Conflict", `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${String(metadata.resourceVersion)}`, { name, group: kind.group, kind: kind.plural });
+        throw new StatusError(
+          "Conflict",
+          `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${String(metadata.resourceVersion)}`,
+          { name, group: kind.group, kind: kind.plural },
+        );
       }
       if (options.dryRun) return structuredClone(old);
       const grace = gracefulPodDeletion(kind, old, preconditions.gracePeriodSeconds);

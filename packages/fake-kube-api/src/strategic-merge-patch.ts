@@ -14,7 +14,8 @@ function mergeList(original: unknown, patch: unknown[], fieldName: string): unkn
   const key = mergeKeysOf(fieldName, [...current, ...patch])?.[0];
   if (key === undefined) return structuredClone(patch);
   for (const item of patch) {
-    if (!isJsonObject(item) || item[key] === undefined) throw new StatusError("BadRequest", `every element of ${fieldName} in a strategic merge patch needs the merge key ${key}`);
+    if (!isJsonObject(item) || item[key] === undefined)
+      throw new StatusError("BadRequest", `every element of ${fieldName} in a strategic merge patch needs the merge key ${key}`);
     const index = current.findIndex((existing) => isJsonObject(existing) && sameScalar(existing[key], item[key]));
     if (item.$patch === "delete") {
       if (index >= 0) current.splice(index, 1);

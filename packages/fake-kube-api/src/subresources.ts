@@ -35,7 +35,13 @@ export function scaleOf(object: JsonObject): JsonObject {
   return {
     kind: "Scale",
     apiVersion: "autoscaling/v1",
-    metadata: { name: metadata.name, namespace: metadata.namespace, uid: metadata.uid, resourceVersion: metadata.resourceVersion, creationTimestamp: metadata.creationTimestamp },
+    metadata: {
+      name: metadata.name,
+      namespace: metadata.namespace,
+      uid: metadata.uid,
+      resourceVersion: metadata.resourceVersion,
+      creationTimestamp: metadata.creationTimestamp,
+    },
     spec: { replicas: typeof spec.replicas === "number" ? spec.replicas : 1 },
     status: { replicas: typeof status.replicas === "number" ? status.replicas : 0, selector: selectorString(spec.selector) },
   };
@@ -46,15 +52,44 @@ export function scaleOf(object: JsonObject): JsonObject {
  * Scale): only `spec.replicas` reaches the workload, with the Scale's
  * resourceVersion as a precondition when it carries one.
  */
-export function writeScale(store: ObjectStore, kind: ResourceKind, namespace: string | undefined, name: string, method: string, patchType: string | undefined, body: unknown, options: WriteOptions): JsonObject {
+export function writeScale(
+  store: ObjectStore,
+  kind: ResourceKind,
+  namespace: string | undefined,
+  name: string,
+  method: string,
+  patchType: string | undefined,
+  body: unknown,
+  options: WriteOptions,
+): JsonObject {
   const workload = store.get(kind, namespace, name);
   const current = scaleOf(workload);
-  const desired = method === "PUT" ? body : patchType === "json" ? applyJsonPatch(current, body) : patchType === "merge" || patchType === "strategic" ? applyMergePatch(current, body) : undefined;
-  if (desired === undefined) throw new StatusError("UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json, application/json-patch+json");
+  const desired =
+    method === "PUT"
+      ? body
+      : patchType === "json"
+        ? applyJsonPatch(current, body)
+        : patchType === "merge" || patchType === "strategic"
+          ? applyMergePatch(current, body)
+          : undefined;
+  if (desired === undefined)
+    throw new StatusError(
+      "UnsupportedMediaType",
+      "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json, application/json-patch+json",
+    );
   if (!isJsonObject(desired) || !isJsonObject(desired.spec)) throw new StatusError("BadRequest", "the request body must be a Scale");
   const replicas = desired.spec.replicas;
   if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 0) {
-    throw new StatusError("Invalid", `Scale.autoscaling "${name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`, { name, group: "autoscaling", kind: "Scale", causes: [{ reason: "FieldValueInvalid", message: "must be greater than or equal to 0", field: "spec.replicas" }] });
+    throw new StatusError(
+      "Invalid",
+      `Scale.autoscaling "${name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`,
+      {
+        name,
+        group: "autoscaling",
+        kind: "Scale",
+        causes: [{ reason: "FieldValueInvalid", message: "must be greater than or equal to 0", field: "spec.replicas" }],
+      },
+    );
   }
   const resourceVersion = isJsonObject(desired.metadata) ? desired.metadata.resourceVersion : undefined;
   const patch = { metadata: resourceVersion ? { resourceVersion } : {}, spec: { replicas } };
@@ -68,7 +103,14 @@ const integer = (value: string | null) => (value === null || value === "" ? unde
  * `follow=true` the response stays open and carries new lines until the
  * container stops or the pod goes.
  */
-export function serveLog(kubelet: Kubelet, response: ServerResponse, namespace: string, name: string, query: URLSearchParams, onClose: (stop: () => void) => void): void {
+export function serveLog(
+  kubelet: Kubelet,
+  response: ServerResponse,
+  namespace: string,
+  name: string,
+  query: URLSearchParams,
+  onClose: (stop: () => void) => void,
+): void {
   const request = {
     ...(query.get("container") ? { container: query.get("container")! } : {}),
     previous: query.get("previous") === "true",

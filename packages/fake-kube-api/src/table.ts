@@ -54,7 +54,9 @@ export function podStatusText(pod: JsonObject): string {
 }
 
 function ports(object: JsonObject): string {
-  const entries = list(field(object, "spec", "ports")).map((port) => `${String(port.port)}${port.nodePort ? `:${String(port.nodePort)}` : ""}/${text(port.protocol, "TCP")}`);
+  const entries = list(field(object, "spec", "ports")).map(
+    (port) => `${String(port.port)}${port.nodePort ? `:${String(port.nodePort)}` : ""}/${text(port.protocol, "TCP")}`,
+  );
   return entries.length > 0 ? entries.join(",") : "<none>";
 }
 
@@ -80,7 +82,11 @@ const columnsByKind: Record<string, Column[]> = {
       },
     },
     { name: "Status", type: "string", cell: podStatusText },
-    { name: "Restarts", type: "string", cell: (pod) => String(list(field(pod, "status", "containerStatuses")).reduce((sum, status) => sum + count(status.restartCount), 0)) },
+    {
+      name: "Restarts",
+      type: "string",
+      cell: (pod) => String(list(field(pod, "status", "containerStatuses")).reduce((sum, status) => sum + count(status.restartCount), 0)),
+    },
     ageColumn,
     { name: "IP", type: "string", priority: 1, cell: (pod) => text(field(pod, "status", "podIP")) },
     { name: "Node", type: "string", priority: 1, cell: (pod) => text(field(pod, "spec", "nodeName")) },
@@ -91,8 +97,24 @@ const columnsByKind: Record<string, Column[]> = {
     { name: "Up-to-date", type: "integer", cell: (d) => count(field(d, "status", "updatedReplicas")) },
     { name: "Available", type: "integer", cell: (d) => count(field(d, "status", "availableReplicas")) },
     ageColumn,
-    { name: "Containers", type: "string", priority: 1, cell: (d) => list(field(d, "spec", "template", "spec", "containers")).map((c) => String(c.name)).join(",") },
-    { name: "Images", type: "string", priority: 1, cell: (d) => list(field(d, "spec", "template", "spec", "containers")).map((c) => String(c.image)).join(",") },
+    {
+      name: "Containers",
+      type: "string",
+      priority: 1,
+      cell: (d) =>
+        list(field(d, "spec", "template", "spec", "containers"))
+          .map((c) => String(c.name))
+          .join(","),
+    },
+    {
+      name: "Images",
+      type: "string",
+      priority: 1,
+      cell: (d) =>
+        list(field(d, "spec", "template", "spec", "containers"))
+          .map((c) => String(c.image))
+          .join(","),
+    },
     { name: "Selector", type: "string", priority: 1, cell: (d) => selectorText(field(d, "spec", "selector")) },
   ],
   "apps/v1/ReplicaSet": [
@@ -102,12 +124,23 @@ const columnsByKind: Record<string, Column[]> = {
     { name: "Ready", type: "integer", cell: (rs) => count(field(rs, "status", "readyReplicas")) },
     ageColumn,
   ],
-  "apps/v1/StatefulSet": [nameColumn, { name: "Ready", type: "string", cell: (s) => `${count(field(s, "status", "readyReplicas"))}/${count(field(s, "spec", "replicas") ?? 1)}` }, ageColumn],
+  "apps/v1/StatefulSet": [
+    nameColumn,
+    { name: "Ready", type: "string", cell: (s) => `${count(field(s, "status", "readyReplicas"))}/${count(field(s, "spec", "replicas") ?? 1)}` },
+    ageColumn,
+  ],
   "v1/Service": [
     nameColumn,
     { name: "Type", type: "string", cell: (s) => text(field(s, "spec", "type"), "ClusterIP") },
     { name: "Cluster-IP", type: "string", cell: (s) => text(field(s, "spec", "clusterIP")) },
-    { name: "External-IP", type: "string", cell: (s) => list(field(s, "status", "loadBalancer", "ingress")).map((entry) => String(entry.ip ?? entry.hostname)).join(",") || "<none>" },
+    {
+      name: "External-IP",
+      type: "string",
+      cell: (s) =>
+        list(field(s, "status", "loadBalancer", "ingress"))
+          .map((entry) => String(entry.ip ?? entry.hostname))
+          .join(",") || "<none>",
+    },
     { name: "Port(s)", type: "string", cell: ports },
     ageColumn,
     { name: "Selector", type: "string", priority: 1, cell: (s) => selectorText({ matchLabels: field(s, "spec", "selector") }) },
@@ -117,7 +150,14 @@ const columnsByKind: Record<string, Column[]> = {
     {
       name: "Status",
       type: "string",
-      cell: (job) => (condition(job, "Failed") === "True" ? "Failed" : condition(job, "Complete") === "True" ? "Complete" : field(job, "metadata", "deletionTimestamp") ? "Terminating" : "Running"),
+      cell: (job) =>
+        condition(job, "Failed") === "True"
+          ? "Failed"
+          : condition(job, "Complete") === "True"
+            ? "Complete"
+            : field(job, "metadata", "deletionTimestamp")
+              ? "Terminating"
+              : "Running",
     },
     { name: "Completions", type: "string", cell: (job) => `${count(field(job, "status", "succeeded"))}/${count(field(job, "spec", "completions") ?? 1)}` },
     {
@@ -139,27 +179,76 @@ const columnsByKind: Record<string, Column[]> = {
     ageColumn,
     { name: "Version", type: "string", cell: (node) => text(field(node, "status", "nodeInfo", "kubeletVersion"), "") },
   ],
-  "v1/Secret": [nameColumn, { name: "Type", type: "string", cell: (s) => text(s.type, "Opaque") }, { name: "Data", type: "integer", cell: (s) => Object.keys(isJsonObject(s.data) ? s.data : {}).length }, ageColumn],
-  "v1/ConfigMap": [nameColumn, { name: "Data", type: "integer", cell: (c) => Object.keys(isJsonObject(c.data) ? c.data : {}).length + Object.keys(isJsonObject(c.binaryData) ? c.binaryData : {}).length }, ageColumn],
+  "v1/Secret": [
+    nameColumn,
+    { name: "Type", type: "string", cell: (s) => text(s.type, "Opaque") },
+    { name: "Data", type: "integer", cell: (s) => Object.keys(isJsonObject(s.data) ? s.data : {}).length },
+    ageColumn,
+  ],
+  "v1/ConfigMap": [
+    nameColumn,
+    {
+      name: "Data",
+      type: "integer",
+      cell: (c) => Object.keys(isJsonObject(c.data) ? c.data : {}).length + Object.keys(isJsonObject(c.binaryData) ? c.binaryData : {}).length,
+    },
+    ageColumn,
+  ],
   "discovery.k8s.io/v1/EndpointSlice": [
     nameColumn,
     { name: "AddressType", type: "string", cell: (s) => text(s.addressType) },
-    { name: "Ports", type: "string", cell: (s) => list(s.ports).map((port) => String(port.port)).join(",") || "<unset>" },
-    { name: "Endpoints", type: "string", cell: (s) => list(s.endpoints).flatMap((endpoint) => (Array.isArray(endpoint.addresses) ? endpoint.addresses : [])).join(",") || "<unset>" },
+    {
+      name: "Ports",
+      type: "string",
+      cell: (s) =>
+        list(s.ports)
+          .map((port) => String(port.port))
+          .join(",") || "<unset>",
+    },
+    {
+      name: "Endpoints",
+      type: "string",
+      cell: (s) =>
+        list(s.endpoints)
+          .flatMap((endpoint) => (Array.isArray(endpoint.addresses) ? endpoint.addresses : []))
+          .join(",") || "<unset>",
+    },
     ageColumn,
   ],
   "networking.k8s.io/v1/Ingress": [
     nameColumn,
     { name: "Class", type: "string", cell: (i) => text(field(i, "spec", "ingressClassName")) },
-    { name: "Hosts", type: "string", cell: (i) => list(field(i, "spec", "rules")).map((rule) => text(rule.host, "*")).join(",") || "*" },
-    { name: "Address", type: "string", cell: (i) => list(field(i, "status", "loadBalancer", "ingress")).map((entry) => String(entry.ip ?? entry.hostname)).join(",") },
+    {
+      name: "Hosts",
+      type: "string",
+      cell: (i) =>
+        list(field(i, "spec", "rules"))
+          .map((rule) => text(rule.host, "*"))
+          .join(",") || "*",
+    },
+    {
+      name: "Address",
+      type: "string",
+      cell: (i) =>
+        list(field(i, "status", "loadBalancer", "ingress"))
+          .map((entry) => String(entry.ip ?? entry.hostname))
+          .join(","),
+    },
     { name: "Ports", type: "string", cell: (i) => (list(field(i, "spec", "tls")).length > 0 ? "80, 443" : "80") },
     ageColumn,
   ],
-  "networking.k8s.io/v1/NetworkPolicy": [nameColumn, { name: "Pod-Selector", type: "string", cell: (n) => selectorText(field(n, "spec", "podSelector")) }, ageColumn],
+  "networking.k8s.io/v1/NetworkPolicy": [
+    nameColumn,
+    { name: "Pod-Selector", type: "string", cell: (n) => selectorText(field(n, "spec", "podSelector")) },
+    ageColumn,
+  ],
   "autoscaling/v2/HorizontalPodAutoscaler": [
     nameColumn,
-    { name: "Reference", type: "string", cell: (h) => `${String(field(h, "spec", "scaleTargetRef", "kind"))}/${String(field(h, "spec", "scaleTargetRef", "name"))}` },
+    {
+      name: "Reference",
+      type: "string",
+      cell: (h) => `${String(field(h, "spec", "scaleTargetRef", "kind"))}/${String(field(h, "spec", "scaleTargetRef", "name"))}`,
+    },
     { name: "Targets", type: "string", cell: (h) => (list(field(h, "status", "currentMetrics")).length > 0 ? "<set>" : "<unknown>") },
     { name: "MinPods", type: "integer", cell: (h) => count(field(h, "spec", "minReplicas") ?? 1) },
     { name: "MaxPods", type: "integer", cell: (h) => count(field(h, "spec", "maxReplicas")) },
@@ -190,12 +279,15 @@ export type IncludeObject = "None" | "Metadata" | "Object";
 
 /** Whether an Accept header asks for a Table (kubectl's `as=Table;g=meta.k8s.io;v=v1`). */
 export function wantsTable(accept: string | undefined): boolean {
-  return (accept ?? "")
-    .split(",")
-    .some((type) => {
-      const parameters = new Map(type.split(";").slice(1).map((part) => part.trim().split("=") as [string, string]));
-      return parameters.get("as") === "Table" && parameters.get("g") === "meta.k8s.io" && parameters.get("v") === "v1";
-    });
+  return (accept ?? "").split(",").some((type) => {
+    const parameters = new Map(
+      type
+        .split(";")
+        .slice(1)
+        .map((part) => part.trim().split("=") as [string, string]),
+    );
+    return parameters.get("as") === "Table" && parameters.get("g") === "meta.k8s.io" && parameters.get("v") === "v1";
+  });
 }
 
 /** A Table of `objects` of `kind`, with columnDefinitions unless `withColumns` is false (later watch events). */
@@ -205,12 +297,27 @@ export function tableOf(kind: ResourceKind, objects: readonly JsonObject[], incl
     kind: "Table",
     apiVersion: "meta.k8s.io/v1",
     metadata: { resourceVersion },
-    ...(withColumns ? { columnDefinitions: columns.map((column) => ({ name: column.name, type: column.type, format: column === nameColumn ? "name" : "", description: "", priority: column.priority ?? 0 })) } : { columnDefinitions: null }),
+    ...(withColumns
+      ? {
+          columnDefinitions: columns.map((column) => ({
+            name: column.name,
+            type: column.type,
+            format: column === nameColumn ? "name" : "",
+            description: "",
+            priority: column.priority ?? 0,
+          })),
+        }
+      : { columnDefinitions: null }),
     rows: objects.map((object) => ({
       cells: columns.map((column) => column.cell(object)),
       ...(include === "None"
         ? {}
-        : { object: include === "Object" ? { apiVersion: apiVersionOf(kind), kind: kind.kind, ...object } : { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: object.metadata } }),
+        : {
+            object:
+              include === "Object"
+                ? { apiVersion: apiVersionOf(kind), kind: kind.kind, ...object }
+                : { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: object.metadata },
+          }),
     })),
   };
 }

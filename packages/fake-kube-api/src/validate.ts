@@ -105,7 +105,8 @@ function labelKeyProblem(key: string): string | undefined {
   const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
   const name = key.slice(slash + 1);
   if (prefix !== undefined && (prefix.length > 253 || !dns1123Subdomain.test(prefix))) return "prefix part must be a lowercase RFC 1123 subdomain";
-  if (name.length > 63 || !qualifiedName.test(name)) return "name part must consist of alphanumeric characters, '-', '_' or '.', start and end with one, and be at most 63 characters";
+  if (name.length > 63 || !qualifiedName.test(name))
+    return "name part must consist of alphanumeric characters, '-', '_' or '.', start and end with one, and be at most 63 characters";
   return undefined;
 }
 
@@ -121,15 +122,26 @@ export function validateMetadata(object: unknown): SchemaViolation[] {
   if (typeof name === "string" && name !== "") {
     const label = object.kind === "Namespace" && object.apiVersion === "v1";
     const service = object.kind === "Service" && object.apiVersion === "v1";
-    const valid = service ? name.length <= 63 && dns1035Label.test(name) : label ? name.length <= 63 && dns1123Label.test(name) : name.length <= 253 && dns1123Subdomain.test(name);
-    if (!valid) violations.push({ field: "metadata.name", message: `Invalid value: ${JSON.stringify(name)}: must be a lowercase RFC ${service ? "1035 label" : label ? "1123 label" : "1123 subdomain"}` });
+    const valid = service
+      ? name.length <= 63 && dns1035Label.test(name)
+      : label
+        ? name.length <= 63 && dns1123Label.test(name)
+        : name.length <= 253 && dns1123Subdomain.test(name);
+    if (!valid)
+      violations.push({
+        field: "metadata.name",
+        message: `Invalid value: ${JSON.stringify(name)}: must be a lowercase RFC ${service ? "1035 label" : label ? "1123 label" : "1123 subdomain"}`,
+      });
   }
   if (isJsonObject(labels)) {
     for (const [key, value] of Object.entries(labels)) {
       const problem = labelKeyProblem(key);
       if (problem) violations.push({ field: "metadata.labels", message: `Invalid value: ${JSON.stringify(key)}: ${problem}` });
       if (typeof value !== "string" || value.length > 63 || (value !== "" && !qualifiedName.test(value))) {
-        violations.push({ field: "metadata.labels", message: `Invalid value: ${JSON.stringify(value)}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and be at most 63 characters` });
+        violations.push({
+          field: "metadata.labels",
+          message: `Invalid value: ${JSON.stringify(value)}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and be at most 63 characters`,
+        });
       }
     }
   }

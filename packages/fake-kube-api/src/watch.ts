@@ -105,7 +105,11 @@ export function serveWatch(response: ServerResponse, request: WatchRequest, sour
   const send = (type: string, object: unknown) => response.write(`${JSON.stringify({ type, object })}\n`);
   const sendObject = (type: string, object: JsonObject) => send(type, request.present ? request.present(object) : object);
   const bookmark = (annotations?: Record<string, string>) =>
-    send("BOOKMARK", { apiVersion: request.apiVersion, kind: request.kind, metadata: { resourceVersion: String(source.currentResourceVersion()), ...(annotations ? { annotations } : {}) } });
+    send("BOOKMARK", {
+      apiVersion: request.apiVersion,
+      kind: request.kind,
+      metadata: { resourceVersion: String(source.currentResourceVersion()), ...(annotations ? { annotations } : {}) },
+    });
   const deliver = (event: ChangeEvent) => {
     const now = request.matches(event.object);
     const before = event.previous !== undefined && request.matches(event.previous);

@@ -21,7 +21,12 @@ test("npm run fake-cluster writes a kubeconfig that kubectl uses, prints it, and
   while (!printed.includes("current-context")) await new Promise((resolve) => setTimeout(resolve, 50));
   t.is(printed.trim(), readFileSync(kubeconfig, "utf8").trim());
   const nodes = await new Promise<string>((resolve, reject) =>
-    execFile("kubectl", ["get", "nodes", "-o", "name"], { env: { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(directory, "cache") } }, (error, stdout, stderr) => (error ? reject(new Error(stderr)) : resolve(stdout))),
+    execFile(
+      "kubectl",
+      ["get", "nodes", "-o", "name"],
+      { env: { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(directory, "cache") } },
+      (error, stdout, stderr) => (error ? reject(new Error(stderr)) : resolve(stdout)),
+    ),
   );
   t.is(nodes, "node/node-a\nnode/node-b\nnode/node-c\n");
   process.kill(-child.pid!, "SIGTERM");

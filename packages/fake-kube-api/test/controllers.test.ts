@@ -33,7 +33,10 @@ function deployment(name: string, options: { replicas?: number; image?: string; 
       selector: { matchLabels: { app: name } },
       ...(options.strategy ? { strategy: options.strategy } : {}),
       ...(options.progressDeadlineSeconds ? { progressDeadlineSeconds: options.progressDeadlineSeconds } : {}),
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "main", image: options.image ?? "app:v1", ports: [{ name: "http", containerPort: 8080 }] }] } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: { containers: [{ name: "main", image: options.image ?? "app:v1", ports: [{ name: "http", containerPort: 8080 }] }] },
+      },
     },
   };
 }
@@ -57,7 +60,13 @@ test("a Deployment makes a ReplicaSet whose pods are scheduled over the zones, b
   t.regex(replicaSet!.metadata.name, /^web-[a-z0-9]+$/);
   t.is(replicaSet!.metadata.annotations["deployment.kubernetes.io/revision"], "1");
   const pods = podsOf(api, "web") as Json[];
-  t.true(pods.every((pod) => pod.metadata.ownerReferences[0].uid === replicaSet!.metadata.uid && pod.metadata.labels["pod-template-hash"] === replicaSet!.metadata.labels["pod-template-hash"]));
+  t.true(
+    pods.every(
+      (pod) =>
+        pod.metadata.ownerReferences[0].uid === replicaSet!.metadata.uid &&
+        pod.metadata.labels["pod-template-hash"] === replicaSet!.metadata.labels["pod-template-hash"],
+    ),
+  );
   t.deepEqual(pods.map((pod) => pod.spec.nodeName).sort(), ["node-a", "node-b", "node-c"], "one pod per zone");
   t.true(pods.every((pod) => /^10\.244\.\d+\.\d+$/.test(pod.status.podIP)));
 });
@@ -70,25 +79,37 @@ test("a rolling update never exceeds maxSurge nor drops below replicas - maxUnav
   const pods = new Map<string, Json>();
   const violations: string[] = [];
   let sawSurge = false;
-  const watch = await new Watch(api.kubeConfig()).watch("/api/v1/namespaces/apps/pods", {}, (type: string, pod: Json) => {
-    if (type === "DELETED") pods.delete(pod.metadata.name);
-    else pods.set(pod.metadata.name, pod);
-    const live = [...pods.values()].filter((p) => p.metadata.deletionTimestamp === undefined);
-    if (live.length > 5) violations.push(`${live.length} pods`);
-    if (live.length === 5) sawSurge = true;
-    if (pods.size >= 4 && live.filter(isReady).length < 4) violations.push(`${live.filter(isReady).length} ready`);
-  }, () => undefined);
+  const watch = await new Watch(api.kubeConfig()).watch(
+    "/api/v1/namespaces/apps/pods",
+    {},
+    (type: string, pod: Json) => {
+      if (type === "DELETED") pods.delete(pod.metadata.name);
+      else pods.set(pod.metadata.name, pod);
+      const live = [...pods.values()].filter((p) => p.metadata.deletionTimestamp === undefined);
+      if (live.length > 5) violations.push(`${live.length} pods`);
+      if (live.length === 5) sawSurge = true;
+      if (pods.size >= 4 && live.filter(isReady).length < 4) violations.push(`${live.filter(isReady).length} ready`);
+    },
+    () => undefined,
+  );
   t.teardown(() => watch.abort());
   await eventually(() => (pods.size >= 4 ? true : undefined), "the watch to list the pods");
   await apply(deployment("web", { replicas: 4, image: "app:v2", strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } }));
   await eventually(() => {
     const live = podsOf(api, "web") as Json[];
-    return live.length === 4 && live.every((pod) => pod.spec.containers[0].image === "app:v2" && isReady(pod)) && deploymentStatus(api, "web")?.updatedReplicas === 4 ? true : undefined;
+    return live.length === 4 &&
+      live.every((pod) => pod.spec.containers[0].image === "app:v2" && isReady(pod)) &&
+      deploymentStatus(api, "web")?.updatedReplicas === 4
+      ? true
+      : undefined;
   }, "the second rollout");
   t.deepEqual(violations, []);
   t.true(sawSurge, "the rollout used its one surge pod");
   const replicaSets = api.objects({ kind: "ReplicaSet", namespace: "apps" }) as Json[];
-  t.deepEqual(replicaSets.map((rs) => [rs.spec.replicas, rs.metadata.annotations["deployment.kubernetes.io/revision"]]).sort(), [[0, "1"], [4, "2"]]);
+  t.deepEqual(replicaSets.map((rs) => [rs.spec.replicas, rs.metadata.annotations["deployment.kubernetes.io/revision"]]).sort(), [
+    [0, "1"],
+    [4, "2"],
+  ]);
 });
 
 test("going back to an earlier template reuses its ReplicaSet as the newest revision", async (t) => {
@@ -96,9 +117,17 @@ test("going back to an earlier template reuses its ReplicaSet as the newest revi
   await apply(deployment("web", { replicas: 1 }));
   await eventually(rolledOut(api, "web", 1), "v1");
   await apply(deployment("web", { replicas: 1, image: "app:v2" }));
-  await eventually(() => (podsOf(api, "web").length === 1 && (podsOf(api, "web")[0] as Json).spec.containers[0].image === "app:v2" && rolledOut(api, "web", 1)() ? true : undefined), "v2");
+  await eventually(
+    () =>
+      podsOf(api, "web").length === 1 && (podsOf(api, "web")[0] as Json).spec.containers[0].image === "app:v2" && rolledOut(api, "web", 1)() ? true : undefined,
+    "v2",
+  );
   await apply(deployment("web", { replicas: 1 }));
-  await eventually(() => (podsOf(api, "web").length === 1 && (podsOf(api, "web")[0] as Json).spec.containers[0].image === "app:v1" && rolledOut(api, "web", 1)() ? true : undefined), "back to v1");
+  await eventually(
+    () =>
+      podsOf(api, "web").length === 1 && (podsOf(api, "web")[0] as Json).spec.containers[0].image === "app:v1" && rolledOut(api, "web", 1)() ? true : undefined,
+    "back to v1",
+  );
   const replicaSets = api.objects({ kind: "ReplicaSet", namespace: "apps" }) as Json[];
   t.is(replicaSets.length, 2);
   const v1 = replicaSets.find((rs) => rs.spec.template.spec.containers[0].image === "app:v1")!;
@@ -107,7 +136,9 @@ test("going back to an earlier template reuses its ReplicaSet as the newest revi
 });
 
 test("a new version that never becomes ready stalls the rollout, keeps the old pods and exceeds the progress deadline", async (t) => {
-  const { api, apply } = await setup(t, { podBehaviour: (pod) => ((pod as Json).spec.containers[0].image === "app:broken" ? { outcome: "never-ready" } : undefined) });
+  const { api, apply } = await setup(t, {
+    podBehaviour: (pod) => ((pod as Json).spec.containers[0].image === "app:broken" ? { outcome: "never-ready" } : undefined),
+  });
   const strategy = { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
   await apply(deployment("web", { replicas: 2, strategy, progressDeadlineSeconds: 1 }));
   await eventually(rolledOut(api, "web", 2), "v1");
@@ -118,7 +149,11 @@ test("a new version that never becomes ready stalls the rollout, keeps the old p
   }, "ProgressDeadlineExceeded");
   t.is(status.availableReplicas, 2);
   const images = (podsOf(api, "web") as Json[]).map((pod) => [pod.spec.containers[0].image, isReady(pod)]).sort();
-  t.deepEqual(images, [["app:broken", false], ["app:v1", true], ["app:v1", true]]);
+  t.deepEqual(images, [
+    ["app:broken", false],
+    ["app:v1", true],
+    ["app:v1", true],
+  ]);
 });
 
 test("Recreate scales the old pods away before the new ones start", async (t) => {
@@ -127,20 +162,31 @@ test("Recreate scales the old pods away before the new ones start", async (t) =>
   await eventually(rolledOut(api, "web", 2), "v1");
   const images = new Set<string>();
   let mixed = false;
-  const watch = await new Watch(api.kubeConfig()).watch("/api/v1/namespaces/apps/pods", {}, () => {
-    const present = new Set((podsOf(api, "web") as Json[]).map((pod) => pod.spec.containers[0].image));
-    for (const image of present) images.add(image);
-    if (present.size > 1) mixed = true;
-  }, () => undefined);
+  const watch = await new Watch(api.kubeConfig()).watch(
+    "/api/v1/namespaces/apps/pods",
+    {},
+    () => {
+      const present = new Set((podsOf(api, "web") as Json[]).map((pod) => pod.spec.containers[0].image));
+      for (const image of present) images.add(image);
+      if (present.size > 1) mixed = true;
+    },
+    () => undefined,
+  );
   t.teardown(() => watch.abort());
   await apply(deployment("web", { replicas: 2, image: "app:v2", strategy: { type: "Recreate" } }));
-  await eventually(() => ((podsOf(api, "web") as Json[]).filter((pod) => pod.spec.containers[0].image === "app:v2" && isReady(pod)).length === 2 ? true : undefined), "v2");
+  await eventually(
+    () => ((podsOf(api, "web") as Json[]).filter((pod) => pod.spec.containers[0].image === "app:v2" && isReady(pod)).length === 2 ? true : undefined),
+    "v2",
+  );
   t.false(mixed, "old and new pods never ran together");
 });
 
 test("crash loops, OOM kills and image pull errors show in the container status the way a kubelet reports them", async (t) => {
   const outcomes: Record<string, any> = { crash: "crash-loop", oom: "oom-killed", pull: "image-pull-error" };
-  const { api, apply } = await setup(t, { podBehaviour: (pod) => ({ outcome: outcomes[(pod as Json).metadata.labels.app] }), podTimings: { exitMs: 20, restartBackoffMs: 40 } });
+  const { api, apply } = await setup(t, {
+    podBehaviour: (pod) => ({ outcome: outcomes[(pod as Json).metadata.labels.app] }),
+    podTimings: { exitMs: 20, restartBackoffMs: 40 },
+  });
   for (const name of Object.keys(outcomes)) await apply(deployment(name, { replicas: 1 }));
   const crash = await eventually(() => {
     const status = (podsOf(api, "crash")[0] as Json | undefined)?.status?.containerStatuses?.[0];
@@ -154,7 +200,10 @@ test("crash loops, OOM kills and image pull errors show in the container status 
   }, "an OOM kill");
   t.is(oom.lastState.terminated.reason, "OOMKilled");
   t.is(oom.lastState.terminated.exitCode, 137);
-  await eventually(() => ((podsOf(api, "crash")[0] as Json).status.containerStatuses[0].state.waiting?.reason === "CrashLoopBackOff" ? true : undefined), "CrashLoopBackOff");
+  await eventually(
+    () => ((podsOf(api, "crash")[0] as Json).status.containerStatuses[0].state.waiting?.reason === "CrashLoopBackOff" ? true : undefined),
+    "CrashLoopBackOff",
+  );
   const pull = await eventually(() => {
     const status = (podsOf(api, "pull")[0] as Json | undefined)?.status?.containerStatuses?.[0];
     return status?.state?.waiting?.reason === "ImagePullBackOff" ? status : undefined;
@@ -164,9 +213,17 @@ test("crash loops, OOM kills and image pull errors show in the container status 
 });
 
 test("EndpointSlices list a Service's pods with ready, serving and terminating conditions, zone and resolved named ports", async (t) => {
-  const { api, apply } = await setup(t, { podBehaviour: (pod) => ((pod as Json).metadata.labels.version === "slow" ? { outcome: "never-ready" } : undefined), podTimings: { terminationMs: 300 } });
+  const { api, apply } = await setup(t, {
+    podBehaviour: (pod) => ((pod as Json).metadata.labels.version === "slow" ? { outcome: "never-ready" } : undefined),
+    podTimings: { terminationMs: 300 },
+  });
   await apply(deployment("web", { replicas: 2 }));
-  await apply({ apiVersion: "v1", kind: "Service", metadata: { name: "web", namespace: "apps" }, spec: { selector: { app: "web" }, ports: [{ name: "http", port: 80, targetPort: "http" }] } });
+  await apply({
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: "web", namespace: "apps" },
+    spec: { selector: { app: "web" }, ports: [{ name: "http", port: 80, targetPort: "http" }] },
+  });
   const slice = await eventually(() => {
     const found = api.objects({ kind: "EndpointSlice", namespace: "apps", labelSelector: "kubernetes.io/service-name=web" })[0] as Json | undefined;
     return found?.endpoints?.length === 2 && found.endpoints.every((e: Json) => e.conditions.ready) ? found : undefined;
@@ -188,19 +245,41 @@ test("EndpointSlices list a Service's pods with ready, serving and terminating c
   t.false(terminating.conditions.ready);
   await eventually(() => {
     const found = api.objects({ kind: "EndpointSlice", namespace: "apps" })[0] as Json;
-    return !found.endpoints.some((e: Json) => e.targetRef.name === victim.metadata.name) && found.endpoints.filter((e: Json) => e.conditions.ready).length === 2 ? true : undefined;
+    return !found.endpoints.some((e: Json) => e.targetRef.name === victim.metadata.name) && found.endpoints.filter((e: Json) => e.conditions.ready).length === 2
+      ? true
+      : undefined;
   }, "the replacement ready and the deleted pod gone");
 });
 
 test("a Job completes when its pods succeed and fails past its backoffLimit", async (t) => {
-  const { api, apply } = await setup(t, { podBehaviour: (pod) => ({ outcome: (pod as Json).metadata.labels["job-name"] === "bad" ? "fail" : "succeed", logs: ["migrating"] }), podTimings: { exitMs: 20 } });
-  const job = (name: string): Json => ({ apiVersion: "batch/v1", kind: "Job", metadata: { name, namespace: "apps" }, spec: { backoffLimit: 1, template: { spec: { restartPolicy: "Never", containers: [{ name: "main", image: "app:v1" }] } } } });
+  const { api, apply } = await setup(t, {
+    podBehaviour: (pod) => ({ outcome: (pod as Json).metadata.labels["job-name"] === "bad" ? "fail" : "succeed", logs: ["migrating"] }),
+    podTimings: { exitMs: 20 },
+  });
+  const job = (name: string): Json => ({
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: { name, namespace: "apps" },
+    spec: { backoffLimit: 1, template: { spec: { restartPolicy: "Never", containers: [{ name: "main", image: "app:v1" }] } } },
+  });
   await apply(job("good"));
   await apply(job("bad"));
-  const good = await eventually(() => ((api.objects({ kind: "Job", name: "good" })[0] as Json).status?.conditions?.some((c: Json) => c.type === "Complete") ? (api.objects({ kind: "Job", name: "good" })[0] as Json) : undefined), "Complete");
+  const good = await eventually(
+    () =>
+      (api.objects({ kind: "Job", name: "good" })[0] as Json).status?.conditions?.some((c: Json) => c.type === "Complete")
+        ? (api.objects({ kind: "Job", name: "good" })[0] as Json)
+        : undefined,
+    "Complete",
+  );
   t.is(good.status.succeeded, 1);
   t.truthy(good.status.completionTime);
-  const bad = await eventually(() => ((api.objects({ kind: "Job", name: "bad" })[0] as Json).status?.conditions?.some((c: Json) => c.type === "Failed") ? (api.objects({ kind: "Job", name: "bad" })[0] as Json) : undefined), "Failed");
+  const bad = await eventually(
+    () =>
+      (api.objects({ kind: "Job", name: "bad" })[0] as Json).status?.conditions?.some((c: Json) => c.type === "Failed")
+        ? (api.objects({ kind: "Job", name: "bad" })[0] as Json)
+        : undefined,
+    "Failed",
+  );
   t.is(bad.status.failed, 2, "the first try and one retry");
   t.is(bad.status.conditions.find((c: Json) => c.type === "Failed").reason, "BackoffLimitExceeded");
   const pod = api.objects({ kind: "Pod", labelSelector: "job-name=good" })[0] as Json;
@@ -215,7 +294,12 @@ test("an HPA keeps its target within min and max and scales on the utilization a
     apiVersion: "autoscaling/v2",
     kind: "HorizontalPodAutoscaler",
     metadata: { name: "web", namespace: "apps" },
-    spec: { scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "web" }, minReplicas: 2, maxReplicas: 5, metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 50 } } }] },
+    spec: {
+      scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "web" },
+      minReplicas: 2,
+      maxReplicas: 5,
+      metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 50 } } }],
+    },
   });
   await eventually(rolledOut(api, "web", 2), "scaled up to minReplicas");
   const hpa = api.objects({ kind: "HorizontalPodAutoscaler" })[0] as Json;
@@ -242,9 +326,17 @@ test("the scale subresource reads and writes a Deployment's replicas", async (t)
   await eventually(rolledOut(api, "web", 1), "rolled out");
   const scale = (await (await fetch(`${api.url}/apis/apps/v1/namespaces/apps/deployments/web/scale`)).json()) as Json;
   t.like(scale, { kind: "Scale", apiVersion: "autoscaling/v1", spec: { replicas: 1 }, status: { replicas: 1, selector: "app=web" } });
-  const patched = await fetch(`${api.url}/apis/apps/v1/namespaces/apps/deployments/web/scale`, { method: "PATCH", headers: { "content-type": "application/merge-patch+json" }, body: JSON.stringify({ spec: { replicas: 3 } }) });
+  const patched = await fetch(`${api.url}/apis/apps/v1/namespaces/apps/deployments/web/scale`, {
+    method: "PATCH",
+    headers: { "content-type": "application/merge-patch+json" },
+    body: JSON.stringify({ spec: { replicas: 3 } }),
+  });
   t.is(patched.status, 200);
   await eventually(rolledOut(api, "web", 3), "three replicas");
-  const negative = await fetch(`${api.url}/apis/apps/v1/namespaces/apps/deployments/web/scale`, { method: "PATCH", headers: { "content-type": "application/merge-patch+json" }, body: JSON.stringify({ spec: { replicas: -1 } }) });
+  const negative = await fetch(`${api.url}/apis/apps/v1/namespaces/apps/deployments/web/scale`, {
+    method: "PATCH",
+    headers: { "content-type": "application/merge-patch+json" },
+    body: JSON.stringify({ spec: { replicas: -1 } }),
+  });
   t.is(negative.status, 422);
 });

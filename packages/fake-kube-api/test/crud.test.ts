@@ -18,7 +18,10 @@ function deployment(name: string, labels: Record<string, string> = {}): V1Deploy
     apiVersion: "apps/v1",
     kind: "Deployment",
     metadata: { name, labels },
-    spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "app", image: "nginx:1.27" }] } } },
+    spec: {
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "app", image: "nginx:1.27" }] } },
+    },
   };
 }
 
@@ -41,7 +44,10 @@ test("create, get, list, replace and delete a Deployment through AppsV1Api", asy
 
   const list = await apps.listNamespacedDeployment({ namespace: "apps" });
   t.is(list.kind, "DeploymentList");
-  t.deepEqual(list.items.map((d) => d.metadata?.name), ["web"]);
+  t.deepEqual(
+    list.items.map((d) => d.metadata?.name),
+    ["web"],
+  );
   t.regex(list.metadata?.resourceVersion ?? "", /^\d+$/);
 
   read.spec!.replicas = 3;
@@ -136,19 +142,31 @@ test("merge patch, strategic merge patch and JSON patch", async (t) => {
   t.deepEqual(jsonPatched.metadata?.annotations, { "berth.dev/release": "7" });
   t.deepEqual(jsonPatched.metadata?.labels, { app: "web" });
 
-  const failedTest = await apiError(t, apps.patchNamespacedDeployment({ namespace: "apps", name: "web", body: [{ op: "test", path: "/spec/replicas", value: 1 }] }));
+  const failedTest = await apiError(
+    t,
+    apps.patchNamespacedDeployment({ namespace: "apps", name: "web", body: [{ op: "test", path: "/spec/replicas", value: 1 }] }),
+  );
   t.is(failedTest.code, 422);
-  const missing = await apiError(t, apps.patchNamespacedDeployment({ namespace: "apps", name: "nope", body: [{ op: "replace", path: "/spec/replicas", value: 1 }] }));
+  const missing = await apiError(
+    t,
+    apps.patchNamespacedDeployment({ namespace: "apps", name: "nope", body: [{ op: "replace", path: "/spec/replicas", value: 1 }] }),
+  );
   t.is(missing.code, 404);
 });
 
 test("a patch carrying a stale resourceVersion is a 409 Conflict", async (t) => {
   const { core } = await setup(t);
   const created = await core.createNamespacedConfigMap({ namespace: "apps", body: { metadata: { name: "settings" }, data: { a: "1" } } });
-  await core.patchNamespacedConfigMap({ namespace: "apps", name: "settings", body: { data: { a: "2" } } }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
+  await core.patchNamespacedConfigMap(
+    { namespace: "apps", name: "settings", body: { data: { a: "2" } } },
+    setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+  );
   const { code } = await apiError(
     t,
-    core.patchNamespacedConfigMap({ namespace: "apps", name: "settings", body: { metadata: { resourceVersion: created.metadata?.resourceVersion }, data: { a: "3" } } }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch)),
+    core.patchNamespacedConfigMap(
+      { namespace: "apps", name: "settings", body: { metadata: { resourceVersion: created.metadata?.resourceVersion }, data: { a: "3" } } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    ),
   );
   t.is(code, 409);
 });
@@ -182,18 +200,30 @@ test("list across namespaces, with field selectors and pages", async (t) => {
   await apps.createNamespacedDeployment({ namespace: "two", body: deployment("web") });
   await apps.createNamespacedDeployment({ namespace: "two", body: deployment("api") });
   const all = await apps.listDeploymentForAllNamespaces({});
-  t.deepEqual(all.items.map((d) => `${d.metadata?.namespace}/${d.metadata?.name}`), ["one/web", "two/api", "two/web"]);
+  t.deepEqual(
+    all.items.map((d) => `${d.metadata?.namespace}/${d.metadata?.name}`),
+    ["one/web", "two/api", "two/web"],
+  );
   const byName = await apps.listDeploymentForAllNamespaces({ fieldSelector: "metadata.name=web" });
-  t.deepEqual(byName.items.map((d) => d.metadata?.namespace), ["one", "two"]);
+  t.deepEqual(
+    byName.items.map((d) => d.metadata?.namespace),
+    ["one", "two"],
+  );
   const notTwo = await apps.listDeploymentForAllNamespaces({ fieldSelector: "metadata.namespace!=two" });
-  t.deepEqual(notTwo.items.map((d) => d.metadata?.namespace), ["one"]);
+  t.deepEqual(
+    notTwo.items.map((d) => d.metadata?.namespace),
+    ["one"],
+  );
   t.is((await apiError(t, apps.listDeploymentForAllNamespaces({ fieldSelector: "spec.replicas=1" }))).code, 400);
 
   const first = await apps.listDeploymentForAllNamespaces({ limit: 2 });
   t.is(first.items.length, 2);
   t.is(first.metadata?.remainingItemCount, 1);
   const second = await apps.listDeploymentForAllNamespaces({ limit: 2, _continue: first.metadata!._continue! });
-  t.deepEqual(second.items.map((d) => d.metadata?.name), ["web"]);
+  t.deepEqual(
+    second.items.map((d) => d.metadata?.name),
+    ["web"],
+  );
   t.is(second.metadata?._continue, undefined);
 
   const pods = await core.listNamespacedPod({ namespace: "one" });
@@ -228,7 +258,10 @@ test("a schema-invalid Deployment is a 422 Invalid naming the field", async (t) 
   await apps.createNamespacedDeployment({ namespace: "apps", body: deployment("web") });
   const badPatch = await apiError(
     t,
-    apps.patchNamespacedDeployment({ namespace: "apps", name: "web", body: { spec: { replicas: "three" } } }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch)),
+    apps.patchNamespacedDeployment(
+      { namespace: "apps", name: "web", body: { spec: { replicas: "three" } } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    ),
   );
   t.is(badPatch.code, 422);
   t.regex(badPatch.status.message, /spec\.replicas: Invalid value: must be integer/);
@@ -243,11 +276,17 @@ test("cluster-scoped Namespace: create, list, get; deleting it removes what it c
   const created = await core.createNamespace({ body: { metadata: { name: "team-a", labels: { team: "a" } } } });
   t.is(created.metadata?.namespace, undefined);
   t.is(created.status?.phase, "Active");
-  t.deepEqual((await core.listNamespace({ labelSelector: "team=a" })).items.map((n) => n.metadata?.name), ["team-a"]);
+  t.deepEqual(
+    (await core.listNamespace({ labelSelector: "team=a" })).items.map((n) => n.metadata?.name),
+    ["team-a"],
+  );
   await core.createNamespacedSecret({ namespace: "team-a", body: { metadata: { name: "token" }, stringData: { a: "b" } } });
   await core.createNamespacedSecret({ namespace: "team-b", body: { metadata: { name: "token" } } });
   await core.deleteNamespace({ name: "team-a" });
-  t.deepEqual(api.objects({ kind: "Secret" }).map((s) => (s.metadata as { namespace: string }).namespace), ["team-b"]);
+  t.deepEqual(
+    api.objects({ kind: "Secret" }).map((s) => (s.metadata as { namespace: string }).namespace),
+    ["team-b"],
+  );
   const notFound = await fetch(`${api.url}/api/v1/namespaces/team-a/namespaces`);
   t.is(notFound.status, 404);
 });
@@ -263,13 +302,29 @@ test("requireNamespaces refuses objects in a namespace that does not exist", asy
 
 test("a custom resource (cert-manager Certificate) through CustomObjectsApi", async (t) => {
   const { custom } = await setup(t);
-  const body = { apiVersion: "cert-manager.io/v1", kind: "Certificate", metadata: { name: "tls", labels: { app: "web" } }, spec: { secretName: "web-tls", dnsNames: ["web.example.com"] } };
+  const body = {
+    apiVersion: "cert-manager.io/v1",
+    kind: "Certificate",
+    metadata: { name: "tls", labels: { app: "web" } },
+    spec: { secretName: "web-tls", dnsNames: ["web.example.com"] },
+  };
   await custom.createNamespacedCustomObject({ group: "cert-manager.io", version: "v1", namespace: "apps", plural: "certificates", body });
   const read = await custom.getNamespacedCustomObject({ group: "cert-manager.io", version: "v1", namespace: "apps", plural: "certificates", name: "tls" });
   t.deepEqual(read.spec, body.spec);
-  const list = await custom.listNamespacedCustomObject({ group: "cert-manager.io", version: "v1", namespace: "apps", plural: "certificates", labelSelector: "app=web" });
+  const list = await custom.listNamespacedCustomObject({
+    group: "cert-manager.io",
+    version: "v1",
+    namespace: "apps",
+    plural: "certificates",
+    labelSelector: "app=web",
+  });
   t.is(list.items.length, 1);
-  await custom.createClusterCustomObject({ group: "cert-manager.io", version: "v1", plural: "clusterissuers", body: { apiVersion: "cert-manager.io/v1", kind: "ClusterIssuer", metadata: { name: "acme" }, spec: { selfSigned: {} } } });
+  await custom.createClusterCustomObject({
+    group: "cert-manager.io",
+    version: "v1",
+    plural: "clusterissuers",
+    body: { apiVersion: "cert-manager.io/v1", kind: "ClusterIssuer", metadata: { name: "acme" }, spec: { selfSigned: {} } },
+  });
   const issuer = await custom.getClusterCustomObject({ group: "cert-manager.io", version: "v1", plural: "clusterissuers", name: "acme" });
   t.is(issuer.metadata.namespace, undefined);
   const merged = await custom.patchNamespacedCustomObject(
@@ -279,7 +334,10 @@ test("a custom resource (cert-manager Certificate) through CustomObjectsApi", as
   t.deepEqual(merged.spec, { secretName: "web-tls", dnsNames: ["b.example.com"] });
   const strategic = await apiError(
     t,
-    custom.patchNamespacedCustomObject({ group: "cert-manager.io", version: "v1", namespace: "apps", plural: "certificates", name: "tls", body: { spec: {} } }, setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch)),
+    custom.patchNamespacedCustomObject(
+      { group: "cert-manager.io", version: "v1", namespace: "apps", plural: "certificates", name: "tls", body: { spec: {} } },
+      setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
+    ),
   );
   t.is(strategic.code, 415, "custom resources refuse strategic merge patch, as on a real server");
 });
@@ -291,7 +349,10 @@ test("generateName, deletecollection and finalizers", async (t) => {
   await core.createNamespacedConfigMap({ namespace: "apps", body: { metadata: { generateName: "job-", labels: { batch: "1" } } } });
   await core.createNamespacedConfigMap({ namespace: "apps", body: { metadata: { name: "keep", labels: { batch: "2" } } } });
   await core.deleteCollectionNamespacedConfigMap({ namespace: "apps", labelSelector: "batch=1" });
-  t.deepEqual(api.objects({ kind: "ConfigMap" }).map((c) => (c.metadata as { name: string }).name), ["keep"]);
+  t.deepEqual(
+    api.objects({ kind: "ConfigMap" }).map((c) => (c.metadata as { name: string }).name),
+    ["keep"],
+  );
 
   await core.createNamespacedConfigMap({ namespace: "apps", body: { metadata: { name: "held", finalizers: ["berth.dev/cleanup"] } } });
   await core.deleteNamespacedConfigMap({ namespace: "apps", name: "held" });
@@ -305,7 +366,11 @@ test("the status subresource: main writes keep status, /status writes only statu
   const { apps } = await setup(t);
   const created = await apps.createNamespacedDeployment({ namespace: "apps", body: { ...deployment("web"), status: { replicas: 5 } } });
   t.is(created.status, undefined, "status is cleared on create");
-  const withStatus = await apps.replaceNamespacedDeploymentStatus({ namespace: "apps", name: "web", body: { ...created, spec: { ...created.spec!, replicas: 9 }, status: { readyReplicas: 1 } } });
+  const withStatus = await apps.replaceNamespacedDeploymentStatus({
+    namespace: "apps",
+    name: "web",
+    body: { ...created, spec: { ...created.spec!, replicas: 9 }, status: { readyReplicas: 1 } },
+  });
   t.is(withStatus.status?.readyReplicas, 1);
   t.is(withStatus.spec?.replicas, undefined, "the spec in a /status write is ignored");
   const replaced = await apps.replaceNamespacedDeployment({ namespace: "apps", name: "web", body: { ...withStatus, status: { readyReplicas: 7 } } });
@@ -322,7 +387,11 @@ test("wrong method, unknown resource and unsupported patch type answer Status er
   t.is(((await post.json()) as any).reason, "MethodNotAllowed");
   const patch = await fetch(`${api.url}/api/v1/namespaces/apps/configmaps/c`, { method: "PATCH", headers: { "content-type": "application/json" }, body: "{}" });
   t.is(patch.status, 415);
-  const garbage = await fetch(`${api.url}/api/v1/namespaces/apps/configmaps`, { method: "POST", headers: { "content-type": "application/json" }, body: "{not json" });
+  const garbage = await fetch(`${api.url}/api/v1/namespaces/apps/configmaps`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: "{not json",
+  });
   t.is(garbage.status, 400);
   t.is(((await garbage.json()) as any).reason, "BadRequest");
 });

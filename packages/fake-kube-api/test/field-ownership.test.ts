@@ -53,7 +53,11 @@ test("an atomic list is owned whole: a different value from another applier conf
 
 test("an update takes the fields it changed; removed fields leave every manager", (t) => {
   const applied = applyConfiguration(undefined, { ...base, metadata: { ...base.metadata, labels: { a: "1", b: "2" } } }, request("one"));
-  const updated = recordUpdate(applied, { ...applied, metadata: { ...(applied.metadata as JsonObject), labels: { a: "9" } } }, { manager: "kubectl", apiVersion: "apps/v1", now: "2024-01-02T00:00:00Z", scope });
+  const updated = recordUpdate(
+    applied,
+    { ...applied, metadata: { ...(applied.metadata as JsonObject), labels: { a: "9" } } },
+    { manager: "kubectl", apiVersion: "apps/v1", now: "2024-01-02T00:00:00Z", scope },
+  );
   const entries = (updated.metadata as any).managedFields as ManagedFieldsEntry[];
   t.deepEqual(
     entries.map((e) => [e.manager, e.operation, e.fieldsV1]),

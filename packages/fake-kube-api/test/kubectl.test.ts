@@ -21,11 +21,25 @@ const deployment = (name: string, extra: Json = {}) =>
     apiVersion: "apps/v1",
     kind: "Deployment",
     metadata: { name, namespace: "apps" },
-    spec: { replicas: 2, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "main", image: "app:v1", ports: [{ containerPort: 8080 }] }] } }, ...extra },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "main", image: "app:v1", ports: [{ containerPort: 8080 }] }] } },
+      ...extra,
+    },
   });
-const service = JSON.stringify({ apiVersion: "v1", kind: "Service", metadata: { name: "web", namespace: "apps" }, spec: { selector: { app: "web" }, ports: [{ port: 80, targetPort: 8080 }] } });
+const service = JSON.stringify({
+  apiVersion: "v1",
+  kind: "Service",
+  metadata: { name: "web", namespace: "apps" },
+  spec: { selector: { app: "web" }, ports: [{ port: 80, targetPort: 8080 }] },
+});
 
-const header = (output: string) => output.split("\n")[0]!.trim().split(/\s{2,}/);
+const header = (output: string) =>
+  output
+    .split("\n")[0]!
+    .trim()
+    .split(/\s{2,}/);
 
 test("kubectl apply --server-side validates and creates; get prints the usual columns and knows the short names", async (t) => {
   const { kubectl } = await setup(t);
@@ -103,7 +117,12 @@ test("kubectl logs reads a pod's log and logs -f follows it until the pod goes",
 
 test("kubectl wait --for=condition=complete waits for a Job the simulation completes", async (t) => {
   const { kubectl } = await setup(t);
-  const job = JSON.stringify({ apiVersion: "batch/v1", kind: "Job", metadata: { name: "migrate", namespace: "apps" }, spec: { template: { spec: { restartPolicy: "Never", containers: [{ name: "main", image: "app:v1" }] } } } });
+  const job = JSON.stringify({
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: { name: "migrate", namespace: "apps" },
+    spec: { template: { spec: { restartPolicy: "Never", containers: [{ name: "main", image: "app:v1" }] } } },
+  });
   t.is((await kubectl(["apply", "--server-side", "-f", "-"], [namespace, job].join("\n"))).code, 0);
   const waited = await kubectl(["wait", "--for=condition=complete", "job/migrate", "-n", "apps", "--timeout=30s"]);
   t.is(waited.code, 0, waited.stderr);

@@ -12,7 +12,11 @@ test("merge patch follows the RFC 7386 examples", (t) => {
     [{ a: "c" }, { a: ["b"] }, { a: ["b"] }],
     [{ a: { b: "c" } }, { a: { b: "d", c: null } }, { a: { b: "d" } }],
     [{ a: [{ b: "c" }] }, { a: [1] }, { a: [1] }],
-    [["a", "b"], ["c", "d"], ["c", "d"]],
+    [
+      ["a", "b"],
+      ["c", "d"],
+      ["c", "d"],
+    ],
     [{ a: "b" }, ["c"], ["c"]],
     [{ e: null }, { a: 1 }, { e: null, a: 1 }],
     [[1, 2], { a: "b", c: null }, { a: "b" }],
@@ -31,9 +35,21 @@ test("JSON patch operations", (t) => {
   const document = { a: { b: [1, 2] }, "x/y": 1, "m~n": 2 };
   t.deepEqual(applyJsonPatch(document, [{ op: "add", path: "/a/b/-", value: 3 }]), { a: { b: [1, 2, 3] }, "x/y": 1, "m~n": 2 });
   t.deepEqual(applyJsonPatch(document, [{ op: "add", path: "/a/b/0", value: 0 }]), { a: { b: [0, 1, 2] }, "x/y": 1, "m~n": 2 });
-  t.deepEqual(applyJsonPatch(document, [{ op: "remove", path: "/x~1y" }, { op: "replace", path: "/m~0n", value: 3 }]), { a: { b: [1, 2] }, "m~n": 3 });
+  t.deepEqual(
+    applyJsonPatch(document, [
+      { op: "remove", path: "/x~1y" },
+      { op: "replace", path: "/m~0n", value: 3 },
+    ]),
+    { a: { b: [1, 2] }, "m~n": 3 },
+  );
   t.deepEqual(applyJsonPatch(document, [{ op: "move", from: "/a/b", path: "/c" }]), { a: {}, c: [1, 2], "x/y": 1, "m~n": 2 });
-  t.deepEqual(applyJsonPatch(document, [{ op: "copy", from: "/a/b/1", path: "/d" }, { op: "test", path: "/d", value: 2 }]), { a: { b: [1, 2] }, "x/y": 1, "m~n": 2, d: 2 });
+  t.deepEqual(
+    applyJsonPatch(document, [
+      { op: "copy", from: "/a/b/1", path: "/d" },
+      { op: "test", path: "/d", value: 2 },
+    ]),
+    { a: { b: [1, 2] }, "x/y": 1, "m~n": 2, d: 2 },
+  );
   t.deepEqual(document, { a: { b: [1, 2] }, "x/y": 1, "m~n": 2 }, "the input is not changed");
 });
 

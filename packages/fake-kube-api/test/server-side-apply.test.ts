@@ -12,7 +12,9 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }) {
   return { api, client: KubernetesObjectApi.makeApiClient(api.kubeConfig()) };
 }
 
-function deployment(extra: { replicas?: number; labels?: Record<string, string>; env?: { name: string; value: string }[] } = {}): KubernetesObject & Record<string, unknown> {
+function deployment(
+  extra: { replicas?: number; labels?: Record<string, string>; env?: { name: string; value: string }[] } = {},
+): KubernetesObject & Record<string, unknown> {
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -65,7 +67,18 @@ test("applying the same configuration twice changes nothing, not even resourceVe
 
 test("a field dropped from a manager's configuration is removed unless another manager owns it", async (t) => {
   const { api, client } = await setup(t);
-  await apply(client, deployment({ replicas: 2, labels: { team: "a", tier: "web" }, env: [{ name: "A", value: "1" }, { name: "B", value: "2" }] }), "berth-scheduler");
+  await apply(
+    client,
+    deployment({
+      replicas: 2,
+      labels: { team: "a", tier: "web" },
+      env: [
+        { name: "A", value: "1" },
+        { name: "B", value: "2" },
+      ],
+    }),
+    "berth-scheduler",
+  );
   // Another manager co-owns the tier label by applying the same value.
   await apply(client, { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web", namespace: "apps", labels: { tier: "web" } } }, "ops");
   const after = await apply(client, deployment({ env: [{ name: "A", value: "1" }] }), "berth-scheduler");
@@ -120,15 +133,29 @@ test("apply without fieldManager is a 400", async (t) => {
 test("apply accepts a YAML body", async (t) => {
   const { api } = await setup(t);
   const yaml = ["apiVersion: v1", "kind: ConfigMap", "metadata:", "  name: settings", "data:", "  mode: fast", ""].join("\n");
-  const response = await fetch(`${api.url}/api/v1/namespaces/apps/configmaps/settings?fieldManager=kubectl`, { method: "PATCH", headers: { "content-type": "application/apply-patch+yaml" }, body: yaml });
+  const response = await fetch(`${api.url}/api/v1/namespaces/apps/configmaps/settings?fieldManager=kubectl`, {
+    method: "PATCH",
+    headers: { "content-type": "application/apply-patch+yaml" },
+    body: yaml,
+  });
   t.is(response.status, 201);
-  t.deepEqual(api.objects({ kind: "ConfigMap" }).map((o) => o.data), [{ mode: "fast" }]);
+  t.deepEqual(
+    api.objects({ kind: "ConfigMap" }).map((o) => o.data),
+    [{ mode: "fast" }],
+  );
 });
 
 test("an update by another client takes ownership of what it changed, without conflict", async (t) => {
   const { client } = await setup(t);
   await apply(client, deployment({ replicas: 2 }), "berth-scheduler");
-  const patched = (await client.patch({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web", namespace: "apps" }, spec: { replicas: 4 } } as KubernetesObject, undefined, undefined, "kubectl-scale", undefined, PatchStrategy.MergePatch)) as any;
+  const patched = (await client.patch(
+    { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web", namespace: "apps" }, spec: { replicas: 4 } } as KubernetesObject,
+    undefined,
+    undefined,
+    "kubectl-scale",
+    undefined,
+    PatchStrategy.MergePatch,
+  )) as any;
   t.is(patched.spec.replicas, 4);
   const update = patched.metadata.managedFields.find((entry: any) => entry.manager === "kubectl-scale");
   t.is(update.operation, "Update");

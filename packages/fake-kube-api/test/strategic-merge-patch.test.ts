@@ -11,11 +11,24 @@ const podSpec = {
 };
 
 test("lists with a merge key merge element by element", (t) => {
-  const patched = applyStrategicMergePatch(podSpec, { containers: [{ name: "web", image: "nginx:1.27", env: [{ name: "B", value: "2" }] }, { name: "new", image: "busybox" }] });
+  const patched = applyStrategicMergePatch(podSpec, {
+    containers: [
+      { name: "web", image: "nginx:1.27", env: [{ name: "B", value: "2" }] },
+      { name: "new", image: "busybox" },
+    ],
+  });
   t.deepEqual(patched, {
     ...podSpec,
     containers: [
-      { name: "web", image: "nginx:1.27", env: [{ name: "A", value: "1" }, { name: "B", value: "2" }], ports: [{ containerPort: 80 }] },
+      {
+        name: "web",
+        image: "nginx:1.27",
+        env: [
+          { name: "A", value: "1" },
+          { name: "B", value: "2" },
+        ],
+        ports: [{ containerPort: 80 }],
+      },
       { name: "sidecar", image: "envoy" },
       { name: "new", image: "busybox" },
     ],
@@ -29,10 +42,18 @@ test("lists without a merge key are replaced; finalizers merge as a set", (t) =>
 const patchSpec = (patch: unknown) => applyStrategicMergePatch(podSpec, patch) as typeof podSpec;
 
 test("directives: $patch delete and replace, $deleteFromPrimitiveList, $retainKeys, $setElementOrder", (t) => {
-  t.deepEqual(patchSpec({ containers: [{ name: "sidecar", $patch: "delete" }], "$setElementOrder/containers": [{ name: "web" }] }).containers, [podSpec.containers[0]]);
+  t.deepEqual(patchSpec({ containers: [{ name: "sidecar", $patch: "delete" }], "$setElementOrder/containers": [{ name: "web" }] }).containers, [
+    podSpec.containers[0],
+  ]);
   t.deepEqual(patchSpec({ containers: [{ $patch: "replace" }, { name: "only", image: "x" }] }).containers, [{ name: "only", image: "x" }]);
   t.deepEqual(patchSpec({ "$deleteFromPrimitiveList/finalizers": ["a"] }).finalizers, []);
-  t.deepEqual(applyStrategicMergePatch({ strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1 } } }, { strategy: { $retainKeys: ["type"], type: "Recreate" } }), { strategy: { type: "Recreate" } });
+  t.deepEqual(
+    applyStrategicMergePatch(
+      { strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1 } } },
+      { strategy: { $retainKeys: ["type"], type: "Recreate" } },
+    ),
+    { strategy: { type: "Recreate" } },
+  );
   t.deepEqual(applyStrategicMergePatch({ a: { b: 1 }, c: 2 }, { a: { $patch: "delete" }, c: null }), {});
   t.deepEqual(applyStrategicMergePatch({ a: { b: 1, c: 2 } }, { a: { $patch: "replace", d: 3 } }), { a: { d: 3 } });
 });

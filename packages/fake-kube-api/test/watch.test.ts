@@ -4,7 +4,13 @@ import { createFakeKubeApi, type FakeKubeApiOptions } from "../src/index.js";
 
 interface Event {
   type: string;
-  object: { kind?: string; code?: number; reason?: string; metadata?: { name?: string; resourceVersion?: string; annotations?: Record<string, string> }; data?: Record<string, string> };
+  object: {
+    kind?: string;
+    code?: number;
+    reason?: string;
+    metadata?: { name?: string; resourceVersion?: string; annotations?: Record<string, string> };
+    data?: Record<string, string>;
+  };
 }
 
 /** Collects the events of one client-node watch and lets a test wait for them without sleeping. */
@@ -74,7 +80,10 @@ test("a watch streams ADDED, MODIFIED and DELETED in order with increasing resou
   t.deepEqual(events.events[1]!.object.data, { v: "2" });
   t.is(events.events[0]!.object.kind, "ConfigMap", "watch objects carry their kind");
   const versions = events.events.map((e) => Number(e.object.metadata!.resourceVersion));
-  t.deepEqual([...versions].sort((a, b) => a - b), versions);
+  t.deepEqual(
+    [...versions].sort((a, b) => a - b),
+    versions,
+  );
   t.is(new Set(versions).size, 3);
 });
 
@@ -144,9 +153,16 @@ test("timeoutSeconds ends the stream, and close() ends open watches", async (t) 
 test("allowWatchBookmarks sends BOOKMARKs; sendInitialEvents marks the end of the initial state", async (t) => {
   const { core, start } = await setup(t, { bookmarkIntervalMs: 20 });
   await core.createNamespacedConfigMap({ namespace: "apps", body: configMap("a", { v: "1" }) });
-  const events = await start("/api/v1/namespaces/apps/configmaps", { allowWatchBookmarks: true, sendInitialEvents: true, resourceVersionMatch: "NotOlderThan" });
+  const events = await start("/api/v1/namespaces/apps/configmaps", {
+    allowWatchBookmarks: true,
+    sendInitialEvents: true,
+    resourceVersionMatch: "NotOlderThan",
+  });
   await events.untilCount(3);
-  t.deepEqual(events.events.slice(0, 2).map((e) => e.type), ["ADDED", "BOOKMARK"]);
+  t.deepEqual(
+    events.events.slice(0, 2).map((e) => e.type),
+    ["ADDED", "BOOKMARK"],
+  );
   t.deepEqual(events.events[1]!.object.metadata?.annotations, { "k8s.io/initial-events-end": "true" });
   t.is(events.events[2]!.type, "BOOKMARK");
   t.regex(events.events[2]!.object.metadata?.resourceVersion ?? "", /^\d+$/);
@@ -184,6 +200,12 @@ test("a client-node informer lists, follows changes, and relists after its watch
   await core.deleteNamespacedConfigMap({ namespace: "apps", name: "during-1" });
   await changes.untilCount(5);
   t.deepEqual(changes.summary().slice(3), ["update before", "delete during-1"]);
-  t.deepEqual(informer.list().map((o) => o.metadata?.name).sort(), ["before", "during-2"]);
+  t.deepEqual(
+    informer
+      .list()
+      .map((o) => o.metadata?.name)
+      .sort(),
+    ["before", "during-2"],
+  );
   t.deepEqual(errors, []);
 });

@@ -38,10 +38,7 @@ function remapJsonError(error: { code?: string; message?: string } | undefined):
  * INTERNAL, in each protocol's framing; `onClientFault` sees the message (for
  * a debug log). Other responses pass through untouched.
  */
-export async function remapClientFaults(
-  response: UniversalServerResponse,
-  onClientFault: (message: string) => void,
-): Promise<UniversalServerResponse> {
+export async function remapClientFaults(response: UniversalServerResponse, onClientFault: (message: string) => void): Promise<UniversalServerResponse> {
   const contentType = response.header?.get("content-type") ?? "";
   const { body } = response;
   if (body === undefined) return response;

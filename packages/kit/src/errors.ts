@@ -27,9 +27,7 @@ export function invalidArgument(field: string, description: string): ConnectErro
 /** The field violations carried by an INVALID_ARGUMENT error, for clients and tests. */
 export function fieldViolationsOf(error: unknown): FieldViolation[] {
   const connectError = ConnectError.from(error);
-  return connectError
-    .findDetails(BadRequestSchema)
-    .flatMap((detail) => detail.fieldViolations.map(({ field, description }) => ({ field, description })));
+  return connectError.findDetails(BadRequestSchema).flatMap((detail) => detail.fieldViolations.map(({ field, description }) => ({ field, description })));
 }
 
 /** NOT_FOUND: the thing named does not exist (or the caller may not know it does). */
@@ -45,5 +43,4 @@ export const permissionDenied = (message: string) => new ConnectError(message, C
 /** UNAUTHENTICATED: no valid credential was presented. */
 export const unauthenticated = (message: string) => new ConnectError(message, Code.Unauthenticated);
 /** UNAVAILABLE: a dependency cannot be reached right now; the caller may retry. */
-export const unavailable = (message: string, cause?: unknown) =>
-  new ConnectError(message, Code.Unavailable, undefined, undefined, cause);
+export const unavailable = (message: string, cause?: unknown) => new ConnectError(message, Code.Unavailable, undefined, undefined, cause);

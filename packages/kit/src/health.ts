@@ -1,10 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
-import {
-  Health,
-  HealthCheckResponse_ServingStatus as ServingStatus,
-  HealthCheckResponseSchema,
-} from "@berth/proto/grpc/health/v1/health";
+import { Health, HealthCheckResponse_ServingStatus as ServingStatus, HealthCheckResponseSchema } from "@berth/proto/grpc/health/v1/health";
 import { notFound } from "./errors.js";
 
 /** Serving status per service name ("" is the whole server), watched by grpc.health.v1. */

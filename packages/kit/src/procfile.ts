@@ -9,9 +9,7 @@ export interface ProcessDefinitionLine {
 }
 
 /** What parsing a Procfile gave: its process types, or every problem found, each naming its line. */
-export type ParsedProcfile =
-  | { ok: true; processes: ProcessDefinitionLine[] }
-  | { ok: false; problems: string[] };
+export type ParsedProcfile = { ok: true; processes: ProcessDefinitionLine[] } | { ok: false; problems: string[] };
 
 /**
  * Parses a Procfile: one `<type>: <command>` per line, blank lines and

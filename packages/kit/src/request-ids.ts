@@ -25,7 +25,9 @@ export interface RememberedResponse {
 export function requestFingerprint<S extends DescMessage>(schema: S, request: MessageShape<S> & { requestId: string }): string {
   const withoutId = clone(schema, request) as MessageShape<S> & { requestId: string };
   withoutId.requestId = "";
-  return createHash("sha256").update(canonicalJson(toJson(schema, withoutId))).digest("hex");
+  return createHash("sha256")
+    .update(canonicalJson(toJson(schema, withoutId)))
+    .digest("hex");
 }
 
 /**

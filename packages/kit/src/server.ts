@@ -268,7 +268,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       (error: unknown) => {
         const refusal = error instanceof ConnectError ? error : new ConnectError("could not check the credential", Code.Internal, undefined, undefined, error);
         const log = refusal.code === Code.Internal ? logger.error : logger.warn;
-        log("rpc refused", { rpc: path.slice(1), code: Code[refusal.code], error: refusal.rawMessage, cause: refusal.cause instanceof Error ? refusal.cause : undefined });
+        log("rpc refused", {
+          rpc: path.slice(1),
+          code: Code[refusal.code],
+          error: refusal.rawMessage,
+          cause: refusal.cause instanceof Error ? refusal.cause : undefined,
+        });
         writeRefusal(request, response, refusal);
       },
     );

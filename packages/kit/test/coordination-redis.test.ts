@@ -43,9 +43,7 @@ test("redis: aborted and closed subscriptions leave no connection behind", async
   t.teardown(() => coordination.close());
   const subscriberName = `berth:${keyPrefix}:subscriber`;
   const controllers = [new AbortController(), new AbortController(), new AbortController()];
-  const pending = controllers.map((controller) =>
-    coordination.events.subscribe("s", { signal: controller.signal })[Symbol.asyncIterator]().next(),
-  );
+  const pending = controllers.map((controller) => coordination.events.subscribe("s", { signal: controller.signal })[Symbol.asyncIterator]().next());
   await eventually(async () => (await connectionsNamed(subscriberName)).length === 3, "three subscribers are connected");
   controllers[0]!.abort();
   t.deepEqual(await pending[0], { done: true, value: undefined });
@@ -112,8 +110,14 @@ test("createCoordination refuses a malformed redisUrl or retention", (t) => {
   for (const redisUrl of ["127.0.0.1:6379", "http://127.0.0.1:6379", "not a url"]) {
     const error = t.throws(() => createCoordination({ redisUrl }));
     t.is(ConnectError.from(error).code, Code.InvalidArgument);
-    t.deepEqual(fieldViolationsOf(error).map((violation) => violation.field), ["redisUrl"]);
+    t.deepEqual(
+      fieldViolationsOf(error).map((violation) => violation.field),
+      ["redisUrl"],
+    );
   }
   const error = t.throws(() => createCoordination({ streamMaxLength: 0 }));
-  t.deepEqual(fieldViolationsOf(error).map((violation) => violation.field), ["streamMaxLength"]);
+  t.deepEqual(
+    fieldViolationsOf(error).map((violation) => violation.field),
+    ["streamMaxLength"],
+  );
 });

@@ -194,7 +194,11 @@ test("binary garbage and a compressed message without an encoding are INVALID_AR
     headers: { "content-type": "application/connect+proto", ...auth },
     body: envelope(1, GARBAGE),
   });
-  const endStream = JSON.parse(Buffer.from(await stream.arrayBuffer()).subarray(5).toString("utf8")) as { error: { code: string } };
+  const endStream = JSON.parse(
+    Buffer.from(await stream.arrayBuffer())
+      .subarray(5)
+      .toString("utf8"),
+  ) as { error: { code: string } };
   t.is(endStream.error.code, "invalid_argument");
 
   // Well-formed calls still pass.

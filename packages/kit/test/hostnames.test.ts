@@ -1,6 +1,14 @@
 import test from "ava";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createFieldChecks, fieldViolationsOf, hostnameMatches, hostnameProblem, internalHostname, normalizeHostname, routeHostname } from "@berth/kit/contract";
+import {
+  createFieldChecks,
+  fieldViolationsOf,
+  hostnameMatches,
+  hostnameProblem,
+  internalHostname,
+  normalizeHostname,
+  routeHostname,
+} from "@berth/kit/contract";
 
 test("web is served at <app>.<domain>, <name>-web at <app>-<name>.<domain>, nothing else is routed", (t) => {
   const cases: [string, string | undefined][] = [

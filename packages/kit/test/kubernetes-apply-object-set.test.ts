@@ -39,7 +39,11 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }) {
   const api = await createFakeKubeApi({ controllers: false });
   t.teardown(() => api.close());
   const client = KubernetesObjectApi.makeApiClient(api.kubeConfig());
-  const names = () => api.objects({ namespace: NAMESPACE }).map((object) => `${object.kind}/${(object.metadata as { name: string }).name}`).sort();
+  const names = () =>
+    api
+      .objects({ namespace: NAMESPACE })
+      .map((object) => `${object.kind}/${(object.metadata as { name: string }).name}`)
+      .sort();
   const versions = () => api.objects({ namespace: NAMESPACE }).map((object) => (object.metadata as { resourceVersion: string }).resourceVersion);
   return { api, client, names, versions };
 }
@@ -50,7 +54,10 @@ test("an object set is applied; applying it again changes nothing", async (t) =>
   const first = await applyObjectSet({ client, fieldManager: MANAGER, objects, prune: scopesOf("shop") });
   t.deepEqual(first, { applied: ["ConfigMap/apps/settings", "Service/apps/shop-web"], unchanged: [], pruned: [] });
   t.deepEqual(names(), ["ConfigMap/settings", "Service/shop-web"]);
-  t.deepEqual(api.objects({ kind: "Service" })[0]!.spec, { selector: { app: "shop-web" }, ports: [{ name: "http", port: 80, targetPort: 5000, protocol: "TCP" }] });
+  t.deepEqual(api.objects({ kind: "Service" })[0]!.spec, {
+    selector: { app: "shop-web" },
+    ports: [{ name: "http", port: 80, targetPort: 5000, protocol: "TCP" }],
+  });
 
   const before = versions();
   const applies = api.requests.filter((request) => request.verb === "apply").length;
@@ -62,15 +69,30 @@ test("an object set is applied; applying it again changes nothing", async (t) =>
 
 test("only the objects that changed are reported applied", async (t) => {
   const { client, api } = await setup(t);
-  await applyObjectSet({ client, fieldManager: MANAGER, objects: [configMap("shop", "settings", { a: "1" }), service("shop", "shop-web", 80)], prune: scopesOf("shop") });
-  const result = await applyObjectSet({ client, fieldManager: MANAGER, objects: [configMap("shop", "settings", { a: "2" }), service("shop", "shop-web", 80)], prune: scopesOf("shop") });
+  await applyObjectSet({
+    client,
+    fieldManager: MANAGER,
+    objects: [configMap("shop", "settings", { a: "1" }), service("shop", "shop-web", 80)],
+    prune: scopesOf("shop"),
+  });
+  const result = await applyObjectSet({
+    client,
+    fieldManager: MANAGER,
+    objects: [configMap("shop", "settings", { a: "2" }), service("shop", "shop-web", 80)],
+    prune: scopesOf("shop"),
+  });
   t.deepEqual(result, { applied: ["ConfigMap/apps/settings"], unchanged: ["Service/apps/shop-web"], pruned: [] });
   t.deepEqual(api.objects({ kind: "ConfigMap", name: "settings" })[0]!.data, { a: "2" });
 });
 
 test("an object removed from the set is pruned", async (t) => {
   const { client, names } = await setup(t);
-  await applyObjectSet({ client, fieldManager: MANAGER, objects: [configMap("shop", "settings", {}), service("shop", "shop-web", 80), service("shop", "shop-api-tcp", 5000)], prune: scopesOf("shop") });
+  await applyObjectSet({
+    client,
+    fieldManager: MANAGER,
+    objects: [configMap("shop", "settings", {}), service("shop", "shop-web", 80), service("shop", "shop-api-tcp", 5000)],
+    prune: scopesOf("shop"),
+  });
   const result = await applyObjectSet({ client, fieldManager: MANAGER, objects: [configMap("shop", "settings", {})], prune: scopesOf("shop") });
   t.deepEqual(result, { applied: [], unchanged: ["ConfigMap/apps/settings"], pruned: ["Service/apps/shop-api-tcp", "Service/apps/shop-web"] });
   t.deepEqual(names(), ["ConfigMap/settings"]);
@@ -87,7 +109,13 @@ test("objects outside the prune selectors are never pruned", async (t) => {
   await applyObjectSet({
     client,
     fieldManager: MANAGER,
-    objects: [{ apiVersion: "v1", kind: "Secret", metadata: { name: "shop-secret", namespace: NAMESPACE, labels: standardLabels({ app: "shop", component: "secret", managedBy: MANAGER }) } }],
+    objects: [
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "shop-secret", namespace: NAMESPACE, labels: standardLabels({ app: "shop", component: "secret", managedBy: MANAGER }) },
+      },
+    ],
   });
   const result = await applyObjectSet({ client, fieldManager: MANAGER, objects: [], prune: scopesOf("shop") });
   t.deepEqual(result, { applied: [], unchanged: [], pruned: [] });
@@ -105,8 +133,13 @@ test("an object the server already holds, outside every prune scope, is still re
 
 test("a set naming one object twice, or an object without a name, is refused before anything is sent", async (t) => {
   const { api, client } = await setup(t);
-  await t.throwsAsync(applyObjectSet({ client, fieldManager: MANAGER, objects: [configMap("shop", "a", {}), configMap("shop", "a", { x: "1" })] }), { message: /ConfigMap\/apps\/a appears twice/ });
-  await t.throwsAsync(applyObjectSet({ client, fieldManager: MANAGER, objects: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { namespace: NAMESPACE } }] }), { message: /metadata\.name/ });
+  await t.throwsAsync(applyObjectSet({ client, fieldManager: MANAGER, objects: [configMap("shop", "a", {}), configMap("shop", "a", { x: "1" })] }), {
+    message: /ConfigMap\/apps\/a appears twice/,
+  });
+  await t.throwsAsync(
+    applyObjectSet({ client, fieldManager: MANAGER, objects: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { namespace: NAMESPACE } }] }),
+    { message: /metadata\.name/ },
+  );
   t.deepEqual(api.requests, []);
 });
 

@@ -23,6 +23,9 @@ test("optional standard labels are left out when not given", (t) => {
 });
 
 test("a label selector matches every label given", (t) => {
-  t.is(labelSelector({ "app.kubernetes.io/name": "shop", "app.kubernetes.io/managed-by": "berth-scheduler" }), "app.kubernetes.io/name=shop,app.kubernetes.io/managed-by=berth-scheduler");
+  t.is(
+    labelSelector({ "app.kubernetes.io/name": "shop", "app.kubernetes.io/managed-by": "berth-scheduler" }),
+    "app.kubernetes.io/name=shop,app.kubernetes.io/managed-by=berth-scheduler",
+  );
   t.is(labelSelector({}), "");
 });

@@ -41,12 +41,19 @@ test("one RPC answers the same over Connect/HTTP1.1, gRPC (connect-node), gRPC-W
   };
   for (const [name, transport] of Object.entries(transports)) {
     const response = await createClient(SchedulerService, transport).listPodSizes({});
-    t.deepEqual(response.sizes.map((s) => [s.name, s.cpuMillis, s.memoryMb]), [["standard-1x", 250, 512]], name);
+    t.deepEqual(
+      response.sizes.map((s) => [s.name, s.cpuMillis, s.memoryMb]),
+      [["standard-1x", 250, 512]],
+      name,
+    );
   }
   const grpcJs = createGrpcJsClient(`127.0.0.1:${server.port}`);
   t.teardown(() => grpcJs.close());
   const viaGrpcJs = await grpcJs.unary(SchedulerService.method.listPodSizes, {});
-  t.deepEqual(viaGrpcJs.sizes.map((s) => [s.name, s.cpuMillis, s.memoryMb]), [["standard-1x", 250, 512]]);
+  t.deepEqual(
+    viaGrpcJs.sizes.map((s) => [s.name, s.cpuMillis, s.memoryMb]),
+    [["standard-1x", 250, 512]],
+  );
 });
 
 test("unimplemented methods answer UNIMPLEMENTED", async (t) => {
@@ -98,14 +105,35 @@ test("health answers per service, NOT_FOUND for unknown ones, and Watch streams 
 test("buf curl lists and calls services through gRPC reflection (v1 and v1alpha)", async (t) => {
   const server = await start(t);
   for (const reflectProtocol of ["grpc-v1", "grpc-v1alpha"]) {
-    const { stdout } = await run("npx", ["buf", "curl", "--protocol", "grpc", "--http2-prior-knowledge", "--reflect", "--reflect-protocol", reflectProtocol, "--list-services", server.url]);
+    const { stdout } = await run("npx", [
+      "buf",
+      "curl",
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
+      "--reflect",
+      "--reflect-protocol",
+      reflectProtocol,
+      "--list-services",
+      server.url,
+    ]);
     const services = stdout.trim().split("\n");
     t.true(services.includes(SchedulerService.typeName), reflectProtocol);
     t.true(services.includes("grpc.health.v1.Health"), reflectProtocol);
   }
   const { stdout: methods } = await run("npx", ["buf", "curl", "--protocol", "grpc", "--http2-prior-knowledge", "--reflect", "--list-methods", server.url]);
   t.true(methods.includes("berth.scheduler.v1.SchedulerService/WatchEndpoints"));
-  const { stdout: called } = await run("npx", ["buf", "curl", "--protocol", "grpc", "--http2-prior-knowledge", "--reflect", "-d", "{}", `${server.url}/berth.scheduler.v1.SchedulerService/ListPodSizes`]);
+  const { stdout: called } = await run("npx", [
+    "buf",
+    "curl",
+    "--protocol",
+    "grpc",
+    "--http2-prior-knowledge",
+    "--reflect",
+    "-d",
+    "{}",
+    `${server.url}/berth.scheduler.v1.SchedulerService/ListPodSizes`,
+  ]);
   t.like(JSON.parse(called), { sizes: [{ name: "standard-1x", cpuMillis: 250, memoryMb: 512 }] });
 });
 
@@ -124,7 +152,11 @@ test("CORS lets an allowed browser origin call with Connect and refuses others",
   const server = await start(t, { cors: { allowedOrigins: ["http://console.berth.localhost"] } });
   const preflight = await fetch(`${server.url}/berth.scheduler.v1.SchedulerService/ListPodSizes`, {
     method: "OPTIONS",
-    headers: { origin: "http://console.berth.localhost", "access-control-request-method": "POST", "access-control-request-headers": "content-type,connect-protocol-version" },
+    headers: {
+      origin: "http://console.berth.localhost",
+      "access-control-request-method": "POST",
+      "access-control-request-headers": "content-type,connect-protocol-version",
+    },
   });
   t.is(preflight.status, 204);
   t.is(preflight.headers.get("access-control-allow-origin"), "http://console.berth.localhost");

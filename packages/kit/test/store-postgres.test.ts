@@ -18,9 +18,7 @@ test("replicas opening the same schema together apply its migrations exactly onc
     { id: 2, name: "one start", sql: "INSERT INTO starts DEFAULT VALUES" },
   ];
 
-  const replicas = await Promise.all(
-    Array.from({ length: 4 }, () => openDatabase({ service: "race", schema, migrations, databaseUrl: postgresUrl })),
-  );
+  const replicas = await Promise.all(Array.from({ length: 4 }, () => openDatabase({ service: "race", schema, migrations, databaseUrl: postgresUrl })));
   t.teardown(() => Promise.all(replicas.map((replica) => replica.close())));
 
   const { rows: applied } = await admin.query(`SELECT id FROM "${schema}".schema_migrations ORDER BY id`);

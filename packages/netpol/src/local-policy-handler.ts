@@ -19,7 +19,10 @@ export function createLocalPolicyCache(): (model: PolicyModel) => LocalAllow[] {
  * policy again after every change. A runtime that falls behind skips the
  * versions in between: each message replaces everything before it.
  */
-export function createLocalPolicyHandler(state: PolicyState, compiled: (model: PolicyModel) => LocalAllow[]): Pick<ServiceImpl<typeof NetpolService>, "watchLocalPolicy"> {
+export function createLocalPolicyHandler(
+  state: PolicyState,
+  compiled: (model: PolicyModel) => LocalAllow[],
+): Pick<ServiceImpl<typeof NetpolService>, "watchLocalPolicy"> {
   return {
     async *watchLocalPolicy(_request, ctx) {
       let wake: (() => void) | undefined;

@@ -60,7 +60,13 @@ export function createPolicyHandlers(deps: PolicyHandlerDeps): Pick<ServiceImpl<
       if (!to) throw appNotFound(request.toApp);
       if (request.fromProcessType !== "") requireProcess(from, request.fromProcessType);
       requireProcess(to, request.toProcessType);
-      const verdict = deps.explainer.explain(model, { from, fromProcessType: request.fromProcessType, to, toProcessType: request.toProcessType, port: request.port });
+      const verdict = deps.explainer.explain(model, {
+        from,
+        fromProcessType: request.fromProcessType,
+        to,
+        toProcessType: request.toProcessType,
+        port: request.port,
+      });
       return { verdict };
     },
 
@@ -68,18 +74,25 @@ export function createPolicyHandlers(deps: PolicyHandlerDeps): Pick<ServiceImpl<
       check([["team", request.team]]);
       const { model } = deps.state.current();
       const apps = teamApps(model, request.team).length;
-      if (apps > MAX_MATRIX_APPS) throw failedPrecondition(`team "${request.team}" has ${apps} apps, a matrix covers at most ${MAX_MATRIX_APPS}: ask Explain about one pair`);
+      if (apps > MAX_MATRIX_APPS)
+        throw failedPrecondition(`team "${request.team}" has ${apps} apps, a matrix covers at most ${MAX_MATRIX_APPS}: ask Explain about one pair`);
       return { entries: teamMatrix(model, request.team, deps.explainer, deps.portOf) };
     },
 
     async planPolicies(request) {
       check([["team", request.team]]);
-      if (!request.dryRun && !deps.canApply) throw failedPrecondition("the local engine enforces policies without NetworkPolicies: only a dry run shows them (set dry_run)");
+      if (!request.dryRun && !deps.canApply)
+        throw failedPrecondition("the local engine enforces policies without NetworkPolicies: only a dry run shows them (set dry_run)");
       const desired = compileTeamPolicies(deps.state.current().model, request.team, deps.settings);
       const plan = await deps.engine.plan(request.team, desired, request.dryRun);
       return {
         applied: plan.applied,
-        changes: plan.changes.map((change) => ({ action: change.action, name: change.name, namespace: change.namespace, objectJson: change.object ? JSON.stringify(change.object) : "" })),
+        changes: plan.changes.map((change) => ({
+          action: change.action,
+          name: change.name,
+          namespace: change.namespace,
+          objectJson: change.object ? JSON.stringify(change.object) : "",
+        })),
       };
     },
   };

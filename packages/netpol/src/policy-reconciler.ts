@@ -73,7 +73,10 @@ export function startPolicyReconciler(options: PolicyReconcilerOptions): PolicyR
       failures.set(team, attempt);
       const delay = Math.min(maxRetryMs, retryMs * 2 ** (attempt - 1));
       options.logger.warn("applying network policies failed; retrying", { team, error, inMs: delay });
-      void sleep(delay, undefined, { signal: shutdown.signal }).then(() => enqueue([team]), () => {});
+      void sleep(delay, undefined, { signal: shutdown.signal }).then(
+        () => enqueue([team]),
+        () => {},
+      );
     }
   }
 

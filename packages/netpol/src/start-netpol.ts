@@ -56,7 +56,16 @@ const listens = (routingClass: RoutingClass) => routingClass === RoutingClass.WE
 export async function startNetpol(config: NetpolConfig, deps: NetpolDeps = {}): Promise<RunningNetpol> {
   const logger = deps.logger ?? createLogger("netpol", { level: config.logLevel });
   logger.info("starting netpol", maskedConfig({ ...config, kubernetes: JSON.stringify(config.kubernetes) }));
-  const database = deps.database ?? (await openDatabase({ service: "netpol", schema: deps.schema ?? "netpol", migrations: netpolMigrations, databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger }));
+  const database =
+    deps.database ??
+    (await openDatabase({
+      service: "netpol",
+      schema: deps.schema ?? "netpol",
+      migrations: netpolMigrations,
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      logger,
+    }));
   const closers: ((graceMs?: number) => Promise<void> | void)[] = [];
   if (!deps.database) closers.push(() => database.close());
   try {
@@ -66,7 +75,9 @@ export async function startNetpol(config: NetpolConfig, deps: NetpolDeps = {}): 
     const localPolicy = createLocalPolicyCache();
     const kubernetes = config.engine === "kubernetes";
     // Like the scheduler's: the given KubeConfig, else KUBECONFIG, else in-cluster credentials or ~/.kube/config.
-    const engine = kubernetes ? createKubernetesPolicyEngine({ kubeConfig: deps.kubeConfig ?? (await loadKubeConfig(config.kubernetes.kubeconfigPath)) }, settings) : createDetachedPolicyEngine(settings);
+    const engine = kubernetes
+      ? createKubernetesPolicyEngine({ kubeConfig: deps.kubeConfig ?? (await loadKubeConfig(config.kubernetes.kubeconfigPath)) }, settings)
+      : createDetachedPolicyEngine(settings);
     const scheduler = deps.scheduler ?? createInternalClient(SchedulerService, { baseUrl: config.schedulerUrl, token: config.internalToken });
     const server = await startServer({
       name: "netpol",
@@ -81,7 +92,9 @@ export async function startNetpol(config: NetpolConfig, deps: NetpolDeps = {}): 
           ...createPolicyHandlers({
             state,
             explainer: kubernetes ? createKubernetesExplainer(settings) : createLocalExplainer(localPolicy),
-            portOf: kubernetes ? (app, type) => (listens(classOf(app, type)) ? settings.containerPort : 0) : (app, type) => app.processes.find((process) => process.processType === type)?.port ?? 0,
+            portOf: kubernetes
+              ? (app, type) => (listens(classOf(app, type)) ? settings.containerPort : 0)
+              : (app, type) => app.processes.find((process) => process.processType === type)?.port ?? 0,
             engine,
             settings,
             canApply: kubernetes,
@@ -96,7 +109,9 @@ export async function startNetpol(config: NetpolConfig, deps: NetpolDeps = {}): 
       logger: logger.child({ component: "app-feed" }),
       apply: (changes) =>
         state.update(async (model) =>
-          changesNothing(model, changes) ? { result: undefined } : { model: withAppChanges(model, changes), version: await store.applyAppChanges(changes), result: undefined },
+          changesNothing(model, changes)
+            ? { result: undefined }
+            : { model: withAppChanges(model, changes), version: await store.applyAppChanges(changes), result: undefined },
         ),
     });
     closers.push(() => feed.close());

@@ -38,7 +38,9 @@ function throwIfAny(violations: FieldViolation[]): void {
 const trustList = (model: PolicyModel, app: string) => ({ app, trustedApps: [...trustOf(model, app)] });
 
 /** TrustService handlers of NetpolService: reading and changing trust lists, and forgetting deleted apps. */
-export function createTrustHandlers(deps: TrustDeps): Pick<ServiceImpl<typeof NetpolService>, "getTrust" | "setTrust" | "removeTrust" | "clearTrust" | "forgetApp"> {
+export function createTrustHandlers(
+  deps: TrustDeps,
+): Pick<ServiceImpl<typeof NetpolService>, "getTrust" | "setTrust" | "removeTrust" | "clearTrust" | "forgetApp"> {
   const { state, store } = deps;
   const callOptions = (ctx: HandlerContext) => ({ signal: ctx.signal, timeoutMs: ctx.timeoutMs() ?? deps.callTimeoutMs });
 
@@ -57,7 +59,12 @@ export function createTrustHandlers(deps: TrustDeps): Pick<ServiceImpl<typeof Ne
   }
 
   /** Stores `app`'s new list (and any app first met through the scheduler) and publishes the model. */
-  async function writeTrust(before: PolicyModel, model: PolicyModel, app: string, trusted: readonly string[]): Promise<PolicyUpdate<ReturnType<typeof trustList>> | { result: ReturnType<typeof trustList> }> {
+  async function writeTrust(
+    before: PolicyModel,
+    model: PolicyModel,
+    app: string,
+    trusted: readonly string[],
+  ): Promise<PolicyUpdate<ReturnType<typeof trustList>> | { result: ReturnType<typeof trustList> }> {
     const learnt = [...model.apps.values()].filter((entry) => !before.apps.has(entry.name));
     if (learnt.length > 0) await store.applyAppChanges({ apps: learnt, deleted: [], snapshot: false });
     const next = withTrustList(model, app, trusted);
@@ -80,16 +87,19 @@ export function createTrustHandlers(deps: TrustDeps): Pick<ServiceImpl<typeof Ne
     async setTrust(request, ctx) {
       const violations: FieldViolation[] = [];
       checkName(violations, "app", request.app);
-      if (request.mode !== TrustMode.REPLACE && request.mode !== TrustMode.ADD) violations.push({ field: "mode", description: "must be TRUST_MODE_REPLACE or TRUST_MODE_ADD" });
+      if (request.mode !== TrustMode.REPLACE && request.mode !== TrustMode.ADD)
+        violations.push({ field: "mode", description: "must be TRUST_MODE_REPLACE or TRUST_MODE_ADD" });
       if (request.trustedApps.length > MAX_TRUSTED_PER_REQUEST) {
         violations.push({ field: "trusted_apps", description: `must name at most ${MAX_TRUSTED_PER_REQUEST} apps, got ${request.trustedApps.length}` });
       } else {
         request.trustedApps.forEach((name, index) => {
           checkName(violations, `trusted_apps[${index}]`, name);
-          if (name === request.app) violations.push({ field: `trusted_apps[${index}]`, description: "an app always reaches its own processes: it cannot trust itself" });
+          if (name === request.app)
+            violations.push({ field: `trusted_apps[${index}]`, description: "an app always reaches its own processes: it cannot trust itself" });
         });
       }
-      if (request.mode === TrustMode.ADD && request.trustedApps.length === 0) violations.push({ field: "trusted_apps", description: "must name at least one app to add" });
+      if (request.mode === TrustMode.ADD && request.trustedApps.length === 0)
+        violations.push({ field: "trusted_apps", description: "must name at least one app to add" });
       throwIfAny(violations);
       return {
         trust: await state.update(async (before) => {
@@ -112,7 +122,12 @@ export function createTrustHandlers(deps: TrustDeps): Pick<ServiceImpl<typeof Ne
         trust: await state.update(async (before) => {
           const target = await requireApp(before, request.app, ctx);
           const model = await requireSibling(target.model, request.trustedApp, target.app.team, ctx);
-          return writeTrust(before, model, request.app, trustOf(model, request.app).filter((name) => name !== request.trustedApp));
+          return writeTrust(
+            before,
+            model,
+            request.app,
+            trustOf(model, request.app).filter((name) => name !== request.trustedApp),
+          );
         }),
       };
     },

@@ -11,7 +11,13 @@ const apps = {
   portal: { team: "globex", processes: ["web", "admin-tcp"] },
 };
 
-const failure = async (call: Promise<unknown>) => ConnectError.from(await call.then(() => undefined, (error: unknown) => error));
+const failure = async (call: Promise<unknown>) =>
+  ConnectError.from(
+    await call.then(
+      () => undefined,
+      (error: unknown) => error,
+    ),
+  );
 
 test("Explain answers from the local compilation, naming the rule or the missing grant", async (t) => {
   const h = await startNetpolHarness(t, apps);
@@ -26,13 +32,18 @@ test("Explain answers from the local compilation, naming the rule or the missing
   // The stand-in scheduler gives grpc-app's second process (grpc-tcp) port 5001.
   t.true(allowed.reasons[0]!.includes("port 5001"));
   t.false((await client.explain({ fromApp: "api-app", toApp: "grpc-app", toProcessType: "grpc-tcp", port: 80 })).verdict!.allowed);
-  t.false((await client.explain({ fromApp: "grpc-app", toApp: "api-app", toProcessType: "web" })).verdict!.allowed, "directional, and web only from the ingress");
+  t.false(
+    (await client.explain({ fromApp: "grpc-app", toApp: "api-app", toProcessType: "web" })).verdict!.allowed,
+    "directional, and web only from the ingress",
+  );
   t.false((await client.explain({ fromApp: "portal", toApp: "grpc-app", toProcessType: "grpc-tcp" })).verdict!.allowed);
 
   t.is((await failure(client.explain({ fromApp: "ghost", toApp: "grpc-app", toProcessType: "grpc-tcp" }))).code, Code.NotFound);
   t.is((await failure(client.explain({ fromApp: "api-app", toApp: "grpc-app", toProcessType: "other-tcp" }))).code, Code.NotFound);
   t.deepEqual(
-    fieldViolationsOf(await failure(client.explain({ fromApp: "Api", fromProcessType: "-", toApp: "grpc-app", toProcessType: "", port: 70000 }))).map((v) => v.field),
+    fieldViolationsOf(await failure(client.explain({ fromApp: "Api", fromProcessType: "-", toApp: "grpc-app", toProcessType: "", port: 70000 }))).map(
+      (v) => v.field,
+    ),
     ["port", "from_app", "from_process_type", "to_process_type"],
   );
 
@@ -46,7 +57,10 @@ test("Explain answers from the local compilation, naming the rule or the missing
   const plan = await client.planPolicies({ team: "acme", dryRun: true });
   t.false(plan.applied);
   t.true(plan.changes.every((change) => change.action === "create" && change.namespace === "berth-apps-acme"));
-  t.is(JSON.parse(plan.changes.find((change) => change.name === "grpc-app.tcp")!.objectJson).spec.ingress[0].from[0].podSelector.matchExpressions[0].values.join(), "grpc-app,api-app");
+  t.is(
+    JSON.parse(plan.changes.find((change) => change.name === "grpc-app.tcp")!.objectJson).spec.ingress[0].from[0].podSelector.matchExpressions[0].values.join(),
+    "grpc-app,api-app",
+  );
   t.is((await failure(client.planPolicies({ team: "acme" }))).code, Code.FailedPrecondition);
 });
 

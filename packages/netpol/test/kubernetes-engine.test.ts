@@ -25,9 +25,19 @@ test("policies are applied, updated and pruned idempotently, writing only what c
   // What reached the server keeps every rule's peers: evaluated, it still admits exactly the trusted app.
   const namespaceLabels = new Map([["berth-apps-acme", { "kubernetes.io/metadata.name": "berth-apps-acme" }]]);
   const pod = (app: string, component: string, ip: string) => ({
-    pod: { name: ip, namespace: "berth-apps-acme", labels: { "app.kubernetes.io/name": app, "app.kubernetes.io/component": component }, ip, ports: [{ name: "tcp", containerPort: 5000 }] },
+    pod: {
+      name: ip,
+      namespace: "berth-apps-acme",
+      labels: { "app.kubernetes.io/name": app, "app.kubernetes.io/component": component },
+      ip,
+      ports: [{ name: "tcp", containerPort: 5000 }],
+    },
   });
-  const reach = (from: string) => evaluateConnection({ from: pod(from, "worker", "10.0.0.1"), to: pod("grpc-app", "grpc-tcp", "10.0.0.2"), port: 5000 }, { namespaceLabels, policies: stored() }).allowed;
+  const reach = (from: string) =>
+    evaluateConnection(
+      { from: pod(from, "worker", "10.0.0.1"), to: pod("grpc-app", "grpc-tcp", "10.0.0.2"), port: 5000 },
+      { namespaceLabels, policies: stored() },
+    ).allowed;
   t.true(reach("api-app"));
   t.false(reach("billing-app"));
 
@@ -40,7 +50,10 @@ test("policies are applied, updated and pruned idempotently, writing only what c
 
   const trusted = withTrustList(TWO_TEAMS, "grpc-app", ["api-app", "billing-app"]);
   const dryRun = await engine.plan("acme", compileTeamPolicies(trusted, "acme", SETTINGS), true);
-  t.deepEqual(dryRun.changes.filter((change) => change.action !== "unchanged").map((change) => `${change.action} ${change.name}`), ["update grpc-app.tcp"]);
+  t.deepEqual(
+    dryRun.changes.filter((change) => change.action !== "unchanged").map((change) => `${change.action} ${change.name}`),
+    ["update grpc-app.tcp"],
+  );
   t.false(dryRun.applied);
   t.deepEqual(versions(), before, "a dry run writes nothing");
 
@@ -53,14 +66,25 @@ test("policies are applied, updated and pruned idempotently, writing only what c
   // billing-app goes: its two policies are pruned, nothing else is touched.
   const withoutBilling = withAppChanges(trusted, { apps: [], deleted: ["billing-app"], snapshot: false });
   const pruned = await engine.plan("acme", compileTeamPolicies(withoutBilling, "acme", SETTINGS), false);
-  t.deepEqual(pruned.changes.filter((change) => change.action !== "unchanged").map((change) => `${change.action} ${change.name}`), ["update grpc-app.tcp", "delete billing-app.tcp", "delete billing-app.web"]);
+  t.deepEqual(
+    pruned.changes.filter((change) => change.action !== "unchanged").map((change) => `${change.action} ${change.name}`),
+    ["update grpc-app.tcp", "delete billing-app.tcp", "delete billing-app.web"],
+  );
   t.is(pruned.touched, 3);
   t.false(stored().some((policy) => policy.metadata?.name?.startsWith("billing-app.")));
 
   // A team with no apps left keeps no policies; objects of other managers are never pruned.
-  const foreign = { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name: "operator-own", namespace: "berth-apps-acme", labels: { "berth.dev/team": "acme" } }, spec: { podSelector: {} } };
+  const foreign = {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: "operator-own", namespace: "berth-apps-acme", labels: { "berth.dev/team": "acme" } },
+    spec: { podSelector: {} },
+  };
   await KubernetesObjectApi.makeApiClient(api.kubeConfig()).create(foreign);
   await engine.plan("acme", [], false);
-  t.deepEqual(stored().map((policy) => policy.metadata?.name), ["operator-own"]);
+  t.deepEqual(
+    stored().map((policy) => policy.metadata?.name),
+    ["operator-own"],
+  );
   t.deepEqual((await engine.plan("acme", [], false)).changes, []);
 });

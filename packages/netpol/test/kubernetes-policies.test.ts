@@ -51,9 +51,17 @@ test("the number of policies grows with apps, not with trust edges, and a trust 
 
 test("evaluated as a cluster would, the compiled policies allow exactly what the model says", (t) => {
   const policies = [...acme(), ...compileTeamPolicies(TWO_TEAMS, "globex", SETTINGS)];
-  const namespaceLabels = new Map(["berth-apps-acme", "berth-apps-globex", "ingress-nginx", "kube-system"].map((name) => [name, { "kubernetes.io/metadata.name": name }]));
+  const namespaceLabels = new Map(
+    ["berth-apps-acme", "berth-apps-globex", "ingress-nginx", "kube-system"].map((name) => [name, { "kubernetes.io/metadata.name": name }]),
+  );
   const ports = { web: [{ name: "http", containerPort: 5000 }], tcp: [{ name: "tcp", containerPort: 5000 }], none: [] };
-  const pod = (namespace: string, labels: Record<string, string>, ip: string, kind: keyof typeof ports = "none"): PolicyPod => ({ name: ip, namespace, labels, ip, ports: ports[kind] });
+  const pod = (namespace: string, labels: Record<string, string>, ip: string, kind: keyof typeof ports = "none"): PolicyPod => ({
+    name: ip,
+    namespace,
+    labels,
+    ip,
+    ports: ports[kind],
+  });
   const app = (team: string, name: string, component: string, ip: string, kind: keyof typeof ports = "none") =>
     pod(`berth-apps-${team}`, { "app.kubernetes.io/name": name, "app.kubernetes.io/component": component }, ip, kind);
   const apiWorker = app("acme", "api-app", "worker", "10.1.0.1");
@@ -106,7 +114,12 @@ test("the kubernetes and local compilations agree on every pair, and both name w
   const allowed = teamMatrix(TWO_TEAMS, "acme", local, () => 0)
     .filter((entry) => entry.allowed)
     .map((entry) => `${entry.fromApp} -> ${entry.toApp}/${entry.toProcessType}`);
-  t.deepEqual(allowed, ["api-app -> grpc-app/grpc-tcp", "billing-app -> billing-app/billing-tcp", "grpc-app -> billing-app/billing-tcp", "grpc-app -> grpc-app/grpc-tcp"]);
+  t.deepEqual(allowed, [
+    "api-app -> grpc-app/grpc-tcp",
+    "billing-app -> billing-app/billing-tcp",
+    "grpc-app -> billing-app/billing-tcp",
+    "grpc-app -> grpc-app/grpc-tcp",
+  ]);
 
   const query = { from: TWO_TEAMS.apps.get("api-app")!, fromProcessType: "", to: TWO_TEAMS.apps.get("billing-app")!, toProcessType: "billing-tcp", port: 0 };
   const denied = kubernetes.explain(TWO_TEAMS, query);
@@ -120,12 +133,35 @@ test("the kubernetes and local compilations agree on every pair, and both name w
 
 test("an object's digest changes whenever the object does, and only then within one configuration", (t) => {
   const digests = (model: typeof TWO_TEAMS, settings = SETTINGS) =>
-    new Map(compileTeamPolicies(model, "acme", settings).map((policy) => [policy.metadata!.name!, `${policy.metadata!.annotations!["berth.dev/policy-digest"]} ${JSON.stringify(policy.spec)}`]));
+    new Map(
+      compileTeamPolicies(model, "acme", settings).map((policy) => [
+        policy.metadata!.name!,
+        `${policy.metadata!.annotations!["berth.dev/policy-digest"]} ${JSON.stringify(policy.spec)}`,
+      ]),
+    );
   const before = digests(TWO_TEAMS);
   const changedPairs = (after: Map<string, string>) => [...after].filter(([name, value]) => before.get(name) !== value).map(([name]) => name);
   // Same inputs, same digests; different specs never share one.
-  t.deepEqual(changedPairs(digests(modelOf({ ...Object.fromEntries([...TWO_TEAMS.apps.values()].map((app) => [app.name, [app.team, app.processes.map((process) => process.processType)]])) }, Object.fromEntries(TWO_TEAMS.trust)))), []);
-  const grown = modelOf({ "api-app": ["acme", ["web", "worker", "admin-web"]], "grpc-app": ["acme", ["web", "grpc-tcp", "worker", "release", "sfu-rtc"]], "billing-app": ["acme", ["billing-tcp", "admin-web"]], "lonely-app": ["acme", ["worker"]] }, { "grpc-app": ["api-app"], "billing-app": ["grpc-app"] });
+  t.deepEqual(
+    changedPairs(
+      digests(
+        modelOf(
+          { ...Object.fromEntries([...TWO_TEAMS.apps.values()].map((app) => [app.name, [app.team, app.processes.map((process) => process.processType)]])) },
+          Object.fromEntries(TWO_TEAMS.trust),
+        ),
+      ),
+    ),
+    [],
+  );
+  const grown = modelOf(
+    {
+      "api-app": ["acme", ["web", "worker", "admin-web"]],
+      "grpc-app": ["acme", ["web", "grpc-tcp", "worker", "release", "sfu-rtc"]],
+      "billing-app": ["acme", ["billing-tcp", "admin-web"]],
+      "lonely-app": ["acme", ["worker"]],
+    },
+    { "grpc-app": ["api-app"], "billing-app": ["grpc-app"] },
+  );
   t.deepEqual(changedPairs(digests(grown)), ["api-app.web"]);
   // Another configuration changes the templates' fingerprint: every object is re-applied once, none is missed.
   const otherIngress = digests(TWO_TEAMS, { ...SETTINGS, ingress: { namespace: "traefik", podLabels: { app: "traefik" } } });

@@ -8,14 +8,20 @@ const apps = {
   "grpc-app": { team: "acme", processes: ["web", "grpc-tcp", "worker", "release", "sfu-rtc"] },
   "api-app": { team: "acme", processes: ["web", "worker"] },
   "billing-app": { team: "acme", processes: ["billing-tcp"] },
-  "portal": { team: "globex", processes: ["admin-web", "admin-tcp"] },
+  portal: { team: "globex", processes: ["admin-web", "admin-tcp"] },
 };
 
 /** An allow as one readable line: `rule: from -> app/class[/type]`. */
 function line(allow: LocalAllow): string {
   const from = allow.from?.kind;
   const source =
-    from?.case === "app" ? `app ${from.value}` : from?.case === "ingress" ? "ingress" : from?.case === "turnGateway" ? `gateway ${from.value.app}/${from.value.processType}` : "?";
+    from?.case === "app"
+      ? `app ${from.value}`
+      : from?.case === "ingress"
+        ? "ingress"
+        : from?.case === "turnGateway"
+          ? `gateway ${from.value.app}/${from.value.processType}`
+          : "?";
   return `${allow.rule}: ${source} -> ${allow.toApp}/${RoutingClass[allow.toClass]}${allow.toProcessType ? `/${allow.toProcessType}` : ""}`;
 }
 

@@ -13,7 +13,12 @@ const namespaceLabels = new Map<string, Record<string, string>>([
   ["kube-system", { "kubernetes.io/metadata.name": "kube-system" }],
 ]);
 
-function pod(namespace: string, labels: Record<string, string>, ip: string, ports: PolicyPod["ports"] = [{ name: "tcp", containerPort: 5000, protocol: "TCP" }]): PolicyPod {
+function pod(
+  namespace: string,
+  labels: Record<string, string>,
+  ip: string,
+  ports: PolicyPod["ports"] = [{ name: "tcp", containerPort: 5000, protocol: "TCP" }],
+): PolicyPod {
   return { name: `${labels.app ?? "pod"}-${ip}`, namespace, labels, ip, ports };
 }
 
@@ -34,7 +39,7 @@ const reach = (policies: INetworkPolicy[], from: PolicyPod | string, to: PolicyP
   return evaluateConnection({ from: endpoint(from), to: endpoint(to), port, protocol }, cluster).allowed;
 };
 
-const toServer = (from: INetworkPolicy["spec"] extends infer S ? S extends { ingress?: infer I } ? I : never : never) =>
+const toServer = (from: INetworkPolicy["spec"] extends infer S ? (S extends { ingress?: infer I } ? I : never) : never) =>
   np("server", "team-a", { podSelector: { matchLabels: { app: "server" } }, policyTypes: ["Ingress"], ingress: from });
 
 test("a pod no policy selects is open; a selecting policy with no rules denies everything", (t) => {
@@ -55,7 +60,9 @@ test("namespaceSelector and podSelector in one peer are ANDed; in two peers they
   // The podSelector peer alone is the policy's own namespace: team-b's client is not in it.
   t.false(reach([ored], clientB, server));
   // matchLabels and matchExpressions of one selector are ANDed too.
-  const both = toServer([{ from: [{ podSelector: { matchLabels: { app: "client" }, matchExpressions: [{ key: "role", operator: "NotIn", values: ["frontend"] }] } }] }]);
+  const both = toServer([
+    { from: [{ podSelector: { matchLabels: { app: "client" }, matchExpressions: [{ key: "role", operator: "NotIn", values: ["frontend"] }] } }] },
+  ]);
   t.false(reach([both], clientA, server));
 });
 
@@ -99,7 +106,9 @@ test("DNS egress: UDP and TCP 53 to the cluster DNS pods only", (t) => {
       policyTypes: ["Egress"],
       egress: [
         {
-          to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } }, podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }],
+          to: [
+            { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } }, podSelector: { matchLabels: { "k8s-app": "kube-dns" } } },
+          ],
           ports: [
             { protocol: "UDP", port: 53 },
             { protocol: "TCP", port: 53 },
@@ -120,7 +129,14 @@ test("ipBlock with exceptions: the public internet yes, private ranges (other te
     np("public", "team-a", {
       podSelector: {},
       policyTypes: ["Egress"],
-      egress: [{ to: [{ ipBlock: { cidr: "0.0.0.0/0", except: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] } }, { ipBlock: { cidr: "::/0", except: ["fc00::/7"] } }] }],
+      egress: [
+        {
+          to: [
+            { ipBlock: { cidr: "0.0.0.0/0", except: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] } },
+            { ipBlock: { cidr: "::/0", except: ["fc00::/7"] } },
+          ],
+        },
+      ],
     }),
   ];
   t.true(reach(policies, clientA, "8.8.8.8", 443));

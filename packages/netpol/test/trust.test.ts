@@ -9,10 +9,16 @@ const apps = {
   "grpc-app": { team: "acme", processes: ["web", "grpc-tcp", "worker"] },
   "api-app": { team: "acme", processes: ["web"] },
   "billing-app": { team: "acme", processes: ["billing-tcp"] },
-  "portal": { team: "globex", processes: ["web", "admin-tcp"] },
+  portal: { team: "globex", processes: ["web", "admin-tcp"] },
 };
 
-const codeOf = async (call: Promise<unknown>) => ConnectError.from(await call.then(() => undefined, (error: unknown) => error)).code;
+const codeOf = async (call: Promise<unknown>) =>
+  ConnectError.from(
+    await call.then(
+      () => undefined,
+      (error: unknown) => error,
+    ),
+  ).code;
 
 test("trust lists are set, added to, removed from, cleared, and survive a restart", async (t) => {
   const h = await startNetpolHarness(t, apps);
@@ -56,7 +62,13 @@ test("another team's app and an unknown app are NOT_FOUND alike, and a refused r
 test("malformed names, trusting itself, too many names and a missing mode are INVALID_ARGUMENT naming the field", async (t) => {
   const h = await startNetpolHarness(t, apps);
   const { client } = h;
-  const invalid = async (call: Promise<unknown>) => fieldViolationsOf(await call.then(() => undefined, (error: unknown) => error)).map((violation) => violation.field);
+  const invalid = async (call: Promise<unknown>) =>
+    fieldViolationsOf(
+      await call.then(
+        () => undefined,
+        (error: unknown) => error,
+      ),
+    ).map((violation) => violation.field);
   t.deepEqual(await invalid(client.setTrust({ app: "grpc-app", trustedApps: ["grpc-app", "Bad_Name", ""], mode: TrustMode.REPLACE })), [
     "trusted_apps[0]",
     "trusted_apps[1]",

@@ -22,8 +22,12 @@ test("the checked-in generated code matches the .proto files (run `npm run gener
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   await run("npx", ["buf", "generate", "--output", out], { cwd: root });
   const fresh = join(out, "packages/proto/gen");
-  const freshFiles = listFiles(fresh).map((f) => relative(fresh, f)).sort();
-  const committedFiles = listFiles(checkedIn).map((f) => relative(checkedIn, f)).sort();
+  const freshFiles = listFiles(fresh)
+    .map((f) => relative(fresh, f))
+    .sort();
+  const committedFiles = listFiles(checkedIn)
+    .map((f) => relative(checkedIn, f))
+    .sort();
   t.deepEqual(committedFiles, freshFiles, "the set of generated files differs");
   for (const file of freshFiles) {
     t.is(readFileSync(join(checkedIn, file), "utf8"), readFileSync(join(fresh, file), "utf8"), `${file} is stale`);

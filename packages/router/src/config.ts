@@ -1,4 +1,16 @@
-import { ConfigError, envBool, envChoice, envInt, envOptional, envString, envUrl, peerUrl, readCommonConfig, readEngine, readKubernetesTarget } from "@berth/kit";
+import {
+  ConfigError,
+  envBool,
+  envChoice,
+  envInt,
+  envOptional,
+  envString,
+  envUrl,
+  peerUrl,
+  readCommonConfig,
+  readEngine,
+  readKubernetesTarget,
+} from "@berth/kit";
 import type { CommonConfig, Environment, KubernetesTarget } from "@berth/kit";
 
 /** How HTTPS certificates are obtained on the local engine. */

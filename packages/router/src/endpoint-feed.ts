@@ -77,7 +77,10 @@ export function startEndpointFeed(options: EndpointFeedOptions): EndpointFeed {
       });
       applied = { epoch: message.epoch, generation: message.generation };
       if (message.snapshot) markReady();
-      await options.scheduler.ackEndpoints({ consumer: options.consumer, generation: message.generation }, { signal: controller.signal, timeoutMs: callTimeoutMs });
+      await options.scheduler.ackEndpoints(
+        { consumer: options.consumer, generation: message.generation },
+        { signal: controller.signal, timeoutMs: callTimeoutMs },
+      );
     },
     signal: controller.signal,
     logger: options.logger,

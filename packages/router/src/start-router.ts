@@ -2,7 +2,17 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import type { Client } from "@connectrpc/connect";
-import { createCoordination, createInternalClient, createLogger, loadKubeConfig, maskedConfig, openDatabase, routeHostname, serve, startServer } from "@berth/kit";
+import {
+  createCoordination,
+  createInternalClient,
+  createLogger,
+  loadKubeConfig,
+  maskedConfig,
+  openDatabase,
+  routeHostname,
+  serve,
+  startServer,
+} from "@berth/kit";
 import type { Coordination, Database, Logger } from "@berth/kit";
 import { RouterService } from "@berth/proto/router/v1/router";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
@@ -59,7 +69,11 @@ export interface RunningRouter {
 
 const HOUR_MS = 60 * 60 * 1000;
 
-async function platformCaIssuer(store: RouterStore, dataDir: string, logger: Logger): Promise<{ issuer: CertificateIssuer; pem: string; fallback: tls.SecureContext }> {
+async function platformCaIssuer(
+  store: RouterStore,
+  dataDir: string,
+  logger: Logger,
+): Promise<{ issuer: CertificateIssuer; pem: string; fallback: tls.SecureContext }> {
   const authority = (await store.getPlatformCa()) ?? (await store.savePlatformCa(await createCertificateAuthority("berth platform CA")));
   const file = path.join(dataDir, "router", "platform-ca.pem");
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -68,7 +82,11 @@ async function platformCaIssuer(store: RouterStore, dataDir: string, logger: Log
   const issuer = await createPlatformCaIssuer(authority);
   // Clients that send no SNI (a bare IP) still complete a handshake and get the 404 page.
   const fallbackCertificate = await issuer.issueFor(["localhost", "127.0.0.1"]);
-  return { issuer, pem: authority.certificatePem, fallback: tls.createSecureContext({ cert: fallbackCertificate.certificatePem, key: fallbackCertificate.privateKeyPem }) };
+  return {
+    issuer,
+    pem: authority.certificatePem,
+    fallback: tls.createSecureContext({ cert: fallbackCertificate.certificatePem, key: fallbackCertificate.privateKeyPem }),
+  };
 }
 
 async function acmeIssuer(store: RouterStore, config: RouterConfig): Promise<CertificateIssuer> {
@@ -86,9 +104,20 @@ async function acmeIssuer(store: RouterStore, config: RouterConfig): Promise<Cer
 /** Starts the router: store, route table, certificates, proxy or Ingress engine, RouterService, endpoint feed. */
 export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): Promise<RunningRouter> {
   const logger = deps.logger ?? createLogger("router");
-  logger.info("starting router", maskedConfig({ ...config, proxy: JSON.stringify(config.proxy), tls: JSON.stringify(config.tls), kubernetes: JSON.stringify(config.kubernetes) }));
+  logger.info(
+    "starting router",
+    maskedConfig({ ...config, proxy: JSON.stringify(config.proxy), tls: JSON.stringify(config.tls), kubernetes: JSON.stringify(config.kubernetes) }),
+  );
   const database =
-    deps.database ?? (await openDatabase({ service: "router", schema: "router", migrations: routerMigrations, databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger }));
+    deps.database ??
+    (await openDatabase({
+      service: "router",
+      schema: "router",
+      migrations: routerMigrations,
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      logger,
+    }));
   const closers: (() => Promise<void> | void)[] = [];
   if (!deps.database) closers.push(() => database.close());
   try {
@@ -96,7 +125,14 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): 
     const routes = createRouteTable(config.platformDomain);
     // Until the first snapshot, known routes wait for replicas instead of answering 404.
     routes.applyEndpoints(
-      (await store.listRoutes()).map((route) => ({ team: route.team, app: route.app, processType: route.processType, routingClass: RoutingClass.WEB, endpoints: [], removed: false })),
+      (await store.listRoutes()).map((route) => ({
+        team: route.team,
+        app: route.app,
+        processType: route.processType,
+        routingClass: RoutingClass.WEB,
+        endpoints: [],
+        removed: false,
+      })),
       true,
     );
 
@@ -147,8 +183,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): 
     closers.push(() => reconciler.close());
     await reconciler.kick();
 
-    const scheduler =
-      deps.scheduler ?? createInternalClient(SchedulerService, { baseUrl: config.schedulerUrl, token: config.internalToken });
+    const scheduler = deps.scheduler ?? createInternalClient(SchedulerService, { baseUrl: config.schedulerUrl, token: config.internalToken });
     let reportDrained: (replicas: string[]) => void = () => {};
     if (local) {
       dataPlane = await startDataPlane({
@@ -170,16 +205,32 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): 
     }
 
     const httpsScheme = local ? certificates !== undefined : true;
-    const publicPort = httpsScheme ? (dataPlane && config.proxy.publicHttpsPort === 0 ? dataPlane.httpsPort : config.proxy.publicHttpsPort) : (dataPlane && config.proxy.publicHttpPort === 0 ? dataPlane.httpPort : config.proxy.publicHttpPort);
+    const publicPort = httpsScheme
+      ? dataPlane && config.proxy.publicHttpsPort === 0
+        ? dataPlane.httpsPort
+        : config.proxy.publicHttpsPort
+      : dataPlane && config.proxy.publicHttpPort === 0
+        ? dataPlane.httpPort
+        : config.proxy.publicHttpPort;
     const defaultPort = httpsScheme ? 443 : 80;
-    const urlFor = (hostname: string) =>
-      `${httpsScheme ? "https" : "http"}://${hostname}${!local || publicPort === defaultPort ? "" : `:${publicPort}`}`;
+    const urlFor = (hostname: string) => `${httpsScheme ? "https" : "http"}://${hostname}${!local || publicPort === defaultPort ? "" : `:${publicPort}`}`;
 
     const server = await startServer({
       name: "router",
       host: config.host,
       port: config.port,
-      services: [serve(RouterService, createRouterService({ store, routes, reconciler, domainPolicy: { platformDomain: config.platformDomain, allowWildcards: config.allowWildcardDomains }, urlFor }))],
+      services: [
+        serve(
+          RouterService,
+          createRouterService({
+            store,
+            routes,
+            reconciler,
+            domainPolicy: { platformDomain: config.platformDomain, allowWildcards: config.allowWildcardDomains },
+            urlFor,
+          }),
+        ),
+      ],
       internalToken: config.internalToken,
       maxMessageBytes: config.maxMessageBytes,
       logger,
@@ -220,7 +271,13 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): 
  */
 async function applyGeneration(
   generation: EndpointGeneration,
-  parts: { store: RouterStore; routes: ReturnType<typeof createRouteTable>; dataPlane: DataPlane | undefined; reconciler: { kick(): Promise<void> }; platformDomain: string },
+  parts: {
+    store: RouterStore;
+    routes: ReturnType<typeof createRouteTable>;
+    dataPlane: DataPlane | undefined;
+    reconciler: { kick(): Promise<void> };
+    platformDomain: string;
+  },
 ): Promise<void> {
   const { store, routes, dataPlane } = parts;
   if (dataPlane) dataPlane.applyEndpoints(generation.processes, generation.snapshot);
@@ -235,7 +292,8 @@ async function applyGeneration(
       continue;
     }
     live.add(targetKey(process.app, process.processType));
-    if (process.endpoints.length > 0 && (await store.upsertRoute({ hostname, team: process.team, app: process.app, processType: process.processType }))) changed = true;
+    if (process.endpoints.length > 0 && (await store.upsertRoute({ hostname, team: process.team, app: process.app, processType: process.processType })))
+      changed = true;
   }
   if (generation.snapshot) {
     for (const route of await store.listRoutes()) {

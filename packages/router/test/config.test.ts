@@ -8,7 +8,15 @@ test("defaults: local engine, proxy on 8000/8443, platform CA, 30 s replica wait
   const config = readRouterConfig(base);
   t.is(config.port, 8082);
   t.is(config.engine, "local");
-  t.like(config.proxy, { httpPort: 8000, httpsPort: 8443, publicHttpPort: 8000, publicHttpsPort: 8443, redirectHttps: false, replicaWaitMs: 30_000, drainTimeoutMs: 30_000 });
+  t.like(config.proxy, {
+    httpPort: 8000,
+    httpsPort: 8443,
+    publicHttpPort: 8000,
+    publicHttpsPort: 8443,
+    redirectHttps: false,
+    replicaWaitMs: 30_000,
+    drainTimeoutMs: 30_000,
+  });
   t.is(config.tls.mode, "platform-ca");
   t.is(config.tls.renewBeforeMs, 30 * 24 * 60 * 60 * 1000);
   t.is(config.platformDomain, "berth.localhost");
@@ -37,7 +45,12 @@ test("every setting is read from its variable", (t) => {
   });
   t.is(config.platformDomain, "apps.example.net");
   t.like(config.proxy, { httpPort: 80, httpsPort: 443, publicHttpPort: 80, publicHttpsPort: 8443, redirectHttps: true, replicaWaitMs: 5000 });
-  t.like(config.tls, { mode: "acme", acmeDirectoryUrl: "https://acme.example.net/directory", acmeEmail: "ops@example.net", renewBeforeMs: 20 * 24 * 60 * 60 * 1000 });
+  t.like(config.tls, {
+    mode: "acme",
+    acmeDirectoryUrl: "https://acme.example.net/directory",
+    acmeEmail: "ops@example.net",
+    renewBeforeMs: 20 * 24 * 60 * 60 * 1000,
+  });
   t.is(config.engine, "kubernetes");
   t.like(config.kubernetes, { ingressClass: "traefik", clusterIssuer: "letsencrypt-staging" });
   t.true(config.allowWildcardDomains);

@@ -24,7 +24,11 @@ test("the desired routes group platform routes and custom domains per web proces
 test("an Ingress per web process is schema-valid, points at the process's Service and asks cert-manager for TLS", async (t) => {
   const ingress = ingressFor(desiredRoutes(routes, domains)[0]!, settings) as {
     metadata: { name: string; namespace: string; labels: Record<string, string>; annotations: Record<string, string> };
-    spec: { ingressClassName: string; tls: { hosts: string[]; secretName: string }[]; rules: { host: string; http: { paths: { backend: { service: { name: string; port: { number: number } } } }[] } }[] };
+    spec: {
+      ingressClassName: string;
+      tls: { hosts: string[]; secretName: string }[];
+      rules: { host: string; http: { paths: { backend: { service: { name: string; port: { number: number } } } }[] } }[];
+    };
   };
   const validation = await validateKubernetesObject(ingress);
   t.true(validation.schemaChecked);
@@ -40,7 +44,10 @@ test("an Ingress per web process is schema-valid, points at the process's Servic
     { hosts: ["admin.example.com"], secretName: tlsSecretName(adminWeb, "admin.example.com") },
   ]);
   t.not(ingress.spec.tls[0]!.secretName, ingress.spec.tls[1]!.secretName);
-  t.deepEqual(ingress.spec.rules.map((rule) => rule.host), ["shop-admin.apps.example.net", "admin.example.com"]);
+  t.deepEqual(
+    ingress.spec.rules.map((rule) => rule.host),
+    ["shop-admin.apps.example.net", "admin.example.com"],
+  );
   t.deepEqual(ingress.spec.rules[0]!.http.paths[0]!.backend.service, { name: adminWeb, port: { number: 80 } });
 });
 
@@ -48,21 +55,40 @@ test("Ingress objects are applied, updated and pruned idempotently on the API se
   const api = await createFakeKubeApi();
   t.teardown(() => api.close());
   const engine = createIngressEngine({ kubeConfig: api.kubeConfig(), ...settings, logger: silentLogger });
-  const ingresses = () => api.objects({ kind: "Ingress", namespace: teamNamespace("berth-apps", "acme") }) as { metadata: { name: string; resourceVersion: string }; spec: { rules: { host: string }[] } }[];
+  const ingresses = () =>
+    api.objects({ kind: "Ingress", namespace: teamNamespace("berth-apps", "acme") }) as {
+      metadata: { name: string; resourceVersion: string };
+      spec: { rules: { host: string }[] };
+    }[];
 
   await engine.apply(desiredRoutes(routes, []));
-  t.deepEqual(ingresses().map((ingress) => ingress.metadata.name), [adminWeb, web].sort());
+  t.deepEqual(
+    ingresses().map((ingress) => ingress.metadata.name),
+    [adminWeb, web].sort(),
+  );
   for (const ingress of ingresses()) t.deepEqual((await validateKubernetesObject(ingress)).violations, []);
 
   const versions = ingresses().map((ingress) => ingress.metadata.resourceVersion);
   await engine.apply(desiredRoutes(routes, []));
-  t.deepEqual(ingresses().map((ingress) => ingress.metadata.resourceVersion), versions, "applying the same routes again changes nothing");
+  t.deepEqual(
+    ingresses().map((ingress) => ingress.metadata.resourceVersion),
+    versions,
+    "applying the same routes again changes nothing",
+  );
 
   await engine.apply(desiredRoutes(routes, domains));
-  t.deepEqual(ingresses()[0]!.spec.rules.map((rule) => rule.host), ["shop-admin.apps.example.net", "admin.example.com"], "a custom domain adds a rule");
+  t.deepEqual(
+    ingresses()[0]!.spec.rules.map((rule) => rule.host),
+    ["shop-admin.apps.example.net", "admin.example.com"],
+    "a custom domain adds a rule",
+  );
 
   await engine.apply(desiredRoutes(routes.slice(0, 1), []));
-  t.deepEqual(ingresses().map((ingress) => ingress.metadata.name), [web], "a route that went is pruned");
+  t.deepEqual(
+    ingresses().map((ingress) => ingress.metadata.name),
+    [web],
+    "a route that went is pruned",
+  );
 
   await engine.apply([]);
   t.deepEqual(ingresses(), []);

@@ -23,7 +23,8 @@ test("routes by host to the web process and each *-web process, with X-Forwarded
   t.is((await request(plane.httpPort, "SHOP-admin.berth.localhost:8000", { path: "/b" })).body, "admin-1 GET /b");
 
   const echoed = JSON.parse(
-    (await request(plane.httpPort, "shop.berth.localhost", { path: "/headers", headers: { "x-forwarded-for": "10.0.0.9", "x-forwarded-proto": "https" } })).body,
+    (await request(plane.httpPort, "shop.berth.localhost", { path: "/headers", headers: { "x-forwarded-for": "10.0.0.9", "x-forwarded-proto": "https" } }))
+      .body,
   ) as Record<string, string>;
   t.is(echoed["x-forwarded-for"], "10.0.0.9, 127.0.0.1");
   t.is(echoed["x-forwarded-proto"], "http", "a client cannot choose the forwarded scheme");
@@ -107,11 +108,14 @@ test("request bodies, chunked requests and chunked responses go through intact o
   const big = "x".repeat(1_000_000);
   t.is((await request(plane.httpPort, "shop.berth.localhost", { method: "PUT", body: big, agent })).body, `web-1 PUT / ${big}`);
   const chunked = await new Promise<string>((resolve, reject) => {
-    const outgoing = http.request({ host: "127.0.0.1", port: plane.httpPort, method: "POST", path: "/c", headers: { host: "shop.berth.localhost" }, agent }, (response) => {
-      let body = "";
-      response.on("data", (chunk: Buffer) => (body += chunk.toString()));
-      response.on("end", () => resolve(body));
-    });
+    const outgoing = http.request(
+      { host: "127.0.0.1", port: plane.httpPort, method: "POST", path: "/c", headers: { host: "shop.berth.localhost" }, agent },
+      (response) => {
+        let body = "";
+        response.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        response.on("end", () => resolve(body));
+      },
+    );
     outgoing.on("error", reject);
     outgoing.write("first,");
     setTimeout(() => outgoing.end("second"), 20);

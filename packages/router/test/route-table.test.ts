@@ -17,18 +17,36 @@ test("a snapshot is immutable: later changes do not alter a snapshot already rea
   table.applyEndpoints([web("web", [endpoint("a", 1)])], true);
   const before = table.current;
   table.applyEndpoints([web("web", [endpoint("b", 2)])], false);
-  t.deepEqual(before.lookup("shop.berth.localhost")?.upstreams.map((u) => u.replica), ["a"]);
-  t.deepEqual(table.current.lookup("shop.berth.localhost")?.upstreams.map((u) => u.replica), ["b"]);
+  t.deepEqual(
+    before.lookup("shop.berth.localhost")?.upstreams.map((u) => u.replica),
+    ["a"],
+  );
+  t.deepEqual(
+    table.current.lookup("shop.berth.localhost")?.upstreams.map((u) => u.replica),
+    ["b"],
+  );
 });
 
 test("applying endpoints reports the replicas that appeared and left", (t) => {
   const table = createRouteTable("berth.localhost");
-  t.deepEqual(table.applyEndpoints([web("web", [endpoint("a", 1), endpoint("b", 2)])], true).addedUpstreams.map((u) => u.replica), ["a", "b"]);
+  t.deepEqual(
+    table.applyEndpoints([web("web", [endpoint("a", 1), endpoint("b", 2)])], true).addedUpstreams.map((u) => u.replica),
+    ["a", "b"],
+  );
   const change = table.applyEndpoints([web("web", [endpoint("b", 2), endpoint("c", 3)])], false);
-  t.deepEqual(change.removedUpstreams.map((u) => u.replica), ["a"]);
-  t.deepEqual(change.addedUpstreams.map((u) => u.replica), ["c"]);
+  t.deepEqual(
+    change.removedUpstreams.map((u) => u.replica),
+    ["a"],
+  );
+  t.deepEqual(
+    change.addedUpstreams.map((u) => u.replica),
+    ["c"],
+  );
   const removal = table.applyEndpoints([web("web", [], true)], false);
-  t.deepEqual(removal.removedUpstreams.map((u) => u.replica), ["b", "c"]);
+  t.deepEqual(
+    removal.removedUpstreams.map((u) => u.replica),
+    ["b", "c"],
+  );
   t.is(table.current.lookup("shop.berth.localhost"), undefined, "a removed process is no longer routed");
 });
 

@@ -72,7 +72,14 @@ test("a web process gets its route and an HTTPS certificate from the platform CA
     await new Promise((resolve) => setTimeout(resolve, 20));
     route = (await client.listRoutes({ app: "shop" })).routes[0];
   }
-  t.like(route, { hostname: "shop.berth.localhost", app: "shop", processType: "web", customDomain: false, healthyEndpoints: 1, url: `https://shop.berth.localhost:${router.proxyHttpsPort}` });
+  t.like(route, {
+    hostname: "shop.berth.localhost",
+    app: "shop",
+    processType: "web",
+    customDomain: false,
+    healthyEndpoints: 1,
+    url: `https://shop.berth.localhost:${router.proxyHttpsPort}`,
+  });
   t.is(route.certificate?.issuer, "platform-ca");
   const caFile = fs.readFileSync(path.join(dataDir, "router", "platform-ca.pem"), "utf8");
   t.is(router.platformCaPem, caFile);
@@ -94,23 +101,35 @@ test("custom domains: add, get, list, serve, refuse bad or taken names without s
 
   const invalid = await rejection(client.addDomain({ app: "shop", processType: "admin-web", hostname: "bad_name.example.com" }));
   t.is(invalid.code, Code.InvalidArgument);
-  t.deepEqual(fieldViolationsOf(invalid).map((violation) => violation.field), ["hostname"]);
+  t.deepEqual(
+    fieldViolationsOf(invalid).map((violation) => violation.field),
+    ["hostname"],
+  );
   const foreign = await rejection(client.addDomain({ app: "shop", processType: "admin-web", hostname: "other.berth.localhost" }));
   t.is(foreign.code, Code.InvalidArgument);
   const worker = await rejection(client.addDomain({ app: "shop", processType: "worker", hostname: "jobs.example.com" }));
-  t.deepEqual(fieldViolationsOf(worker).map((violation) => violation.field), ["process_type"]);
+  t.deepEqual(
+    fieldViolationsOf(worker).map((violation) => violation.field),
+    ["process_type"],
+  );
   const everything = await rejection(client.addDomain({ app: "Shop!", processType: "api-tcp", hostname: "*.example.com" }));
-  t.deepEqual(fieldViolationsOf(everything).map((violation) => violation.field), ["app", "process_type", "hostname"]);
+  t.deepEqual(
+    fieldViolationsOf(everything).map((violation) => violation.field),
+    ["app", "process_type", "hostname"],
+  );
   const taken = await rejection(client.addDomain({ app: "blog", processType: "web", hostname: "admin.example.com" }));
   t.is(taken.code, Code.AlreadyExists);
   t.regex(taken.message, /another app/);
 
   const domains = (await client.listDomains({ app: "" })).routes.map((route) => route.hostname);
   t.deepEqual(domains, ["admin.example.com"], "refused requests stored nothing");
-  t.deepEqual((await client.listRoutes({ app: "shop" })).routes.map((route) => [route.hostname, route.customDomain]), [
-    ["shop-admin.berth.localhost", false],
-    ["admin.example.com", true],
-  ]);
+  t.deepEqual(
+    (await client.listRoutes({ app: "shop" })).routes.map((route) => [route.hostname, route.customDomain]),
+    [
+      ["shop-admin.berth.localhost", false],
+      ["admin.example.com", true],
+    ],
+  );
 
   t.is((await rejection(client.removeDomain({ app: "blog", hostname: "admin.example.com" }))).code, Code.NotFound, "only the owning app removes it");
   await client.removeDomain({ app: "shop", hostname: "admin.example.com" });
@@ -143,7 +162,10 @@ test("removed replicas are reported drained, removed processes lose their route,
 
   await scheduler.acknowledged("router-test", scheduler.setWebEndpoints("shop", "admin-web", [], true));
   t.is((await request(router.proxyHttpPort, "shop-admin.berth.localhost")).status, 404);
-  t.deepEqual((await client.listRoutes({ app: "shop" })).routes.map((route) => route.hostname), ["shop.berth.localhost"]);
+  t.deepEqual(
+    (await client.listRoutes({ app: "shop" })).routes.map((route) => route.hostname),
+    ["shop.berth.localhost"],
+  );
 
   await client.addDomain({ app: "shop", processType: "web", hostname: "www.example.com" });
   await client.deleteAppRoutes({ app: "shop" });
@@ -175,7 +197,10 @@ test("a restarted scheduler that knows nothing yet does not take routes away; a 
   await scheduler.restart(false, ["shop/web"]);
   await scheduler.acknowledged("router-test", scheduler.setWebEndpoints("blog", "web", [blog.endpoint()]));
   t.is((await request(router.proxyHttpPort, "shop.berth.localhost")).status, 404);
-  t.deepEqual((await client.listRoutes({ app: "" })).routes.map((route) => route.hostname), ["blog.berth.localhost"]);
+  t.deepEqual(
+    (await client.listRoutes({ app: "" })).routes.map((route) => route.hostname),
+    ["blog.berth.localhost"],
+  );
 });
 
 test("calls without the internal credential are refused", async (t) => {
@@ -193,11 +218,17 @@ test("on the kubernetes engine, routes and custom domains become Ingress objects
   const ingresses = () => api.objects({ kind: "Ingress" }) as { metadata: { name: string }; spec: { rules: { host: string }[] } }[];
   scheduler.setWebEndpoints("shop", "web", [{ replica: "shop-web-abc", host: "10.0.0.7", port: 5000 }]);
   while (ingresses().length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
-  t.deepEqual(ingresses().map((ingress) => ingress.spec.rules.map((rule) => rule.host)), [["shop.apps.example.net"]]);
+  t.deepEqual(
+    ingresses().map((ingress) => ingress.spec.rules.map((rule) => rule.host)),
+    [["shop.apps.example.net"]],
+  );
   t.is((await client.listRoutes({ app: "shop" })).routes[0]?.url, "https://shop.apps.example.net");
 
   await client.addDomain({ app: "shop", processType: "web", hostname: "www.example.com" });
-  t.deepEqual(ingresses()[0]!.spec.rules.map((rule) => rule.host), ["shop.apps.example.net", "www.example.com"]);
+  t.deepEqual(
+    ingresses()[0]!.spec.rules.map((rule) => rule.host),
+    ["shop.apps.example.net", "www.example.com"],
+  );
   await client.deleteAppRoutes({ app: "shop" });
   t.deepEqual(ingresses(), []);
 });

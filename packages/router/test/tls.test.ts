@@ -50,13 +50,20 @@ test("the platform CA issues a certificate per route, served by SNI over HTTP/1.
   await certificates.settled();
 
   const rows = await store.store.listCertificates();
-  t.deepEqual(rows.map((row) => [row.hostname, row.state, row.issuer]), [
-    ["shop.berth.localhost", "issued", "platform-ca"],
-    ["www.example.com", "issued", "platform-ca"],
-  ]);
+  t.deepEqual(
+    rows.map((row) => [row.hostname, row.state, row.issuer]),
+    [
+      ["shop.berth.localhost", "issued", "platform-ca"],
+      ["www.example.com", "issued", "platform-ca"],
+    ],
+  );
   t.true(rows[0]!.notAfter!.getTime() > Date.now() + 80 * 24 * HOUR);
 
-  t.deepEqual(await httpsGet(plane.httpsPort, "shop.berth.localhost", authority.certificatePem, "/tls"), { status: 200, body: "web-1 GET /tls", alpn: "http/1.1" });
+  t.deepEqual(await httpsGet(plane.httpsPort, "shop.berth.localhost", authority.certificatePem, "/tls"), {
+    status: 200,
+    body: "web-1 GET /tls",
+    alpn: "http/1.1",
+  });
   t.deepEqual(await httpsGet(plane.httpsPort, "www.example.com", authority.certificatePem), { status: 200, body: "web-1 GET /", alpn: "http/1.1" });
   t.deepEqual(await http2Get(plane.httpsPort, "shop.berth.localhost", authority.certificatePem, "/h2"), { status: 200, body: "web-1 GET /h2", alpn: "h2" });
   const forwarded = JSON.parse((await http2Get(plane.httpsPort, "shop.berth.localhost", authority.certificatePem, "/headers")).body) as Record<string, string>;
@@ -68,7 +75,10 @@ test("the platform CA issues a certificate per route, served by SNI over HTTP/1.
   // Forgetting a hostname drops its certificate from the store and from SNI.
   await certificates.sync(["shop.berth.localhost"]);
   await certificates.settled();
-  t.deepEqual((await store.store.listCertificates()).map((row) => row.hostname), ["shop.berth.localhost"]);
+  t.deepEqual(
+    (await store.store.listCertificates()).map((row) => row.hostname),
+    ["shop.berth.localhost"],
+  );
   await t.throwsAsync(httpsGet(plane.httpsPort, "www.example.com", authority.certificatePem));
 });
 
@@ -145,17 +155,28 @@ pebbleTest("a certificate from a real ACME server (pebble, http-01 through the p
   await certificates.settled();
 
   const rows = await store.store.listCertificates();
-  t.deepEqual(rows.map((row) => [row.hostname, row.state, row.issuer, row.lastError]), [
-    ["shop.berth.localhost", "issued", "acme", ""],
-    ["www.example.com", "issued", "acme", ""],
-  ]);
+  t.deepEqual(
+    rows.map((row) => [row.hostname, row.state, row.issuer, row.lastError]),
+    [
+      ["shop.berth.localhost", "issued", "acme", ""],
+      ["www.example.com", "issued", "acme", ""],
+    ],
+  );
   const root = await pebble.issuingRoot();
   t.is((await httpsGet(plane.httpsPort, "shop.berth.localhost", root, "/acme")).body, "web-1 GET /acme");
   t.is((await httpsGet(plane.httpsPort, "www.example.com", root)).body, "web-1 GET /");
   t.deepEqual((await store.db.query("SELECT count(*)::int AS n FROM acme_challenges")).rows, [{ n: 0 }], "challenges are cleaned up");
 
   // A challenge the proxy cannot answer fails validation: the state and error are recorded.
-  const unanswered = manager(store, createAcmeIssuer({ directoryUrl: pebble.directoryUrl, accountKeyPem, directoryCaPem: pebble.listenerCaPem, challenges: { put: async () => {}, remove: async () => {} } }));
+  const unanswered = manager(
+    store,
+    createAcmeIssuer({
+      directoryUrl: pebble.directoryUrl,
+      accountKeyPem,
+      directoryCaPem: pebble.listenerCaPem,
+      challenges: { put: async () => {}, remove: async () => {} },
+    }),
+  );
   t.teardown(() => unanswered.close());
   await unanswered.sync(["shop.berth.localhost", "www.example.com", "broken.example.com"]);
   await unanswered.settled();
@@ -211,10 +232,13 @@ pebbleTest("two router replicas sharing one Redis order each certificate from th
 
   t.deepEqual(Object.fromEntries(orders), { "shop.berth.localhost": 1, "www.example.com": 1 }, "one ACME order per hostname across both replicas");
   const rows = await store.store.listCertificates();
-  t.deepEqual(rows.map((row) => [row.hostname, row.state, row.issuer]), [
-    ["shop.berth.localhost", "issued", "acme"],
-    ["www.example.com", "issued", "acme"],
-  ]);
+  t.deepEqual(
+    rows.map((row) => [row.hostname, row.state, row.issuer]),
+    [
+      ["shop.berth.localhost", "issued", "acme"],
+      ["www.example.com", "issued", "acme"],
+    ],
+  );
   // The replica that did not issue loads what the other stored, and serves it.
   for (const replica of replicas) {
     for (const hostname of hostnames) await eventually(async () => replica.contextFor(hostname), `${hostname} served by every replica`, 30_000);

@@ -49,8 +49,12 @@ export function startAutoscaler(options: {
     const app = await findApp(db, rule.app);
     const entry = (await listFormation(db, rule.app)).find((candidate) => candidate.processType === rule.processType);
     if (app === undefined || app.deleting || entry === undefined) return;
-    const ready = (await listReplicas(db, rule.app)).filter((replica) => replica.processType === rule.processType && replica.ready && replica.retirePhase === "");
-    const samples = (await Promise.all(ready.map((replica) => supervisor.sampleCpuMillis(replica.name)))).filter((sample): sample is number => sample !== undefined);
+    const ready = (await listReplicas(db, rule.app)).filter(
+      (replica) => replica.processType === rule.processType && replica.ready && replica.retirePhase === "",
+    );
+    const samples = (await Promise.all(ready.map((replica) => supervisor.sampleCpuMillis(replica.name)))).filter(
+      (sample): sample is number => sample !== undefined,
+    );
     if (samples.length === 0) return;
     const observedCpuPercent = Math.round((samples.reduce((sum, sample) => sum + sample, 0) / samples.length / effectiveResources(entry).cpuMillis) * 100);
     const now = Date.now();

@@ -60,7 +60,14 @@ export interface RunningScheduler {
  */
 export async function startScheduler(config: SchedulerConfig, options: StartSchedulerOptions = {}): Promise<RunningScheduler> {
   const logger = options.logger ?? createLogger("scheduler", { level: config.logLevel });
-  const db = await openDatabase({ service: "scheduler", schema: config.schema, migrations: MIGRATIONS, databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+  const db = await openDatabase({
+    service: "scheduler",
+    schema: config.schema,
+    migrations: MIGRATIONS,
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    logger,
+  });
   const coordination = options.coordination ?? createCoordination({ redisUrl: config.redisUrl, logger });
   const files = join(config.dataDir, "apps");
   const endpoints = await createEndpointHub({

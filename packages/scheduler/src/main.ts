@@ -11,6 +11,15 @@ try {
   process.exit(2);
 }
 const logger = createLogger("scheduler", { level: config.logLevel });
-logger.info("configuration", maskedConfig({ ...config, health: JSON.stringify(config.health), autoscale: JSON.stringify(config.autoscale), kubernetes: JSON.stringify(config.kubernetes), replicaBaseEnv: Object.keys(config.replicaBaseEnv).join(",") }));
+logger.info(
+  "configuration",
+  maskedConfig({
+    ...config,
+    health: JSON.stringify(config.health),
+    autoscale: JSON.stringify(config.autoscale),
+    kubernetes: JSON.stringify(config.kubernetes),
+    replicaBaseEnv: Object.keys(config.replicaBaseEnv).join(","),
+  }),
+);
 const scheduler = await startScheduler(config, { logger });
 await runUntilSignal(logger, [scheduler]);

@@ -43,16 +43,18 @@ export async function createReleaseAndRollout(
   options: { runReleasePhase: boolean },
 ): Promise<{ release: ReleaseRecord; rollout: RolloutRecord }> {
   await requireNoRollout(tx, app);
-  await claimRouteHostnames(tx, app.name, content.processes.map((process) => process.processType));
+  await claimRouteHostnames(
+    tx,
+    app.name,
+    content.processes.map((process) => process.processType),
+  );
   const version = await nextReleaseVersion(tx, app.name);
   for (const process of content.processes) {
     if (process.processType === "release") continue;
     await ensureFormationEntry(tx, app.name, process.processType, process.processType === "web" ? 1 : 0, DEFAULT_POD_SIZE);
   }
   const types = new Set(content.processes.map((process) => process.processType));
-  const formation = (await listFormation(tx, app.name))
-    .filter((entry) => types.has(entry.processType))
-    .map(({ lastAutoscale: _decision, ...entry }) => entry);
+  const formation = (await listFormation(tx, app.name)).filter((entry) => types.has(entry.processType)).map(({ lastAutoscale: _decision, ...entry }) => entry);
   const hasReleaseCommand = options.runReleasePhase && types.has("release");
   const release = await insertRelease(tx, { ...content, app: app.name, version, formation, releasePhase: hasReleaseCommand ? "pending" : "none" });
   const rollout = await insertRollout(tx, {

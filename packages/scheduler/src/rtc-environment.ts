@@ -21,7 +21,10 @@ export type RtcEnvironment = (replica: RtcReplica) => Promise<Record<string, str
  * for the replica's variables. A failure fails the replica's start, which is
  * retried: an rtc replica without its TURN variables would be broken.
  */
-export function createRtcEnvironment(allocator: Pick<Client<typeof TurnAllocatorService>, "ensureAllocation" | "getReplicaEnv">, timeoutMs: number): RtcEnvironment {
+export function createRtcEnvironment(
+  allocator: Pick<Client<typeof TurnAllocatorService>, "ensureAllocation" | "getReplicaEnv">,
+  timeoutMs: number,
+): RtcEnvironment {
   return async (replica) => {
     const { team, app, processType } = replica;
     await allocator.ensureAllocation({ team, app, processType, replicas: replica.replicas }, { timeoutMs });

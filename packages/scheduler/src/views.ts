@@ -67,7 +67,14 @@ export function releaseMessage(release: ReleaseRecord, healthDefaults: HealthDef
     ),
     config: release.config,
     formation: release.formation.map((entry) =>
-      formationMessage({ app: release.app, entry: { ...entry, lastAutoscale: null }, command: release.processes.find((p) => p.processType === entry.processType)?.command ?? "", readyReplicas: 0, rule: undefined, healthDefaults }),
+      formationMessage({
+        app: release.app,
+        entry: { ...entry, lastAutoscale: null },
+        command: release.processes.find((p) => p.processType === entry.processType)?.command ?? "",
+        readyReplicas: 0,
+        rule: undefined,
+        healthDefaults,
+      }),
     ),
     description: release.description,
     status: RELEASE_STATUS[release.status],

@@ -25,7 +25,10 @@ async function refusal(t: ExecutionContext, archive: Buffer, limits = LIMITS): P
   const { dir, file, destination } = await place(t, archive);
   const error = ConnectError.from(await t.throwsAsync(extractSourceArchive(file, destination, limits)));
   t.is(error.code, Code.InvalidArgument);
-  t.deepEqual(fieldViolationsOf(error).map((violation) => violation.field), ["data"]);
+  t.deepEqual(
+    fieldViolationsOf(error).map((violation) => violation.field),
+    ["data"],
+  );
   // Nothing half-written is left: no destination, no temporary directory.
   t.deepEqual(await readdir(join(dir, "sources")).catch(() => []), []);
   return error.rawMessage;
@@ -51,8 +54,21 @@ test("absolute paths, .. paths, absolute links, hard links, devices and entries 
     [[{ path: "l", type: "SymbolicLink", linkpath: "../../other-team" }], /points outside the archive/],
     [[{ path: "h", type: "Link", linkpath: "Procfile" }], /only files, directories and relative symbolic links/],
     [[{ path: "dev", type: "CharacterDevice" }], /only files, directories and relative symbolic links/],
-    [[{ path: "sub/", type: "Directory" }, { path: "a", type: "SymbolicLink", linkpath: "sub" }, { path: "a/x", content: "x" }], /inside symbolic link "a"/],
-    [[{ path: "f", content: "1" }, { path: "f", content: "2" }], /appears twice/],
+    [
+      [
+        { path: "sub/", type: "Directory" },
+        { path: "a", type: "SymbolicLink", linkpath: "sub" },
+        { path: "a/x", content: "x" },
+      ],
+      /inside symbolic link "a"/,
+    ],
+    [
+      [
+        { path: "f", content: "1" },
+        { path: "f", content: "2" },
+      ],
+      /appears twice/,
+    ],
   ];
   for (const [entries, message] of cases) t.regex(await refusal(t, gzipSync(tarOf(entries))), message, entries[0]!.path);
 });

@@ -20,17 +20,70 @@ const windows = { scaleUpWindowMs: 1000, scaleDownWindowMs: 5000 };
 
 test("a scale-up waits until the whole up-window asks for more, then takes its lowest ask", (t) => {
   t.is(stabilisedReplicas([{ atMs: 500, replicas: 4 }], 2, 1000, windows, 500), undefined);
-  t.is(stabilisedReplicas([{ atMs: 0, replicas: 4 }, { atMs: 500, replicas: 3 }, { atMs: 1000, replicas: 5 }], 2, 1000, windows, 0), 3);
-  t.is(stabilisedReplicas([{ atMs: 0, replicas: 4 }, { atMs: 1000, replicas: 2 }], 2, 1000, windows, 0), undefined);
+  t.is(
+    stabilisedReplicas(
+      [
+        { atMs: 0, replicas: 4 },
+        { atMs: 500, replicas: 3 },
+        { atMs: 1000, replicas: 5 },
+      ],
+      2,
+      1000,
+      windows,
+      0,
+    ),
+    3,
+  );
+  t.is(
+    stabilisedReplicas(
+      [
+        { atMs: 0, replicas: 4 },
+        { atMs: 1000, replicas: 2 },
+      ],
+      2,
+      1000,
+      windows,
+      0,
+    ),
+    undefined,
+  );
 });
 
 test("a scale-down goes only as low as the highest ask of the down-window", (t) => {
-  const history = [{ atMs: 0, replicas: 1 }, { atMs: 2000, replicas: 3 }, { atMs: 5000, replicas: 1 }];
+  const history = [
+    { atMs: 0, replicas: 1 },
+    { atMs: 2000, replicas: 3 },
+    { atMs: 5000, replicas: 1 },
+  ];
   t.is(stabilisedReplicas(history, 4, 5000, windows, 0), 3);
   // The history began 2 s ago: too short for the 5 s down-window.
-  t.is(stabilisedReplicas([{ atMs: 3000, replicas: 1 }, { atMs: 5000, replicas: 1 }], 4, 5000, windows, 3000), undefined);
+  t.is(
+    stabilisedReplicas(
+      [
+        { atMs: 3000, replicas: 1 },
+        { atMs: 5000, replicas: 1 },
+      ],
+      4,
+      5000,
+      windows,
+      3000,
+    ),
+    undefined,
+  );
   // Entries older than the window were dropped, but the history still began long enough ago.
-  t.is(stabilisedReplicas([{ atMs: 4000, replicas: 1 }, { atMs: 5000, replicas: 2 }], 4, 5000, windows, -2000), 2);
+  t.is(
+    stabilisedReplicas(
+      [
+        { atMs: 4000, replicas: 1 },
+        { atMs: 5000, replicas: 2 },
+      ],
+      4,
+      5000,
+      windows,
+      -2000,
+    ),
+    2,
+  );
 });
 
 test("without windows, decisions are immediate; nothing to do is undefined", (t) => {

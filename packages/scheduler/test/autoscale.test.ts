@@ -26,13 +26,20 @@ test("a replica that burns CPU makes an autoscaled type grow, and it shrinks bac
   t.is(grown.autoscale?.maxReplicas, 3);
   await eventually(async () => ((await readyReplicas(client, "shop", "web")).length === 3 ? true : undefined), "three ready web replicas");
 
-  const shrunk = await eventually(async () => {
-    const web = (await client.getFormation({ app: "shop" })).processes.find((p) => p.processType === "web")!;
-    return web.replicas === 1 ? web : undefined;
-  }, "web to shrink back to 1", 90_000);
+  const shrunk = await eventually(
+    async () => {
+      const web = (await client.getFormation({ app: "shop" })).processes.find((p) => p.processType === "web")!;
+      return web.replicas === 1 ? web : undefined;
+    },
+    "web to shrink back to 1",
+    90_000,
+  );
   t.true((shrunk.lastAutoscale?.fromReplicas ?? 0) > 1);
   t.is(shrunk.lastAutoscale?.toReplicas, 1);
-  await eventually(async () => ((await client.listReplicas({ app: "shop", processType: "web" })).replicas.length === 1 ? true : undefined), "one web replica left");
+  await eventually(
+    async () => ((await client.listReplicas({ app: "shop", processType: "web" })).replicas.length === 1 ? true : undefined),
+    "one web replica left",
+  );
 
   // Each decision is in the progress stream.
   const { rollouts } = await client.listRollouts({ app: "shop" });
@@ -40,6 +47,12 @@ test("a replica that burns CPU makes an autoscaled type grow, and it shrinks bac
   for (const rollout of rollouts.filter((r) => r.processTypes.includes("web"))) {
     steps.push(...(await followRollout(client, "shop", rollout.id)).events.filter((e) => e.kind === RolloutEventKind.AUTOSCALED).map((e) => e.message));
   }
-  t.true(steps.some((message) => /from 1 to 3/.test(message)), steps.join("\n"));
-  t.true(steps.some((message) => /from [23] to 1 /.test(message)), steps.join("\n"));
+  t.true(
+    steps.some((message) => /from 1 to 3/.test(message)),
+    steps.join("\n"),
+  );
+  t.true(
+    steps.some((message) => /from [23] to 1 /.test(message)),
+    steps.join("\n"),
+  );
 });

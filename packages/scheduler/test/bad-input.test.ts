@@ -28,8 +28,22 @@ test("bad input is refused with INVALID_ARGUMENT naming the field, and changes n
     ["size huge-9x", client.updateFormation({ app: "shop", changes: [{ processType: "web", size: "huge-9x" }] }), "changes[0].size"],
     ["memoryMb 16", client.updateFormation({ app: "shop", changes: [{ processType: "worker", replicas: 1, memoryMb: 16 }] }), "changes[0].memory_mb"],
     ["cpuMillis 10", client.updateFormation({ app: "shop", changes: [{ processType: "web", cpuMillis: 10 }] }), "changes[0].cpu_millis"],
-    ["one good and one bad change", client.updateFormation({ app: "shop", changes: [{ processType: "web", replicas: 2 }, { processType: "worker", size: "huge-9x" }] }), "changes[1].size"],
-    ["an autoscale rule with max below min", client.setAutoscale({ app: "shop", rule: { processType: "web", minReplicas: 3, maxReplicas: 2, targetCpuPercent: 50 } }), "rule.max_replicas"],
+    [
+      "one good and one bad change",
+      client.updateFormation({
+        app: "shop",
+        changes: [
+          { processType: "web", replicas: 2 },
+          { processType: "worker", size: "huge-9x" },
+        ],
+      }),
+      "changes[1].size",
+    ],
+    [
+      "an autoscale rule with max below min",
+      client.setAutoscale({ app: "shop", rule: { processType: "web", minReplicas: 3, maxReplicas: 2, targetCpuPercent: 50 } }),
+      "rule.max_replicas",
+    ],
     ["a config key the platform owns", client.updateConfig({ app: "shop", set: { PORT: "80" } }), 'set["PORT"]'],
     ["an app name that is no DNS label", client.createApp({ team: "acme", name: "Bad_Name" }), "name"],
   ];
@@ -39,7 +53,11 @@ test("bad input is refused with INVALID_ARGUMENT naming the field, and changes n
     client.createRelease({ app: "shop", artifact: { source: { case: "sourceUploadId", value: uploadId } }, procfile: "web: node web.js\nworker:\n" }),
     "procfile",
   ]);
-  cases.push(["an image on the local engine", client.createRelease({ app: "shop", artifact: { source: { case: "image", value: "nginx:1" } } }), "artifact.source_upload_id"]);
+  cases.push([
+    "an image on the local engine",
+    client.createRelease({ app: "shop", artifact: { source: { case: "image", value: "nginx:1" } } }),
+    "artifact.source_upload_id",
+  ]);
   for (const [name, call, field] of cases) {
     const { code, fields, message } = await refusal(call);
     t.is(code, Code.InvalidArgument, name);
@@ -70,7 +88,10 @@ test("manual scaling of an autoscaled type is refused with FAILED_PRECONDITION n
   const { code, message } = await refusal(client.updateFormation({ app: "shop", changes: [{ processType: "web", replicas: 2 }] }));
   t.is(code, Code.FailedPrecondition);
   t.regex(message, /autoscale rule for "web" \(min 1, max 3, cpu 70%\)/);
-  t.deepEqual((await client.listAutoscale({ app: "shop" })).rules.map((rule) => [rule.processType, rule.minReplicas, rule.maxReplicas, rule.targetCpuPercent]), [["web", 1, 3, 70]]);
+  t.deepEqual(
+    (await client.listAutoscale({ app: "shop" })).rules.map((rule) => [rule.processType, rule.minReplicas, rule.maxReplicas, rule.targetCpuPercent]),
+    [["web", 1, 3, 70]],
+  );
   await client.unsetAutoscale({ app: "shop", processType: "web" });
   const { processes } = await client.updateFormation({ app: "shop", changes: [{ processType: "web", replicas: 2 }] });
   t.is(processes[0]?.replicas, 2);
@@ -119,7 +140,11 @@ test("uploads check the size, offsets and sha256, and refuse archives that escap
   await writeFile(join(dir, "Procfile"), "web: node web.js\n");
   const chunks: Buffer[] = [];
   // preservePaths keeps the "../" in the entry name, as a hostile client would send it.
-  for await (const chunk of create({ gzip: true, cwd: dir, preservePaths: true }, ["Procfile", `../${dir.split("/").at(-1)}/Procfile`]) as AsyncIterable<Buffer>) chunks.push(chunk);
+  for await (const chunk of create({ gzip: true, cwd: dir, preservePaths: true }, [
+    "Procfile",
+    `../${dir.split("/").at(-1)}/Procfile`,
+  ]) as AsyncIterable<Buffer>)
+    chunks.push(chunk);
   const evil = Buffer.concat(chunks);
   const begun = await client.beginSourceUpload({ app: "shop", sizeBytes: BigInt(evil.length), sha256: createHash("sha256").update(evil).digest("hex") });
   const refused = await refusal(client.uploadSourceChunk({ uploadId: begun.uploadId, offset: 0n, data: evil }));
@@ -140,7 +165,12 @@ test("an upload is refused with INVALID_ARGUMENT when its archive escapes throug
   const escaped = await refusal(uploadArchive(client, "shop", escaping));
   t.deepEqual([escaped.code, escaped.fields], [Code.InvalidArgument, ["data"]]);
   t.regex(escaped.message, /symbolic link "a" points outside the archive/);
-  const bomb = gzipSync(tarOf([{ path: "Procfile", content: "web: node web.js\n" }, { path: "zeros", content: Buffer.alloc(8 * 1024 * 1024) }]));
+  const bomb = gzipSync(
+    tarOf([
+      { path: "Procfile", content: "web: node web.js\n" },
+      { path: "zeros", content: Buffer.alloc(8 * 1024 * 1024) },
+    ]),
+  );
   const exploded = await refusal(uploadArchive(client, "shop", bomb));
   t.deepEqual([exploded.code, exploded.fields], [Code.InvalidArgument, ["data"]]);
   t.regex(exploded.message, /unpacks to more than 1048576 bytes/);
@@ -153,14 +183,22 @@ test("two apps never share a platform hostname, across teams: app a-b's web and 
   await client.createApp({ team: "other", name: "a" });
   // Deploying a "b-web" to app "a" would claim a-b.<domain>, app "a-b"'s web.
   const clash = await refusal(
-    client.createRelease({ app: "a", artifact: { source: { case: "sourceUploadId", value: await uploadArchive(client, "a", archive) } }, procfile: "b-web: node web.js\n" }),
+    client.createRelease({
+      app: "a",
+      artifact: { source: { case: "sourceUploadId", value: await uploadArchive(client, "a", archive) } },
+      procfile: "b-web: node web.js\n",
+    }),
   );
   t.is(clash.code, Code.AlreadyExists);
   t.regex(clash.message, /a-b\.<platform domain>.*"a-b"/);
   t.deepEqual((await client.listReleases({ app: "a" })).releases, [], "nothing was released");
   // The other way round: with "a" serving "b-web", an app "a-b" cannot be created.
   await client.deleteApp({ name: "a-b" });
-  await client.createRelease({ app: "a", artifact: { source: { case: "sourceUploadId", value: await uploadArchive(client, "a", archive) } }, procfile: "b-web: node web.js\n" });
+  await client.createRelease({
+    app: "a",
+    artifact: { source: { case: "sourceUploadId", value: await uploadArchive(client, "a", archive) } },
+    procfile: "b-web: node web.js\n",
+  });
   const taken = await refusal(client.createApp({ team: "acme", name: "a-b" }));
   t.is(taken.code, Code.AlreadyExists);
   t.regex(taken.message, /a-b\.<platform domain>/);

@@ -6,7 +6,15 @@ const base = { BERTH_DATA_DIR: "/tmp/berth-config-test", BERTH_INTERNAL_TOKEN: "
 
 test("defaults: local engine on 8081, two zones, Kamal-quick health checks, 30 s drain and grace", (t) => {
   const config = readSchedulerConfig({ ...base, PATH: "/usr/bin", HOME: "/root", SECRET: "not inherited" });
-  t.like(config, { port: 8081, engine: "local", schema: "scheduler", zones: ["zone-a", "zone-b"], drainTimeoutMs: 30_000, stopGraceMs: 30_000, maxSurgePercent: 25 });
+  t.like(config, {
+    port: 8081,
+    engine: "local",
+    schema: "scheduler",
+    zones: ["zone-a", "zone-b"],
+    drainTimeoutMs: 30_000,
+    stopGraceMs: 30_000,
+    maxSurgePercent: 25,
+  });
   t.like(config.health, { intervalMs: 1000, timeoutMs: 5000, startTimeoutMs: 30_000 });
   t.deepEqual(config.replicaBaseEnv, { PATH: "/usr/bin", HOME: "/root" });
   t.is(config.kubernetes.namespace, "berth-apps");

@@ -199,7 +199,13 @@ test("netpol's local policy becomes app-to-app allows; the router's and TURN gat
     allows: [
       { rule: "trust client->shop", from: { kind: { case: "app", value: "client" } }, toApp: "shop", toClass: RoutingClass.TCP, toProcessType: "" },
       { rule: "ingress->shop web", from: { kind: { case: "ingress", value: true } }, toApp: "shop", toClass: RoutingClass.WEB, toProcessType: "" },
-      { rule: "turn->shop sfu", from: { kind: { case: "turnGateway", value: { app: "shop", processType: "sfu-rtc" } } }, toApp: "shop", toClass: RoutingClass.RTC, toProcessType: "sfu-rtc" },
+      {
+        rule: "turn->shop sfu",
+        from: { kind: { case: "turnGateway", value: { app: "shop", processType: "sfu-rtc" } } },
+        toApp: "shop",
+        toClass: RoutingClass.RTC,
+        toProcessType: "sfu-rtc",
+      },
     ],
   });
   t.deepEqual(appAllowsOf(policy), [{ rule: "trust client->shop", fromApp: "client", toApp: "shop", toClass: RoutingClass.TCP, toProcessType: "" }]);

@@ -84,7 +84,13 @@ test("kill -9 of the scheduler mid-rollout: a restart on the same database adopt
   await client.createApp({ team: "acme", name: "shop" });
   await client.updateConfig({ app: "shop", set: { RELEASE_MARKER: marker } });
   t.is((await deployDemo(client, "shop")).rollout.state, RolloutState.SUCCEEDED);
-  await client.updateFormation({ app: "shop", changes: [{ processType: "web", replicas: 2 }, { processType: "worker", replicas: 1 }] });
+  await client.updateFormation({
+    app: "shop",
+    changes: [
+      { processType: "web", replicas: 2 },
+      { processType: "worker", replicas: 1 },
+    ],
+  });
   const oldWeb = await eventually(async () => {
     const ready = await readyReplicas(client, "shop", "web");
     return ready.length === 2 ? ready : undefined;
@@ -107,7 +113,10 @@ test("kill -9 of the scheduler mid-rollout: a restart on the same database adopt
   }, "two v2 web replicas");
   for (const replica of web) t.is(JSON.parse((await httpGet(replica.port)).body).release, "2");
   const worker = await readyReplicas(client, "shop", "worker");
-  t.deepEqual(worker.map((r) => r.releaseVersion), [2]);
+  t.deepEqual(
+    worker.map((r) => r.releaseVersion),
+    [2],
+  );
   // The old replicas were stopped, not left behind.
   for (const replica of oldWeb) await t.throwsAsync(httpGet(replica.port));
   t.is(await readFile(marker, "utf8"), "v1\nv2\n");
@@ -161,7 +170,10 @@ test("after a restart the first endpoint snapshot already holds every app's endp
     t.true(message.snapshot);
     t.not(message.epoch, "");
     const web = message.processes.find((process) => process.app === "shop" && process.processType === "web");
-    t.deepEqual(web?.endpoints.map((endpoint) => endpoint.replica), [v1!.name]);
+    t.deepEqual(
+      web?.endpoints.map((endpoint) => endpoint.replica),
+      [v1!.name],
+    );
     break;
   }
 });
@@ -180,7 +192,10 @@ test("a clean stop (a restart, an upgrade) leaves replicas serving, the next sch
     const ready = await readyReplicas(second.client, "shop", "web");
     return ready.length === 1 ? ready : undefined;
   }, "the adopted web replica");
-  t.deepEqual(adopted.map((replica) => [replica.name, replica.port]), [[web!.name, web!.port]]);
+  t.deepEqual(
+    adopted.map((replica) => [replica.name, replica.port]),
+    [[web!.name, web!.port]],
+  );
   await second.scheduler.drain(1000);
   await t.throwsAsync(httpGet(web!.port));
 });

@@ -17,20 +17,26 @@ test("deploys the demo app: the release phase runs, then web serves its release 
   t.like(JSON.parse(body), { app: "shop", process: "web", release: String(version) });
   const { release } = await client.getRelease({ app: "shop", version });
   t.is(release?.status, ReleaseStatus.SUCCEEDED);
-  t.deepEqual(release?.processes.map((p) => [p.processType, p.routingClass]), [
-    ["web", RoutingClass.WEB],
-    ["admin-web", RoutingClass.WEB],
-    ["worker", RoutingClass.WORKER],
-    ["release", RoutingClass.RELEASE],
-    ["api-tcp", RoutingClass.TCP],
-  ]);
+  t.deepEqual(
+    release?.processes.map((p) => [p.processType, p.routingClass]),
+    [
+      ["web", RoutingClass.WEB],
+      ["admin-web", RoutingClass.WEB],
+      ["worker", RoutingClass.WORKER],
+      ["release", RoutingClass.RELEASE],
+      ["api-tcp", RoutingClass.TCP],
+    ],
+  );
   const { app } = await client.getApp({ name: "shop" });
   t.is(app?.currentReleaseVersion, version);
   const { processes } = await client.getFormation({ app: "shop" });
-  t.deepEqual(processes.map((p) => [p.processType, p.replicas, p.readyReplicas, p.size]), [
-    ["web", 1, 1, "standard-1x"],
-    ["admin-web", 0, 0, "standard-1x"],
-    ["worker", 0, 0, "standard-1x"],
-    ["api-tcp", 0, 0, "standard-1x"],
-  ]);
+  t.deepEqual(
+    processes.map((p) => [p.processType, p.replicas, p.readyReplicas, p.size]),
+    [
+      ["web", 1, 1, "standard-1x"],
+      ["admin-web", 0, 0, "standard-1x"],
+      ["worker", 0, 0, "standard-1x"],
+      ["api-tcp", 0, 0, "standard-1x"],
+    ],
+  );
 });

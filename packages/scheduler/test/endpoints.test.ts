@@ -35,7 +35,11 @@ function consume(t: ExecutionContext, hub: Awaited<ReturnType<typeof hubOn>>, co
   };
 }
 
-const web = (replicas: string[]) => ({ processType: "web", routingClass: RoutingClass.WEB, endpoints: replicas.map((replica, i) => ({ replica, host: "127.0.0.1", port: 5000 + i, zone: "zone-a", releaseVersion: 1 })) });
+const web = (replicas: string[]) => ({
+  processType: "web",
+  routingClass: RoutingClass.WEB,
+  endpoints: replicas.map((replica, i) => ({ replica, host: "127.0.0.1", port: 5000 + i, zone: "zone-a", releaseVersion: 1 })),
+});
 
 test("a consumer gets a snapshot, then only changes, each a new generation; removed types are flagged", async (t) => {
   const hub = await hubOn(t, (await isolation(t)).schema);
@@ -44,13 +48,19 @@ test("a consumer gets a snapshot, then only changes, each a new generation; remo
   const snapshot = await router.next();
   t.true(snapshot.snapshot);
   t.is(snapshot.generation, BigInt(g1));
-  t.deepEqual(snapshot.processes.map((p) => [p.app, p.team, p.processType, p.endpoints.map((e) => e.replica)]), [["shop", "acme", "web", ["a"]]]);
+  t.deepEqual(
+    snapshot.processes.map((p) => [p.app, p.team, p.processType, p.endpoints.map((e) => e.replica)]),
+    [["shop", "acme", "web", ["a"]]],
+  );
   t.is(await hub.publish("shop", "acme", [web(["a"])]), g1, "an unchanged set makes no generation");
   const g2 = await hub.publish("shop", "acme", [web(["a", "b"])]);
   t.is(g2, g1 + 1);
   const change = await router.next();
   t.false(change.snapshot);
-  t.deepEqual(change.processes[0]!.endpoints.map((e) => e.replica), ["a", "b"]);
+  t.deepEqual(
+    change.processes[0]!.endpoints.map((e) => e.replica),
+    ["a", "b"],
+  );
   await hub.removeApp("shop");
   const removal = await router.next();
   t.true(removal.processes[0]!.removed);

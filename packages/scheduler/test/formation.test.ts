@@ -5,12 +5,7 @@ import { fieldViolationsOf } from "@berth/kit";
 import { FormationChangeSchema } from "@berth/proto/scheduler/v1/scheduler";
 import type { FormationChange } from "@berth/proto/scheduler/v1/scheduler";
 import { AutoscaleRuleSchema, HealthCheckSchema, RoutingClass } from "@berth/proto/type/v1/process";
-import {
-  applyFormationPatch,
-  effectiveResources,
-  validateAutoscaleRule,
-  validateFormationChanges,
-} from "../src/formation.js";
+import { applyFormationPatch, effectiveResources, validateAutoscaleRule, validateFormationChanges } from "../src/formation.js";
 import type { FormationContext, FormationEntry } from "../src/formation.js";
 
 const context: FormationContext = {
@@ -39,10 +34,25 @@ const invalid: [string, FormationChange[], string, RegExp][] = [
   ["size huge-9x", [change({ processType: "web", size: "huge-9x" })], "changes[0].size", /unknown pod size "huge-9x"/],
   ["memoryMb 16", [change({ processType: "web", memoryMb: 16 })], "changes[0].memory_mb", /between 32 and/],
   ["cpuMillis 49", [change({ processType: "web", cpuMillis: 49 })], "changes[0].cpu_millis", /between 50 and/],
-  ["a type changed twice", [change({ processType: "web", replicas: 1 }), change({ processType: "web", replicas: 2 })], "changes[1].process_type", /changed twice/],
+  [
+    "a type changed twice",
+    [change({ processType: "web", replicas: 1 }), change({ processType: "web", replicas: 2 })],
+    "changes[1].process_type",
+    /changed twice/,
+  ],
   ["no changes", [], "changes", /at least one/],
-  ["a health interval of 5 ms", [change({ processType: "web", health: create(HealthCheckSchema, { intervalMs: 5 }) })], "changes[0].health.interval_ms", /between 100/],
-  ["a health path without a slash", [change({ processType: "web", health: create(HealthCheckSchema, { path: "health" }) })], "changes[0].health.path", /start with \//],
+  [
+    "a health interval of 5 ms",
+    [change({ processType: "web", health: create(HealthCheckSchema, { intervalMs: 5 }) })],
+    "changes[0].health.interval_ms",
+    /between 100/,
+  ],
+  [
+    "a health path without a slash",
+    [change({ processType: "web", health: create(HealthCheckSchema, { path: "health" }) })],
+    "changes[0].health.path",
+    /start with \//,
+  ],
 ];
 
 for (const [name, changes, field, description] of invalid) {
@@ -70,8 +80,19 @@ test("resizing an autoscaled type is allowed", (t) => {
 });
 
 test("patches apply on top of the entry and overrides can be cleared; new resources roll the type, a scale does not", (t) => {
-  const entry: FormationEntry = { processType: "web", replicas: 1, size: "standard-1x", cpuMillis: 300, memoryMb: null, health: { path: "/up" }, restartGeneration: 0 };
-  const [resize] = validateFormationChanges([change({ processType: "web", replicas: 3, size: "standard-2x", memoryMb: 700, health: create(HealthCheckSchema, { intervalMs: 200 }) })], context);
+  const entry: FormationEntry = {
+    processType: "web",
+    replicas: 1,
+    size: "standard-1x",
+    cpuMillis: 300,
+    memoryMb: null,
+    health: { path: "/up" },
+    restartGeneration: 0,
+  };
+  const [resize] = validateFormationChanges(
+    [change({ processType: "web", replicas: 3, size: "standard-2x", memoryMb: 700, health: create(HealthCheckSchema, { intervalMs: 200 }) })],
+    context,
+  );
   const resized = applyFormationPatch(entry, resize!);
   t.deepEqual(resized, { ...entry, replicas: 3, size: "standard-2x", memoryMb: 700, health: { path: "/up", intervalMs: 200 }, restartGeneration: 1 });
   t.deepEqual(effectiveResources(resized), { cpuMillis: 300, memoryMb: 700 });
@@ -86,7 +107,9 @@ test("autoscale rules are checked field by field", (t) => {
     validateAutoscaleRule(create(AutoscaleRuleSchema, { processType: "ghost", minReplicas: 0, maxReplicas: 500, targetCpuPercent: 0 }), context),
   );
   t.deepEqual(
-    fieldViolationsOf(error).map((v) => v.field).sort(),
+    fieldViolationsOf(error)
+      .map((v) => v.field)
+      .sort(),
     ["rule.max_replicas", "rule.min_replicas", "rule.process_type", "rule.target_cpu_percent"],
   );
   const rule = create(AutoscaleRuleSchema, { processType: "web", minReplicas: 1, maxReplicas: 3, targetCpuPercent: 50 });

@@ -9,7 +9,12 @@ import type { KubernetesDeployerOptions } from "../src/engine/kubernetes/kuberne
 import { createKubeApiProxy } from "./support/kube-api-proxy.js";
 import { DEMO_PROCESSES, DEMO_SETTINGS, NAMESPACE, demoApp, formationEntry, objectName } from "./support/kubernetes-demo-app.js";
 
-type Stored = { kind: string; metadata: { name: string; resourceVersion: string; uid: string; generation: number; managedFields?: { manager: string; fieldsV1: any }[] }; spec: any; status?: any };
+type Stored = {
+  kind: string;
+  metadata: { name: string; resourceVersion: string; uid: string; generation: number; managedFields?: { manager: string; fieldsV1: any }[] };
+  spec: any;
+  status?: any;
+};
 
 const DEMO_OBJECTS = [
   `Secret/${NAMESPACE}/demo-config-v1`,
@@ -26,9 +31,19 @@ async function setup(t: ExecutionContext, options: Partial<KubernetesDeployerOpt
   // This test plays the cluster's controllers itself (it writes status), so the simulated ones stay off.
   const api = await createFakeKubeApi({ controllers: false });
   t.teardown(() => api.close());
-  const deployer = createKubernetesDeployer({ kubeConfig: kubeConfig ? await kubeConfig(api) : api.kubeConfig(), settings: DEMO_SETTINGS, logger: silentLogger, ...options });
+  const deployer = createKubernetesDeployer({
+    kubeConfig: kubeConfig ? await kubeConfig(api) : api.kubeConfig(),
+    settings: DEMO_SETTINGS,
+    logger: silentLogger,
+    ...options,
+  });
   const stored = (kind: string, name?: string) => api.objects({ kind, namespace: NAMESPACE, ...(name ? { name } : {}) }) as Stored[];
-  const versions = () => Object.fromEntries(api.objects({ namespace: NAMESPACE }).map((object) => [`${object.kind}/${(object as Stored).metadata.name}`, (object as Stored).metadata.resourceVersion]));
+  const versions = () =>
+    Object.fromEntries(
+      api
+        .objects({ namespace: NAMESPACE })
+        .map((object) => [`${object.kind}/${(object as Stored).metadata.name}`, (object as Stored).metadata.resourceVersion]),
+    );
   /** Plays a controller: writes an object's status through the /status subresource. */
   async function writeStatus(path: string, kind: string, name: string, status: (object: Stored) => unknown): Promise<void> {
     const object = stored(kind, name)[0]!;
@@ -74,17 +89,43 @@ test("a team's apps live in the team's labelled namespace; another team's in its
   t.is(namespace.metadata.labels["berth.dev/team"], "acme");
   await deployer.applyApp(demoApp({ team: "globex", release: { app: "blog" } }));
   t.is(api.objects({ kind: "Deployment", namespace: NAMESPACE, labelSelector: "app.kubernetes.io/name=blog" }).length, 0);
-  t.is(api.objects({ kind: "Deployment", namespace: teamNamespace(DEMO_SETTINGS.namespaceBase, "globex"), labelSelector: "app.kubernetes.io/name=blog" }).length, 4);
+  t.is(
+    api.objects({ kind: "Deployment", namespace: teamNamespace(DEMO_SETTINGS.namespaceBase, "globex"), labelSelector: "app.kubernetes.io/name=blog" }).length,
+    4,
+  );
 });
 
 test("an object of the same name that another app owns is never taken over", async (t) => {
   const { deployer, api } = await setup(t);
-  const squatter = { apiVersion: "v1", kind: "Service", metadata: { name: objectName("web"), namespace: NAMESPACE, labels: { "app.kubernetes.io/name": "someone-else" } }, spec: { ports: [{ port: 80 }] } };
-  await fetch(`${api.url}/api/v1/namespaces`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: NAMESPACE } }) });
-  t.is((await fetch(`${api.url}/api/v1/namespaces/${NAMESPACE}/services`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(squatter) })).status, 201);
+  const squatter = {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: objectName("web"), namespace: NAMESPACE, labels: { "app.kubernetes.io/name": "someone-else" } },
+    spec: { ports: [{ port: 80 }] },
+  };
+  await fetch(`${api.url}/api/v1/namespaces`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: NAMESPACE } }),
+  });
+  t.is(
+    (
+      await fetch(`${api.url}/api/v1/namespaces/${NAMESPACE}/services`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(squatter),
+      })
+    ).status,
+    201,
+  );
   await t.throwsAsync(deployer.applyApp(demoApp()), { message: /exists and does not belong to app "demo"/ });
   t.deepEqual(api.objects({ kind: "Deployment", namespace: NAMESPACE }), [], "nothing was applied");
-  t.is((api.objects({ kind: "Service", name: objectName("web") })[0] as Stored & { metadata: { labels: Record<string, string> } }).metadata.labels["app.kubernetes.io/name"], "someone-else");
+  t.is(
+    (api.objects({ kind: "Service", name: objectName("web") })[0] as Stored & { metadata: { labels: Record<string, string> } }).metadata.labels[
+      "app.kubernetes.io/name"
+    ],
+    "someone-else",
+  );
 });
 
 test("applying the same release twice changes nothing", async (t) => {
@@ -102,7 +143,11 @@ test("scaling web to 3 changes only the web Deployment and spreads it over zones
   const before = versions();
   const formation = ["web", "admin-web", "worker", "api-tcp"].map((type) => formationEntry(type, { replicas: type === "web" ? 3 : 1 }));
   const result = await deployer.applyApp(demoApp({ formation }));
-  t.deepEqual(result.applied, [`Deployment/${NAMESPACE}/${objectName("web")}`, `PodDisruptionBudget/${NAMESPACE}/${objectName("web")}`], "3 replicas get a disruption budget");
+  t.deepEqual(
+    result.applied,
+    [`Deployment/${NAMESPACE}/${objectName("web")}`, `PodDisruptionBudget/${NAMESPACE}/${objectName("web")}`],
+    "3 replicas get a disruption budget",
+  );
   t.deepEqual(result.pruned, []);
   const after = versions();
   for (const name of Object.keys(before)) t.is(after[name] !== before[name], name === `Deployment/${objectName("web")}`, name);
@@ -129,8 +174,16 @@ test("an autoscale rule adds an HPA and leaves the Deployment's replicas to it w
   t.deepEqual(owners, ["berth-scheduler-replicas-handover"], "berth-scheduler no longer owns spec.replicas");
 
   const handovers = api.requests.filter((request) => request.verb === "apply" && request.query.fieldManager === "berth-scheduler-replicas-handover").length;
-  t.deepEqual(await deployer.applyApp(demoApp({ formation, autoscaleRules })), { applied: [], unchanged: [...DEMO_OBJECTS, `HorizontalPodAutoscaler/${NAMESPACE}/${objectName("web")}`, `PodDisruptionBudget/${NAMESPACE}/${objectName("web")}`], pruned: [] });
-  t.is(api.requests.filter((request) => request.verb === "apply" && request.query.fieldManager === "berth-scheduler-replicas-handover").length, handovers, "the handover happens once");
+  t.deepEqual(await deployer.applyApp(demoApp({ formation, autoscaleRules })), {
+    applied: [],
+    unchanged: [...DEMO_OBJECTS, `HorizontalPodAutoscaler/${NAMESPACE}/${objectName("web")}`, `PodDisruptionBudget/${NAMESPACE}/${objectName("web")}`],
+    pruned: [],
+  });
+  t.is(
+    api.requests.filter((request) => request.verb === "apply" && request.query.fieldManager === "berth-scheduler-replicas-handover").length,
+    handovers,
+    "the handover happens once",
+  );
 
   const unset = await deployer.applyApp(demoApp({ formation }));
   t.deepEqual(unset.pruned, [`HorizontalPodAutoscaler/${NAMESPACE}/${objectName("web")}`]);
@@ -143,8 +196,14 @@ test("removing a type from the Procfile prunes its Deployment and Service", asyn
   const processes = DEMO_PROCESSES.filter((process) => process.processType !== "api-tcp");
   const result = await deployer.applyApp(demoApp({ version: 2, release: { processes } }));
   t.deepEqual(result.pruned, [`Deployment/${NAMESPACE}/${objectName("api-tcp")}`, `Service/${NAMESPACE}/${objectName("api-tcp")}`]);
-  t.deepEqual(stored("Deployment").map((object) => object.metadata.name), [objectName("admin-web"), objectName("web"), objectName("worker")]);
-  t.deepEqual(stored("Service").map((object) => object.metadata.name), [objectName("admin-web"), objectName("web")]);
+  t.deepEqual(
+    stored("Deployment").map((object) => object.metadata.name),
+    [objectName("admin-web"), objectName("web"), objectName("worker")],
+  );
+  t.deepEqual(
+    stored("Service").map((object) => object.metadata.name),
+    [objectName("admin-web"), objectName("web")],
+  );
 });
 
 test("deleting an app removes its objects and release Jobs and nothing of another app", async (t) => {
@@ -163,7 +222,14 @@ test("deleting an app removes its objects and release Jobs and nothing of anothe
       .objects({ namespace: NAMESPACE })
       .map((object) => `${object.kind}/${(object as Stored).metadata.name}`)
       .sort(),
-    DEMO_OBJECTS.map((reference) => reference.replace(`${NAMESPACE}/`, "")).map((reference) => ["web", "admin-web", "worker", "api-tcp"].reduce((name, type) => name.replace(objectName(type), processObjectName("blog", type)), reference.replace("demo-config", "blog-config"))).sort(),
+    DEMO_OBJECTS.map((reference) => reference.replace(`${NAMESPACE}/`, ""))
+      .map((reference) =>
+        ["web", "admin-web", "worker", "api-tcp"].reduce(
+          (name, type) => name.replace(objectName(type), processObjectName("blog", type)),
+          reference.replace("demo-config", "blog-config"),
+        ),
+      )
+      .sort(),
   );
 });
 
@@ -183,8 +249,16 @@ test("the release Job succeeds when the cluster marks it Complete, and running i
 });
 
 const failures: [string, { reason: string; message: string }, { reason: string; timedOut: boolean }][] = [
-  ["a failed pod", { reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" }, { reason: "RELEASE_PHASE_FAILED", timedOut: false }],
-  ["its active deadline", { reason: "DeadlineExceeded", message: "Job was active longer than specified deadline" }, { reason: "RELEASE_PHASE_TIMEOUT", timedOut: true }],
+  [
+    "a failed pod",
+    { reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" },
+    { reason: "RELEASE_PHASE_FAILED", timedOut: false },
+  ],
+  [
+    "its active deadline",
+    { reason: "DeadlineExceeded", message: "Job was active longer than specified deadline" },
+    { reason: "RELEASE_PHASE_TIMEOUT", timedOut: true },
+  ],
 ];
 
 for (const [label, condition, expected] of failures) {
@@ -227,14 +301,22 @@ test("a failed release reports the pod's exit code and its last log lines", asyn
   const created = await fetch(`${api.url}/api/v1/namespaces/${NAMESPACE}/pods`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ metadata: { name: "demo-release-v1-x2k9p", labels: { "job-name": "demo-release-v1" } }, spec: { restartPolicy: "Never", containers: [{ name: "release", image: "demo" }] } }),
+    body: JSON.stringify({
+      metadata: { name: "demo-release-v1-x2k9p", labels: { "job-name": "demo-release-v1" } },
+      spec: { restartPolicy: "Never", containers: [{ name: "release", image: "demo" }] },
+    }),
   });
   t.is(created.status, 201);
   await writeStatus("/api/v1", "Pod", "demo-release-v1-x2k9p", () => ({
     phase: "Failed",
-    containerStatuses: [{ name: "release", image: "demo", imageID: "", ready: false, restartCount: 0, state: { terminated: { exitCode: 3, reason: "Error" } } }],
+    containerStatuses: [
+      { name: "release", image: "demo", imageID: "", ready: false, restartCount: 0, state: { terminated: { exitCode: 3, reason: "Error" } } },
+    ],
   }));
-  await writeStatus("/apis/batch/v1", "Job", "demo-release-v1", () => ({ failed: 1, conditions: [{ type: "Failed", status: "True", reason: "BackoffLimitExceeded" }] }));
+  await writeStatus("/apis/batch/v1", "Job", "demo-release-v1", () => ({
+    failed: 1,
+    conditions: [{ type: "Failed", status: "True", reason: "BackoffLimitExceeded" }],
+  }));
   t.like(await running, { succeeded: false, exitCode: 3, reason: "RELEASE_PHASE_FAILED", logTail: lines.slice(-5) });
 });
 
@@ -251,7 +333,10 @@ test("waitForRollout reports PROGRESS_DEADLINE_EXCEEDED naming the Deployments t
   await deployer.applyApp(demoApp());
   await writeStatus("/apis/apps/v1", "Deployment", objectName("web"), rolledOut);
   // Old status: the controller has not seen the latest generation yet.
-  await writeStatus("/apis/apps/v1", "Deployment", objectName("worker"), (object) => ({ ...rolledOut(object), observedGeneration: object.metadata.generation - 1 }));
+  await writeStatus("/apis/apps/v1", "Deployment", objectName("worker"), (object) => ({
+    ...rolledOut(object),
+    observedGeneration: object.metadata.generation - 1,
+  }));
   const outcome = await deployer.waitForRollout({ app: "demo", namespace: NAMESPACE, progressDeadlineMs: 2000 });
   t.like(outcome, { ok: false, reason: "PROGRESS_DEADLINE_EXCEEDED" });
   t.deepEqual(outcome.ok ? [] : [...outcome.pending].sort(), [objectName("admin-web"), objectName("api-tcp"), objectName("worker")]);
@@ -261,14 +346,18 @@ test("waitForRollout reports PROGRESS_DEADLINE_EXCEEDED naming the Deployments t
 
 test("waitForRollout reports the cluster's own ProgressDeadlineExceeded at once", async (t) => {
   const { deployer, writeStatus } = await setup(t);
-  await deployer.applyApp(demoApp({ formation: [formationEntry("web", { replicas: 2 })], release: { processes: [{ processType: "web", command: "node web.js" }] } }));
+  await deployer.applyApp(
+    demoApp({ formation: [formationEntry("web", { replicas: 2 })], release: { processes: [{ processType: "web", command: "node web.js" }] } }),
+  );
   const waiting = deployer.waitForRollout({ app: "demo", namespace: NAMESPACE, progressDeadlineMs: 600_000 });
   await writeStatus("/apis/apps/v1", "Deployment", objectName("web"), (object) => ({
     observedGeneration: object.metadata.generation,
     replicas: 3,
     updatedReplicas: 1,
     availableReplicas: 2,
-    conditions: [{ type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded", message: 'ReplicaSet "demo-web-5d4f" has timed out progressing.' }],
+    conditions: [
+      { type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded", message: 'ReplicaSet "demo-web-5d4f" has timed out progressing.' },
+    ],
   }));
   const outcome = await waiting;
   t.like(outcome, { ok: false, reason: "PROGRESS_DEADLINE_EXCEEDED" });

@@ -6,7 +6,8 @@ import { appObjects, appPruneScopes, kubernetesNameProblems, releaseJobFor } fro
 import { DEMO_SETTINGS, NAMESPACE, demoApp, formationEntry, objectName } from "./support/kubernetes-demo-app.js";
 
 const names = (objects: KubernetesObject[]) => objects.map((object) => `${object.kind}/${object.metadata!.name}`);
-const find = <T>(objects: KubernetesObject[], kind: string, name: string) => objects.find((object) => object.kind === kind && object.metadata!.name === name) as T;
+const find = <T>(objects: KubernetesObject[], kind: string, name: string) =>
+  objects.find((object) => object.kind === kind && object.metadata!.name === name) as T;
 const deploymentOf = (objects: KubernetesObject[], type: string) => find<V1Deployment>(objects, "Deployment", objectName(type));
 const containerOf = (deployment: V1Deployment): V1Container => deployment.spec!.template.spec!.containers[0]!;
 
@@ -18,7 +19,10 @@ test("the demo app is a Deployment per process type but release, a Service per w
     ...["web", "admin-web", "api-tcp"].map((type) => `Service/${objectName(type)}`),
     "Job/demo-release-v1",
   ]);
-  t.true(objects.every((object) => object.metadata!.namespace === NAMESPACE), "everything in the team's namespace");
+  t.true(
+    objects.every((object) => object.metadata!.namespace === NAMESPACE),
+    "everything in the team's namespace",
+  );
   for (const object of objects) {
     const validation = await validateKubernetesObject(object as Record<string, unknown>);
     t.true(validation.schemaChecked, `${object.kind} is checked against its schema`);
@@ -51,8 +55,14 @@ test("config vars live in the release's immutable Secret, read with envFrom; onl
   const objects = [...appObjects(input, DEMO_SETTINGS), releaseJobFor(input, DEMO_SETTINGS)!];
   const secret = find<V1Secret>(objects, "Secret", "demo-config-v2");
   t.true(secret.immutable);
-  t.deepEqual(Object.fromEntries(Object.entries(secret.data!).map(([key, value]) => [key, Buffer.from(value, "base64").toString()])), { BERTH_APP: "demo", BERTH_RELEASE: "2", DATABASE_PASSWORD: "s3cret-value", GREETING: "hello" });
-  const variables = (type: string) => Object.fromEntries(containerOf(deploymentOf(objects, type)).env!.map((env) => [env.name, env.value ?? env.valueFrom?.fieldRef?.fieldPath]));
+  t.deepEqual(Object.fromEntries(Object.entries(secret.data!).map(([key, value]) => [key, Buffer.from(value, "base64").toString()])), {
+    BERTH_APP: "demo",
+    BERTH_RELEASE: "2",
+    DATABASE_PASSWORD: "s3cret-value",
+    GREETING: "hello",
+  });
+  const variables = (type: string) =>
+    Object.fromEntries(containerOf(deploymentOf(objects, type)).env!.map((env) => [env.name, env.value ?? env.valueFrom?.fieldRef?.fieldPath]));
   t.deepEqual(variables("web"), { BERTH_PROCESS_TYPE: "web", PORT: "5000", BERTH_REPLICA_NAME: "metadata.name" });
   t.deepEqual(variables("worker"), { BERTH_PROCESS_TYPE: "worker", BERTH_REPLICA_NAME: "metadata.name" });
   t.deepEqual(containerOf(deploymentOf(objects, "web")).envFrom, [{ secretRef: { name: "demo-config-v2" } }]);
@@ -68,7 +78,11 @@ test("pods run restricted: no privilege escalation, no capabilities, RuntimeDefa
   for (const type of ["web", "worker"]) {
     const deployment = deploymentOf(objects, type);
     t.deepEqual(deployment.spec!.template.spec!.securityContext, { seccompProfile: { type: "RuntimeDefault" } });
-    t.deepEqual(containerOf(deployment).securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } });
+    t.deepEqual(containerOf(deployment).securityContext, {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    });
   }
   t.deepEqual(containerOf(deploymentOf(objects, "web")).lifecycle, { preStop: { sleep: { seconds: 5 } } });
   t.is(containerOf(deploymentOf(objects, "worker")).lifecycle, undefined);
@@ -113,7 +127,13 @@ test("a type's health overrides set the probe path, timing and thresholds and it
   const formation = [formationEntry("web", { replicas: 1, health })];
   const deployment = deploymentOf(appObjects(demoApp({ formation }), DEMO_SETTINGS), "web");
   const container = containerOf(deployment);
-  t.deepEqual(container.readinessProbe, { httpGet: { path: "/health", port: 5000 }, periodSeconds: 2, timeoutSeconds: 3, successThreshold: 2, failureThreshold: 4 });
+  t.deepEqual(container.readinessProbe, {
+    httpGet: { path: "/health", port: 5000 },
+    periodSeconds: 2,
+    timeoutSeconds: 3,
+    successThreshold: 2,
+    failureThreshold: 4,
+  });
   t.deepEqual(container.startupProbe, { httpGet: { path: "/health", port: 5000 }, periodSeconds: 2, timeoutSeconds: 3, failureThreshold: 30 });
   t.is(deployment.spec!.minReadySeconds, 5);
 });
@@ -135,8 +155,18 @@ const spreadTable: [string, Parameters<typeof demoApp>[0], number | undefined, b
   ["one replica", { formation: [formationEntry("web", { replicas: 1 })] }, 1, false],
   ["zero replicas", { formation: [formationEntry("web", { replicas: 0 })] }, 0, false],
   ["two replicas", { formation: [formationEntry("web", { replicas: 2 })] }, 2, true],
-  ["an autoscale rule up to 3", { formation: [formationEntry("web", { replicas: 1 })], autoscaleRules: [{ processType: "web", minReplicas: 1, maxReplicas: 3, targetCpuPercent: 70 }] }, undefined, true],
-  ["an autoscale rule of at most 1", { formation: [formationEntry("web", { replicas: 1 })], autoscaleRules: [{ processType: "web", minReplicas: 1, maxReplicas: 1, targetCpuPercent: 70 }] }, undefined, false],
+  [
+    "an autoscale rule up to 3",
+    { formation: [formationEntry("web", { replicas: 1 })], autoscaleRules: [{ processType: "web", minReplicas: 1, maxReplicas: 3, targetCpuPercent: 70 }] },
+    undefined,
+    true,
+  ],
+  [
+    "an autoscale rule of at most 1",
+    { formation: [formationEntry("web", { replicas: 1 })], autoscaleRules: [{ processType: "web", minReplicas: 1, maxReplicas: 1, targetCpuPercent: 70 }] },
+    undefined,
+    false,
+  ],
 ];
 
 for (const [label, app, replicas, spread] of spreadTable) {
@@ -186,8 +216,16 @@ test("a rule for a type the release does not run makes no HPA", (t) => {
 test("a web Service listens on the router's service port, a tcp Service on $PORT, both forwarding to $PORT", (t) => {
   const objects = appObjects(demoApp(), DEMO_SETTINGS);
   const selector = (type: string) => ({ "app.kubernetes.io/name": "demo", "app.kubernetes.io/component": type });
-  t.deepEqual(find<V1Service>(objects, "Service", objectName("admin-web")).spec, { type: "ClusterIP", selector: selector("admin-web"), ports: [{ name: "http", port: 80, targetPort: 5000, protocol: "TCP" }] });
-  t.deepEqual(find<V1Service>(objects, "Service", objectName("api-tcp")).spec, { type: "ClusterIP", selector: selector("api-tcp"), ports: [{ name: "tcp", port: 5000, targetPort: 5000, protocol: "TCP" }] });
+  t.deepEqual(find<V1Service>(objects, "Service", objectName("admin-web")).spec, {
+    type: "ClusterIP",
+    selector: selector("admin-web"),
+    ports: [{ name: "http", port: 80, targetPort: 5000, protocol: "TCP" }],
+  });
+  t.deepEqual(find<V1Service>(objects, "Service", objectName("api-tcp")).spec, {
+    type: "ClusterIP",
+    selector: selector("api-tcp"),
+    ports: [{ name: "tcp", port: 5000, targetPort: 5000, protocol: "TCP" }],
+  });
 });
 
 test("an rtc type runs a Deployment probed over TCP and gets no Service", (t) => {
@@ -199,7 +237,15 @@ test("an rtc type runs a Deployment probed over TCP and gets no Service", (t) =>
 
 test("a rolling restart changes the pod template and nothing else", (t) => {
   const before = deploymentOf(appObjects(demoApp(), DEMO_SETTINGS), "web");
-  const after = deploymentOf(appObjects(demoApp({ formation: ["web", "admin-web", "worker", "api-tcp"].map((type) => formationEntry(type, { replicas: 1, restartGeneration: type === "web" ? 1 : 0 })) }), DEMO_SETTINGS), "web");
+  const after = deploymentOf(
+    appObjects(
+      demoApp({
+        formation: ["web", "admin-web", "worker", "api-tcp"].map((type) => formationEntry(type, { replicas: 1, restartGeneration: type === "web" ? 1 : 0 })),
+      }),
+      DEMO_SETTINGS,
+    ),
+    "web",
+  );
   t.is(before.spec!.template.metadata!.annotations!["berth.dev/restart-generation"], "0");
   t.is(after.spec!.template.metadata!.annotations!["berth.dev/restart-generation"], "1");
   t.deepEqual({ ...after.spec!, template: undefined }, { ...before.spec!, template: undefined });
@@ -243,9 +289,12 @@ test("names Kubernetes cannot take are found before anything is built", (t) => {
 test("a type with 2 or more replicas gets a PodDisruptionBudget taking one pod at a time; an image without a Procfile runs its own entrypoint", (t) => {
   const objects = appObjects(demoApp({ formation: [formationEntry("web", { replicas: 2 }), formationEntry("worker", { replicas: 1 })] }), DEMO_SETTINGS);
   const budgets = objects.filter((object) => object.kind === "PodDisruptionBudget") as V1PodDisruptionBudget[];
-  t.deepEqual(budgets.map((budget) => [budget.metadata!.name, budget.spec]), [[objectName("web"), { maxUnavailable: 1, selector: { matchLabels: { "app.kubernetes.io/name": "demo", "app.kubernetes.io/component": "web" } } }]]);
+  t.deepEqual(
+    budgets.map((budget) => [budget.metadata!.name, budget.spec]),
+    [[objectName("web"), { maxUnavailable: 1, selector: { matchLabels: { "app.kubernetes.io/name": "demo", "app.kubernetes.io/component": "web" } } }]],
+  );
   const image = appObjects(demoApp({ release: { processes: [{ processType: "web", command: "" }] } }), DEMO_SETTINGS);
-  t.false("command" in containerOf(deploymentOf(image, "web")), "no sh -c \"\": the image's entrypoint and CMD run unmodified");
+  t.false("command" in containerOf(deploymentOf(image, "web")), 'no sh -c "": the image\'s entrypoint and CMD run unmodified');
 });
 
 test("the prune scopes select the app's objects applied by the scheduler", (t) => {

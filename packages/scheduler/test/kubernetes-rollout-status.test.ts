@@ -10,16 +10,46 @@ const deployment = (replicas: number | undefined, generation: number, status: V1
 
 const rollouts: [string, V1Deployment, { done: boolean; deadlineExceeded: boolean; progress: number }][] = [
   ["no status yet", deployment(3, 1, undefined), { done: false, deadlineExceeded: false, progress: 0 }],
-  ["a status of an older generation", deployment(3, 2, { observedGeneration: 1, replicas: 3, updatedReplicas: 3, availableReplicas: 3 }), { done: false, deadlineExceeded: false, progress: 0 }],
-  ["new pods starting beside the old ones", deployment(3, 2, { observedGeneration: 2, replicas: 4, updatedReplicas: 1, availableReplicas: 3 }), { done: false, deadlineExceeded: false, progress: 4 }],
-  ["every pod updated, one not yet available", deployment(3, 2, { observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 2 }), { done: false, deadlineExceeded: false, progress: 5 }],
-  ["an old pod still terminating", deployment(3, 2, { observedGeneration: 2, replicas: 4, updatedReplicas: 3, availableReplicas: 3 }), { done: false, deadlineExceeded: false, progress: 6 }],
-  ["rolled out", deployment(3, 2, { observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 3 }), { done: true, deadlineExceeded: false, progress: 6 }],
+  [
+    "a status of an older generation",
+    deployment(3, 2, { observedGeneration: 1, replicas: 3, updatedReplicas: 3, availableReplicas: 3 }),
+    { done: false, deadlineExceeded: false, progress: 0 },
+  ],
+  [
+    "new pods starting beside the old ones",
+    deployment(3, 2, { observedGeneration: 2, replicas: 4, updatedReplicas: 1, availableReplicas: 3 }),
+    { done: false, deadlineExceeded: false, progress: 4 },
+  ],
+  [
+    "every pod updated, one not yet available",
+    deployment(3, 2, { observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 2 }),
+    { done: false, deadlineExceeded: false, progress: 5 },
+  ],
+  [
+    "an old pod still terminating",
+    deployment(3, 2, { observedGeneration: 2, replicas: 4, updatedReplicas: 3, availableReplicas: 3 }),
+    { done: false, deadlineExceeded: false, progress: 6 },
+  ],
+  [
+    "rolled out",
+    deployment(3, 2, { observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 3 }),
+    { done: true, deadlineExceeded: false, progress: 6 },
+  ],
   ["scaled to zero", deployment(0, 4, { observedGeneration: 4 }), { done: true, deadlineExceeded: false, progress: 0 }],
-  ["autoscaled (no replicas in the spec), one pod", deployment(undefined, 1, { observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1 }), { done: true, deadlineExceeded: false, progress: 2 }],
+  [
+    "autoscaled (no replicas in the spec), one pod",
+    deployment(undefined, 1, { observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1 }),
+    { done: true, deadlineExceeded: false, progress: 2 },
+  ],
   [
     "stuck past the cluster's progress deadline",
-    deployment(2, 3, { observedGeneration: 3, replicas: 3, updatedReplicas: 1, availableReplicas: 2, conditions: [{ type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded" }] }),
+    deployment(2, 3, {
+      observedGeneration: 3,
+      replicas: 3,
+      updatedReplicas: 1,
+      availableReplicas: 2,
+      conditions: [{ type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded" }],
+    }),
     { done: false, deadlineExceeded: true, progress: 3 },
   ],
 ];
@@ -30,15 +60,33 @@ for (const [label, object, expected] of rollouts) {
   });
 }
 
-const job = (conditions: { type: string; status: string; reason?: string; message?: string }[]): V1Job => ({ metadata: { name: "demo-release-v1" }, status: { conditions } });
+const job = (conditions: { type: string; status: string; reason?: string; message?: string }[]): V1Job => ({
+  metadata: { name: "demo-release-v1" },
+  status: { conditions },
+});
 
 const outcomes: [string, V1Job, ReturnType<typeof jobOutcome>][] = [
   ["no conditions", job([]), undefined],
   ["a FailureTarget not yet Failed", job([{ type: "FailureTarget", status: "True" }]), undefined],
-  ["Complete", job([{ type: "SuccessCriteriaMet", status: "True" }, { type: "Complete", status: "True" }]), { succeeded: true }],
+  [
+    "Complete",
+    job([
+      { type: "SuccessCriteriaMet", status: "True" },
+      { type: "Complete", status: "True" },
+    ]),
+    { succeeded: true },
+  ],
   ["Complete=False", job([{ type: "Complete", status: "False" }]), undefined],
-  ["Failed by its pod", job([{ type: "Failed", status: "True", reason: "BackoffLimitExceeded", message: "backoff" }]), { succeeded: false, timedOut: false, reason: "BackoffLimitExceeded", message: "backoff" }],
-  ["Failed at its deadline", job([{ type: "Failed", status: "True", reason: "DeadlineExceeded", message: "too long" }]), { succeeded: false, timedOut: true, reason: "DeadlineExceeded", message: "too long" }],
+  [
+    "Failed by its pod",
+    job([{ type: "Failed", status: "True", reason: "BackoffLimitExceeded", message: "backoff" }]),
+    { succeeded: false, timedOut: false, reason: "BackoffLimitExceeded", message: "backoff" },
+  ],
+  [
+    "Failed at its deadline",
+    job([{ type: "Failed", status: "True", reason: "DeadlineExceeded", message: "too long" }]),
+    { succeeded: false, timedOut: true, reason: "DeadlineExceeded", message: "too long" },
+  ],
 ];
 
 for (const [label, object, expected] of outcomes) {

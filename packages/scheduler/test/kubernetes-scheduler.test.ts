@@ -40,7 +40,15 @@ function controllerOf(api: FakeKubeApi, stored: (kind: string, name?: string) =>
   return {
     async finishJob(name: string, outcome: "Complete" | "Failed") {
       await eventually(async () => (stored("Job", name).length === 1 ? true : undefined), `Job ${name}`);
-      await writeStatus("/apis/batch/v1", "Job", name, () => ({ conditions: [{ type: outcome, status: "True", ...(outcome === "Failed" ? { reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" } : {}) }] }));
+      await writeStatus("/apis/batch/v1", "Job", name, () => ({
+        conditions: [
+          {
+            type: outcome,
+            status: "True",
+            ...(outcome === "Failed" ? { reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" } : {}),
+          },
+        ],
+      }));
     },
     /** Every Deployment of the app is rolled out as its spec asks. */
     async rollOut(app: string) {
@@ -74,8 +82,15 @@ test("on the kubernetes engine a deploy runs the release Job first, then applies
   await eventually(async () => (stored("Deployment").length === 4 ? true : undefined), "the Deployments");
   // New apps run web=1 and every other type 0.
   t.deepEqual(
-    stored("Deployment").map((d) => [d.metadata.name, d.spec.replicas]).sort(),
-    [[shop("admin-web"), 0], [shop("api-tcp"), 0], [shop("web"), 1], [shop("worker"), 0]],
+    stored("Deployment")
+      .map((d) => [d.metadata.name, d.spec.replicas])
+      .sort(),
+    [
+      [shop("admin-web"), 0],
+      [shop("api-tcp"), 0],
+      [shop("web"), 1],
+      [shop("worker"), 0],
+    ],
   );
   const following = followRollout(client, "shop", rollout!.id);
   await eventually(async () => {
@@ -91,7 +106,13 @@ test("on the kubernetes engine a deploy runs the release Job first, then applies
   t.is(imageOf(stored("Deployment", shop("web"))[0]!), image(1));
 
   // Scaling and autoscaling apply at once: web=3 spreads over zones, an HPA governs the worker.
-  await client.updateFormation({ app: "shop", changes: [{ processType: "web", replicas: 3 }, { processType: "api-tcp", replicas: 1 }] });
+  await client.updateFormation({
+    app: "shop",
+    changes: [
+      { processType: "web", replicas: 3 },
+      { processType: "api-tcp", replicas: 1 },
+    ],
+  });
   await client.setAutoscale({ app: "shop", rule: { processType: "worker", minReplicas: 1, maxReplicas: 4, targetCpuPercent: 60 } });
   const web = await eventually(async () => {
     const deployment = stored("Deployment", shop("web"))[0]!;
@@ -112,11 +133,17 @@ test("on the kubernetes engine a name Kubernetes would refuse is INVALID_ARGUMEN
   const { client, api } = await setup(t);
   const app = `a${"b".repeat(53)}`;
   await client.createApp({ team: "acme", name: app });
-  const refused = await t.throwsAsync(client.createRelease({ app, artifact: { source: { case: "image", value: image(1) } }, procfile: "web: node web.js\nadmin-web: node admin.js\n" }));
+  const refused = await t.throwsAsync(
+    client.createRelease({ app, artifact: { source: { case: "image", value: image(1) } }, procfile: "web: node web.js\nadmin-web: node admin.js\n" }),
+  );
   t.is((refused as ConnectError).code, Code.InvalidArgument);
   t.regex(refused!.message, /app: on Kubernetes, ".*-admin-web" is longer than 63 characters/);
   t.is((await client.listReleases({ app })).releases.length, 0, "no release was stored");
-  t.deepEqual(api.requests.filter((request) => request.verb === "apply" || request.verb === "create"), [], "nothing was applied");
+  t.deepEqual(
+    api.requests.filter((request) => request.verb === "apply" || request.verb === "create"),
+    [],
+    "nothing was applied",
+  );
 });
 
 test("on the kubernetes engine two apps of a team whose <app>-<type> names collide cannot both deploy: the second is INVALID_ARGUMENT", async (t) => {
@@ -129,10 +156,16 @@ test("on the kubernetes engine two apps of a team whose <app>-<type> names colli
     await control.rollOut("a");
     return (await client.getApp({ name: "a" })).app?.currentReleaseVersion === 1 ? true : undefined;
   }, "app a live");
-  const refused = await t.throwsAsync(client.createRelease({ app: "a-b", artifact: { source: { case: "image", value: image(1) } }, procfile: "worker: node worker.js\n" }));
+  const refused = await t.throwsAsync(
+    client.createRelease({ app: "a-b", artifact: { source: { case: "image", value: image(1) } }, procfile: "worker: node worker.js\n" }),
+  );
   t.is((refused as ConnectError).code, Code.InvalidArgument);
   t.regex(refused!.message, /"a-b-worker", the name of process "worker", is already the name of app "a"'s process "b-worker"/);
-  t.deepEqual(stored("Deployment").map((deployment) => deployment.metadata.labels?.["app.kubernetes.io/name"]), ["a"], "app a's objects alone, untouched");
+  t.deepEqual(
+    stored("Deployment").map((deployment) => deployment.metadata.labels?.["app.kubernetes.io/name"]),
+    ["a"],
+    "app a's objects alone, untouched",
+  );
 });
 
 test("on the kubernetes engine a failed release Job aborts the deploy and a rollout that makes no progress is rolled back", async (t) => {

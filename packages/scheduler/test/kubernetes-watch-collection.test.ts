@@ -16,7 +16,11 @@ async function setup(t: ExecutionContext, options: FakeKubeApiOptions = {}) {
   t.teardown(() => proxy.close());
   const configMap = async (name: string, data: Record<string, string>, method: "POST" | "PUT" = "POST") => {
     const path = `${api.url}/api/v1/namespaces/${NAMESPACE}/configmaps${method === "PUT" ? `/${name}` : ""}`;
-    const response = await fetch(path, { method, headers: { "content-type": "application/json" }, body: JSON.stringify({ metadata: { name, labels: { app: "shop" } }, data }) });
+    const response = await fetch(path, {
+      method,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ metadata: { name, labels: { app: "shop" } }, data }),
+    });
     t.true(response.ok, await response.text());
   };
   /** Follows the shop's ConfigMaps; `seen(predicate)` resolves once a reported state matches. */

@@ -3,7 +3,17 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { LogStream, ReplicaState } from "@berth/proto/type/v1/process";
 import { ReleaseStatus, RolloutState } from "@berth/proto/type/v1/release";
 import type { WatchAppsResponse } from "@berth/proto/scheduler/v1/scheduler";
-import { demoArchive, deployDemo, eventually, followRollout, httpGet, kinds, readyReplicas, startTestScheduler, uploadArchive } from "./support/scheduler-harness.js";
+import {
+  demoArchive,
+  deployDemo,
+  eventually,
+  followRollout,
+  httpGet,
+  kinds,
+  readyReplicas,
+  startTestScheduler,
+  uploadArchive,
+} from "./support/scheduler-harness.js";
 
 test("logs: a replica's last lines, then new ones as they come", async (t) => {
   const { client } = await startTestScheduler(t);
@@ -48,7 +58,10 @@ test("WatchApps streams a snapshot, then each app's processes as they change, an
   });
   await eventually(async () => (messages.length > 0 ? true : undefined), "the snapshot");
   t.true(messages[0]!.snapshot);
-  t.deepEqual(messages[0]!.apps.map((app) => [app.app?.name, app.processes.map((p) => p.processType)]), [["one", ["web"]]]);
+  t.deepEqual(
+    messages[0]!.apps.map((app) => [app.app?.name, app.processes.map((p) => p.processType)]),
+    [["one", ["web"]]],
+  );
   await client.createApp({ team: "acme", name: "two" });
   await deployDemo(client, "two");
   await client.updateFormation({ app: "two", changes: [{ processType: "api-tcp", replicas: 1 }] });
@@ -122,7 +135,10 @@ test("a deleted replica is replaced; a rolling restart replaces every replica of
   const done = await followRollout(client, "shop", rollout!.id);
   t.is(done.rollout.state, RolloutState.SUCCEEDED);
   // The old replica's stop may be recorded before the rollout ends or after it.
-  t.deepEqual(kinds(done.events).filter((kind) => kind !== "REPLICA_STOPPED"), ["ROLLOUT_STARTED", "REPLICA_STARTED", "REPLICA_HEALTHY", "REPLICA_DRAINING", "ROLLOUT_SUCCEEDED"]);
+  t.deepEqual(
+    kinds(done.events).filter((kind) => kind !== "REPLICA_STOPPED"),
+    ["ROLLOUT_STARTED", "REPLICA_STARTED", "REPLICA_HEALTHY", "REPLICA_DRAINING", "ROLLOUT_SUCCEEDED"],
+  );
   const [restarted] = await readyReplicas(client, "shop", "web");
   t.not(restarted!.name, replacement!.name);
   t.is(restarted!.releaseVersion, 1);
@@ -155,9 +171,19 @@ test("rollback makes a new release from an old one without its release phase; re
   t.like(JSON.parse((await httpGet(web!.port)).body), { release: "3", greeting: "first" });
   t.is((await client.getConfig({ app: "shop" })).config.GREETING, "first");
   const { releases } = await client.listReleases({ app: "shop" });
-  t.deepEqual(releases.map((r) => [r.version, r.status]), [[3, ReleaseStatus.SUCCEEDED], [2, ReleaseStatus.SUCCEEDED], [1, ReleaseStatus.SUCCEEDED]]);
+  t.deepEqual(
+    releases.map((r) => [r.version, r.status]),
+    [
+      [3, ReleaseStatus.SUCCEEDED],
+      [2, ReleaseStatus.SUCCEEDED],
+      [1, ReleaseStatus.SUCCEEDED],
+    ],
+  );
   const { rollouts } = await client.listRollouts({ app: "shop", limit: 2 });
-  t.deepEqual(rollouts.map((r) => r.releaseVersion), [3, 2]);
+  t.deepEqual(
+    rollouts.map((r) => r.releaseVersion),
+    [3, 2],
+  );
   t.is((await client.getRollout({ app: "shop", rolloutId: rollout!.id })).rollout?.previousReleaseVersion, 2);
 });
 

@@ -78,11 +78,13 @@ function waitFor(engine: ReplicaSupervisor, name: string, predicate: (status: Re
 
 function get(port: number, path = "/"): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    http.get({ host: "127.0.0.1", port, path, agent: false }, (response) => {
-      let body = "";
-      response.on("data", (chunk) => (body += chunk));
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
-    }).on("error", reject);
+    http
+      .get({ host: "127.0.0.1", port, path, agent: false }, (response) => {
+        let body = "";
+        response.on("data", (chunk) => (body += chunk));
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+      })
+      .on("error", reject);
   });
 }
 
@@ -212,22 +214,58 @@ test("a new engine on the same directory adopts a running replica and can stop i
 test("a release task reports its exit code and last lines; a slow one times out", async (t) => {
   const { engine, directory } = await makeEngine(t);
   const marker = join(directory, "marker");
-  const ok = await engine.startReleaseTask({ name: "demo-release-v1", app: "demo", team: "team-demo", releaseVersion: 1, command: "node release.js", workDir: demo, env: { BERTH_RELEASE: "1", RELEASE_MARKER: marker }, timeoutMs: 30_000 });
+  const ok = await engine.startReleaseTask({
+    name: "demo-release-v1",
+    app: "demo",
+    team: "team-demo",
+    releaseVersion: 1,
+    command: "node release.js",
+    workDir: demo,
+    env: { BERTH_RELEASE: "1", RELEASE_MARKER: marker },
+    timeoutMs: 30_000,
+  });
   t.deepEqual(await ok.result, { exitCode: 0, timedOut: false, logTail: ["release phase of v1: migrating", "migration done"] });
   t.is(await readFile(marker, "utf8"), "v1\n");
-  const failing = await engine.startReleaseTask({ name: "demo-release-v2", app: "demo", team: "team-demo", releaseVersion: 2, command: "node release.js", workDir: demo, env: { BERTH_RELEASE: "2", RELEASE_EXIT_CODE: "7" }, timeoutMs: 30_000 });
+  const failing = await engine.startReleaseTask({
+    name: "demo-release-v2",
+    app: "demo",
+    team: "team-demo",
+    releaseVersion: 2,
+    command: "node release.js",
+    workDir: demo,
+    env: { BERTH_RELEASE: "2", RELEASE_EXIT_CODE: "7" },
+    timeoutMs: 30_000,
+  });
   const failed = await failing.result;
   t.is(failed.exitCode, 7);
   // stdout and stderr are separate files: lines of different streams may come in either order.
   t.deepEqual([...failed.logTail].sort(), ["migration failed with code 7", "release phase of v2: migrating"]);
-  const slow = await engine.startReleaseTask({ name: "demo-release-v3", app: "demo", team: "team-demo", releaseVersion: 3, command: "node release.js", workDir: demo, env: { RELEASE_SLEEP_MS: "60000" }, timeoutMs: 500 });
+  const slow = await engine.startReleaseTask({
+    name: "demo-release-v3",
+    app: "demo",
+    team: "team-demo",
+    releaseVersion: 3,
+    command: "node release.js",
+    workDir: demo,
+    env: { RELEASE_SLEEP_MS: "60000" },
+    timeoutMs: 500,
+  });
   t.like(await slow.result, { exitCode: null, timedOut: true });
 });
 
 test("a release task started before a restart is awaited, not run again", async (t) => {
   const { engine, directory } = await makeEngine(t);
   const marker = join(directory, "marker");
-  const taskSpec = { name: "demo-release-v4", app: "demo", team: "team-demo", releaseVersion: 4, command: "node release.js", workDir: demo, env: { BERTH_RELEASE: "4", RELEASE_MARKER: marker, RELEASE_SLEEP_MS: "500" }, timeoutMs: 30_000 };
+  const taskSpec = {
+    name: "demo-release-v4",
+    app: "demo",
+    team: "team-demo",
+    releaseVersion: 4,
+    command: "node release.js",
+    workDir: demo,
+    env: { BERTH_RELEASE: "4", RELEASE_MARKER: marker, RELEASE_SLEEP_MS: "500" },
+    timeoutMs: 30_000,
+  };
   const running = await engine.startReleaseTask(taskSpec);
   const { engine: second } = await makeEngine(t, directory);
   // Found by its name, as when the scheduler died before recording the task's handle.

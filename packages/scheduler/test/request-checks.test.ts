@@ -29,7 +29,10 @@ const releaseCases: [string, "local" | "kubernetes", ReleaseRequestFields, strin
 ];
 for (const [title, engine, request, expected] of releaseCases) {
   test(`release request: ${title} -> [${expected.join(", ")}]`, (t) => {
-    t.deepEqual(fields((checks) => checkReleaseRequest(checks, engine, request)), expected);
+    t.deepEqual(
+      fields((checks) => checkReleaseRequest(checks, engine, request)),
+      expected,
+    );
   });
 }
 
@@ -42,7 +45,10 @@ const configCases: [string, Record<string, string>, string[], string[]][] = [
 ];
 for (const [title, set, unset, expected] of configCases) {
   test(`config change: ${title} -> [${expected.join(", ")}]`, (t) => {
-    t.deepEqual(fields((checks) => checkConfigChange(checks, set, unset)), expected);
+    t.deepEqual(
+      fields((checks) => checkConfigChange(checks, set, unset)),
+      expected,
+    );
   });
 }
 
@@ -88,8 +94,26 @@ const collisionCases: [string, string, string[], { app: string; processTypes: st
   ["app a's b-web against app a-b's web", "a", ["web", "b-web"], [{ app: "a-b", processTypes: ["web"] }], "a-b"],
   ["app a-b's web against app a's b-web", "a-b", ["web"], [{ app: "a", processTypes: ["web", "b-web"] }], "a-b"],
   ["app a's b-web against app a-b's worker only", "a", ["b-web"], [{ app: "a-b", processTypes: ["worker"] }], undefined],
-  ["tcp and workers claim no hostname", "a", ["b-tcp", "worker"], [{ app: "a-b-tcp", processTypes: ["web"] }, { app: "a-worker", processTypes: ["web"] }], undefined],
-  ["distinct names", "shop", ["web", "admin-web"], [{ app: "shop-api", processTypes: ["web"] }, { app: "blog", processTypes: ["admin-web"] }], undefined],
+  [
+    "tcp and workers claim no hostname",
+    "a",
+    ["b-tcp", "worker"],
+    [
+      { app: "a-b-tcp", processTypes: ["web"] },
+      { app: "a-worker", processTypes: ["web"] },
+    ],
+    undefined,
+  ],
+  [
+    "distinct names",
+    "shop",
+    ["web", "admin-web"],
+    [
+      { app: "shop-api", processTypes: ["web"] },
+      { app: "blog", processTypes: ["admin-web"] },
+    ],
+    undefined,
+  ],
 ];
 for (const [title, app, processTypes, others, label] of collisionCases) {
   test(`route hostnames: ${title} -> ${label ?? "no collision"}`, (t) => {

@@ -49,7 +49,9 @@ test("a replica is never signalled before every endpoint consumer acknowledged i
     for await (const message of stream) {
       messages.push(message);
       firstMessage();
-      const removed = [...known].filter((name) => !message.processes.some((set) => set.endpoints.some((e) => e.replica === name)) && message.processes.some((set) => set.processType === "web"));
+      const removed = [...known].filter(
+        (name) => !message.processes.some((set) => set.endpoints.some((e) => e.replica === name)) && message.processes.some((set) => set.processType === "web"),
+      );
       for (const set of message.processes) for (const endpoint of set.endpoints) known.add(endpoint.replica);
       if (removed.length > 0) await client.reportDrained({ consumer: "slow-router", replicas: removed });
       setTimeout(() => {
@@ -70,7 +72,9 @@ test("a replica is never signalled before every endpoint consumer acknowledged i
   t.true(kinds(done.events).includes("REPLICA_DRAINING"));
 
   // The generation that no longer lists the old replica, and when the consumer acknowledged it.
-  const removal = messages.find((message) => !message.snapshot && message.processes.some((set) => set.processType === "web" && !set.endpoints.some((e) => e.replica === old!.name)));
+  const removal = messages.find(
+    (message) => !message.snapshot && message.processes.some((set) => set.processType === "web" && !set.endpoints.some((e) => e.replica === old!.name)),
+  );
   t.truthy(removal);
   const sigterm = await eventually(async () => {
     const lines: { time: number; text: string }[] = [];

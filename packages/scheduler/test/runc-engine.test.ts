@@ -39,32 +39,35 @@ function get(host: string, port: number, path = "/"): Promise<{ status: number; 
   });
 }
 
-rootTest("on runc the demo deploys (release task included) into containers: replicas listen at their own bridge address, and every view says isolation: container", async (t) => {
-  const { client } = await startRuncScheduler(t);
-  await client.createApp({ team: "acme", name: "boxed" });
-  const { rollout, events } = await deployDemo(client, "boxed");
-  t.is(rollout.state, RolloutState.SUCCEEDED, events.map((event) => `${RolloutEventKind[event.kind]} ${event.message}`).join("\n"));
-  await client.updateFormation({ app: "boxed", changes: [{ processType: "api-tcp", replicas: 1 }] });
-  const [web] = await eventually(async () => {
-    const ready = await readyReplicas(client, "boxed", "web");
-    return ready.length === 1 ? ready : undefined;
-  }, "a ready web replica");
-  t.is(web!.isolation, "container");
-  t.is(web!.port, 5000);
-  t.regex(web!.host, /^10\.\d+\.\d+\.\d+$/);
-  t.like(JSON.parse((await get(web!.host, web!.port)).body), { app: "boxed", process: "web" });
-  const formation = await eventually(async () => {
-    const { processes } = await client.getFormation({ app: "boxed" });
-    return processes.find((process) => process.processType === "api-tcp")?.readyReplicas === 1 ? processes : undefined;
-  }, "a ready api-tcp replica");
-  t.deepEqual(
-    formation.map((process) => [process.processType, process.isolation]),
-    formation.map((process) => [process.processType, process.replicas > 0 ? "container" : ""]),
-  );
-  const releaseLines = [];
-  for await (const { line } of client.streamLogs({ app: "boxed", processType: "release", tailLines: 20 })) releaseLines.push(line!.text);
-  t.true(releaseLines.includes("migration done"), releaseLines.join("\n"));
-});
+rootTest(
+  "on runc the demo deploys (release task included) into containers: replicas listen at their own bridge address, and every view says isolation: container",
+  async (t) => {
+    const { client } = await startRuncScheduler(t);
+    await client.createApp({ team: "acme", name: "boxed" });
+    const { rollout, events } = await deployDemo(client, "boxed");
+    t.is(rollout.state, RolloutState.SUCCEEDED, events.map((event) => `${RolloutEventKind[event.kind]} ${event.message}`).join("\n"));
+    await client.updateFormation({ app: "boxed", changes: [{ processType: "api-tcp", replicas: 1 }] });
+    const [web] = await eventually(async () => {
+      const ready = await readyReplicas(client, "boxed", "web");
+      return ready.length === 1 ? ready : undefined;
+    }, "a ready web replica");
+    t.is(web!.isolation, "container");
+    t.is(web!.port, 5000);
+    t.regex(web!.host, /^10\.\d+\.\d+\.\d+$/);
+    t.like(JSON.parse((await get(web!.host, web!.port)).body), { app: "boxed", process: "web" });
+    const formation = await eventually(async () => {
+      const { processes } = await client.getFormation({ app: "boxed" });
+      return processes.find((process) => process.processType === "api-tcp")?.readyReplicas === 1 ? processes : undefined;
+    }, "a ready api-tcp replica");
+    t.deepEqual(
+      formation.map((process) => [process.processType, process.isolation]),
+      formation.map((process) => [process.processType, process.replicas > 0 ? "container" : ""]),
+    );
+    const releaseLines = [];
+    for await (const { line } of client.streamLogs({ app: "boxed", processType: "release", tailLines: 20 })) releaseLines.push(line!.text);
+    t.true(releaseLines.includes("migration done"), releaseLines.join("\n"));
+  },
+);
 
 rootTest("a replica that allocates past its pod's memory is OOM-killed, restarted with backoff, and ps and its logs say OOMKilled", async (t) => {
   const { client } = await startRuncScheduler(t);
@@ -86,5 +89,8 @@ rootTest("a replica that allocates past its pod's memory is OOM-killed, restarte
   t.not(replica.state, ReplicaState.UNSPECIFIED);
   const lines = [];
   for await (const { line } of client.streamLogs({ app: "hog", replica: replica.name, tailLines: 50 })) lines.push(line!.text);
-  t.true(lines.some((text) => text.startsWith("OOMKilled")), lines.join("\n"));
+  t.true(
+    lines.some((text) => text.startsWith("OOMKilled")),
+    lines.join("\n"),
+  );
 });

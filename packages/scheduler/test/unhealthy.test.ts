@@ -28,7 +28,12 @@ test("a replica that turns unhealthy leaves the endpoints at once and is restart
   });
   const webOf = (message: WatchEndpointsResponse) => message.processes.find((set) => set.processType === "web");
   await eventually(async () => (messages.length > 0 ? true : undefined), "the snapshot");
-  t.deepEqual(webOf(messages[0]!)?.endpoints.map((e) => e.replica).sort(), [sick!.name, well!.name].sort());
+  t.deepEqual(
+    webOf(messages[0]!)
+      ?.endpoints.map((e) => e.replica)
+      .sort(),
+    [sick!.name, well!.name].sort(),
+  );
 
   await httpGet(sick!.port, "/health/fail");
   // Unhealthy after three failed checks: out of the endpoint set, the other replica still in.
@@ -36,7 +41,10 @@ test("a replica that turns unhealthy leaves the endpoints at once and is restart
     const last = messages.filter((m) => webOf(m) !== undefined).at(-1)!;
     return webOf(last)!.endpoints.length === 1 ? webOf(last)! : undefined;
   }, "the sick replica to leave the endpoints");
-  t.deepEqual(without.endpoints.map((e) => e.replica), [well!.name]);
+  t.deepEqual(
+    without.endpoints.map((e) => e.replica),
+    [well!.name],
+  );
   const { replicas } = await client.listReplicas({ app: "shop", processType: "web" });
   t.true([ReplicaState.UNHEALTHY, ReplicaState.CRASHED, ReplicaState.STARTING].includes(replicas.find((r) => r.name === sick!.name)!.state));
 
@@ -46,7 +54,10 @@ test("a replica that turns unhealthy leaves the endpoints at once and is restart
     return replica?.ready && replica.restarts >= 1 ? replica : undefined;
   }, "the sick replica to be restarted");
   t.is(back.state, ReplicaState.UP);
-  await eventually(async () => (webOf(messages.filter((m) => webOf(m) !== undefined).at(-1)!)!.endpoints.length === 2 ? true : undefined), "both replicas back in the endpoints");
+  await eventually(
+    async () => (webOf(messages.filter((m) => webOf(m) !== undefined).at(-1)!)!.endpoints.length === 2 ? true : undefined),
+    "both replicas back in the endpoints",
+  );
   controller.abort();
   await watching;
 });

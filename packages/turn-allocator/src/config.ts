@@ -60,7 +60,10 @@ export function readTurnAllocatorConfig(env: Environment): TurnAllocatorConfig {
   const relayPortsPerGateway = envInt(env, "BERTH_TURN_RELAY_PORTS_PER_GATEWAY", 256, { min: 2, max: rangeSize(relayRange) });
   const maxSeconds = envInt(env, "BERTH_TURN_CREDENTIAL_MAX_TTL_SECONDS", 86_400, { min: 60, max: 7 * 86_400 });
   const defaultSeconds = envInt(env, "BERTH_TURN_CREDENTIAL_TTL_SECONDS", Math.min(3_600, maxSeconds), { min: 60, max: maxSeconds });
-  const allowedPeerIps = (envOptional(env, "BERTH_TURN_ALLOWED_PEER_IPS") ?? "").split(",").map((ip) => ip.trim()).filter((ip) => ip !== "");
+  const allowedPeerIps = (envOptional(env, "BERTH_TURN_ALLOWED_PEER_IPS") ?? "")
+    .split(",")
+    .map((ip) => ip.trim())
+    .filter((ip) => ip !== "");
   for (const ip of allowedPeerIps) {
     if (!IPV4.test(ip)) throw new ConfigError(`BERTH_TURN_ALLOWED_PEER_IPS must be IPv4 addresses separated by commas, got "${ip}"`);
   }

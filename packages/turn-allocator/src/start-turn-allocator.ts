@@ -54,7 +54,14 @@ export async function startTurnAllocator(config: TurnAllocatorConfig, deps: Turn
   const logger = deps.logger ?? createLogger("turn-allocator", { level: config.logLevel });
   const database =
     deps.database ??
-    (await openDatabase({ service: "turn-allocator", schema: config.schema, migrations: turnAllocatorMigrations, databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger }));
+    (await openDatabase({
+      service: "turn-allocator",
+      schema: config.schema,
+      migrations: turnAllocatorMigrations,
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      logger,
+    }));
   const coordination = deps.coordination ?? createCoordination({ redisUrl: config.redisUrl, logger });
   const store = createAllocationStore(database);
   const mintingTargets = createMintingTargets(store, MINTING_TARGET_MAX_AGE_MS);
@@ -66,7 +73,9 @@ export async function startTurnAllocator(config: TurnAllocatorConfig, deps: Turn
   const pools = { portRange: config.portRange, relayRange: config.relayRange, relayPortsPerGateway: config.relayPortsPerGateway };
   const announceChange = (app: string) => announceAllocationChange(coordination.events, app);
   const scheduler =
-    deps.scheduler === false ? undefined : (deps.scheduler ?? createInternalClient(SchedulerService, { baseUrl: config.schedulerUrl, token: config.internalToken }));
+    deps.scheduler === false
+      ? undefined
+      : (deps.scheduler ?? createInternalClient(SchedulerService, { baseUrl: config.schedulerUrl, token: config.internalToken }));
   const followingApps = scheduler && followSchedulerApps({ scheduler, store, pools, announceChange, logger, signal: stopping.signal });
   const engine = deps.gateways === false ? undefined : (deps.gateways ?? (await gatewayEngine(config, deps, logger)));
   const reconciler = engine && startGatewayReconciler({ store, engine, realm: config.realm, coordination, logger });

@@ -22,19 +22,44 @@ const row = (overrides: Partial<AllocationRow>): AllocationRow => ({
 test("a gateway accepts the previous secret only until its grace period ends, and says when that is", (t) => {
   const now = new Date("2026-12-02T12:00:00Z");
   const inGrace = new Date("2026-12-02T12:30:00Z");
-  const rows = [row({ previousSecret: "old", previousSecretValidUntil: inGrace }), row({ app: "blog", previousSecret: "older", previousSecretValidUntil: new Date("2026-12-02T11:00:00Z") })];
+  const rows = [
+    row({ previousSecret: "old", previousSecretValidUntil: inGrace }),
+    row({ app: "blog", previousSecret: "older", previousSecretValidUntil: new Date("2026-12-02T11:00:00Z") }),
+  ];
   const { specs, nextExpiry } = desiredGateways(rows, "example.test", now);
-  t.deepEqual(specs.map((spec) => [spec.name, spec.secrets]), [["shop-sfu-rtc", ["current", "old"]], ["blog-sfu-rtc", ["current"]]]);
+  t.deepEqual(
+    specs.map((spec) => [spec.name, spec.secrets]),
+    [
+      ["shop-sfu-rtc", ["current", "old"]],
+      ["blog-sfu-rtc", ["current"]],
+    ],
+  );
   t.deepEqual(nextExpiry, inGrace);
   t.is(desiredGateways(rows, "example.test", inGrace).nextExpiry, undefined);
 });
 
 test("turnserver.conf carries no secret and refuses loopback and the platform's addresses unless a peer is allowed", (t) => {
   const [spec] = desiredGateways([row({})], "example.test", new Date()).specs;
-  const settings = { listenHost: "127.0.0.1", userDatabase: "/x/turndb", pidFile: "/x/pid", logFile: "/x/log", platformAddresses: ["10.1.2.3"], allowedPeerIps: [] };
+  const settings = {
+    listenHost: "127.0.0.1",
+    userDatabase: "/x/turndb",
+    pidFile: "/x/pid",
+    logFile: "/x/log",
+    platformAddresses: ["10.1.2.3"],
+    allowedPeerIps: [],
+  };
   const safe = renderTurnserverConfig(spec!, settings);
   t.false(safe.includes("current"));
-  for (const line of ["listening-port=40000", "min-port=50000", "max-port=50099", "realm=example.test", "use-auth-secret", "userdb=/x/turndb", "denied-peer-ip=10.1.2.3", "denied-peer-ip=127.0.0.0-127.255.255.255"]) {
+  for (const line of [
+    "listening-port=40000",
+    "min-port=50000",
+    "max-port=50099",
+    "realm=example.test",
+    "use-auth-secret",
+    "userdb=/x/turndb",
+    "denied-peer-ip=10.1.2.3",
+    "denied-peer-ip=127.0.0.0-127.255.255.255",
+  ]) {
     t.true(safe.split("\n").includes(line), line);
   }
   t.false(safe.includes("allow-loopback-peers"));

@@ -26,17 +26,25 @@ const applied = (object: Record<string, unknown>) => ["Secret", "Deployment", "S
 
 test("a gateway is a schema-valid coturn Deployment, UDP Service and Secret", async (t) => {
   const objects = coturnObjects(spec("shop", 40001, ["s1"]), settings);
-  t.deepEqual(objects.map((object) => `${object.kind}/${object.metadata!.name}`), [`Secret/${turn("shop", "sfu-rtc")}`, `Deployment/${turn("shop", "sfu-rtc")}`, `Service/${turn("shop", "sfu-rtc")}`]);
+  t.deepEqual(
+    objects.map((object) => `${object.kind}/${object.metadata!.name}`),
+    [`Secret/${turn("shop", "sfu-rtc")}`, `Deployment/${turn("shop", "sfu-rtc")}`, `Service/${turn("shop", "sfu-rtc")}`],
+  );
   for (const object of objects) {
     const result = await validateKubernetesObject(object as never);
     t.deepEqual(result.violations, [], `${object.kind} is not schema-valid`);
   }
   const deployment = objects[1] as unknown as { spec: { template: { spec: { hostNetwork: boolean; containers: { args?: string[] }[] } } } };
   const args = deployment.spec.template.spec.containers[0]!.args!;
-  t.true(args.includes("--listening-port=40001") && args.includes("--min-port=50000") && args.includes("--max-port=50255") && args.includes("--use-auth-secret"));
+  t.true(
+    args.includes("--listening-port=40001") && args.includes("--min-port=50000") && args.includes("--max-port=50255") && args.includes("--use-auth-secret"),
+  );
   t.false(JSON.stringify(deployment).includes("s1"), "a secret leaked into the Deployment");
   const service = objects[2] as unknown as { spec: { ports: { port: number; protocol: string }[] } };
-  t.deepEqual(service.spec.ports.map((port) => `${port.protocol}/${port.port}`), ["UDP/40001", "TCP/40001"]);
+  t.deepEqual(
+    service.spec.ports.map((port) => `${port.protocol}/${port.port}`),
+    ["UDP/40001", "TCP/40001"],
+  );
 });
 
 test("gateways are applied idempotently, rotated without touching the Deployment, and pruned", async (t) => {
@@ -44,7 +52,13 @@ test("gateways are applied idempotently, rotated without touching the Deployment
   const api = await createFakeKubeApi({ controllers: false });
   t.teardown(() => api.close());
   const engine = createKubernetesGateways({ kubeConfig: api.kubeConfig(), settings, logger: silentLogger });
-  const versions = () => Object.fromEntries(api.objects({ labelSelector: managed }).filter(applied).map((o) => [`${o.kind}/${(o.metadata as { name: string }).name}`, (o.metadata as { resourceVersion: string }).resourceVersion]));
+  const versions = () =>
+    Object.fromEntries(
+      api
+        .objects({ labelSelector: managed })
+        .filter(applied)
+        .map((o) => [`${o.kind}/${(o.metadata as { name: string }).name}`, (o.metadata as { resourceVersion: string }).resourceVersion]),
+    );
 
   await engine.apply([spec("shop", 40001, ["s1"]), spec("blog", 40002, ["b1"])]);
   const first = versions();
@@ -58,7 +72,11 @@ test("gateways are applied idempotently, rotated without touching the Deployment
   t.is(rotated[`Deployment/${turn("shop", "sfu-rtc")}`], first[`Deployment/${turn("shop", "sfu-rtc")}`], "a rotation restarted the gateway");
 
   await engine.apply([spec("shop", 40001, ["s2"])]);
-  t.deepEqual(Object.keys(versions()).sort(), [`Deployment/${turn("shop", "sfu-rtc")}`, `Secret/${turn("shop", "sfu-rtc")}`, `Service/${turn("shop", "sfu-rtc")}`]);
+  t.deepEqual(Object.keys(versions()).sort(), [
+    `Deployment/${turn("shop", "sfu-rtc")}`,
+    `Secret/${turn("shop", "sfu-rtc")}`,
+    `Service/${turn("shop", "sfu-rtc")}`,
+  ]);
 });
 
 test("on the kubernetes engine an allocation brings its coturn objects and releasing the app prunes them", async (t) => {

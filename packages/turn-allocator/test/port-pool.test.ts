@@ -34,8 +34,14 @@ test("100 parallel allocations over two allocator instances on one database neve
 
   // Asking again, through either instance, changes nothing: the same port and token.
   const again = await Promise.all(requests.map((request, i) => (i % 2 === 0 ? two : one).client.ensureAllocation(request)));
-  t.deepEqual(again.map((answer) => answer.allocation!.exposure!.port), ports);
-  t.deepEqual(again.map((answer) => answer.allocation!.exposure!.routeToken), tokens);
+  t.deepEqual(
+    again.map((answer) => answer.allocation!.exposure!.port),
+    ports,
+  );
+  t.deepEqual(
+    again.map((answer) => answer.allocation!.exposure!.routeToken),
+    tokens,
+  );
   const relays = await relayRanges(schema);
   t.is(relays.length, 100);
   for (const [index, range] of relays.entries()) {
@@ -59,14 +65,18 @@ test("an exhausted pool answers RESOURCE_EXHAUSTED with its size and changes not
   await client.releaseAllocation({ app: "b", processType: "sfu-rtc" });
   t.is((await client.ensureAllocation({ team: "acme", app: "d", processType: "sfu-rtc", replicas: 1 })).allocation!.exposure!.port, freed);
   t.deepEqual(await client.releaseApp({ app: "a" }), { $typeName: "berth.turn.v1.ReleaseAppResponse", releasedPorts: 1 });
-  t.deepEqual((await client.listAllocations({})).allocations.map((a) => a.app), ["c", "d"]);
+  t.deepEqual(
+    (await client.listAllocations({})).allocations.map((a) => a.app),
+    ["c", "d"],
+  );
 });
 
 test("shrinking the range keeps every port in use; new allocations come from the new range", async (t) => {
   const schema = testSchema(t);
   const wide = await startTestAllocator(t, testConfig(t, { BERTH_TURN_PORT_RANGE: "41300-41309" }, schema), { gateways: false });
   const kept: number[] = [];
-  for (const app of ["a", "b", "c"]) kept.push((await wide.client.ensureAllocation({ team: "acme", app, processType: "sfu-rtc", replicas: 1 })).allocation!.exposure!.port);
+  for (const app of ["a", "b", "c"])
+    kept.push((await wide.client.ensureAllocation({ team: "acme", app, processType: "sfu-rtc", replicas: 1 })).allocation!.exposure!.port);
   await wide.server.close(100);
   const narrow = await startTestAllocator(t, testConfig(t, { BERTH_TURN_PORT_RANGE: "41301-41303" }, schema), { gateways: false });
   for (const [index, app] of ["a", "b", "c"].entries()) {
@@ -77,7 +87,9 @@ test("shrinking the range keeps every port in use; new allocations come from the
 });
 
 test("relay ranges run out on their own and say so", async (t) => {
-  const { client } = await startTestAllocator(t, testConfig(t, { BERTH_TURN_RELAY_PORT_RANGE: "50000-50019", BERTH_TURN_RELAY_PORTS_PER_GATEWAY: "10" }), { gateways: false });
+  const { client } = await startTestAllocator(t, testConfig(t, { BERTH_TURN_RELAY_PORT_RANGE: "50000-50019", BERTH_TURN_RELAY_PORTS_PER_GATEWAY: "10" }), {
+    gateways: false,
+  });
   await client.ensureAllocation({ team: "acme", app: "a", processType: "sfu-rtc", replicas: 1 });
   await client.ensureAllocation({ team: "acme", app: "b", processType: "sfu-rtc", replicas: 1 });
   const refused = ConnectError.from(await t.throwsAsync(client.ensureAllocation({ team: "acme", app: "c", processType: "sfu-rtc", replicas: 1 })));
@@ -96,7 +108,15 @@ test("names, replica hostnames and the replica environment follow the allocation
   t.deepEqual(scaled.allocation!.exposure!.replicaHostnames.at(-1), `${token}-03.example.test`);
 
   const { env } = await client.getReplicaEnv({ app: "shop", processType: "sfu-rtc", replica: 2 });
-  t.deepEqual(Object.keys(env).sort(), ["BERTH_RTC_HOSTNAME", "BERTH_RTC_PROCESS", "BERTH_RTC_REPLICA", "TURN_HOSTNAME", "TURN_PORT", "TURN_REALM", "TURN_SHARED_SECRET"]);
+  t.deepEqual(Object.keys(env).sort(), [
+    "BERTH_RTC_HOSTNAME",
+    "BERTH_RTC_PROCESS",
+    "BERTH_RTC_REPLICA",
+    "TURN_HOSTNAME",
+    "TURN_PORT",
+    "TURN_REALM",
+    "TURN_SHARED_SECRET",
+  ]);
   t.like(env, {
     TURN_HOSTNAME: `${token}.turn.example.test`,
     TURN_PORT: String(allocation!.exposure!.port),
@@ -128,9 +148,15 @@ test("bad input is refused with the field named and changes nothing", async (t) 
   for (const [call, code, fields] of cases) {
     const error = ConnectError.from(await t.throwsAsync(call));
     t.is(error.code, code, error.message);
-    t.deepEqual(fieldViolationsOf(error).map((v) => v.field), fields);
+    t.deepEqual(
+      fieldViolationsOf(error).map((v) => v.field),
+      fields,
+    );
   }
-  t.deepEqual((await client.listAllocations({})).allocations.map((a) => `${a.app}/${a.processType}`), ["shop/sfu-rtc"]);
+  t.deepEqual(
+    (await client.listAllocations({})).allocations.map((a) => `${a.app}/${a.processType}`),
+    ["shop/sfu-rtc"],
+  );
   t.is((await client.getPool({})).allocated, 1);
 });
 

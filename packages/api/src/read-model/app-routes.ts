@@ -37,8 +37,7 @@ export function createAppRoutes(): AppRoutes {
   const routes = new Map<string, readonly Route[]>();
   const awaited = new Map<string, Awaited>();
 
-  const shown = (wanted: Awaited) =>
-    wanted.attempt < attempt || (wanted.instance !== "" && wanted.instance === instance && wanted.generation <= generation);
+  const shown = (wanted: Awaited) => wanted.attempt < attempt || (wanted.instance !== "" && wanted.instance === instance && wanted.generation <= generation);
 
   return {
     routesOf(app) {

@@ -76,9 +76,7 @@ export function createAppHandlers(deps: ServiceDeps): AppHandlers {
       const app = await fetchOwnedApp(deps, ctx, team, request.app);
       const [processes, release] = await Promise.all([
         formationView(deps, ctx, request.app),
-        app.currentReleaseVersion > 0
-          ? scheduler.getRelease({ app: request.app, version: app.currentReleaseVersion }, callOptions(deps, ctx))
-          : undefined,
+        app.currentReleaseVersion > 0 ? scheduler.getRelease({ app: request.app, version: app.currentReleaseVersion }, callOptions(deps, ctx)) : undefined,
       ]);
       return { app, processes, currentRelease: release?.release };
     },

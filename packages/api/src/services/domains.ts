@@ -27,10 +27,7 @@ export function createDomainService(deps: ServiceDeps): ServiceImpl<typeof Domai
         checks.add("process_type", `the app has no process type "${request.processType}"`);
       }
       checks.throwIfAny();
-      const response = await router.addDomain(
-        { app: request.app, processType: request.processType, hostname: request.hostname },
-        callOptions(deps, ctx),
-      );
+      const response = await router.addDomain({ app: request.app, processType: request.processType, hostname: request.hostname }, callOptions(deps, ctx));
       deps.readModel.routes.wrote(request.app, response.routesVersion);
       return { route: response.route };
     },

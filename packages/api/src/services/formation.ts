@@ -54,10 +54,7 @@ async function changeFormation(
   app: string,
   changes: MessageInitShape<typeof FormationChangeSchema>[],
 ): Promise<ProcessFormation[]> {
-  const [updated, routes] = await Promise.all([
-    deps.peers.scheduler.updateFormation({ app, changes }, callOptions(deps, ctx)),
-    routesOf(deps, ctx, app),
-  ]);
+  const [updated, routes] = await Promise.all([deps.peers.scheduler.updateFormation({ app, changes }, callOptions(deps, ctx)), routesOf(deps, ctx, app)]);
   return joinFormation(app, updated.processes, routes, await allocationsOf(deps, ctx, app, updated.processes));
 }
 
@@ -108,10 +105,7 @@ export function createFormationService(deps: ServiceDeps): ServiceImpl<typeof Fo
         }
       });
       checks.throwIfAny();
-      const [processes, sizes] = await Promise.all([
-        ownedFormation(deps, ctx, team, request.app),
-        scheduler.listPodSizes({}, callOptions(deps, ctx)),
-      ]);
+      const [processes, sizes] = await Promise.all([ownedFormation(deps, ctx, team, request.app), scheduler.listPodSizes({}, callOptions(deps, ctx))]);
       request.changes.forEach((change, index) => {
         checkKnownType(checks, `changes[${index}].process_type`, change.processType, processes);
         if (change.size !== "" && !sizes.sizes.some((size) => size.name === change.size)) {

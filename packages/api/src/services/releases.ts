@@ -51,10 +51,7 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       if (!SHA256_HEX.test(request.sha256)) checks.add("sha256", "must be the archive's sha256 as 64 lowercase hex digits");
       checks.throwIfAny();
       await ownedApp(deps, ctx, team, request.app);
-      const response = await scheduler.beginSourceUpload(
-        { app: request.app, sizeBytes: request.sizeBytes, sha256: request.sha256 },
-        callOptions(deps, ctx),
-      );
+      const response = await scheduler.beginSourceUpload({ app: request.app, sizeBytes: request.sizeBytes, sha256: request.sha256 }, callOptions(deps, ctx));
       await sourceUploads.record(response.uploadId, { team, app: request.app });
       return { uploadId: response.uploadId, maxChunkBytes: response.maxChunkBytes };
     },
@@ -67,10 +64,7 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       checks.throwIfAny();
       const owner = await sourceUploads.ownerOf(request.uploadId);
       if (!owner || owner.team !== team || owner.app !== request.app) throw notFound(`source upload "${request.uploadId}" not found`);
-      const response = await scheduler.uploadSourceChunk(
-        { uploadId: request.uploadId, offset: request.offset, data: request.data },
-        callOptions(deps, ctx),
-      );
+      const response = await scheduler.uploadSourceChunk({ uploadId: request.uploadId, offset: request.offset, data: request.data }, callOptions(deps, ctx));
       return { receivedBytes: response.receivedBytes, complete: response.complete };
     },
     async deploy(request, ctx) {
@@ -116,10 +110,7 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       checks.required("rollout_id", request.rolloutId, 128);
       checks.throwIfAny();
       await ownedApp(deps, ctx, team, request.app);
-      const steps = scheduler.watchRollout(
-        { app: request.app, rolloutId: request.rolloutId, fromSequence: request.fromSequence },
-        streamCall(ctx),
-      );
+      const steps = scheduler.watchRollout({ app: request.app, rolloutId: request.rolloutId, fromSequence: request.fromSequence }, streamCall(ctx));
       for await (const { event, rollout } of steps) yield { event, rollout };
     },
     async listReleases(request, ctx) {
@@ -149,10 +140,7 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
         requestIds,
         { owner: team, method: "AppService/Rollback", requestSchema: RollbackRequestSchema, request, responseSchema: RollbackResponseSchema },
         async (requestId) => {
-          const { release, rollout } = await scheduler.rollback(
-            { app: request.app, version: request.version, requestId },
-            callOptions(deps, ctx),
-          );
+          const { release, rollout } = await scheduler.rollback({ app: request.app, version: request.version, requestId }, callOptions(deps, ctx));
           return { release, rollout };
         },
       );

@@ -42,10 +42,15 @@ interface Row {
 export function createAuditLog(db: Queryable): AuditLog {
   return {
     async record(event) {
-      await db.query(
-        "INSERT INTO audit_events (token_id, team, rpc, app, request_id, code, message) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        [event.tokenId, event.team ?? null, event.rpc, event.app, event.requestId, event.code, event.message],
-      );
+      await db.query("INSERT INTO audit_events (token_id, team, rpc, app, request_id, code, message) VALUES ($1, $2, $3, $4, $5, $6, $7)", [
+        event.tokenId,
+        event.team ?? null,
+        event.rpc,
+        event.app,
+        event.requestId,
+        event.code,
+        event.message,
+      ]);
     },
     async list({ team, limit }) {
       const result =

@@ -22,11 +22,7 @@ export interface SourceUploadsStore {
 export function createSourceUploadsStore(db: Queryable): SourceUploadsStore {
   return {
     async record(uploadId, { team, app }) {
-      await db.query("INSERT INTO source_uploads (upload_id, team, app) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", [
-        uploadId,
-        team,
-        app,
-      ]);
+      await db.query("INSERT INTO source_uploads (upload_id, team, app) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", [uploadId, team, app]);
     },
     async ownerOf(uploadId) {
       const result = await db.query<SourceUploadOwner>("SELECT team, app FROM source_uploads WHERE upload_id = $1", [uploadId]);

@@ -71,10 +71,13 @@ function tokenRow(r: Row): TokenRow {
 export function createTokensStore(db: Database): TokensStore {
   return {
     async insert(token) {
-      const result = await db.query<Row>(
-        `INSERT INTO tokens (id, team, admin, description, secret_sha256) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
-        [token.id, token.team ?? null, token.admin, token.description, token.secretSha256],
-      );
+      const result = await db.query<Row>(`INSERT INTO tokens (id, team, admin, description, secret_sha256) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`, [
+        token.id,
+        token.team ?? null,
+        token.admin,
+        token.description,
+        token.secretSha256,
+      ]);
       return tokenRow(result.rows[0]!);
     },
     async putAdmin(id, secretSha256, description) {

@@ -98,7 +98,12 @@ export function createSchedulerStandIn(timeline: Timeline = []) {
         if (apps.has(request.name)) throw alreadyExists(`app ${request.name} already exists`);
         const app = create(AppSchema, { name: request.name, team: request.team, createdAt: timestampNow() });
         const processes = STAND_IN_TYPES.map((processType) =>
-          create(ProcessFormationSchema, { processType, routingClass: routingClassOf(processType), replicas: processType === "web" ? 1 : 0, size: "standard-1x" }),
+          create(ProcessFormationSchema, {
+            processType,
+            routingClass: routingClassOf(processType),
+            replicas: processType === "web" ? 1 : 0,
+            size: "standard-1x",
+          }),
         );
         apps.set(request.name, { app, processes, rules: [], releases: [], rollouts: [], config: {} });
         return { app };
@@ -218,7 +223,13 @@ export function createRouterStandIn(timeline: Timeline = [], platformDomain = "b
     listRoutes: (request) => ({ routes: [...platformRoutes(request.app), ...domains.filter((d) => d.app === request.app)] }),
     addDomain(request) {
       if (domains.some((d) => d.hostname === request.hostname)) throw alreadyExists(`domain ${request.hostname} is taken`);
-      const route = create(RouteSchema, { hostname: request.hostname, app: request.app, processType: request.processType, url: `https://${request.hostname}`, customDomain: true });
+      const route = create(RouteSchema, {
+        hostname: request.hostname,
+        app: request.app,
+        processType: request.processType,
+        url: `https://${request.hostname}`,
+        customDomain: true,
+      });
       domains.push(route);
       return { route };
     },
@@ -239,7 +250,10 @@ export function createRouterStandIn(timeline: Timeline = [], platformDomain = "b
     log,
     /** Tells the stand-in which web types an app has (the real router learns it from the scheduler). */
     knowApp(app: string) {
-      webTypes.set(app, STAND_IN_TYPES.filter((type) => routingClassOf(type) === RoutingClass.WEB));
+      webTypes.set(
+        app,
+        STAND_IN_TYPES.filter((type) => routingClassOf(type) === RoutingClass.WEB),
+      );
     },
   };
 }

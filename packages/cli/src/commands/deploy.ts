@@ -55,9 +55,7 @@ export const deployCommands: Command[] = [
       });
       const api = await session();
       out.note(`Uploading ${dir} (${sizeText(archive.bytes.length)})...`);
-      const upload = await retryUnavailable(() =>
-        api.apps.beginSourceUpload({ app: name, sizeBytes: BigInt(archive.bytes.length), sha256: archive.sha256 }),
-      );
+      const upload = await retryUnavailable(() => api.apps.beginSourceUpload({ app: name, sizeBytes: BigInt(archive.bytes.length), sha256: archive.sha256 }));
       const chunkBytes = upload.maxChunkBytes || DEFAULT_CHUNK_BYTES;
       for (let offset = 0; offset < archive.bytes.length; offset += chunkBytes) {
         const data = archive.bytes.subarray(offset, offset + chunkBytes);

@@ -44,10 +44,7 @@ export const formationCommands: Command[] = [
     usage: "<type>=<size>... --app <app>",
     app: true,
     positionals: { min: 1, max: 64 },
-    details: [
-      "Examples: berth pods:type web=standard-2x worker=standard-1x --app shop",
-      "          berth pods:type worker=cpu=500m,memory=1G --app shop",
-    ],
+    details: ["Examples: berth pods:type web=standard-2x worker=standard-1x --app shop", "          berth pods:type worker=cpu=500m,memory=1G --app shop"],
     async run({ args, out, session, app }) {
       const changes = parseAssignments("pods:type", args.positionals).map(([processType, value]) => {
         if (!value.startsWith("cpu=") && !value.startsWith("memory=")) return { processType, size: value };

@@ -54,7 +54,15 @@ export const identityCommands: Command[] = [
     async run({ args, out, session }) {
       const { teams } = await (await session()).teams.listTeams({});
       if (args.json) out.json(teams);
-      else out.table([{ header: "name", value: (t) => t.name }, { header: "created", value: (t) => timeText(t.createdAt) }], teams, "No teams.");
+      else
+        out.table(
+          [
+            { header: "name", value: (t) => t.name },
+            { header: "created", value: (t) => timeText(t.createdAt) },
+          ],
+          teams,
+          "No teams.",
+        );
     },
   },
   {

@@ -24,7 +24,13 @@ export const netpolCommands: Command[] = [
       const from = target("netpol:explain", args.positionals[0]!, false);
       const to = target("netpol:explain", args.positionals[1]!, true);
       const port = args.options.port === undefined ? 0 : parseCount("--port", args.options.port as string, 1, 65535);
-      const { verdict } = await (await session()).trust.explain({ fromApp: from.app, fromProcessType: from.processType, toApp: to.app, toProcessType: to.processType, port });
+      const { verdict } = await (await session()).trust.explain({
+        fromApp: from.app,
+        fromProcessType: from.processType,
+        toApp: to.app,
+        toProcessType: to.processType,
+        port,
+      });
       if (args.json) return out.json(verdict);
       out.line(`${verdict?.allowed ? "ALLOWED" : "DENIED"}: ${args.positionals[0]} -> ${args.positionals[1]}${port ? ` port ${port}` : ""}`);
       for (const reason of verdict?.reasons ?? []) out.line(`  - ${reason}`);

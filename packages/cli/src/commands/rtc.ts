@@ -71,7 +71,8 @@ export const rtcCommands: Command[] = [
     async run({ args, out, session, app }) {
       const { allocation } = await (await session()).rtc.rotateSecret({ app: app(), processType: args.positionals[0]! });
       if (args.json) out.json(allocation);
-      else out.line(`Rotated the TURN secret of ${allocation?.processType}; the previous one stays valid until ${timeText(allocation?.previousSecretValidUntil)}`);
+      else
+        out.line(`Rotated the TURN secret of ${allocation?.processType}; the previous one stays valid until ${timeText(allocation?.previousSecretValidUntil)}`);
     },
   },
 ];

@@ -13,7 +13,8 @@ function appNames(command: string, positionals: readonly string[]): string[] {
 
 function printTrust(out: Output, json: boolean, trust: { app: string; trustedApps: string[] } | undefined): void {
   if (json) out.json(trust);
-  else if (!trust || trust.trustedApps.length === 0) out.line(`Nobody is trusted: the *-tcp processes of ${trust?.app} are reachable only from its own processes.`);
+  else if (!trust || trust.trustedApps.length === 0)
+    out.line(`Nobody is trusted: the *-tcp processes of ${trust?.app} are reachable only from its own processes.`);
   else out.line(`${trust.app} trusts ${trust.trustedApps.join(", ")}: they may reach its *-tcp processes.`);
 }
 

@@ -38,7 +38,8 @@ function revisionOf(replicaSet: JsonObject): number {
 
 const specReplicas = (replicaSet: JsonObject) => numberOr(field(replicaSet, "spec", "replicas"), 1);
 const statusOf = (replicaSet: JsonObject, name: string) => numberOr(field(replicaSet, "status", name));
-const oldestFirst = (a: JsonObject, b: JsonObject) => String(metaOf(a).creationTimestamp).localeCompare(String(metaOf(b).creationTimestamp)) || revisionOf(a) - revisionOf(b);
+const oldestFirst = (a: JsonObject, b: JsonObject) =>
+  String(metaOf(a).creationTimestamp).localeCompare(String(metaOf(b).creationTimestamp)) || revisionOf(a) - revisionOf(b);
 
 /**
  * The Deployment controller: one ReplicaSet per pod template (the current
@@ -63,13 +64,23 @@ export function deploymentController(cluster: Cluster): Controller {
   };
   const podsRunning = (namespace: string, replicaSets: JsonObject[]) => {
     const uids = new Set(replicaSets.map((replicaSet) => metaOf(replicaSet).uid));
-    return cluster.list(podKind, namespace).some((pod) => uids.has(controllerOf(pod)?.uid ?? "") && !["Succeeded", "Failed"].includes(String(field(pod, "status", "phase"))));
+    return cluster
+      .list(podKind, namespace)
+      .some((pod) => uids.has(controllerOf(pod)?.uid ?? "") && !["Succeeded", "Failed"].includes(String(field(pod, "status", "phase"))));
   };
 
   const scale = (replicaSet: JsonObject, replicas: number, deployment: JsonObject, surge: number) => {
     const desired = numberOr(field(deployment, "spec", "replicas"), 1);
-    const annotations = { ...(isJsonObject(metaOf(replicaSet).annotations) ? (metaOf(replicaSet).annotations as JsonObject) : {}), "deployment.kubernetes.io/desired-replicas": String(desired), "deployment.kubernetes.io/max-replicas": String(desired + surge) };
-    return cluster.update(replicaSetKind, { ...replicaSet, metadata: { ...metaOf(replicaSet), annotations }, spec: { ...(replicaSet.spec as JsonObject), replicas } }, manager);
+    const annotations = {
+      ...(isJsonObject(metaOf(replicaSet).annotations) ? (metaOf(replicaSet).annotations as JsonObject) : {}),
+      "deployment.kubernetes.io/desired-replicas": String(desired),
+      "deployment.kubernetes.io/max-replicas": String(desired + surge),
+    };
+    return cluster.update(
+      replicaSetKind,
+      { ...replicaSet, metadata: { ...metaOf(replicaSet), annotations }, spec: { ...(replicaSet.spec as JsonObject), replicas } },
+      manager,
+    );
   };
 
   return {
@@ -92,7 +103,9 @@ export function deploymentController(cluster: Cluster): Controller {
       const maxOldRevision = Math.max(0, ...owned.filter((replicaSet) => replicaSet !== current).map(revisionOf));
       const strategy = field(deployment, "spec", "strategy");
       const recreate = field(strategy, "type") === "Recreate";
-      const { surge, unavailable } = recreate ? { surge: 0, unavailable: replicas } : resolveFenceposts(field(strategy, "rollingUpdate", "maxSurge"), field(strategy, "rollingUpdate", "maxUnavailable"), replicas);
+      const { surge, unavailable } = recreate
+        ? { surge: 0, unavailable: replicas }
+        : resolveFenceposts(field(strategy, "rollingUpdate", "maxSurge"), field(strategy, "rollingUpdate", "maxUnavailable"), replicas);
       let progressed = false;
       const paused = field(deployment, "spec", "paused") === true;
 
@@ -106,7 +119,13 @@ export function deploymentController(cluster: Cluster): Controller {
             {
               apiVersion: "apps/v1",
               kind: "ReplicaSet",
-              metadata: { name: `${name}-${hash}`, namespace, labels, annotations: { [revisionAnnotation]: String(maxOldRevision + 1) }, ownerReferences: [ownerReferenceTo(kind, deployment)] },
+              metadata: {
+                name: `${name}-${hash}`,
+                namespace,
+                labels,
+                annotations: { [revisionAnnotation]: String(maxOldRevision + 1) },
+                ownerReferences: [ownerReferenceTo(kind, deployment)],
+              },
               spec: {
                 replicas: 0,
                 minReadySeconds: numberOr(field(deployment, "spec", "minReadySeconds")),
@@ -120,7 +139,17 @@ export function deploymentController(cluster: Cluster): Controller {
           progressed = true;
         } else if (revisionOf(current) <= maxOldRevision) {
           // A rollback to an older template makes its ReplicaSet the newest revision again.
-          current = cluster.update(replicaSetKind, { ...current, metadata: { ...metaOf(current), annotations: { ...(metaOf(current).annotations as JsonObject), [revisionAnnotation]: String(maxOldRevision + 1) } } }, manager);
+          current = cluster.update(
+            replicaSetKind,
+            {
+              ...current,
+              metadata: {
+                ...metaOf(current),
+                annotations: { ...(metaOf(current).annotations as JsonObject), [revisionAnnotation]: String(maxOldRevision + 1) },
+              },
+            },
+            manager,
+          );
         }
         const newSet = current;
         const old = owned.filter((replicaSet) => metaOf(replicaSet).uid !== metaOf(newSet).uid).sort(oldestFirst);
@@ -189,14 +218,25 @@ export function deploymentController(cluster: Cluster): Controller {
         availableReplicas: sum("availableReplicas"),
         unavailableReplicas: Math.max(0, replicas - sum("availableReplicas")),
       };
-      progressed ||= numberOr(status.updatedReplicas) > numberOr(previous.updatedReplicas) || numberOr(status.readyReplicas) > numberOr(previous.readyReplicas) || numberOr(status.availableReplicas) > numberOr(previous.availableReplicas);
-      const complete = numberOr(status.updatedReplicas) === replicas && numberOr(status.replicas) === replicas && numberOr(status.availableReplicas) === replicas;
+      progressed ||=
+        numberOr(status.updatedReplicas) > numberOr(previous.updatedReplicas) ||
+        numberOr(status.readyReplicas) > numberOr(previous.readyReplicas) ||
+        numberOr(status.availableReplicas) > numberOr(previous.availableReplicas);
+      const complete =
+        numberOr(status.updatedReplicas) === replicas && numberOr(status.replicas) === replicas && numberOr(status.availableReplicas) === replicas;
       const conditions = Array.isArray(previous.conditions) ? (previous.conditions as JsonObject[]) : [];
       const setCondition = (type: string, value: boolean, reason: string, message: string, touch: boolean) => {
         const before = conditions.find((entry) => entry.type === type);
         const same = before?.status === (value ? "True" : "False") && before?.reason === reason;
         const time = now();
-        return { type, status: value ? "True" : "False", lastUpdateTime: same && !touch ? before!.lastUpdateTime : time, lastTransitionTime: before?.status === (value ? "True" : "False") ? before.lastTransitionTime : time, reason, message };
+        return {
+          type,
+          status: value ? "True" : "False",
+          lastUpdateTime: same && !touch ? before!.lastUpdateTime : time,
+          lastTransitionTime: before?.status === (value ? "True" : "False") ? before.lastTransitionTime : time,
+          reason,
+          message,
+        };
       };
       const newName = String(metaOf(newest ?? {}).name);
       const deadline = numberOr(field(deployment, "spec", "progressDeadlineSeconds"), 600);
@@ -205,24 +245,36 @@ export function deploymentController(cluster: Cluster): Controller {
       let progressingCondition: JsonObject;
       let recheckMs: number | undefined;
       if (paused) progressingCondition = setCondition("Progressing", false, "DeploymentPaused", "Deployment is paused", false);
-      else if (complete) progressingCondition = setCondition("Progressing", true, "NewReplicaSetAvailable", `ReplicaSet "${newName}" has successfully progressed.`, false);
+      else if (complete)
+        progressingCondition = setCondition("Progressing", true, "NewReplicaSetAvailable", `ReplicaSet "${newName}" has successfully progressed.`, false);
       else if (progressed || progressing === undefined || progressing.reason === "NewReplicaSetAvailable" || progressing.reason === "DeploymentPaused") {
         progressingCondition = setCondition("Progressing", true, "ReplicaSetUpdated", `ReplicaSet "${newName}" is progressing.`, true);
         recheckMs = deadline * 1000 + 10;
-      } else if (progressing.reason === "ProgressDeadlineExceeded" || Date.now() >= lastProgress + deadline * 1000) progressingCondition = setCondition("Progressing", false, "ProgressDeadlineExceeded", `ReplicaSet "${newName}" has timed out progressing.`, false);
+      } else if (progressing.reason === "ProgressDeadlineExceeded" || Date.now() >= lastProgress + deadline * 1000)
+        progressingCondition = setCondition("Progressing", false, "ProgressDeadlineExceeded", `ReplicaSet "${newName}" has timed out progressing.`, false);
       else {
         progressingCondition = progressing;
         recheckMs = lastProgress + deadline * 1000 - Date.now() + 10;
       }
       const availableEnough = numberOr(status.availableReplicas) >= replicas - unavailable;
       status.conditions = [
-        setCondition("Available", availableEnough, availableEnough ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable", availableEnough ? "Deployment has minimum availability." : "Deployment does not have minimum availability.", false),
+        setCondition(
+          "Available",
+          availableEnough,
+          availableEnough ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable",
+          availableEnough ? "Deployment has minimum availability." : "Deployment does not have minimum availability.",
+          false,
+        ),
         progressingCondition,
       ];
       const revision = newest ? String(revisionOf(newest)) : undefined;
       const annotations = isJsonObject(metaOf(deployment).annotations) ? (metaOf(deployment).annotations as JsonObject) : {};
       if (revision !== undefined && annotations[revisionAnnotation] !== revision) {
-        deployment = cluster.update(kind, { ...deployment, metadata: { ...metaOf(deployment), annotations: { ...annotations, [revisionAnnotation]: revision } } }, manager);
+        deployment = cluster.update(
+          kind,
+          { ...deployment, metadata: { ...metaOf(deployment), annotations: { ...annotations, [revisionAnnotation]: revision } } },
+          manager,
+        );
       }
       cluster.updateStatus(kind, { ...deployment, status }, manager);
       return recheckMs;

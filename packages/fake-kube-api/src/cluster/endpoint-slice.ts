@@ -42,13 +42,20 @@ export function endpointSliceController(cluster: Cluster): Controller {
       const zones = new Map(cluster.list(nodeKind).map((node) => [metaOf(node).name, labelsOf(node)["topology.kubernetes.io/zone"]]));
       const pods = cluster.list(podKind, namespace).filter((pod) => {
         const phase = field(pod, "status", "phase");
-        return typeof field(pod, "status", "podIP") === "string" && phase !== "Succeeded" && phase !== "Failed" && Object.entries(selector).every(([label, value]) => labelsOf(pod)[label] === value);
+        return (
+          typeof field(pod, "status", "podIP") === "string" &&
+          phase !== "Succeeded" &&
+          phase !== "Failed" &&
+          Object.entries(selector).every(([label, value]) => labelsOf(pod)[label] === value)
+        );
       });
       const groups = new Map<string, { ports: JsonObject[]; endpoints: JsonObject[] }>();
       for (const pod of pods) {
         const ports = servicePorts.flatMap((port) => {
           const resolved = targetPort(port, pod);
-          return resolved === undefined ? [] : [{ name: port.name ?? "", port: resolved, protocol: port.protocol ?? "TCP", ...(port.appProtocol ? { appProtocol: port.appProtocol } : {}) }];
+          return resolved === undefined
+            ? []
+            : [{ name: port.name ?? "", port: resolved, protocol: port.protocol ?? "TCP", ...(port.appProtocol ? { appProtocol: port.appProtocol } : {}) }];
         });
         const groupKey = JSON.stringify(ports);
         if (!groups.has(groupKey)) groups.set(groupKey, { ports, endpoints: [] });
@@ -64,13 +71,33 @@ export function endpointSliceController(cluster: Cluster): Controller {
         });
       }
       if (groups.size === 0) groups.set("[]", { ports: servicePorts.length > 0 ? [] : [], endpoints: [] });
-      const existing = cluster.list(sliceKind, namespace).filter((slice) => controllerOf(slice)?.uid === metaOf(service).uid && labelsOf(slice)["endpointslice.kubernetes.io/managed-by"] === managedBy);
+      const existing = cluster
+        .list(sliceKind, namespace)
+        .filter((slice) => controllerOf(slice)?.uid === metaOf(service).uid && labelsOf(slice)["endpointslice.kubernetes.io/managed-by"] === managedBy);
       const wanted = [...groups.values()];
       wanted.forEach((group, index) => {
         const slice = existing[index];
-        const body = { addressType: "IPv4", ports: group.ports, endpoints: group.endpoints.sort((a, b) => String(field(a, "targetRef", "name")).localeCompare(String(field(b, "targetRef", "name")))) };
+        const body = {
+          addressType: "IPv4",
+          ports: group.ports,
+          endpoints: group.endpoints.sort((a, b) => String(field(a, "targetRef", "name")).localeCompare(String(field(b, "targetRef", "name")))),
+        };
         if (slice === undefined) {
-          cluster.create(sliceKind, { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", metadata: { name: `${name}-${randomSuffix()}`, namespace, labels: { "kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": managedBy }, ownerReferences: [ownerReferenceTo(serviceKind, service)] }, ...body }, "endpointslice-controller");
+          cluster.create(
+            sliceKind,
+            {
+              apiVersion: "discovery.k8s.io/v1",
+              kind: "EndpointSlice",
+              metadata: {
+                name: `${name}-${randomSuffix()}`,
+                namespace,
+                labels: { "kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": managedBy },
+                ownerReferences: [ownerReferenceTo(serviceKind, service)],
+              },
+              ...body,
+            },
+            "endpointslice-controller",
+          );
         } else {
           cluster.update(sliceKind, { ...slice, ...body }, "endpointslice-controller");
         }

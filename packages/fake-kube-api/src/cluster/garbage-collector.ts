@@ -13,14 +13,17 @@ export function garbageCollector(cluster: Cluster, registry: KindRegistry): Cont
   const uidsIn = (namespace: string) => new Set(namespaced().flatMap((kind) => cluster.list(kind, namespace).map((object) => metaOf(object).uid)));
   return {
     name: "garbage-collector",
-    triggers: registry.all().map((kind) => ({ kind, keys: (event) => (event.type === "DELETED" && kind.namespaced ? [`${String(metaOf(event.object).namespace)}/`] : []) })),
+    triggers: registry
+      .all()
+      .map((kind) => ({ kind, keys: (event) => (event.type === "DELETED" && kind.namespaced ? [`${String(metaOf(event.object).namespace)}/`] : []) })),
     reconcile(key) {
       const namespace = key.slice(0, -1);
       const alive = uidsIn(namespace);
       for (const kind of namespaced()) {
         for (const object of cluster.list(kind, namespace)) {
           const owners = references(object);
-          if (owners.length > 0 && owners.every((owner) => !alive.has(owner.uid)) && metaOf(object).deletionTimestamp === undefined) cluster.remove(kind, namespace, String(metaOf(object).name));
+          if (owners.length > 0 && owners.every((owner) => !alive.has(owner.uid)) && metaOf(object).deletionTimestamp === undefined)
+            cluster.remove(kind, namespace, String(metaOf(object).name));
         }
       }
       return undefined;

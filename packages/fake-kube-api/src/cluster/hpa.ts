@@ -2,7 +2,6 @@ import { field, isJsonObject, numberOr, type JsonObject } from "../patch.js";
 import type { ResourceKind } from "../registry.js";
 import { type Cluster, type Controller, keyOf, metaOf, now, ownKey, splitKey } from "./runtime.js";
 
-
 /** Observed average utilization (percent of requests) per HPA key, set by tests in place of a metrics server. */
 export type Utilization = Map<string, number>;
 
@@ -20,7 +19,10 @@ export function hpaController(cluster: Cluster, utilization: Utilization): Contr
   const hpasFor = (event: { object: JsonObject }) =>
     cluster
       .list(kind, String(metaOf(event.object).namespace))
-      .filter((hpa) => field(hpa, "spec", "scaleTargetRef", "name") === metaOf(event.object).name && field(hpa, "spec", "scaleTargetRef", "kind") === event.object.kind)
+      .filter(
+        (hpa) =>
+          field(hpa, "spec", "scaleTargetRef", "name") === metaOf(event.object).name && field(hpa, "spec", "scaleTargetRef", "kind") === event.object.kind,
+      )
       .map(keyOf);
   return {
     name: "horizontal-pod-autoscaler",
@@ -31,7 +33,13 @@ export function hpaController(cluster: Cluster, utilization: Utilization): Contr
       if (hpa === undefined) return undefined;
       const targetKind = targets[String(field(hpa, "spec", "scaleTargetRef", "kind"))];
       const target = targetKind && cluster.get(targetKind, namespace, String(field(hpa, "spec", "scaleTargetRef", "name")));
-      const condition = (type: string, status: boolean, reason: string, message: string) => ({ type, status: status ? "True" : "False", lastTransitionTime: now(), reason, message });
+      const condition = (type: string, status: boolean, reason: string, message: string) => ({
+        type,
+        status: status ? "True" : "False",
+        lastTransitionTime: now(),
+        reason,
+        message,
+      });
       const previous = isJsonObject(hpa.status) ? hpa.status : {};
       const keepTimes = (conditions: JsonObject[]) =>
         conditions.map((entry) => {
@@ -39,7 +47,17 @@ export function hpaController(cluster: Cluster, utilization: Utilization): Contr
           return before && before.status === entry.status && before.reason === entry.reason ? before : entry;
         });
       if (target === undefined || targetKind === undefined) {
-        cluster.updateStatus(kind, { ...hpa, status: { ...previous, conditions: keepTimes([condition("AbleToScale", false, "FailedGetScale", "the HPA controller was unable to get the target's current scale")]) } }, "horizontal-pod-autoscaler");
+        cluster.updateStatus(
+          kind,
+          {
+            ...hpa,
+            status: {
+              ...previous,
+              conditions: keepTimes([condition("AbleToScale", false, "FailedGetScale", "the HPA controller was unable to get the target's current scale")]),
+            },
+          },
+          "horizontal-pod-autoscaler",
+        );
         return undefined;
       }
       const current = numberOr(field(target, "spec", "replicas"), 1);
@@ -48,22 +66,41 @@ export function hpaController(cluster: Cluster, utilization: Utilization): Contr
       const metrics = Array.isArray(field(hpa, "spec", "metrics")) ? (field(hpa, "spec", "metrics") as JsonObject[]) : [];
       const resource = metrics.find((metric) => metric.type === "Resource" && typeof field(metric, "resource", "target", "averageUtilization") === "number");
       const observed = utilization.get(key);
-      const wanted = resource && observed !== undefined ? Math.ceil((current * observed) / numberOr(field(resource, "resource", "target", "averageUtilization"), 100)) : current;
+      const wanted =
+        resource && observed !== undefined
+          ? Math.ceil((current * observed) / numberOr(field(resource, "resource", "target", "averageUtilization"), 100))
+          : current;
       const desired = current === 0 ? 0 : Math.min(max, Math.max(min, wanted));
       const limited = desired !== wanted;
-      if (desired !== current) cluster.update(targetKind, { ...target, spec: { ...(target.spec as JsonObject), replicas: desired } }, "horizontal-pod-autoscaler");
+      if (desired !== current)
+        cluster.update(targetKind, { ...target, spec: { ...(target.spec as JsonObject), replicas: desired } }, "horizontal-pod-autoscaler");
       const status: JsonObject = {
         observedGeneration: metaOf(hpa).generation,
         currentReplicas: numberOr(field(target, "status", "replicas")),
         desiredReplicas: desired,
         ...(desired !== current ? { lastScaleTime: now() } : previous.lastScaleTime ? { lastScaleTime: previous.lastScaleTime } : {}),
-        currentMetrics: resource && observed !== undefined ? [{ type: "Resource", resource: { name: field(resource, "resource", "name"), current: { averageUtilization: observed } } }] : [],
+        currentMetrics:
+          resource && observed !== undefined
+            ? [{ type: "Resource", resource: { name: field(resource, "resource", "name"), current: { averageUtilization: observed } } }]
+            : [],
         conditions: keepTimes([
           condition("AbleToScale", true, "ReadyForNewScale", "recommended size matches current size"),
           resource && observed !== undefined
             ? condition("ScalingActive", true, "ValidMetricFound", "the HPA was able to successfully calculate a replica count")
-            : condition("ScalingActive", false, "FailedGetResourceMetric", "the HPA was unable to compute the replica count: no metrics returned from resource metrics API"),
-          limited ? condition("ScalingLimited", true, wanted > max ? "TooManyReplicas" : "TooFewReplicas", `the desired replica count is ${wanted > max ? "more" : "less"} than the ${wanted > max ? "maximum" : "minimum"} replica count`) : condition("ScalingLimited", false, "DesiredWithinRange", "the desired count is within the acceptable range"),
+            : condition(
+                "ScalingActive",
+                false,
+                "FailedGetResourceMetric",
+                "the HPA was unable to compute the replica count: no metrics returned from resource metrics API",
+              ),
+          limited
+            ? condition(
+                "ScalingLimited",
+                true,
+                wanted > max ? "TooManyReplicas" : "TooFewReplicas",
+                `the desired replica count is ${wanted > max ? "more" : "less"} than the ${wanted > max ? "maximum" : "minimum"} replica count`,
+              )
+            : condition("ScalingLimited", false, "DesiredWithinRange", "the desired count is within the acceptable range"),
         ]),
       };
       cluster.updateStatus(kind, { ...hpa, status }, "horizontal-pod-autoscaler");

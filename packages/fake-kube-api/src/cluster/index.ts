@@ -33,7 +33,15 @@ export function startCluster(store: ObjectStore, registry: KindRegistry, options
   let behaviour = options.podBehaviour;
   const utilization: Utilization = new Map();
   const kubelet = createKubelet(cluster, options.nodes ?? defaultNodes, () => behaviour, { ...defaultTimings, ...options.podTimings });
-  const runtime = runControllers(store, [kubelet, replicaSetController(cluster), deploymentController(cluster), endpointSliceController(cluster), jobController(cluster), hpaController(cluster, utilization), garbageCollector(cluster, registry)]);
+  const runtime = runControllers(store, [
+    kubelet,
+    replicaSetController(cluster),
+    deploymentController(cluster),
+    endpointSliceController(cluster),
+    jobController(cluster),
+    hpaController(cluster, utilization),
+    garbageCollector(cluster, registry),
+  ]);
   kubelet.registerNodes();
   return {
     kubelet,

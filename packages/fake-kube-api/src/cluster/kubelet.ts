@@ -101,7 +101,8 @@ export interface Kubelet extends Controller {
   stop(): void;
 }
 
-const containersOf = (pod: JsonObject): JsonObject[] => (Array.isArray(field(pod, "spec", "containers")) ? (field(pod, "spec", "containers") as JsonObject[]) : []);
+const containersOf = (pod: JsonObject): JsonObject[] =>
+  Array.isArray(field(pod, "spec", "containers")) ? (field(pod, "spec", "containers") as JsonObject[]) : [];
 
 function defaultBehaviour(pod: JsonObject): PodBehaviour {
   const restartPolicy = field(pod, "spec", "restartPolicy") ?? "Always";
@@ -140,13 +141,28 @@ export function createKubelet(cluster: Cluster, nodes: readonly FakeNode[], beha
     const previous = Array.isArray(status.containerStatuses) ? (status.containerStatuses as JsonObject[]) : [];
     status.containerStatuses = containersOf(pod).map((container) => {
       const before = previous.find((entry) => entry.name === container.name);
-      return { name: container.name, image: container.image, imageID: "", restartCount: 0, ready: false, started: false, ...before, ...state(container, before) };
+      return {
+        name: container.name,
+        image: container.image,
+        imageID: "",
+        restartCount: 0,
+        ready: false,
+        started: false,
+        ...before,
+        ...state(container, before),
+      };
     });
   };
 
   const setReady = (status: JsonObject, ready: boolean) => {
-    const conditions = (Array.isArray(status.conditions) ? (status.conditions as JsonObject[]) : []).filter((entry) => entry.type !== "Ready" && entry.type !== "ContainersReady");
-    status.conditions = [...conditions, condition("ContainersReady", ready, ready ? undefined : "ContainersNotReady"), condition("Ready", ready, ready ? undefined : "ContainersNotReady")];
+    const conditions = (Array.isArray(status.conditions) ? (status.conditions as JsonObject[]) : []).filter(
+      (entry) => entry.type !== "Ready" && entry.type !== "ContainersReady",
+    );
+    status.conditions = [
+      ...conditions,
+      condition("ContainersReady", ready, ready ? undefined : "ContainersNotReady"),
+      condition("Ready", ready, ready ? undefined : "ContainersNotReady"),
+    ];
   };
 
   const endFollowers = (runtime: PodRuntime) => {
@@ -209,9 +225,26 @@ export function createKubelet(cluster: Cluster, nodes: readonly FakeNode[], beha
       const restartPolicy = field(pod, "spec", "restartPolicy") ?? "Always";
       const restart = restartPolicy === "Always" || (restartPolicy === "OnFailure" && exitCode !== 0);
       setContainers(status, pod, (_container, before) => {
-        const terminated = { exitCode, reason, startedAt: field(before, "state", "running", "startedAt") ?? now(), finishedAt: now(), containerID: `fake://${runtime.uid}` };
+        const terminated = {
+          exitCode,
+          reason,
+          startedAt: field(before, "state", "running", "startedAt") ?? now(),
+          finishedAt: now(),
+          containerID: `fake://${runtime.uid}`,
+        };
         return restart
-          ? { state: { waiting: { reason: "CrashLoopBackOff", message: `back-off restarting failed container ${String(_container.name)} in pod ${String(metaOf(pod).name)}` } }, lastState: { terminated }, restartCount: Number(before?.restartCount ?? 0) + 1, ready: false, started: false }
+          ? {
+              state: {
+                waiting: {
+                  reason: "CrashLoopBackOff",
+                  message: `back-off restarting failed container ${String(_container.name)} in pod ${String(metaOf(pod).name)}`,
+                },
+              },
+              lastState: { terminated },
+              restartCount: Number(before?.restartCount ?? 0) + 1,
+              ready: false,
+              started: false,
+            }
           : { state: { terminated }, ready: false, started: false };
       });
       setReady(status, false);
@@ -226,10 +259,16 @@ export function createKubelet(cluster: Cluster, nodes: readonly FakeNode[], beha
       if (behaviour.outcome !== "image-pull-error") return runContainers(runtime, behaviour);
       const image = (container: JsonObject) => String(container.image);
       setStatus(runtime, (status, live) =>
-        setContainers(status, live, (container) => ({ state: { waiting: { reason: "ErrImagePull", message: `failed to pull and unpack image "${image(container)}": not found` } } })),
+        setContainers(status, live, (container) => ({
+          state: { waiting: { reason: "ErrImagePull", message: `failed to pull and unpack image "${image(container)}": not found` } },
+        })),
       );
       after(runtime, timings.restartBackoffMs, () =>
-        setStatus(runtime, (status, live) => setContainers(status, live, (container) => ({ state: { waiting: { reason: "ImagePullBackOff", message: `Back-off pulling image "${image(container)}"` } } }))),
+        setStatus(runtime, (status, live) =>
+          setContainers(status, live, (container) => ({
+            state: { waiting: { reason: "ImagePullBackOff", message: `Back-off pulling image "${image(container)}"` } },
+          })),
+        ),
       );
     });
   };
@@ -237,22 +276,39 @@ export function createKubelet(cluster: Cluster, nodes: readonly FakeNode[], beha
   /** The default scheduler's choice: a Ready node matching nodeSelector, spreading the pods of one owner over zones, then nodes. */
   const schedule = (pod: JsonObject): JsonObject | undefined => {
     const selector = field(pod, "spec", "nodeSelector");
-    const candidates = cluster.list(nodeKind).filter((node) => !isJsonObject(selector) || Object.entries(selector).every(([key, value]) => labelsOf(node)[key] === value));
+    const candidates = cluster
+      .list(nodeKind)
+      .filter((node) => !isJsonObject(selector) || Object.entries(selector).every(([key, value]) => labelsOf(node)[key] === value));
     const owner = controllerOf(pod)?.uid;
-    const siblings = cluster.list(podKind, metaOf(pod).namespace as string).filter((other) => owner !== undefined && controllerOf(other)?.uid === owner && field(other, "spec", "nodeName") !== undefined);
+    const siblings = cluster
+      .list(podKind, metaOf(pod).namespace as string)
+      .filter((other) => owner !== undefined && controllerOf(other)?.uid === owner && field(other, "spec", "nodeName") !== undefined);
     const zoneOf = (nodeName: unknown) => labelsOf(candidates.find((node) => metaOf(node).name === nodeName) ?? {})["topology.kubernetes.io/zone"];
     const score = (node: JsonObject) => {
       const name = metaOf(node).name;
       const zone = labelsOf(node)["topology.kubernetes.io/zone"];
-      return [siblings.filter((other) => zoneOf(field(other, "spec", "nodeName")) === zone).length, siblings.filter((other) => field(other, "spec", "nodeName") === name).length, cluster.list(podKind).filter((other) => field(other, "spec", "nodeName") === name).length];
+      return [
+        siblings.filter((other) => zoneOf(field(other, "spec", "nodeName")) === zone).length,
+        siblings.filter((other) => field(other, "spec", "nodeName") === name).length,
+        cluster.list(podKind).filter((other) => field(other, "spec", "nodeName") === name).length,
+      ];
     };
     return candidates
       .map((node) => ({ node, score: score(node) }))
-      .sort((a, b) => a.score[0]! - b.score[0]! || a.score[1]! - b.score[1]! || a.score[2]! - b.score[2]! || String(metaOf(a.node).name).localeCompare(String(metaOf(b.node).name)))[0]?.node;
+      .sort(
+        (a, b) =>
+          a.score[0]! - b.score[0]! ||
+          a.score[1]! - b.score[1]! ||
+          a.score[2]! - b.score[2]! ||
+          String(metaOf(a.node).name).localeCompare(String(metaOf(b.node).name)),
+      )[0]?.node;
   };
 
   const addressOn = (nodeName: string) => {
-    const index = Math.max(0, nodes.findIndex((node) => node.name === nodeName));
+    const index = Math.max(
+      0,
+      nodes.findIndex((node) => node.name === nodeName),
+    );
     const next = ((nextAddress.get(nodeName) ?? 1) % 253) + 1;
     nextAddress.set(nodeName, next);
     return { hostIP: `10.0.0.${index + 10}`, podIP: `10.244.${index}.${next}` };
@@ -273,8 +329,21 @@ export function createKubelet(cluster: Cluster, nodes: readonly FakeNode[], beha
           podIPs: [{ ip: addresses.podIP }],
           startTime: now(),
           qosClass: "BestEffort",
-          conditions: [condition("PodScheduled", true), condition("Initialized", true), condition("ContainersReady", false, "ContainersNotReady"), condition("Ready", false, "ContainersNotReady")],
-          containerStatuses: containersOf(pod).map((container) => ({ name: container.name, image: container.image, imageID: "", restartCount: 0, ready: false, started: false, state: { waiting: { reason: "ContainerCreating" } } })),
+          conditions: [
+            condition("PodScheduled", true),
+            condition("Initialized", true),
+            condition("ContainersReady", false, "ContainersNotReady"),
+            condition("Ready", false, "ContainersNotReady"),
+          ],
+          containerStatuses: containersOf(pod).map((container) => ({
+            name: container.name,
+            image: container.image,
+            imageID: "",
+            restartCount: 0,
+            ready: false,
+            started: false,
+            state: { waiting: { reason: "ContainerCreating" } },
+          })),
         },
       },
       "kubelet",
@@ -295,11 +364,15 @@ export function createKubelet(cluster: Cluster, nodes: readonly FakeNode[], beha
     const container = request.container ?? (names.length === 1 ? names[0]! : undefined);
     if (container === undefined) throw new StatusError("BadRequest", `a container name must be specified for pod ${name}, choose one of: [${names.join(" ")}]`);
     if (!names.includes(container)) throw new StatusError("BadRequest", `container ${container} is not valid for pod ${name}`);
-    const status = (Array.isArray(field(pod, "status", "containerStatuses")) ? (field(pod, "status", "containerStatuses") as JsonObject[]) : []).find((entry) => entry.name === container);
+    const status = (Array.isArray(field(pod, "status", "containerStatuses")) ? (field(pod, "status", "containerStatuses") as JsonObject[]) : []).find(
+      (entry) => entry.name === container,
+    );
     const waiting = field(status, "state", "waiting", "reason");
     const log = runtimeOf(namespace, name).logs.get(container);
-    if (log === undefined && typeof waiting === "string") throw new StatusError("BadRequest", `container "${container}" in pod "${name}" is waiting to start: ${waiting}`);
-    if (request.previous && field(status, "lastState", "terminated") === undefined) throw new StatusError("BadRequest", `previous terminated container "${container}" in pod "${name}" not found`);
+    if (log === undefined && typeof waiting === "string")
+      throw new StatusError("BadRequest", `container "${container}" in pod "${name}" is waiting to start: ${waiting}`);
+    if (request.previous && field(status, "lastState", "terminated") === undefined)
+      throw new StatusError("BadRequest", `previous terminated container "${container}" in pod "${name}" not found`);
     return log ?? { current: [], previous: [], followers: new Set() };
   };
 
@@ -316,17 +389,51 @@ export function createKubelet(cluster: Cluster, nodes: readonly FakeNode[], beha
     registerNodes() {
       nodes.forEach((node, index) => {
         if (cluster.get(nodeKind, undefined, node.name) !== undefined) return;
-        const created = cluster.create(nodeKind, { apiVersion: "v1", kind: "Node", metadata: { name: node.name, labels: { "kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", "topology.kubernetes.io/zone": node.zone } } }, "kubelet");
+        const created = cluster.create(
+          nodeKind,
+          {
+            apiVersion: "v1",
+            kind: "Node",
+            metadata: {
+              name: node.name,
+              labels: { "kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", "topology.kubernetes.io/zone": node.zone },
+            },
+          },
+          "kubelet",
+        );
         cluster.updateStatus(
           nodeKind,
           {
             ...created,
             status: {
-              conditions: [{ type: "Ready", status: "True", reason: "KubeletReady", message: "kubelet is posting ready status", lastHeartbeatTime: now(), lastTransitionTime: now() }],
-              addresses: [{ type: "InternalIP", address: `10.0.0.${index + 10}` }, { type: "Hostname", address: node.name }],
+              conditions: [
+                {
+                  type: "Ready",
+                  status: "True",
+                  reason: "KubeletReady",
+                  message: "kubelet is posting ready status",
+                  lastHeartbeatTime: now(),
+                  lastTransitionTime: now(),
+                },
+              ],
+              addresses: [
+                { type: "InternalIP", address: `10.0.0.${index + 10}` },
+                { type: "Hostname", address: node.name },
+              ],
               capacity: { cpu: "4", memory: "16Gi", pods: "110" },
               allocatable: { cpu: "4", memory: "16Gi", pods: "110" },
-              nodeInfo: { kubeletVersion: "v1.32.0-fake", containerRuntimeVersion: "fake://1.0", operatingSystem: "linux", architecture: "amd64", osImage: "fake", kernelVersion: "fake", kubeProxyVersion: "", machineID: "", systemUUID: "", bootID: "" },
+              nodeInfo: {
+                kubeletVersion: "v1.32.0-fake",
+                containerRuntimeVersion: "fake://1.0",
+                operatingSystem: "linux",
+                architecture: "amd64",
+                osImage: "fake",
+                kernelVersion: "fake",
+                kubeProxyVersion: "",
+                machineID: "",
+                systemUUID: "",
+                bootID: "",
+              },
             },
           },
           "kubelet",
@@ -344,7 +451,8 @@ export function createKubelet(cluster: Cluster, nodes: readonly FakeNode[], beha
         runtime = undefined;
       }
       if (pod === undefined) return undefined;
-      if (runtime === undefined) runtimes.set(key, (runtime = { uid: String(metaOf(pod).uid), key, started: false, terminating: false, timers: new Set(), logs: new Map() }));
+      if (runtime === undefined)
+        runtimes.set(key, (runtime = { uid: String(metaOf(pod).uid), key, started: false, terminating: false, timers: new Set(), logs: new Map() }));
       if (metaOf(pod).deletionTimestamp !== undefined) {
         if (runtime.terminating) return undefined;
         runtime.terminating = true;

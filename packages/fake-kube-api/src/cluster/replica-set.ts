@@ -1,7 +1,6 @@
 import { field, isJsonObject, type JsonObject } from "../patch.js";
 import { type Cluster, type Controller, controllerOf, metaOf, ownerKeys, ownerReferenceTo, ownKey, randomSuffix, splitKey } from "./runtime.js";
 
-
 /** Whether a pod's Ready condition is True. */
 export function isPodReady(pod: JsonObject): boolean {
   const conditions = field(pod, "status", "conditions");
@@ -63,12 +62,19 @@ export function replicaSetController(cluster: Cluster): Controller {
       const minReadySeconds = Number(field(replicaSet, "spec", "minReadySeconds") ?? 0);
       if (active.length < wanted) {
         const template = field(replicaSet, "spec", "template") as JsonObject;
-        for (let i = active.length; i < wanted; i++) cluster.create(podKind, podFromTemplate(template, replicaSet, ownerReferenceTo(kind, replicaSet)), "kube-controller-manager");
+        for (let i = active.length; i < wanted; i++)
+          cluster.create(podKind, podFromTemplate(template, replicaSet, ownerReferenceTo(kind, replicaSet)), "kube-controller-manager");
       } else if (active.length > wanted) {
-        const rank = (pod: JsonObject) => [field(pod, "spec", "nodeName") === undefined ? 0 : 1, field(pod, "status", "phase") === "Running" ? 1 : 0, isPodReady(pod) ? 1 : 0];
+        const rank = (pod: JsonObject) => [
+          field(pod, "spec", "nodeName") === undefined ? 0 : 1,
+          field(pod, "status", "phase") === "Running" ? 1 : 0,
+          isPodReady(pod) ? 1 : 0,
+        ];
         const doomed = [...active].sort((a, b) => {
           const [ra, rb] = [rank(a), rank(b)];
-          return ra[0]! - rb[0]! || ra[1]! - rb[1]! || ra[2]! - rb[2]! || String(metaOf(b).creationTimestamp).localeCompare(String(metaOf(a).creationTimestamp));
+          return (
+            ra[0]! - rb[0]! || ra[1]! - rb[1]! || ra[2]! - rb[2]! || String(metaOf(b).creationTimestamp).localeCompare(String(metaOf(a).creationTimestamp))
+          );
         });
         for (const pod of doomed.slice(0, active.length - wanted)) cluster.remove(podKind, namespace, String(metaOf(pod).name));
       }
@@ -81,7 +87,11 @@ export function replicaSetController(cluster: Cluster): Controller {
         availableReplicas: available,
         observedGeneration: metaOf(replicaSet).generation,
       };
-      cluster.updateStatus(kind, { ...replicaSet, status: { ...(isJsonObject(replicaSet.status) ? replicaSet.status : {}), ...status } }, "kube-controller-manager");
+      cluster.updateStatus(
+        kind,
+        { ...replicaSet, status: { ...(isJsonObject(replicaSet.status) ? replicaSet.status : {}), ...status } },
+        "kube-controller-manager",
+      );
       // Pods that are ready but not yet available become available with time alone.
       return ready > available ? minReadySeconds * 1000 : undefined;
     },

@@ -129,8 +129,10 @@ export function clusterOf(store: ObjectStore, registry: KindRegistry): Cluster {
     },
     list: (kind, namespace) => store.select(kind, namespace === undefined ? {} : { namespace }),
     create: (kind, object, manager) => store.create(kind, metaOf(object).namespace as string | undefined, object, options(manager)),
-    update: (kind, object, manager) => store.replace(kind, metaOf(object).namespace as string | undefined, metaOf(object).name as string, object, options(manager)),
-    updateStatus: (kind, object, manager) => store.replace(kind, metaOf(object).namespace as string | undefined, metaOf(object).name as string, object, options(manager, "status")),
+    update: (kind, object, manager) =>
+      store.replace(kind, metaOf(object).namespace as string | undefined, metaOf(object).name as string, object, options(manager)),
+    updateStatus: (kind, object, manager) =>
+      store.replace(kind, metaOf(object).namespace as string | undefined, metaOf(object).name as string, object, options(manager, "status")),
     remove(kind, namespace, name, gracePeriodSeconds) {
       try {
         store.delete(kind, namespace, name, gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }, options("kube-controller-manager"));
@@ -200,9 +202,11 @@ export function runControllers(store: ObjectStore, controllers: readonly Control
     timers.set(id, { timer, at });
   };
   const unsubscribes = controllers.flatMap((controller) =>
-    controller.triggers.map((trigger) => store.log.subscribe(`${trigger.kind.group}/${trigger.kind.version}/${trigger.kind.plural}`, (event) => {
-      for (const key of trigger.keys(event)) enqueue(controller.name, key);
-    })),
+    controller.triggers.map((trigger) =>
+      store.log.subscribe(`${trigger.kind.group}/${trigger.kind.version}/${trigger.kind.plural}`, (event) => {
+        for (const key of trigger.keys(event)) enqueue(controller.name, key);
+      }),
+    ),
   );
   return {
     enqueue,

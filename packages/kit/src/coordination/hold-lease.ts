@@ -67,10 +67,13 @@ export async function holdLease(options: HoldLeaseOptions): Promise<HeldLease | 
   // The lease is only known to last ttl from when the last confirmed call was sent.
   const expireFrom = (confirmedAt: number) => {
     clearTimeout(expiry);
-    expiry = setTimeout(() => {
-      // A late renewal may still succeed at the server; giving up frees the lease sooner.
-      if (end(new ConnectError(`lease "${name}" was lost: no renewal confirmed within ${ttlMs} ms`, Code.Aborted))) void giveUp();
-    }, confirmedAt + ttlMs - performance.now());
+    expiry = setTimeout(
+      () => {
+        // A late renewal may still succeed at the server; giving up frees the lease sooner.
+        if (end(new ConnectError(`lease "${name}" was lost: no renewal confirmed within ${ttlMs} ms`, Code.Aborted))) void giveUp();
+      },
+      confirmedAt + ttlMs - performance.now(),
+    );
   };
   const renew = async () => {
     const sentAt = performance.now();
@@ -122,10 +125,7 @@ export interface RunWhileLeaderOptions extends HoldLeaseOptions {
  * aborts; `lead` should work until then. When `lead` settles the lease is given
  * up; an error from `lead` ends the campaign and is rethrown.
  */
-export async function runWhileLeader(
-  options: RunWhileLeaderOptions,
-  lead: (leadership: AbortSignal) => Promise<void>,
-): Promise<void> {
+export async function runWhileLeader(options: RunWhileLeaderOptions, lead: (leadership: AbortSignal) => Promise<void>): Promise<void> {
   const { name, holder, ttlMs, signal, retryMs = Math.max(1, Math.floor(ttlMs / 3)), logger } = options;
   checkLeaseArguments(name, holder, ttlMs);
   requirePositiveInteger("retryMs", retryMs);

@@ -31,9 +31,7 @@ export function createInProcessStreamStorage(maxLength: number): StreamStorage {
       else high = middle;
     }
     // Copies, so that one subscriber changing its bytes cannot change another's.
-    return stream.events
-      .slice(low, low + STREAM_READ_BATCH)
-      .map(({ event }) => ({ id: event.id, payload: new Uint8Array(event.payload) }));
+    return stream.events.slice(low, low + STREAM_READ_BATCH).map(({ event }) => ({ id: event.id, payload: new Uint8Array(event.payload) }));
   };
   return {
     async append(name, payload) {

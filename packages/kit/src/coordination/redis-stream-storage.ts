@@ -38,10 +38,7 @@ type XReadReply = [key: Buffer, entries: [id: Buffer, fields: Buffer[]][]][] | n
  * own (a blocked connection can do nothing else); closing the reader
  * disconnects it, which also ends the pending XREAD at once.
  */
-export function createRedisStreamStorage(
-  redis: Redis,
-  { keyPrefix, maxLength, subscriberName, logger }: RedisStreamStorageOptions,
-): StreamStorage {
+export function createRedisStreamStorage(redis: Redis, { keyPrefix, maxLength, subscriberName, logger }: RedisStreamStorageOptions): StreamStorage {
   const append = defineRedisScript(redis, APPEND);
   const keyOf = (stream: string) => `${keyPrefix}stream:${stream}`;
   return {

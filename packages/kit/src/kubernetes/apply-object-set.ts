@@ -62,7 +62,9 @@ function checkObjects(objects: readonly KubernetesObject[]): void {
   const seen = new Set<string>();
   for (const object of objects) {
     if (!object.apiVersion || !object.kind || !object.metadata?.name) {
-      throw new Error(`every object needs apiVersion, kind and metadata.name, got ${JSON.stringify({ apiVersion: object.apiVersion, kind: object.kind, name: object.metadata?.name })}`);
+      throw new Error(
+        `every object needs apiVersion, kind and metadata.name, got ${JSON.stringify({ apiVersion: object.apiVersion, kind: object.kind, name: object.metadata?.name })}`,
+      );
     }
     const reference = objectReference(object);
     if (seen.has(reference)) throw new Error(`${reference} appears twice in the object set`);
@@ -100,7 +102,11 @@ export async function applyObjectSet(options: ApplyObjectSetOptions): Promise<Ap
       .filter((object) => !before.has(objectReference(object)))
       .map(async (object) => {
         try {
-          const header = { apiVersion: object.apiVersion!, kind: object.kind!, metadata: { name: object.metadata!.name!, namespace: object.metadata!.namespace } };
+          const header = {
+            apiVersion: object.apiVersion!,
+            kind: object.kind!,
+            metadata: { name: object.metadata!.name!, namespace: object.metadata!.namespace },
+          };
           before.set(objectReference(object), (await client.read(header)).metadata?.resourceVersion);
         } catch (error) {
           if (!isKubernetesNotFound(error)) throw error;

@@ -40,6 +40,7 @@ export function turnGatewayComponent(processType: string): string {
  */
 export function kubernetesNameProblem(name: string): string | undefined {
   if (name.length > 63) return `"${name}" is longer than 63 characters`;
-  if (!/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(name)) return `"${name}" must be lower-case letters, digits and '-', start with a letter and end with a letter or digit`;
+  if (!/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(name))
+    return `"${name}" must be lower-case letters, digits and '-', start with a letter and end with a letter or digit`;
   return undefined;
 }

@@ -193,9 +193,7 @@ export function coordinationSuite(test: TestFn, backend: string, open: OpenCoord
   test(`${backend}: concurrent publishes get distinct, increasing ids and replay in that order`, async (t) => {
     const { first, second } = await pairFor(t);
     const stream = unique("stream");
-    const published = await Promise.all(
-      Array.from({ length: 40 }, (_, index) => (index % 2 ? first : second).events.publish(stream, String(index))),
-    );
+    const published = await Promise.all(Array.from({ length: 40 }, (_, index) => (index % 2 ? first : second).events.publish(stream, String(index))));
     const replayed = await collect(first.events.subscribe(stream, { after: "0", signal: new AbortController().signal }), 40);
     const ids = replayed.map((event) => event.id);
     t.deepEqual([...ids].sort(), [...published].sort());
@@ -234,8 +232,16 @@ export function coordinationSuite(test: TestFn, backend: string, open: OpenCoord
   test(`${backend}: subscribe validates the stream and position`, async (t) => {
     const { first } = await pairFor(t);
     const signal = new AbortController().signal;
-    assertInvalidArgument(t, t.throws(() => first.events.subscribe("s", { after: "yesterday", signal })), "after");
-    assertInvalidArgument(t, t.throws(() => first.events.subscribe("", { signal })), "stream");
+    assertInvalidArgument(
+      t,
+      t.throws(() => first.events.subscribe("s", { after: "yesterday", signal })),
+      "after",
+    );
+    assertInvalidArgument(
+      t,
+      t.throws(() => first.events.subscribe("", { signal })),
+      "stream",
+    );
     assertInvalidArgument(t, await t.throwsAsync(first.events.publish("", "x")), "stream");
   });
 

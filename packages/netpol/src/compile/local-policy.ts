@@ -29,7 +29,13 @@ function compileAppAllows(model: PolicyModel, app: AppEntry): LocalAllow[] {
   for (const process of app.processes) {
     if (process.routingClass !== RoutingClass.RTC) continue;
     allows.push(
-      allow(rtcRuleName(app.name, process.processType), { case: "turnGateway", value: { $typeName: "berth.netpol.v1.LocalTurnGateway", app: app.name, processType: process.processType } }, app.name, RoutingClass.RTC, process.processType),
+      allow(
+        rtcRuleName(app.name, process.processType),
+        { case: "turnGateway", value: { $typeName: "berth.netpol.v1.LocalTurnGateway", app: app.name, processType: process.processType } },
+        app.name,
+        RoutingClass.RTC,
+        process.processType,
+      ),
     );
   }
   return allows;

@@ -58,7 +58,11 @@ export function createKubernetesPolicyEngine(source: ObjectApiSource, settings: 
     } catch (error) {
       if (!isKubernetesNotFound(error)) throw error;
       const labels = { ...standardLabels({ app: "berth", component: "team", managedBy: NETPOL_MANAGER, team }), [NAMESPACE_NAME_LABEL]: namespace };
-      await applyObjectSet({ client: objects, fieldManager: NETPOL_MANAGER, objects: [{ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace, labels } }] });
+      await applyObjectSet({
+        client: objects,
+        fieldManager: NETPOL_MANAGER,
+        objects: [{ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace, labels } }],
+      });
     }
   }
 
@@ -87,8 +91,16 @@ export function createKubernetesPolicyEngine(source: ObjectApiSource, settings: 
       if (dryRun || writes.length + deletes.length === 0) return { changes, applied: false, touched: 0 };
       if (changes.some((change) => change.action === "create")) await ensureNamespace(objects, scope.namespace, team);
       // A prune scope per stale object selects exactly it, so unchanged objects are neither re-sent nor deleted.
-      const prune: PruneScope[] = deletes.map((change) => ({ ...scope, labelSelector: `${scope.labelSelector},${labelSelector({ [LABEL.instance]: change.name })}` }));
-      const result = await applyObjectSet({ client: objects, fieldManager: NETPOL_MANAGER, objects: writes.map((change) => clientShape(change.object!)), prune });
+      const prune: PruneScope[] = deletes.map((change) => ({
+        ...scope,
+        labelSelector: `${scope.labelSelector},${labelSelector({ [LABEL.instance]: change.name })}`,
+      }));
+      const result = await applyObjectSet({
+        client: objects,
+        fieldManager: NETPOL_MANAGER,
+        objects: writes.map((change) => clientShape(change.object!)),
+        prune,
+      });
       return { changes, applied: true, touched: result.applied.length + result.pruned.length };
     },
   };

@@ -24,7 +24,10 @@ function podOf(app: AppEntry, processType: string, ip: string, settings: Kuberne
   return {
     name: `${processObjectName(app.name, component)}-0`,
     namespace: teamNamespace(settings.namespaceBase, app.team),
-    labels: { ...standardLabels({ app: app.name, component, team: app.team, managedBy: "berth-scheduler", instance: processObjectName(app.name, component) }), [LABEL.version]: "v1" },
+    labels: {
+      ...standardLabels({ app: app.name, component, team: app.team, managedBy: "berth-scheduler", instance: processObjectName(app.name, component) }),
+      [LABEL.version]: "v1",
+    },
     ip,
     ports: portName ? [{ name: portName, containerPort: settings.containerPort, protocol: "TCP" }] : [],
   };
@@ -57,16 +60,25 @@ export function createKubernetesExplainer(settings: KubernetesExplainerSettings)
       const to = podOf(query.to, query.toProcessType, "10.64.0.20", settings);
       const teams = [...new Set([query.from.team, query.to.team])];
       const namespaceLabels = new Map<string, Record<string, string>>(
-        [...teams.map((team) => teamNamespace(settings.namespaceBase, team)), settings.ingress.namespace, "kube-system"].map((namespace) => [namespace, { [NAMESPACE_NAME_LABEL]: namespace }]),
+        [...teams.map((team) => teamNamespace(settings.namespaceBase, team)), settings.ingress.namespace, "kube-system"].map((namespace) => [
+          namespace,
+          { [NAMESPACE_NAME_LABEL]: namespace },
+        ]),
       );
       const port = query.port || settings.containerPort;
-      const verdict = evaluateConnection({ from: { pod: from }, to: { pod: to }, port }, { namespaceLabels, policies: teams.flatMap((team) => policiesOf(model, team)) });
+      const verdict = evaluateConnection(
+        { from: { pod: from }, to: { pod: to }, port },
+        { namespaceLabels, policies: teams.flatMap((team) => policiesOf(model, team)) },
+      );
       const source = `from ${query.from.name}${query.fromProcessType ? `/${query.fromProcessType}` : ""} (namespace ${from.namespace})`;
       const target = `to ${query.to.name}/${query.toProcessType} port ${port} (namespace ${to.namespace})`;
       if (verdict.allowed) {
         return {
           allowed: true,
-          reasons: [`egress ${source} allowed by ${verdict.egress.allowedBy.map(nameOf).join(", ")}`, `ingress ${target} allowed by ${verdict.ingress.allowedBy.map(nameOf).join(", ")}`],
+          reasons: [
+            `egress ${source} allowed by ${verdict.egress.allowedBy.map(nameOf).join(", ")}`,
+            `ingress ${target} allowed by ${verdict.ingress.allowedBy.map(nameOf).join(", ")}`,
+          ],
           policies: [...verdict.egress.allowedBy, ...verdict.ingress.allowedBy].map(nameOf),
         };
       }

@@ -34,9 +34,17 @@ export function createLocalExplainer(allowsOf: (model: PolicyModel) => readonly 
       }
       const rules = matching.map((allow) => allow.rule);
       if (query.port !== 0 && listening !== 0 && query.port !== listening) {
-        return { allowed: false, reasons: [`rule ${rules.join(", ")} admits app ${query.from.name} into ${target}, but only on its port ${listening}, not ${query.port}`], policies: rules };
+        return {
+          allowed: false,
+          reasons: [`rule ${rules.join(", ")} admits app ${query.from.name} into ${target}, but only on its port ${listening}, not ${query.port}`],
+          policies: rules,
+        };
       }
-      return { allowed: true, reasons: [`rule ${rules.join(", ")} lets app ${query.from.name} into ${target}${listening ? ` on port ${listening}` : ""}`], policies: rules };
+      return {
+        allowed: true,
+        reasons: [`rule ${rules.join(", ")} lets app ${query.from.name} into ${target}${listening ? ` on port ${listening}` : ""}`],
+        policies: rules,
+      };
     },
   };
 }

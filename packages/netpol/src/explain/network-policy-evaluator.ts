@@ -101,7 +101,11 @@ export function peerMatches(peer: INetworkPolicyPeer, endpoint: PolicyEndpoint, 
   if (peer.ipBlock) {
     const ip = ipOf(endpoint);
     const sameFamily = isIPv6(ip) === isIPv6(peer.ipBlock.cidr.split("/")[0]!);
-    return sameFamily && inCidrs(ip, [peer.ipBlock.cidr]) && !(peer.ipBlock.except ?? []).some((except) => isIPv6(ip) === isIPv6(except.split("/")[0]!) && inCidrs(ip, [except]));
+    return (
+      sameFamily &&
+      inCidrs(ip, [peer.ipBlock.cidr]) &&
+      !(peer.ipBlock.except ?? []).some((except) => isIPv6(ip) === isIPv6(except.split("/")[0]!) && inCidrs(ip, [except]))
+    );
   }
   if (!("pod" in endpoint)) return false;
   const { pod } = endpoint;
@@ -134,7 +138,10 @@ function side(kind: "Ingress" | "Egress", selected: PolicyPod, peer: PolicyEndpo
   const protocol = connection.protocol ?? "TCP";
   const destination = kind === "Ingress" ? { pod: selected } : connection.to;
   const selecting = cluster.policies.filter(
-    (policy) => policy.metadata?.namespace === selected.namespace && policyTypesOf(policy).includes(kind) && selectorMatches(policy.spec?.podSelector ?? {}, selected.labels),
+    (policy) =>
+      policy.metadata?.namespace === selected.namespace &&
+      policyTypesOf(policy).includes(kind) &&
+      selectorMatches(policy.spec?.podSelector ?? {}, selected.labels),
   );
   const allowing = selecting.filter((policy) => {
     const rules = kind === "Ingress" ? (policy.spec?.ingress ?? []) : (policy.spec?.egress ?? []);

@@ -56,14 +56,20 @@ export function createNetpolStore(database: Database): NetpolStore {
         }
         if (changes.deleted.length > 0) await tx.query("DELETE FROM apps WHERE name = ANY($1::text[])", [changes.deleted]);
         if (changes.apps.length > 0) {
-          const rows = JSON.stringify(changes.apps.map((app) => ({ name: app.name, team: app.team, created_at_ms: app.createdAtMs, processes: app.processes })));
+          const rows = JSON.stringify(
+            changes.apps.map((app) => ({ name: app.name, team: app.team, created_at_ms: app.createdAtMs, processes: app.processes })),
+          );
           // A new creation time is a new app of an old name: it inherits no trust.
           const { rows: reborn } = await tx.query<{ name: string }>(
             `SELECT a.name FROM apps a JOIN jsonb_to_recordset($1::jsonb) AS n(name text, created_at_ms bigint) ON n.name = a.name
              WHERE a.created_at_ms <> n.created_at_ms`,
             [rows],
           );
-          if (reborn.length > 0) await dropTrustOf(tx, reborn.map((row) => row.name));
+          if (reborn.length > 0)
+            await dropTrustOf(
+              tx,
+              reborn.map((row) => row.name),
+            );
           await tx.query(
             `INSERT INTO apps (name, team, created_at_ms, processes)
              SELECT name, team, created_at_ms, processes FROM jsonb_to_recordset($1::jsonb) AS n(name text, team text, created_at_ms bigint, processes jsonb)

@@ -33,8 +33,8 @@ export const TWO_TEAMS = modelOf(
     "grpc-app": ["acme", ["web", "grpc-tcp", "worker", "release", "sfu-rtc"]],
     "billing-app": ["acme", ["billing-tcp", "admin-web"]],
     "lonely-app": ["acme", ["worker"]],
-    "portal": ["globex", ["web", "admin-tcp"]],
-    "reports": ["globex", ["worker", "export-tcp"]],
+    portal: ["globex", ["web", "admin-tcp"]],
+    reports: ["globex", ["worker", "export-tcp"]],
   },
-  { "grpc-app": ["api-app"], "billing-app": ["grpc-app"], "portal": ["reports"] },
+  { "grpc-app": ["api-app"], "billing-app": ["grpc-app"], portal: ["reports"] },
 );

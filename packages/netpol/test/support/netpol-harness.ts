@@ -44,13 +44,24 @@ export interface NetpolHarness {
 }
 
 /** Starts netpol for a test, with the scheduler holding `apps`. */
-export async function startNetpolHarness(t: Teardown, apps: Record<string, TestApp> = {}, env: Record<string, string> = {}, kubeConfig?: KubeConfig): Promise<NetpolHarness> {
+export async function startNetpolHarness(
+  t: Teardown,
+  apps: Record<string, TestApp> = {},
+  env: Record<string, string> = {},
+  kubeConfig?: KubeConfig,
+): Promise<NetpolHarness> {
   const dataDir = mkdtempSync(join(tmpdir(), "berth-netpol-test-"));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const scheduler = await startTestScheduler(apps);
   t.teardown(() => scheduler.close());
   const database = await openTestDatabase(t);
-  const config = readNetpolConfig({ BERTH_DATA_DIR: dataDir, BERTH_INTERNAL_TOKEN: TEST_TOKEN, BERTH_NETPOL_PORT: "0", BERTH_SCHEDULER_URL: scheduler.url, ...env });
+  const config = readNetpolConfig({
+    BERTH_DATA_DIR: dataDir,
+    BERTH_INTERNAL_TOKEN: TEST_TOKEN,
+    BERTH_NETPOL_PORT: "0",
+    BERTH_SCHEDULER_URL: scheduler.url,
+    ...env,
+  });
   const harness: NetpolHarness = {
     netpol: await startNetpol(config, { logger: silentLogger, database, kubeConfig }),
     scheduler,

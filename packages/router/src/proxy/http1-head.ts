@@ -117,7 +117,12 @@ export function parseRequestHead(text: string): RequestHead {
         lines += `${line}\r\n`;
         break;
       case "connection":
-        connectionTokens = connectionTokens.concat(value.toLowerCase().split(",").map((token) => token.trim()));
+        connectionTokens = connectionTokens.concat(
+          value
+            .toLowerCase()
+            .split(",")
+            .map((token) => token.trim()),
+        );
         break;
       case "upgrade":
         upgradeHeader = value;
@@ -214,7 +219,10 @@ export function parseResponseHead(text: string): ResponseHead {
       const nameLength = colon - start;
       if (nameLength === 14 || nameLength === 17 || nameLength === 10) {
         const name = text.slice(start, colon).toLowerCase();
-        const value = text.slice(colon + 1, next).trim().toLowerCase();
+        const value = text
+          .slice(colon + 1, next)
+          .trim()
+          .toLowerCase();
         if (name === "content-length") {
           if (!/^[0-9]{1,15}$/.test(value)) throw new HeadError(502, "invalid upstream Content-Length");
           contentLength = Number(value);

@@ -76,7 +76,9 @@ class BridgedStream implements Lease {
     if (!pool) {
       const remaining = this.core.replicaWaitMs - (Date.now() - this.started);
       const fail = () =>
-        this.answer(this.tried.size > 0 ? badGatewayPage(target.app, target.processType) : noReplicaPage(target.app, target.processType, Date.now() - this.started));
+        this.answer(
+          this.tried.size > 0 ? badGatewayPage(target.app, target.processType) : noReplicaPage(target.app, target.processType, Date.now() - this.started),
+        );
       if (remaining <= 0) return fail();
       this.core.routes.waitForUpstream(target.key, remaining, this.closed.signal, this.tried).then((ready) => (ready ? this.dispatch(ready) : fail()));
       return;

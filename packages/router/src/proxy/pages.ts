@@ -42,7 +42,11 @@ export function unknownHostPage(host: string): LocalResponse {
 /** 503 when a process had no healthy replica within the wait. */
 export function noReplicaPage(app: string, processType: string, waitedMs: number): LocalResponse {
   return {
-    ...page(503, "No healthy replica", `The ${processType} process of ${app} has no healthy replica (waited ${Math.round(waitedMs / 1000)} s). Try again shortly.`),
+    ...page(
+      503,
+      "No healthy replica",
+      `The ${processType} process of ${app} has no healthy replica (waited ${Math.round(waitedMs / 1000)} s). Try again shortly.`,
+    ),
     headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "retry-after": "5" },
   };
 }

@@ -86,7 +86,9 @@ export async function startProxyServer(core: ProxyCore, options: ProxyServerOpti
     httpPort,
     httpsPort,
     async close() {
-      const closing = [httpServer, httpsServer].filter((server) => server !== undefined).map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+      const closing = [httpServer, httpsServer]
+        .filter((server) => server !== undefined)
+        .map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
       for (const socket of sockets) socket.destroy();
       bridge?.close();
       await Promise.all(closing);

@@ -31,9 +31,12 @@ export interface UpstreamPools {
 export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPools {
   const pools = new Map<string, UpstreamPool>();
   const drainTimers = new Map<string, NodeJS.Timeout>();
-  const sweeper = setInterval(() => {
-    for (const pool of pools.values()) pool.sweep();
-  }, Math.max(250, options.idleTimeoutMs / 2));
+  const sweeper = setInterval(
+    () => {
+      for (const pool of pools.values()) pool.sweep();
+    },
+    Math.max(250, options.idleTimeoutMs / 2),
+  );
   sweeper.unref();
 
   function get(upstream: Upstream): UpstreamPool {

@@ -67,7 +67,10 @@ export function createRouteReconciler(options: RouteReconcilerOptions): RouteRec
       options.logger.warn("route reconcile failed; retrying", { error, inMs: retry });
       const delay = retry;
       retry = Math.min(60_000, retry * 2);
-      void sleep(delay, undefined, { signal: controller.signal }).then(() => kick(), () => {});
+      void sleep(delay, undefined, { signal: controller.signal }).then(
+        () => kick(),
+        () => {},
+      );
     }
   }
 

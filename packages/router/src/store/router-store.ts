@@ -85,7 +85,13 @@ const CERTIFICATE_COLUMNS: Record<keyof Omit<CertificateRow, "hostname">, string
 };
 
 function routeRow(row: Record<string, unknown>): RouteRow {
-  return { hostname: row.hostname as string, team: row.team as string, app: row.app as string, processType: row.process_type as string, createdAt: row.created_at as Date };
+  return {
+    hostname: row.hostname as string,
+    team: row.team as string,
+    app: row.app as string,
+    processType: row.process_type as string,
+    createdAt: row.created_at as Date,
+  };
 }
 
 function domainRow(row: Record<string, unknown>): DomainRow {
@@ -194,10 +200,7 @@ export function createRouterStore(db: Database): RouterStore {
 
     async ensureCertificates(hostnames) {
       if (hostnames.length === 0) return;
-      await db.query(
-        `INSERT INTO certificates (hostname, state) SELECT unnest($1::text[]), 'pending' ON CONFLICT DO NOTHING`,
-        [hostnames],
-      );
+      await db.query(`INSERT INTO certificates (hostname, state) SELECT unnest($1::text[]), 'pending' ON CONFLICT DO NOTHING`, [hostnames]);
     },
 
     async updateCertificate(hostname, fields) {

@@ -119,7 +119,11 @@ export function createCertificateManager(options: CertificateManagerOptions): Ce
         failures: 0,
       });
       serve({ ...row, certificatePem: certificate.certificatePem, privateKeyPem: certificate.privateKeyPem, notAfter: certificate.notAfter });
-      options.logger.info(renewing ? "certificate renewed" : "certificate issued", { hostname: row.hostname, issuer: options.issuer.name, notAfter: certificate.notAfter });
+      options.logger.info(renewing ? "certificate renewed" : "certificate issued", {
+        hostname: row.hostname,
+        issuer: options.issuer.name,
+        notAfter: certificate.notAfter,
+      });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       options.logger.warn("certificate issuance failed", { hostname: row.hostname, issuer: options.issuer.name, error: message });

@@ -17,7 +17,10 @@ export interface CertificateAuthorityPem {
 }
 
 function privateKeyPem(der: ArrayBuffer): string {
-  const base64 = Buffer.from(der).toString("base64").replace(/(.{64})/g, "$1\n").trimEnd();
+  const base64 = Buffer.from(der)
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n")
+    .trimEnd();
   return `-----BEGIN PRIVATE KEY-----\n${base64}\n-----END PRIVATE KEY-----\n`;
 }
 
@@ -69,7 +72,10 @@ export interface PlatformCaOptions {
  * An issuer backed by the platform's own CA, so HTTPS works on the local
  * engine without ACME: trust the CA certificate once and every route is valid.
  */
-export async function createPlatformCaIssuer(authority: CertificateAuthorityPem, options: PlatformCaOptions = {}): Promise<CertificateIssuer & { issueFor(hostnames: string[]): Promise<IssuedCertificate> }> {
+export async function createPlatformCaIssuer(
+  authority: CertificateAuthorityPem,
+  options: PlatformCaOptions = {},
+): Promise<CertificateIssuer & { issueFor(hostnames: string[]): Promise<IssuedCertificate> }> {
   const caCertificate = new x509.X509Certificate(authority.certificatePem);
   const caKey = await crypto.subtle.importKey("pkcs8", derOf(authority.privateKeyPem), KEY_ALGORITHM, false, ["sign"]);
   const authorityKeyIdentifier = await x509.AuthorityKeyIdentifierExtension.create(caCertificate);

@@ -16,7 +16,12 @@ export function httpsGet(port: number, servername: string, ca: string, path = "/
 
 /** GETs `path` over HTTP/2 (ALPN h2) from the proxy, trusting only `ca`. */
 export async function http2Get(port: number, servername: string, ca: string, path = "/"): Promise<{ status: number; body: string; alpn: string }> {
-  const session = http2.connect(`https://${servername}:${port}`, { ca, servername, host: "127.0.0.1", lookup: (_host, _options, callback) => callback(null, "127.0.0.1", 4) } as http2.SecureClientSessionOptions);
+  const session = http2.connect(`https://${servername}:${port}`, {
+    ca,
+    servername,
+    host: "127.0.0.1",
+    lookup: (_host, _options, callback) => callback(null, "127.0.0.1", 4),
+  } as http2.SecureClientSessionOptions);
   try {
     return await new Promise((resolve, reject) => {
       session.on("error", reject);

@@ -81,7 +81,22 @@ export async function startPebble(httpPort: number): Promise<Pebble> {
   );
   const dns = spawn(
     "/usr/bin/pebble-challtestsrv",
-    ["-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dns01", `127.0.0.1:${dnsPort}`, "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", `127.0.0.1:${challtestManagementPort}`],
+    [
+      "-defaultIPv4",
+      "127.0.0.1",
+      "-defaultIPv6",
+      "",
+      "-dns01",
+      `127.0.0.1:${dnsPort}`,
+      "-http01",
+      "",
+      "-https01",
+      "",
+      "-tlsalpn01",
+      "",
+      "-management",
+      `127.0.0.1:${challtestManagementPort}`,
+    ],
     { stdio: "ignore" },
   );
   const pebble = spawn("/usr/bin/pebble", ["-config", path.join(directory, "config.json"), "-dnsserver", `127.0.0.1:${dnsPort}`], {

@@ -51,9 +51,7 @@ export async function startUpstream(name: string): Promise<TestUpstream> {
   server.on("upgrade", (request: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
-    socket.write(
-      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${request.headers.upgrade}\r\nConnection: Upgrade\r\nx-replica: ${name}\r\n\r\n`,
-    );
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${request.headers.upgrade}\r\nConnection: Upgrade\r\nx-replica: ${name}\r\n\r\n`);
     if (head.length > 0) socket.write(head);
     socket.on("data", (chunk) => socket.write(chunk));
     socket.on("error", () => {});

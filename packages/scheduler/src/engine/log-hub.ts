@@ -8,11 +8,7 @@ export interface LogHub extends LogSource {
 }
 
 function matches(filter: LogFilter, entry: LogEntry): boolean {
-  return (
-    entry.app === filter.app &&
-    (!filter.processType || entry.processType === filter.processType) &&
-    (!filter.replica || entry.replica === filter.replica)
-  );
+  return entry.app === filter.app && (!filter.processType || entry.processType === filter.processType) && (!filter.replica || entry.replica === filter.replica);
 }
 
 /**

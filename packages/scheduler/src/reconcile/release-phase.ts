@@ -93,7 +93,10 @@ export function createReleasePhase(ctx: ReleasePhaseContext, runner: ReleaseTask
       await finish(rollout, release, { exitCode: null, timedOut: false, logTail: [`could not start the release command: ${String(error)}`] });
       return;
     }
-    await setReleasePhase(ctx.db, release.app, release.version, "running", { id: running.runtimeId, deadline: new Date(Date.now() + ctx.config.releaseTimeoutMs) });
+    await setReleasePhase(ctx.db, release.app, release.version, "running", {
+      id: running.runtimeId,
+      deadline: new Date(Date.now() + ctx.config.releaseTimeoutMs),
+    });
     follow(rollout, release, running);
   }
 

@@ -90,7 +90,11 @@ export function createRolloutBookkeeping(
     },
 
     async finish(app, rollout, outcome, fields) {
-      const kind = { succeeded: RolloutEventKind.ROLLOUT_SUCCEEDED, rolled_back: RolloutEventKind.ROLLOUT_ROLLED_BACK, failed: RolloutEventKind.ROLLOUT_FAILED }[outcome];
+      const kind = {
+        succeeded: RolloutEventKind.ROLLOUT_SUCCEEDED,
+        rolled_back: RolloutEventKind.ROLLOUT_ROLLED_BACK,
+        failed: RolloutEventKind.ROLLOUT_FAILED,
+      }[outcome];
       await db.transaction(async (tx) => {
         await setRolloutState(tx, rollout.id, outcome, { ...fields, finished: true });
         if (outcome === "succeeded") {
@@ -109,12 +113,16 @@ export function createRolloutBookkeeping(
       const reason = DEADLINE_REASON;
       const seconds = Math.round(config.progressDeadlineMs / 1000);
       if (rollout.state === "rolling_back") {
-        await bookkeeping.finish(app, rollout, "failed", { reason, message: `the rollback to v${rollout.previousReleaseVersion} made no progress for ${seconds} s` });
+        await bookkeeping.finish(app, rollout, "failed", {
+          reason,
+          message: `the rollback to v${rollout.previousReleaseVersion} made no progress for ${seconds} s`,
+        });
         return;
       }
       const isRestart = rollout.processTypes.length > 0;
       if (isRestart || rollout.previousReleaseVersion === 0) {
-        if (!isRestart) await setReleaseFailure(db, app.name, rollout.releaseVersion, { status: "failed", reason, message: failure.message, log: failure.logTail });
+        if (!isRestart)
+          await setReleaseFailure(db, app.name, rollout.releaseVersion, { status: "failed", reason, message: failure.message, log: failure.logTail });
         await bookkeeping.finish(app, rollout, "failed", { reason, message: failure.message });
         return;
       }

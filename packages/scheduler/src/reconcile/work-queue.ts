@@ -35,10 +35,13 @@ export function createWorkQueue(handler: (key: string) => Promise<number | undef
     const existing = timers.get(key);
     if (existing !== undefined && existing.at <= atMs) return;
     if (existing !== undefined) clearTimeout(existing.timer);
-    const timer = setTimeout(() => {
-      timers.delete(key);
-      queue.enqueue(key);
-    }, Math.max(0, atMs - Date.now()));
+    const timer = setTimeout(
+      () => {
+        timers.delete(key);
+        queue.enqueue(key);
+      },
+      Math.max(0, atMs - Date.now()),
+    );
     timers.set(key, { at: atMs, timer });
   }
 

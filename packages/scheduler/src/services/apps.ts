@@ -29,13 +29,17 @@ export function createAppHandlers(deps: SchedulerServiceDeps): AppHandlers {
       checks.dnsLabel("name", request.name);
       checkRequestId(checks, request.requestId);
       checks.throwIfAny();
-      const response = await runOnce(db, { scope: `CreateApp:${request.team}`, requestSchema: CreateAppRequestSchema, request, responseSchema: CreateAppResponseSchema }, async (tx) => {
-        const app = await insertApp(tx, request.name, request.team);
-        if (app === undefined) throw alreadyExists(`app "${request.name}" already exists`);
-        await claimRouteHostnames(tx, app.name, ["web"]);
-        await ensureFormationEntry(tx, app.name, "web", 1, DEFAULT_POD_SIZE);
-        return create(CreateAppResponseSchema, { app: appMessage(app, "") });
-      });
+      const response = await runOnce(
+        db,
+        { scope: `CreateApp:${request.team}`, requestSchema: CreateAppRequestSchema, request, responseSchema: CreateAppResponseSchema },
+        async (tx) => {
+          const app = await insertApp(tx, request.name, request.team);
+          if (app === undefined) throw alreadyExists(`app "${request.name}" already exists`);
+          await claimRouteHostnames(tx, app.name, ["web"]);
+          await ensureFormationEntry(tx, app.name, "web", 1, DEFAULT_POD_SIZE);
+          return create(CreateAppResponseSchema, { app: appMessage(app, "") });
+        },
+      );
       feed.notify(appKey(request.name));
       return response;
     },

@@ -26,7 +26,8 @@ export async function runOnce<Req extends DescMessage, Res extends DescMessage>(
   const { scope, request, responseSchema } = call;
   const requestId = request.requestId;
   const fingerprint = requestFingerprint(call.requestSchema, request);
-  const replay = async () => (requestId === "" ? undefined : replayResponse(responseSchema, requestId, fingerprint, await findRequestResponse(db, scope, requestId)));
+  const replay = async () =>
+    requestId === "" ? undefined : replayResponse(responseSchema, requestId, fingerprint, await findRequestResponse(db, scope, requestId));
   const earlier = await replay();
   if (earlier !== undefined) return earlier;
   try {

@@ -21,7 +21,10 @@ export async function checkKubernetesNames(q: Queryable, app: AppRecord, process
     const release = await findRelease(q, other.name, other.currentReleaseVersion);
     for (const { processType } of release?.processes ?? []) {
       const name = processObjectName(other.name, processType);
-      if (ours.has(name)) problems.push(`"${name}", the name of process "${ours.get(name)}", is already the name of app "${other.name}"'s process "${processType}" in team "${app.team}"`);
+      if (ours.has(name))
+        problems.push(
+          `"${name}", the name of process "${ours.get(name)}", is already the name of app "${other.name}"'s process "${processType}" in team "${app.team}"`,
+        );
     }
   }
   if (problems.length > 0) throw invalidArguments(problems.map((description) => ({ field: "app", description })));

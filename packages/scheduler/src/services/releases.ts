@@ -65,18 +65,27 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
       }
       const processes = procfile.trim() === "" ? DEFAULT_PROCESSES : processesFrom(app.name, procfile);
       // Refused here, before anything is stored or applied, rather than by the API server halfway through a rollout.
-      if (config.engine === "kubernetes") await checkKubernetesNames(db, app, processes.map((process) => process.processType));
-      const artifact = source?.case === "image" ? { image: source.value, digest } : { sourceUploadId: source?.value ?? "", digest };
-      const response = await runOnce(db, { scope: `CreateRelease:${app.name}`, requestSchema: CreateReleaseRequestSchema, request, responseSchema: CreateReleaseResponseSchema }, async (tx) => {
-        const locked = await requireApp(tx, app.name, true);
-        const created = await createReleaseAndRollout(
-          tx,
-          locked,
-          { artifact, sourceDir, processes, config: locked.config, description: request.description, rollbackOfVersion: 0 },
-          { runReleasePhase: true },
+      if (config.engine === "kubernetes")
+        await checkKubernetesNames(
+          db,
+          app,
+          processes.map((process) => process.processType),
         );
-        return create(CreateReleaseResponseSchema, { release: releaseMessage(created.release, config.health), rollout: rolloutMessage(created.rollout) });
-      });
+      const artifact = source?.case === "image" ? { image: source.value, digest } : { sourceUploadId: source?.value ?? "", digest };
+      const response = await runOnce(
+        db,
+        { scope: `CreateRelease:${app.name}`, requestSchema: CreateReleaseRequestSchema, request, responseSchema: CreateReleaseResponseSchema },
+        async (tx) => {
+          const locked = await requireApp(tx, app.name, true);
+          const created = await createReleaseAndRollout(
+            tx,
+            locked,
+            { artifact, sourceDir, processes, config: locked.config, description: request.description, rollbackOfVersion: 0 },
+            { runReleasePhase: true },
+          );
+          return create(CreateReleaseResponseSchema, { release: releaseMessage(created.release, config.health), rollout: rolloutMessage(created.rollout) });
+        },
+      );
       afterChange(deps, app.name);
       return response;
     },
@@ -98,37 +107,43 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
       checkRequestId(checks, request.requestId);
       checks.throwIfAny();
       const app = await requireApp(db, request.app);
-      const response = await runOnce(db, { scope: `Rollback:${app.name}`, requestSchema: RollbackRequestSchema, request, responseSchema: RollbackResponseSchema }, async (tx) => {
-        const locked = await requireApp(tx, app.name, true);
-        const releases = await listReleases(tx, app.name);
-        const target =
-          request.version === 0
-            ? releases.find((release) => release.version < locked.currentReleaseVersion && release.status === "succeeded")
-            : releases.find((release) => release.version === request.version);
-        if (target === undefined) {
-          if (request.version === 0) throw failedPrecondition(`app "${app.name}" has no earlier release that served to roll back to`);
-          throw notFound(`app "${app.name}" has no release v${request.version}`);
-        }
-        if (target.status === "failed" || target.status === "pending") {
-          throw failedPrecondition(`v${target.version} never served (it ${target.status === "failed" ? "failed" : "is pending"}); roll back to a release that did`);
-        }
-        // Like Heroku's, a rollback does not run the release phase again.
-        const created = await createReleaseAndRollout(
-          tx,
-          locked,
-          {
-            artifact: target.artifact,
-            sourceDir: target.sourceDir,
-            processes: target.processes,
-            config: target.config,
-            description: `Rollback to v${target.version}`,
-            rollbackOfVersion: target.version,
-          },
-          { runReleasePhase: false },
-        );
-        await setAppConfig(tx, app.name, target.config);
-        return create(RollbackResponseSchema, { release: releaseMessage(created.release, config.health), rollout: rolloutMessage(created.rollout) });
-      });
+      const response = await runOnce(
+        db,
+        { scope: `Rollback:${app.name}`, requestSchema: RollbackRequestSchema, request, responseSchema: RollbackResponseSchema },
+        async (tx) => {
+          const locked = await requireApp(tx, app.name, true);
+          const releases = await listReleases(tx, app.name);
+          const target =
+            request.version === 0
+              ? releases.find((release) => release.version < locked.currentReleaseVersion && release.status === "succeeded")
+              : releases.find((release) => release.version === request.version);
+          if (target === undefined) {
+            if (request.version === 0) throw failedPrecondition(`app "${app.name}" has no earlier release that served to roll back to`);
+            throw notFound(`app "${app.name}" has no release v${request.version}`);
+          }
+          if (target.status === "failed" || target.status === "pending") {
+            throw failedPrecondition(
+              `v${target.version} never served (it ${target.status === "failed" ? "failed" : "is pending"}); roll back to a release that did`,
+            );
+          }
+          // Like Heroku's, a rollback does not run the release phase again.
+          const created = await createReleaseAndRollout(
+            tx,
+            locked,
+            {
+              artifact: target.artifact,
+              sourceDir: target.sourceDir,
+              processes: target.processes,
+              config: target.config,
+              description: `Rollback to v${target.version}`,
+              rollbackOfVersion: target.version,
+            },
+            { runReleasePhase: false },
+          );
+          await setAppConfig(tx, app.name, target.config);
+          return create(RollbackResponseSchema, { release: releaseMessage(created.release, config.health), rollout: rolloutMessage(created.rollout) });
+        },
+      );
       afterChange(deps, app.name);
       return response;
     },
@@ -144,26 +159,37 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
       checkRequestId(checks, request.requestId);
       checks.throwIfAny();
       const app = await requireApp(db, request.app);
-      const response = await runOnce(db, { scope: `UpdateConfig:${app.name}`, requestSchema: UpdateConfigRequestSchema, request, responseSchema: UpdateConfigResponseSchema }, async (tx) => {
-        const locked = await requireApp(tx, app.name, true);
-        const next = { ...locked.config, ...request.set };
-        for (const key of request.unset) delete next[key];
-        const serving = locked.currentReleaseVersion > 0 ? await findRelease(tx, app.name, locked.currentReleaseVersion) : undefined;
-        if (serving === undefined) {
-          await requireNoRollout(tx, locked);
+      const response = await runOnce(
+        db,
+        { scope: `UpdateConfig:${app.name}`, requestSchema: UpdateConfigRequestSchema, request, responseSchema: UpdateConfigResponseSchema },
+        async (tx) => {
+          const locked = await requireApp(tx, app.name, true);
+          const next = { ...locked.config, ...request.set };
+          for (const key of request.unset) delete next[key];
+          const serving = locked.currentReleaseVersion > 0 ? await findRelease(tx, app.name, locked.currentReleaseVersion) : undefined;
+          if (serving === undefined) {
+            await requireNoRollout(tx, locked);
+            await setAppConfig(tx, app.name, next);
+            return create(UpdateConfigResponseSchema, {});
+          }
+          const keys = [...Object.keys(request.set), ...request.unset.map((key) => `-${key}`)].join(", ");
+          const created = await createReleaseAndRollout(
+            tx,
+            locked,
+            {
+              artifact: serving.artifact,
+              sourceDir: serving.sourceDir,
+              processes: serving.processes,
+              config: next,
+              description: `Config change: ${keys}`,
+              rollbackOfVersion: 0,
+            },
+            { runReleasePhase: true },
+          );
           await setAppConfig(tx, app.name, next);
-          return create(UpdateConfigResponseSchema, {});
-        }
-        const keys = [...Object.keys(request.set), ...request.unset.map((key) => `-${key}`)].join(", ");
-        const created = await createReleaseAndRollout(
-          tx,
-          locked,
-          { artifact: serving.artifact, sourceDir: serving.sourceDir, processes: serving.processes, config: next, description: `Config change: ${keys}`, rollbackOfVersion: 0 },
-          { runReleasePhase: true },
-        );
-        await setAppConfig(tx, app.name, next);
-        return create(UpdateConfigResponseSchema, { release: releaseMessage(created.release, config.health), rollout: rolloutMessage(created.rollout) });
-      });
+          return create(UpdateConfigResponseSchema, { release: releaseMessage(created.release, config.health), rollout: rolloutMessage(created.rollout) });
+        },
+      );
       afterChange(deps, app.name);
       return response;
     },

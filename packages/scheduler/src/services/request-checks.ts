@@ -3,7 +3,8 @@ import {
   configKeyProblem,
   createFieldChecks,
   dnsLabelProblem,
-  internalHostname, routeHostLabel,
+  internalHostname,
+  routeHostLabel,
   invalidArgument,
   invalidArguments,
   MAX_CONFIG_VALUE_BYTES,
@@ -21,7 +22,6 @@ const MAX_REQUEST_ID = 128;
 export const MAX_TAIL_LINES = 10_000;
 const MAX_CONSUMER = 128;
 const IMAGE_REFERENCE = /^[a-z0-9]+([._\-/:@][A-Za-z0-9_.-]+)*$/;
-
 
 /** An optional request id of a retried call. */
 export function checkRequestId(checks: FieldChecks, requestId: string): void {

@@ -44,10 +44,12 @@ export async function listFormation(q: Queryable, app: string): Promise<Formatio
 
 /** Adds a type with `replicas` unless the app already has it (its scale is remembered). */
 export async function ensureFormationEntry(q: Queryable, app: string, processType: string, replicas: number, size: string): Promise<void> {
-  await q.query(
-    "INSERT INTO formation (app, process_type, replicas, size) VALUES ($1, $2, $3, $4) ON CONFLICT (app, process_type) DO NOTHING",
-    [app, processType, replicas, size],
-  );
+  await q.query("INSERT INTO formation (app, process_type, replicas, size) VALUES ($1, $2, $3, $4) ON CONFLICT (app, process_type) DO NOTHING", [
+    app,
+    processType,
+    replicas,
+    size,
+  ]);
 }
 
 /** Stores a type's formation entry. */

@@ -114,10 +114,14 @@ export async function setReleaseFailure(
   version: number,
   failure: { status: ReleaseStatusName; reason: string; message: string; log: string[] },
 ): Promise<void> {
-  await q.query(
-    "UPDATE releases SET status = $3, failure_reason = $4, failure_message = $5, failure_log = $6 WHERE app = $1 AND version = $2",
-    [app, version, failure.status, failure.reason, failure.message, JSON.stringify(failure.log)],
-  );
+  await q.query("UPDATE releases SET status = $3, failure_reason = $4, failure_message = $5, failure_log = $6 WHERE app = $1 AND version = $2", [
+    app,
+    version,
+    failure.status,
+    failure.reason,
+    failure.message,
+    JSON.stringify(failure.log),
+  ]);
 }
 
 /** Moves the release phase on; `task` records the running task so a restart can find it. */

@@ -72,10 +72,7 @@ export async function insertReplica(
 
 /** The app's replicas (every app's when `app` is empty), by type and index. */
 export async function listReplicas(q: Queryable, app = ""): Promise<ReplicaRecord[]> {
-  const { rows } = await q.query(
-    "SELECT * FROM replicas WHERE $1 = '' OR app = $1 ORDER BY app, process_type, replica_index, created_at",
-    [app],
-  );
+  const { rows } = await q.query("SELECT * FROM replicas WHERE $1 = '' OR app = $1 ORDER BY app, process_type, replica_index, created_at", [app]);
   return rows.map(toReplica);
 }
 
@@ -110,12 +107,7 @@ export async function saveReplicaStatus(
 }
 
 /** Moves a replica's retirement on; from its first phase on it is DRAINING and no longer ready. */
-export async function setRetirePhase(
-  q: Queryable,
-  name: string,
-  phase: RetirePhase,
-  fields: { reason?: string; generation?: number } = {},
-): Promise<void> {
+export async function setRetirePhase(q: Queryable, name: string, phase: RetirePhase, fields: { reason?: string; generation?: number } = {}): Promise<void> {
   await q.query(
     `UPDATE replicas SET retire_phase = $2, retire_phase_since = now(),
        retire_reason = COALESCE($3, retire_reason), retire_generation = COALESCE($4, retire_generation),

@@ -70,13 +70,25 @@ function toEvent(row: Record<string, any>): RolloutEventRecord {
 /** Starts a rollout; undefined when the app already has one under way. */
 export async function insertRollout(
   q: Queryable,
-  rollout: Pick<RolloutRecord, "id" | "app" | "releaseVersion" | "previousReleaseVersion" | "state" | "processTypes"> & { finished?: boolean; message?: string },
+  rollout: Pick<RolloutRecord, "id" | "app" | "releaseVersion" | "previousReleaseVersion" | "state" | "processTypes"> & {
+    finished?: boolean;
+    message?: string;
+  },
 ): Promise<RolloutRecord | undefined> {
   const { rows } = await q.query(
     `INSERT INTO rollouts (id, app, release_version, previous_release_version, state, process_types, finished_at, message)
      VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END, $8)
      ON CONFLICT DO NOTHING RETURNING *`,
-    [rollout.id, rollout.app, rollout.releaseVersion, rollout.previousReleaseVersion, rollout.state, JSON.stringify(rollout.processTypes), rollout.finished ?? false, rollout.message ?? ""],
+    [
+      rollout.id,
+      rollout.app,
+      rollout.releaseVersion,
+      rollout.previousReleaseVersion,
+      rollout.state,
+      JSON.stringify(rollout.processTypes),
+      rollout.finished ?? false,
+      rollout.message ?? "",
+    ],
   );
   return rows[0] && toRollout(rows[0]);
 }

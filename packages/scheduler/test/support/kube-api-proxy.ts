@@ -35,10 +35,13 @@ export async function createKubeApiProxy(api: FakeKubeApi, podLogs: Record<strin
       response.writeHead(503).end();
       return;
     }
-    const forwarded = httpRequest({ host: upstream.hostname, port: upstream.port, path: request.url, method: request.method, headers: request.headers }, (answer) => {
-      response.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(response);
-    });
+    const forwarded = httpRequest(
+      { host: upstream.hostname, port: upstream.port, path: request.url, method: request.method, headers: request.headers },
+      (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      },
+    );
     forwarded.on("error", () => response.destroy());
     request.pipe(forwarded);
   });

@@ -55,7 +55,9 @@ export function demoRelease(version = 1, changes: Partial<ReleaseRecord> = {}): 
 }
 
 /** The demo app at release `version` with web=1, admin-web=1, worker=1, api-tcp=1 unless `formation` says otherwise. */
-export function demoApp(options: { team?: string; version?: number; formation?: FormationEntry[]; autoscaleRules?: AutoscaleRuleRecord[]; release?: Partial<ReleaseRecord> } = {}): AppManifestInput {
+export function demoApp(
+  options: { team?: string; version?: number; formation?: FormationEntry[]; autoscaleRules?: AutoscaleRuleRecord[]; release?: Partial<ReleaseRecord> } = {},
+): AppManifestInput {
   return {
     team: options.team ?? "acme",
     release: demoRelease(options.version ?? 1, options.release),

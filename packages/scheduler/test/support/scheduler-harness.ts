@@ -99,7 +99,11 @@ export async function uploadArchive(client: Client<typeof SchedulerService>, app
 }
 
 /** Follows a rollout to its end; returns its last state and every step. */
-export async function followRollout(client: Client<typeof SchedulerService>, app: string, rolloutId: string): Promise<{ rollout: Rollout; events: RolloutEvent[] }> {
+export async function followRollout(
+  client: Client<typeof SchedulerService>,
+  app: string,
+  rolloutId: string,
+): Promise<{ rollout: Rollout; events: RolloutEvent[] }> {
   const events: RolloutEvent[] = [];
   let rollout: Rollout | undefined;
   for await (const step of client.watchRollout({ app, rolloutId }, { timeoutMs: 120_000 })) {

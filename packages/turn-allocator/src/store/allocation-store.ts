@@ -144,16 +144,16 @@ export function createAllocationStore(database: Database): AllocationStore {
         // One allocation at a time per schema, across every allocator instance:
         // choosing the lowest free port and taking it must not interleave.
         await tx.query("SELECT pg_advisory_xact_lock(hashtext(current_schema()))");
-        const existing = await tx.query<Row>(
-          `UPDATE allocations SET replicas = $3, team = $4 WHERE app = $1 AND process_type = $2 RETURNING ${COLUMNS}`,
-          [request.app, request.processType, request.replicas, request.team],
-        );
+        const existing = await tx.query<Row>(`UPDATE allocations SET replicas = $3, team = $4 WHERE app = $1 AND process_type = $2 RETURNING ${COLUMNS}`, [
+          request.app,
+          request.processType,
+          request.replicas,
+          request.team,
+        ]);
         if (existing.rows[0]) return { allocation: toAllocation(existing.rows[0]), created: false };
         const port = await lowestFreePort(tx, pools.portRange);
         if (port === undefined) {
-          throw resourceExhausted(
-            `the TURN port pool ${formatPortRange(pools.portRange)} is exhausted: all ${rangeSize(pools.portRange)} ports are allocated`,
-          );
+          throw resourceExhausted(`the TURN port pool ${formatPortRange(pools.portRange)} is exhausted: all ${rangeSize(pools.portRange)} ports are allocated`);
         }
         const relay = await lowestFreeRelayRange(tx, pools);
         if (relay === undefined) {

@@ -57,7 +57,11 @@ export interface TestAllocator {
 }
 
 /** Starts an allocator, stopped when the test ends. */
-export async function startTestAllocator(t: Teardown, config: TurnAllocatorConfig, deps: TurnAllocatorDeps & { coordination?: Coordination } = {}): Promise<TestAllocator> {
+export async function startTestAllocator(
+  t: Teardown,
+  config: TurnAllocatorConfig,
+  deps: TurnAllocatorDeps & { coordination?: Coordination } = {},
+): Promise<TestAllocator> {
   const server = await startTurnAllocator(config, { logger: silentLogger, scheduler: false, ...deps });
   t.teardown(() => server.close(500));
   const client = createInternalClient(TurnAllocatorService, { baseUrl: server.url, token: INTERNAL_TOKEN, timeoutMs: 30_000 });

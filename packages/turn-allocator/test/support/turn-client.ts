@@ -17,7 +17,23 @@ export interface UclientResult {
  * round trip worked.
  */
 export function uclient(port: number, username: string, password: string, options: { messages?: number; intervalMs?: number } = {}): Promise<UclientResult> {
-  const args = ["-y", "-c", "-n", String(options.messages ?? 1), "-m", "1", "-z", String(options.intervalMs ?? 20), "-u", username, "-w", password, "-p", String(port), "127.0.0.1"];
+  const args = [
+    "-y",
+    "-c",
+    "-n",
+    String(options.messages ?? 1),
+    "-m",
+    "1",
+    "-z",
+    String(options.intervalMs ?? 20),
+    "-u",
+    username,
+    "-w",
+    password,
+    "-p",
+    String(port),
+    "127.0.0.1",
+  ];
   return new Promise((resolve) => {
     execFile("turnutils_uclient", args, { timeout: 60_000 }, (error, stdout, stderr) => {
       const output = stdout + stderr;

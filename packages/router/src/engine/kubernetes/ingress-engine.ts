@@ -42,7 +42,10 @@ export function tlsSecretName(objectName: string, hostname: string): string {
 }
 
 /** The Ingress serving one web process: one rule per hostname, TLS from cert-manager with a certificate per hostname. */
-export function ingressFor(routes: WebProcessRoutes, options: Pick<IngressEngineOptions, "namespace" | "ingressClass" | "clusterIssuer" | "webServicePort">): KubernetesObject & Record<string, unknown> {
+export function ingressFor(
+  routes: WebProcessRoutes,
+  options: Pick<IngressEngineOptions, "namespace" | "ingressClass" | "clusterIssuer" | "webServicePort">,
+): KubernetesObject & Record<string, unknown> {
   const name = processObjectName(routes.app, routes.processType);
   const labels = standardLabels({ app: routes.app, component: routes.processType, team: routes.team, managedBy: FIELD_MANAGER });
   return {

@@ -99,14 +99,20 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
     for (const object of objects) {
       let live: KubernetesObject;
       try {
-        live = await client.read({ apiVersion: object.apiVersion!, kind: object.kind!, metadata: { name: object.metadata!.name!, namespace: object.metadata!.namespace! } });
+        live = await client.read({
+          apiVersion: object.apiVersion!,
+          kind: object.kind!,
+          metadata: { name: object.metadata!.name!, namespace: object.metadata!.namespace! },
+        });
       } catch (error) {
         if (isKubernetesNotFound(error)) continue;
         throw error;
       }
       const labels = live.metadata?.labels ?? {};
       if (labels[LABEL.name] !== app || labels[LABEL.managedBy] !== fieldManager) {
-        throw new Error(`${object.kind} ${object.metadata!.namespace}/${object.metadata!.name} exists and does not belong to app "${app}"; berth will not take it over`);
+        throw new Error(
+          `${object.kind} ${object.metadata!.namespace}/${object.metadata!.name} exists and does not belong to app "${app}"; berth will not take it over`,
+        );
       }
     }
   }
@@ -123,17 +129,29 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
       if (object.kind !== "Deployment" || (object as V1Deployment).spec?.replicas !== undefined) continue;
       let live: V1Deployment;
       try {
-        live = await client.read<V1Deployment>({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: object.metadata!.name!, namespace: object.metadata!.namespace! } });
+        live = await client.read<V1Deployment>({
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          metadata: { name: object.metadata!.name!, namespace: object.metadata!.namespace! },
+        });
       } catch (error) {
         if (isKubernetesNotFound(error)) continue;
         throw error;
       }
       const replicas = live.spec?.replicas;
       const ownsReplicas = live.metadata?.managedFields?.some(
-        (entry) => entry.manager === fieldManager && entry.operation === "Apply" && (entry.fieldsV1 as Record<string, Record<string, unknown>> | undefined)?.["f:spec"]?.["f:replicas"] !== undefined,
+        (entry) =>
+          entry.manager === fieldManager &&
+          entry.operation === "Apply" &&
+          (entry.fieldsV1 as Record<string, Record<string, unknown>> | undefined)?.["f:spec"]?.["f:replicas"] !== undefined,
       );
       if (replicas === undefined || !ownsReplicas) continue;
-      const handover = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: live.metadata!.name!, namespace: object.metadata!.namespace! }, spec: { replicas } };
+      const handover = {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: live.metadata!.name!, namespace: object.metadata!.namespace! },
+        spec: { replicas },
+      };
       await client.patch(handover, undefined, undefined, `${fieldManager}-replicas-handover`, false, PatchStrategy.ServerSideApply);
       logger.info("replicas handed over to the autoscaler", { deployment: live.metadata!.name, replicas });
     }
@@ -180,11 +198,19 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
   async function releasePodReport(namespace: string, jobName: string): Promise<{ exitCode: number | null; logTail: string[] }> {
     try {
       const pods = await core.listNamespacedPod({ namespace, labelSelector: `job-name=${jobName}` });
-      const pod: V1Pod | undefined = pods.items.sort((a, b) => (a.metadata?.creationTimestamp?.getTime() ?? 0) - (b.metadata?.creationTimestamp?.getTime() ?? 0)).at(-1);
+      const pod: V1Pod | undefined = pods.items
+        .sort((a, b) => (a.metadata?.creationTimestamp?.getTime() ?? 0) - (b.metadata?.creationTimestamp?.getTime() ?? 0))
+        .at(-1);
       if (pod === undefined) return { exitCode: null, logTail: [] };
       const terminated = pod.status?.containerStatuses?.find((status) => status.name === "release")?.state?.terminated;
       const log = await core.readNamespacedPodLog({ namespace, name: pod.metadata!.name!, container: "release", tailLines: logTailLines });
-      return { exitCode: terminated?.exitCode ?? null, logTail: log.split("\n").filter((line) => line !== "").slice(-logTailLines) };
+      return {
+        exitCode: terminated?.exitCode ?? null,
+        logTail: log
+          .split("\n")
+          .filter((line) => line !== "")
+          .slice(-logTailLines),
+      };
     } catch (error) {
       logger.warn("could not read the release pod's logs", { job: jobName, error });
       return { exitCode: null, logTail: [] };
@@ -211,12 +237,37 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
         await client.delete(job, undefined, undefined, undefined, undefined, "Background").catch((error: unknown) => {
           if (!isKubernetesNotFound(error)) logger.warn("could not delete the timed-out release job", { job: jobName, error });
         });
-        return { jobName, succeeded: false, timedOut: true, exitCode: null, logTail: report.logTail, reason: "RELEASE_PHASE_TIMEOUT", message: `the release Job did not finish by ${deadline.toISOString()}` };
+        return {
+          jobName,
+          succeeded: false,
+          timedOut: true,
+          exitCode: null,
+          logTail: report.logTail,
+          reason: "RELEASE_PHASE_TIMEOUT",
+          message: `the release Job did not finish by ${deadline.toISOString()}`,
+        };
       }
       if (outcome === "deleted") {
-        return { jobName, succeeded: false, timedOut: false, exitCode: null, logTail: report.logTail, reason: "RELEASE_PHASE_FAILED", message: "the release Job was deleted before it finished" };
+        return {
+          jobName,
+          succeeded: false,
+          timedOut: false,
+          exitCode: null,
+          logTail: report.logTail,
+          reason: "RELEASE_PHASE_FAILED",
+          message: "the release Job was deleted before it finished",
+        };
       }
-      if (outcome.succeeded) return { jobName, succeeded: true, timedOut: false, exitCode: report.exitCode ?? 0, logTail: report.logTail, reason: "", message: "the release Job completed" };
+      if (outcome.succeeded)
+        return {
+          jobName,
+          succeeded: true,
+          timedOut: false,
+          exitCode: report.exitCode ?? 0,
+          logTail: report.logTail,
+          reason: "",
+          message: "the release Job completed",
+        };
       return {
         jobName,
         succeeded: false,
@@ -233,8 +284,14 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
       await prepareTeam(input.team);
       await refuseForeignObjects(input.release.app, objects);
       await handOverAutoscaledReplicas(objects);
-      const result = await applyObjectSet({ client, fieldManager, objects, prune: appPruneScopes({ app: input.release.app, namespace: namespaceOf(input.team, settings) }, settings) });
-      if (result.applied.length + result.pruned.length > 0) logger.info("app objects applied", { app: input.release.app, applied: result.applied, pruned: result.pruned });
+      const result = await applyObjectSet({
+        client,
+        fieldManager,
+        objects,
+        prune: appPruneScopes({ app: input.release.app, namespace: namespaceOf(input.team, settings) }, settings),
+      });
+      if (result.applied.length + result.pruned.length > 0)
+        logger.info("app objects applied", { app: input.release.app, applied: result.applied, pruned: result.pruned });
       return result;
     },
 
@@ -299,7 +356,12 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
     },
 
     async deleteApp(scope) {
-      const result = await applyObjectSet({ client, fieldManager, objects: [], prune: [...appPruneScopes(scope, settings), ...appHistoryPruneScopes(scope, settings)] });
+      const result = await applyObjectSet({
+        client,
+        fieldManager,
+        objects: [],
+        prune: [...appPruneScopes(scope, settings), ...appHistoryPruneScopes(scope, settings)],
+      });
       logger.info("app objects deleted", { app: scope.app, pruned: result.pruned });
       return result;
     },

@@ -65,7 +65,9 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
         if (controller.signal.aborted) return;
         outcomes.set(app.name, {
           key,
-          outcome: outcome.ok ? { state: "converged" } : { state: "stalled", stall: { message: `${outcome.message} (${outcome.pending.join(", ")})`, logTail: [] } },
+          outcome: outcome.ok
+            ? { state: "converged" }
+            : { state: "stalled", stall: { message: `${outcome.message} (${outcome.pending.join(", ")})`, logTail: [] } },
         });
       })
       .catch((error: unknown) => {

@@ -1,4 +1,17 @@
-import type { KubernetesObject, V1Container, V1Deployment, V1EnvVar, V1Job, V1Namespace, V1PodDisruptionBudget, V1PodSpec, V1Probe, V1Secret, V1Service, V2HorizontalPodAutoscaler } from "@kubernetes/client-node";
+import type {
+  KubernetesObject,
+  V1Container,
+  V1Deployment,
+  V1EnvVar,
+  V1Job,
+  V1Namespace,
+  V1PodDisruptionBudget,
+  V1PodSpec,
+  V1Probe,
+  V1Secret,
+  V1Service,
+  V2HorizontalPodAutoscaler,
+} from "@kubernetes/client-node";
 import { LABEL, kubernetesNameProblem, labelSelector, processObjectName, routingClassOf, standardLabels, teamNamespace } from "@berth/kit";
 import type { PruneScope } from "@berth/kit";
 import { RoutingClass } from "@berth/proto/type/v1/process";
@@ -14,7 +27,6 @@ import type { ReleaseRecord } from "../../store/releases.js";
 
 /** The field manager of the scheduler's server-side applies, and its app.kubernetes.io/managed-by label. */
 export const SCHEDULER_FIELD_MANAGER = "berth-scheduler";
-
 
 /** How long a finished release Job stays for its logs and as proof it ran, before Kubernetes collects it. */
 export const DEFAULT_RELEASE_JOB_TTL_SECONDS = 7 * 24 * 3600;
@@ -119,7 +131,11 @@ export function appHistoryPruneScopes(scope: AppScope, settings: Pick<ManifestSe
  * routing contract and the trust lists allow.
  */
 export function teamNamespaceObject(team: string, settings: Pick<ManifestSettings, "namespaceBase" | "managedBy">): V1Namespace {
-  return { apiVersion: "v1", kind: "Namespace", metadata: { name: namespaceOf(team, settings), labels: { [LABEL.team]: team, [LABEL.partOf]: "berth", [LABEL.managedBy]: settings.managedBy } } };
+  return {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name: namespaceOf(team, settings), labels: { [LABEL.team]: team, [LABEL.partOf]: "berth", [LABEL.managedBy]: settings.managedBy } },
+  };
 }
 
 /** The name of a release's Job: one per release version, so applying it again never runs it twice. */
@@ -174,7 +190,17 @@ export function releaseSecretFor(input: AppManifestInput, settings: ManifestSett
   return {
     apiVersion: "v1",
     kind: "Secret",
-    metadata: { name, namespace: namespaceOf(input.team, settings), labels: standardLabels({ app: input.release.app, component: "config", team: input.team, managedBy: settings.managedBy, version: `v${input.release.version}` }) },
+    metadata: {
+      name,
+      namespace: namespaceOf(input.team, settings),
+      labels: standardLabels({
+        app: input.release.app,
+        component: "config",
+        team: input.team,
+        managedBy: settings.managedBy,
+        version: `v${input.release.version}`,
+      }),
+    },
     type: "Opaque",
     immutable: true,
     data,
@@ -215,7 +241,13 @@ function probes(routingClass: RoutingClass, health: HealthSettings, port: number
     startupProbe: { ...handler, ...timing, failureThreshold: Math.max(1, Math.ceil(health.startTimeoutMs / (timing.periodSeconds * 1000))) },
     readinessProbe: { ...handler, ...timing, successThreshold: health.healthyThreshold, failureThreshold: health.unhealthyThreshold },
     // Slower and more tolerant than readiness: a busy replica leaves the load balancer long before it is restarted.
-    livenessProbe: { ...handler, periodSeconds: timing.periodSeconds * 2, timeoutSeconds: timing.timeoutSeconds * 2, successThreshold: 1, failureThreshold: health.unhealthyThreshold * 2 },
+    livenessProbe: {
+      ...handler,
+      periodSeconds: timing.periodSeconds * 2,
+      timeoutSeconds: timing.timeoutSeconds * 2,
+      successThreshold: 1,
+      failureThreshold: health.unhealthyThreshold * 2,
+    },
   };
 }
 
@@ -258,7 +290,13 @@ function deploymentFor(input: AppManifestInput, processType: string, command: st
   const spread = (rule?.maxReplicas ?? entry.replicas) >= 2;
   const minReadySeconds = health.minReadyMs > 0 ? seconds(health.minReadyMs) : 0;
   const receivesTraffic = routingClass === RoutingClass.WEB || routingClass === RoutingClass.TCP;
-  const spreadOver = (topologyKey: string) => ({ maxSkew: 1, topologyKey, whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selector }, matchLabelKeys: ["pod-template-hash"] });
+  const spreadOver = (topologyKey: string) => ({
+    maxSkew: 1,
+    topologyKey,
+    whenUnsatisfiable: "ScheduleAnyway",
+    labelSelector: { matchLabels: selector },
+    matchLabelKeys: ["pod-template-hash"],
+  });
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -317,7 +355,11 @@ function serviceFor(input: AppManifestInput, processType: string, settings: Mani
   return {
     apiVersion: "v1",
     kind: "Service",
-    metadata: { name, namespace: namespaceOf(input.team, settings), labels: standardLabels({ app: input.release.app, component: processType, team: input.team, managedBy: settings.managedBy, instance: name }) },
+    metadata: {
+      name,
+      namespace: namespaceOf(input.team, settings),
+      labels: standardLabels({ app: input.release.app, component: processType, team: input.team, managedBy: settings.managedBy, instance: name }),
+    },
     spec: {
       type: "ClusterIP",
       selector: podSelectorLabels(input.release.app, processType),
@@ -331,7 +373,11 @@ function autoscalerFor(input: AppManifestInput, rule: AutoscaleRuleRecord, setti
   return {
     apiVersion: "autoscaling/v2",
     kind: "HorizontalPodAutoscaler",
-    metadata: { name, namespace: namespaceOf(input.team, settings), labels: standardLabels({ app: input.release.app, component: rule.processType, team: input.team, managedBy: settings.managedBy, instance: name }) },
+    metadata: {
+      name,
+      namespace: namespaceOf(input.team, settings),
+      labels: standardLabels({ app: input.release.app, component: rule.processType, team: input.team, managedBy: settings.managedBy, instance: name }),
+    },
     spec: {
       scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name },
       minReplicas: rule.minReplicas,
@@ -350,7 +396,11 @@ function disruptionBudgetFor(input: AppManifestInput, processType: string, setti
   return {
     apiVersion: "policy/v1",
     kind: "PodDisruptionBudget",
-    metadata: { name, namespace: namespaceOf(input.team, settings), labels: standardLabels({ app: input.release.app, component: processType, team: input.team, managedBy: settings.managedBy, instance: name }) },
+    metadata: {
+      name,
+      namespace: namespaceOf(input.team, settings),
+      labels: standardLabels({ app: input.release.app, component: processType, team: input.team, managedBy: settings.managedBy, instance: name }),
+    },
     spec: { maxUnavailable: 1, selector: { matchLabels: podSelectorLabels(input.release.app, processType) } },
   };
 }

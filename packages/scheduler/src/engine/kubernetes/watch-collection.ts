@@ -55,7 +55,16 @@ export function watchCollection(options: WatchCollectionOptions): CollectionWatc
   let wakeRetry: (() => void) | undefined;
 
   async function list(): Promise<string> {
-    const result = await client.list(options.apiVersion, options.kind, options.namespace, undefined, undefined, undefined, options.fieldSelector, options.labelSelector);
+    const result = await client.list(
+      options.apiVersion,
+      options.kind,
+      options.namespace,
+      undefined,
+      undefined,
+      undefined,
+      options.fieldSelector,
+      options.labelSelector,
+    );
     objects.clear();
     for (const item of result.items) objects.set(item.metadata!.name!, item);
     if (!stopped) options.onChange(objects);
@@ -97,13 +106,10 @@ export function watchCollection(options: WatchCollectionOptions): CollectionWatc
         else resolve(heard);
       };
       const query = { resourceVersion: from, allowWatchBookmarks: true, labelSelector: options.labelSelector, fieldSelector: options.fieldSelector };
-      watch.watch(path, query, onEvent, onDone).then(
-        (controller) => {
-          active = controller;
-          if (stopped) controller.abort();
-        },
-        reject,
-      );
+      watch.watch(path, query, onEvent, onDone).then((controller) => {
+        active = controller;
+        if (stopped) controller.abort();
+      }, reject);
     });
   }
 

@@ -113,7 +113,12 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
       } else if (state === ReplicaState.CRASHED && row.state !== ReplicaState.CRASHED && row.retirePhase === "") {
         const tail = supervisor.logs.tail({ app: app.name, replica: row.name }, 5).map((line) => line.text);
         const why = live.lastExitReason === "OOMKilled" ? "OOMKilled (used more memory than its pod size allows)" : "crashed";
-        await event(RolloutEventKind.REPLICA_UNHEALTHY, { processType: row.processType, replica: row.name, message: `${why}; restarting with backoff`, logTail: tail });
+        await event(RolloutEventKind.REPLICA_UNHEALTHY, {
+          processType: row.processType,
+          replica: row.name,
+          message: `${why}; restarting with backoff`,
+          logTail: tail,
+        });
       }
       kept.push({
         ...row,
@@ -159,7 +164,15 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
     const app = pass.app.name;
     const name = `${app}-${processType}-v${release.version}-${randomBytes(4).toString("hex").slice(0, 5)}`;
     const zone = slot.zone;
-    await insertReplica(db, { name, app, processType, index: slot.index, releaseVersion: release.version, restartGeneration: formation?.restartGeneration ?? 0, zone });
+    await insertReplica(db, {
+      name,
+      app,
+      processType,
+      index: slot.index,
+      releaseVersion: release.version,
+      restartGeneration: formation?.restartGeneration ?? 0,
+      zone,
+    });
     starting.add(name);
     try {
       const spec = replicaSpecFor(config, release, formation, { name, processType, index: slot.index, zone }, pass.app.team);
@@ -211,7 +224,11 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
           .then(async () => {
             await deleteReplica(db, row.name);
             endpoints.forgetReplica(row.name);
-            await hooks?.recordAppEvent(app, RolloutEventKind.REPLICA_STOPPED, { processType: row.processType, replica: row.name, message: `stopped (${row.retireReason})` });
+            await hooks?.recordAppEvent(app, RolloutEventKind.REPLICA_STOPPED, {
+              processType: row.processType,
+              replica: row.name,
+              message: `stopped (${row.retireReason})`,
+            });
           })
           .catch((error: unknown) => logger.error("could not stop replica", { replica: row.name, error }))
           .finally(() => {
@@ -262,7 +279,12 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
     let retired = 0;
     for (const processType of types) {
       const desired = desiredTypes.get(processType) ?? 0;
-      const plan = planRollingUpdate({ desired, maxSurge: maxSurgeFor(desired, config.maxSurgePercent), zones: desired >= 2 ? config.zones : config.zones.slice(0, 1), replicas: plannedOf(processType) });
+      const plan = planRollingUpdate({
+        desired,
+        maxSurge: maxSurgeFor(desired, config.maxSurgePercent),
+        zones: desired >= 2 ? config.zones : config.zones.slice(0, 1),
+        replicas: plannedOf(processType),
+      });
       for (const slot of plan.start) starts.push(startReplica(pass, target!, formation.get(processType), processType, slot));
       for (const { name: replica, reason } of plan.retire) {
         const why = app.deleting ? "app-deleted" : desiredTypes.has(processType) ? reason : "removed-from-procfile";
@@ -297,7 +319,8 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
     if (rollout === undefined) return { state: "converged", wakeAt: wake.at };
     const scope = rollout.processTypes.length > 0 ? rollout.processTypes : [...types];
     const converged =
-      starts.length === 0 && scope.every((processType) => rollingUpdateDone({ desired: desiredTypes.get(processType) ?? 0, replicas: plannedOf(processType) }, 0));
+      starts.length === 0 &&
+      scope.every((processType) => rollingUpdateDone({ desired: desiredTypes.get(processType) ?? 0, replicas: plannedOf(processType) }, 0));
     if (converged) return { state: "converged", wakeAt: wake.at };
     if (rollout.progressDeadlineAt !== null) {
       if (Date.now() >= rollout.progressDeadlineAt.getTime()) return { state: "stalled", stall: stallReport(name, rollout, rows), wakeAt: wake.at };
@@ -323,7 +346,10 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
       const release = releases.get(releaseKey);
       const adopted =
         release !== undefined
-          ? await supervisor.adoptReplica(replicaSpecFor(config, release, formations.get(row.app)!.get(row.processType), row, teams.get(row.app) ?? ""), row.runtimeId)
+          ? await supervisor.adoptReplica(
+              replicaSpecFor(config, release, formations.get(row.app)!.get(row.processType), row, teams.get(row.app) ?? ""),
+              row.runtimeId,
+            )
           : undefined;
       if (adopted === undefined) {
         logger.info("replica from before the restart is gone", { replica: row.name });
@@ -354,7 +380,8 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
   return {
     releaseTasks: {
       start: async (release) => supervisor.startReleaseTask(releaseTaskSpecFor(config, release, await teamOf(release.app))),
-      resume: async (release, runtimeId, deadline) => supervisor.resumeReleaseTask(releaseTaskSpecFor(config, release, await teamOf(release.app)), runtimeId, deadline),
+      resume: async (release, runtimeId, deadline) =>
+        supervisor.resumeReleaseTask(releaseTaskSpecFor(config, release, await teamOf(release.app)), runtimeId, deadline),
     },
     logs: supervisor.logs,
     async start(engineHooks) {

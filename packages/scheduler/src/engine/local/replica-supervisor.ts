@@ -139,7 +139,15 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
   }
 
   function systemLine(spec: Pick<ReplicaSpec, "app" | "processType" | "name" | "releaseVersion">, text: string): void {
-    hub.append({ time: new Date(), app: spec.app, processType: spec.processType, replica: spec.name, releaseVersion: spec.releaseVersion, stream: LogStream.SYSTEM, text });
+    hub.append({
+      time: new Date(),
+      app: spec.app,
+      processType: spec.processType,
+      replica: spec.name,
+      releaseVersion: spec.releaseVersion,
+      stream: LogStream.SYSTEM,
+      text,
+    });
   }
 
   function followLogs(spec: Pick<ReplicaSpec, "app" | "processType" | "name" | "releaseVersion">, directory: string): FileTail[] {
@@ -155,7 +163,9 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
     if (replica.status.state === state && replica.status.ready === ready) return;
     if (replica.status.ready !== ready && replica.run !== undefined) {
       const run = replica.run;
-      void runtime.readinessChanged?.(run, ready).catch((error) => logger.error("could not update the replica's network", { replica: replica.spec.name, error }));
+      void runtime
+        .readinessChanged?.(run, ready)
+        .catch((error) => logger.error("could not update the replica's network", { replica: replica.spec.name, error }));
     }
     replica.status.state = state;
     replica.status.ready = ready;
@@ -256,7 +266,10 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
     void runtime.kill(run);
     clearTimer(replica);
     replica.status.lastExitReason = reason ?? "";
-    systemLine(replica.spec, reason === "OOMKilled" ? "OOMKilled: used more memory than its pod size allows" : `exited with ${code === null ? "a signal" : `code ${code}`}`);
+    systemLine(
+      replica.spec,
+      reason === "OOMKilled" ? "OOMKilled: used more memory than its pod size allows" : `exited with ${code === null ? "a signal" : `code ${code}`}`,
+    );
     setState(replica, ReplicaState.CRASHED, false);
     const delay = Math.min(options.restartBackoffMs * 2 ** replica.crashStreak, options.maxRestartBackoffMs);
     replica.crashStreak += 1;
@@ -314,12 +327,18 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
   async function awaitTask(spec: ReleaseTaskSpec, pid: number, exited: Promise<number | null>, deadline: Date): Promise<ReleaseTaskResult> {
     const tails = followLogs({ app: spec.app, processType: "release", name: spec.name, releaseVersion: spec.releaseVersion }, taskDirectory(spec.name));
     let timedOut = false;
-    const killer = setTimeout(() => {
-      timedOut = true;
-      systemLine({ app: spec.app, processType: "release", name: spec.name, releaseVersion: spec.releaseVersion }, `timed out after ${spec.timeoutMs} ms: stopping`);
-      signalProcessGroup(pid, "SIGTERM");
-      setTimeout(() => signalProcessGroup(pid, "SIGKILL"), options.taskKillGraceMs).unref();
-    }, Math.max(0, deadline.getTime() - Date.now()));
+    const killer = setTimeout(
+      () => {
+        timedOut = true;
+        systemLine(
+          { app: spec.app, processType: "release", name: spec.name, releaseVersion: spec.releaseVersion },
+          `timed out after ${spec.timeoutMs} ms: stopping`,
+        );
+        signalProcessGroup(pid, "SIGTERM");
+        setTimeout(() => signalProcessGroup(pid, "SIGKILL"), options.taskKillGraceMs).unref();
+      },
+      Math.max(0, deadline.getTime() - Date.now()),
+    );
     const detached = new Promise<never>((_resolve, reject) => {
       tasks.add({
         pid,
@@ -438,12 +457,21 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
       // it died before recording anything: it never runs the task twice.
       const { child, pid, startTime } = await spawnInGroup(
         directory,
-        ['echo $$ > "$1"; e="$2"; shift 2; "$@"; echo $? > "$e"', "berth-release", join(directory, "pid"), join(directory, "exit-code"), ...(await runtime.taskCommand(spec))],
+        [
+          'echo $$ > "$1"; e="$2"; shift 2; "$@"; echo $? > "$e"',
+          "berth-release",
+          join(directory, "pid"),
+          join(directory, "exit-code"),
+          ...(await runtime.taskCommand(spec)),
+        ],
         spec.workDir,
         spec.env,
       );
       systemLine({ app: spec.app, processType: "release", name: spec.name, releaseVersion: spec.releaseVersion }, `release task started: pid ${pid}`);
-      return { runtimeId: processRuntimeId({ pid, startTime, port: 0 }), result: awaitTask(spec, pid, childExit(child), new Date(Date.now() + spec.timeoutMs)) };
+      return {
+        runtimeId: processRuntimeId({ pid, startTime, port: 0 }),
+        result: awaitTask(spec, pid, childExit(child), new Date(Date.now() + spec.timeoutMs)),
+      };
     },
 
     async resumeReleaseTask(spec, runtimeId, deadline) {

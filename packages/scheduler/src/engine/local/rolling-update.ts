@@ -81,10 +81,5 @@ export function planRollingUpdate(input: TypePlanInput): TypePlan {
 /** True when the type runs exactly `desired` ready current replicas and nothing else. */
 export function rollingUpdateDone(input: Pick<TypePlanInput, "desired" | "replicas">, retiringCount: number): boolean {
   const current = input.replicas.filter((replica) => replica.current);
-  return (
-    retiringCount === 0 &&
-    current.length === input.desired &&
-    current.every((replica) => replica.ready) &&
-    input.replicas.length === current.length
-  );
+  return retiringCount === 0 && current.length === input.desired && current.every((replica) => replica.ready) && input.replicas.length === current.length;
 }

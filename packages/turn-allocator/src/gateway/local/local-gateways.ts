@@ -162,7 +162,16 @@ export function createLocalGateways(options: LocalGatewayOptions): GatewayEngine
       return;
     }
     await writeFile(join(directory, "turnserver.conf"), config, { mode: 0o600 });
-    const fresh: Gateway = { spec, config, secrets, child: undefined, restartTimer: undefined, backoffMs: options.restartBackoffMs, startedAt: 0, stopping: false };
+    const fresh: Gateway = {
+      spec,
+      config,
+      secrets,
+      child: undefined,
+      restartTimer: undefined,
+      backoffMs: options.restartBackoffMs,
+      startedAt: 0,
+      stopping: false,
+    };
     gateways.set(spec.name, fresh);
     start(fresh);
     if (!(await waitForListener(options.listenHost, spec.port, READY_TIMEOUT_MS))) {
