@@ -121,8 +121,13 @@ export function createBridgeNetwork(options: { bridge: string; table: string; su
       return `${NETNS_DIRECTORY}/${namespace}`;
     },
     async detach(name) {
-      if (!existsSync(`${NETNS_DIRECTORY}/${netnsName(name)}`)) return;
-      await run(ip, ["netns", "delete", netnsName(name)]);
+      const path = `${NETNS_DIRECTORY}/${netnsName(name)}`;
+      if (!existsSync(path)) return;
+      // Two stops of one container (a crash restart racing a retirement) can
+      // both get here: the one that finds the namespace gone has nothing to do.
+      await run(ip, ["netns", "delete", netnsName(name)]).catch((error: unknown) => {
+        if (existsSync(path)) throw error;
+      });
     },
     async attached() {
       const names = await readdir(NETNS_DIRECTORY).catch(() => [] as string[]);
