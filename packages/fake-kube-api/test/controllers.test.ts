@@ -317,7 +317,7 @@ test("deleting a Deployment garbage-collects its ReplicaSets and pods", async (t
   await eventually(rolledOut(api, "web", 2), "rolled out");
   await fetch(`${api.url}/apis/apps/v1/namespaces/apps/deployments/web`, { method: "DELETE" });
   await eventually(() => (api.objects({ kind: "ReplicaSet" }).length === 0 && api.objects({ kind: "Pod" }).length === 0 ? true : undefined), "nothing left");
-  t.pass();
+  t.deepEqual([api.objects({ kind: "Deployment" }), api.objects({ kind: "ReplicaSet" }), api.objects({ kind: "Pod" })], [[], [], []]);
 });
 
 test("the scale subresource reads and writes a Deployment's replicas", async (t) => {

@@ -113,7 +113,7 @@ test("deleting an app removes it from every trust list in both directions, and a
   h.scheduler.dropStreams();
   h.scheduler.setApp("billing-app", { team: "acme", processes: ["billing-tcp"], createdAtMs: 9_000 });
   await until(async () => (await client.getTrust({ app: "api-app" })).trust?.trustedApps.length === 0);
-  t.pass();
+  t.deepEqual((await client.getTrust({ app: "api-app" })).trust?.trustedApps, [], "the new billing-app inherits no trust");
 
   // What the store holds is what the service answers.
   const stored = await createNetpolStore(h.database).load();
