@@ -40,6 +40,7 @@ import { readRouterConfig, startRouter } from "@berth/router";
 import { readSchedulerConfig, startScheduler } from "@berth/scheduler";
 import { startApi } from "../packages/api/src/index.js";
 import { packSource } from "@berth/kit/source-archive";
+import { answerCpuRequests, cpuOfAll } from "./support/child-cpu.js";
 
 const self = fileURLToPath(import.meta.url);
 const INTERNAL_TOKEN = "internal-token-for-the-api-bench";
@@ -157,21 +158,6 @@ interface Result {
   /** CPU time per call of the processes that serve it (the echo; or the API, scheduler and router), in ms. */
   cpuMsPerCall: number;
 }
-
-function cpuOf(child: ChildProcess): Promise<number> {
-  return new Promise((resolve) => {
-    const onMessage = (message: unknown) => {
-      const cpu = (message as { cpu?: NodeJS.CpuUsage }).cpu;
-      if (!cpu) return;
-      child.off("message", onMessage);
-      resolve((cpu.user + cpu.system) / 1000);
-    };
-    child.on("message", onMessage);
-    child.send("cpu");
-  });
-}
-
-const cpuOfAll = async (children: ChildProcess[]) => (await Promise.all(children.map(cpuOf))).reduce((a, b) => a + b, 0);
 
 interface Sample {
   calls: number;
@@ -376,7 +362,7 @@ async function main(): Promise<void> {
 const [role, ...args] = process.argv.slice(2);
 // Every role tells the load generator how much CPU it has used, so that a run's cost per call can be
 // told apart from what other programs on the machine take.
-if (role !== undefined) process.on("message", (message) => message === "cpu" && process.send!({ cpu: process.cpuUsage() }));
+if (role !== undefined) answerCpuRequests();
 if (role === "scheduler") await runScheduler(args[0]!);
 else if (role === "router") await runRouter(args[0]!, args[1]!);
 else if (role === "api") await runApi(args[0]!, args[1]!, args[2]!);

@@ -43,6 +43,7 @@ import { createMintingTargets } from "../packages/turn-allocator/src/minting-tar
 import { createTurnAllocatorService } from "../packages/turn-allocator/src/service.js";
 import { createAllocationStore } from "../packages/turn-allocator/src/store/allocation-store.js";
 import { turnAllocatorMigrations } from "../packages/turn-allocator/src/store/migrations.js";
+import { answerCpuRequests, cpuOfAll } from "./support/child-cpu.js";
 
 const self = fileURLToPath(import.meta.url);
 const INTERNAL_TOKEN = "internal-token-for-the-turn-bench";
@@ -127,21 +128,6 @@ interface Result {
   /** CPU time per call of the processes serving it, in ms. */
   cpuMsPerCall: number;
 }
-
-function cpuOf(child: ChildProcess): Promise<number> {
-  return new Promise((resolve) => {
-    const onMessage = (message: unknown) => {
-      const cpu = (message as { cpu?: NodeJS.CpuUsage }).cpu;
-      if (!cpu) return;
-      child.off("message", onMessage);
-      resolve((cpu.user + cpu.system) / 1000);
-    };
-    child.on("message", onMessage);
-    child.send("cpu");
-  });
-}
-
-const cpuOfAll = async (children: ChildProcess[]) => (await Promise.all(children.map(cpuOf))).reduce((a, b) => a + b, 0);
 
 interface Load {
   call: (worker: number) => Promise<unknown>;
@@ -355,7 +341,7 @@ async function main(): Promise<void> {
 
 const [role, ...args] = process.argv.slice(2);
 // Every role reports how much CPU it has used, so a run's cost per call can be told apart from other programs'.
-if (role !== undefined) process.on("message", (message) => message === "cpu" && process.send!({ cpu: process.cpuUsage() }));
+if (role !== undefined) answerCpuRequests();
 if (role === "scheduler") await runScheduler(args[0]!);
 else if (role === "allocator") await runAllocator(args[0]!, args[1]!);
 else if (role === "api") await runApi(args[0]!, args[1]!, args[2]!);
