@@ -233,11 +233,12 @@ pebbleTest("two router replicas sharing one Redis order each certificate from th
   t.deepEqual(Object.fromEntries(orders), { "shop.berth.localhost": 1, "www.example.com": 1 }, "one ACME order per hostname across both replicas");
   const rows = await store.store.listCertificates();
   t.deepEqual(
-    rows.map((row) => [row.hostname, row.state, row.issuer]),
+    rows.map((row) => [row.hostname, row.state, row.issuer, row.lastError]),
     [
-      ["shop.berth.localhost", "issued", "acme"],
-      ["www.example.com", "issued", "acme"],
+      ["shop.berth.localhost", "issued", "acme", ""],
+      ["www.example.com", "issued", "acme", ""],
     ],
+    "both issued; a failure shows its ACME error here",
   );
   // The replica that did not issue loads what the other stored, and serves it.
   for (const replica of replicas) {

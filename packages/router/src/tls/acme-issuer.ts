@@ -37,10 +37,22 @@ export function createAcmeIssuer(options: AcmeIssuerOptions): CertificateIssuer 
     acme.axios.defaults.httpsAgent = new https.Agent({ ca: options.directoryCaPem, keepAlive: true });
   }
   const client = new acme.Client({ directoryUrl: options.directoryUrl, accountKey: options.accountKeyPem });
+  // One registration for every order: client.auto() registers when it knows no
+  // account URL yet, and two orders started together would both register, the
+  // second as an empty account update that ACME servers refuse.
+  let account: Promise<unknown> | undefined;
+  const ensureAccount = () =>
+    (account ??= client
+      .createAccount({ termsOfServiceAgreed: true, ...(options.email ? { contact: [`mailto:${options.email}`] } : {}) })
+      .catch((error: unknown) => {
+        account = undefined;
+        throw error;
+      }));
 
   return {
     name: "acme",
     async issue(hostname: string): Promise<IssuedCertificate> {
+      await ensureAccount();
       const [privateKey, csr] = await acme.crypto.createCsr({ commonName: hostname, altNames: [hostname] }, await acme.crypto.createPrivateEcdsaKey());
       const certificatePem = await client.auto({
         csr,
