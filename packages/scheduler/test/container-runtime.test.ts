@@ -228,7 +228,8 @@ rootTest(
     const probe = (app: string, team: string, target: string, port = CONTAINER_PORT) =>
       outputOf(s, s.launch({ name: `${app}-probe-${Math.random().toString(36).slice(2, 8)}`, app, team, command: `node probe.js connect ${target} ${port}` }));
     const answers = new Set<string>();
-    for (let attempt = 0; attempt < 6 && answers.size < 2; attempt += 1) {
+    // numgen random picks per connection: 30 tries leave a 2^-29 chance of one replica only.
+    for (let attempt = 0; attempt < 30 && answers.size < 2; attempt += 1) {
       const answer = (await probe("client", "team-a", "shop-api-tcp")) as { data?: string };
       t.regex(answer.data ?? JSON.stringify(answer), /^tcp shop-api-\d/);
       answers.add(answer.data!);
