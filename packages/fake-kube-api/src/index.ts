@@ -1,6 +1,6 @@
 export { createFakeKubeApi } from "./server.js";
 export type { FakeKubeApi, FakeKubeApiOptions, FieldValidation, ObjectFilter, RecordedRequest } from "./server.js";
-export type { FakeNode, PodBehaviour, PodBehaviourHook, PodOutcome, PodTimings } from "./cluster/index.js";
+export type { CertificateIssuanceHook, CertificateTimings, FakeNode, PodBehaviour, PodBehaviourHook, PodOutcome, PodTimings } from "./cluster/index.js";
 export { defaultKinds } from "./registry.js";
 export type { ResourceKind } from "./registry.js";
 export { validateKubernetesObject } from "./validate.js";

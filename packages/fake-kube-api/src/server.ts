@@ -9,7 +9,7 @@ import { createObjectStore, inSelection, type PatchType, type Selection, type Wr
 import { loadSchemaValidator } from "./validate.js";
 import { discoveryDocument } from "./discovery.js";
 import { serveWatch } from "./watch.js";
-import { startCluster, type FakeNode, type PodBehaviourHook, type PodTimings } from "./cluster/index.js";
+import { startCluster, type CertificateIssuanceHook, type CertificateTimings, type FakeNode, type PodBehaviourHook, type PodTimings } from "./cluster/index.js";
 import { immutableFieldViolations } from "./immutable.js";
 import { modelOf, openApiV3Document, openApiV3Index, pruneUnknownFields, unknownFields } from "./schema.js";
 import { scaleOf, serveLog, writeScale } from "./subresources.js";
@@ -43,6 +43,13 @@ export interface FakeKubeApiOptions {
   podBehaviour?: PodBehaviourHook;
   /** The simulation's clock (start, ready, exit, back-off, termination delays in ms). */
   podTimings?: Partial<PodTimings>;
+  /**
+   * How the simulated cert-manager's issuance ends for a Certificate's DNS
+   * names: undefined issues it, a string fails it with that reason (default: every name is issued).
+   */
+  certificateIssuance?: CertificateIssuanceHook;
+  /** The simulated cert-manager's clock (issuance delay, validity). */
+  certificateTimings?: Partial<CertificateTimings>;
   /** Listen on this port instead of a random one (the standalone CLI). */
   port?: number;
 }
@@ -88,6 +95,8 @@ export interface FakeKubeApi {
   readonly requests: readonly RecordedRequest[];
   /** Replaces the pod behaviour hook for pods that start from now on. */
   setPodBehaviour(hook: PodBehaviourHook | undefined): void;
+  /** Replaces the certificate issuance hook for issuances that end from now on. */
+  setCertificateIssuance(hook: CertificateIssuanceHook | undefined): void;
   /** Appends a line to a running pod's container log (the first container unless named). */
   writePodLog(namespace: string, pod: string, line: string, container?: string): void;
   /** The average utilization (percent) a metrics server would report for an HPA's pods; the HPA controller scales on it. */
@@ -455,6 +464,7 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
     },
     registerKind: (kind) => registry.register(kind),
     setPodBehaviour: (hook) => cluster?.setPodBehaviour(hook),
+    setCertificateIssuance: (hook) => cluster?.setCertificateIssuance(hook),
     writePodLog(namespace, pod, line, container) {
       if (cluster === undefined) throw new Error("pod logs need the simulated kubelet (controllers: true)");
       cluster.kubelet.writeLog(namespace, pod, line, container);

@@ -176,7 +176,9 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): 
     } else {
       // Like the scheduler's: the given KubeConfig, else KUBECONFIG, else in-cluster credentials or ~/.kube/config.
       const kubeConfig = deps.kubeConfig ?? (await loadKubeConfig(config.kubernetes.kubeconfigPath));
-      engine = createIngressEngine({ kubeConfig, ...config.kubernetes, logger: logger.child({ component: "ingress" }) });
+      const ingresses = createIngressEngine({ kubeConfig, ...config.kubernetes, store, logger: logger.child({ component: "ingress" }) });
+      closers.push(() => ingresses.close?.());
+      engine = ingresses;
     }
 
     const reconciler = createRouteReconciler({ store, routes, engine, logger: logger.child({ component: "reconciler" }) });

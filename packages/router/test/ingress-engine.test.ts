@@ -3,6 +3,7 @@ import { processObjectName, silentLogger, teamNamespace } from "@berth/kit";
 import { createFakeKubeApi, validateKubernetesObject } from "@berth/fake-kube-api";
 import { createIngressEngine, ingressFor, tlsSecretName } from "../src/engine/kubernetes/ingress-engine.js";
 import { desiredRoutes } from "../src/reconcile/route-reconciler.js";
+import { openTestStore } from "./support/store.js";
 
 const settings = { namespace: "berth-apps", ingressClass: "nginx", clusterIssuer: "letsencrypt", webServicePort: 80 };
 const adminWeb = processObjectName("shop", "admin-web");
@@ -54,7 +55,10 @@ test("an Ingress per web process is schema-valid, points at the process's Servic
 test("Ingress objects are applied, updated and pruned idempotently on the API server", async (t) => {
   const api = await createFakeKubeApi();
   t.teardown(() => api.close());
-  const engine = createIngressEngine({ kubeConfig: api.kubeConfig(), ...settings, logger: silentLogger });
+  const { store, close } = await openTestStore();
+  t.teardown(close);
+  const engine = createIngressEngine({ kubeConfig: api.kubeConfig(), ...settings, store, logger: silentLogger });
+  t.teardown(() => engine.close?.());
   const ingresses = () =>
     api.objects({ kind: "Ingress", namespace: teamNamespace("berth-apps", "acme") }) as {
       metadata: { name: string; resourceVersion: string };
@@ -94,4 +98,63 @@ test("Ingress objects are applied, updated and pruned idempotently on the API se
   t.deepEqual(ingresses(), []);
   await engine.apply([]);
   t.deepEqual(ingresses(), []);
+});
+
+/** Polls `read` until it returns something other than undefined. */
+async function eventually<T>(read: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+test("certificate state is read back from cert-manager's Certificates: a broken custom domain fails alone, the platform hostname is issued", async (t) => {
+  const nxdomain = "ACME order failed: DNS problem: NXDOMAIN looking up A for admin.example.com";
+  const api = await createFakeKubeApi({
+    certificateTimings: { issueDelayMs: 30 },
+    certificateIssuance: (dnsNames) => (dnsNames.includes("admin.example.com") ? nxdomain : undefined),
+  });
+  t.teardown(() => api.close());
+  const { store, close } = await openTestStore();
+  t.teardown(close);
+  const engine = createIngressEngine({ kubeConfig: api.kubeConfig(), ...settings, store, logger: silentLogger });
+  t.teardown(() => engine.close?.());
+  const row = (hostname: string) => store.getCertificate(hostname);
+  const inState = (hostname: string, state: string) => async () => {
+    const found = await row(hostname);
+    return found?.state === state ? found : undefined;
+  };
+
+  await engine.apply(desiredRoutes(routes, domains));
+  t.deepEqual(
+    (await store.listCertificates()).map((certificate) => certificate.hostname),
+    ["admin.example.com", "shop-admin.apps.example.net", "shop.apps.example.net"],
+    "every routed hostname has a row as soon as its Ingress is applied",
+  );
+
+  const issued = await eventually(inState("shop-admin.apps.example.net", "issued"), "the platform hostname's certificate");
+  t.is(issued.issuer, "cert-manager ClusterIssuer/letsencrypt");
+  t.is(issued.lastError, "");
+  const certificate = api.objects({
+    kind: "Certificate",
+    namespace: teamNamespace("berth-apps", "acme"),
+    name: tlsSecretName(adminWeb, "shop-admin.apps.example.net"),
+  })[0] as { status: { notAfter: string; notBefore: string } };
+  t.is(issued.notAfter?.toISOString(), new Date(certificate.status.notAfter).toISOString(), "notAfter comes from the Certificate's status");
+  t.is(issued.notBefore?.toISOString(), new Date(certificate.status.notBefore).toISOString());
+
+  const failed = await eventually(inState("admin.example.com", "failed"), "the broken domain's failure");
+  t.true(failed.lastError.includes(nxdomain), failed.lastError);
+  t.is(failed.failures, 1);
+  t.is(failed.notAfter, null);
+  t.truthy(failed.lastAttemptAt);
+  await eventually(inState("shop.apps.example.net", "issued"), "the other web process's certificate");
+  t.is((await row("shop-admin.apps.example.net"))?.state, "issued", "the broken domain on the same Ingress leaves the platform hostname's certificate alone");
+
+  await engine.apply(desiredRoutes(routes, []));
+  t.is(await row("admin.example.com"), undefined, "a removed domain's row goes with it");
+  t.is((await row("shop-admin.apps.example.net"))?.state, "issued");
 });

@@ -1,10 +1,10 @@
 import test from "ava";
 import type { ExecutionContext } from "ava";
 import type { KubernetesObject } from "@kubernetes/client-node";
-import { silentLogger } from "@berth/kit";
+import { silentLogger, watchCollection } from "@berth/kit";
 import { createFakeKubeApi } from "@berth/fake-kube-api";
 import type { FakeKubeApiOptions } from "@berth/fake-kube-api";
-import { watchCollection } from "../src/engine/kubernetes/watch-collection.js";
+
 import { createKubeApiProxy } from "./support/kube-api-proxy.js";
 
 const NAMESPACE = "apps";

@@ -1,5 +1,12 @@
 import type { KindRegistry } from "../registry.js";
 import type { ObjectStore } from "../store.js";
+import {
+  type CertificateIssuanceHook,
+  type CertificateTimings,
+  certificateController,
+  defaultCertificateTimings,
+  ingressShimController,
+} from "./cert-manager.js";
 import { deploymentController } from "./deployment.js";
 import { endpointSliceController } from "./endpoint-slice.js";
 import { garbageCollector } from "./garbage-collector.js";
@@ -9,6 +16,7 @@ import { createKubelet, defaultNodes, defaultTimings, type FakeNode, type Kubele
 import { replicaSetController } from "./replica-set.js";
 import { clusterOf, runControllers, type ControllerRuntime } from "./runtime.js";
 
+export type { CertificateIssuanceHook, CertificateTimings } from "./cert-manager.js";
 export type { FakeNode, PodBehaviour, PodBehaviourHook, PodOutcome, PodTimings } from "./kubelet.js";
 
 /** Options of the simulated cluster behind the API. */
@@ -16,6 +24,8 @@ export interface ClusterOptions {
   nodes?: readonly FakeNode[];
   podBehaviour?: PodBehaviourHook;
   podTimings?: Partial<PodTimings>;
+  certificateIssuance?: CertificateIssuanceHook;
+  certificateTimings?: Partial<CertificateTimings>;
 }
 
 /** The controllers and kubelet of a running fake cluster. */
@@ -24,6 +34,7 @@ export interface SimulatedCluster {
   runtime: ControllerRuntime;
   utilization: Utilization;
   setPodBehaviour(hook: PodBehaviourHook | undefined): void;
+  setCertificateIssuance(hook: CertificateIssuanceHook | undefined): void;
   stop(): void;
 }
 
@@ -31,6 +42,7 @@ export interface SimulatedCluster {
 export function startCluster(store: ObjectStore, registry: KindRegistry, options: ClusterOptions): SimulatedCluster {
   const cluster = clusterOf(store, registry);
   let behaviour = options.podBehaviour;
+  let issuance = options.certificateIssuance;
   const utilization: Utilization = new Map();
   const kubelet = createKubelet(cluster, options.nodes ?? defaultNodes, () => behaviour, { ...defaultTimings, ...options.podTimings });
   const runtime = runControllers(store, [
@@ -41,6 +53,8 @@ export function startCluster(store: ObjectStore, registry: KindRegistry, options
     jobController(cluster),
     hpaController(cluster, utilization),
     garbageCollector(cluster, registry),
+    ingressShimController(cluster),
+    certificateController(cluster, () => issuance, { ...defaultCertificateTimings, ...options.certificateTimings }),
   ]);
   kubelet.registerNodes();
   return {
@@ -48,6 +62,7 @@ export function startCluster(store: ObjectStore, registry: KindRegistry, options
     runtime,
     utilization,
     setPodBehaviour: (hook) => (behaviour = hook),
+    setCertificateIssuance: (hook) => (issuance = hook),
     stop() {
       runtime.stop();
       kubelet.stop();

@@ -22,6 +22,8 @@ export interface ClusterKinds {
   statefulSet: ResourceKind;
   job: ResourceKind;
   hpa: ResourceKind;
+  ingress: ResourceKind;
+  certificate: ResourceKind;
 }
 
 /** What controllers read and write through. */
@@ -118,6 +120,8 @@ export function clusterOf(store: ObjectStore, registry: KindRegistry): Cluster {
       statefulSet: find("apps/v1", "StatefulSet"),
       job: find("batch/v1", "Job"),
       hpa: find("autoscaling/v2", "HorizontalPodAutoscaler"),
+      ingress: find("networking.k8s.io/v1", "Ingress"),
+      certificate: find("cert-manager.io/v1", "Certificate"),
     },
     get(kind, namespace, name) {
       try {

@@ -14,4 +14,6 @@ export interface WebProcessRoutes {
 export interface RoutingEngine {
   /** Converges the runtime on exactly `desired` (idempotent; what is not listed is pruned). */
   apply(desired: readonly WebProcessRoutes[]): Promise<void>;
+  /** Stops what the engine follows in the background (the kubernetes engine's Certificate watch). */
+  close?(): void;
 }

@@ -4,6 +4,8 @@ import { createHash } from "node:crypto";
 import { LABEL, applyObjectSet, labelSelector, processObjectName, standardLabels, teamNamespace } from "@berth/kit";
 import type { Logger } from "@berth/kit";
 import type { RoutingEngine, WebProcessRoutes } from "../routing-engine.js";
+import { followCertificateStatus } from "./certificate-status.js";
+import type { CertificateStatusOptions } from "./certificate-status.js";
 
 /*
  * Why Ingress rather than Gateway API HTTPRoute: networking.k8s.io/v1 Ingress
@@ -26,6 +28,8 @@ export interface IngressEngineOptions {
   clusterIssuer: string;
   /** The port of each web process's Service. */
   webServicePort: number;
+  /** Where each routed hostname's certificate state is kept, read back from cert-manager's Certificates. */
+  store: CertificateStatusOptions["store"];
   logger: Logger;
 }
 
@@ -76,12 +80,24 @@ export function ingressFor(
   };
 }
 
+/** Each hostname of the Ingresses with the `namespace/name` of the Certificate ingress-shim makes for its TLS entry. */
+export function certificatesOf(ingresses: readonly ReturnType<typeof ingressFor>[]): Map<string, string> {
+  const certificates = new Map<string, string>();
+  for (const ingress of ingresses) {
+    const tls = (ingress.spec as { tls: { hosts: string[]; secretName: string }[] }).tls;
+    for (const entry of tls) for (const host of entry.hosts) certificates.set(host, `${ingress.metadata!.namespace}/${entry.secretName}`);
+  }
+  return certificates;
+}
+
 /**
  * The kubernetes engine: server-side applies an Ingress per routed web
- * process and deletes the Ingresses it manages that are no longer wanted.
+ * process, deletes the Ingresses it manages that are no longer wanted, and
+ * follows cert-manager's Certificates into the certificate state per hostname.
  */
 export function createIngressEngine(options: IngressEngineOptions): RoutingEngine {
   const client = KubernetesObjectApi.makeApiClient(options.kubeConfig);
+  const certificates = followCertificateStatus({ kubeConfig: options.kubeConfig, store: options.store, logger: options.logger });
   // Every team's namespace: an app whose routes all went has its Ingress pruned wherever it is.
   const prune = [{ apiVersion: "networking.k8s.io/v1", kind: "Ingress", namespace: "", labelSelector: labelSelector({ [LABEL.managedBy]: FIELD_MANAGER }) }];
   return {
@@ -89,6 +105,8 @@ export function createIngressEngine(options: IngressEngineOptions): RoutingEngin
       const objects = desired.filter((routes) => routes.hostnames.length > 0).map((routes) => ingressFor(routes, options));
       const result = await applyObjectSet({ client, fieldManager: FIELD_MANAGER, objects, prune });
       for (const name of result.pruned) options.logger.info("ingress pruned", { name });
+      await certificates.expect(certificatesOf(objects));
     },
+    close: () => certificates.close(),
   };
 }

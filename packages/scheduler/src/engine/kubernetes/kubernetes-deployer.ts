@@ -1,13 +1,12 @@
 import { CoreV1Api, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
 import type { KubeConfig, KubernetesObject, V1Deployment, V1Job, V1Pod } from "@kubernetes/client-node";
-import { LABEL, applyObjectSet, isKubernetesNotFound, labelSelector } from "@berth/kit";
+import { LABEL, applyObjectSet, isKubernetesNotFound, labelSelector, watchCollection } from "@berth/kit";
 import type { ApplyObjectSetResult, Logger } from "@berth/kit";
 import type { ReleaseTaskResult } from "../engine.js";
 import { appHistoryPruneScopes, appObjects, appPruneScopes, namespaceOf, releaseJobFor, teamNamespaceObject } from "./manifests.js";
 import type { AppManifestInput, AppScope, ManifestSettings } from "./manifests.js";
 import { deploymentRollout, jobOutcome } from "./rollout-status.js";
 import type { JobOutcome } from "./rollout-status.js";
-import { watchCollection } from "./watch-collection.js";
 
 /** Options of createKubernetesDeployer. */
 export interface KubernetesDeployerOptions {

@@ -1,15 +1,16 @@
 import { KubernetesObjectApi, Watch } from "@kubernetes/client-node";
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
-import type { Logger } from "@berth/kit";
+import type { Logger } from "../logger.js";
 
-/** Which objects to follow: one kind in one namespace, narrowed by selectors. */
+/** Which objects to follow: one kind in one namespace (or all of them), narrowed by selectors. */
 export interface CollectionSelection {
   /** e.g. `apps/v1` or `v1`. */
   apiVersion: string;
   kind: string;
   /** The URL plural, e.g. `deployments`. */
   plural: string;
-  namespace: string;
+  /** Undefined follows the kind in every namespace (or a cluster-scoped kind). */
+  namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
 }
@@ -17,7 +18,10 @@ export interface CollectionSelection {
 /** Options of watchCollection. */
 export interface WatchCollectionOptions extends CollectionSelection {
   kubeConfig: KubeConfig;
-  /** Called with every object of the selection (by name) after the first list and after each change. */
+  /**
+   * Called with every object of the selection after the first list and after
+   * each change: by name in one namespace, by `namespace/name` across all.
+   */
   onChange(objects: ReadonlyMap<string, KubernetesObject>): void;
   logger: Logger;
   /** First wait after a failed list or watch; doubles up to 10 s. */
@@ -33,7 +37,13 @@ const MAX_RETRY_MS = 10_000;
 
 function collectionPath(selection: CollectionSelection): string {
   const root = selection.apiVersion.includes("/") ? `/apis/${selection.apiVersion}` : `/api/${selection.apiVersion}`;
-  return `${root}/namespaces/${selection.namespace}/${selection.plural}`;
+  return selection.namespace === undefined ? `${root}/${selection.plural}` : `${root}/namespaces/${selection.namespace}/${selection.plural}`;
+}
+
+function keyOf(selection: CollectionSelection, object: KubernetesObject): string | undefined {
+  const name = object.metadata?.name;
+  if (name === undefined || selection.namespace !== undefined) return name;
+  return object.metadata?.namespace ? `${object.metadata.namespace}/${name}` : name;
 }
 
 /**
@@ -66,7 +76,7 @@ export function watchCollection(options: WatchCollectionOptions): CollectionWatc
       options.labelSelector,
     );
     objects.clear();
-    for (const item of result.items) objects.set(item.metadata!.name!, item);
+    for (const item of result.items) objects.set(keyOf(options, item)!, item);
     if (!stopped) options.onChange(objects);
     return result.metadata?.resourceVersion ?? "";
   }
@@ -93,10 +103,10 @@ export function watchCollection(options: WatchCollectionOptions): CollectionWatc
         }
         resumeFrom = object.metadata?.resourceVersion ?? resumeFrom;
         if (type === "BOOKMARK") return;
-        const name = object.metadata?.name;
-        if (name === undefined) return;
-        if (type === "DELETED") objects.delete(name);
-        else objects.set(name, object);
+        const key = keyOf(options, object);
+        if (key === undefined) return;
+        if (type === "DELETED") objects.delete(key);
+        else objects.set(key, object);
         options.onChange(objects);
       };
       const onDone = (error: unknown) => {
