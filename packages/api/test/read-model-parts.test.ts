@@ -2,8 +2,9 @@ import test from "ava";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { RoutesVersionSchema, WatchRoutesResponseSchema } from "@berth/proto/router/v1/router";
-import { WatchAppsResponseSchema } from "@berth/proto/scheduler/v1/scheduler";
+import { AppVersionSchema, WatchAppsResponseSchema } from "@berth/proto/scheduler/v1/scheduler";
 import { AppSchema } from "@berth/proto/type/v1/release";
+import { createAppFormations } from "../src/read-model/app-formations.js";
 import { createAppOwners } from "../src/read-model/app-owners.js";
 import { createAppRoutes } from "../src/read-model/app-routes.js";
 
@@ -111,4 +112,64 @@ test("of two concurrent writes the later version is awaited; another router inst
   t.deepEqual(hostnamesOf(view, "blog"), ["blog.example.com"], "a snapshot asked for after the write shows it");
   view.wrote("shop", undefined);
   t.is(view.routesOf("shop"), undefined, "a write without a version waits for the next snapshot");
+});
+
+const appVersion = (instance: string, generation: bigint) => create(AppVersionSchema, { instance, generation });
+/** WatchApps news of `name` at `generation` of scheduler `instance`, with web at `replicas`. */
+const formationNews = (snapshot: boolean, name: string, instance: string, generation: bigint, replicas: number) =>
+  create(WatchAppsResponseSchema, {
+    snapshot,
+    apps: [{ app: { name, team: "acme" }, version: appVersion(instance, generation), processes: [{ processType: "web", replicas }] }],
+  });
+const never = new AbortController().signal;
+const webReplicas = async (view: ReturnType<typeof createAppFormations>, name: string, least?: ReturnType<typeof appVersion>, waitMs = 0) =>
+  (await view.read(name, least, waitMs, never))?.[0]?.replicas;
+
+test("app formations answer only while the stream is live, and an app they do not hold is the scheduler's", async (t) => {
+  const view = createAppFormations();
+  view.opening();
+  t.is(await webReplicas(view, "shop"), undefined, "nothing before the first snapshot");
+  view.apply(formationNews(true, "shop", "s1", 3n, 1));
+  t.is(await webReplicas(view, "shop"), 1);
+  t.is(await webReplicas(view, "blog"), undefined);
+  view.down();
+  t.is(await webReplicas(view, "shop"), undefined);
+});
+
+test("a read that names a version waits for the stream to show it, and gives up to the scheduler after its wait", async (t) => {
+  const view = createAppFormations();
+  view.opening();
+  view.apply(formationNews(true, "shop", "s1", 3n, 1));
+  t.is(await webReplicas(view, "shop", appVersion("s1", 3n)), 1, "a version already shown");
+  t.is(await webReplicas(view, "shop", appVersion("s1", 4n), 20), undefined, "a version the stream does not show within the wait");
+  const waiting = webReplicas(view, "shop", appVersion("s1", 5n), 5000);
+  view.apply(formationNews(false, "shop", "s1", 4n, 2));
+  view.apply(formationNews(false, "shop", "s1", 5n, 3));
+  t.is(await waiting, 3, "answered as soon as the stream shows the version");
+  const started = performance.now();
+  t.is(await webReplicas(view, "shop", appVersion("s0", 9n), 5000), undefined, "another scheduler's version is not waited for");
+  t.true(performance.now() - started < 1000);
+  const aborted = new AbortController();
+  const cancelled = view.read("shop", appVersion("s1", 9n), 5000, aborted.signal);
+  aborted.abort();
+  t.is(await cancelled, undefined, "a cancelled call stops waiting");
+});
+
+test("this API's own write is waited for by every read, until the stream shows it or a new stream starts", async (t) => {
+  const view = createAppFormations();
+  view.opening();
+  view.apply(formationNews(true, "shop", "s1", 3n, 1));
+  view.wrote("shop", appVersion("s1", 4n));
+  t.is(await webReplicas(view, "shop"), undefined, "a read without a version still shows this API's write");
+  view.apply(formationNews(false, "shop", "s1", 4n, 2));
+  t.is(await webReplicas(view, "shop"), 2);
+  view.wrote("shop", appVersion("s1", 6n));
+  view.wrote("shop", appVersion("s1", 5n));
+  view.apply(formationNews(false, "shop", "s1", 5n, 3));
+  t.is(await webReplicas(view, "shop"), undefined, "of two writes, the later version is awaited");
+  view.wrote("blog", appVersion("s0", 1n));
+  view.down();
+  view.opening();
+  view.apply(formationNews(true, "blog", "s2", 1n, 4));
+  t.is(await webReplicas(view, "blog"), 4, "a snapshot of a later stream holds a write answered before it opened");
 });

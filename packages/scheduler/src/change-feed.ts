@@ -1,3 +1,5 @@
+import { randomUUID } from "node:crypto";
+
 /** The change-feed key of an app (formation, releases, existence). */
 export const appKey = (app: string) => `app:${app}`;
 /** The change-feed key of a rollout (its events and state). */
@@ -5,6 +7,8 @@ export const rolloutKey = (id: string) => `rollout:${id}`;
 
 /** Tells in-process watchers that something keyed by a string changed. */
 export interface ChangeFeed {
+  /** Chosen at random per feed: versions of different feeds (scheduler processes) do not compare. */
+  readonly instance: string;
   notify(key: string): void;
   /** How many changes `key` has seen; pass it to `changedSince` to never miss one. */
   version(key: string): number;
@@ -20,6 +24,7 @@ export function createChangeFeed(): ChangeFeed {
   const waiters = new Map<string, Set<() => void>>();
   const listeners = new Set<(key: string) => void>();
   return {
+    instance: randomUUID(),
     notify(key) {
       versions.set(key, (versions.get(key) ?? 0) + 1);
       for (const wake of waiters.get(key) ?? []) wake();

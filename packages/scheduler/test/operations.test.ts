@@ -64,13 +64,22 @@ test("WatchApps streams a snapshot, then each app's processes as they change, an
   );
   await client.createApp({ team: "acme", name: "two" });
   await deployDemo(client, "two");
-  await client.updateFormation({ app: "two", changes: [{ processType: "api-tcp", replicas: 1 }] });
+  const { appVersion: written } = await client.updateFormation({ app: "two", changes: [{ processType: "api-tcp", replicas: 1 }] });
   const withTcp = await eventually(async () => {
     const last = messages.filter((m) => m.apps[0]?.app?.name === "two").at(-1);
     const tcp = last?.apps[0]?.processes.find((p) => p.processType === "api-tcp");
     return tcp?.replicas === 1 ? tcp : undefined;
   }, "two's api-tcp at one replica");
   t.is(withTcp.internalHostname, "two-api-tcp");
+  // Every entry at the write's version or later holds the write (an entry read between commit and notify may hold it earlier).
+  const atLeast = await eventually(async () => {
+    const twos = messages.flatMap((m) => m.apps.filter((app) => app.app?.name === "two" && app.version!.generation >= written!.generation));
+    return twos.length > 0 ? twos : undefined;
+  }, "an entry of two at the write's version");
+  t.true(atLeast.every((app) => app.version?.instance === written!.instance));
+  t.true(atLeast.every((app) => app.processes.find((p) => p.processType === "api-tcp")?.replicas === 1));
+  const { appVersion: next } = await client.setAutoscale({ app: "two", rule: { processType: "web", minReplicas: 1, maxReplicas: 2, targetCpuPercent: 80 } });
+  t.true(next!.generation > written!.generation, "a later write answers a later version");
   await client.deleteApp({ name: "one" });
   await eventually(async () => (messages.some((m) => m.apps.some((app) => app.app?.name === "one" && app.deleted)) ? true : undefined), "one deleted");
   controller.abort();

@@ -1,5 +1,7 @@
 import { followStream } from "@berth/kit";
 import type { Logger } from "@berth/kit";
+import { createAppFormations } from "./app-formations.js";
+import type { AppFormations } from "./app-formations.js";
 import { createAppOwners } from "./app-owners.js";
 import type { AppOwners } from "./app-owners.js";
 import { createAppRoutes } from "./app-routes.js";
@@ -10,6 +12,8 @@ import type { Peers } from "../peers.js";
 export interface ReadModel {
   /** App → team, from the scheduler's WatchApps. */
   readonly owners: AppOwners;
+  /** App → process types with the app's version, from the scheduler's WatchApps. */
+  readonly formations: AppFormations;
   /** App → routes, from the router's WatchRoutes. */
   readonly routes: AppRoutes;
   /** Stops following the streams. */
@@ -32,6 +36,7 @@ export interface ReadModelOptions {
 export function startReadModel(peers: Pick<Peers, "scheduler" | "router">, options: ReadModelOptions): ReadModel {
   const shutdown = new AbortController();
   const owners = createAppOwners();
+  const formations = createAppFormations();
   const routes = createAppRoutes();
   const common = { signal: shutdown.signal, logger: options.logger, initialBackoffMs: options.initialBackoffMs, maxBackoffMs: options.maxBackoffMs };
   const following = Promise.all([
@@ -39,8 +44,15 @@ export function startReadModel(peers: Pick<Peers, "scheduler" | "router">, optio
       ...common,
       name: "scheduler WatchApps",
       open: (callOptions) => peers.scheduler.watchApps({}, callOptions),
-      onMessage: owners.apply,
-      onDown: owners.down,
+      onOpen: formations.opening,
+      onMessage: (message) => {
+        owners.apply(message);
+        formations.apply(message);
+      },
+      onDown: () => {
+        owners.down();
+        formations.down();
+      },
     }),
     followStream({
       ...common,
@@ -53,6 +65,7 @@ export function startReadModel(peers: Pick<Peers, "scheduler" | "router">, optio
   ]);
   return {
     owners,
+    formations,
     routes,
     async close() {
       shutdown.abort();

@@ -1,7 +1,7 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { FormationService } from "@berth/proto/api/v1/formation";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { FormationChangeSchema } from "@berth/proto/scheduler/v1/scheduler";
+import type { AppVersion, FormationChangeSchema } from "@berth/proto/scheduler/v1/scheduler";
 import type { Route, RtcAllocation } from "@berth/proto/type/v1/network";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { ProcessFormation } from "@berth/proto/type/v1/process";
@@ -11,11 +11,15 @@ import type { FieldChecks } from "@berth/kit";
 import { joinFormation } from "../formation-view.js";
 import { streamCall } from "../peers.js";
 import { ownedApp, readOwnedApp } from "./app-ownership.js";
+import { parseAppVersion, wroteApp } from "./app-versions.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 
 const MAX_TAIL_LINES = 10_000;
 const MAX_REPLICA_NAME = 253;
+// How long a read waits for the scheduler's stream to show a write before it asks the scheduler:
+// the stream shows a write within milliseconds, unless it is down or behind a busy scheduler.
+const STREAM_WAIT_MS = 250;
 
 /** The routes of an app: from the read model when it is up to date, else from the router. */
 async function routesOf(deps: ServiceDeps, ctx: HandlerContext, app: string): Promise<readonly Route[]> {
@@ -28,15 +32,24 @@ async function allocationsOf(deps: ServiceDeps, ctx: HandlerContext, app: string
   return (await deps.peers.turnAllocator.listAllocations({ app }, callOptions(deps, ctx))).allocations;
 }
 
+/**
+ * The process types of an app: from the read model when it holds `least`
+ * and this API's own writes (waiting briefly for the stream to show them),
+ * else from the scheduler.
+ */
+async function processesOf(deps: ServiceDeps, ctx: HandlerContext, app: string, least?: AppVersion): Promise<readonly ProcessFormation[]> {
+  return (await deps.readModel.formations.read(app, least, STREAM_WAIT_MS, ctx.signal)) ?? (await deps.formations.read(app, ctx));
+}
+
 /** The formation of an app joined with its routes and TURN gateways: what `pods` shows. */
-export async function formationView(deps: ServiceDeps, ctx: HandlerContext, app: string): Promise<ProcessFormation[]> {
-  const [processes, routes] = await Promise.all([deps.formations.read(app, ctx), routesOf(deps, ctx, app)]);
+export async function formationView(deps: ServiceDeps, ctx: HandlerContext, app: string, least?: AppVersion): Promise<ProcessFormation[]> {
+  const [processes, routes] = await Promise.all([processesOf(deps, ctx, app, least), routesOf(deps, ctx, app)]);
   return joinFormation(app, processes, routes, await allocationsOf(deps, ctx, app, processes));
 }
 
 /** Checks the app is the caller's and reads its formation, both at once. */
 async function ownedFormation(deps: ServiceDeps, ctx: HandlerContext, team: string, app: string): Promise<readonly ProcessFormation[]> {
-  const [, processes] = await Promise.all([ownedApp(deps, ctx, team, app), deps.formations.read(app, ctx)]);
+  const [, processes] = await Promise.all([ownedApp(deps, ctx, team, app), processesOf(deps, ctx, app)]);
   return processes;
 }
 
@@ -53,9 +66,10 @@ async function changeFormation(
   ctx: HandlerContext,
   app: string,
   changes: MessageInitShape<typeof FormationChangeSchema>[],
-): Promise<ProcessFormation[]> {
+): Promise<{ processes: ProcessFormation[]; appVersion: string }> {
   const [updated, routes] = await Promise.all([deps.peers.scheduler.updateFormation({ app, changes }, callOptions(deps, ctx)), routesOf(deps, ctx, app)]);
-  return joinFormation(app, updated.processes, routes, await allocationsOf(deps, ctx, app, updated.processes));
+  const appVersion = wroteApp(deps, app, updated.appVersion);
+  return { processes: joinFormation(app, updated.processes, routes, await allocationsOf(deps, ctx, app, updated.processes)), appVersion };
 }
 
 /** FormationService: the running shape of an app, its replicas and their logs. */
@@ -66,8 +80,9 @@ export function createFormationService(deps: ServiceDeps): ServiceImpl<typeof Fo
       const team = requireTeam(ctx);
       const checks = createFieldChecks();
       checks.dnsLabel("app", request.app);
+      const least = parseAppVersion(checks, "min_app_version", request.minAppVersion);
       checks.throwIfAny();
-      const [, processes] = await Promise.all([ownedApp(deps, ctx, team, request.app), formationView(deps, ctx, request.app)]);
+      const [, processes] = await Promise.all([ownedApp(deps, ctx, team, request.app), formationView(deps, ctx, request.app, least)]);
       return { processes };
     },
     async scale(request, ctx) {
@@ -82,7 +97,7 @@ export function createFormationService(deps: ServiceDeps): ServiceImpl<typeof Fo
       for (const [processType] of entries) checkKnownType(checks, `replicas[${processType}]`, processType, processes);
       checks.throwIfAny();
       const changes = entries.map(([processType, replicas]) => ({ processType, replicas }));
-      return { processes: await changeFormation(deps, ctx, request.app, changes) };
+      return changeFormation(deps, ctx, request.app, changes);
     },
     async resize(request, ctx) {
       const team = requireTeam(ctx);
@@ -123,7 +138,7 @@ export function createFormationService(deps: ServiceDeps): ServiceImpl<typeof Fo
         formationChange.clearResourceOverrides = change.cpuMillis === undefined && change.memoryMb === undefined;
         return formationChange;
       });
-      return { processes: await changeFormation(deps, ctx, request.app, changes) };
+      return changeFormation(deps, ctx, request.app, changes);
     },
     async listPodSizes(_request, ctx) {
       callerOf(ctx);
@@ -151,7 +166,7 @@ export function createFormationService(deps: ServiceDeps): ServiceImpl<typeof Fo
       checkKnownType(checks, "rule.process_type", rule!.processType, processes);
       checks.throwIfAny();
       const response = await scheduler.setAutoscale({ app: request.app, rule }, callOptions(deps, ctx));
-      return { rule: response.rule };
+      return { rule: response.rule, appVersion: wroteApp(deps, request.app, response.appVersion) };
     },
     async listAutoscale(request, ctx) {
       const response = await readOwnedApp(deps, ctx, request.app, (options) => scheduler.listAutoscale({ app: request.app }, options));
@@ -164,8 +179,8 @@ export function createFormationService(deps: ServiceDeps): ServiceImpl<typeof Fo
       checks.dnsLabel("process_type", request.processType);
       checks.throwIfAny();
       await ownedApp(deps, ctx, team, request.app);
-      await scheduler.unsetAutoscale({ app: request.app, processType: request.processType }, callOptions(deps, ctx));
-      return {};
+      const response = await scheduler.unsetAutoscale({ app: request.app, processType: request.processType }, callOptions(deps, ctx));
+      return { appVersion: wroteApp(deps, request.app, response.appVersion) };
     },
     async listReplicas(request, ctx) {
       const response = await readOwnedApp(
@@ -189,7 +204,7 @@ export function createFormationService(deps: ServiceDeps): ServiceImpl<typeof Fo
       checkKnownType(checks, "process_type", request.processType, processes);
       checks.throwIfAny();
       const response = await scheduler.restartProcess({ app: request.app, processType: request.processType }, callOptions(deps, ctx));
-      return { rollout: response.rollout };
+      return { rollout: response.rollout, appVersion: wroteApp(deps, request.app, response.appVersion) };
     },
     async deleteReplica(request, ctx) {
       const team = requireTeam(ctx);

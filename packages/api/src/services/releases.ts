@@ -15,6 +15,7 @@ import type { FieldChecks } from "@berth/kit";
 import { streamCall } from "../peers.js";
 import { ownedApp, readOwnedApp } from "./app-ownership.js";
 import { runOnce } from "./idempotency.js";
+import { wroteApp } from "./app-versions.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 
@@ -95,11 +96,11 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
         requestIds,
         { owner: team, method: "AppService/Deploy", requestSchema: DeployRequestSchema, request, responseSchema: DeployResponseSchema },
         async (requestId) => {
-          const { release, rollout } = await scheduler.createRelease(
+          const { release, rollout, appVersion } = await scheduler.createRelease(
             { app: request.app, artifact: request.artifact, procfile: request.procfile, description: request.description, requestId },
             callOptions(deps, ctx),
           );
-          return { release, rollout };
+          return { release, rollout, appVersion: wroteApp(deps, request.app, appVersion) };
         },
       );
     },
@@ -140,8 +141,8 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
         requestIds,
         { owner: team, method: "AppService/Rollback", requestSchema: RollbackRequestSchema, request, responseSchema: RollbackResponseSchema },
         async (requestId) => {
-          const { release, rollout } = await scheduler.rollback({ app: request.app, version: request.version, requestId }, callOptions(deps, ctx));
-          return { release, rollout };
+          const { release, rollout, appVersion } = await scheduler.rollback({ app: request.app, version: request.version, requestId }, callOptions(deps, ctx));
+          return { release, rollout, appVersion: wroteApp(deps, request.app, appVersion) };
         },
       );
     },
@@ -185,11 +186,11 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
           responseSchema: UpdateConfigResponseSchema,
         },
         async (requestId) => {
-          const { release, rollout } = await scheduler.updateConfig(
+          const { release, rollout, appVersion } = await scheduler.updateConfig(
             { app: request.app, set: request.set, unset: request.unset, requestId },
             callOptions(deps, ctx),
           );
-          return { release, rollout };
+          return { release, rollout, appVersion: wroteApp(deps, request.app, appVersion) };
         },
       );
     },

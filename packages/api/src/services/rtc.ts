@@ -6,6 +6,7 @@ import { requireTeam } from "../auth.js";
 import { createFieldChecks } from "@berth/kit";
 import type { FieldChecks } from "@berth/kit";
 import { ownedApp } from "./app-ownership.js";
+import { wroteApp } from "./app-versions.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 
@@ -24,7 +25,8 @@ const NOTHING_TO_ROLL = new Set([Code.FailedPrecondition, Code.InvalidArgument, 
  */
 async function rollForNewSecret(deps: ServiceDeps, ctx: HandlerContext, app: string, processType: string): Promise<void> {
   try {
-    await deps.peers.scheduler.restartProcess({ app, processType }, callOptions(deps, ctx));
+    const { appVersion } = await deps.peers.scheduler.restartProcess({ app, processType }, callOptions(deps, ctx));
+    wroteApp(deps, app, appVersion);
   } catch (error) {
     if (!NOTHING_TO_ROLL.has(ConnectError.from(error).code)) throw error;
   }

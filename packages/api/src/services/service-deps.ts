@@ -14,8 +14,8 @@ export interface ServiceDeps {
   /** The deadline of a peer call when the client set none. */
   callTimeoutMs: number;
   logger: Logger;
-  /** App owners and routes kept from the peers' streams. */
-  readModel: Pick<ReadModel, "owners" | "routes">;
+  /** App owners, formations and routes kept from the peers' streams. */
+  readModel: Pick<ReadModel, "owners" | "formations" | "routes">;
   /** The scheduler's formation of an app, one read for the callers that want it at the same time. */
   formations: SharedReads<readonly ProcessFormation[]>;
 }

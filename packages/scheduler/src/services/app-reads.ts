@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import type { Queryable } from "@berth/kit";
 import { notFound, routingClassOf } from "@berth/kit";
 import { AppProcessesSchema } from "@berth/proto/scheduler/v1/scheduler";
-import type { AppProcesses } from "@berth/proto/scheduler/v1/scheduler";
+import type { AppProcesses, AppVersion } from "@berth/proto/scheduler/v1/scheduler";
 import type { SchedulerConfig } from "../config.js";
 import type { FormationContext } from "../formation.js";
 import { findApp } from "../store/apps.js";
@@ -56,10 +56,14 @@ export async function formationContext(q: Queryable, config: SchedulerConfig, ap
   };
 }
 
-/** An app and its processes as WatchApps sends them; `deleted` once it is gone. */
-export async function appProcesses(q: Queryable, config: SchedulerConfig, name: string): Promise<AppProcesses> {
+/**
+ * An app and its processes as WatchApps sends them; `deleted` once it is
+ * gone. `version` must be taken before the read, so that what is read holds
+ * every change up to it.
+ */
+export async function appProcesses(q: Queryable, config: SchedulerConfig, name: string, version: AppVersion): Promise<AppProcesses> {
   const app = await findApp(q, name);
-  if (app === undefined) return create(AppProcessesSchema, { app: { name }, deleted: true });
+  if (app === undefined) return create(AppProcessesSchema, { app: { name }, deleted: true, version });
   const rollout = await findActiveRollout(q, name);
-  return create(AppProcessesSchema, { app: appMessage(app, rollout?.id ?? ""), processes: await formationOf(q, config, app) });
+  return create(AppProcessesSchema, { app: appMessage(app, rollout?.id ?? ""), processes: await formationOf(q, config, app), version });
 }

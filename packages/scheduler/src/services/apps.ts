@@ -14,7 +14,7 @@ import { appMessage } from "../views.js";
 import { appProcesses, requireApp } from "./app-reads.js";
 import { runOnce } from "./idempotency.js";
 import { checkRequestId, requireName } from "./request-checks.js";
-import { afterChange } from "./service-deps.js";
+import { afterChange, appVersion } from "./service-deps.js";
 import type { SchedulerServiceDeps } from "./service-deps.js";
 
 type AppHandlers = Pick<ServiceImpl<typeof SchedulerService>, "createApp" | "getApp" | "listApps" | "deleteApp" | "watchApps">;
@@ -80,8 +80,9 @@ export function createAppHandlers(deps: SchedulerServiceDeps): AppHandlers {
       const onAbort = () => wake?.();
       ctx.signal.addEventListener("abort", onAbort);
       try {
+        const read = (name: string) => appProcesses(db, config, name, appVersion(feed, name));
         const apps = await listApps(db);
-        yield { snapshot: true, apps: await Promise.all(apps.map((app) => appProcesses(db, config, app.name))) };
+        yield { snapshot: true, apps: await Promise.all(apps.map((app) => read(app.name))) };
         while (!ctx.signal.aborted) {
           const name = changed.shift();
           if (name === undefined) {
@@ -89,7 +90,7 @@ export function createAppHandlers(deps: SchedulerServiceDeps): AppHandlers {
             wake = undefined;
             continue;
           }
-          yield { snapshot: false, apps: [await appProcesses(db, config, name)] };
+          yield { snapshot: false, apps: [await read(name)] };
         }
       } finally {
         stop();

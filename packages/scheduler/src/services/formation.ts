@@ -50,8 +50,7 @@ export function createFormationHandlers(deps: SchedulerServiceDeps): FormationHa
         }
         return formationOf(tx, config, locked);
       });
-      afterChange(deps, app.name);
-      return { processes };
+      return { processes, appVersion: afterChange(deps, app.name) };
     },
 
     async listPodSizes() {
@@ -70,8 +69,7 @@ export function createFormationHandlers(deps: SchedulerServiceDeps): FormationHa
           if (replicas !== entry.replicas) await saveFormationEntry(tx, app.name, { ...entry, replicas });
         }
       });
-      afterChange(deps, app.name);
-      return { rule };
+      return { rule, appVersion: afterChange(deps, app.name) };
     },
 
     async listAutoscale(request) {
@@ -84,8 +82,7 @@ export function createFormationHandlers(deps: SchedulerServiceDeps): FormationHa
       if (!(await deleteAutoscaleRule(db, app.name, request.processType))) {
         throw notFound(`"${request.processType}" of app "${app.name}" has no autoscale rule`);
       }
-      afterChange(deps, app.name);
-      return {};
+      return { appVersion: afterChange(deps, app.name) };
     },
 
     async listReplicas(request) {
@@ -124,8 +121,7 @@ export function createFormationHandlers(deps: SchedulerServiceDeps): FormationHa
         });
         return created;
       });
-      afterChange(deps, app.name);
-      return { rollout: rolloutMessage(rollout) };
+      return { rollout: rolloutMessage(rollout), appVersion: afterChange(deps, app.name) };
     },
 
     async deleteReplica(request) {

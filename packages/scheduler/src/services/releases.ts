@@ -86,8 +86,8 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
           return create(CreateReleaseResponseSchema, { release: releaseMessage(created.release, config.health), rollout: rolloutMessage(created.rollout) });
         },
       );
-      afterChange(deps, app.name);
-      return response;
+      // A replayed answer is given the version of now, which holds the first call's change too.
+      return { ...response, appVersion: afterChange(deps, app.name) };
     },
 
     async getRelease(request) {
@@ -144,8 +144,8 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
           return create(RollbackResponseSchema, { release: releaseMessage(created.release, config.health), rollout: rolloutMessage(created.rollout) });
         },
       );
-      afterChange(deps, app.name);
-      return response;
+      // A replayed answer is given the version of now, which holds the first call's change too.
+      return { ...response, appVersion: afterChange(deps, app.name) };
     },
 
     async getConfig(request) {
@@ -190,8 +190,8 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
           return create(UpdateConfigResponseSchema, { release: releaseMessage(created.release, config.health), rollout: rolloutMessage(created.rollout) });
         },
       );
-      afterChange(deps, app.name);
-      return response;
+      // A replayed answer is given the version of now, which holds the first call's change too.
+      return { ...response, appVersion: afterChange(deps, app.name) };
     },
   };
 }

@@ -1,3 +1,6 @@
+import { create } from "@bufbuild/protobuf";
+import { AppVersionSchema } from "@berth/proto/scheduler/v1/scheduler";
+import type { AppVersion } from "@berth/proto/scheduler/v1/scheduler";
 import type { Database, Logger } from "@berth/kit";
 import { appKey } from "../change-feed.js";
 import type { ChangeFeed } from "../change-feed.js";
@@ -19,8 +22,14 @@ export interface SchedulerServiceDeps {
   logger: Logger;
 }
 
-/** After a change to an app: its watchers see it and the controller reconciles it. */
-export function afterChange(deps: Pick<SchedulerServiceDeps, "feed" | "controller">, app: string): void {
+/** The version of `app` as this scheduler sees it now: it holds every change notified so far. */
+export function appVersion(feed: ChangeFeed, app: string): AppVersion {
+  return create(AppVersionSchema, { instance: feed.instance, generation: BigInt(feed.version(appKey(app))) });
+}
+
+/** After a change to an app: its watchers see it and the controller reconciles it; answers the version that holds the change. */
+export function afterChange(deps: Pick<SchedulerServiceDeps, "feed" | "controller">, app: string): AppVersion {
   deps.feed.notify(appKey(app));
   deps.controller.enqueue(app);
+  return appVersion(deps.feed, app);
 }

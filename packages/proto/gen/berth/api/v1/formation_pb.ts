@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file berth/api/v1/formation.proto.
  */
 export const file_berth_api_v1_formation: GenFile = /*@__PURE__*/
-  fileDesc("ChxiZXJ0aC9hcGkvdjEvZm9ybWF0aW9uLnByb3RvEgxiZXJ0aC5hcGkudjEiIgoTR2V0Rm9ybWF0aW9uUmVxdWVzdBILCgNhcHAYASABKAkiSgoUR2V0Rm9ybWF0aW9uUmVzcG9uc2USMgoJcHJvY2Vzc2VzGAEgAygLMh8uYmVydGgudHlwZS52MS5Qcm9jZXNzRm9ybWF0aW9uIogBCgxTY2FsZVJlcXVlc3QSCwoDYXBwGAEgASgJEjoKCHJlcGxpY2FzGAIgAygLMiguYmVydGguYXBpLnYxLlNjYWxlUmVxdWVzdC5SZXBsaWNhc0VudHJ5Gi8KDVJlcGxpY2FzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ASJDCg1TY2FsZVJlc3BvbnNlEjIKCXByb2Nlc3NlcxgBIAMoCzIfLmJlcnRoLnR5cGUudjEuUHJvY2Vzc0Zvcm1hdGlvbiKCAQoOUmVzb3VyY2VDaGFuZ2USFAoMcHJvY2Vzc190eXBlGAEgASgJEgwKBHNpemUYAiABKAkSFwoKY3B1X21pbGxpcxgDIAEoDUgAiAEBEhYKCW1lbW9yeV9tYhgEIAEoDUgBiAEBQg0KC19jcHVfbWlsbGlzQgwKCl9tZW1vcnlfbWIiSwoNUmVzaXplUmVxdWVzdBILCgNhcHAYASABKAkSLQoHY2hhbmdlcxgCIAMoCzIcLmJlcnRoLmFwaS52MS5SZXNvdXJjZUNoYW5nZSJECg5SZXNpemVSZXNwb25zZRIyCglwcm9jZXNzZXMYASADKAsyHy5iZXJ0aC50eXBlLnYxLlByb2Nlc3NGb3JtYXRpb24iFQoTTGlzdFBvZFNpemVzUmVxdWVzdCI9ChRMaXN0UG9kU2l6ZXNSZXNwb25zZRIlCgVzaXplcxgBIAMoCzIWLmJlcnRoLnR5cGUudjEuUG9kU2l6ZSJOChNTZXRBdXRvc2NhbGVSZXF1ZXN0EgsKA2FwcBgBIAEoCRIqCgRydWxlGAIgASgLMhwuYmVydGgudHlwZS52MS5BdXRvc2NhbGVSdWxlIkIKFFNldEF1dG9zY2FsZVJlc3BvbnNlEioKBHJ1bGUYASABKAsyHC5iZXJ0aC50eXBlLnYxLkF1dG9zY2FsZVJ1bGUiIwoUTGlzdEF1dG9zY2FsZVJlcXVlc3QSCwoDYXBwGAEgASgJIkQKFUxpc3RBdXRvc2NhbGVSZXNwb25zZRIrCgVydWxlcxgBIAMoCzIcLmJlcnRoLnR5cGUudjEuQXV0b3NjYWxlUnVsZSI6ChVVbnNldEF1dG9zY2FsZVJlcXVlc3QSCwoDYXBwGAEgASgJEhQKDHByb2Nlc3NfdHlwZRgCIAEoCSIYChZVbnNldEF1dG9zY2FsZVJlc3BvbnNlIjgKE0xpc3RSZXBsaWNhc1JlcXVlc3QSCwoDYXBwGAEgASgJEhQKDHByb2Nlc3NfdHlwZRgCIAEoCSJAChRMaXN0UmVwbGljYXNSZXNwb25zZRIoCghyZXBsaWNhcxgBIAMoCzIWLmJlcnRoLnR5cGUudjEuUmVwbGljYSI6ChVSZXN0YXJ0UHJvY2Vzc1JlcXVlc3QSCwoDYXBwGAEgASgJEhQKDHByb2Nlc3NfdHlwZRgCIAEoCSJBChZSZXN0YXJ0UHJvY2Vzc1Jlc3BvbnNlEicKB3JvbGxvdXQYASABKAsyFi5iZXJ0aC50eXBlLnYxLlJvbGxvdXQiNAoURGVsZXRlUmVwbGljYVJlcXVlc3QSCwoDYXBwGAEgASgJEg8KB3JlcGxpY2EYAiABKAkiFwoVRGVsZXRlUmVwbGljYVJlc3BvbnNlImsKEVN0cmVhbUxvZ3NSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkSDwoHcmVwbGljYRgDIAEoCRISCgp0YWlsX2xpbmVzGAQgASgNEg4KBmZvbGxvdxgFIAEoCCI6ChJTdHJlYW1Mb2dzUmVzcG9uc2USJAoEbGluZRgBIAEoCzIWLmJlcnRoLnR5cGUudjEuTG9nTGluZTK2BwoQRm9ybWF0aW9uU2VydmljZRJVCgxHZXRGb3JtYXRpb24SIS5iZXJ0aC5hcGkudjEuR2V0Rm9ybWF0aW9uUmVxdWVzdBoiLmJlcnRoLmFwaS52MS5HZXRGb3JtYXRpb25SZXNwb25zZRJACgVTY2FsZRIaLmJlcnRoLmFwaS52MS5TY2FsZVJlcXVlc3QaGy5iZXJ0aC5hcGkudjEuU2NhbGVSZXNwb25zZRJDCgZSZXNpemUSGy5iZXJ0aC5hcGkudjEuUmVzaXplUmVxdWVzdBocLmJlcnRoLmFwaS52MS5SZXNpemVSZXNwb25zZRJVCgxMaXN0UG9kU2l6ZXMSIS5iZXJ0aC5hcGkudjEuTGlzdFBvZFNpemVzUmVxdWVzdBoiLmJlcnRoLmFwaS52MS5MaXN0UG9kU2l6ZXNSZXNwb25zZRJVCgxTZXRBdXRvc2NhbGUSIS5iZXJ0aC5hcGkudjEuU2V0QXV0b3NjYWxlUmVxdWVzdBoiLmJlcnRoLmFwaS52MS5TZXRBdXRvc2NhbGVSZXNwb25zZRJYCg1MaXN0QXV0b3NjYWxlEiIuYmVydGguYXBpLnYxLkxpc3RBdXRvc2NhbGVSZXF1ZXN0GiMuYmVydGguYXBpLnYxLkxpc3RBdXRvc2NhbGVSZXNwb25zZRJbCg5VbnNldEF1dG9zY2FsZRIjLmJlcnRoLmFwaS52MS5VbnNldEF1dG9zY2FsZVJlcXVlc3QaJC5iZXJ0aC5hcGkudjEuVW5zZXRBdXRvc2NhbGVSZXNwb25zZRJVCgxMaXN0UmVwbGljYXMSIS5iZXJ0aC5hcGkudjEuTGlzdFJlcGxpY2FzUmVxdWVzdBoiLmJlcnRoLmFwaS52MS5MaXN0UmVwbGljYXNSZXNwb25zZRJbCg5SZXN0YXJ0UHJvY2VzcxIjLmJlcnRoLmFwaS52MS5SZXN0YXJ0UHJvY2Vzc1JlcXVlc3QaJC5iZXJ0aC5hcGkudjEuUmVzdGFydFByb2Nlc3NSZXNwb25zZRJYCg1EZWxldGVSZXBsaWNhEiIuYmVydGguYXBpLnYxLkRlbGV0ZVJlcGxpY2FSZXF1ZXN0GiMuYmVydGguYXBpLnYxLkRlbGV0ZVJlcGxpY2FSZXNwb25zZRJRCgpTdHJlYW1Mb2dzEh8uYmVydGguYXBpLnYxLlN0cmVhbUxvZ3NSZXF1ZXN0GiAuYmVydGguYXBpLnYxLlN0cmVhbUxvZ3NSZXNwb25zZTABYgZwcm90bzM", [file_berth_type_v1_process, file_berth_type_v1_release]);
+  fileDesc("ChxiZXJ0aC9hcGkvdjEvZm9ybWF0aW9uLnByb3RvEgxiZXJ0aC5hcGkudjEiOwoTR2V0Rm9ybWF0aW9uUmVxdWVzdBILCgNhcHAYASABKAkSFwoPbWluX2FwcF92ZXJzaW9uGAIgASgJIkoKFEdldEZvcm1hdGlvblJlc3BvbnNlEjIKCXByb2Nlc3NlcxgBIAMoCzIfLmJlcnRoLnR5cGUudjEuUHJvY2Vzc0Zvcm1hdGlvbiKIAQoMU2NhbGVSZXF1ZXN0EgsKA2FwcBgBIAEoCRI6CghyZXBsaWNhcxgCIAMoCzIoLmJlcnRoLmFwaS52MS5TY2FsZVJlcXVlc3QuUmVwbGljYXNFbnRyeRovCg1SZXBsaWNhc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDToCOAEiWAoNU2NhbGVSZXNwb25zZRIyCglwcm9jZXNzZXMYASADKAsyHy5iZXJ0aC50eXBlLnYxLlByb2Nlc3NGb3JtYXRpb24SEwoLYXBwX3ZlcnNpb24YAiABKAkiggEKDlJlc291cmNlQ2hhbmdlEhQKDHByb2Nlc3NfdHlwZRgBIAEoCRIMCgRzaXplGAIgASgJEhcKCmNwdV9taWxsaXMYAyABKA1IAIgBARIWCgltZW1vcnlfbWIYBCABKA1IAYgBAUINCgtfY3B1X21pbGxpc0IMCgpfbWVtb3J5X21iIksKDVJlc2l6ZVJlcXVlc3QSCwoDYXBwGAEgASgJEi0KB2NoYW5nZXMYAiADKAsyHC5iZXJ0aC5hcGkudjEuUmVzb3VyY2VDaGFuZ2UiWQoOUmVzaXplUmVzcG9uc2USMgoJcHJvY2Vzc2VzGAEgAygLMh8uYmVydGgudHlwZS52MS5Qcm9jZXNzRm9ybWF0aW9uEhMKC2FwcF92ZXJzaW9uGAIgASgJIhUKE0xpc3RQb2RTaXplc1JlcXVlc3QiPQoUTGlzdFBvZFNpemVzUmVzcG9uc2USJQoFc2l6ZXMYASADKAsyFi5iZXJ0aC50eXBlLnYxLlBvZFNpemUiTgoTU2V0QXV0b3NjYWxlUmVxdWVzdBILCgNhcHAYASABKAkSKgoEcnVsZRgCIAEoCzIcLmJlcnRoLnR5cGUudjEuQXV0b3NjYWxlUnVsZSJXChRTZXRBdXRvc2NhbGVSZXNwb25zZRIqCgRydWxlGAEgASgLMhwuYmVydGgudHlwZS52MS5BdXRvc2NhbGVSdWxlEhMKC2FwcF92ZXJzaW9uGAIgASgJIiMKFExpc3RBdXRvc2NhbGVSZXF1ZXN0EgsKA2FwcBgBIAEoCSJEChVMaXN0QXV0b3NjYWxlUmVzcG9uc2USKwoFcnVsZXMYASADKAsyHC5iZXJ0aC50eXBlLnYxLkF1dG9zY2FsZVJ1bGUiOgoVVW5zZXRBdXRvc2NhbGVSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkiLQoWVW5zZXRBdXRvc2NhbGVSZXNwb25zZRITCgthcHBfdmVyc2lvbhgBIAEoCSI4ChNMaXN0UmVwbGljYXNSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkiQAoUTGlzdFJlcGxpY2FzUmVzcG9uc2USKAoIcmVwbGljYXMYASADKAsyFi5iZXJ0aC50eXBlLnYxLlJlcGxpY2EiOgoVUmVzdGFydFByb2Nlc3NSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkiVgoWUmVzdGFydFByb2Nlc3NSZXNwb25zZRInCgdyb2xsb3V0GAEgASgLMhYuYmVydGgudHlwZS52MS5Sb2xsb3V0EhMKC2FwcF92ZXJzaW9uGAIgASgJIjQKFERlbGV0ZVJlcGxpY2FSZXF1ZXN0EgsKA2FwcBgBIAEoCRIPCgdyZXBsaWNhGAIgASgJIhcKFURlbGV0ZVJlcGxpY2FSZXNwb25zZSJrChFTdHJlYW1Mb2dzUmVxdWVzdBILCgNhcHAYASABKAkSFAoMcHJvY2Vzc190eXBlGAIgASgJEg8KB3JlcGxpY2EYAyABKAkSEgoKdGFpbF9saW5lcxgEIAEoDRIOCgZmb2xsb3cYBSABKAgiOgoSU3RyZWFtTG9nc1Jlc3BvbnNlEiQKBGxpbmUYASABKAsyFi5iZXJ0aC50eXBlLnYxLkxvZ0xpbmUytgcKEEZvcm1hdGlvblNlcnZpY2USVQoMR2V0Rm9ybWF0aW9uEiEuYmVydGguYXBpLnYxLkdldEZvcm1hdGlvblJlcXVlc3QaIi5iZXJ0aC5hcGkudjEuR2V0Rm9ybWF0aW9uUmVzcG9uc2USQAoFU2NhbGUSGi5iZXJ0aC5hcGkudjEuU2NhbGVSZXF1ZXN0GhsuYmVydGguYXBpLnYxLlNjYWxlUmVzcG9uc2USQwoGUmVzaXplEhsuYmVydGguYXBpLnYxLlJlc2l6ZVJlcXVlc3QaHC5iZXJ0aC5hcGkudjEuUmVzaXplUmVzcG9uc2USVQoMTGlzdFBvZFNpemVzEiEuYmVydGguYXBpLnYxLkxpc3RQb2RTaXplc1JlcXVlc3QaIi5iZXJ0aC5hcGkudjEuTGlzdFBvZFNpemVzUmVzcG9uc2USVQoMU2V0QXV0b3NjYWxlEiEuYmVydGguYXBpLnYxLlNldEF1dG9zY2FsZVJlcXVlc3QaIi5iZXJ0aC5hcGkudjEuU2V0QXV0b3NjYWxlUmVzcG9uc2USWAoNTGlzdEF1dG9zY2FsZRIiLmJlcnRoLmFwaS52MS5MaXN0QXV0b3NjYWxlUmVxdWVzdBojLmJlcnRoLmFwaS52MS5MaXN0QXV0b3NjYWxlUmVzcG9uc2USWwoOVW5zZXRBdXRvc2NhbGUSIy5iZXJ0aC5hcGkudjEuVW5zZXRBdXRvc2NhbGVSZXF1ZXN0GiQuYmVydGguYXBpLnYxLlVuc2V0QXV0b3NjYWxlUmVzcG9uc2USVQoMTGlzdFJlcGxpY2FzEiEuYmVydGguYXBpLnYxLkxpc3RSZXBsaWNhc1JlcXVlc3QaIi5iZXJ0aC5hcGkudjEuTGlzdFJlcGxpY2FzUmVzcG9uc2USWwoOUmVzdGFydFByb2Nlc3MSIy5iZXJ0aC5hcGkudjEuUmVzdGFydFByb2Nlc3NSZXF1ZXN0GiQuYmVydGguYXBpLnYxLlJlc3RhcnRQcm9jZXNzUmVzcG9uc2USWAoNRGVsZXRlUmVwbGljYRIiLmJlcnRoLmFwaS52MS5EZWxldGVSZXBsaWNhUmVxdWVzdBojLmJlcnRoLmFwaS52MS5EZWxldGVSZXBsaWNhUmVzcG9uc2USUQoKU3RyZWFtTG9ncxIfLmJlcnRoLmFwaS52MS5TdHJlYW1Mb2dzUmVxdWVzdBogLmJlcnRoLmFwaS52MS5TdHJlYW1Mb2dzUmVzcG9uc2UwAWIGcHJvdG8z", [file_berth_type_v1_process, file_berth_type_v1_release]);
 
 /**
  * @generated from message berth.api.v1.GetFormationRequest
@@ -24,6 +24,14 @@ export type GetFormationRequest = Message<"berth.api.v1.GetFormationRequest"> & 
    * @generated from field: string app = 1;
    */
   app: string;
+
+  /**
+   * An app_version a write answered with: the answer then shows that write
+   * (or a later state). Empty reads whatever the API knows now.
+   *
+   * @generated from field: string min_app_version = 2;
+   */
+  minAppVersion: string;
 };
 
 /**
@@ -82,6 +90,14 @@ export type ScaleResponse = Message<"berth.api.v1.ScaleResponse"> & {
    * @generated from field: repeated berth.type.v1.ProcessFormation processes = 1;
    */
   processes: ProcessFormation[];
+
+  /**
+   * Opaque: pass it as GetFormationRequest.min_app_version to read this change
+   * back from any API replica.
+   *
+   * @generated from field: string app_version = 2;
+   */
+  appVersion: string;
 };
 
 /**
@@ -155,6 +171,14 @@ export type ResizeResponse = Message<"berth.api.v1.ResizeResponse"> & {
    * @generated from field: repeated berth.type.v1.ProcessFormation processes = 1;
    */
   processes: ProcessFormation[];
+
+  /**
+   * Opaque: pass it as GetFormationRequest.min_app_version to read this change
+   * back from any API replica.
+   *
+   * @generated from field: string app_version = 2;
+   */
+  appVersion: string;
 };
 
 /**
@@ -224,6 +248,14 @@ export type SetAutoscaleResponse = Message<"berth.api.v1.SetAutoscaleResponse"> 
    * @generated from field: berth.type.v1.AutoscaleRule rule = 1;
    */
   rule?: AutoscaleRule | undefined;
+
+  /**
+   * Opaque: pass it as GetFormationRequest.min_app_version to read this change
+   * back from any API replica.
+   *
+   * @generated from field: string app_version = 2;
+   */
+  appVersion: string;
 };
 
 /**
@@ -293,6 +325,13 @@ export const UnsetAutoscaleRequestSchema: GenMessage<UnsetAutoscaleRequest> = /*
  * @generated from message berth.api.v1.UnsetAutoscaleResponse
  */
 export type UnsetAutoscaleResponse = Message<"berth.api.v1.UnsetAutoscaleResponse"> & {
+  /**
+   * Opaque: pass it as GetFormationRequest.min_app_version to read this change
+   * back from any API replica.
+   *
+   * @generated from field: string app_version = 1;
+   */
+  appVersion: string;
 };
 
 /**
@@ -371,6 +410,14 @@ export type RestartProcessResponse = Message<"berth.api.v1.RestartProcessRespons
    * @generated from field: berth.type.v1.Rollout rollout = 1;
    */
   rollout?: Rollout | undefined;
+
+  /**
+   * Opaque: pass it as GetFormationRequest.min_app_version to read this change
+   * back from any API replica.
+   *
+   * @generated from field: string app_version = 2;
+   */
+  appVersion: string;
 };
 
 /**
