@@ -154,7 +154,8 @@ test("a write's app_version sent to another API replica reads that write there, 
   const other = await startApi(h.config, { announce: () => {} });
   t.teardown(() => other.close(500));
   const elsewhere = apiClients(other.url, token);
-  const webOf = (response: { processes: { processType: string; replicas: number; size: string }[] }) => response.processes.find((p) => p.processType === "web")!;
+  const webOf = (response: { processes: { processType: string; replicas: number; size: string }[] }) =>
+    response.processes.find((p) => p.processType === "web")!;
 
   gate.shut();
   const scaled = await elsewhere.formation.scale({ app: "shop", replicas: { web: 0 } });
