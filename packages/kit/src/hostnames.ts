@@ -32,6 +32,20 @@ export function routeHostLabel(app: string, processType: string): string | undef
   return `${app}-${processType.slice(0, -"-web".length)}`;
 }
 
+/** A replica's number as it appears in names and BERTH_RTC_REPLICA: 01, 02, ..., 100. */
+export function replicaNumber(replica: number): string {
+  return String(replica).padStart(2, "0");
+}
+
+/**
+ * The hostname that reaches one replica of an rtc process directly,
+ * `<token>-01.<domain>`: the TURN allocator hands it to the replica, the
+ * router serves it.
+ */
+export function replicaHostname(routeToken: string, replica: number, platformDomain: string): string {
+  return `${routeToken}-${replicaNumber(replica)}.${platformDomain}`;
+}
+
 /**
  * Lowercases a hostname and drops one trailing dot, so that equal names
  * compare equal (DNS names are case-insensitive).

@@ -71,8 +71,15 @@ export function startEndpointFeed(options: EndpointFeedOptions): EndpointFeed {
           app: process.app,
           processType: process.processType,
           routingClass: process.routingClass,
-          endpoints: process.endpoints.map((endpoint) => ({ replica: endpoint.replica, host: endpoint.host, port: endpoint.port })),
+          endpoints: process.endpoints.map((endpoint) => ({
+            replica: endpoint.replica,
+            host: endpoint.host,
+            port: endpoint.port,
+            replicaIndex: endpoint.replicaIndex,
+          })),
           removed: process.removed,
+          replicas: process.replicas,
+          rtcRouteToken: process.rtcRouteToken,
         })),
       });
       applied = { epoch: message.epoch, generation: message.generation };

@@ -1,5 +1,5 @@
 import { RoutingClass } from "@berth/proto/type/v1/process";
-import { hostnameMatches, routeHostname } from "@berth/kit";
+import { hostnameMatches, replicaHostname, replicaNumber, routeHostname } from "@berth/kit";
 
 /** One healthy replica the proxy may send traffic to. */
 export interface Upstream {
@@ -10,9 +10,12 @@ export interface Upstream {
   readonly id: string;
 }
 
-/** A web process as the proxy sees it: where its traffic may go right now. */
+/**
+ * A web process, or one replica of an rtc process, as the proxy sees it:
+ * where its traffic may go right now.
+ */
 export interface Target {
-  /** `app/process_type`. */
+  /** `app/process_type`, or `app/process_type/NN` for replica NN of an rtc process. */
   readonly key: string;
   readonly team: string;
   readonly app: string;
@@ -26,8 +29,13 @@ export interface ProcessEndpointsUpdate {
   app: string;
   processType: string;
   routingClass: RoutingClass;
-  endpoints: readonly { replica: string; host: string; port: number }[];
+  /** `replicaIndex` is the replica's number (1, 2, ...), as BERTH_RTC_REPLICA has it. */
+  endpoints: readonly { replica: string; host: string; port: number; replicaIndex?: number }[];
   removed: boolean;
+  /** The replica count the process is scaled to (only rtc processes' routes follow it). */
+  replicas?: number;
+  /** `*-rtc` only: the token of its per-replica hostnames; absent or empty while unknown. */
+  rtcRouteToken?: string;
 }
 
 /** A custom domain attached to one process. */
@@ -76,6 +84,43 @@ export function targetKey(app: string, processType: string): string {
   return `${app}/${processType}`;
 }
 
+/** The key of one replica of an rtc process: `app/process_type/NN`. */
+export function replicaTargetKey(app: string, processType: string, replica: number): string {
+  return `${targetKey(app, processType)}/${replicaNumber(replica)}`;
+}
+
+/**
+ * The targets a process is routed as, each with its hostname: a web
+ * process is one target at its platform hostname; an rtc process with a
+ * known route token is one target per replica 1..replicas, at
+ * `<token>-NN.<domain>`, sending only to the endpoints of that replica
+ * (an SFU pins a session to a replica). Other processes are not routed.
+ */
+export function processTargets(update: ProcessEndpointsUpdate, platformDomain: string): { target: Target; hostname: string | undefined }[] {
+  const upstreamOf = (endpoint: ProcessEndpointsUpdate["endpoints"][number]): Upstream => ({
+    replica: endpoint.replica,
+    host: endpoint.host,
+    port: endpoint.port,
+    id: `${endpoint.replica}@${endpoint.host}:${endpoint.port}`,
+  });
+  const { team, app, processType } = update;
+  if (update.removed) return [];
+  if (update.routingClass === RoutingClass.WEB) {
+    const target = { key: targetKey(app, processType), team, app, processType, upstreams: update.endpoints.map(upstreamOf) };
+    return [{ target, hostname: routeHostname(app, processType, platformDomain) }];
+  }
+  const token = update.rtcRouteToken;
+  if (update.routingClass !== RoutingClass.RTC || !token) return [];
+  return Array.from({ length: update.replicas ?? 0 }, (_, slot) => {
+    const replica = slot + 1;
+    const upstreams = update.endpoints.filter((endpoint) => endpoint.replicaIndex === replica).map(upstreamOf);
+    return {
+      target: { key: replicaTargetKey(app, processType, replica), team, app, processType, upstreams },
+      hostname: replicaHostname(token, replica, platformDomain),
+    };
+  });
+}
+
 class Snapshot implements RouteSnapshot {
   constructor(
     private readonly hosts: ReadonlyMap<string, string>,
@@ -122,6 +167,9 @@ interface Waiter {
 /** Creates an empty route table for the given platform domain. */
 export function createRouteTable(platformDomain: string): RouteTable {
   let targets = new Map<string, Target>();
+  // The hostname of each target, and the targets of each process (`app/process_type`).
+  let hostnameOf = new Map<string, string>();
+  let keysOf = new Map<string, readonly string[]>();
   let domains: readonly DomainBinding[] = [];
   let current: RouteSnapshot = new Snapshot(new Map(), new Map(), targets);
   const waiters = new Set<Waiter>();
@@ -130,10 +178,7 @@ export function createRouteTable(platformDomain: string): RouteTable {
   function publish(): void {
     const hosts = new Map<string, string>();
     const wildcards = new Map<string, string>();
-    for (const target of targets.values()) {
-      const hostname = routeHostname(target.app, target.processType, platformDomain);
-      if (hostname) hosts.set(hostname, target.key);
-    }
+    for (const [key, hostname] of hostnameOf) hosts.set(hostname, key);
     for (const domain of domains) {
       const key = targetKey(domain.app, domain.processType);
       if (domain.hostname.startsWith("*.")) wildcards.set(domain.hostname, key);
@@ -159,26 +204,29 @@ export function createRouteTable(platformDomain: string): RouteTable {
       const before = new Map<string, Upstream>();
       for (const target of targets.values()) for (const upstream of target.upstreams) before.set(upstream.id, upstream);
       const next = snapshot ? new Map<string, Target>() : new Map(targets);
+      const nextHostnames = snapshot ? new Map<string, string>() : new Map(hostnameOf);
+      const nextKeys = snapshot ? new Map<string, readonly string[]>() : new Map(keysOf);
       for (const update of updates) {
-        const key = targetKey(update.app, update.processType);
-        if (update.removed || update.routingClass !== RoutingClass.WEB) {
+        const process = targetKey(update.app, update.processType);
+        for (const key of nextKeys.get(process) ?? []) {
           next.delete(key);
-          continue;
+          nextHostnames.delete(key);
         }
-        next.set(key, {
-          key,
-          team: update.team,
-          app: update.app,
-          processType: update.processType,
-          upstreams: update.endpoints.map((endpoint) => ({
-            replica: endpoint.replica,
-            host: endpoint.host,
-            port: endpoint.port,
-            id: `${endpoint.replica}@${endpoint.host}:${endpoint.port}`,
-          })),
-        });
+        const routed = processTargets(update, platformDomain);
+        for (const { target, hostname } of routed) {
+          next.set(target.key, target);
+          if (hostname !== undefined) nextHostnames.set(target.key, hostname);
+        }
+        if (routed.length > 0)
+          nextKeys.set(
+            process,
+            routed.map(({ target }) => target.key),
+          );
+        else nextKeys.delete(process);
       }
       targets = next;
+      hostnameOf = nextHostnames;
+      keysOf = nextKeys;
       const after = new Map<string, Upstream>();
       for (const target of targets.values()) for (const upstream of target.upstreams) after.set(upstream.id, upstream);
       publish();

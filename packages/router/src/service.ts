@@ -11,7 +11,6 @@ import { customDomainProblem } from "./hostnames.js";
 import { createRouteChanges } from "./route-changes.js";
 import type { DomainPolicy } from "./hostnames.js";
 import type { RouteReconciler } from "./reconcile/route-reconciler.js";
-import { targetKey } from "./route-table.js";
 import type { RouteTable } from "./route-table.js";
 import type { CertificateRow, CertificateStateName, RouterStore } from "./store/router-store.js";
 
@@ -71,7 +70,8 @@ export function createRouterService(deps: RouterServiceDeps): ServiceImpl<typeof
       url: deps.urlFor(entry.hostname),
       customDomain,
       certificate: certificateStatus(certificates.get(entry.hostname)),
-      healthyEndpoints: routes.current.target(targetKey(entry.app, entry.processType))?.upstreams.length ?? 0,
+      // By hostname: a per-replica hostname of an rtc process counts only its replica.
+      healthyEndpoints: routes.current.lookup(entry.hostname)?.upstreams.length ?? 0,
       createdAt: timestampFromDate(entry.createdAt),
     });
   }

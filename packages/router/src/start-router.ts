@@ -27,7 +27,8 @@ import type { RoutingEngine } from "./engine/routing-engine.js";
 import { startDataPlane } from "./proxy/data-plane.js";
 import type { DataPlane } from "./proxy/data-plane.js";
 import { createRouteReconciler } from "./reconcile/route-reconciler.js";
-import { createRouteTable, targetKey } from "./route-table.js";
+import { createRouteTable, processTargets, targetKey } from "./route-table.js";
+import type { ProcessEndpointsUpdate } from "./route-table.js";
 import { createRouterService } from "./service.js";
 import { routerMigrations } from "./store/migrations.js";
 import { createRouterStore } from "./store/router-store.js";
@@ -123,16 +124,18 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): 
   try {
     const store = createRouterStore(database);
     const routes = createRouteTable(config.platformDomain);
-    // Until the first snapshot, known routes wait for replicas instead of answering 404.
+    // Until the first snapshot, known routes of web processes wait for replicas instead of answering 404.
     routes.applyEndpoints(
-      (await store.listRoutes()).map((route) => ({
-        team: route.team,
-        app: route.app,
-        processType: route.processType,
-        routingClass: RoutingClass.WEB,
-        endpoints: [],
-        removed: false,
-      })),
+      (await store.listRoutes())
+        .filter((route) => route.replica === 0)
+        .map((route) => ({
+          team: route.team,
+          app: route.app,
+          processType: route.processType,
+          routingClass: RoutingClass.WEB,
+          endpoints: [],
+          removed: false,
+        })),
       true,
     );
 
@@ -269,7 +272,8 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): 
 /**
  * Applies one endpoint generation: the proxy's table first (that is what the
  * acknowledgement promises), then the stored routes of web processes that
- * gained healthy replicas or went away.
+ * gained healthy replicas or went away, and the per-replica routes of rtc
+ * processes, which follow their replica count.
  */
 async function applyGeneration(
   generation: EndpointGeneration,
@@ -287,6 +291,11 @@ async function applyGeneration(
   let changed = false;
   const live = new Set<string>();
   for (const process of generation.processes) {
+    if (process.routingClass === RoutingClass.RTC) {
+      if (await syncRtcRoutes(store, process, parts.platformDomain)) changed = true;
+      if (!process.removed) live.add(targetKey(process.app, process.processType));
+      continue;
+    }
     const hostname = routeHostname(process.app, process.processType, parts.platformDomain);
     if (process.routingClass !== RoutingClass.WEB || !hostname) continue;
     if (process.removed) {
@@ -306,4 +315,17 @@ async function applyGeneration(
   }
   // Certificates and Ingress objects follow in the background: the acknowledgement does not wait for ACME.
   if (changed) void parts.reconciler.kick();
+}
+
+/**
+ * Stores the per-replica routes of an rtc process (so that their certificates
+ * are issued like every route's): one per replica the process is scaled to,
+ * none once it is removed. A process whose route token is not known yet keeps
+ * the routes it has. Returns whether they changed.
+ */
+async function syncRtcRoutes(store: RouterStore, process: ProcessEndpointsUpdate, platformDomain: string): Promise<boolean> {
+  if (process.removed) return (await store.deleteRoute(process.app, process.processType)).length > 0;
+  if (!process.rtcRouteToken) return false;
+  const hostnames = processTargets(process, platformDomain).flatMap(({ hostname }) => (hostname === undefined ? [] : [hostname]));
+  return store.syncReplicaRoutes(process, hostnames);
 }

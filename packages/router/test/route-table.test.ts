@@ -84,3 +84,32 @@ test("waiting for an upstream resolves on the change that brings one, or times o
   controller.abort();
   t.is(await aborted, undefined);
 });
+
+const rtc = (replicas: number, rtcRouteToken: string, endpoints: { replica: string; port: number; replicaIndex: number }[], removed = false) => ({
+  team: "acme",
+  app: "call",
+  processType: "sfu-rtc",
+  routingClass: RoutingClass.RTC,
+  endpoints: endpoints.map((each) => ({ ...each, host: "127.0.0.1" })),
+  removed,
+  replicas,
+  rtcRouteToken,
+});
+
+test("an rtc process is routed at one hostname per replica it is scaled to, each sending only to that replica", (t) => {
+  const table = createRouteTable("berth.localhost");
+  const a = { replica: "a", port: 1, replicaIndex: 1 };
+  const b = { replica: "b", port: 2, replicaIndex: 2 };
+  const replicasAt = (hostname: string) => table.current.lookup(hostname)?.upstreams.map((u) => u.replica);
+  table.applyEndpoints([rtc(2, "", [a, b])], true);
+  t.is(replicasAt("k1-01.berth.localhost"), undefined, "no route before the token is known");
+  table.applyEndpoints([rtc(3, "k1", [a, b])], false);
+  t.deepEqual(replicasAt("k1-01.berth.localhost"), ["a"]);
+  t.deepEqual(replicasAt("k1-02.berth.localhost"), ["b"]);
+  t.deepEqual(replicasAt("k1-03.berth.localhost"), [], "a replica not healthy yet is routed, with nothing to send to");
+  t.is(table.current.lookup("call.berth.localhost"), undefined);
+  table.applyEndpoints([rtc(1, "k1", [a])], false);
+  t.is(replicasAt("k1-02.berth.localhost"), undefined, "scaled down");
+  table.applyEndpoints([rtc(1, "k1", [a], true)], false);
+  t.is(replicasAt("k1-01.berth.localhost"), undefined, "removed");
+});

@@ -18,7 +18,11 @@ import {
 export interface ProcessEndpointSet {
   processType: string;
   routingClass: RoutingClass;
-  endpoints: Pick<Endpoint, "replica" | "host" | "port" | "zone" | "releaseVersion">[];
+  endpoints: Pick<Endpoint, "replica" | "host" | "port" | "zone" | "releaseVersion" | "replicaIndex">[];
+  /** The replica count the type is scaled to. */
+  replicas: number;
+  /** `*-rtc` only: the route token of its per-replica hostnames, empty while unknown. */
+  rtcRouteToken: string;
 }
 
 /** Whether a wait is over, or when to look again. */
@@ -64,9 +68,16 @@ interface Subscriber {
 
 function sameSet(a: ProcessEndpoints | undefined, b: ProcessEndpoints): boolean {
   if (a === undefined || a.routingClass !== b.routingClass || a.endpoints.length !== b.endpoints.length) return false;
+  if (a.replicas !== b.replicas || a.rtcRouteToken !== b.rtcRouteToken) return false;
   return a.endpoints.every((endpoint, index) => {
     const other = b.endpoints[index]!;
-    return endpoint.replica === other.replica && endpoint.host === other.host && endpoint.port === other.port && endpoint.zone === other.zone;
+    return (
+      endpoint.replica === other.replica &&
+      endpoint.host === other.host &&
+      endpoint.port === other.port &&
+      endpoint.zone === other.zone &&
+      endpoint.replicaIndex === other.replicaIndex
+    );
   });
 }
 
@@ -143,6 +154,8 @@ export async function createEndpointHub(options: {
           app,
           processType: set.processType,
           routingClass: set.routingClass,
+          replicas: set.replicas,
+          rtcRouteToken: set.rtcRouteToken,
           endpoints: [...set.endpoints].sort((a, b) => a.replica.localeCompare(b.replica)).map((endpoint) => create(EndpointSchema, endpoint)),
         });
         if (!sameSet(sets.get(key), next)) changed.push(next);

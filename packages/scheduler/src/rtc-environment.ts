@@ -12,8 +12,16 @@ export interface RtcReplica {
   replicas: number;
 }
 
-/** The TURN_* and BERTH_RTC_* variables of a replica of a `*-rtc` process. */
-export type RtcEnvironment = (replica: RtcReplica) => Promise<Record<string, string>>;
+/** What an rtc replica starts with. */
+export interface RtcReplicaSetup {
+  /** The TURN_* and BERTH_RTC_* variables. */
+  env: Record<string, string>;
+  /** The process's route token, which the router builds the per-replica hostnames from. */
+  routeToken: string;
+}
+
+/** The TURN and routing setup of a replica of a `*-rtc` process. */
+export type RtcEnvironment = (replica: RtcReplica) => Promise<RtcReplicaSetup>;
 
 /**
  * Asks the TURN allocator, within `timeoutMs`, to make sure the process has
@@ -27,7 +35,8 @@ export function createRtcEnvironment(
 ): RtcEnvironment {
   return async (replica) => {
     const { team, app, processType } = replica;
-    await allocator.ensureAllocation({ team, app, processType, replicas: replica.replicas }, { timeoutMs });
-    return (await allocator.getReplicaEnv({ app, processType, replica: replica.index + 1 }, { timeoutMs })).env;
+    const { allocation } = await allocator.ensureAllocation({ team, app, processType, replicas: replica.replicas }, { timeoutMs });
+    const { env } = await allocator.getReplicaEnv({ app, processType, replica: replica.index + 1 }, { timeoutMs });
+    return { env, routeToken: allocation?.exposure?.routeToken ?? "" };
   };
 }

@@ -38,7 +38,38 @@ function consume(t: ExecutionContext, hub: Awaited<ReturnType<typeof hubOn>>, co
 const web = (replicas: string[]) => ({
   processType: "web",
   routingClass: RoutingClass.WEB,
-  endpoints: replicas.map((replica, i) => ({ replica, host: "127.0.0.1", port: 5000 + i, zone: "zone-a", releaseVersion: 1 })),
+  endpoints: replicas.map((replica, i) => ({ replica, host: "127.0.0.1", port: 5000 + i, zone: "zone-a", releaseVersion: 1, replicaIndex: i + 1 })),
+  replicas: replicas.length,
+  rtcRouteToken: "",
+});
+
+const rtc = (replicas: number, rtcRouteToken: string, healthy = replicas) => ({
+  ...web(Array.from({ length: healthy }, (_, i) => `sfu-${i + 1}`)),
+  processType: "sfu-rtc",
+  routingClass: RoutingClass.RTC,
+  replicas,
+  rtcRouteToken,
+});
+
+test("an rtc set carries its route token, replica count and replica indexes; a change of any is a new generation", async (t) => {
+  const hub = await hubOn(t, (await isolation(t)).schema);
+  const g1 = await hub.publish("call", "acme", [rtc(2, "")]);
+  const g2 = await hub.publish("call", "acme", [rtc(2, "k3token")]);
+  t.is(g2, g1 + 1, "the token becoming known is published");
+  const g3 = await hub.publish("call", "acme", [rtc(3, "k3token", 2)]);
+  t.is(g3, g2 + 1, "a scale-up is published before the new replica is healthy");
+  t.is(await hub.publish("call", "acme", [rtc(3, "k3token", 2)]), g3);
+  const router = consume(t, hub, "router-0");
+  const [set] = (await router.next()).processes;
+  t.is(set?.rtcRouteToken, "k3token");
+  t.is(set?.replicas, 3);
+  t.deepEqual(
+    set?.endpoints.map((endpoint) => [endpoint.replica, endpoint.replicaIndex]),
+    [
+      ["sfu-1", 1],
+      ["sfu-2", 2],
+    ],
+  );
 });
 
 test("a consumer gets a snapshot, then only changes, each a new generation; removed types are flagged", async (t) => {

@@ -3,7 +3,8 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { RtcAllocationSchema } from "@berth/proto/type/v1/network";
 import type { RtcAllocation } from "@berth/proto/type/v1/network";
 import { RtcExposureSchema } from "@berth/proto/type/v1/process";
-import { replicaHostnames, replicaNumber, replicaHostname, turnHostname } from "./names.js";
+import { replicaHostname, replicaNumber } from "@berth/kit";
+import { replicaHostnames, turnHostname } from "./names.js";
 import type { AllocationRow } from "./store/allocation-store.js";
 
 /** What names and the realm are derived from. */

@@ -1,4 +1,5 @@
 import { randomInt } from "node:crypto";
+import { replicaHostname } from "@berth/kit";
 
 const TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 const TOKEN_LENGTH = 10;
@@ -17,16 +18,6 @@ export function newRouteToken(): string {
 /** The public TURN hostname of an rtc process: `<token>.turn.<domain>`. */
 export function turnHostname(routeToken: string, platformDomain: string): string {
   return `${routeToken}.turn.${platformDomain}`;
-}
-
-/** A replica's number as it appears in names and BERTH_RTC_REPLICA: 01, 02, ..., 100. */
-export function replicaNumber(replica: number): string {
-  return String(replica).padStart(2, "0");
-}
-
-/** The hostname that reaches one replica directly: `<token>-01.<domain>`. */
-export function replicaHostname(routeToken: string, replica: number, platformDomain: string): string {
-  return `${routeToken}-${replicaNumber(replica)}.${platformDomain}`;
 }
 
 /** The hostnames of replicas 1..replicas, in order. */

@@ -1,4 +1,7 @@
-/** The public hostnames of one web process: its platform route first, then its custom domains. */
+/**
+ * The public hostnames of one routed process: a web process's platform route
+ * first, then its custom domains; an rtc process's per-replica hostnames.
+ */
 export interface WebProcessRoutes {
   team: string;
   app: string;

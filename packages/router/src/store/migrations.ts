@@ -52,4 +52,14 @@ export const routerMigrations: Migration[] = [
       );
     `,
   },
+  {
+    id: 2,
+    name: "routes: one per replica of an rtc process",
+    sql: `
+      -- 0 is a process's own route; 1, 2, ... the per-replica hostnames of an rtc process.
+      ALTER TABLE routes ADD COLUMN replica integer NOT NULL DEFAULT 0;
+      ALTER TABLE routes DROP CONSTRAINT routes_app_process_type_key;
+      ALTER TABLE routes ADD CONSTRAINT routes_app_process_type_replica_key UNIQUE (app, process_type, replica);
+    `,
+  },
 ];

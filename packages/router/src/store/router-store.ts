@@ -1,11 +1,13 @@
 import type { Database, Queryable } from "@berth/kit";
 
-/** A platform route of a web process. */
+/** A platform route: of a web process, or of one replica of an rtc process. */
 export interface RouteRow {
   hostname: string;
   team: string;
   app: string;
   processType: string;
+  /** 0 for a web process's route; the replica's number (1, 2, ...) for an rtc process's per-replica hostname. */
+  replica: number;
   createdAt: Date;
 }
 
@@ -42,8 +44,13 @@ export interface StoredKeyPair {
 
 /** The router's queries over its own schema. */
 export interface RouterStore {
-  /** Records the platform route of a process; false when it was already there. */
-  upsertRoute(route: Omit<RouteRow, "createdAt">): Promise<boolean>;
+  /** Records the platform route of a web process; false when it was already there. */
+  upsertRoute(route: Omit<RouteRow, "createdAt" | "replica">): Promise<boolean>;
+  /**
+   * Makes the per-replica routes of an rtc process exactly `hostnames`
+   * (replica 1 first), removing the others with their certificates; false when nothing changed.
+   */
+  syncReplicaRoutes(process: { team: string; app: string; processType: string }, hostnames: readonly string[]): Promise<boolean>;
   /** Removes the route of a process; returns the hostnames removed. */
   deleteRoute(app: string, processType: string): Promise<string[]>;
   listRoutes(app?: string): Promise<RouteRow[]>;
@@ -90,6 +97,7 @@ function routeRow(row: Record<string, unknown>): RouteRow {
     team: row.team as string,
     app: row.app as string,
     processType: row.process_type as string,
+    replica: row.replica as number,
     createdAt: row.created_at as Date,
   };
 }
@@ -130,6 +138,28 @@ export function createRouterStore(db: Database): RouterStore {
         [route.hostname, route.team, route.app, route.processType],
       );
       return result.rowCount === 1;
+    },
+
+    syncReplicaRoutes(process, hostnames) {
+      return db.transaction(async (tx) => {
+        const { rows } = await tx.query(
+          `DELETE FROM routes WHERE app = $1 AND process_type = $2 AND replica > 0
+             AND (replica, hostname) NOT IN (SELECT ordinality::integer, hostname FROM unnest($3::text[]) WITH ORDINALITY AS wanted (hostname))
+           RETURNING hostname`,
+          [process.app, process.processType, hostnames],
+        );
+        await deleteCertificates(
+          tx,
+          rows.map((row) => row.hostname as string),
+        );
+        const added = await tx.query(
+          `INSERT INTO routes (hostname, team, app, process_type, replica)
+           SELECT hostname, $1, $2, $3, ordinality FROM unnest($4::text[]) WITH ORDINALITY AS wanted (hostname)
+           ON CONFLICT DO NOTHING`,
+          [process.team, process.app, process.processType, hostnames],
+        );
+        return rows.length > 0 || (added.rowCount ?? 0) > 0;
+      });
     },
 
     deleteRoute(app, processType) {

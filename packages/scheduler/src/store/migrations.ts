@@ -170,4 +170,11 @@ ALTER TABLE request_ids ADD COLUMN fingerprint text NOT NULL;
 CREATE INDEX request_ids_created_at ON request_ids (created_at);
 `,
   },
+  {
+    id: 4,
+    name: "replicas: the rtc route token of their per-replica hostname",
+    sql: `
+ALTER TABLE replicas ADD COLUMN rtc_route_token text NOT NULL DEFAULT '';
+`,
+  },
 ];

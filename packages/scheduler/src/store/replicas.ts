@@ -29,6 +29,8 @@ export interface ReplicaRecord {
   /** The endpoint generation without this replica; consumers must ack it before the replica is signalled. */
   retireGeneration: number;
   retirePhaseSince: Date | null;
+  /** `*-rtc` only: the route token its BERTH_RTC_HOSTNAME was made with; empty for other types. */
+  rtcRouteToken: string;
   createdAt: Date;
 }
 
@@ -54,6 +56,7 @@ function toReplica(row: Record<string, any>): ReplicaRecord {
     retireReason: row.retire_reason,
     retireGeneration: Number(row.retire_generation),
     retirePhaseSince: row.retire_phase_since,
+    rtcRouteToken: row.rtc_route_token,
     createdAt: row.created_at,
   };
 }
@@ -104,6 +107,11 @@ export async function saveReplicaStatus(
       status.lastExitReason ?? null,
     ],
   );
+}
+
+/** Records the route token an rtc replica's hostname was made with, before it starts. */
+export async function saveRtcRouteToken(q: Queryable, name: string, routeToken: string): Promise<void> {
+  await q.query("UPDATE replicas SET rtc_route_token = $2 WHERE name = $1", [name, routeToken]);
 }
 
 /** Moves a replica's retirement on; from its first phase on it is DRAINING and no longer ready. */

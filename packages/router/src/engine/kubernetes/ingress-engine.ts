@@ -1,7 +1,8 @@
 import { KubernetesObjectApi } from "@kubernetes/client-node";
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
-import { LABEL, applyObjectSet, labelSelector, processObjectName, standardLabels, teamNamespace } from "@berth/kit";
+import { LABEL, applyObjectSet, labelSelector, processObjectName, routingClassOf, standardLabels, teamNamespace } from "@berth/kit";
+import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { Logger } from "@berth/kit";
 import type { RoutingEngine, WebProcessRoutes } from "../routing-engine.js";
 import { followCertificateStatus } from "./certificate-status.js";
@@ -102,7 +103,11 @@ export function createIngressEngine(options: IngressEngineOptions): RoutingEngin
   const prune = [{ apiVersion: "networking.k8s.io/v1", kind: "Ingress", namespace: "", labelSelector: labelSelector({ [LABEL.managedBy]: FIELD_MANAGER }) }];
   return {
     async apply(desired) {
-      const objects = desired.filter((routes) => routes.hostnames.length > 0).map((routes) => ingressFor(routes, options));
+      // An Ingress reaches a process through its Service, which balances over every replica: it cannot
+      // serve the per-replica hostnames of an rtc process, so only web processes get one.
+      const objects = desired
+        .filter((routes) => routes.hostnames.length > 0 && routingClassOf(routes.processType) === RoutingClass.WEB)
+        .map((routes) => ingressFor(routes, options));
       const result = await applyObjectSet({ client, fieldManager: FIELD_MANAGER, objects, prune });
       for (const name of result.pruned) options.logger.info("ingress pruned", { name });
       await certificates.expect(certificatesOf(objects));

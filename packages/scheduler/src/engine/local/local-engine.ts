@@ -12,7 +12,15 @@ import { listFormation } from "../../store/formation.js";
 import type { FormationRecord } from "../../store/formation.js";
 import { findRelease } from "../../store/releases.js";
 import type { ReleaseRecord } from "../../store/releases.js";
-import { deleteReplica, insertReplica, listReplicas, saveReplicaStatus, setRetirePhase, stampRetireGeneration } from "../../store/replicas.js";
+import {
+  deleteReplica,
+  insertReplica,
+  listReplicas,
+  saveReplicaStatus,
+  saveRtcRouteToken,
+  setRetirePhase,
+  stampRetireGeneration,
+} from "../../store/replicas.js";
 import type { ReplicaRecord } from "../../store/replicas.js";
 import { findActiveRollout, setProgressDeadline } from "../../store/rollouts.js";
 import type { RolloutRecord } from "../../store/rollouts.js";
@@ -135,20 +143,46 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
     return kept;
   }
 
-  /** Publishes the healthy replicas of every routable type; returns the endpoint generation. */
-  async function publishEndpoints(app: AppRecord, target: ReleaseRecord | undefined, rows: ReplicaRecord[]): Promise<number> {
+  /**
+   * Publishes the healthy replicas of every routable type, with the replica
+   * count of each (`formation`, by type) and an rtc type's route token (the
+   * one its replicas that are not retiring were started with); returns the
+   * endpoint generation.
+   */
+  async function publishEndpoints(
+    app: AppRecord,
+    target: ReleaseRecord | undefined,
+    formation: ReadonlyMap<string, FormationRecord>,
+    rows: ReplicaRecord[],
+  ): Promise<number> {
     const sets = new Map<string, ProcessEndpointSet>();
+    const setOf = (processType: string, routingClass: RoutingClass): ProcessEndpointSet => {
+      let set = sets.get(processType);
+      if (set === undefined) {
+        set = { processType, routingClass, endpoints: [], replicas: formation.get(processType)?.replicas ?? 0, rtcRouteToken: "" };
+        sets.set(processType, set);
+      }
+      return set;
+    };
     for (const process of target?.processes ?? []) {
       const routingClass = routingClassOf(process.processType);
-      if (ROUTABLE.has(routingClass)) sets.set(process.processType, { processType: process.processType, routingClass, endpoints: [] });
+      if (ROUTABLE.has(routingClass)) setOf(process.processType, routingClass);
     }
     for (const row of rows) {
       const routingClass = routingClassOf(row.processType);
       if (!ROUTABLE.has(routingClass)) continue;
-      let set = sets.get(row.processType);
-      if (set === undefined) sets.set(row.processType, (set = { processType: row.processType, routingClass, endpoints: [] }));
-      if (row.retirePhase === "" && row.ready && row.state === ReplicaState.UP) {
-        set.endpoints.push({ replica: row.name, host: row.host, port: row.port, zone: row.zone, releaseVersion: row.releaseVersion });
+      const set = setOf(row.processType, routingClass);
+      if (row.retirePhase !== "") continue;
+      if (row.rtcRouteToken !== "") set.rtcRouteToken = row.rtcRouteToken;
+      if (row.ready && row.state === ReplicaState.UP) {
+        set.endpoints.push({
+          replica: row.name,
+          host: row.host,
+          port: row.port,
+          zone: row.zone,
+          releaseVersion: row.releaseVersion,
+          replicaIndex: row.index + 1,
+        });
       }
     }
     return endpoints.publish(app.name, app.team, [...sets.values()]);
@@ -177,8 +211,9 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
     try {
       const spec = replicaSpecFor(config, release, formation, { name, processType, index: slot.index, zone }, pass.app.team);
       if (spec.routingClass === RoutingClass.RTC) {
-        const rtc = { team: pass.app.team, app, processType, index: slot.index, replicas: formation?.replicas ?? 1 };
-        spec.env = { ...spec.env, ...(await rtcEnvironment(rtc)) };
+        const rtc = await rtcEnvironment({ team: pass.app.team, app, processType, index: slot.index, replicas: formation?.replicas ?? 1 });
+        spec.env = { ...spec.env, ...rtc.env };
+        await saveRtcRouteToken(db, name, rtc.routeToken);
       }
       const status = await supervisor.startReplica(spec);
       await saveReplicaStatus(db, { ...status, startedAt: status.startedAt ?? null });
@@ -296,7 +331,7 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
         retired += 1;
       }
     }
-    const generation = await publishEndpoints(app, target, rows);
+    const generation = await publishEndpoints(app, target, formation, rows);
     if (retired > 0) {
       await stampRetireGeneration(db, name, generation);
       rows = rows.map((row) => (row.retirePhase === "unrouted" && row.retireGeneration === 0 ? { ...row, retireGeneration: generation } : row));
@@ -373,7 +408,8 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
     for (const app of await listApps(db)) {
       const version = desiredReleaseVersion(app, await findActiveRollout(db, app.name));
       const target = version > 0 ? await findRelease(db, app.name, version) : undefined;
-      await publishEndpoints(app, target, await listReplicas(db, app.name));
+      const formation = new Map((await listFormation(db, app.name)).map((entry) => [entry.processType, entry]));
+      await publishEndpoints(app, target, formation, await listReplicas(db, app.name));
     }
   }
 
