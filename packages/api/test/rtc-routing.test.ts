@@ -74,7 +74,9 @@ test("each per-replica hostname of an rtc process reaches exactly its replica th
   t.teardown(() => signaling.socket.destroy());
   t.is(signaling.replica, "02");
   t.is(await echo(signaling.socket, "offer"), "offer");
-  t.is(await openSignaling(port, first!, ca).then(({ socket, replica }) => (socket.destroy(), replica)), "01");
+  const toFirst = await openSignaling(port, first!, ca);
+  toFirst.socket.destroy();
+  t.is(toFirst.replica, "01");
 
   // Scaling to one replica takes -02 away; -01 keeps its replica.
   await clients.formation.scale({ app: "call", replicas: { "sfu-rtc": 1 } });
