@@ -18,6 +18,7 @@ import { createRpcMetrics } from "./metrics.js";
 import type { RpcMetrics } from "./metrics.js";
 import { reflectionServices, registerReflection } from "./reflection.js";
 import { writeRefusal } from "./refusal.js";
+import { storeErrorAsConnectError } from "./store/store-errors.js";
 
 /** A service and its handlers; methods left out answer UNIMPLEMENTED. */
 export interface ServiceRegistration {
@@ -109,18 +110,9 @@ type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 const HTTP2_PREFACE = Buffer.from("PRI");
 const OPEN_SERVICES = new Set([Health.typeName, ...reflectionServices.map((s) => s.typeName)]);
 
-/**
- * The error a client sees. A database "data exception" (SQLSTATE class 22: a
- * NUL byte in text, a number out of range) is a value from the request that
- * no field check caught: INVALID_ARGUMENT, not UNKNOWN.
- */
+/** The error a client sees: a database failure as its store mapping says (see storeErrorAsConnectError). */
 function asConnectError(error: unknown): ConnectError {
-  if (error instanceof ConnectError) return error;
-  const sqlState = (error as { code?: unknown } | undefined)?.code;
-  if (typeof sqlState === "string" && /^22[0-9A-Z]{3}$/.test(sqlState)) {
-    return new ConnectError(`the request holds a value that cannot be stored: ${(error as Error).message}`, Code.InvalidArgument, undefined, undefined, error);
-  }
-  return ConnectError.from(error);
+  return storeErrorAsConnectError(error) ?? ConnectError.from(error);
 }
 
 function loggingInterceptor(logger: Logger): Interceptor {
@@ -131,11 +123,7 @@ function loggingInterceptor(logger: Logger): Interceptor {
     let rpc = rpcNames.get(request.method);
     if (rpc === undefined) rpcNames.set(request.method, (rpc = `${request.service.typeName}/${request.method.name}`));
     const fields = { rpc };
-    try {
-      const response = await next(request);
-      logger.debug("rpc", { ...fields, code: "OK", ms: Math.round(performance.now() - started) });
-      return response;
-    } catch (error) {
+    const failed = (error: unknown) => {
       const connectError = asConnectError(error);
       const log = connectError.code === Code.Internal || connectError.code === Code.Unknown ? logger.error : logger.warn;
       log("rpc failed", {
@@ -145,7 +133,28 @@ function loggingInterceptor(logger: Logger): Interceptor {
         cause: connectError.cause instanceof Error ? connectError.cause : undefined,
         ms: Math.round(performance.now() - started),
       });
-      throw connectError;
+      return connectError;
+    };
+    try {
+      const response = await next(request);
+      logger.debug("rpc", { ...fields, code: "OK", ms: Math.round(performance.now() - started) });
+      if (!response.stream) return response;
+      // A server stream fails while it is read, after next() returned.
+      const messages = response.message;
+      return {
+        ...response,
+        message: (async function* () {
+          try {
+            yield* messages;
+          } catch (error) {
+            // A stream ends this way whenever its client leaves or the server shuts down: nothing to report.
+            const code = ConnectError.from(error).code;
+            throw code === Code.Canceled || code === Code.Aborted ? error : failed(error);
+          }
+        })(),
+      };
+    } catch (error) {
+      throw failed(error);
     }
   };
 }
@@ -266,7 +275,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     admit(request, rpc.service.typeName).then(
       (values) => serveRpc(request, response, rpc, values),
       (error: unknown) => {
-        const refusal = error instanceof ConnectError ? error : new ConnectError("could not check the credential", Code.Internal, undefined, undefined, error);
+        const refusal =
+          error instanceof ConnectError
+            ? error
+            : (storeErrorAsConnectError(error) ?? new ConnectError("could not check the credential", Code.Internal, undefined, undefined, error));
         const log = refusal.code === Code.Internal ? logger.error : logger.warn;
         log("rpc refused", {
           rpc: path.slice(1),
