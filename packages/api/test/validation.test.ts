@@ -118,3 +118,38 @@ test("requests naming what the app does not have are refused after reading, with
   const web = (await clients.formation.getFormation({ app: "shop" })).processes.find((p) => p.processType === "web")!;
   t.is(web.replicas, 1, "the valid part of a refused request was not applied either");
 });
+
+test("integers as ProtoJSON does not write them (hex, binary, octal, signed) are refused naming the field, in unary calls and streams", async (t) => {
+  const h = await startApiHarness(t);
+  const { token, clients } = await h.team("acme");
+  await h.createApp(clients, "shop");
+  const post = async (path: string, body: string | Uint8Array, contentType = "application/json") => {
+    const response = await fetch(`${h.api.url}/berth.api.v1.${path}`, {
+      method: "POST",
+      headers: { "content-type": contentType, authorization: `Bearer ${token}` },
+      body,
+    });
+    return { status: response.status, text: await response.text() };
+  };
+  const before = mutatingCalls(h.scheduler.log).length;
+  for (const replicas of ['"0x3"', '"0b11"', '"0o3"', '"+3"', '"3."']) {
+    const answer = await post("FormationService/Scale", `{"app":"shop","replicas":{"web":${replicas}}}`);
+    t.is(answer.status, 400, replicas);
+    const error = JSON.parse(answer.text) as { code: string; message: string };
+    t.is(error.code, "invalid_argument", replicas);
+    t.regex(error.message, /^replicas\[web\]: must be a decimal integer/, replicas);
+  }
+  const version = await post("AppService/GetRelease", '{"app":"shop","version":"0x1"}');
+  t.regex(version.text, /"invalid_argument".*version: must be a decimal integer/);
+  // A server stream's request travels in an envelope.
+  const message = Buffer.from('{"app":"shop","tailLines":"0x10"}');
+  const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), message]);
+  envelope.writeUInt32BE(message.length, 1);
+  const logs = await post("FormationService/StreamLogs", envelope, "application/connect+json");
+  t.regex(logs.text, /"invalid_argument".*tail_lines: must be a decimal integer/);
+  t.deepEqual(mutatingCalls(h.scheduler.log).slice(before), [], "nothing was scaled");
+
+  // What ProtoJSON allows still passes: a number, or a decimal string.
+  t.is((await post("FormationService/Scale", '{"app":"shop","replicas":{"web":"2"}}')).status, 200);
+  t.is((await post("FormationService/Scale", '{"app":"shop","replicas":{"web":1}}')).status, 200);
+});

@@ -13,6 +13,7 @@ import { registerHealth } from "./health.js";
 import type { HealthRegistry } from "./health.js";
 import { createInflightCalls } from "./inflight.js";
 import { internalTokenGuard } from "./internal-auth.js";
+import { captureJsonBody, jsonIntegerInterceptor } from "./json-integers.js";
 import type { Logger } from "./logger.js";
 import { createRpcMetrics } from "./metrics.js";
 import type { RpcMetrics } from "./metrics.js";
@@ -199,7 +200,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const shutdown = new AbortController();
   // Every in-flight call listens on the shutdown signal; dozens at once are normal, not a leak.
   setMaxListeners(0, shutdown.signal);
-  const interceptors: Interceptor[] = [metrics.interceptor, loggingInterceptor(logger), inflight.interceptor];
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const compressions = [compressionGzip, compressionBrotli];
+  const interceptors: Interceptor[] = [
+    metrics.interceptor,
+    loggingInterceptor(logger),
+    inflight.interceptor,
+    jsonIntegerInterceptor(compressions, maxMessageBytes),
+  ];
   interceptors.push(...(options.interceptors ?? []));
   const guards: CallGuard[] = [];
   if (options.internalToken) guards.push(internalTokenGuard(options.internalToken));
@@ -209,8 +217,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const router = createConnectRouter({
     interceptors,
     shutdownSignal: shutdown.signal,
-    readMaxBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-    acceptCompression: [compressionGzip, compressionBrotli],
+    readMaxBytes: maxMessageBytes,
+    acceptCompression: compressions,
   });
   for (const { service, impl } of options.services) router.service(service, impl);
   registerReflection(router, [...options.services.map((s) => s.service), Health]);
@@ -221,7 +229,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const serveRpc = (request: NodeRequest, response: NodeResponse, rpc: UniversalHandler, values: ContextValues) => {
     const name = rpc.requestPath.slice(1);
     const onClientFault = (message: string) => logger.debug("rpc refused a malformed message", { rpc: name, code: "InvalidArgument", error: message });
-    rpc(universalRequestFromNodeRequest(request, response, undefined, values))
+    rpc(captureJsonBody(universalRequestFromNodeRequest(request, response, undefined, values), values))
       .then((answer) => remapClientFaults(answer, onClientFault))
       .then((answer) => universalResponseToNodeResponse(answer, response))
       .catch((error: unknown) => {
