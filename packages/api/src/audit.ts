@@ -34,7 +34,7 @@ export function auditMutations(audit: AuditLog, logger: Logger): Interceptor {
     const requestId = stringField(request.message, "requestId");
     const record = (code: Code | typeof OK, message: string) =>
       audit
-        .record({ tokenId: caller.tokenId, team: caller.team, rpc, app, requestId, code: codeName(code), message })
+        .record({ tokenId: caller.tokenId, team: caller.team, rpc, app, requestId, code: auditCodeName(code), message })
         .catch((error: unknown) => logger.error("could not write the audit log", { rpc, error }));
     try {
       const response = await next(request);
@@ -48,8 +48,8 @@ export function auditMutations(audit: AuditLog, logger: Logger): Interceptor {
   };
 }
 
-/** "OK", "INVALID_ARGUMENT"... as gRPC tools print them. */
-function codeName(code: Code | typeof OK): string {
+/** "OK", "INVALID_ARGUMENT"... as gRPC tools print them (0 is OK). */
+export function auditCodeName(code: Code | typeof OK): string {
   if (code === OK) return "OK";
   return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }

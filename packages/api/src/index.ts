@@ -1,3 +1,5 @@
+import { join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { REQUEST_ID_RETENTION_MS, createCoordination, createLogger, serve, startServer } from "@berth/kit";
 import type { Coordination, Logger } from "@berth/kit";
 import type { Interceptor } from "@connectrpc/connect";
@@ -8,6 +10,11 @@ import { DomainService, RtcService, TrustService } from "@berth/proto/api/v1/net
 import { auditMutations } from "./audit.js";
 import { bearerGuard, createAuthenticator } from "./auth.js";
 import { ensureAdminToken } from "./bootstrap-admin.js";
+import { createGitHttp } from "./git/git-http.js";
+import { createPushDeployer } from "./git/push-deploy.js";
+import { startPushHooks } from "./git/push-hooks.js";
+import type { PushHooks } from "./git/push-hooks.js";
+import { createGitRepositories } from "./git/repositories.js";
 import { startTokenRevocations } from "./token-revocations.js";
 import type { ApiConfig } from "./config.js";
 import { createPeers } from "./peers.js";
@@ -53,7 +60,8 @@ export interface RunningApi {
 
 /**
  * Starts the public API: Connect, gRPC and gRPC-Web on one port, every RPC
- * behind a team's bearer token, composing the internal services over gRPC.
+ * behind a team's bearer token, composing the internal services over gRPC,
+ * and on the same port every app's git remote at /git/<app>.git.
  */
 export async function startApi(config: ApiConfig, options: StartApiOptions = {}): Promise<RunningApi> {
   const logger = options.logger ?? createLogger("api", { level: config.logLevel });
@@ -61,6 +69,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
   const coordination = options.coordination ?? createCoordination({ redisUrl: config.redisUrl, logger });
   const closeCoordination = options.coordination ? async () => {} : () => coordination.close();
   let readModel: ReadModel | undefined;
+  let hooks: PushHooks | undefined;
   try {
     const bootstrapAdminToken = await ensureAdminToken(store.tokens, config.adminToken);
     if (bootstrapAdminToken) {
@@ -79,14 +88,28 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       interceptors: options.peerInterceptors,
     });
     readModel = startReadModel(peers, { logger });
+    const repositories = createGitRepositories(join(config.dataDir, "git"));
     const deps: ServiceDeps = {
       peers,
+      repositories,
       store,
       callTimeoutMs: config.callTimeoutMs,
       logger,
       readModel,
       formations: createSharedReads(async (app, options) => (await peers.scheduler.getFormation({ app }, options)).processes, config.callTimeoutMs),
     };
+    hooks = await startPushHooks(createPushDeployer(deps), logger);
+    const ownerOf = async (app: string) => {
+      const known = deps.readModel.owners.teamOf(app);
+      if (known !== undefined) return known;
+      try {
+        return (await peers.scheduler.getApp({ name: app }, { timeoutMs: config.callTimeoutMs })).app?.team;
+      } catch (error) {
+        if (ConnectError.from(error).code === Code.NotFound) return undefined;
+        throw error;
+      }
+    };
+    const gitHttp = createGitHttp({ authenticator, repositories, hooks, ownerOf, logger });
     const server = await startServer({
       name: "api",
       host: config.host,
@@ -96,6 +119,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       maxMessageBytes: config.maxMessageBytes,
       guard: bearerGuard(authenticator),
       interceptors: [auditMutations(store.audit, logger)],
+      admin: gitHttp,
       services: [
         serve(TeamService, createTeamService(store, revocations)),
         serve(AppService, { ...createAppHandlers(deps), ...createReleaseHandlers(deps) }),
@@ -112,6 +136,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       bootstrapAdminToken,
       async close(graceMs) {
         await server.close(graceMs);
+        await hooks?.close();
         await readModel?.close();
         revocations.close();
         await closeCoordination();
@@ -119,6 +144,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       },
     };
   } catch (error) {
+    await hooks?.close();
     await readModel?.close();
     await closeCoordination();
     await store.close();

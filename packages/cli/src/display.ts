@@ -1,16 +1,10 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { routingClassName } from "@berth/kit/contract";
+import { enumText, routingClassName } from "@berth/kit/contract";
 import { CertificateState } from "@berth/proto/type/v1/network";
 import { ReplicaState, RoutingClass } from "@berth/proto/type/v1/process";
 import type { ProcessFormation } from "@berth/proto/type/v1/process";
-import { ReleaseStatus, RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
-import type { RolloutEvent } from "@berth/proto/type/v1/release";
-
-/** An enum value's name without its prefix, lower-case with spaces: RELEASE_STATUS_ROLLED_BACK -> "rolled back". */
-function enumText(names: Record<number, string>, value: number): string {
-  return (names[value] ?? "unspecified").toLowerCase().replace(/_/g, " ");
-}
+import { ReleaseStatus, RolloutState } from "@berth/proto/type/v1/release";
 
 /** "rolled back", "succeeded"... */
 export const releaseStatusText = (status: ReleaseStatus) => enumText(ReleaseStatus, status);
@@ -72,28 +66,4 @@ export const routingText = (process: ProcessFormation) => routingClassName(proce
 export function autoscaleText(process: ProcessFormation): string {
   const rule = process.autoscale;
   return rule ? `${rule.minReplicas}-${rule.maxReplicas} @ ${rule.targetCpuPercent}% cpu` : "-";
-}
-
-/** One line of rollout progress, as `deploy` prints it live. */
-export function rolloutEventText(event: RolloutEvent): string {
-  const who = event.replica || event.processType;
-  const what: Record<number, string> = {
-    [RolloutEventKind.ROLLOUT_STARTED]: `rollout of v${event.releaseVersion} started`,
-    [RolloutEventKind.RELEASE_PHASE_STARTED]: "release phase started",
-    [RolloutEventKind.RELEASE_PHASE_SUCCEEDED]: "release phase succeeded",
-    [RolloutEventKind.RELEASE_PHASE_FAILED]: "release phase failed",
-    [RolloutEventKind.REPLICA_STARTED]: `${who} started`,
-    [RolloutEventKind.REPLICA_HEALTHY]: `${who} healthy`,
-    [RolloutEventKind.REPLICA_UNHEALTHY]: `${who} unhealthy`,
-    [RolloutEventKind.REPLICA_DRAINING]: `${who} draining`,
-    [RolloutEventKind.REPLICA_STOPPED]: `${who} stopped`,
-    [RolloutEventKind.AUTOSCALED]: `${who} autoscaled`,
-    [RolloutEventKind.ROLLOUT_SUCCEEDED]: `v${event.releaseVersion} is live`,
-    [RolloutEventKind.ROLLOUT_FAILED]: "rollout failed",
-    [RolloutEventKind.ROLLOUT_ROLLED_BACK]: "rollout rolled back",
-  };
-  const parts = [what[event.kind] ?? enumText(RolloutEventKind, event.kind)];
-  if (event.reason) parts.push(`(${event.reason})`);
-  if (event.message) parts.push(`- ${event.message}`);
-  return parts.join(" ");
 }

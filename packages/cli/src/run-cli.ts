@@ -5,6 +5,7 @@ import { autoscaleCommands } from "./commands/autoscale.js";
 import { deployCommands } from "./commands/deploy.js";
 import { domainCommands } from "./commands/domains.js";
 import { formationCommands } from "./commands/formation.js";
+import { gitCommands } from "./commands/git.js";
 import { identityCommands } from "./commands/identity.js";
 import { netpolCommands } from "./commands/netpol.js";
 import { releaseCommands } from "./commands/releases.js";
@@ -23,6 +24,7 @@ export const commands: readonly Command[] = [
   ...identityCommands,
   ...appCommands,
   ...deployCommands,
+  ...gitCommands,
   ...formationCommands,
   ...autoscaleCommands,
   ...releaseCommands,

@@ -112,7 +112,7 @@ test("an admin creates a team and its token; the team manages its apps, formatio
   t.deepEqual(JSON.parse((await berth(["config", "--json"])).stdout), { MODE: "live", URL: "postgres://db?x=1" });
   t.is((await berth(["config:unset", "MODE"])).code, ExitCode.ok);
   t.regex((await berth(["rollback", "v1"])).stdout, /release v3 is rolling out/);
-  t.regex((await berth(["releases"])).stdout, /^VERSION\s+STATUS\s+DESCRIPTION\s+CREATED\nv3\s+succeeded\s+Rollback to v1/);
+  t.regex((await berth(["releases"])).stdout, /^VERSION\s+STATUS\s+COMMIT\s+DESCRIPTION\s+CREATED\nv3\s+succeeded\s+-\s+Rollback to v1/);
 
   t.regex((await berth(["domains:add", "admin.example.com", "--process", "admin-web"])).stdout, /Added admin.example.com to admin-web/);
   t.regex((await berth(["domains"])).stdout, /admin\.example\.com\s+admin-web\s+custom/);
@@ -152,7 +152,7 @@ test("deploy uploads the demo app in chunks, follows the rollout on the real pla
     /^Uploading .*\nReleased v1; rolling out \(\S+\):\n.*rollout of v1 started.*release phase succeeded.*\| migration done\n.*healthy.*v1 is live/s,
   );
   t.is(deployed.stdout, "Deployed v1 to shop\n");
-  t.regex((await berth(["releases", "--app", "shop"])).stdout, /v1\s+succeeded\s+first/);
+  t.regex((await berth(["releases", "--app", "shop"])).stdout, /v1\s+succeeded\s+-\s+first/);
 
   // logs -f keeps streaming until Ctrl-C, which ends it with exit 0.
   const interrupt = new AbortController();

@@ -25,3 +25,12 @@ export function configKeyProblem(key: string): string | undefined {
   if (reservedConfigKey(key)) return `"${key}" is set by the platform`;
   return undefined;
 }
+
+/** A git object name: 40 hex digits (SHA-1 repositories) or 64 (SHA-256 ones), lower case. */
+const GIT_COMMIT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+/** Why `commit` cannot be a release's git commit, or undefined when it can (empty means none). */
+export function gitCommitProblem(commit: string): string | undefined {
+  if (commit === "" || GIT_COMMIT.test(commit)) return undefined;
+  return "must be a full git commit id (40 or 64 lowercase hex digits)";
+}

@@ -43,8 +43,9 @@ export function appMessage(app: AppRecord, activeRolloutId: string): App {
 }
 
 function artifactMessage(artifact: ArtifactRecord): Artifact {
-  if (artifact.image !== undefined) return create(ArtifactSchema, { source: { case: "image", value: artifact.image }, digest: artifact.digest });
-  return create(ArtifactSchema, { source: { case: "sourceUploadId", value: artifact.sourceUploadId ?? "" }, digest: artifact.digest });
+  const commit = artifact.commit ?? "";
+  if (artifact.image !== undefined) return create(ArtifactSchema, { source: { case: "image", value: artifact.image }, digest: artifact.digest, commit });
+  return create(ArtifactSchema, { source: { case: "sourceUploadId", value: artifact.sourceUploadId ?? "" }, digest: artifact.digest, commit });
 }
 
 const RELEASE_STATUS: Record<ReleaseStatusName, ReleaseStatus> = {

@@ -14,16 +14,48 @@ function fields(check: (checks: FieldChecks) => void): string[] {
 }
 
 const releaseCases: [string, "local" | "kubernetes", ReleaseRequestFields, string[]][] = [
-  ["a local release of an upload", "local", { requestId: "", description: "", source: { case: "sourceUploadId", value: "u1" } }, []],
-  ["a local release of an image", "local", { requestId: "", description: "", source: { case: "image", value: "nginx:1" } }, ["artifact.source_upload_id"]],
-  ["a kubernetes release of an image", "kubernetes", { requestId: "r", description: "", source: { case: "image", value: "registry.example/shop:v1" } }, []],
-  ["a kubernetes release of an upload", "kubernetes", { requestId: "", description: "", source: { case: "sourceUploadId", value: "u1" } }, ["artifact.image"]],
-  ["a kubernetes release of a bad image", "kubernetes", { requestId: "", description: "", source: { case: "image", value: "Bad Image" } }, ["artifact.image"]],
-  ["a release without an artifact", "local", { requestId: "", description: "", source: undefined }, ["artifact.source_upload_id"]],
+  ["a local release of an upload", "local", { requestId: "", description: "", commit: "", source: { case: "sourceUploadId", value: "u1" } }, []],
+  [
+    "a local release of an image",
+    "local",
+    { requestId: "", description: "", commit: "", source: { case: "image", value: "nginx:1" } },
+    ["artifact.source_upload_id"],
+  ],
+  [
+    "a kubernetes release of an image",
+    "kubernetes",
+    { requestId: "r", description: "", commit: "", source: { case: "image", value: "registry.example/shop:v1" } },
+    [],
+  ],
+  [
+    "a kubernetes release of an upload",
+    "kubernetes",
+    { requestId: "", description: "", commit: "", source: { case: "sourceUploadId", value: "u1" } },
+    ["artifact.image"],
+  ],
+  [
+    "a kubernetes release of a bad image",
+    "kubernetes",
+    { requestId: "", description: "", commit: "", source: { case: "image", value: "Bad Image" } },
+    ["artifact.image"],
+  ],
+  ["a release without an artifact", "local", { requestId: "", description: "", commit: "", source: undefined }, ["artifact.source_upload_id"]],
+  [
+    "a release of a pushed commit",
+    "local",
+    { requestId: "", description: "", commit: "0123456789abcdef0123456789abcdef01234567", source: { case: "sourceUploadId", value: "u1" } },
+    [],
+  ],
+  [
+    "an abbreviated commit",
+    "local",
+    { requestId: "", description: "", commit: "0123456", source: { case: "sourceUploadId", value: "u1" } },
+    ["artifact.commit"],
+  ],
   [
     "a long request id and description",
     "local",
-    { requestId: "r".repeat(129), description: "d".repeat(1001), source: { case: "sourceUploadId", value: "u1" } },
+    { requestId: "r".repeat(129), description: "d".repeat(1001), commit: "", source: { case: "sourceUploadId", value: "u1" } },
     ["request_id", "description"],
   ],
 ];

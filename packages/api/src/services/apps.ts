@@ -23,7 +23,8 @@ async function unlessUnimplemented(step: Promise<unknown>): Promise<void> {
 /**
  * Deletes an app in an order that never leaves a half-done state visible:
  * its processes stop, then its routes, domains and certificates go, then its
- * TURN allocations and trust grants, and only then the app itself. Every step
+ * TURN allocations and trust grants, then the app itself and its git
+ * repository. Every step
  * is idempotent, so a delete that failed half-way is finished by retrying it.
  */
 async function deleteOwnedApp(deps: ServiceDeps, ctx: HandlerContext, app: string): Promise<void> {
@@ -42,6 +43,7 @@ async function deleteOwnedApp(deps: ServiceDeps, ctx: HandlerContext, app: strin
   await unlessUnimplemented(turnAllocator.releaseApp({ app }, options()));
   await unlessUnimplemented(netpol.forgetApp({ app }, options()));
   await scheduler.deleteApp({ name: app }, options());
+  await deps.repositories.remove(app);
 }
 
 /** AppService's app lifecycle: create, list, show, delete. */

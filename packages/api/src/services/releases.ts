@@ -10,7 +10,7 @@ import {
   UpdateConfigResponseSchema,
 } from "@berth/proto/api/v1/apps";
 import { requireTeam } from "../auth.js";
-import { configKeyProblem, createFieldChecks, MAX_CONFIG_VALUE_BYTES, MAX_PROCFILE_BYTES, MAX_RELEASE_DESCRIPTION } from "@berth/kit";
+import { configKeyProblem, createFieldChecks, gitCommitProblem, MAX_CONFIG_VALUE_BYTES, MAX_PROCFILE_BYTES, MAX_RELEASE_DESCRIPTION } from "@berth/kit";
 import type { FieldChecks } from "@berth/kit";
 import { streamCall } from "../peers.js";
 import { ownedApp, readOwnedApp } from "./app-ownership.js";
@@ -82,6 +82,8 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       } else {
         checks.required("artifact.source_upload_id", source.value, 128);
       }
+      const commitProblem = gitCommitProblem(request.artifact?.commit ?? "");
+      if (commitProblem !== undefined) checks.add("artifact.commit", commitProblem);
       if (request.procfile.length > MAX_PROCFILE_BYTES) checks.add("procfile", `must be at most ${MAX_PROCFILE_BYTES} bytes`);
       else if (request.procfile.trim() !== "") {
         const procfile = parseProcfile(request.procfile);

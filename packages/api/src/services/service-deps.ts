@@ -3,6 +3,7 @@ import type { Logger } from "@berth/kit";
 import type { ProcessFormation } from "@berth/proto/type/v1/process";
 import { unaryCall } from "../peers.js";
 import type { Peers } from "../peers.js";
+import type { GitRepositories } from "../git/repositories.js";
 import type { ReadModel } from "../read-model/read-model.js";
 import type { SharedReads } from "../read-model/shared-reads.js";
 import type { ApiStore } from "../store/index.js";
@@ -11,6 +12,8 @@ import type { ApiStore } from "../store/index.js";
 export interface ServiceDeps {
   peers: Peers;
   store: ApiStore;
+  /** The apps' git repositories (deleted with their app). */
+  repositories: GitRepositories;
   /** The deadline of a peer call when the client set none. */
   callTimeoutMs: number;
   logger: Logger;

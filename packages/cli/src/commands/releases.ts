@@ -74,6 +74,8 @@ export const releaseCommands: Command[] = [
           [
             { header: "version", value: (r) => `v${r.version}` },
             { header: "status", value: (r) => releaseStatusText(r.status) + (r.failureReason ? ` (${r.failureReason})` : "") },
+            // Seven digits, as git shows a commit in short.
+            { header: "commit", value: (r) => r.artifact?.commit.slice(0, 7) || "-" },
             { header: "description", value: (r) => r.description || (r.rollbackOfVersion ? `Rollback to v${r.rollbackOfVersion}` : "-") },
             { header: "created", value: (r) => timeText(r.createdAt) },
           ],

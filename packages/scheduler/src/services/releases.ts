@@ -47,7 +47,12 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
     async createRelease(request) {
       const source = request.artifact?.source;
       const checks = createFieldChecks();
-      checkReleaseRequest(checks, config.engine, { requestId: request.requestId, description: request.description, source });
+      checkReleaseRequest(checks, config.engine, {
+        requestId: request.requestId,
+        description: request.description,
+        source,
+        commit: request.artifact?.commit ?? "",
+      });
       checks.throwIfAny();
       const app = await requireApp(db, request.app);
       let sourceDir = "";
@@ -71,7 +76,8 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
           app,
           processes.map((process) => process.processType),
         );
-      const artifact = source?.case === "image" ? { image: source.value, digest } : { sourceUploadId: source?.value ?? "", digest };
+      const commit = request.artifact?.commit || undefined;
+      const artifact = source?.case === "image" ? { image: source.value, digest, commit } : { sourceUploadId: source?.value ?? "", digest, commit };
       const response = await runOnce(
         db,
         { scope: `CreateRelease:${app.name}`, requestSchema: CreateReleaseRequestSchema, request, responseSchema: CreateReleaseResponseSchema },

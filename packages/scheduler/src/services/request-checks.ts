@@ -3,6 +3,7 @@ import {
   configKeyProblem,
   createFieldChecks,
   dnsLabelProblem,
+  gitCommitProblem,
   internalHostname,
   routeHostLabel,
   invalidArgument,
@@ -39,12 +40,15 @@ export interface ReleaseRequestFields {
   requestId: string;
   description: string;
   source: { case: "sourceUploadId" | "image"; value: string } | { case: undefined; value?: undefined } | undefined;
+  commit: string;
 }
 
 /** The fields of a CreateRelease: its artifact must suit the engine. */
 export function checkReleaseRequest(checks: FieldChecks, engine: "local" | "kubernetes", request: ReleaseRequestFields): void {
   checkRequestId(checks, request.requestId);
   checks.maxLength("description", request.description, MAX_RELEASE_DESCRIPTION);
+  const commitProblem = gitCommitProblem(request.commit);
+  if (commitProblem !== undefined) checks.add("artifact.commit", commitProblem);
   const source = request.source;
   if (engine === "local" && source?.case !== "sourceUploadId") {
     checks.add("artifact.source_upload_id", "the local engine runs source archives: upload one and name it here");

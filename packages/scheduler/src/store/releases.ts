@@ -6,6 +6,8 @@ export interface ArtifactRecord {
   image?: string;
   sourceUploadId?: string;
   digest: string;
+  /** The git commit the source was archived from (a push), when known. */
+  commit?: string;
 }
 
 /** Where a release stands. */

@@ -1,0 +1,111 @@
+import { createHash, randomUUID } from "node:crypto";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { MAX_RELEASE_DESCRIPTION, rolloutEventText } from "@berth/kit";
+import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
+import type { Rollout } from "@berth/proto/type/v1/release";
+import { auditCodeName } from "../audit.js";
+import type { ServiceDeps } from "../services/service-deps.js";
+import { gitEnvironment, runGit } from "./git-command.js";
+import type { PushHandler } from "./push-hooks.js";
+
+/** The branches whose push deploys, in order of preference when one push updates both. */
+const DEPLOYED_REFS = ["refs/heads/main", "refs/heads/master"];
+const DELETED = /^0+$/;
+/** What the audit log calls a deploy by push. */
+const AUDITED_AS = "git push";
+
+function ended(rollout: Rollout | undefined): boolean {
+  return rollout !== undefined && [RolloutState.SUCCEEDED, RolloutState.FAILED, RolloutState.ROLLED_BACK].includes(rollout.state);
+}
+
+/**
+ * Deploys a push to main (or master): archives the pushed commit from git's
+ * quarantine, uploads it as a source archive, makes a release recording the
+ * commit, and follows its rollout (build, release phase, replicas) line by
+ * line. The hook exits 0 only when the rollout succeeded, so `git push`
+ * fails, and the ref is not updated, when the build, the release phase or
+ * the rollout did.
+ */
+export function createPushDeployer(deps: ServiceDeps): PushHandler {
+  const { scheduler } = deps.peers;
+  const unary = (signal: AbortSignal) => ({ signal, timeoutMs: deps.callTimeoutMs });
+
+  return async (push, request, say, signal) => {
+    const update = DEPLOYED_REFS.map((ref) => request.updates.find((candidate) => candidate.ref === ref)).find((found) => found !== undefined);
+    if (update === undefined) {
+      say(`berth: ${request.updates.map((u) => u.ref).join(", ")} stored; only a push to main or master deploys`);
+      return 0;
+    }
+    const branch = update.ref.slice("refs/heads/".length);
+    if (DELETED.test(update.newId)) {
+      say(`berth: ${branch} deleted; nothing deploys and the current release keeps serving`);
+      return 0;
+    }
+    const short = update.newId.slice(0, 7);
+    const requestId = randomUUID();
+    // Like a Deploy call, a push is audited once, with the outcome of making the release.
+    let audited = false;
+    const audit = async (code: Code | 0, message: string) => {
+      audited = true;
+      await deps.store.audit
+        .record({ tokenId: push.tokenId, team: push.team, rpc: AUDITED_AS, app: push.app, requestId, code: auditCodeName(code), message })
+        .catch((error: unknown) => deps.logger.error("could not write the audit log", { rpc: AUDITED_AS, error }));
+    };
+    try {
+      const git = gitEnvironment({}, { GIT_DIR: push.repository, ...request.objectEnvironment });
+      const archive = await runGit(["archive", "--format=tar.gz", update.newId], git, signal);
+      const subject = (await runGit(["show", "--no-patch", "--format=%s", update.newId], git, signal)).toString("utf8").trim();
+      say(`berth: deploying ${short} (${branch}) to ${push.app}`);
+      const sha256 = createHash("sha256").update(archive).digest("hex");
+      const upload = await scheduler.beginSourceUpload({ app: push.app, sizeBytes: BigInt(archive.length), sha256 }, unary(signal));
+      await deps.store.sourceUploads.record(upload.uploadId, { team: push.team, app: push.app });
+      for (let offset = 0; offset < archive.length; offset += upload.maxChunkBytes) {
+        const data = archive.subarray(offset, offset + upload.maxChunkBytes);
+        await scheduler.uploadSourceChunk({ uploadId: upload.uploadId, offset: BigInt(offset), data }, unary(signal));
+      }
+      const { release, rollout } = await scheduler.createRelease(
+        {
+          app: push.app,
+          artifact: { source: { case: "sourceUploadId", value: upload.uploadId }, digest: sha256, commit: update.newId },
+          procfile: "",
+          description: `${short} ${subject}`.slice(0, MAX_RELEASE_DESCRIPTION),
+          requestId,
+        },
+        unary(signal),
+      );
+      await audit(0, "");
+      if (!release || !rollout) {
+        say(`berth: release v${release?.version ?? "?"} made; nothing to roll out`);
+        return 0;
+      }
+      say(`berth: release v${release.version}, rolling out (${rollout.id}):`);
+      let last: Rollout | undefined;
+      for await (const step of scheduler.watchRollout({ app: push.app, rolloutId: rollout.id }, { signal, timeoutMs: 0 })) {
+        const event = step.event;
+        if (event !== undefined) {
+          if (event.kind !== RolloutEventKind.BUILD_OUTPUT) say(`  ${rolloutEventText(event)}`);
+          for (const line of event.logTail) say(`      | ${line}`);
+        }
+        last = step.rollout ?? last;
+      }
+      if (!ended(last)) {
+        say(`berth: lost the progress of rollout ${rollout.id}; see berth releases --app ${push.app}`);
+        return 1;
+      }
+      if (last!.state === RolloutState.SUCCEEDED) {
+        say(`berth: deployed ${short} to ${push.app} as v${last!.releaseVersion}`);
+        return 0;
+      }
+      const reason = [last!.reason, last!.message].filter(Boolean).join(": ");
+      say(`berth: deploy of v${last!.releaseVersion} failed${reason ? ` (${reason})` : ""}; the push is refused`);
+      return 1;
+    } catch (error) {
+      if (signal.aborted) return 1;
+      const connectError = ConnectError.from(error);
+      if (connectError.code === Code.Unknown || connectError.code === Code.Internal) deps.logger.error("a push deploy failed", { app: push.app, error });
+      if (!audited) await audit(connectError.code, connectError.rawMessage);
+      say(`berth: the deploy was refused: ${connectError.rawMessage}`);
+      return 1;
+    }
+  };
+}

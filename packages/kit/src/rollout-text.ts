@@ -1,0 +1,35 @@
+import { RolloutEventKind } from "@berth/proto/type/v1/release";
+import type { RolloutEvent } from "@berth/proto/type/v1/release";
+
+/** An enum value's name without its prefix, lower-case with spaces: RELEASE_STATUS_ROLLED_BACK -> "rolled back". */
+export function enumText(names: Record<number, string>, value: number): string {
+  return (names[value] ?? "unspecified").toLowerCase().replace(/_/g, " ");
+}
+
+/** One line of rollout progress, as `deploy` and `git push` print it live (a build's output lines are in `logTail`). */
+export function rolloutEventText(event: RolloutEvent): string {
+  const who = event.replica || event.processType;
+  const what: Record<number, string> = {
+    [RolloutEventKind.ROLLOUT_STARTED]: `rollout of v${event.releaseVersion} started`,
+    [RolloutEventKind.BUILD_STARTED]: "build started",
+    [RolloutEventKind.BUILD_OUTPUT]: "build output",
+    [RolloutEventKind.BUILD_SUCCEEDED]: "build succeeded",
+    [RolloutEventKind.BUILD_FAILED]: "build failed",
+    [RolloutEventKind.RELEASE_PHASE_STARTED]: "release phase started",
+    [RolloutEventKind.RELEASE_PHASE_SUCCEEDED]: "release phase succeeded",
+    [RolloutEventKind.RELEASE_PHASE_FAILED]: "release phase failed",
+    [RolloutEventKind.REPLICA_STARTED]: `${who} started`,
+    [RolloutEventKind.REPLICA_HEALTHY]: `${who} healthy`,
+    [RolloutEventKind.REPLICA_UNHEALTHY]: `${who} unhealthy`,
+    [RolloutEventKind.REPLICA_DRAINING]: `${who} draining`,
+    [RolloutEventKind.REPLICA_STOPPED]: `${who} stopped`,
+    [RolloutEventKind.AUTOSCALED]: `${who} autoscaled`,
+    [RolloutEventKind.ROLLOUT_SUCCEEDED]: `v${event.releaseVersion} is live`,
+    [RolloutEventKind.ROLLOUT_FAILED]: "rollout failed",
+    [RolloutEventKind.ROLLOUT_ROLLED_BACK]: "rollout rolled back",
+  };
+  const parts = [what[event.kind] ?? enumText(RolloutEventKind, event.kind)];
+  if (event.reason) parts.push(`(${event.reason})`);
+  if (event.message) parts.push(`- ${event.message}`);
+  return parts.join(" ");
+}
