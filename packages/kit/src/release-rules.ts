@@ -11,12 +11,26 @@ const CONFIG_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
 export const MAX_CONFIG_VALUE_BYTES = 32 * 1024;
 /** The longest release description. */
 export const MAX_RELEASE_DESCRIPTION = 1000;
+/**
+ * The most bytes of an app's whole environment as `KEY=value` strings: well
+ * under what exec allows, so a release never fails to start on it.
+ */
+export const MAX_ENVIRONMENT_BYTES = 256 * 1024;
+/** The most config vars an app may hold. */
+export const MAX_CONFIG_VARS = 1000;
 /** The largest Procfile. */
 export const MAX_PROCFILE_BYTES = 64 * 1024;
 
 /** Config vars the platform sets itself on every replica: PORT and BERTH_*. */
 export function reservedConfigKey(key: string): boolean {
   return key === "PORT" || key.startsWith("BERTH_");
+}
+
+/** The bytes `vars` take in a process's environment, as `KEY=value` strings. */
+export function environmentBytes(vars: Record<string, string>): number {
+  let bytes = 0;
+  for (const [key, value] of Object.entries(vars)) bytes += Buffer.byteLength(key) + 1 + Buffer.byteLength(value);
+  return bytes;
 }
 
 /** Why `key` cannot name a config var, or undefined when it can. */

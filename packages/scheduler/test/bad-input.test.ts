@@ -204,3 +204,34 @@ test("two apps never share a platform hostname, across teams: app a-b's web and 
   t.regex(taken.message, /a-b\.<platform domain>/);
   t.is((await refusal(client.getApp({ name: "a-b" }))).code, Code.NotFound, "the app was not created");
 });
+
+test("internal callers get the same checks: control characters in ids, versions out of range, NUL in values, the whole environment bounded across calls", async (t) => {
+  const { client } = await startTestScheduler(t);
+  await client.createApp({ team: "acme", name: "shop" });
+  const cases: [string, Promise<unknown>, string][] = [
+    ["replica with NUL", client.deleteReplica({ app: "shop", replica: "shop-web-1\u0000" }), "replica"],
+    ["upload id with NUL", client.uploadSourceChunk({ uploadId: "up-\u0000", offset: 0n, data: new Uint8Array([1]) }), "upload_id"],
+    ["rollout id with NUL", client.getRollout({ app: "shop", rolloutId: "ro-\u0000" }), "rollout_id"],
+    ["watched rollout id with NUL", client.watchRollout({ app: "shop", rolloutId: "ro-\u0000" })[Symbol.asyncIterator]().next(), "rollout_id"],
+    ["process type with a newline", client.restartProcess({ app: "shop", processType: "web\n" }), "process_type"],
+    ["log filter with NUL", client.streamLogs({ app: "shop", replica: "\u0000" })[Symbol.asyncIterator]().next(), "replica"],
+    ["consumer with NUL", client.ackEndpoints({ consumer: "router\u0000", generation: 0n }), "consumer"],
+    ["release version past 2^31-1", client.getRelease({ app: "shop", version: 2 ** 31 }), "version"],
+    ["rollback version past 2^31-1", client.rollback({ app: "shop", version: 2 ** 32 - 1 }), "version"],
+    ["config value with NUL", client.updateConfig({ app: "shop", set: { TOKEN: "a\u0000b" } }), 'set["TOKEN"]'],
+  ];
+  for (const [name, call, field] of cases) {
+    const { code, fields, message } = await refusal(call);
+    t.is(code, Code.InvalidArgument, name);
+    t.deepEqual(fields, [field], `${name}: ${message}`);
+  }
+
+  // Each call is small enough; together they would pass the 256 KiB an app's environment may take.
+  const vars = (prefix: string) => Object.fromEntries(Array.from({ length: 7 }, (_, i) => [`${prefix}_${i}`, "x".repeat(30_000)]));
+  await client.updateConfig({ app: "shop", set: vars("FIRST") });
+  const tooMuch = await refusal(client.updateConfig({ app: "shop", set: vars("SECOND") }));
+  t.is(tooMuch.code, Code.InvalidArgument);
+  t.deepEqual(tooMuch.fields, ["set"]);
+  t.regex(tooMuch.message, /environment would take 420\d+ bytes, more than the 262144/);
+  t.deepEqual(Object.keys((await client.getConfig({ app: "shop" })).config).sort(), Object.keys(vars("FIRST")).sort());
+});

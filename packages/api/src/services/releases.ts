@@ -10,7 +10,16 @@ import {
   UpdateConfigResponseSchema,
 } from "@berth/proto/api/v1/apps";
 import { requireTeam } from "../auth.js";
-import { configKeyProblem, createFieldChecks, gitCommitProblem, MAX_CONFIG_VALUE_BYTES, MAX_PROCFILE_BYTES, MAX_RELEASE_DESCRIPTION } from "@berth/kit";
+import {
+  configKeyProblem,
+  createFieldChecks,
+  environmentBytes,
+  gitCommitProblem,
+  MAX_CONFIG_VALUE_BYTES,
+  MAX_ENVIRONMENT_BYTES,
+  MAX_PROCFILE_BYTES,
+  MAX_RELEASE_DESCRIPTION,
+} from "@berth/kit";
 import type { FieldChecks } from "@berth/kit";
 import { streamCall } from "../peers.js";
 import { ownedApp, readOwnedApp } from "./app-ownership.js";
@@ -24,8 +33,6 @@ type ReleaseHandlers = Omit<ServiceImpl<typeof AppService>, "createApp" | "listA
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** Config vars one UpdateConfig may set or unset. */
 const MAX_CONFIG_KEYS_PER_CALL = 500;
-/** An app's whole environment as `KEY=value` bytes: well under what exec allows, so a release never fails to start on it. */
-const MAX_ENVIRONMENT_BYTES = 256 * 1024;
 const MAX_IMAGE_REFERENCE = 512;
 
 function checkConfigKey(checks: FieldChecks, field: string, key: string): void {
@@ -162,16 +169,14 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       if (setKeys.length + request.unset.length > MAX_CONFIG_KEYS_PER_CALL) {
         checks.add("set", `must change at most ${MAX_CONFIG_KEYS_PER_CALL} config vars at once, got ${setKeys.length + request.unset.length}`);
       }
-      let environmentBytes = 0;
       for (const key of setKeys) {
         checkConfigKey(checks, `set[${key}]`, key);
         const bytes = Buffer.byteLength(request.set[key]!);
-        environmentBytes += Buffer.byteLength(key) + 1 + bytes;
         if (bytes > MAX_CONFIG_VALUE_BYTES) checks.add(`set[${key}]`, `value must be at most ${MAX_CONFIG_VALUE_BYTES} bytes, got ${bytes}`);
       }
-      if (environmentBytes > MAX_ENVIRONMENT_BYTES) {
-        checks.add("set", `the environment must be at most ${MAX_ENVIRONMENT_BYTES} bytes, got ${environmentBytes}`);
-      }
+      // The whole environment after the change is the scheduler's to check; one call alone must not exceed it either.
+      const setBytes = environmentBytes(request.set);
+      if (setBytes > MAX_ENVIRONMENT_BYTES) checks.add("set", `the environment must be at most ${MAX_ENVIRONMENT_BYTES} bytes, got ${setBytes}`);
       request.unset.forEach((key, index) => {
         checkConfigKey(checks, `unset[${index}]`, key);
         if (key in request.set) checks.add(`unset[${index}]`, `"${key}" is both set and unset`);

@@ -1,12 +1,13 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { invalidArgument } from "@berth/kit";
 import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
-import { consumerProblem } from "./request-checks.js";
+import { consumerProblem, requireFields } from "./request-checks.js";
 import type { SchedulerServiceDeps } from "./service-deps.js";
 
 type EndpointHandlers = Pick<ServiceImpl<typeof SchedulerService>, "watchEndpoints" | "ackEndpoints" | "reportDrained">;
 
 function requireConsumer(consumer: string): void {
+  requireFields({ ids: { consumer } });
   const problem = consumerProblem(consumer);
   if (problem !== undefined) throw invalidArgument("consumer", problem);
 }

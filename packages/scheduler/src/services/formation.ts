@@ -13,6 +13,7 @@ import { insertRollout, setProgressDeadline } from "../store/rollouts.js";
 import { replicaMessage, rolloutMessage } from "../views.js";
 import { formationContext, formationOf, requireApp } from "./app-reads.js";
 import { afterChange } from "./service-deps.js";
+import { requireFields } from "./request-checks.js";
 import type { SchedulerServiceDeps } from "./service-deps.js";
 
 type FormationHandlers = Pick<
@@ -78,6 +79,7 @@ export function createFormationHandlers(deps: SchedulerServiceDeps): FormationHa
     },
 
     async unsetAutoscale(request) {
+      requireFields({ ids: { process_type: request.processType } });
       const app = await requireApp(db, request.app);
       if (!(await deleteAutoscaleRule(db, app.name, request.processType))) {
         throw notFound(`"${request.processType}" of app "${app.name}" has no autoscale rule`);
@@ -86,12 +88,14 @@ export function createFormationHandlers(deps: SchedulerServiceDeps): FormationHa
     },
 
     async listReplicas(request) {
+      requireFields({ optionalIds: { process_type: request.processType } });
       const app = await requireApp(db, request.app);
       const replicas = await listReplicas(db, app.name);
       return { replicas: replicas.filter((replica) => request.processType === "" || replica.processType === request.processType).map(replicaMessage) };
     },
 
     async restartProcess(request) {
+      requireFields({ ids: { process_type: request.processType } });
       const app = await requireApp(db, request.app);
       const context = await formationContext(db, config, app);
       const routingClass = context.types.get(request.processType);
@@ -125,6 +129,7 @@ export function createFormationHandlers(deps: SchedulerServiceDeps): FormationHa
     },
 
     async deleteReplica(request) {
+      requireFields({ ids: { replica: request.replica } });
       const app = await requireApp(db, request.app);
       const replica = await findReplica(db, request.replica);
       if (replica === undefined || replica.app !== app.name) throw notFound(`app "${app.name}" has no replica "${request.replica}"`);

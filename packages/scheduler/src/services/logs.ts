@@ -6,7 +6,7 @@ import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { LogLineSchema } from "@berth/proto/type/v1/process";
 import type { LogEntry } from "../engine/engine.js";
 import { requireApp } from "./app-reads.js";
-import { MAX_TAIL_LINES } from "./request-checks.js";
+import { MAX_TAIL_LINES, requireFields } from "./request-checks.js";
 import type { SchedulerServiceDeps } from "./service-deps.js";
 
 type LogHandlers = Pick<ServiceImpl<typeof SchedulerService>, "streamLogs">;
@@ -30,6 +30,7 @@ export function createLogHandlers(deps: SchedulerServiceDeps): LogHandlers {
   const { db, logs } = deps;
   return {
     async *streamLogs(request, ctx) {
+      requireFields({ optionalIds: { process_type: request.processType, replica: request.replica } });
       const app = await requireApp(db, request.app);
       if (request.tailLines > MAX_TAIL_LINES) throw invalidArgument("tail_lines", `must be at most ${MAX_TAIL_LINES}`);
       const filter = { app: app.name, processType: request.processType, replica: request.replica };

@@ -20,7 +20,7 @@ import { requireApp } from "./app-reads.js";
 import { runOnce } from "./idempotency.js";
 import { checkKubernetesNames } from "./kubernetes-names.js";
 import { DEFAULT_PROCESSES } from "../release-commands.js";
-import { checkConfigChange, checkReleaseRequest, checkRequestId, processesFrom } from "./request-checks.js";
+import { checkConfigChange, checkEnvironmentSize, checkReleaseRequest, checkRequestId, processesFrom, requireFields } from "./request-checks.js";
 import { afterChange } from "./service-deps.js";
 import type { SchedulerServiceDeps } from "./service-deps.js";
 
@@ -40,6 +40,7 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
     },
 
     async uploadSourceChunk(request) {
+      requireFields({ ids: { upload_id: request.uploadId } });
       const { receivedBytes, complete } = await uploads.chunk(request.uploadId, Number(request.offset), request.data);
       return { receivedBytes: BigInt(receivedBytes), complete };
     },
@@ -97,6 +98,7 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
     },
 
     async getRelease(request) {
+      requireFields({ versions: { version: request.version } });
       const app = await requireApp(db, request.app);
       const release = await findRelease(db, app.name, request.version);
       if (release === undefined) throw notFound(`app "${app.name}" has no release v${request.version}`);
@@ -111,6 +113,7 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
     async rollback(request) {
       const checks = createFieldChecks();
       checkRequestId(checks, request.requestId);
+      if (request.version !== 0) checks.releaseVersion("version", request.version);
       checks.throwIfAny();
       const app = await requireApp(db, request.app);
       const response = await runOnce(
@@ -172,6 +175,9 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
           const locked = await requireApp(tx, app.name, true);
           const next = { ...locked.config, ...request.set };
           for (const key of request.unset) delete next[key];
+          const sizeChecks = createFieldChecks();
+          checkEnvironmentSize(sizeChecks, next);
+          sizeChecks.throwIfAny();
           const serving = locked.currentReleaseVersion > 0 ? await findRelease(tx, app.name, locked.currentReleaseVersion) : undefined;
           if (serving === undefined) {
             await requireNoRollout(tx, locked);

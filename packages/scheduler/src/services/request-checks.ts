@@ -3,12 +3,15 @@ import {
   configKeyProblem,
   createFieldChecks,
   dnsLabelProblem,
+  environmentBytes,
   gitCommitProblem,
   internalHostname,
   routeHostLabel,
   invalidArgument,
   invalidArguments,
   MAX_CONFIG_VALUE_BYTES,
+  MAX_CONFIG_VARS,
+  MAX_ENVIRONMENT_BYTES,
   MAX_PROCFILE_BYTES,
   MAX_RELEASE_DESCRIPTION,
   parseProcfile,
@@ -22,11 +25,26 @@ const MAX_REQUEST_ID = 128;
 /** The most lines a log tail may ask for. */
 export const MAX_TAIL_LINES = 10_000;
 const MAX_CONSUMER = 128;
+const MAX_ID = 256;
 const IMAGE_REFERENCE = /^[a-z0-9]+([._\-/:@][A-Za-z0-9_.-]+)*$/;
 
 /** An optional request id of a retried call. */
 export function checkRequestId(checks: FieldChecks, requestId: string): void {
   if (requestId.length > MAX_REQUEST_ID) checks.add("request_id", `must be at most ${MAX_REQUEST_ID} characters`);
+}
+
+/**
+ * Refuses what the store cannot hold or no caller should send, naming the
+ * field: ids with control characters (a NUL cannot be stored), release
+ * versions outside 1..2^31-1. The API checks the same for its callers; the
+ * scheduler checks again for any internal caller.
+ */
+export function requireFields(fields: { ids?: Record<string, string>; optionalIds?: Record<string, string>; versions?: Record<string, number> }): void {
+  const checks = createFieldChecks();
+  for (const [field, value] of Object.entries(fields.ids ?? {})) checks.required(field, value, MAX_ID);
+  for (const [field, value] of Object.entries(fields.optionalIds ?? {})) if (value !== "") checks.required(field, value, MAX_ID);
+  for (const [field, value] of Object.entries(fields.versions ?? {})) checks.releaseVersion(field, value);
+  checks.throwIfAny();
 }
 
 /** Refuses a name that is not a DNS label, naming `field`. */
@@ -84,12 +102,24 @@ export function checkConfigChange(checks: FieldChecks, set: Record<string, strin
     const problem = configKeyProblem(key);
     if (problem !== undefined) checks.add(`set[${JSON.stringify(key)}]`, problem);
     if (Buffer.byteLength(value) > MAX_CONFIG_VALUE_BYTES) checks.add(`set[${JSON.stringify(key)}]`, `value must be at most ${MAX_CONFIG_VALUE_BYTES} bytes`);
+    // An environment string ends at its first NUL: exec cannot pass one.
+    if (value.includes("\u0000")) checks.add(`set[${JSON.stringify(key)}]`, "value must not contain a NUL character");
   }
   unset.forEach((key, index) => {
     const problem = configKeyProblem(key);
     if (problem !== undefined) checks.add(`unset[${index}]`, problem);
     if (key in set) checks.add(`unset[${index}]`, `"${key}" is also set in the same request`);
   });
+}
+
+/** An app's whole environment after a change: bounded in vars and bytes, so that its replicas and release task can start. */
+export function checkEnvironmentSize(checks: FieldChecks, environment: Record<string, string>): void {
+  const count = Object.keys(environment).length;
+  if (count > MAX_CONFIG_VARS) checks.add("set", `the app would have ${count} config vars, more than the ${MAX_CONFIG_VARS} an app may have`);
+  const bytes = environmentBytes(environment);
+  if (bytes > MAX_ENVIRONMENT_BYTES) {
+    checks.add("set", `the app's environment would take ${bytes} bytes, more than the ${MAX_ENVIRONMENT_BYTES} an app may have; unset some config vars first`);
+  }
 }
 
 /** The name an endpoint consumer (a router) gives itself. */

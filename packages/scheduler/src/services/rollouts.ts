@@ -5,6 +5,7 @@ import { rolloutKey } from "../change-feed.js";
 import { findRollout, listRolloutEvents, listRollouts } from "../store/rollouts.js";
 import { rolloutEventMessage, rolloutMessage } from "../views.js";
 import { requireApp } from "./app-reads.js";
+import { requireFields } from "./request-checks.js";
 import type { SchedulerServiceDeps } from "./service-deps.js";
 
 type RolloutHandlers = Pick<ServiceImpl<typeof SchedulerService>, "getRollout" | "listRollouts" | "watchRollout">;
@@ -14,6 +15,7 @@ export function createRolloutHandlers(deps: SchedulerServiceDeps): RolloutHandle
   const { db, feed } = deps;
   return {
     async getRollout(request) {
+      requireFields({ ids: { rollout_id: request.rolloutId } });
       const app = await requireApp(db, request.app);
       const rollout = await findRollout(db, request.rolloutId);
       if (rollout === undefined || rollout.app !== app.name) throw notFound(`app "${app.name}" has no rollout "${request.rolloutId}"`);
@@ -27,6 +29,7 @@ export function createRolloutHandlers(deps: SchedulerServiceDeps): RolloutHandle
     },
 
     async *watchRollout(request, ctx) {
+      requireFields({ ids: { rollout_id: request.rolloutId } });
       const app = await requireApp(db, request.app);
       let sequence = Number(request.fromSequence);
       const key = rolloutKey(request.rolloutId);
