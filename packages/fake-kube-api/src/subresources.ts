@@ -117,7 +117,13 @@ export function serveLog(
     timestamps: query.get("timestamps") === "true",
     ...(integer(query.get("tailLines")) !== undefined ? { tailLines: integer(query.get("tailLines"))! } : {}),
     ...(integer(query.get("sinceSeconds")) !== undefined ? { sinceSeconds: integer(query.get("sinceSeconds"))! } : {}),
+    ...(query.get("sinceTime") ? { sinceTime: query.get("sinceTime")! } : {}),
   };
+  // The API server's validation of PodLogOptions.
+  if (request.sinceSeconds !== undefined && request.sinceTime !== undefined)
+    throw new StatusError("BadRequest", "at most one of `sinceTime` or `sinceSeconds` may be specified");
+  if (request.sinceTime !== undefined && Number.isNaN(Date.parse(request.sinceTime)))
+    throw new StatusError("BadRequest", `invalid sinceTime "${request.sinceTime}": not an RFC 3339 time`);
   if (query.get("follow") !== "true" || request.previous) {
     const lines = kubelet.readLog(namespace, name, request);
     response.writeHead(200, { "content-type": "text/plain" });

@@ -340,3 +340,20 @@ test("the scale subresource reads and writes a Deployment's replicas", async (t)
   });
   t.is(negative.status, 422);
 });
+
+test("a pod's log read with sinceTime has the lines from that second on; sinceTime with sinceSeconds is refused as the API server does", async (t) => {
+  const { api, apply } = await setup(t);
+  await apply(deployment("web", { replicas: 1 }));
+  const pod = await eventually(() => podsOf(api, "web").find(isReady) as Json | undefined, "a ready pod");
+  const logOf = (query: string) => fetch(`${api.url}/api/v1/namespaces/apps/pods/${pod.metadata.name}/log?${query}`);
+  api.writePodLog("apps", pod.metadata.name, "before");
+  // The API keeps sinceTime to the second: wait for the next one.
+  await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 10));
+  const since = new Date().toISOString();
+  api.writePodLog("apps", pod.metadata.name, "after");
+  t.is(await (await logOf(`sinceTime=${encodeURIComponent(since)}`)).text(), "after\n");
+  t.is(await (await logOf("")).text(), "before\nafter\n");
+  const both = await logOf(`sinceTime=${encodeURIComponent(since)}&sinceSeconds=10`);
+  t.is(both.status, 400);
+  t.regex(((await both.json()) as Json).message, /at most one of `sinceTime` or `sinceSeconds`/);
+});

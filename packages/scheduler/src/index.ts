@@ -102,7 +102,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
     const { createKubernetesEngine } = await import("./engine/kubernetes/kubernetes-engine.js");
     const kubeConfig = options.kubeConfig ?? (await loadKubeConfig(config.kubernetes.kubeconfigPath));
     const deployer = createKubernetesDeployer({ kubeConfig, settings: manifestSettingsFrom(config), logger });
-    engine = createKubernetesEngine({ db, deployer, config, logger });
+    engine = createKubernetesEngine({ db, deployer, kubeConfig, endpoints, config, logger });
   } else {
     localRuntime = await chooseReplicaRuntime({
       config: config.localRuntime,
@@ -138,7 +138,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
     logger,
     internalToken: config.internalToken,
     maxMessageBytes: config.maxMessageBytes,
-    services: [serve(SchedulerService, createSchedulerService({ db, config, controller, endpoints, logs: engine.logs, feed, uploads, logger }))],
+    services: [serve(SchedulerService, createSchedulerService({ db, config, controller, endpoints, engine, feed, uploads, logger }))],
   });
   let closing: Promise<void> | undefined;
   const stop = (drain: boolean, graceMs: number) => {

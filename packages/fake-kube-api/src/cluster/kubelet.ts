@@ -85,6 +85,8 @@ export interface LogRequest {
   previous?: boolean;
   tailLines?: number;
   sinceSeconds?: number;
+  /** Only lines written at or after this RFC 3339 time (whole seconds, as the API's metav1.Time keeps it). */
+  sinceTime?: string;
   timestamps?: boolean;
 }
 
@@ -378,7 +380,12 @@ export function createKubelet(cluster: Cluster, nodes: readonly FakeNode[], beha
 
   const render = (line: LogLine, request: LogRequest) => (request.timestamps ? `${line.time} ${line.text}` : line.text);
   const selectLines = (lines: LogLine[], request: LogRequest) => {
-    const since = request.sinceSeconds === undefined ? undefined : Date.now() - request.sinceSeconds * 1000;
+    const since =
+      request.sinceTime !== undefined
+        ? Math.floor(Date.parse(request.sinceTime) / 1000) * 1000
+        : request.sinceSeconds === undefined
+          ? undefined
+          : Date.now() - request.sinceSeconds * 1000;
     const recent = since === undefined ? lines : lines.filter((line) => Date.parse(line.time) >= since);
     return request.tailLines === undefined ? recent : recent.slice(Math.max(0, recent.length - request.tailLines));
   };

@@ -2,6 +2,7 @@ import type { LogStream } from "@berth/proto/type/v1/process";
 import type { RolloutEventKind } from "@berth/proto/type/v1/release";
 import type { AppRecord } from "../store/apps.js";
 import type { ReleaseRecord } from "../store/releases.js";
+import type { ReplicaRecord } from "../store/replicas.js";
 import type { RolloutEventFields, RolloutRecord } from "../store/rollouts.js";
 
 /**
@@ -16,7 +17,13 @@ export interface Engine {
   /** Runs a release's `release` command: a supervised task locally, a Job on Kubernetes. */
   readonly releaseTasks: ReleaseTaskRunner;
   /** Lines printed by replicas and tasks, for `logs`. */
-  readonly logs: LogSource;
+  readonly logs: LogReader;
+  /**
+   * `ps:delete`: takes one replica away; what the formation asks for
+   * replaces it (locally after it left the endpoints and drained, on a
+   * cluster by deleting its pod, which the ReplicaSet replaces).
+   */
+  deleteReplica(app: AppRecord, replica: ReplicaRecord): Promise<void>;
   /** Called once before the first pass: takes over what a previous run left running. */
   start(hooks: EngineHooks): Promise<void>;
   /**
@@ -130,7 +137,15 @@ export interface LogFilter {
   replica?: string;
 }
 
-/** Logs of replicas and tasks: recent lines and new ones as they come. */
+/** Logs as `logs` reads them: recent lines (from the cluster, on Kubernetes, hence a promise) and new ones as they come. */
+export interface LogReader {
+  /** The last `lines` matching lines, oldest first. */
+  tail(filter: LogFilter, lines: number): Promise<LogEntry[]>;
+  /** Calls `listener` with every new matching line until the returned function is called. */
+  follow(filter: LogFilter, listener: (entry: LogEntry) => void): () => void;
+}
+
+/** Logs of replicas and tasks kept in memory: recent lines and new ones as they come. */
 export interface LogSource {
   /** The last `lines` matching lines, oldest first. */
   tail(filter: LogFilter, lines: number): LogEntry[];

@@ -8,7 +8,7 @@ import { POD_SIZES } from "../pod-sizes.js";
 import { recordRolloutEvent } from "../reconcile/rollout-events.js";
 import { newRolloutId, requireNoRollout } from "../release-creation.js";
 import { deleteAutoscaleRule, listAutoscaleRules, listFormation, saveFormationEntry, upsertAutoscaleRule } from "../store/formation.js";
-import { findReplica, listReplicas, setRetirePhase } from "../store/replicas.js";
+import { findReplica, listReplicas } from "../store/replicas.js";
 import { insertRollout, setProgressDeadline } from "../store/rollouts.js";
 import { replicaMessage, rolloutMessage } from "../views.js";
 import { formationContext, formationOf, requireApp } from "./app-reads.js";
@@ -133,7 +133,7 @@ export function createFormationHandlers(deps: SchedulerServiceDeps): FormationHa
       const app = await requireApp(db, request.app);
       const replica = await findReplica(db, request.replica);
       if (replica === undefined || replica.app !== app.name) throw notFound(`app "${app.name}" has no replica "${request.replica}"`);
-      if (replica.retirePhase === "") await setRetirePhase(db, replica.name, "unrouted", { reason: "deleted", generation: 0 });
+      await deps.engine.deleteReplica(app, replica);
       controller.enqueue(app.name);
       return {};
     },

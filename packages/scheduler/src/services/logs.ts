@@ -25,9 +25,14 @@ function logLine(entry: LogEntry) {
   };
 }
 
+function entryKey(entry: LogEntry): string {
+  return `${entry.replica}\n${entry.time.getTime()}\n${entry.text}`;
+}
+
 /** The handler of logs: the last lines of an app's replicas, then new ones as they come. */
 export function createLogHandlers(deps: SchedulerServiceDeps): LogHandlers {
-  const { db, logs } = deps;
+  const { db } = deps;
+  const { logs } = deps.engine;
   return {
     async *streamLogs(request, ctx) {
       requireFields({ optionalIds: { process_type: request.processType, replica: request.replica } });
@@ -43,8 +48,9 @@ export function createLogHandlers(deps: SchedulerServiceDeps): LogHandlers {
           })
         : () => undefined;
       try {
-        const tail = logs.tail(filter, request.tailLines);
-        const sent = new Set(tail);
+        const tail = await logs.tail(filter, request.tailLines);
+        // A line printed while the tail was read can reach the follow as well (as another object, from a cluster).
+        const sent = new Set(tail.map(entryKey));
         for (const entry of tail) yield logLine(entry);
         if (!request.follow) return;
         const onAbort = () => wake?.();
@@ -55,7 +61,7 @@ export function createLogHandlers(deps: SchedulerServiceDeps): LogHandlers {
             if (entry === undefined) {
               await new Promise<void>((resolve) => (wake = resolve));
               wake = undefined;
-            } else if (!sent.has(entry)) {
+            } else if (!sent.has(entryKey(entry))) {
               yield logLine(entry);
             }
           }

@@ -6,7 +6,7 @@ import { appKey } from "../change-feed.js";
 import type { ChangeFeed } from "../change-feed.js";
 import type { SchedulerConfig } from "../config.js";
 import type { EndpointHub } from "../endpoints.js";
-import type { LogSource } from "../engine/engine.js";
+import type { Engine } from "../engine/engine.js";
 import type { AppController } from "../reconcile/app-controller.js";
 import type { SourceUploads } from "../source-uploads.js";
 
@@ -16,7 +16,8 @@ export interface SchedulerServiceDeps {
   config: SchedulerConfig;
   controller: AppController;
   endpoints: EndpointHub;
-  logs: LogSource;
+  /** What handlers ask of the engine directly: logs, and taking a replica away. */
+  engine: Pick<Engine, "logs" | "deleteReplica">;
   feed: ChangeFeed;
   uploads: SourceUploads;
   logger: Logger;

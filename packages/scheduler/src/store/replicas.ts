@@ -134,3 +134,55 @@ export async function deleteReplica(q: Queryable, name: string): Promise<void> {
 export async function stampRetireGeneration(q: Queryable, app: string, generation: number): Promise<void> {
   await q.query("UPDATE replicas SET retire_generation = $2 WHERE app = $1 AND retire_phase = 'unrouted' AND retire_generation = 0", [app, generation]);
 }
+
+/** A replica as a cluster reports it: everything but the local engine's retirement bookkeeping. */
+export type ObservedReplica = Pick<
+  ReplicaRecord,
+  | "name"
+  | "app"
+  | "processType"
+  | "index"
+  | "releaseVersion"
+  | "restartGeneration"
+  | "state"
+  | "ready"
+  | "restarts"
+  | "startedAt"
+  | "zone"
+  | "host"
+  | "port"
+  | "runtimeId"
+  | "isolation"
+  | "lastExitReason"
+  | "createdAt"
+>;
+
+/** Records a replica as a cluster reports it (a pod on Kubernetes): inserted when new, else updated in place. */
+export async function saveObservedReplica(q: Queryable, replica: ObservedReplica): Promise<void> {
+  await q.query(
+    `INSERT INTO replicas (name, app, process_type, replica_index, release_version, restart_generation, state, ready, restarts, started_at,
+       zone, host, port, runtime_id, isolation, last_exit_reason, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+     ON CONFLICT (name) DO UPDATE SET replica_index = $4, release_version = $5, restart_generation = $6, state = $7, ready = $8, restarts = $9,
+       started_at = $10, zone = $11, host = $12, port = $13, runtime_id = $14, isolation = $15, last_exit_reason = $16`,
+    [
+      replica.name,
+      replica.app,
+      replica.processType,
+      replica.index,
+      replica.releaseVersion,
+      replica.restartGeneration,
+      ReplicaState[replica.state],
+      replica.ready,
+      replica.restarts,
+      replica.startedAt,
+      replica.zone,
+      replica.host,
+      replica.port,
+      replica.runtimeId,
+      replica.isolation,
+      replica.lastExitReason,
+      replica.createdAt,
+    ],
+  );
+}

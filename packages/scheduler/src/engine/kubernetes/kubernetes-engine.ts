@@ -1,20 +1,44 @@
+import { CoreV1Api } from "@kubernetes/client-node";
+import type { KubeConfig, V1Pod } from "@kubernetes/client-node";
+import { isKubernetesNotFound } from "@berth/kit";
 import type { Database, Logger } from "@berth/kit";
+import { ReplicaState } from "@berth/proto/type/v1/process";
+import { RolloutEventKind } from "@berth/proto/type/v1/release";
 import type { SchedulerConfig } from "../../config.js";
+import type { EndpointHub } from "../../endpoints.js";
 import { findApp } from "../../store/apps.js";
 import type { AppRecord } from "../../store/apps.js";
 import { listAutoscaleRules, listFormation } from "../../store/formation.js";
 import type { ReleaseRecord } from "../../store/releases.js";
+import { deleteReplica, listReplicas, saveObservedReplica } from "../../store/replicas.js";
+import type { ObservedReplica, ReplicaRecord } from "../../store/replicas.js";
+import { setProgressDeadline } from "../../store/rollouts.js";
 import type { RolloutRecord } from "../../store/rollouts.js";
-import type { ConvergeOutcome, Engine, EngineHooks, ReleaseTaskRunner } from "../engine.js";
-import { createLogHub } from "../log-hub.js";
+import type { ConvergeOutcome, ConvergePass, Engine, EngineHooks, ReleaseTaskRunner, StallReport } from "../engine.js";
+import { createClusterState } from "./cluster-state.js";
 import type { KubernetesDeployer } from "./kubernetes-deployer.js";
 import type { AppManifestInput, AppScope } from "./manifests.js";
 import { manifestSettingsFrom, namespaceOf, releaseJobName } from "./manifests.js";
+import { createPodLogs } from "./pod-logs.js";
+import { appEndpointSets, appPods, podReplicas, replicaChanged } from "./pod-replicas.js";
+
+/** How often an app's unchanged objects are applied again anyway, repairing what was changed behind berth's back. */
+const APPLY_RESYNC_MS = 60_000;
+
+/** The ready replicas of each type, in one comparable text: WatchApps shows a change of it. */
+function readyCounts(replicas: readonly ObservedReplica[]): string {
+  const counts = new Map<string, number>();
+  for (const replica of replicas) if (replica.ready) counts.set(replica.processType, (counts.get(replica.processType) ?? 0) + 1);
+  return [...counts].sort(([a], [b]) => a.localeCompare(b)).join(";");
+}
 
 /** What the kubernetes engine is built from. */
 export interface KubernetesEngineDeps {
   db: Database;
   deployer: KubernetesDeployer;
+  /** The cluster the deployer applies to: its pods, EndpointSlices and logs are read back from there. */
+  kubeConfig: KubeConfig;
+  endpoints: EndpointHub;
   config: SchedulerConfig;
   logger: Logger;
 }
@@ -27,14 +51,32 @@ export interface KubernetesEngineDeps {
  * watches them against the progress deadline in the background; a rollback
  * is the controller applying the last stable release. The autoscaler is the
  * cluster's HorizontalPodAutoscaler.
+ *
+ * Cluster state comes back in through informers on the pods and
+ * EndpointSlices of each team namespace: a change enqueues the apps it
+ * touched, and their next pass stores the pods as replicas (`ps`, ready
+ * counts), publishes the ready addresses as endpoints, and records the
+ * rollout's progress as pods start, become ready, crash or go.
  */
 export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
-  const { db, deployer, config, logger } = deps;
+  const { db, deployer, config, logger, endpoints, kubeConfig } = deps;
+  const settings = manifestSettingsFrom(config);
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const state = createClusterState({ kubeConfig, managedBy: settings.managedBy, logger });
+  // By node: its zone label (empty when it has none); nodes do not move between zones.
+  const zones = new Map<string, string>();
+  // By app: what was last applied and when, so that a pass woken by a pod change does not apply everything again.
+  const applied = new Map<string, { fingerprint: string; at: number }>();
+  const shownReadyCounts = new Map<string, string>();
+  const namespaceOfApp = async (name: string) => {
+    const app = await findApp(db, name);
+    return app && namespaceOf(app.team, settings);
+  };
   const watching = new Map<string, { controller: AbortController; done: Promise<void> }>();
   // By app: how the watch of its rollout (in a given state) ended, until a pass reports it.
   const outcomes = new Map<string, { key: string; outcome: ConvergeOutcome }>();
   const watchKey = (rollout: RolloutRecord) => `${rollout.id}:${rollout.state}`;
-  const scopeOf = (app: AppRecord): AppScope => ({ app: app.name, namespace: namespaceOf(app.team, manifestSettingsFrom(config)) });
+  const scopeOf = (app: AppRecord): AppScope => ({ app: app.name, namespace: namespaceOf(app.team, settings) });
   let hooks: EngineHooks | undefined;
 
   async function manifestInput(app: AppRecord, release: ReleaseRecord): Promise<AppManifestInput> {
@@ -80,33 +122,179 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
     watching.set(key, { controller, done });
   }
 
+  /** The zones of the nodes the pods run on, read once per node. */
+  async function learnZones(pods: readonly V1Pod[]): Promise<void> {
+    for (const node of new Set(pods.map((pod) => pod.spec?.nodeName).filter((name): name is string => name !== undefined))) {
+      if (zones.has(node)) continue;
+      try {
+        const found = await core.readNode({ name: node });
+        zones.set(node, found.metadata?.labels?.["topology.kubernetes.io/zone"] ?? "");
+      } catch (error) {
+        // Shown without a zone this time; the next pass asks again.
+        logger.debug("could not read the pod's node", { node, error });
+      }
+    }
+  }
+
+  /** The last lines of a pod's app container; of the one that ended, when it crashed and waits to restart. */
+  async function podLogTail(namespace: string, replica: ObservedReplica, lines: number): Promise<string[]> {
+    try {
+      const text = await core.readNamespacedPodLog({
+        namespace,
+        name: replica.name,
+        container: replica.processType,
+        tailLines: lines,
+        previous: replica.restarts > 0 && !replica.ready,
+      });
+      return text.split("\n").filter((line) => line !== "");
+    } catch (error) {
+      logger.debug("no log for pod", { pod: replica.name, error });
+      return [];
+    }
+  }
+
+  /** The rollout steps one pod's change amounts to. */
+  async function recordProgress(pass: ConvergePass, namespace: string, before: ReplicaRecord | undefined, after: ObservedReplica): Promise<void> {
+    const { processType, name: replica } = after;
+    const ofTarget = after.releaseVersion === pass.target?.version;
+    if (before === undefined && ofTarget) {
+      await pass.event(RolloutEventKind.REPLICA_STARTED, {
+        processType,
+        replica,
+        message: `pod of v${after.releaseVersion} created${after.zone ? ` in ${after.zone}` : ""}`,
+      });
+    }
+    if (after.ready && before?.ready !== true) {
+      await pass.event(RolloutEventKind.REPLICA_HEALTHY, { processType, replica, message: `ready at ${after.host}:${after.port}` });
+      // The rollout moves: its deadline (also after a restart of the scheduler) counts from here.
+      if (pass.rollout !== undefined && ofTarget) await setProgressDeadline(db, pass.rollout.id, new Date(Date.now() + config.progressDeadlineMs));
+    } else if (after.lastExitReason !== "" && after.lastExitReason !== before?.lastExitReason && !after.ready) {
+      await pass.event(RolloutEventKind.REPLICA_UNHEALTHY, {
+        processType,
+        replica,
+        reason: after.lastExitReason,
+        message: `${after.lastExitReason}${after.restarts > 0 ? ` after ${after.restarts} restarts` : ""}`,
+        logTail: await podLogTail(namespace, after, 5),
+      });
+    } else if (!after.ready && before?.ready === true && after.state !== ReplicaState.STOPPING) {
+      await pass.event(RolloutEventKind.REPLICA_UNHEALTHY, { processType, replica, message: "no longer ready" });
+    }
+    if (after.state === ReplicaState.STOPPING && before?.state !== ReplicaState.STOPPING) {
+      await pass.event(RolloutEventKind.REPLICA_DRAINING, { processType, replica, message: "terminating: left the endpoints" });
+    }
+  }
+
+  /**
+   * Stores the app's pods as its replicas and publishes their ready
+   * addresses; undefined until the namespace's informers have listed once
+   * (an empty view before that would wipe every replica).
+   */
+  async function syncReplicas(pass: ConvergePass, namespace: string): Promise<ObservedReplica[] | undefined> {
+    const { app } = pass;
+    if (!state.synced(namespace)) return undefined;
+    const pods = appPods(state.pods(namespace), app.name);
+    await learnZones(pods);
+    const observed = podReplicas(pods, (node) => zones.get(node) || undefined);
+    const stored = new Map((await listReplicas(db, app.name)).map((replica) => [replica.name, replica]));
+    for (const replica of observed) {
+      const before = stored.get(replica.name);
+      stored.delete(replica.name);
+      if (before !== undefined && !replicaChanged(before, replica)) continue;
+      await saveObservedReplica(db, replica);
+      await recordProgress(pass, namespace, before, replica);
+    }
+    for (const gone of stored.values()) {
+      await deleteReplica(db, gone.name);
+      await pass.event(RolloutEventKind.REPLICA_STOPPED, { processType: gone.processType, replica: gone.name, message: "pod gone" });
+    }
+    const processTypes = (pass.target?.processes ?? []).map((process) => process.processType);
+    await endpoints.publish(app.name, app.team, appEndpointSets(processTypes, observed, state.slices(namespace)));
+    const counts = readyCounts(observed);
+    if (shownReadyCounts.get(app.name) !== counts) {
+      shownReadyCounts.set(app.name, counts);
+      hooks?.appChanged(app.name);
+    }
+    return observed;
+  }
+
+  /** Applies the app's objects when they changed since the last apply, and now and then anyway to repair drift. */
+  async function applyIfChanged(app: AppRecord, target: ReleaseRecord): Promise<void> {
+    const input = await manifestInput(app, target);
+    const fingerprint = JSON.stringify(input);
+    const last = applied.get(app.name);
+    if (last?.fingerprint === fingerprint && Date.now() - last.at < APPLY_RESYNC_MS) return;
+    applied.delete(app.name);
+    await deployer.applyApp(input);
+    applied.set(app.name, { fingerprint, at: Date.now() });
+  }
+
+  /** The stall as the cluster explains it: the first pod of the new release that is not ready, why, and its last lines. */
+  async function explainStall(namespace: string, stall: StallReport, replicas: readonly ObservedReplica[] | undefined, version: number): Promise<StallReport> {
+    const stuck = (replicas ?? []).filter((replica) => replica.releaseVersion === version && !replica.ready);
+    const culprit = stuck.find((replica) => replica.lastExitReason !== "") ?? stuck[0];
+    if (culprit === undefined) return stall;
+    const why = culprit.lastExitReason !== "" ? culprit.lastExitReason : ReplicaState[culprit.state];
+    return {
+      message: `${stall.message}; pod ${culprit.name} is ${why}`,
+      logTail: await podLogTail(namespace, culprit, 20),
+      processType: culprit.processType,
+      replica: culprit.name,
+    };
+  }
+
   return {
     releaseTasks,
-    // Pod logs stay with the cluster (kubectl logs); the scheduler keeps none of its own.
-    logs: createLogHub({ linesPerReplica: 1, finishedReplicasKept: 0 }),
+    logs: createPodLogs({ kubeConfig, state, namespaceOf: namespaceOfApp, managedBy: settings.managedBy, logger }),
+    async deleteReplica(app, replica) {
+      try {
+        // The pod's grace period applies (preStop, then SIGTERM); its ReplicaSet creates the replacement.
+        await core.deleteNamespacedPod({ namespace: scopeOf(app).namespace, name: replica.name });
+      } catch (error) {
+        if (!isKubernetesNotFound(error)) throw error;
+      }
+    },
     async start(engineHooks) {
       hooks = engineHooks;
+      state.onChange((_namespace, apps) => {
+        for (const app of apps) engineHooks.enqueue(app);
+      });
     },
-    async converge({ app, target, rollout }) {
+    async converge(pass) {
+      const { app, target, rollout } = pass;
+      const namespace = scopeOf(app).namespace;
+      state.follow(namespace);
       if (app.deleting) {
+        applied.delete(app.name);
         await deployer.deleteApp(scopeOf(app));
+        await endpoints.removeApp(app.name);
         return { state: "converged" };
       }
-      if (target !== undefined) await deployer.applyApp(await manifestInput(app, target));
-      else if (rollout === undefined) await deployer.deleteApp(scopeOf(app));
+      if (target !== undefined) await applyIfChanged(app, target);
+      else if (rollout === undefined) {
+        applied.delete(app.name);
+        await deployer.deleteApp(scopeOf(app));
+      }
+      const replicas = await syncReplicas(pass, namespace);
       if (rollout === undefined || target === undefined) return { state: "converged" };
       const ended = outcomes.get(app.name);
       if (ended?.key === watchKey(rollout)) {
         outcomes.delete(app.name);
-        return ended.outcome;
+        const { outcome } = ended;
+        return outcome.state === "stalled" && outcome.stall !== undefined
+          ? { ...outcome, stall: await explainStall(namespace, outcome.stall, replicas, target.version) }
+          : outcome;
       }
       watchRollout(app, rollout);
       return { state: "progressing" };
     },
     async forgetApp(app) {
       outcomes.delete(app);
+      applied.delete(app);
+      shownReadyCounts.delete(app);
+      await endpoints.removeApp(app);
     },
     async close() {
+      state.close();
       for (const { controller } of watching.values()) controller.abort();
       await Promise.all([...watching.values()].map(({ done }) => done));
     },

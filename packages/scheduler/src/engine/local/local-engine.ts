@@ -419,7 +419,11 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
       resume: async (release, runtimeId, deadline) =>
         supervisor.resumeReleaseTask(releaseTaskSpecFor(config, release, await teamOf(release.app)), runtimeId, deadline),
     },
-    logs: supervisor.logs,
+    logs: { tail: async (filter, lines) => supervisor.logs.tail(filter, lines), follow: (filter, listener) => supervisor.logs.follow(filter, listener) },
+    async deleteReplica(_app, replica) {
+      // The plan starts its replacement; the replica itself leaves through the endpoint protocol like any other.
+      if (replica.retirePhase === "") await setRetirePhase(db, replica.name, "unrouted", { reason: "deleted", generation: 0 });
+    },
     async start(engineHooks) {
       hooks = engineHooks;
       await recover();

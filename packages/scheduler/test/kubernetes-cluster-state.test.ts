@@ -1,0 +1,235 @@
+import test from "ava";
+import type { ExecutionContext } from "ava";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createLogger, processObjectName, teamNamespace } from "@berth/kit";
+import { createFakeKubeApi } from "@berth/fake-kube-api";
+import type { FakeKubeApiOptions } from "@berth/fake-kube-api";
+import type { WatchEndpointsResponse } from "@berth/proto/scheduler/v1/scheduler";
+import type { ProcessEndpoints } from "@berth/proto/type/v1/network";
+import { ReplicaState } from "@berth/proto/type/v1/process";
+import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
+import { readSchedulerConfig, startScheduler } from "../src/index.js";
+import { eventually, followRollout, isolation, kinds, schedulerClient, testEnvironment } from "./support/scheduler-harness.js";
+
+const NAMESPACE = teamNamespace("berth-apps", "acme");
+const PROCFILE = "web: node web.js\nworker: node worker.js\n";
+type Json = Record<string, any>;
+
+async function setup(t: ExecutionContext, options: FakeKubeApiOptions = {}, overrides: Record<string, string> = {}) {
+  const api = await createFakeKubeApi(options);
+  t.teardown(() => api.close());
+  const place = await isolation(t);
+  const config = readSchedulerConfig(testEnvironment(place.dataDir, place.schema, { BERTH_ENGINE: "kubernetes", ...overrides }));
+  const scheduler = await startScheduler(config, { logger: createLogger("scheduler", { level: "error" }), kubeConfig: api.kubeConfig() });
+  t.teardown(() => scheduler.drain(1000));
+  const client = schedulerClient(scheduler.url);
+  const pods = (labelSelector: string) => api.objects({ kind: "Pod", namespace: NAMESPACE, labelSelector }) as Json[];
+  const deploy = async (image: string, procfile = PROCFILE) => {
+    const { rollout } = await client.createRelease({
+      app: "shop",
+      artifact: { source: { case: "image", value: `registry.example.com/acme/shop:${image}` } },
+      procfile,
+    });
+    return followRollout(client, "shop", rollout!.id);
+  };
+  return { api, client, pods, deploy };
+}
+
+/** Follows WatchEndpoints; `latest()` is the shop's web set as the last message left it. */
+function watchEndpoints(t: ExecutionContext, client: ReturnType<typeof schedulerClient>) {
+  const controller = new AbortController();
+  t.teardown(() => controller.abort());
+  const sets = new Map<string, ProcessEndpoints>();
+  const messages: WatchEndpointsResponse[] = [];
+  void (async () => {
+    for await (const message of client.watchEndpoints({ consumer: "test-router" }, { signal: controller.signal, timeoutMs: 0 })) {
+      messages.push(message);
+      for (const set of message.processes) sets.set(`${set.app}/${set.processType}`, set);
+      await client.ackEndpoints({ consumer: "test-router", generation: message.generation });
+    }
+  })().catch(() => undefined);
+  return { set: (key: string) => sets.get(key), messages };
+}
+
+test("on a cluster, ps shows the pods as replicas, ready counts follow readiness, and the endpoints are the pods' addresses from the EndpointSlices", async (t) => {
+  const { api, client, pods, deploy } = await setup(t);
+  const endpoints = watchEndpoints(t, client);
+  await client.createApp({ team: "acme", name: "shop" });
+  const first = await deploy("v1");
+  t.is(first.rollout.state, RolloutState.SUCCEEDED, first.rollout.message);
+  const progress = kinds(first.events);
+  t.true(progress.includes("REPLICA_STARTED"), progress.join(","));
+  t.true(progress.indexOf("REPLICA_HEALTHY") < progress.indexOf("ROLLOUT_SUCCEEDED"), "the pod became ready before the rollout succeeded");
+  t.regex(first.events.find((event) => event.kind === RolloutEventKind.REPLICA_HEALTHY)!.message, /^ready at 10\.244\.\d+\.\d+:\d+$/);
+
+  await client.updateFormation({
+    app: "shop",
+    changes: [
+      { processType: "web", replicas: 3 },
+      { processType: "worker", replicas: 1 },
+    ],
+  });
+  const replicas = await eventually(async () => {
+    const { replicas: listed } = await client.listReplicas({ app: "shop" });
+    return listed.filter((replica) => replica.ready).length === 4 ? listed : undefined;
+  }, "three web pods and a worker ready");
+  const web = replicas.filter((replica) => replica.processType === "web");
+  const livePods = pods("app.kubernetes.io/component=web");
+  t.deepEqual(web.map((replica) => replica.name).sort(), livePods.map((pod) => pod.metadata.name).sort(), "ps lists the web pods by name");
+  for (const replica of web) {
+    const pod = livePods.find((candidate) => candidate.metadata.name === replica.name)!;
+    t.like(replica, { app: "shop", releaseVersion: 1, state: ReplicaState.UP, ready: true, restarts: 0, host: pod.status.podIP, isolation: "kubernetes" });
+    t.truthy(replica.startedAt);
+  }
+  t.deepEqual(web.map((replica) => replica.zone).sort(), ["zone-a", "zone-b", "zone-c"], "each web pod in its node's zone");
+  t.deepEqual(web.map((replica) => replica.index).sort(), [0, 1, 2]);
+  const formation = (await client.getFormation({ app: "shop" })).processes;
+  t.is(formation.find((process) => process.processType === "web")?.readyReplicas, 3);
+  t.is(formation.find((process) => process.processType === "worker")?.readyReplicas, 1);
+
+  // The router's view: the ready addresses of the web Service's EndpointSlice; a worker has none.
+  const set = await eventually(async () => {
+    const found = endpoints.set("shop/web");
+    return found?.endpoints.length === 3 ? found : undefined;
+  }, "three web endpoints");
+  const slice = api.objects({
+    kind: "EndpointSlice",
+    namespace: NAMESPACE,
+    labelSelector: `kubernetes.io/service-name=${processObjectName("shop", "web")}`,
+  })[0] as Json;
+  t.deepEqual(
+    set.endpoints.map((endpoint) => [endpoint.replica, endpoint.host, endpoint.port, endpoint.zone]).sort(),
+    (slice.endpoints as Json[]).map((endpoint) => [endpoint.targetRef.name, endpoint.addresses[0], slice.ports[0].port, endpoint.zone]).sort(),
+  );
+  t.is(set.team, "acme");
+  t.is(endpoints.set("shop/worker"), undefined, "workers are not routed");
+
+  // ps:delete deletes the pod; its ReplicaSet replaces it and the endpoints follow.
+  const victim = web[0]!.name;
+  await client.deleteReplica({ app: "shop", replica: victim });
+  const after = await eventually(async () => {
+    const { replicas: listed } = await client.listReplicas({ app: "shop", processType: "web" });
+    const ready = listed.filter((replica) => replica.ready);
+    return ready.length === 3 && !listed.some((replica) => replica.name === victim) ? ready : undefined;
+  }, "the deleted pod replaced");
+  t.false(
+    pods("app.kubernetes.io/component=web").some((pod) => pod.metadata.name === victim),
+    "the pod is gone from the cluster",
+  );
+  await eventually(async () => {
+    const names = endpoints
+      .set("shop/web")
+      ?.endpoints.map((endpoint) => endpoint.replica)
+      .sort();
+    return JSON.stringify(names) === JSON.stringify(after.map((replica) => replica.name).sort()) ? true : undefined;
+  }, "the endpoints without the deleted pod");
+  const again = await t.throwsAsync(client.deleteReplica({ app: "shop", replica: victim }));
+  t.is(ConnectError.from(again).code, Code.NotFound);
+});
+
+test("on a cluster, logs tail the pods' logs and follow them, a new pod's from its first line", async (t) => {
+  const { api, client, pods, deploy } = await setup(t, { podBehaviour: () => ({ outcome: "ready", logs: ["listening on $PORT"] }) });
+  await client.createApp({ team: "acme", name: "shop" });
+  await deploy("v1");
+  const [pod] = pods("app.kubernetes.io/component=web");
+  const name = pod!.metadata.name as string;
+  api.writePodLog(NAMESPACE, name, "GET / 200");
+  const tail: string[] = [];
+  for await (const { line } of client.streamLogs({ app: "shop", tailLines: 10 }))
+    tail.push(`${line!.replica} ${line!.processType} v${line!.releaseVersion} ${line!.text}`);
+  t.deepEqual(tail, [`${name} web v1 listening on $PORT`, `${name} web v1 GET / 200`]);
+
+  const controller = new AbortController();
+  const followed: string[] = [];
+  const stream = client.streamLogs({ app: "shop", tailLines: 1, follow: true }, { signal: controller.signal, timeoutMs: 0 });
+  const reading = (async () => {
+    try {
+      for await (const { line } of stream) followed.push(`${line!.replica === name ? "old" : "new"}: ${line!.text}`);
+    } catch (error) {
+      if (ConnectError.from(error).code !== Code.Canceled) throw error;
+    }
+  })();
+  await eventually(async () => (followed.length === 1 ? true : undefined), "the tail line");
+  // Lines come as they are printed; a pod started later (a scale-up) is followed from its first line.
+  await eventually(async () => {
+    api.writePodLog(NAMESPACE, name, "GET /health 200");
+    return followed.includes("old: GET /health 200") ? true : undefined;
+  }, "a new line of the running pod");
+  await client.updateFormation({ app: "shop", changes: [{ processType: "web", replicas: 2 }] });
+  await eventually(async () => (followed.includes("new: listening on $PORT") ? true : undefined), "the new pod's first line");
+  controller.abort();
+  await reading;
+  t.is(followed[0], "old: GET / 200");
+  t.is(followed.filter((line) => line === "old: GET / 200").length, 1, "the tail line is not sent twice");
+});
+
+test("on a cluster, a crash-looping release shows CrashLoopBackOff in ps and the progress stream, and is rolled back", async (t) => {
+  const { api, client, pods, deploy } = await setup(t, {}, { BERTH_SCHEDULER_PROGRESS_DEADLINE_MS: "3000" });
+  await client.createApp({ team: "acme", name: "shop" });
+  await deploy("v1");
+  api.setPodBehaviour((pod) =>
+    (pod as Json).spec.containers[0].image.endsWith(":v2")
+      ? { outcome: "crash-loop", delayMs: 50, logs: ["Error: cannot connect to the database"] }
+      : undefined,
+  );
+  const broken = deploy("v2");
+  const crashed = await eventually(async () => {
+    const { replicas } = await client.listReplicas({ app: "shop", processType: "web" });
+    return replicas.find((replica) => replica.releaseVersion === 2 && replica.lastExitReason === "CrashLoopBackOff");
+  }, "ps shows the v2 pod crash looping");
+  t.is(crashed.state, ReplicaState.CRASHED);
+  t.false(crashed.ready);
+  const { rollout, events } = await broken;
+  t.is(rollout.state, RolloutState.ROLLED_BACK);
+  t.is(rollout.reason, "PROGRESS_DEADLINE_EXCEEDED");
+  const stalled = events.find((event) => event.reason === "PROGRESS_DEADLINE_EXCEEDED")!;
+  t.regex(stalled.message, /pod shop-web-\S+ is CrashLoopBackOff/);
+  t.deepEqual(stalled.logTail, ["Error: cannot connect to the database"], "the crashed container's last lines");
+  t.regex((await client.getRelease({ app: "shop", version: 2 })).release!.failureMessage, /CrashLoopBackOff/);
+  const unhealthy = events.find((event) => event.kind === RolloutEventKind.REPLICA_UNHEALTHY && event.reason === "CrashLoopBackOff");
+  t.truthy(unhealthy, kinds(events).join(","));
+  t.deepEqual(unhealthy!.logTail, ["Error: cannot connect to the database"]);
+  // v1 serves on: its pod never left, v2's are gone.
+  await eventually(async () => {
+    const live = pods("app.kubernetes.io/component=web");
+    return live.length === 1 && live[0]!.metadata.labels["app.kubernetes.io/version"] === "v1" ? true : undefined;
+  }, "v1's pod alone");
+});
+
+test("on a cluster, image pull errors and OOM kills are the reasons ps shows", async (t) => {
+  const { api, client, deploy } = await setup(t, { podTimings: { restartBackoffMs: 2000 } }, { BERTH_SCHEDULER_PROGRESS_DEADLINE_MS: "60000" });
+  await client.createApp({ team: "acme", name: "shop" });
+  await deploy("v1");
+  await client.updateFormation({ app: "shop", changes: [{ processType: "worker", replicas: 1 }] });
+  await eventually(
+    async () => ((await client.getFormation({ app: "shop" })).processes.every((process) => process.readyReplicas === 1) ? true : undefined),
+    "v1 ready",
+  );
+  api.setPodBehaviour((pod) => {
+    const labels = (pod as Json).metadata.labels;
+    if (labels["app.kubernetes.io/version"] !== "v2") return undefined;
+    return labels["app.kubernetes.io/component"] === "web" ? { outcome: "image-pull-error" } : { outcome: "oom-killed", delayMs: 50 };
+  });
+  void deploy("v2").catch(() => undefined);
+  const reasons = await eventually(async () => {
+    const { replicas } = await client.listReplicas({ app: "shop" });
+    const web = replicas.find((replica) => replica.processType === "web" && replica.releaseVersion === 2);
+    const worker = replicas.find((replica) => replica.processType === "worker" && replica.releaseVersion === 2);
+    return web?.lastExitReason === "ImagePullBackOff" && worker?.lastExitReason === "OOMKilled" ? { web, worker } : undefined;
+  }, "the pull error and the OOM kill in ps");
+  t.is(reasons.web.state, ReplicaState.FAILED);
+  t.is(reasons.worker.state, ReplicaState.CRASHED);
+  t.true(reasons.worker.restarts >= 1);
+  // The v1 pods serve on meanwhile.
+  const { replicas } = await client.listReplicas({ app: "shop" });
+  t.deepEqual(
+    replicas
+      .filter((replica) => replica.releaseVersion === 1)
+      .map((replica) => [replica.processType, replica.ready])
+      .sort(),
+    [
+      ["web", true],
+      ["worker", true],
+    ],
+  );
+});
