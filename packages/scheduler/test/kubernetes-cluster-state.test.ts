@@ -71,8 +71,9 @@ test("on a cluster, ps shows the pods as replicas, ready counts follow readiness
   });
   const replicas = await eventually(async () => {
     const { replicas: listed } = await client.listReplicas({ app: "shop" });
-    return listed.filter((replica) => replica.ready).length === 4 ? listed : undefined;
-  }, "three web pods and a worker ready");
+    // Scaling web past 1 adds its spread constraints: a new ReplicaSet rolls out, and the old pod goes.
+    return listed.length === 4 && listed.every((replica) => replica.ready) && pods("app.kubernetes.io/component=web").length === 3 ? listed : undefined;
+  }, "three web pods and a worker ready, and nothing else");
   const web = replicas.filter((replica) => replica.processType === "web");
   const livePods = pods("app.kubernetes.io/component=web");
   t.deepEqual(web.map((replica) => replica.name).sort(), livePods.map((pod) => pod.metadata.name).sort(), "ps lists the web pods by name");

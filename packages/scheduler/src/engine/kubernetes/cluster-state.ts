@@ -1,8 +1,6 @@
 import type { KubeConfig, KubernetesObject, V1EndpointSlice, V1Pod } from "@kubernetes/client-node";
-import { LABEL, labelSelector } from "@berth/kit";
-import type { Logger } from "@berth/kit";
-import { watchCollection } from "./watch-collection.js";
-import type { CollectionWatch } from "./watch-collection.js";
+import { LABEL, labelSelector, watchCollection } from "@berth/kit";
+import type { CollectionWatch, Logger } from "@berth/kit";
 
 /** Options of createClusterState. */
 export interface ClusterStateOptions {

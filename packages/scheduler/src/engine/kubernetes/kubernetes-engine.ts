@@ -208,7 +208,8 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
       await pass.event(RolloutEventKind.REPLICA_STOPPED, { processType: gone.processType, replica: gone.name, message: "pod gone" });
     }
     const processTypes = (pass.target?.processes ?? []).map((process) => process.processType);
-    await endpoints.publish(app.name, app.team, appEndpointSets(processTypes, observed, state.slices(namespace)));
+    const scale = new Map((await listFormation(db, app.name)).map((entry) => [entry.processType, entry.replicas]));
+    await endpoints.publish(app.name, app.team, appEndpointSets(processTypes, scale, observed, state.slices(namespace)));
     const counts = readyCounts(observed);
     if (shownReadyCounts.get(app.name) !== counts) {
       shownReadyCounts.set(app.name, counts);

@@ -140,17 +140,22 @@ const ROUTABLE = new Set([RoutingClass.WEB, RoutingClass.TCP, RoutingClass.RTC])
  * port, as kube-proxy and ingress controllers route); `*-rtc` types have no
  * Service (each replica is reached on its own), so their ready pods are
  * listed directly. Every routable type of `processTypes` gets a set, empty
- * when nothing is ready.
+ * when nothing is ready, with the replica count `scale` gives it.
  */
 export function appEndpointSets(
   processTypes: readonly string[],
+  scale: ReadonlyMap<string, number>,
   replicas: readonly ObservedReplica[],
   slices: Iterable<V1EndpointSlice>,
 ): ProcessEndpointSet[] {
   const sets = new Map<string, ProcessEndpointSet>();
   const setOf = (processType: string) => {
     let set = sets.get(processType);
-    if (set === undefined) sets.set(processType, (set = { processType, routingClass: routingClassOf(processType), endpoints: [] }));
+    if (set === undefined) {
+      // No rtc route token: per-replica rtc hostnames are not made on a cluster (yet).
+      set = { processType, routingClass: routingClassOf(processType), endpoints: [], replicas: scale.get(processType) ?? 0, rtcRouteToken: "" };
+      sets.set(processType, set);
+    }
     return set;
   };
   for (const processType of processTypes) if (ROUTABLE.has(routingClassOf(processType))) setOf(processType);
@@ -171,6 +176,7 @@ export function appEndpointSets(
         port,
         zone: endpoint.zone ?? replica.zone,
         releaseVersion: replica.releaseVersion,
+        replicaIndex: replica.index + 1,
       });
     }
   }
@@ -182,6 +188,7 @@ export function appEndpointSets(
       port: replica.port,
       zone: replica.zone,
       releaseVersion: replica.releaseVersion,
+      replicaIndex: replica.index + 1,
     });
   }
   return [...sets.values()].filter((set) => ROUTABLE.has(set.routingClass));
