@@ -8,6 +8,7 @@ import { FormationService } from "@berth/proto/api/v1/formation";
 import { TeamService } from "@berth/proto/api/v1/identity";
 import { DomainService, RtcService, TrustService } from "@berth/proto/api/v1/network";
 import { auditMutations } from "./audit.js";
+import { loadConsole } from "./console-files.js";
 import { bearerGuard, createAuthenticator } from "./auth.js";
 import { ensureAdminToken } from "./bootstrap-admin.js";
 import { createGitHttp } from "./git/git-http.js";
@@ -22,6 +23,7 @@ import { startReadModel } from "./read-model/read-model.js";
 import type { ReadModel } from "./read-model/read-model.js";
 import { createSharedReads } from "./read-model/shared-reads.js";
 import { createAppHandlers } from "./services/apps.js";
+import { createAppWatch } from "./services/app-watch.js";
 import { createDomainService } from "./services/domains.js";
 import { createFormationService } from "./services/formation.js";
 import { createReleaseHandlers } from "./services/releases.js";
@@ -112,6 +114,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
     const gitHttp = createGitHttp({ authenticator, repositories, hooks, ownerOf, logger });
     const server = await startServer({
       name: "api",
+      admin: await loadConsole(logger),
       host: config.host,
       port: config.port,
       logger,
@@ -122,7 +125,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       admin: gitHttp,
       services: [
         serve(TeamService, createTeamService(store, revocations)),
-        serve(AppService, { ...createAppHandlers(deps), ...createReleaseHandlers(deps) }),
+        serve(AppService, { ...createAppHandlers(deps), ...createAppWatch(deps), ...createReleaseHandlers(deps) }),
         serve(FormationService, createFormationService(deps)),
         serve(DomainService, createDomainService(deps)),
         // The TURN allocator and netpol are on the roadmap: until they are built these pass on their UNIMPLEMENTED.

@@ -47,6 +47,17 @@ export async function formationView(deps: ServiceDeps, ctx: HandlerContext, app:
   return joinFormation(app, processes, routes, await allocationsOf(deps, ctx, app, processes));
 }
 
+/** A formation the scheduler sent (in a stream, say), joined with the app's routes and TURN gateways. */
+export async function joinedFormation(
+  deps: ServiceDeps,
+  ctx: HandlerContext,
+  app: string,
+  processes: readonly ProcessFormation[],
+): Promise<ProcessFormation[]> {
+  const [routes, allocations] = await Promise.all([routesOf(deps, ctx, app), allocationsOf(deps, ctx, app, processes)]);
+  return joinFormation(app, processes, routes, allocations);
+}
+
 /** Checks the app is the caller's and reads its formation, both at once. */
 async function ownedFormation(deps: ServiceDeps, ctx: HandlerContext, team: string, app: string): Promise<readonly ProcessFormation[]> {
   const [, processes] = await Promise.all([ownedApp(deps, ctx, team, app), processesOf(deps, ctx, app)]);

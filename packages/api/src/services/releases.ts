@@ -28,7 +28,7 @@ import { wroteApp } from "./app-versions.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 
-type ReleaseHandlers = Omit<ServiceImpl<typeof AppService>, "createApp" | "listApps" | "getApp" | "deleteApp">;
+type ReleaseHandlers = Omit<ServiceImpl<typeof AppService>, "createApp" | "listApps" | "getApp" | "deleteApp" | "watchApps">;
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** Config vars one UpdateConfig may set or unset. */

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file berth/api/v1/apps.proto.
  */
 export const file_berth_api_v1_apps: GenFile = /*@__PURE__*/
-  fileDesc("ChdiZXJ0aC9hcGkvdjEvYXBwcy5wcm90bxIMYmVydGguYXBpLnYxIjQKEENyZWF0ZUFwcFJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJIjQKEUNyZWF0ZUFwcFJlc3BvbnNlEh8KA2FwcBgBIAEoCzISLmJlcnRoLnR5cGUudjEuQXBwIhEKD0xpc3RBcHBzUmVxdWVzdCI0ChBMaXN0QXBwc1Jlc3BvbnNlEiAKBGFwcHMYASADKAsyEi5iZXJ0aC50eXBlLnYxLkFwcCIcCg1HZXRBcHBSZXF1ZXN0EgsKA2FwcBgBIAEoCSKWAQoOR2V0QXBwUmVzcG9uc2USHwoDYXBwGAEgASgLMhIuYmVydGgudHlwZS52MS5BcHASMgoJcHJvY2Vzc2VzGAIgAygLMh8uYmVydGgudHlwZS52MS5Qcm9jZXNzRm9ybWF0aW9uEi8KD2N1cnJlbnRfcmVsZWFzZRgDIAEoCzIWLmJlcnRoLnR5cGUudjEuUmVsZWFzZSIfChBEZWxldGVBcHBSZXF1ZXN0EgsKA2FwcBgBIAEoCSITChFEZWxldGVBcHBSZXNwb25zZSJLChhCZWdpblNvdXJjZVVwbG9hZFJlcXVlc3QSCwoDYXBwGAEgASgJEhIKCnNpemVfYnl0ZXMYAiABKAQSDgoGc2hhMjU2GAMgASgJIkcKGUJlZ2luU291cmNlVXBsb2FkUmVzcG9uc2USEQoJdXBsb2FkX2lkGAEgASgJEhcKD21heF9jaHVua19ieXRlcxgCIAEoDSJYChhVcGxvYWRTb3VyY2VDaHVua1JlcXVlc3QSCwoDYXBwGAEgASgJEhEKCXVwbG9hZF9pZBgCIAEoCRIOCgZvZmZzZXQYAyABKAQSDAoEZGF0YRgEIAEoDCJFChlVcGxvYWRTb3VyY2VDaHVua1Jlc3BvbnNlEhYKDnJlY2VpdmVkX2J5dGVzGAEgASgEEhAKCGNvbXBsZXRlGAIgASgIIoIBCg1EZXBsb3lSZXF1ZXN0EgsKA2FwcBgBIAEoCRIpCghhcnRpZmFjdBgCIAEoCzIXLmJlcnRoLnR5cGUudjEuQXJ0aWZhY3QSEAoIcHJvY2ZpbGUYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJ3Cg5EZXBsb3lSZXNwb25zZRInCgdyZWxlYXNlGAEgASgLMhYuYmVydGgudHlwZS52MS5SZWxlYXNlEicKB3JvbGxvdXQYAiABKAsyFi5iZXJ0aC50eXBlLnYxLlJvbGxvdXQSEwoLYXBwX3ZlcnNpb24YAyABKAkiTQoTV2F0Y2hSb2xsb3V0UmVxdWVzdBILCgNhcHAYASABKAkSEgoKcm9sbG91dF9pZBgCIAEoCRIVCg1mcm9tX3NlcXVlbmNlGAMgASgEImsKFFdhdGNoUm9sbG91dFJlc3BvbnNlEioKBWV2ZW50GAEgASgLMhsuYmVydGgudHlwZS52MS5Sb2xsb3V0RXZlbnQSJwoHcm9sbG91dBgCIAEoCzIWLmJlcnRoLnR5cGUudjEuUm9sbG91dCIiChNMaXN0UmVsZWFzZXNSZXF1ZXN0EgsKA2FwcBgBIAEoCSJAChRMaXN0UmVsZWFzZXNSZXNwb25zZRIoCghyZWxlYXNlcxgBIAMoCzIWLmJlcnRoLnR5cGUudjEuUmVsZWFzZSIxChFHZXRSZWxlYXNlUmVxdWVzdBILCgNhcHAYASABKAkSDwoHdmVyc2lvbhgCIAEoDSI9ChJHZXRSZWxlYXNlUmVzcG9uc2USJwoHcmVsZWFzZRgBIAEoCzIWLmJlcnRoLnR5cGUudjEuUmVsZWFzZSJDCg9Sb2xsYmFja1JlcXVlc3QSCwoDYXBwGAEgASgJEg8KB3ZlcnNpb24YAiABKA0SEgoKcmVxdWVzdF9pZBgDIAEoCSJ5ChBSb2xsYmFja1Jlc3BvbnNlEicKB3JlbGVhc2UYASABKAsyFi5iZXJ0aC50eXBlLnYxLlJlbGVhc2USJwoHcm9sbG91dBgCIAEoCzIWLmJlcnRoLnR5cGUudjEuUm9sbG91dBITCgthcHBfdmVyc2lvbhgDIAEoCSIfChBHZXRDb25maWdSZXF1ZXN0EgsKA2FwcBgBIAEoCSJ/ChFHZXRDb25maWdSZXNwb25zZRI7CgZjb25maWcYASADKAsyKy5iZXJ0aC5hcGkudjEuR2V0Q29uZmlnUmVzcG9uc2UuQ29uZmlnRW50cnkaLQoLQ29uZmlnRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKqAQoTVXBkYXRlQ29uZmlnUmVxdWVzdBILCgNhcHAYASABKAkSNwoDc2V0GAIgAygLMiouYmVydGguYXBpLnYxLlVwZGF0ZUNvbmZpZ1JlcXVlc3QuU2V0RW50cnkSDQoFdW5zZXQYAyADKAkSEgoKcmVxdWVzdF9pZBgEIAEoCRoqCghTZXRFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIn0KFFVwZGF0ZUNvbmZpZ1Jlc3BvbnNlEicKB3JlbGVhc2UYASABKAsyFi5iZXJ0aC50eXBlLnYxLlJlbGVhc2USJwoHcm9sbG91dBgCIAEoCzIWLmJlcnRoLnR5cGUudjEuUm9sbG91dBITCgthcHBfdmVyc2lvbhgDIAEoCTK6CAoKQXBwU2VydmljZRJMCglDcmVhdGVBcHASHi5iZXJ0aC5hcGkudjEuQ3JlYXRlQXBwUmVxdWVzdBofLmJlcnRoLmFwaS52MS5DcmVhdGVBcHBSZXNwb25zZRJJCghMaXN0QXBwcxIdLmJlcnRoLmFwaS52MS5MaXN0QXBwc1JlcXVlc3QaHi5iZXJ0aC5hcGkudjEuTGlzdEFwcHNSZXNwb25zZRJDCgZHZXRBcHASGy5iZXJ0aC5hcGkudjEuR2V0QXBwUmVxdWVzdBocLmJlcnRoLmFwaS52MS5HZXRBcHBSZXNwb25zZRJMCglEZWxldGVBcHASHi5iZXJ0aC5hcGkudjEuRGVsZXRlQXBwUmVxdWVzdBofLmJlcnRoLmFwaS52MS5EZWxldGVBcHBSZXNwb25zZRJkChFCZWdpblNvdXJjZVVwbG9hZBImLmJlcnRoLmFwaS52MS5CZWdpblNvdXJjZVVwbG9hZFJlcXVlc3QaJy5iZXJ0aC5hcGkudjEuQmVnaW5Tb3VyY2VVcGxvYWRSZXNwb25zZRJkChFVcGxvYWRTb3VyY2VDaHVuaxImLmJlcnRoLmFwaS52MS5VcGxvYWRTb3VyY2VDaHVua1JlcXVlc3QaJy5iZXJ0aC5hcGkudjEuVXBsb2FkU291cmNlQ2h1bmtSZXNwb25zZRJDCgZEZXBsb3kSGy5iZXJ0aC5hcGkudjEuRGVwbG95UmVxdWVzdBocLmJlcnRoLmFwaS52MS5EZXBsb3lSZXNwb25zZRJXCgxXYXRjaFJvbGxvdXQSIS5iZXJ0aC5hcGkudjEuV2F0Y2hSb2xsb3V0UmVxdWVzdBoiLmJlcnRoLmFwaS52MS5XYXRjaFJvbGxvdXRSZXNwb25zZTABElUKDExpc3RSZWxlYXNlcxIhLmJlcnRoLmFwaS52MS5MaXN0UmVsZWFzZXNSZXF1ZXN0GiIuYmVydGguYXBpLnYxLkxpc3RSZWxlYXNlc1Jlc3BvbnNlEk8KCkdldFJlbGVhc2USHy5iZXJ0aC5hcGkudjEuR2V0UmVsZWFzZVJlcXVlc3QaIC5iZXJ0aC5hcGkudjEuR2V0UmVsZWFzZVJlc3BvbnNlEkkKCFJvbGxiYWNrEh0uYmVydGguYXBpLnYxLlJvbGxiYWNrUmVxdWVzdBoeLmJlcnRoLmFwaS52MS5Sb2xsYmFja1Jlc3BvbnNlEkwKCUdldENvbmZpZxIeLmJlcnRoLmFwaS52MS5HZXRDb25maWdSZXF1ZXN0Gh8uYmVydGguYXBpLnYxLkdldENvbmZpZ1Jlc3BvbnNlElUKDFVwZGF0ZUNvbmZpZxIhLmJlcnRoLmFwaS52MS5VcGRhdGVDb25maWdSZXF1ZXN0GiIuYmVydGguYXBpLnYxLlVwZGF0ZUNvbmZpZ1Jlc3BvbnNlYgZwcm90bzM", [file_berth_type_v1_process, file_berth_type_v1_release]);
+  fileDesc("ChdiZXJ0aC9hcGkvdjEvYXBwcy5wcm90bxIMYmVydGguYXBpLnYxIjQKEENyZWF0ZUFwcFJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJIjQKEUNyZWF0ZUFwcFJlc3BvbnNlEh8KA2FwcBgBIAEoCzISLmJlcnRoLnR5cGUudjEuQXBwIhEKD0xpc3RBcHBzUmVxdWVzdCI0ChBMaXN0QXBwc1Jlc3BvbnNlEiAKBGFwcHMYASADKAsyEi5iZXJ0aC50eXBlLnYxLkFwcCIcCg1HZXRBcHBSZXF1ZXN0EgsKA2FwcBgBIAEoCSKWAQoOR2V0QXBwUmVzcG9uc2USHwoDYXBwGAEgASgLMhIuYmVydGgudHlwZS52MS5BcHASMgoJcHJvY2Vzc2VzGAIgAygLMh8uYmVydGgudHlwZS52MS5Qcm9jZXNzRm9ybWF0aW9uEi8KD2N1cnJlbnRfcmVsZWFzZRgDIAEoCzIWLmJlcnRoLnR5cGUudjEuUmVsZWFzZSIfChBEZWxldGVBcHBSZXF1ZXN0EgsKA2FwcBgBIAEoCSITChFEZWxldGVBcHBSZXNwb25zZSISChBXYXRjaEFwcHNSZXF1ZXN0InEKCUFwcENoYW5nZRIfCgNhcHAYASABKAsyEi5iZXJ0aC50eXBlLnYxLkFwcBIyCglwcm9jZXNzZXMYAiADKAsyHy5iZXJ0aC50eXBlLnYxLlByb2Nlc3NGb3JtYXRpb24SDwoHZGVsZXRlZBgDIAEoCCJMChFXYXRjaEFwcHNSZXNwb25zZRIQCghzbmFwc2hvdBgBIAEoCBIlCgRhcHBzGAIgAygLMhcuYmVydGguYXBpLnYxLkFwcENoYW5nZSJLChhCZWdpblNvdXJjZVVwbG9hZFJlcXVlc3QSCwoDYXBwGAEgASgJEhIKCnNpemVfYnl0ZXMYAiABKAQSDgoGc2hhMjU2GAMgASgJIkcKGUJlZ2luU291cmNlVXBsb2FkUmVzcG9uc2USEQoJdXBsb2FkX2lkGAEgASgJEhcKD21heF9jaHVua19ieXRlcxgCIAEoDSJYChhVcGxvYWRTb3VyY2VDaHVua1JlcXVlc3QSCwoDYXBwGAEgASgJEhEKCXVwbG9hZF9pZBgCIAEoCRIOCgZvZmZzZXQYAyABKAQSDAoEZGF0YRgEIAEoDCJFChlVcGxvYWRTb3VyY2VDaHVua1Jlc3BvbnNlEhYKDnJlY2VpdmVkX2J5dGVzGAEgASgEEhAKCGNvbXBsZXRlGAIgASgIIoIBCg1EZXBsb3lSZXF1ZXN0EgsKA2FwcBgBIAEoCRIpCghhcnRpZmFjdBgCIAEoCzIXLmJlcnRoLnR5cGUudjEuQXJ0aWZhY3QSEAoIcHJvY2ZpbGUYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJ3Cg5EZXBsb3lSZXNwb25zZRInCgdyZWxlYXNlGAEgASgLMhYuYmVydGgudHlwZS52MS5SZWxlYXNlEicKB3JvbGxvdXQYAiABKAsyFi5iZXJ0aC50eXBlLnYxLlJvbGxvdXQSEwoLYXBwX3ZlcnNpb24YAyABKAkiTQoTV2F0Y2hSb2xsb3V0UmVxdWVzdBILCgNhcHAYASABKAkSEgoKcm9sbG91dF9pZBgCIAEoCRIVCg1mcm9tX3NlcXVlbmNlGAMgASgEImsKFFdhdGNoUm9sbG91dFJlc3BvbnNlEioKBWV2ZW50GAEgASgLMhsuYmVydGgudHlwZS52MS5Sb2xsb3V0RXZlbnQSJwoHcm9sbG91dBgCIAEoCzIWLmJlcnRoLnR5cGUudjEuUm9sbG91dCIiChNMaXN0UmVsZWFzZXNSZXF1ZXN0EgsKA2FwcBgBIAEoCSJAChRMaXN0UmVsZWFzZXNSZXNwb25zZRIoCghyZWxlYXNlcxgBIAMoCzIWLmJlcnRoLnR5cGUudjEuUmVsZWFzZSIxChFHZXRSZWxlYXNlUmVxdWVzdBILCgNhcHAYASABKAkSDwoHdmVyc2lvbhgCIAEoDSI9ChJHZXRSZWxlYXNlUmVzcG9uc2USJwoHcmVsZWFzZRgBIAEoCzIWLmJlcnRoLnR5cGUudjEuUmVsZWFzZSJDCg9Sb2xsYmFja1JlcXVlc3QSCwoDYXBwGAEgASgJEg8KB3ZlcnNpb24YAiABKA0SEgoKcmVxdWVzdF9pZBgDIAEoCSJ5ChBSb2xsYmFja1Jlc3BvbnNlEicKB3JlbGVhc2UYASABKAsyFi5iZXJ0aC50eXBlLnYxLlJlbGVhc2USJwoHcm9sbG91dBgCIAEoCzIWLmJlcnRoLnR5cGUudjEuUm9sbG91dBITCgthcHBfdmVyc2lvbhgDIAEoCSIfChBHZXRDb25maWdSZXF1ZXN0EgsKA2FwcBgBIAEoCSJ/ChFHZXRDb25maWdSZXNwb25zZRI7CgZjb25maWcYASADKAsyKy5iZXJ0aC5hcGkudjEuR2V0Q29uZmlnUmVzcG9uc2UuQ29uZmlnRW50cnkaLQoLQ29uZmlnRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKqAQoTVXBkYXRlQ29uZmlnUmVxdWVzdBILCgNhcHAYASABKAkSNwoDc2V0GAIgAygLMiouYmVydGguYXBpLnYxLlVwZGF0ZUNvbmZpZ1JlcXVlc3QuU2V0RW50cnkSDQoFdW5zZXQYAyADKAkSEgoKcmVxdWVzdF9pZBgEIAEoCRoqCghTZXRFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIn0KFFVwZGF0ZUNvbmZpZ1Jlc3BvbnNlEicKB3JlbGVhc2UYASABKAsyFi5iZXJ0aC50eXBlLnYxLlJlbGVhc2USJwoHcm9sbG91dBgCIAEoCzIWLmJlcnRoLnR5cGUudjEuUm9sbG91dBITCgthcHBfdmVyc2lvbhgDIAEoCTKKCQoKQXBwU2VydmljZRJMCglDcmVhdGVBcHASHi5iZXJ0aC5hcGkudjEuQ3JlYXRlQXBwUmVxdWVzdBofLmJlcnRoLmFwaS52MS5DcmVhdGVBcHBSZXNwb25zZRJJCghMaXN0QXBwcxIdLmJlcnRoLmFwaS52MS5MaXN0QXBwc1JlcXVlc3QaHi5iZXJ0aC5hcGkudjEuTGlzdEFwcHNSZXNwb25zZRJDCgZHZXRBcHASGy5iZXJ0aC5hcGkudjEuR2V0QXBwUmVxdWVzdBocLmJlcnRoLmFwaS52MS5HZXRBcHBSZXNwb25zZRJMCglEZWxldGVBcHASHi5iZXJ0aC5hcGkudjEuRGVsZXRlQXBwUmVxdWVzdBofLmJlcnRoLmFwaS52MS5EZWxldGVBcHBSZXNwb25zZRJOCglXYXRjaEFwcHMSHi5iZXJ0aC5hcGkudjEuV2F0Y2hBcHBzUmVxdWVzdBofLmJlcnRoLmFwaS52MS5XYXRjaEFwcHNSZXNwb25zZTABEmQKEUJlZ2luU291cmNlVXBsb2FkEiYuYmVydGguYXBpLnYxLkJlZ2luU291cmNlVXBsb2FkUmVxdWVzdBonLmJlcnRoLmFwaS52MS5CZWdpblNvdXJjZVVwbG9hZFJlc3BvbnNlEmQKEVVwbG9hZFNvdXJjZUNodW5rEiYuYmVydGguYXBpLnYxLlVwbG9hZFNvdXJjZUNodW5rUmVxdWVzdBonLmJlcnRoLmFwaS52MS5VcGxvYWRTb3VyY2VDaHVua1Jlc3BvbnNlEkMKBkRlcGxveRIbLmJlcnRoLmFwaS52MS5EZXBsb3lSZXF1ZXN0GhwuYmVydGguYXBpLnYxLkRlcGxveVJlc3BvbnNlElcKDFdhdGNoUm9sbG91dBIhLmJlcnRoLmFwaS52MS5XYXRjaFJvbGxvdXRSZXF1ZXN0GiIuYmVydGguYXBpLnYxLldhdGNoUm9sbG91dFJlc3BvbnNlMAESVQoMTGlzdFJlbGVhc2VzEiEuYmVydGguYXBpLnYxLkxpc3RSZWxlYXNlc1JlcXVlc3QaIi5iZXJ0aC5hcGkudjEuTGlzdFJlbGVhc2VzUmVzcG9uc2USTwoKR2V0UmVsZWFzZRIfLmJlcnRoLmFwaS52MS5HZXRSZWxlYXNlUmVxdWVzdBogLmJlcnRoLmFwaS52MS5HZXRSZWxlYXNlUmVzcG9uc2USSQoIUm9sbGJhY2sSHS5iZXJ0aC5hcGkudjEuUm9sbGJhY2tSZXF1ZXN0Gh4uYmVydGguYXBpLnYxLlJvbGxiYWNrUmVzcG9uc2USTAoJR2V0Q29uZmlnEh4uYmVydGguYXBpLnYxLkdldENvbmZpZ1JlcXVlc3QaHy5iZXJ0aC5hcGkudjEuR2V0Q29uZmlnUmVzcG9uc2USVQoMVXBkYXRlQ29uZmlnEiEuYmVydGguYXBpLnYxLlVwZGF0ZUNvbmZpZ1JlcXVlc3QaIi5iZXJ0aC5hcGkudjEuVXBkYXRlQ29uZmlnUmVzcG9uc2ViBnByb3RvMw", [file_berth_type_v1_process, file_berth_type_v1_release]);
 
 /**
  * @generated from message berth.api.v1.CreateAppRequest
@@ -160,6 +160,73 @@ export const DeleteAppResponseSchema: GenMessage<DeleteAppResponse> = /*@__PURE_
   messageDesc(file_berth_api_v1_apps, 7);
 
 /**
+ * @generated from message berth.api.v1.WatchAppsRequest
+ */
+export type WatchAppsRequest = Message<"berth.api.v1.WatchAppsRequest"> & {
+};
+
+/**
+ * Describes the message berth.api.v1.WatchAppsRequest.
+ * Use `create(WatchAppsRequestSchema)` to create a new message.
+ */
+export const WatchAppsRequestSchema: GenMessage<WatchAppsRequest> = /*@__PURE__*/
+  messageDesc(file_berth_api_v1_apps, 8);
+
+/**
+ * AppChange is an app as it stands now, with its formation as GetFormation
+ * shows it; `deleted` (with only the app's name set) once it is gone.
+ *
+ * @generated from message berth.api.v1.AppChange
+ */
+export type AppChange = Message<"berth.api.v1.AppChange"> & {
+  /**
+   * @generated from field: berth.type.v1.App app = 1;
+   */
+  app?: App | undefined;
+
+  /**
+   * @generated from field: repeated berth.type.v1.ProcessFormation processes = 2;
+   */
+  processes: ProcessFormation[];
+
+  /**
+   * @generated from field: bool deleted = 3;
+   */
+  deleted: boolean;
+};
+
+/**
+ * Describes the message berth.api.v1.AppChange.
+ * Use `create(AppChangeSchema)` to create a new message.
+ */
+export const AppChangeSchema: GenMessage<AppChange> = /*@__PURE__*/
+  messageDesc(file_berth_api_v1_apps, 9);
+
+/**
+ * @generated from message berth.api.v1.WatchAppsResponse
+ */
+export type WatchAppsResponse = Message<"berth.api.v1.WatchAppsResponse"> & {
+  /**
+   * True on the first message: `apps` is then every app of the team.
+   *
+   * @generated from field: bool snapshot = 1;
+   */
+  snapshot: boolean;
+
+  /**
+   * @generated from field: repeated berth.api.v1.AppChange apps = 2;
+   */
+  apps: AppChange[];
+};
+
+/**
+ * Describes the message berth.api.v1.WatchAppsResponse.
+ * Use `create(WatchAppsResponseSchema)` to create a new message.
+ */
+export const WatchAppsResponseSchema: GenMessage<WatchAppsResponse> = /*@__PURE__*/
+  messageDesc(file_berth_api_v1_apps, 10);
+
+/**
  * @generated from message berth.api.v1.BeginSourceUploadRequest
  */
 export type BeginSourceUploadRequest = Message<"berth.api.v1.BeginSourceUploadRequest"> & {
@@ -184,7 +251,7 @@ export type BeginSourceUploadRequest = Message<"berth.api.v1.BeginSourceUploadRe
  * Use `create(BeginSourceUploadRequestSchema)` to create a new message.
  */
 export const BeginSourceUploadRequestSchema: GenMessage<BeginSourceUploadRequest> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 8);
+  messageDesc(file_berth_api_v1_apps, 11);
 
 /**
  * @generated from message berth.api.v1.BeginSourceUploadResponse
@@ -206,7 +273,7 @@ export type BeginSourceUploadResponse = Message<"berth.api.v1.BeginSourceUploadR
  * Use `create(BeginSourceUploadResponseSchema)` to create a new message.
  */
 export const BeginSourceUploadResponseSchema: GenMessage<BeginSourceUploadResponse> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 9);
+  messageDesc(file_berth_api_v1_apps, 12);
 
 /**
  * @generated from message berth.api.v1.UploadSourceChunkRequest
@@ -238,7 +305,7 @@ export type UploadSourceChunkRequest = Message<"berth.api.v1.UploadSourceChunkRe
  * Use `create(UploadSourceChunkRequestSchema)` to create a new message.
  */
 export const UploadSourceChunkRequestSchema: GenMessage<UploadSourceChunkRequest> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 10);
+  messageDesc(file_berth_api_v1_apps, 13);
 
 /**
  * @generated from message berth.api.v1.UploadSourceChunkResponse
@@ -260,7 +327,7 @@ export type UploadSourceChunkResponse = Message<"berth.api.v1.UploadSourceChunkR
  * Use `create(UploadSourceChunkResponseSchema)` to create a new message.
  */
 export const UploadSourceChunkResponseSchema: GenMessage<UploadSourceChunkResponse> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 11);
+  messageDesc(file_berth_api_v1_apps, 14);
 
 /**
  * @generated from message berth.api.v1.DeployRequest
@@ -297,7 +364,7 @@ export type DeployRequest = Message<"berth.api.v1.DeployRequest"> & {
  * Use `create(DeployRequestSchema)` to create a new message.
  */
 export const DeployRequestSchema: GenMessage<DeployRequest> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 12);
+  messageDesc(file_berth_api_v1_apps, 15);
 
 /**
  * @generated from message berth.api.v1.DeployResponse
@@ -327,7 +394,7 @@ export type DeployResponse = Message<"berth.api.v1.DeployResponse"> & {
  * Use `create(DeployResponseSchema)` to create a new message.
  */
 export const DeployResponseSchema: GenMessage<DeployResponse> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 13);
+  messageDesc(file_berth_api_v1_apps, 16);
 
 /**
  * @generated from message berth.api.v1.WatchRolloutRequest
@@ -354,7 +421,7 @@ export type WatchRolloutRequest = Message<"berth.api.v1.WatchRolloutRequest"> & 
  * Use `create(WatchRolloutRequestSchema)` to create a new message.
  */
 export const WatchRolloutRequestSchema: GenMessage<WatchRolloutRequest> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 14);
+  messageDesc(file_berth_api_v1_apps, 17);
 
 /**
  * @generated from message berth.api.v1.WatchRolloutResponse
@@ -376,7 +443,7 @@ export type WatchRolloutResponse = Message<"berth.api.v1.WatchRolloutResponse"> 
  * Use `create(WatchRolloutResponseSchema)` to create a new message.
  */
 export const WatchRolloutResponseSchema: GenMessage<WatchRolloutResponse> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 15);
+  messageDesc(file_berth_api_v1_apps, 18);
 
 /**
  * @generated from message berth.api.v1.ListReleasesRequest
@@ -393,7 +460,7 @@ export type ListReleasesRequest = Message<"berth.api.v1.ListReleasesRequest"> & 
  * Use `create(ListReleasesRequestSchema)` to create a new message.
  */
 export const ListReleasesRequestSchema: GenMessage<ListReleasesRequest> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 16);
+  messageDesc(file_berth_api_v1_apps, 19);
 
 /**
  * @generated from message berth.api.v1.ListReleasesResponse
@@ -410,7 +477,7 @@ export type ListReleasesResponse = Message<"berth.api.v1.ListReleasesResponse"> 
  * Use `create(ListReleasesResponseSchema)` to create a new message.
  */
 export const ListReleasesResponseSchema: GenMessage<ListReleasesResponse> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 17);
+  messageDesc(file_berth_api_v1_apps, 20);
 
 /**
  * @generated from message berth.api.v1.GetReleaseRequest
@@ -432,7 +499,7 @@ export type GetReleaseRequest = Message<"berth.api.v1.GetReleaseRequest"> & {
  * Use `create(GetReleaseRequestSchema)` to create a new message.
  */
 export const GetReleaseRequestSchema: GenMessage<GetReleaseRequest> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 18);
+  messageDesc(file_berth_api_v1_apps, 21);
 
 /**
  * @generated from message berth.api.v1.GetReleaseResponse
@@ -449,7 +516,7 @@ export type GetReleaseResponse = Message<"berth.api.v1.GetReleaseResponse"> & {
  * Use `create(GetReleaseResponseSchema)` to create a new message.
  */
 export const GetReleaseResponseSchema: GenMessage<GetReleaseResponse> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 19);
+  messageDesc(file_berth_api_v1_apps, 22);
 
 /**
  * @generated from message berth.api.v1.RollbackRequest
@@ -476,7 +543,7 @@ export type RollbackRequest = Message<"berth.api.v1.RollbackRequest"> & {
  * Use `create(RollbackRequestSchema)` to create a new message.
  */
 export const RollbackRequestSchema: GenMessage<RollbackRequest> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 20);
+  messageDesc(file_berth_api_v1_apps, 23);
 
 /**
  * @generated from message berth.api.v1.RollbackResponse
@@ -506,7 +573,7 @@ export type RollbackResponse = Message<"berth.api.v1.RollbackResponse"> & {
  * Use `create(RollbackResponseSchema)` to create a new message.
  */
 export const RollbackResponseSchema: GenMessage<RollbackResponse> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 21);
+  messageDesc(file_berth_api_v1_apps, 24);
 
 /**
  * @generated from message berth.api.v1.GetConfigRequest
@@ -523,7 +590,7 @@ export type GetConfigRequest = Message<"berth.api.v1.GetConfigRequest"> & {
  * Use `create(GetConfigRequestSchema)` to create a new message.
  */
 export const GetConfigRequestSchema: GenMessage<GetConfigRequest> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 22);
+  messageDesc(file_berth_api_v1_apps, 25);
 
 /**
  * @generated from message berth.api.v1.GetConfigResponse
@@ -540,7 +607,7 @@ export type GetConfigResponse = Message<"berth.api.v1.GetConfigResponse"> & {
  * Use `create(GetConfigResponseSchema)` to create a new message.
  */
 export const GetConfigResponseSchema: GenMessage<GetConfigResponse> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 23);
+  messageDesc(file_berth_api_v1_apps, 26);
 
 /**
  * @generated from message berth.api.v1.UpdateConfigRequest
@@ -572,7 +639,7 @@ export type UpdateConfigRequest = Message<"berth.api.v1.UpdateConfigRequest"> & 
  * Use `create(UpdateConfigRequestSchema)` to create a new message.
  */
 export const UpdateConfigRequestSchema: GenMessage<UpdateConfigRequest> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 24);
+  messageDesc(file_berth_api_v1_apps, 27);
 
 /**
  * @generated from message berth.api.v1.UpdateConfigResponse
@@ -602,7 +669,7 @@ export type UpdateConfigResponse = Message<"berth.api.v1.UpdateConfigResponse"> 
  * Use `create(UpdateConfigResponseSchema)` to create a new message.
  */
 export const UpdateConfigResponseSchema: GenMessage<UpdateConfigResponse> = /*@__PURE__*/
-  messageDesc(file_berth_api_v1_apps, 25);
+  messageDesc(file_berth_api_v1_apps, 28);
 
 /**
  * AppService is apps, their releases, deploys, config vars and rollbacks.
@@ -646,6 +713,19 @@ export const AppService: GenService<{
     methodKind: "unary";
     input: typeof DeleteAppRequestSchema;
     output: typeof DeleteAppResponseSchema;
+  },
+  /**
+   * The caller's team's apps as they change: a snapshot of every app first,
+   * then each app again whenever it changes (a release or rollout starting
+   * or ending, a replica becoming ready, a scale), or once deleted. The web
+   * console follows it to show a change made elsewhere within a second.
+   *
+   * @generated from rpc berth.api.v1.AppService.WatchApps
+   */
+  watchApps: {
+    methodKind: "server_streaming";
+    input: typeof WatchAppsRequestSchema;
+    output: typeof WatchAppsResponseSchema;
   },
   /**
    * @generated from rpc berth.api.v1.AppService.BeginSourceUpload
