@@ -112,9 +112,9 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       }
     };
     const gitHttp = createGitHttp({ authenticator, repositories, hooks, ownerOf, logger });
+    const consoleFiles = await loadConsole(logger);
     const server = await startServer({
       name: "api",
-      admin: await loadConsole(logger),
       host: config.host,
       port: config.port,
       logger,
@@ -122,7 +122,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       maxMessageBytes: config.maxMessageBytes,
       guard: bearerGuard(authenticator),
       interceptors: [auditMutations(store.audit, logger)],
-      admin: gitHttp,
+      admin: (request, response) => gitHttp(request, response) || consoleFiles(request, response),
       services: [
         serve(TeamService, createTeamService(store, revocations)),
         serve(AppService, { ...createAppHandlers(deps), ...createAppWatch(deps), ...createReleaseHandlers(deps) }),
