@@ -12,6 +12,7 @@ import { AppService } from "@berth/proto/api/v1/apps";
 import { FormationService } from "@berth/proto/api/v1/formation";
 import { TeamService } from "@berth/proto/api/v1/identity";
 import { DomainService, RtcService, TrustService } from "@berth/proto/api/v1/network";
+import { ProcessService } from "@berth/proto/api/v1/processes";
 import { RolloutState } from "@berth/proto/type/v1/release";
 import { startPlatformProcesses } from "./support/platform.js";
 import { browserLikeTransport, deployDirectory, publicApi } from "./support/public-api.js";
@@ -22,7 +23,7 @@ const demo = join(root, "examples/demo");
 const ADMIN_TOKEN = "fuzz-admin-token-0123456789abcdef";
 const SEED = 20261202;
 const REQUESTS_PER_METHOD = 60;
-const SERVICES: DescService[] = [TeamService, AppService, FormationService, DomainService, RtcService, TrustService];
+const SERVICES: DescService[] = [TeamService, AppService, FormationService, ProcessService, DomainService, RtcService, TrustService];
 
 /** mulberry32: small, fast, and the same sequence for the same seed. */
 function random(seed: number): () => number {

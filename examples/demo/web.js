@@ -3,6 +3,7 @@
 //   GREETING          text included in every response
 //   BOOT_DELAY_MS     wait this long before listening (a slow-starting app)
 //   HEALTH_STATUS     status code of /health (e.g. 503: never healthy once the probe is pointed at /health)
+//   HEALTH_DELAY_MS   /health answers 503 for this long after start (a check that passes late), while / answers at once
 // Routes: / (JSON; the default health probe), /health (for a health path set to it), /health/fail (/health fails from then on), /burn?ms=N (burns one CPU for N ms on a
 // worker thread so the process stays responsive), anything else answers JSON.
 import http from "node:http";
@@ -12,6 +13,7 @@ const role = process.argv.includes("--admin") ? "admin-web" : "web";
 const port = Number(process.env.PORT ?? 5000);
 const bootDelayMs = Number(process.env.BOOT_DELAY_MS ?? 0);
 let healthStatus = Number(process.env.HEALTH_STATUS ?? 200);
+const healthyFrom = Date.now() + Number(process.env.HEALTH_DELAY_MS ?? 0);
 
 const burnSource = `
   const { workerData } = require("node:worker_threads");
@@ -22,8 +24,9 @@ const burnSource = `
 const server = http.createServer((request, response) => {
   const url = new URL(request.url ?? "/", "http://localhost");
   if (url.pathname === "/health") {
-    response.writeHead(healthStatus, { "content-type": "text/plain" });
-    response.end(healthStatus < 400 ? "ok\n" : "unhealthy\n");
+    const status = Date.now() < healthyFrom ? 503 : healthStatus;
+    response.writeHead(status, { "content-type": "text/plain" });
+    response.end(status < 400 ? "ok\n" : "unhealthy\n");
     return;
   }
   if (url.pathname === "/health/fail") {

@@ -7,6 +7,7 @@ import { AppService } from "@berth/proto/api/v1/apps";
 import { FormationService } from "@berth/proto/api/v1/formation";
 import { TeamService } from "@berth/proto/api/v1/identity";
 import { DomainService, RtcService, TrustService } from "@berth/proto/api/v1/network";
+import { ProcessService } from "@berth/proto/api/v1/processes";
 import { auditMutations } from "./audit.js";
 import { loadConsole } from "./console-files.js";
 import { bearerGuard, createAuthenticator } from "./auth.js";
@@ -26,6 +27,7 @@ import { createAppHandlers } from "./services/apps.js";
 import { createAppWatch } from "./services/app-watch.js";
 import { createDomainService } from "./services/domains.js";
 import { createFormationService } from "./services/formation.js";
+import { createProcessService } from "./services/processes.js";
 import { createReleaseHandlers } from "./services/releases.js";
 import { createRtcService } from "./services/rtc.js";
 import { createTrustService } from "./services/trust.js";
@@ -127,8 +129,8 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
         serve(TeamService, createTeamService(store, revocations)),
         serve(AppService, { ...createAppHandlers(deps), ...createAppWatch(deps), ...createReleaseHandlers(deps) }),
         serve(FormationService, createFormationService(deps)),
+        serve(ProcessService, createProcessService(deps)),
         serve(DomainService, createDomainService(deps)),
-        // The TURN allocator and netpol are on the roadmap: until they are built these pass on their UNIMPLEMENTED.
         serve(RtcService, createRtcService(deps)),
         serve(TrustService, createTrustService(deps)),
       ],

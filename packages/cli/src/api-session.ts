@@ -5,6 +5,7 @@ import { AppService } from "@berth/proto/api/v1/apps";
 import { FormationService } from "@berth/proto/api/v1/formation";
 import { TeamService } from "@berth/proto/api/v1/identity";
 import { DomainService, RtcService, TrustService } from "@berth/proto/api/v1/network";
+import { ProcessService } from "@berth/proto/api/v1/processes";
 import type { Credentials } from "./credentials.js";
 
 /** Clients of the public API for one set of credentials. */
@@ -20,6 +21,7 @@ export function createApiSession({ apiUrl, token }: Credentials) {
     teams: createClient(TeamService, transport),
     apps: createClient(AppService, transport),
     formation: createClient(FormationService, transport),
+    processes: createClient(ProcessService, transport),
     domains: createClient(DomainService, transport),
     rtc: createClient(RtcService, transport),
     trust: createClient(TrustService, transport),

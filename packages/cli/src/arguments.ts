@@ -12,8 +12,11 @@ export interface CommandLine {
 
 /** Finds the command name: the first argument that is not an option. */
 export function splitCommandLine(argv: readonly string[]): CommandLine {
-  const help = argv.includes("--help") || argv.includes("-h");
-  const args = argv.filter((arg) => arg !== "--help" && arg !== "-h");
+  // Words after `--` belong to a remote command (`run -- ls -h`), never to berth.
+  const end = argv.indexOf("--") === -1 ? argv.length : argv.indexOf("--");
+  const own = argv.slice(0, end);
+  const help = own.includes("--help") || own.includes("-h");
+  const args = [...own.filter((arg) => arg !== "--help" && arg !== "-h"), ...argv.slice(end)];
   if (args[0] === "help") return { name: args[1], rest: args.slice(2), help: true };
   if (args[0] === undefined || args[0].startsWith("-")) return { name: undefined, rest: args, help: help || args.length === 0 };
   return { name: args[0], rest: args.slice(1), help };

@@ -4,6 +4,7 @@ import { file_berth_api_v1_apps } from "@berth/proto/api/v1/apps";
 import { file_berth_api_v1_formation } from "@berth/proto/api/v1/formation";
 import { file_berth_api_v1_identity } from "@berth/proto/api/v1/identity";
 import { file_berth_api_v1_network } from "@berth/proto/api/v1/network";
+import { file_berth_api_v1_processes } from "@berth/proto/api/v1/processes";
 import { file_berth_type_v1_identity } from "@berth/proto/type/v1/identity";
 import { file_berth_type_v1_network } from "@berth/proto/type/v1/network";
 import { file_berth_type_v1_process } from "@berth/proto/type/v1/process";
@@ -21,6 +22,8 @@ export interface Output {
   table<Row>(columns: Column<Row>[], rows: readonly Row[], empty: string): void;
   /** One JSON document on stdout; protobuf messages in their canonical JSON form. */
   json(value: unknown): void;
+  /** Text exactly as a remote command printed it, on the stream it printed it to. */
+  passThrough(stream: "stdout" | "stderr", text: string): void;
 }
 
 /** The streams a command writes to. */
@@ -35,6 +38,7 @@ const registry = createRegistry(
   file_berth_api_v1_formation,
   file_berth_api_v1_identity,
   file_berth_api_v1_network,
+  file_berth_api_v1_processes,
   file_berth_type_v1_identity,
   file_berth_type_v1_network,
   file_berth_type_v1_process,
@@ -64,5 +68,6 @@ export function createOutput(streams: OutputStreams): Output {
       streams.stdout.write(`${rows.length === 0 ? empty : renderTable(columns, rows)}\n`);
     },
     json: (value) => streams.stdout.write(`${JSON.stringify(jsonValue(value), null, 2)}\n`),
+    passThrough: (stream, text) => streams[stream].write(text),
   };
 }

@@ -1,8 +1,11 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Rollout, RolloutEvent } from "@berth/proto/type/v1/release";
+import type { Release, Rollout, RolloutEvent } from "@berth/proto/type/v1/release";
 import { RolloutState } from "@berth/proto/type/v1/release";
 import type { ApiSession } from "./api-session.js";
+import { rolloutEventText } from "@berth/kit/contract";
+import { rolloutStateText, timeText } from "./display.js";
 import { CliFailure, ExitCode } from "./exit-codes.js";
+import type { Output } from "./output.js";
 
 /** Whether a rollout has ended, one way or the other. */
 export function rolloutEnded(rollout: Rollout | undefined): boolean {
@@ -47,4 +50,38 @@ export async function followRollout(
     }
     await new Promise((resolve) => setTimeout(resolve, 500 * reconnects));
   }
+}
+
+/**
+ * Follows the rollout a change started, printing each step, and ends the
+ * command as `deploy` does: the final line on success, exit code 5 when the
+ * rollout failed or was rolled back. `what` names the change ("deploy").
+ */
+export async function followChange(
+  { out, json, signal }: { out: Output; json: boolean; signal: AbortSignal },
+  session: ApiSession,
+  app: string,
+  change: { release: Release | undefined; rollout: Rollout },
+  words: { what: string; done: (version: number) => string },
+): Promise<void> {
+  const { release, rollout } = change;
+  out.note(`Released v${release?.version}; rolling out (${rollout.id}):`);
+  const final = await followRollout(
+    session,
+    app,
+    rollout.id,
+    (event) => {
+      if (json) return;
+      out.note(`  ${timeText(event.time)}  ${rolloutEventText(event)}`);
+      for (const line of event.logTail) out.note(`      | ${line}`);
+    },
+    signal,
+  );
+  if (json) out.json({ release, rollout: final });
+  if (final.state === RolloutState.SUCCEEDED) {
+    if (!json) out.line(words.done(final.releaseVersion));
+    return;
+  }
+  const reason = [final.reason, final.message].filter(Boolean).join(": ");
+  throw new CliFailure(`${words.what} of v${final.releaseVersion} ${rolloutStateText(final.state)}${reason ? ` (${reason})` : ""}`, ExitCode.rolloutFailed);
 }

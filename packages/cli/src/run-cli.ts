@@ -8,6 +8,7 @@ import { formationCommands } from "./commands/formation.js";
 import { gitCommands } from "./commands/git.js";
 import { identityCommands } from "./commands/identity.js";
 import { netpolCommands } from "./commands/netpol.js";
+import { processCommands } from "./commands/processes.js";
 import { releaseCommands } from "./commands/releases.js";
 import { rtcCommands } from "./commands/rtc.js";
 import { trustCommands } from "./commands/trust.js";
@@ -26,6 +27,7 @@ export const commands: readonly Command[] = [
   ...deployCommands,
   ...gitCommands,
   ...formationCommands,
+  ...processCommands,
   ...autoscaleCommands,
   ...releaseCommands,
   ...domainCommands,

@@ -1,46 +1,14 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
-import { runCli } from "../src/run-cli.js";
+import { berthRunner, tempDir } from "./support/berth-runner.js";
+import type { Teardown } from "./support/berth-runner.js";
 import { ExitCode } from "../src/exit-codes.js";
 import { createInternalClient } from "@berth/kit";
 import { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
 import { INTERNAL_TOKEN, startApiHarness } from "../../api/test/support/api-harness.js";
 import { mutatingCalls } from "../../api/test/support/peer-stand-ins.js";
 import { DEMO_DIR, startPlatformHarness } from "../../api/test/support/platform-harness.js";
-
-interface Teardown {
-  teardown(fn: () => void): void;
-}
-
-function tempDir(t: Teardown, prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** Runs `berth` in-process with its own config dir; env adds to it. */
-function berthRunner(t: Teardown, baseEnv: Record<string, string>) {
-  const configDir = tempDir(t, "berth-cli-config-");
-  return async (argv: string[], options: { env?: Record<string, string>; stdin?: string; signal?: AbortSignal; onStdout?: (text: string) => void } = {}) => {
-    let stdout = "";
-    let stderr = "";
-    const code = await runCli(argv, {
-      env: { BERTH_CONFIG_DIR: configDir, ...baseEnv, ...options.env },
-      stdout: {
-        write: (text: string) => {
-          stdout += text;
-          options.onStdout?.(text);
-        },
-      },
-      stderr: { write: (text: string) => (stderr += text) },
-      readStdin: async () => options.stdin ?? "",
-      signal: options.signal,
-    });
-    return { code, stdout, stderr, configDir };
-  };
-}
 
 function appDir(t: Teardown, procfile: string): string {
   const dir = tempDir(t, "berth-cli-app-");

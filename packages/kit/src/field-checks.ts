@@ -18,6 +18,8 @@ export interface FieldChecks {
   requestId(field: string, value: string): void;
   /** A fully qualified hostname such as admin.example.com (any case, a trailing dot allowed), or a `*.` wildcard of one. */
   hostname(field: string, value: string): void;
+  /** A shell command line (`run`, `ps:exec`): not empty, at most MAX_COMMAND_BYTES, no NUL (no argv can carry one). */
+  shellCommand(field: string, value: string): void;
   /** Throws INVALID_ARGUMENT naming every problem found, if any. */
   throwIfAny(): void;
   readonly violations: readonly FieldViolation[];
@@ -27,6 +29,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 const MAX_RELEASE_VERSION = 2 ** 31 - 1;
+/** The longest shell command line `run` and `ps:exec` take. */
+export const MAX_COMMAND_BYTES = 16 * 1024;
 
 /** Starts collecting the problems of one request. */
 export function createFieldChecks(): FieldChecks {
@@ -58,6 +62,11 @@ export function createFieldChecks(): FieldChecks {
     hostname(field, value) {
       const problem = hostnameProblem(normalizeHostname(value));
       if (problem !== undefined) checks.add(field, problem);
+    },
+    shellCommand(field, value) {
+      if (value.trim() === "") checks.add(field, "must not be empty");
+      else if (Buffer.byteLength(value) > MAX_COMMAND_BYTES) checks.add(field, `must be at most ${MAX_COMMAND_BYTES} bytes`);
+      else if (value.includes("\0")) checks.add(field, "must not contain NUL characters");
     },
     throwIfAny() {
       if (violations.length > 0) throw invalidArguments(violations);

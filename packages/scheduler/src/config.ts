@@ -46,6 +46,8 @@ export interface SchedulerConfig extends CommonConfig {
   /** What one source archive may unpack to. */
   archiveLimits: ArchiveLimits;
   releaseTimeoutMs: number;
+  /** How long a one-off command (`run`) or an exec beside a replica (`ps:exec`) may run. */
+  commandTimeoutMs: number;
   /** A rollout fails (and rolls back) when no replica became healthy for this long. */
   progressDeadlineMs: number;
   /** How long a retiring replica waits for its connections to end before SIGTERM. */
@@ -117,6 +119,7 @@ export function readSchedulerConfig(env: Environment): SchedulerConfig {
       maxEntries: envInt(env, "BERTH_SCHEDULER_MAX_ARCHIVE_ENTRIES", 20_000, { min: 1 }),
     },
     releaseTimeoutMs: ms("BERTH_SCHEDULER_RELEASE_TIMEOUT_MS", 600_000, 100),
+    commandTimeoutMs: ms("BERTH_SCHEDULER_COMMAND_TIMEOUT_MS", 3_600_000, 100),
     progressDeadlineMs: ms("BERTH_SCHEDULER_PROGRESS_DEADLINE_MS", 60_000, 100),
     drainTimeoutMs: ms("BERTH_SCHEDULER_DRAIN_TIMEOUT_MS", 30_000),
     stopGraceMs: ms("BERTH_SCHEDULER_STOP_GRACE_MS", 30_000),

@@ -4,6 +4,7 @@ import { createAppHandlers } from "./services/apps.js";
 import { createEndpointHandlers } from "./services/endpoints.js";
 import { createFormationHandlers } from "./services/formation.js";
 import { createLogHandlers } from "./services/logs.js";
+import { createProcessCommandHandlers } from "./services/process-commands.js";
 import { createReleaseHandlers } from "./services/releases.js";
 import { createRolloutHandlers } from "./services/rollouts.js";
 import type { SchedulerServiceDeps } from "./services/service-deps.js";
@@ -19,5 +20,6 @@ export function createSchedulerService(deps: SchedulerServiceDeps): ServiceImpl<
     ...createRolloutHandlers(deps),
     ...createLogHandlers(deps),
     ...createEndpointHandlers(deps),
+    ...createProcessCommandHandlers(deps),
   };
 }

@@ -9,7 +9,7 @@ import {
   ReplicaSchema,
   RoutingClass,
 } from "@berth/proto/type/v1/process";
-import type { ProcessFormation, Replica } from "@berth/proto/type/v1/process";
+import type { HealthCheck, ProcessFormation, Replica } from "@berth/proto/type/v1/process";
 import {
   AppSchema,
   ArtifactSchema,
@@ -24,7 +24,7 @@ import {
 import type { App, Artifact, Release, Rollout, RolloutEvent } from "@berth/proto/type/v1/release";
 import { effectiveResources } from "./formation.js";
 import { resolveHealth } from "./health-settings.js";
-import type { HealthDefaults } from "./health-settings.js";
+import type { HealthDefaults, HealthSettings } from "./health-settings.js";
 import type { AppRecord } from "./store/apps.js";
 import type { AutoscaleRuleRecord, FormationRecord } from "./store/formation.js";
 import type { ArtifactRecord, ReleaseRecord, ReleaseStatusName } from "./store/releases.js";
@@ -151,6 +151,20 @@ export function replicaMessage(replica: ReplicaRecord): Replica {
   });
 }
 
+/** Effective health settings as the API shows them. */
+export function healthCheckMessage(routingClass: RoutingClass, health: HealthSettings): HealthCheck {
+  return create(HealthCheckSchema, {
+    // Only web processes are probed over HTTP: a path means nothing for the others.
+    path: routingClass === RoutingClass.WEB ? health.path : "",
+    intervalMs: health.intervalMs,
+    timeoutMs: health.timeoutMs,
+    healthyThreshold: health.healthyThreshold,
+    unhealthyThreshold: health.unhealthyThreshold,
+    startTimeoutMs: health.startTimeoutMs,
+    minReadyMs: health.minReadyMs,
+  });
+}
+
 /** One type of the formation view (`pods`). */
 export function formationMessage(view: {
   app: string;
@@ -165,7 +179,6 @@ export function formationMessage(view: {
   const { entry } = view;
   const routingClass = routingClassOf(entry.processType);
   const resources = effectiveResources(entry);
-  const health = resolveHealth(routingClass, entry.health, view.healthDefaults);
   const decision = entry.lastAutoscale;
   return create(ProcessFormationSchema, {
     processType: entry.processType,
@@ -177,15 +190,7 @@ export function formationMessage(view: {
     cpuMillis: resources.cpuMillis,
     memoryMb: resources.memoryMb,
     resourcesOverridden: entry.cpuMillis !== null || entry.memoryMb !== null,
-    health: create(HealthCheckSchema, {
-      path: routingClass === RoutingClass.WEB ? health.path : "",
-      intervalMs: health.intervalMs,
-      timeoutMs: health.timeoutMs,
-      healthyThreshold: health.healthyThreshold,
-      unhealthyThreshold: health.unhealthyThreshold,
-      startTimeoutMs: health.startTimeoutMs,
-      minReadyMs: health.minReadyMs,
-    }),
+    health: healthCheckMessage(routingClass, resolveHealth(routingClass, entry.health, view.healthDefaults)),
     autoscale: view.rule && create(AutoscaleRuleSchema, view.rule),
     lastAutoscale: decision
       ? create(AutoscaleDecisionSchema, {

@@ -1,31 +1,14 @@
 import test from "ava";
-import type { ExecutionContext } from "ava";
 import http from "node:http";
-import { removeHostNetwork } from "../src/engine/local/container/runc-replica-runtime.js";
 import { ReplicaState } from "@berth/proto/type/v1/process";
 import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
 import { runcUsable } from "../src/engine/local/container/runc.js";
-import { demoArchive, deployDemo, eventually, followRollout, readyReplicas, startTestScheduler, uploadArchive } from "./support/scheduler-harness.js";
+import { demoArchive, deployDemo, eventually, followRollout, readyReplicas, startRuncScheduler, uploadArchive } from "./support/scheduler-harness.js";
 
 const usable = await runcUsable();
 // The scheduler on runc containers: needs root and runc (as in CI); skipped elsewhere, loudly.
 const rootTest = usable.usable ? test.serial : test.serial.skip;
 if (!usable.usable) console.warn(`runc engine tests skipped: ${usable.reason}`);
-
-/**
- * A scheduler on runc with a subnet of its own (so other schedulers on this
- * host never share its bridge or rules); once it has stopped (and removed its
- * containers), its bridge, nft table, cgroup parent and runc state go too.
- */
-async function startRuncScheduler(t: ExecutionContext) {
-  const subnetText = `10.${150 + (process.pid % 40)}.${Math.floor(Math.random() * 250)}.0/24`;
-  const started = await startTestScheduler(t, { BERTH_LOCAL_RUNTIME: "runc", BERTH_LOCAL_SUBNET: subnetText });
-  t.teardown(async () => {
-    await started.scheduler.close(1000);
-    await removeHostNetwork(subnetText);
-  });
-  return started;
-}
 
 function get(host: string, port: number, path = "/"): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

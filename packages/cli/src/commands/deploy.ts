@@ -1,13 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { RolloutState } from "@berth/proto/type/v1/release";
 import type { Command } from "../command.js";
-import { rolloutStateText, timeText } from "../display.js";
-import { CliFailure, ExitCode } from "../exit-codes.js";
-import { parseProcfile, rolloutEventText } from "@berth/kit/contract";
+import { CliFailure } from "../exit-codes.js";
+import { parseProcfile } from "@berth/kit/contract";
 import { retryUnavailable } from "../retry.js";
-import { followRollout } from "../rollout-progress.js";
+import { followChange } from "../rollout-progress.js";
 import { packSource, SourceArchiveError } from "@berth/kit/source-archive";
 
 const DEFAULT_CHUNK_BYTES = 1024 * 1024;
@@ -76,25 +74,13 @@ export const deployCommands: Command[] = [
         else out.line(`Released v${release?.version}; rollout ${rollout?.id ?? "-"} continues in the background`);
         return;
       }
-      out.note(`Released v${release?.version}; rolling out (${rollout.id}):`);
-      const final = await followRollout(
+      await followChange(
+        { out, json: args.json, signal },
         api,
         name,
-        rollout.id,
-        (event) => {
-          if (args.json) return;
-          out.note(`  ${timeText(event.time)}  ${rolloutEventText(event)}`);
-          for (const line of event.logTail) out.note(`      | ${line}`);
-        },
-        signal,
+        { release, rollout },
+        { what: "deploy", done: (version) => `Deployed v${version} to ${name}` },
       );
-      if (args.json) out.json({ release, rollout: final });
-      if (final.state === RolloutState.SUCCEEDED) {
-        if (!args.json) out.line(`Deployed v${final.releaseVersion} to ${name}`);
-        return;
-      }
-      const reason = [final.reason, final.message].filter(Boolean).join(": ");
-      throw new CliFailure(`deploy of v${final.releaseVersion} ${rolloutStateText(final.state)}${reason ? ` (${reason})` : ""}`, ExitCode.rolloutFailed);
     },
   },
 ];

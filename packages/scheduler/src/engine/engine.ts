@@ -24,6 +24,8 @@ export interface Engine {
    * cluster by deleting its pod, which the ReplicaSet replaces).
    */
   deleteReplica(app: AppRecord, replica: ReplicaRecord): Promise<void>;
+  /** One-off commands of a release (`run`) and commands beside a replica (`ps:exec`). */
+  readonly commands: CommandRunner;
   /** Called once before the first pass: takes over what a previous run left running. */
   start(hooks: EngineHooks): Promise<void>;
   /**
@@ -151,4 +153,23 @@ export interface LogSource {
   tail(filter: LogFilter, lines: number): LogEntry[];
   /** Calls `listener` with every new matching line until the returned function is called. */
   follow(filter: LogFilter, listener: (entry: LogEntry) => void): () => void;
+}
+
+/** What a running command printed, or how it ended (always last). */
+export type CommandEvent =
+  | { kind: "stdout" | "stderr"; data: Uint8Array }
+  | {
+      kind: "exit";
+      /** Its exit code; null when it was killed or its end was not observed. */
+      code: number | null;
+      /** Why it ended when the exit code does not tell (`OOMKilled`, a timeout, the caller left); empty otherwise. */
+      reason: string;
+    };
+
+/** Runs commands that are not replicas; each stops when `signal` aborts (the caller went away). */
+export interface CommandRunner {
+  /** Runs `task` (a one-off command with a release's source and config) to its end. */
+  runOneOff(task: ReleaseTaskSpec, signal: AbortSignal): AsyncIterable<CommandEvent>;
+  /** Runs `command` beside the running replica `replica` of `app`, in its container and with its environment. */
+  exec(app: string, replica: string, command: string, signal: AbortSignal): AsyncIterable<CommandEvent>;
 }

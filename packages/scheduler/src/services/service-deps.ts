@@ -16,8 +16,8 @@ export interface SchedulerServiceDeps {
   config: SchedulerConfig;
   controller: AppController;
   endpoints: EndpointHub;
-  /** What handlers ask of the engine directly: logs, and taking a replica away. */
-  engine: Pick<Engine, "logs" | "deleteReplica">;
+  /** What handlers ask of the engine directly: logs, taking a replica away, and running commands (`run`, `ps:exec`). */
+  engine: Pick<Engine, "logs" | "deleteReplica" | "commands">;
   feed: ChangeFeed;
   uploads: SourceUploads;
   logger: Logger;

@@ -12,6 +12,7 @@ import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import type { Replica } from "@berth/proto/type/v1/process";
 import type { Rollout, RolloutEvent } from "@berth/proto/type/v1/release";
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
+import { removeHostNetwork } from "../../src/engine/local/container/runc-replica-runtime.js";
 import { readSchedulerConfig, startScheduler } from "../../src/index.js";
 import type { RunningScheduler } from "../../src/index.js";
 import { testDatabaseUrl } from "@berth/kit/testing";
@@ -73,6 +74,21 @@ export async function startTestScheduler(
   const scheduler = await startScheduler(config, { logger: createLogger("scheduler", { level: "error" }) });
   t.teardown(() => scheduler.drain(1000));
   return { scheduler, client: schedulerClient(scheduler.url), ...place };
+}
+
+/**
+ * A scheduler on runc with a subnet of its own (so other schedulers on this
+ * host never share its bridge or rules); once it has stopped (and removed its
+ * containers), its bridge, nft table, cgroup parent and runc state go too.
+ */
+export async function startRuncScheduler(t: ExecutionContext) {
+  const subnetText = `10.${150 + (process.pid % 40)}.${Math.floor(Math.random() * 250)}.0/24`;
+  const started = await startTestScheduler(t, { BERTH_LOCAL_RUNTIME: "runc", BERTH_LOCAL_SUBNET: subnetText });
+  t.teardown(async () => {
+    await started.scheduler.close(1000);
+    await removeHostNetwork(subnetText);
+  });
+  return started;
 }
 
 /** A gRPC client with the internal credential. */

@@ -19,6 +19,7 @@ import { createClusterState } from "./cluster-state.js";
 import type { KubernetesDeployer } from "./kubernetes-deployer.js";
 import type { AppManifestInput, AppScope } from "./manifests.js";
 import { manifestSettingsFrom, namespaceOf, releaseJobName } from "./manifests.js";
+import { createKubernetesCommandRunner } from "./kubernetes-commands.js";
 import { createPodLogs } from "./pod-logs.js";
 import { appEndpointSets, appPods, podReplicas, replicaChanged } from "./pod-replicas.js";
 
@@ -245,6 +246,7 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
 
   return {
     releaseTasks,
+    commands: createKubernetesCommandRunner(),
     logs: createPodLogs({ kubeConfig, state, namespaceOf: namespaceOfApp, managedBy: settings.managedBy, logger }),
     async deleteReplica(app, replica) {
       try {

@@ -141,5 +141,9 @@ export function createChildProcessRuntime(options: {
     async taskEnded() {
       return undefined;
     },
+
+    execCommand(run, spec, command) {
+      return { argv: ["/bin/sh", "-c", command], cwd: spec.workDir, env: { ...options.baseEnv, ...spec.env, HOST: run.host, PORT: String(run.port) } };
+    },
   };
 }

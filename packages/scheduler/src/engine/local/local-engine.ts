@@ -30,6 +30,7 @@ import type { PlannedReplica } from "./rolling-update.js";
 import { releaseTaskSpecFor, replicaSpecFor } from "./replica-specs.js";
 import type { RtcEnvironment } from "../../rtc-environment.js";
 import type { ReplicaStatus, ReplicaSupervisor } from "./replica-supervisor.js";
+import { createLocalCommandRunner } from "./local-commands.js";
 
 /** What the local engine is built from. */
 export interface LocalEngineDeps {
@@ -414,6 +415,7 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
   }
 
   return {
+    commands: createLocalCommandRunner(supervisor, { commandTimeoutMs: config.commandTimeoutMs, graceMs: config.stopGraceMs }),
     releaseTasks: {
       start: async (release) => supervisor.startReleaseTask(releaseTaskSpecFor(config, release, await teamOf(release.app))),
       resume: async (release, runtimeId, deadline) =>

@@ -1,6 +1,7 @@
 import type { RoutingClass } from "@berth/proto/type/v1/process";
 import type { HealthSettings } from "../../health-settings.js";
 import type { ReleaseTaskSpec } from "../engine.js";
+import type { CommandLine } from "./command-stream.js";
 
 /** Everything the local engine needs to run one replica of a process type. */
 export interface ReplicaSpec {
@@ -74,4 +75,6 @@ export interface ReplicaRuntime {
   taskCommand(task: ReleaseTaskSpec): Promise<string[]>;
   /** Releases what a finished (or killed) task held; says why it ended when the exit code does not (`OOMKilled`). */
   taskEnded(task: ReleaseTaskSpec): Promise<string | undefined>;
+  /** How to run a shell command beside `run` (`ps:exec`): in its container, with its environment and working directory. */
+  execCommand(run: ReplicaRun, spec: ReplicaSpec, command: string): CommandLine;
 }

@@ -6,6 +6,7 @@ import { LogStream, ReplicaState, RoutingClass } from "@berth/proto/type/v1/proc
 import type { LogEntry, LogSource, ReleaseTaskResult, ReleaseTaskSpec, RunningReleaseTask } from "../engine.js";
 import { childExit, parseProcessRuntimeId, pollUntilGone, processRuntimeId, spawnInGroup } from "./child-process-runtime.js";
 import { createChildProcessRuntime } from "./child-process-runtime.js";
+import type { CommandLine } from "./command-stream.js";
 import { tailFile } from "./file-tail.js";
 import type { FileTail } from "./file-tail.js";
 import { createLogHub } from "../log-hub.js";
@@ -62,6 +63,10 @@ export interface ReplicaSupervisor {
   resumeReleaseTask(spec: ReleaseTaskSpec, runtimeId: string, deadline: Date): Promise<RunningReleaseTask | undefined>;
   /** CPU use of a replica in millicores since the previous sample; undefined for the first. */
   sampleCpuMillis(name: string): Promise<number | undefined>;
+  /** How to run a shell command beside replica `name` (`ps:exec`); undefined when it does not run now. */
+  execCommand(name: string, command: string): CommandLine | undefined;
+  /** How to run a one-off task (`run`) to its end; `ended` releases what it held once it exited and says why, when the exit code does not. */
+  oneOffCommand(spec: ReleaseTaskSpec): Promise<{ line: CommandLine; ended(): Promise<string | undefined> }>;
   readonly logs: LogSource;
   /** Stops every replica and task. */
   close(graceMs?: number): Promise<void>;
@@ -503,6 +508,17 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
       replica.cpuSample = { cpuMs, at };
       if (previous === undefined || at <= previous.at) return undefined;
       return Math.max(0, ((cpuMs - previous.cpuMs) / (at - previous.at)) * 1000);
+    },
+
+    execCommand(name, command) {
+      const replica = replicas.get(name);
+      if (replica?.run === undefined || replica.stopping) return undefined;
+      return runtime.execCommand(replica.run, replica.spec, command);
+    },
+
+    async oneOffCommand(spec) {
+      const argv = await runtime.taskCommand(spec);
+      return { line: { argv, cwd: spec.workDir, env: { ...options.baseEnv, ...spec.env } }, ended: () => runtime.taskEnded(spec) };
     },
 
     logs: hub,

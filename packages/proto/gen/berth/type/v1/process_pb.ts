@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file berth/type/v1/process.proto.
  */
 export const file_berth_type_v1_process: GenFile = /*@__PURE__*/
-  fileDesc("ChtiZXJ0aC90eXBlL3YxL3Byb2Nlc3MucHJvdG8SDWJlcnRoLnR5cGUudjEiPgoHUG9kU2l6ZRIMCgRuYW1lGAEgASgJEhIKCmNwdV9taWxsaXMYAiABKA0SEQoJbWVtb3J5X21iGAMgASgNIqwBCgtIZWFsdGhDaGVjaxIMCgRwYXRoGAEgASgJEhMKC2ludGVydmFsX21zGAIgASgNEhIKCnRpbWVvdXRfbXMYAyABKA0SGQoRaGVhbHRoeV90aHJlc2hvbGQYBCABKA0SGwoTdW5oZWFsdGh5X3RocmVzaG9sZBgFIAEoDRIYChBzdGFydF90aW1lb3V0X21zGAYgASgNEhQKDG1pbl9yZWFkeV9tcxgHIAEoDSJtCg1BdXRvc2NhbGVSdWxlEhQKDHByb2Nlc3NfdHlwZRgBIAEoCRIUCgxtaW5fcmVwbGljYXMYAiABKA0SFAoMbWF4X3JlcGxpY2FzGAMgASgNEhoKEnRhcmdldF9jcHVfcGVyY2VudBgEIAEoDSKXAQoRQXV0b3NjYWxlRGVjaXNpb24SKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNZnJvbV9yZXBsaWNhcxgCIAEoDRITCgt0b19yZXBsaWNhcxgDIAEoDRIcChRvYnNlcnZlZF9jcHVfcGVyY2VudBgEIAEoDRIOCgZyZWFzb24YBSABKAkicQoLUnRjRXhwb3N1cmUSEwoLcm91dGVfdG9rZW4YASABKAkSFQoNdHVybl9ob3N0bmFtZRgCIAEoCRIMCgRwb3J0GAMgASgNEhkKEXJlcGxpY2FfaG9zdG5hbWVzGAQgAygJEg0KBXJlYWxtGAUgASgJIpUEChBQcm9jZXNzRm9ybWF0aW9uEhQKDHByb2Nlc3NfdHlwZRgBIAEoCRIyCg1yb3V0aW5nX2NsYXNzGAIgASgOMhsuYmVydGgudHlwZS52MS5Sb3V0aW5nQ2xhc3MSDwoHY29tbWFuZBgDIAEoCRIQCghyZXBsaWNhcxgEIAEoDRIWCg5yZWFkeV9yZXBsaWNhcxgFIAEoDRIMCgRzaXplGAYgASgJEhIKCmNwdV9taWxsaXMYByABKA0SEQoJbWVtb3J5X21iGAggASgNEhwKFHJlc291cmNlc19vdmVycmlkZGVuGAkgASgIEioKBmhlYWx0aBgKIAEoCzIaLmJlcnRoLnR5cGUudjEuSGVhbHRoQ2hlY2sSLwoJYXV0b3NjYWxlGAsgASgLMhwuYmVydGgudHlwZS52MS5BdXRvc2NhbGVSdWxlEjgKDmxhc3RfYXV0b3NjYWxlGAwgASgLMiAuYmVydGgudHlwZS52MS5BdXRvc2NhbGVEZWNpc2lvbhIMCgR1cmxzGA0gAygJEhYKDmN1c3RvbV9kb21haW5zGA4gAygJEhkKEWludGVybmFsX2hvc3RuYW1lGA8gASgJEhUKDWludGVybmFsX3BvcnQYECABKA0SJwoDcnRjGBEgASgLMhouYmVydGgudHlwZS52MS5SdGNFeHBvc3VyZRIRCglpc29sYXRpb24YEiABKAki6gIKB1JlcGxpY2ESDAoEbmFtZRgBIAEoCRILCgNhcHAYAiABKAkSFAoMcHJvY2Vzc190eXBlGAMgASgJEjIKDXJvdXRpbmdfY2xhc3MYBCABKA4yGy5iZXJ0aC50eXBlLnYxLlJvdXRpbmdDbGFzcxINCgVpbmRleBgFIAEoDRIXCg9yZWxlYXNlX3ZlcnNpb24YBiABKA0SKgoFc3RhdGUYByABKA4yGy5iZXJ0aC50eXBlLnYxLlJlcGxpY2FTdGF0ZRINCgVyZWFkeRgIIAEoCBIQCghyZXN0YXJ0cxgJIAEoDRIuCgpzdGFydGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgR6b25lGAsgASgJEgwKBGhvc3QYDCABKAkSDAoEcG9ydBgNIAEoDRIRCglpc29sYXRpb24YDiABKAkSGAoQbGFzdF9leGl0X3JlYXNvbhgPIAEoCSK4AQoHTG9nTGluZRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBILCgNhcHAYAiABKAkSFAoMcHJvY2Vzc190eXBlGAMgASgJEg8KB3JlcGxpY2EYBCABKAkSFwoPcmVsZWFzZV92ZXJzaW9uGAUgASgNEigKBnN0cmVhbRgGIAEoDjIYLmJlcnRoLnR5cGUudjEuTG9nU3RyZWFtEgwKBHRleHQYByABKAkqpwEKDFJvdXRpbmdDbGFzcxIdChlST1VUSU5HX0NMQVNTX1VOU1BFQ0lGSUVEEAASFQoRUk9VVElOR19DTEFTU19XRUIQARIVChFST1VUSU5HX0NMQVNTX1RDUBACEhUKEVJPVVRJTkdfQ0xBU1NfUlRDEAMSGQoVUk9VVElOR19DTEFTU19SRUxFQVNFEAQSGAoUUk9VVElOR19DTEFTU19XT1JLRVIQBSqhAgoMUmVwbGljYVN0YXRlEh0KGVJFUExJQ0FfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZSRVBMSUNBX1NUQVRFX1NUQVJUSU5HEAESFAoQUkVQTElDQV9TVEFURV9VUBACEhsKF1JFUExJQ0FfU1RBVEVfVU5IRUFMVEhZEAMSGgoWUkVQTElDQV9TVEFURV9EUkFJTklORxAEEhoKFlJFUExJQ0FfU1RBVEVfU1RPUFBJTkcQBRIZChVSRVBMSUNBX1NUQVRFX1NUT1BQRUQQBhIZChVSRVBMSUNBX1NUQVRFX0NSQVNIRUQQBxIbChdSRVBMSUNBX1NUQVRFX1NVQ0NFRURFRBAIEhgKFFJFUExJQ0FfU1RBVEVfRkFJTEVEEAkqbAoJTG9nU3RyZWFtEhoKFkxPR19TVFJFQU1fVU5TUEVDSUZJRUQQABIVChFMT0dfU1RSRUFNX1NURE9VVBABEhUKEUxPR19TVFJFQU1fU1RERVJSEAISFQoRTE9HX1NUUkVBTV9TWVNURU0QA2IGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChtiZXJ0aC90eXBlL3YxL3Byb2Nlc3MucHJvdG8SDWJlcnRoLnR5cGUudjEiPgoHUG9kU2l6ZRIMCgRuYW1lGAEgASgJEhIKCmNwdV9taWxsaXMYAiABKA0SEQoJbWVtb3J5X21iGAMgASgNIqwBCgtIZWFsdGhDaGVjaxIMCgRwYXRoGAEgASgJEhMKC2ludGVydmFsX21zGAIgASgNEhIKCnRpbWVvdXRfbXMYAyABKA0SGQoRaGVhbHRoeV90aHJlc2hvbGQYBCABKA0SGwoTdW5oZWFsdGh5X3RocmVzaG9sZBgFIAEoDRIYChBzdGFydF90aW1lb3V0X21zGAYgASgNEhQKDG1pbl9yZWFkeV9tcxgHIAEoDSJtCg1BdXRvc2NhbGVSdWxlEhQKDHByb2Nlc3NfdHlwZRgBIAEoCRIUCgxtaW5fcmVwbGljYXMYAiABKA0SFAoMbWF4X3JlcGxpY2FzGAMgASgNEhoKEnRhcmdldF9jcHVfcGVyY2VudBgEIAEoDSKXAQoRQXV0b3NjYWxlRGVjaXNpb24SKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNZnJvbV9yZXBsaWNhcxgCIAEoDRITCgt0b19yZXBsaWNhcxgDIAEoDRIcChRvYnNlcnZlZF9jcHVfcGVyY2VudBgEIAEoDRIOCgZyZWFzb24YBSABKAkicQoLUnRjRXhwb3N1cmUSEwoLcm91dGVfdG9rZW4YASABKAkSFQoNdHVybl9ob3N0bmFtZRgCIAEoCRIMCgRwb3J0GAMgASgNEhkKEXJlcGxpY2FfaG9zdG5hbWVzGAQgAygJEg0KBXJlYWxtGAUgASgJIpUEChBQcm9jZXNzRm9ybWF0aW9uEhQKDHByb2Nlc3NfdHlwZRgBIAEoCRIyCg1yb3V0aW5nX2NsYXNzGAIgASgOMhsuYmVydGgudHlwZS52MS5Sb3V0aW5nQ2xhc3MSDwoHY29tbWFuZBgDIAEoCRIQCghyZXBsaWNhcxgEIAEoDRIWCg5yZWFkeV9yZXBsaWNhcxgFIAEoDRIMCgRzaXplGAYgASgJEhIKCmNwdV9taWxsaXMYByABKA0SEQoJbWVtb3J5X21iGAggASgNEhwKFHJlc291cmNlc19vdmVycmlkZGVuGAkgASgIEioKBmhlYWx0aBgKIAEoCzIaLmJlcnRoLnR5cGUudjEuSGVhbHRoQ2hlY2sSLwoJYXV0b3NjYWxlGAsgASgLMhwuYmVydGgudHlwZS52MS5BdXRvc2NhbGVSdWxlEjgKDmxhc3RfYXV0b3NjYWxlGAwgASgLMiAuYmVydGgudHlwZS52MS5BdXRvc2NhbGVEZWNpc2lvbhIMCgR1cmxzGA0gAygJEhYKDmN1c3RvbV9kb21haW5zGA4gAygJEhkKEWludGVybmFsX2hvc3RuYW1lGA8gASgJEhUKDWludGVybmFsX3BvcnQYECABKA0SJwoDcnRjGBEgASgLMhouYmVydGgudHlwZS52MS5SdGNFeHBvc3VyZRIRCglpc29sYXRpb24YEiABKAki6gIKB1JlcGxpY2ESDAoEbmFtZRgBIAEoCRILCgNhcHAYAiABKAkSFAoMcHJvY2Vzc190eXBlGAMgASgJEjIKDXJvdXRpbmdfY2xhc3MYBCABKA4yGy5iZXJ0aC50eXBlLnYxLlJvdXRpbmdDbGFzcxINCgVpbmRleBgFIAEoDRIXCg9yZWxlYXNlX3ZlcnNpb24YBiABKA0SKgoFc3RhdGUYByABKA4yGy5iZXJ0aC50eXBlLnYxLlJlcGxpY2FTdGF0ZRINCgVyZWFkeRgIIAEoCBIQCghyZXN0YXJ0cxgJIAEoDRIuCgpzdGFydGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgR6b25lGAsgASgJEgwKBGhvc3QYDCABKAkSDAoEcG9ydBgNIAEoDRIRCglpc29sYXRpb24YDiABKAkSGAoQbGFzdF9leGl0X3JlYXNvbhgPIAEoCSK4AQoHTG9nTGluZRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBILCgNhcHAYAiABKAkSFAoMcHJvY2Vzc190eXBlGAMgASgJEg8KB3JlcGxpY2EYBCABKAkSFwoPcmVsZWFzZV92ZXJzaW9uGAUgASgNEigKBnN0cmVhbRgGIAEoDjIYLmJlcnRoLnR5cGUudjEuTG9nU3RyZWFtEgwKBHRleHQYByABKAkiKwoLQ29tbWFuZEV4aXQSDAoEY29kZRgBIAEoBRIOCgZyZWFzb24YAiABKAkifAoNQ29tbWFuZE91dHB1dBIRCgdzdGFydGVkGAEgASgJSAASEAoGc3Rkb3V0GAIgASgMSAASEAoGc3RkZXJyGAMgASgMSAASKgoEZXhpdBgEIAEoCzIaLmJlcnRoLnR5cGUudjEuQ29tbWFuZEV4aXRIAEIICgZvdXRwdXQiygEKElJlcGxpY2FEZXNjcmlwdGlvbhInCgdyZXBsaWNhGAEgASgLMhYuYmVydGgudHlwZS52MS5SZXBsaWNhEg8KB2NvbW1hbmQYAiABKAkSDAoEc2l6ZRgDIAEoCRISCgpjcHVfbWlsbGlzGAQgASgNEhEKCW1lbW9yeV9tYhgFIAEoDRIqCgZoZWFsdGgYBiABKAsyGi5iZXJ0aC50eXBlLnYxLkhlYWx0aENoZWNrEhkKEWVudmlyb25tZW50X25hbWVzGAcgAygJKqcBCgxSb3V0aW5nQ2xhc3MSHQoZUk9VVElOR19DTEFTU19VTlNQRUNJRklFRBAAEhUKEVJPVVRJTkdfQ0xBU1NfV0VCEAESFQoRUk9VVElOR19DTEFTU19UQ1AQAhIVChFST1VUSU5HX0NMQVNTX1JUQxADEhkKFVJPVVRJTkdfQ0xBU1NfUkVMRUFTRRAEEhgKFFJPVVRJTkdfQ0xBU1NfV09SS0VSEAUqoQIKDFJlcGxpY2FTdGF0ZRIdChlSRVBMSUNBX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWUkVQTElDQV9TVEFURV9TVEFSVElORxABEhQKEFJFUExJQ0FfU1RBVEVfVVAQAhIbChdSRVBMSUNBX1NUQVRFX1VOSEVBTFRIWRADEhoKFlJFUExJQ0FfU1RBVEVfRFJBSU5JTkcQBBIaChZSRVBMSUNBX1NUQVRFX1NUT1BQSU5HEAUSGQoVUkVQTElDQV9TVEFURV9TVE9QUEVEEAYSGQoVUkVQTElDQV9TVEFURV9DUkFTSEVEEAcSGwoXUkVQTElDQV9TVEFURV9TVUNDRUVERUQQCBIYChRSRVBMSUNBX1NUQVRFX0ZBSUxFRBAJKmwKCUxvZ1N0cmVhbRIaChZMT0dfU1RSRUFNX1VOU1BFQ0lGSUVEEAASFQoRTE9HX1NUUkVBTV9TVERPVVQQARIVChFMT0dfU1RSRUFNX1NUREVSUhACEhUKEUxPR19TVFJFQU1fU1lTVEVNEANiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * PodSize is one entry of the platform's size table (standard-1x ... standard-16x).
@@ -477,6 +477,134 @@ export type LogLine = Message<"berth.type.v1.LogLine"> & {
  */
 export const LogLineSchema: GenMessage<LogLine> = /*@__PURE__*/
   messageDesc(file_berth_type_v1_process, 7);
+
+/**
+ * CommandExit is how a one-off command or an exec ended.
+ *
+ * @generated from message berth.type.v1.CommandExit
+ */
+export type CommandExit = Message<"berth.type.v1.CommandExit"> & {
+  /**
+   * The command's exit code; -1 when it was killed or its end was not observed.
+   *
+   * @generated from field: int32 code = 1;
+   */
+  code: number;
+
+  /**
+   * Why it ended when the exit code does not tell ("OOMKilled", "timed out after 3600 s", "stopped by the client").
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message berth.type.v1.CommandExit.
+ * Use `create(CommandExitSchema)` to create a new message.
+ */
+export const CommandExitSchema: GenMessage<CommandExit> = /*@__PURE__*/
+  messageDesc(file_berth_type_v1_process, 8);
+
+/**
+ * CommandOutput is a piece of what a one-off command or an exec printed, or its end.
+ *
+ * @generated from message berth.type.v1.CommandOutput
+ */
+export type CommandOutput = Message<"berth.type.v1.CommandOutput"> & {
+  /**
+   * @generated from oneof berth.type.v1.CommandOutput.output
+   */
+  output: {
+    /**
+     * Sent first: the name the command runs under (e.g. `shop-run-x7k2q`).
+     *
+     * @generated from field: string started = 1;
+     */
+    value: string;
+    case: "started";
+  } | {
+    /**
+     * @generated from field: bytes stdout = 2;
+     */
+    value: Uint8Array;
+    case: "stdout";
+  } | {
+    /**
+     * @generated from field: bytes stderr = 3;
+     */
+    value: Uint8Array;
+    case: "stderr";
+  } | {
+    /**
+     * Sent last.
+     *
+     * @generated from field: berth.type.v1.CommandExit exit = 4;
+     */
+    value: CommandExit;
+    case: "exit";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message berth.type.v1.CommandOutput.
+ * Use `create(CommandOutputSchema)` to create a new message.
+ */
+export const CommandOutputSchema: GenMessage<CommandOutput> = /*@__PURE__*/
+  messageDesc(file_berth_type_v1_process, 9);
+
+/**
+ * ReplicaDescription is what `ps:describe` shows of one replica: never a config value.
+ *
+ * @generated from message berth.type.v1.ReplicaDescription
+ */
+export type ReplicaDescription = Message<"berth.type.v1.ReplicaDescription"> & {
+  /**
+   * @generated from field: berth.type.v1.Replica replica = 1;
+   */
+  replica?: Replica | undefined;
+
+  /**
+   * @generated from field: string command = 2;
+   */
+  command: string;
+
+  /**
+   * @generated from field: string size = 3;
+   */
+  size: string;
+
+  /**
+   * @generated from field: uint32 cpu_millis = 4;
+   */
+  cpuMillis: number;
+
+  /**
+   * @generated from field: uint32 memory_mb = 5;
+   */
+  memoryMb: number;
+
+  /**
+   * The effective health settings (defaults filled in).
+   *
+   * @generated from field: berth.type.v1.HealthCheck health = 6;
+   */
+  health?: HealthCheck | undefined;
+
+  /**
+   * The names of the variables in its environment, sorted; values are never sent.
+   *
+   * @generated from field: repeated string environment_names = 7;
+   */
+  environmentNames: string[];
+};
+
+/**
+ * Describes the message berth.type.v1.ReplicaDescription.
+ * Use `create(ReplicaDescriptionSchema)` to create a new message.
+ */
+export const ReplicaDescriptionSchema: GenMessage<ReplicaDescription> = /*@__PURE__*/
+  messageDesc(file_berth_type_v1_process, 10);
 
 /**
  * RoutingClass is what a process name means: its suffix decides how the

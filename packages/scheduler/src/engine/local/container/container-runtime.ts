@@ -109,6 +109,8 @@ export interface ContainerRuntime {
   removeStrays(keep: ReadonlySet<string>): Promise<string[]>;
   /** The address of `<app>-<processType>`, when that tcp process has one. */
   serviceAddress(app: string, processType: string): string | undefined;
+  /** The command line that runs a shell command inside the running container `name`. */
+  execArgs(name: string, command: string): string[];
 }
 
 /** What is kept on disk for each container, to adopt it after a restart. */
@@ -324,6 +326,10 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
         });
       });
       return { name: launch.name, runtimeId: `runc:${launch.name}`, address: record.address, port: CONTAINER_PORT, exited };
+    },
+
+    execArgs(name, command) {
+      return runc.execArgs(name, ["/bin/sh", "-c", command]);
     },
 
     async prepare(launch) {

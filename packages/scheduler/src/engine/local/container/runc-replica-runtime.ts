@@ -137,6 +137,11 @@ export function createRuncReplicaRuntime(containers: ContainerRuntime): ReplicaR
       return prepared.runArgs;
     },
 
+    execCommand(run, _spec, command) {
+      // runc itself sets the container's environment; it only needs to be found.
+      return { argv: containers.execArgs(nameOf(run), command), cwd: "/", env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" } };
+    },
+
     async taskEnded(task) {
       return (await containers.remove(task.name)).oomKilled ? "OOMKilled" : undefined;
     },

@@ -41,6 +41,12 @@ export interface Runc {
   kill(id: string, signal: "TERM" | "KILL"): Promise<boolean>;
   /** Removes a container (killing it first when it still runs); no error when it is gone. */
   delete(id: string): Promise<void>;
+  /**
+   * The command line that runs `argv` inside the running container `id`:
+   * `runc exec` takes the container's own process settings (user,
+   * capabilities, environment, working directory) and forwards signals.
+   */
+  execArgs(id: string, argv: string[]): string[];
 }
 
 /** A runc with its state under `root`. */
@@ -89,6 +95,9 @@ export function createRunc(root: string, binary = systemBinary("runc") ?? "runc"
       } catch {
         return false;
       }
+    },
+    execArgs(id, argv) {
+      return [binary, "--root", root, "exec", id, ...argv];
     },
     async delete(id) {
       try {

@@ -1,0 +1,127 @@
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { createFieldChecks } from "@berth/kit";
+import {
+  SetHealthCheckRequestSchema,
+  SetHealthCheckResponseSchema,
+  UnsetHealthCheckRequestSchema,
+  UnsetHealthCheckResponseSchema,
+} from "@berth/proto/api/v1/processes";
+import type { ProcessService } from "@berth/proto/api/v1/processes";
+import type { HealthCheck } from "@berth/proto/type/v1/process";
+import { callerOf, requireTeam } from "../auth.js";
+import { streamCall } from "../peers.js";
+import { ownedApp, readOwnedApp } from "./app-ownership.js";
+import { runOnce } from "./idempotency.js";
+import { callOptions } from "./service-deps.js";
+import type { ServiceDeps } from "./service-deps.js";
+
+const MAX_REPLICA_NAME = 253;
+
+/** Runs and execs are not audited by the unary interceptor (they stream): each is recorded as it starts. */
+async function auditCommand(deps: ServiceDeps, ctx: HandlerContext, rpc: string, app: string, target: string): Promise<void> {
+  const caller = callerOf(ctx);
+  await deps.store.audit
+    .record({ tokenId: caller.tokenId, team: caller.team, rpc: `berth.api.v1.ProcessService/${rpc}`, app, requestId: "", code: "OK", message: target })
+    .catch((error: unknown) => deps.logger.error("could not write the audit log", { rpc, error }));
+}
+
+/** ProcessService: health checks, one-off commands, exec beside a replica, a replica's description. */
+export function createProcessService(deps: ServiceDeps): ServiceImpl<typeof ProcessService> {
+  const { scheduler } = deps.peers;
+  const { requestIds } = deps.store;
+
+  /** Sets (or, with `reset`, first clears) a type's health check through a new release. */
+  async function changeHealthCheck(
+    ctx: HandlerContext,
+    request: { app: string; processType: string; requestId: string },
+    health: HealthCheck | undefined,
+    reset: boolean,
+  ) {
+    const team = requireTeam(ctx);
+    const checks = createFieldChecks();
+    checks.dnsLabel("app", request.app);
+    checks.dnsLabel("process_type", request.processType);
+    checks.requestId("request_id", request.requestId);
+    if (!reset && health === undefined) checks.add("health", "must set at least one setting, like path or interval_ms");
+    checks.throwIfAny();
+    await ownedApp(deps, ctx, team, request.app);
+    return {
+      team,
+      call: (requestId: string) =>
+        scheduler.updateHealthCheck({ app: request.app, processType: request.processType, health, reset, requestId }, callOptions(deps, ctx)),
+    };
+  }
+
+  return {
+    async setHealthCheck(request, ctx) {
+      const { team, call } = await changeHealthCheck(ctx, request, request.health, false);
+      return runOnce(
+        requestIds,
+        {
+          owner: team,
+          method: "ProcessService/SetHealthCheck",
+          requestSchema: SetHealthCheckRequestSchema,
+          request,
+          responseSchema: SetHealthCheckResponseSchema,
+        },
+        async (requestId) => {
+          const { release, rollout, process } = await call(requestId);
+          return { release, rollout, process };
+        },
+      );
+    },
+
+    async unsetHealthCheck(request, ctx) {
+      const { team, call } = await changeHealthCheck(ctx, request, undefined, true);
+      return runOnce(
+        requestIds,
+        {
+          owner: team,
+          method: "ProcessService/UnsetHealthCheck",
+          requestSchema: UnsetHealthCheckRequestSchema,
+          request,
+          responseSchema: UnsetHealthCheckResponseSchema,
+        },
+        async (requestId) => {
+          const { release, rollout, process } = await call(requestId);
+          return { release, rollout, process };
+        },
+      );
+    },
+
+    async *run(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      checks.shellCommand("command", request.command);
+      checks.throwIfAny();
+      await ownedApp(deps, ctx, team, request.app);
+      await auditCommand(deps, ctx, "Run", request.app, "one-off");
+      for await (const { output } of scheduler.runCommand({ app: request.app, command: request.command }, streamCall(ctx))) yield { output };
+    },
+
+    async *exec(request, ctx) {
+      const team = requireTeam(ctx);
+      const checks = createFieldChecks();
+      checks.dnsLabel("app", request.app);
+      checks.required("replica", request.replica, MAX_REPLICA_NAME);
+      checks.shellCommand("command", request.command);
+      checks.throwIfAny();
+      await ownedApp(deps, ctx, team, request.app);
+      await auditCommand(deps, ctx, "Exec", request.app, request.replica);
+      const outputs = scheduler.runCommand({ app: request.app, replica: request.replica, command: request.command }, streamCall(ctx));
+      for await (const { output } of outputs) yield { output };
+    },
+
+    async describeReplica(request, ctx) {
+      const response = await readOwnedApp(
+        deps,
+        ctx,
+        request.app,
+        (options) => scheduler.describeReplica({ app: request.app, replica: request.replica }, options),
+        (checks) => checks.required("replica", request.replica, MAX_REPLICA_NAME),
+      );
+      return { description: response.description };
+    },
+  };
+}
