@@ -35,6 +35,8 @@ export interface RouterConfig extends CommonConfig {
     replicaWaitMs: number;
     /** How long a removed replica's open connections (WebSockets) may stay. */
     drainTimeoutMs: number;
+    /** How often the requests counted per app, process type and release are reported to the scheduler. */
+    trafficReportMs: number;
   };
   tls: {
     mode: TlsMode;
@@ -86,6 +88,7 @@ export function readRouterConfig(env: Environment): RouterConfig {
       redirectHttps: envBool(env, "BERTH_ROUTER_REDIRECT_HTTPS", false),
       replicaWaitMs: envInt(env, "BERTH_ROUTER_REPLICA_WAIT_MS", 30_000, { min: 0, max: 600_000 }),
       drainTimeoutMs: envInt(env, "BERTH_ROUTER_DRAIN_TIMEOUT_MS", 30_000, { min: 0, max: 3_600_000 }),
+      trafficReportMs: envInt(env, "BERTH_ROUTER_TRAFFIC_REPORT_MS", 1000, { min: 50, max: 60_000 }),
     },
     tls: {
       mode,

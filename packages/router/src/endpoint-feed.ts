@@ -76,6 +76,7 @@ export function startEndpointFeed(options: EndpointFeedOptions): EndpointFeed {
             host: endpoint.host,
             port: endpoint.port,
             replicaIndex: endpoint.replicaIndex,
+            releaseVersion: endpoint.releaseVersion,
           })),
           removed: process.removed,
           replicas: process.replicas,

@@ -6,6 +6,8 @@ export interface Upstream {
   readonly replica: string;
   readonly host: string;
   readonly port: number;
+  /** The release the replica runs: the requests it serves are counted for it. */
+  readonly release: number;
   /** `replica@host:port`: identifies the connection pool of this replica. */
   readonly id: string;
 }
@@ -21,6 +23,11 @@ export interface Target {
   readonly app: string;
   readonly processType: string;
   readonly upstreams: readonly Upstream[];
+  /**
+   * The newest release among the upstreams, kept while there are none: a
+   * request that finds no replica is counted as failed for it.
+   */
+  readonly release: number;
 }
 
 /** The endpoints of one process type, as the scheduler streams them. */
@@ -29,8 +36,11 @@ export interface ProcessEndpointsUpdate {
   app: string;
   processType: string;
   routingClass: RoutingClass;
-  /** `replicaIndex` is the replica's number (1, 2, ...), as BERTH_RTC_REPLICA has it. */
-  endpoints: readonly { replica: string; host: string; port: number; replicaIndex?: number }[];
+  /**
+   * `replicaIndex` is the replica's number (1, 2, ...), as BERTH_RTC_REPLICA has it;
+   * `releaseVersion` is 0 (or missing) where the release is unknown.
+   */
+  endpoints: readonly { replica: string; host: string; port: number; replicaIndex?: number; releaseVersion?: number }[];
   removed: boolean;
   /** The replica count the process is scaled to (only rtc processes' routes follow it). */
   replicas?: number;
@@ -101,12 +111,15 @@ export function processTargets(update: ProcessEndpointsUpdate, platformDomain: s
     replica: endpoint.replica,
     host: endpoint.host,
     port: endpoint.port,
+    release: endpoint.releaseVersion ?? 0,
     id: `${endpoint.replica}@${endpoint.host}:${endpoint.port}`,
   });
+  const newest = (upstreams: readonly Upstream[]) => upstreams.reduce((release, upstream) => Math.max(release, upstream.release), 0);
   const { team, app, processType } = update;
   if (update.removed) return [];
   if (update.routingClass === RoutingClass.WEB) {
-    const target = { key: targetKey(app, processType), team, app, processType, upstreams: update.endpoints.map(upstreamOf) };
+    const upstreams = update.endpoints.map(upstreamOf);
+    const target = { key: targetKey(app, processType), team, app, processType, upstreams, release: newest(upstreams) };
     return [{ target, hostname: routeHostname(app, processType, platformDomain) }];
   }
   const token = update.rtcRouteToken;
@@ -115,7 +128,7 @@ export function processTargets(update: ProcessEndpointsUpdate, platformDomain: s
     const replica = slot + 1;
     const upstreams = update.endpoints.filter((endpoint) => endpoint.replicaIndex === replica).map(upstreamOf);
     return {
-      target: { key: replicaTargetKey(app, processType, replica), team, app, processType, upstreams },
+      target: { key: replicaTargetKey(app, processType, replica), team, app, processType, upstreams, release: newest(upstreams) },
       hostname: replicaHostname(token, replica, platformDomain),
     };
   });
@@ -151,7 +164,7 @@ class Snapshot implements RouteSnapshot {
 // it is routed, but has nothing to send traffic to.
 function missingTarget(key: string): Target {
   const [app = "", processType = ""] = key.split("/");
-  return { key, team: "", app, processType, upstreams: [] };
+  return { key, team: "", app, processType, upstreams: [], release: 0 };
 }
 
 function hasUpstream(target: Target, exclude: ReadonlySet<string> | undefined): boolean {
@@ -214,7 +227,8 @@ export function createRouteTable(platformDomain: string): RouteTable {
         }
         const routed = processTargets(update, platformDomain);
         for (const { target, hostname } of routed) {
-          next.set(target.key, target);
+          const previous = targets.get(target.key);
+          next.set(target.key, target.release === 0 && previous ? { ...target, release: previous.release } : target);
           if (hostname !== undefined) nextHostnames.set(target.key, hostname);
         }
         if (routed.length > 0)

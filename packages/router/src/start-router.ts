@@ -33,6 +33,7 @@ import { createRouterService } from "./service.js";
 import { routerMigrations } from "./store/migrations.js";
 import { createRouterStore } from "./store/router-store.js";
 import type { RouterStore } from "./store/router-store.js";
+import { startTrafficReporter } from "./traffic-reporter.js";
 import { createAcmeAccountKey, createAcmeIssuer } from "./tls/acme-issuer.js";
 import { createCertificateManager } from "./tls/certificate-manager.js";
 import type { CertificateManager } from "./tls/certificate-manager.js";
@@ -45,7 +46,7 @@ export interface RouterDeps {
   /** An open, migrated database; otherwise one is opened from the configuration. */
   database?: Database;
   /** The scheduler's endpoint stream; otherwise an internal client to `schedulerUrl`. */
-  scheduler?: Pick<Client<typeof SchedulerService>, "watchEndpoints" | "ackEndpoints" | "reportDrained">;
+  scheduler?: Pick<Client<typeof SchedulerService>, "watchEndpoints" | "ackEndpoints" | "reportDrained" | "reportTraffic">;
   /** The cluster, for the kubernetes engine. */
   kubeConfig?: KubeConfig;
   /** Shared with other services of the process; built from REDIS_URL otherwise, and then closed with the router. */
@@ -241,6 +242,17 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): 
       logger,
     });
     closers.push(() => server.close());
+    if (dataPlane) {
+      const reporter = startTrafficReporter({
+        scheduler,
+        consumer: config.consumer,
+        counter: dataPlane.traffic,
+        intervalMs: config.proxy.trafficReportMs,
+        registry: server.metrics.registry,
+        logger: logger.child({ component: "traffic" }),
+      });
+      closers.push(() => reporter.close());
+    }
 
     const feed = startEndpointFeed({
       scheduler,

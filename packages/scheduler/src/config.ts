@@ -56,6 +56,11 @@ export interface SchedulerConfig extends CommonConfig {
   stopGraceMs: number;
   /** How long a disconnected endpoint consumer is still waited for. */
   consumerTimeoutMs: number;
+  /**
+   * A router silent for this long is not waited for before a rollout's traffic
+   * figures are made final; nor is any router, this long after the rollout ended.
+   */
+  trafficSettleMs: number;
   /** How long a connected consumer may take to acknowledge a generation before it is passed over. */
   ackTimeoutMs: number;
   /** New replicas a type may run above its count during a rollout, in percent (at least one). */
@@ -125,6 +130,7 @@ export function readSchedulerConfig(env: Environment): SchedulerConfig {
     stopGraceMs: ms("BERTH_SCHEDULER_STOP_GRACE_MS", 30_000),
     consumerTimeoutMs: ms("BERTH_SCHEDULER_CONSUMER_TIMEOUT_MS", 15_000),
     ackTimeoutMs: ms("BERTH_SCHEDULER_ACK_TIMEOUT_MS", 60_000, 100),
+    trafficSettleMs: ms("BERTH_SCHEDULER_TRAFFIC_SETTLE_MS", 5_000, 100),
     maxSurgePercent: envInt(env, "BERTH_SCHEDULER_MAX_SURGE_PERCENT", 25, { min: 1, max: 100 }),
     leaseTtlMs: ms("BERTH_SCHEDULER_LEASE_TTL_MS", 15_000, 1000),
     turnAllocator: { url: peerUrl(env, "turn-allocator"), timeoutMs: ms("BERTH_SCHEDULER_TURN_TIMEOUT_MS", 5_000, 100) },

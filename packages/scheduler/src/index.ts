@@ -10,6 +10,7 @@ import { startAutoscaler } from "./autoscaler.js";
 import { createChangeFeed } from "./change-feed.js";
 import type { SchedulerConfig } from "./config.js";
 import { createEndpointHub } from "./endpoints.js";
+import { createTrafficLedger } from "./traffic-ledger.js";
 import type { Engine } from "./engine/engine.js";
 import { createLocalEngine } from "./engine/local/local-engine.js";
 import { createReplicaSupervisor } from "./engine/local/replica-supervisor.js";
@@ -22,6 +23,9 @@ import { createSchedulerService } from "./service.js";
 import { createSourceUploads } from "./source-uploads.js";
 import { MIGRATIONS } from "./store/migrations.js";
 import { pruneRequestIds } from "./store/request-ids.js";
+
+// Router traffic reports are kept a day: longer than any rollout, whose figures are kept for good once final.
+const TRAFFIC_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 export { readSchedulerConfig } from "./config.js";
 export type { SchedulerConfig } from "./config.js";
@@ -84,6 +88,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
   const pruning = setInterval(() => void pruneOldRequestIds(), REQUEST_ID_PRUNE_INTERVAL_MS);
   pruning.unref();
   const feed = createChangeFeed();
+  const traffic = createTrafficLedger({ db, feed, logger, settleTimeoutMs: config.trafficSettleMs, retentionMs: TRAFFIC_RETENTION_MS });
   const instanceId = `${hostname()}:${process.pid}:${randomBytes(6).toString("hex")}`;
   const uploads = createSourceUploads({
     db,
@@ -138,12 +143,13 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
     logger,
     internalToken: config.internalToken,
     maxMessageBytes: config.maxMessageBytes,
-    services: [serve(SchedulerService, createSchedulerService({ db, config, controller, endpoints, engine, feed, uploads, logger }))],
+    services: [serve(SchedulerService, createSchedulerService({ db, config, controller, endpoints, engine, feed, uploads, traffic, logger }))],
   });
   let closing: Promise<void> | undefined;
   const stop = (drain: boolean, graceMs: number) => {
     closing ??= (async () => {
       clearInterval(pruning);
+      traffic.close();
       endpoints.close();
       await server.close(graceMs);
       await autoscaler?.close();

@@ -20,8 +20,10 @@ import {
   RolloutEventSchema,
   RolloutSchema,
   RolloutState,
+  RolloutTrafficSchema,
+  TrafficFiguresSchema,
 } from "@berth/proto/type/v1/release";
-import type { App, Artifact, Release, Rollout, RolloutEvent } from "@berth/proto/type/v1/release";
+import type { App, Artifact, Release, Rollout, RolloutEvent, RolloutTraffic } from "@berth/proto/type/v1/release";
 import { effectiveResources } from "./formation.js";
 import { resolveHealth } from "./health-settings.js";
 import type { HealthDefaults, HealthSettings } from "./health-settings.js";
@@ -30,6 +32,8 @@ import type { AutoscaleRuleRecord, FormationRecord } from "./store/formation.js"
 import type { ArtifactRecord, ReleaseRecord, ReleaseStatusName } from "./store/releases.js";
 import type { ReplicaRecord } from "./store/replicas.js";
 import type { RolloutEventRecord, RolloutRecord, RolloutStateName } from "./store/rollouts.js";
+import type { TrafficFiguresRecord, TrafficRecord } from "./store/traffic.js";
+import { trafficTotals } from "./traffic-figures.js";
 
 /** An app as the API shows it. */
 export function appMessage(app: AppRecord, activeRolloutId: string): App {
@@ -58,7 +62,7 @@ const RELEASE_STATUS: Record<ReleaseStatusName, ReleaseStatus> = {
 };
 
 /** A release as the API shows it. */
-export function releaseMessage(release: ReleaseRecord, healthDefaults: HealthDefaults): Release {
+export function releaseMessage(release: ReleaseRecord, healthDefaults: HealthDefaults, rolloutTraffic?: TrafficFiguresRecord[]): Release {
   return create(ReleaseSchema, {
     app: release.app,
     version: release.version,
@@ -84,6 +88,7 @@ export function releaseMessage(release: ReleaseRecord, healthDefaults: HealthDef
     failureReason: release.failureReason,
     failureMessage: release.failureMessage,
     failureLog: release.failureLog,
+    rolloutTraffic: rolloutTraffic && rolloutTrafficMessage({ complete: true, byRelease: rolloutTraffic }),
   });
 }
 
@@ -97,8 +102,28 @@ const ROLLOUT_STATE: Record<RolloutStateName, RolloutState> = {
   rolled_back: RolloutState.ROLLED_BACK,
 };
 
+/** A rollout's figures as the API shows them. */
+export function rolloutTrafficMessage(traffic: TrafficRecord): RolloutTraffic {
+  const totals = trafficTotals(traffic.byRelease);
+  return create(RolloutTrafficSchema, {
+    requests: BigInt(totals.requests),
+    failed: BigInt(totals.failed),
+    appErrors: BigInt(totals.appErrors),
+    complete: traffic.complete,
+    byRelease: traffic.byRelease.map((figures) =>
+      create(TrafficFiguresSchema, {
+        processType: figures.processType,
+        releaseVersion: figures.releaseVersion,
+        requests: BigInt(figures.requests),
+        failed: BigInt(figures.failed),
+        appErrors: BigInt(figures.appErrors),
+      }),
+    ),
+  });
+}
+
 /** A rollout as the API shows it; rolling back shows as ROLLING with its reason. */
-export function rolloutMessage(rollout: RolloutRecord): Rollout {
+export function rolloutMessage(rollout: RolloutRecord, traffic?: TrafficRecord): Rollout {
   return create(RolloutSchema, {
     id: rollout.id,
     app: rollout.app,
@@ -110,6 +135,7 @@ export function rolloutMessage(rollout: RolloutRecord): Rollout {
     startedAt: timestampFromDate(rollout.startedAt),
     finishedAt: rollout.finishedAt ? timestampFromDate(rollout.finishedAt) : undefined,
     processTypes: rollout.processTypes,
+    traffic: traffic && rolloutTrafficMessage(traffic),
   });
 }
 

@@ -98,7 +98,7 @@ test("on the kubernetes engine a deploy runs the release Job first, then applies
     return (await client.getRollout({ app: "shop", rolloutId: rollout!.id })).rollout?.state === RolloutState.SUCCEEDED ? true : undefined;
   }, "the rollout to succeed");
   const done = await following;
-  t.deepEqual(kinds(done.events), ["ROLLOUT_STARTED", "RELEASE_PHASE_STARTED", "RELEASE_PHASE_SUCCEEDED", "ROLLOUT_SUCCEEDED"]);
+  t.deepEqual(kinds(done.events), ["ROLLOUT_STARTED", "RELEASE_PHASE_STARTED", "RELEASE_PHASE_SUCCEEDED", "ROLLOUT_SUCCEEDED", "TRAFFIC_COUNTED"]);
   for (const kind of ["Deployment", "Service", "Job"]) {
     for (const object of stored(kind)) t.deepEqual((await validateKubernetesObject(object as never)).violations, [], `${kind}/${object.metadata.name}`);
   }

@@ -146,7 +146,7 @@ test("a deleted replica is replaced; a rolling restart replaces every replica of
   // The old replica's stop may be recorded before the rollout ends or after it.
   t.deepEqual(
     kinds(done.events).filter((kind) => kind !== "REPLICA_STOPPED"),
-    ["ROLLOUT_STARTED", "REPLICA_STARTED", "REPLICA_HEALTHY", "REPLICA_DRAINING", "ROLLOUT_SUCCEEDED"],
+    ["ROLLOUT_STARTED", "REPLICA_STARTED", "REPLICA_HEALTHY", "REPLICA_DRAINING", "ROLLOUT_SUCCEEDED", "TRAFFIC_COUNTED"],
   );
   const [restarted] = await readyReplicas(client, "shop", "web");
   t.not(restarted!.name, replacement!.name);

@@ -21,7 +21,7 @@ test("the release phase runs once per release; a failing one aborts the deploy a
   const failed = await followRollout(client, "shop", rollout!.id);
   t.is(failed.rollout.state, RolloutState.FAILED);
   t.is(failed.rollout.reason, "RELEASE_PHASE_FAILED");
-  t.deepEqual(kinds(failed.events), ["ROLLOUT_STARTED", "RELEASE_PHASE_STARTED", "RELEASE_PHASE_FAILED", "ROLLOUT_FAILED"]);
+  t.deepEqual(kinds(failed.events), ["ROLLOUT_STARTED", "RELEASE_PHASE_STARTED", "RELEASE_PHASE_FAILED", "ROLLOUT_FAILED", "TRAFFIC_COUNTED"]);
   const phaseFailed = failed.events.find((event) => event.kind === RolloutEventKind.RELEASE_PHASE_FAILED)!;
   // stdout and stderr are separate files: lines of different streams may come in either order.
   t.deepEqual([...phaseFailed.logTail].sort(), ["migration failed with code 3", "release phase of v2: migrating"]);

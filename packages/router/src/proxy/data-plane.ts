@@ -2,6 +2,8 @@ import type { Logger } from "@berth/kit";
 import type { ProcessEndpointsUpdate, RouteTable } from "../route-table.js";
 import type { ProxyCore } from "./http1-connection.js";
 import { startProxyServer } from "./proxy-server.js";
+import { createTrafficCounter } from "./traffic-counter.js";
+import type { TrafficCounter } from "./traffic-counter.js";
 import type { CertificateSource } from "./proxy-server.js";
 import { createUpstreamPools } from "./upstream-pools.js";
 
@@ -36,6 +38,8 @@ export interface DataPlane {
   applyEndpoints(updates: readonly ProcessEndpointsUpdate[], snapshot: boolean): void;
   /** Replicas removed from the table that still have connections. */
   draining(): string[];
+  /** The requests answered per app, process type and release. */
+  readonly traffic: TrafficCounter;
   close(): Promise<void>;
 }
 
@@ -47,6 +51,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     onDrained: options.onDrained,
   });
   let httpsPort = options.publicHttpsPort ?? 0;
+  const traffic = createTrafficCounter();
   const core: ProxyCore = {
     routes: options.routes,
     pools,
@@ -58,6 +63,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     maxHeaderBytes: options.maxHeaderBytes ?? 64 * 1024,
     clientIdleTimeoutMs: options.clientIdleTimeoutMs ?? 60_000,
     answerChallenge: options.answerChallenge,
+    traffic,
     logger: options.logger,
   };
   const server = await startProxyServer(core, {
@@ -74,6 +80,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
       pools.apply(options.routes.applyEndpoints(updates, snapshot));
     },
     draining: () => pools.draining(),
+    traffic,
     async close() {
       await server.close();
       pools.close();

@@ -16,6 +16,7 @@ import {
 } from "./pages.js";
 import type { LocalResponse } from "./pages.js";
 import type { Lease, UpstreamConnection, UpstreamHandler, UpstreamPool } from "./upstream-pool.js";
+import type { TrafficCounter } from "./traffic-counter.js";
 import type { UpstreamPools } from "./upstream-pools.js";
 
 /** What every client connection of the proxy shares. */
@@ -33,6 +34,8 @@ export interface ProxyCore {
   readonly clientIdleTimeoutMs: number;
   /** The key authorization of a pending ACME http-01 challenge token. */
   answerChallenge(token: string): Promise<string | undefined>;
+  /** Counts every answered request of an app, per process type and release. */
+  readonly traffic: TrafficCounter;
   readonly logger: Logger;
 }
 
@@ -83,6 +86,10 @@ class ClientConnection implements UpstreamHandler, Lease {
   private tried: Set<string> | null = null;
   private waitStarted = 0;
   private waitController: AbortController | null = null;
+  /** The release of the replica the exchange went to last (0 before one was picked). */
+  private release = 0;
+  /** Whether this exchange was counted already (a failure may be seen on more than one path). */
+  private counted = false;
 
   private requestDone = false;
   private bodyRemaining = 0;
@@ -94,6 +101,7 @@ class ClientConnection implements UpstreamHandler, Lease {
   private responseHeadParsed = false;
   private responseBuffer: Buffer | null = null;
   private responseStarted = false;
+  private responseStatus = 0;
   private responseFraming = Framing.None;
   private responseRemaining = 0;
   private responseScanner: ChunkedScanner | null = null;
@@ -246,6 +254,7 @@ class ClientConnection implements UpstreamHandler, Lease {
 
   /** Lease: the drain timeout of the replica passed. */
   abort(): void {
+    if (this.phase === Phase.Connecting || this.phase === Phase.Forwarding) this.countFailure();
     this.socket.destroy();
     this.dropUpstream();
   }
@@ -270,6 +279,7 @@ class ClientConnection implements UpstreamHandler, Lease {
       return;
     }
     this.pool = pool;
+    this.release = pool.upstream.release;
     pool.hold(this);
     this.phase = Phase.Connecting;
     const upstream = pool.acquire(this);
@@ -366,6 +376,7 @@ class ClientConnection implements UpstreamHandler, Lease {
     // The replica died mid-response: the client must see the truncation.
     pool.unhold(this);
     this.pool = null;
+    this.countFailure();
     this.socket.destroy();
   }
 
@@ -402,11 +413,11 @@ class ClientConnection implements UpstreamHandler, Lease {
         this.responseBuffer = data.subarray(start);
         return;
       }
-      let status: number;
       let bodyStart: number;
       try {
         const response = parseResponseHead(data.toString("latin1", start, headEnd));
-        status = response.status;
+        const status = response.status;
+        this.responseStatus = status;
         bodyStart = headEnd + 4;
         this.responseReusable = response.reusable;
         if (this.head?.method === "HEAD" || status === 204 || status === 304) this.responseFraming = Framing.None;
@@ -424,6 +435,7 @@ class ClientConnection implements UpstreamHandler, Lease {
         if (!(error instanceof HeadError)) throw error;
         return this.upstreamProtocolError();
       }
+      const status = this.responseStatus;
       if (status === 101) {
         if (!this.head?.upgrade) return this.upstreamProtocolError();
         this.writeClient(start === 0 ? data : data.subarray(start));
@@ -460,6 +472,7 @@ class ClientConnection implements UpstreamHandler, Lease {
         } catch (error) {
           if (!(error instanceof ChunkedBodyError)) throw error;
           this.responseReusable = false;
+          this.countFailure();
           this.abort();
           return -1;
         }
@@ -483,6 +496,7 @@ class ClientConnection implements UpstreamHandler, Lease {
   private upstreamProtocolError(): void {
     this.responseReusable = false;
     if (this.responseStarted) {
+      this.countFailure();
       this.abort();
       return;
     }
@@ -492,6 +506,8 @@ class ClientConnection implements UpstreamHandler, Lease {
   }
 
   private beginTunnel(): void {
+    if (this.target) this.core.traffic.answered(this.target, this.release, 101);
+    this.counted = true;
     this.phase = Phase.Tunnel;
     this.socket.setTimeout(0);
     const upstream = this.upstream;
@@ -515,6 +531,7 @@ class ClientConnection implements UpstreamHandler, Lease {
       }
     }
     pool?.unhold(this);
+    if (this.target && !this.counted) this.core.traffic.answered(this.target, this.release, this.responseStatus);
     const keepAlive = this.head?.keepAlive === true && this.requestDone && this.responseFraming !== Framing.UntilClose;
     this.endExchange(keepAlive);
   }
@@ -522,6 +539,8 @@ class ClientConnection implements UpstreamHandler, Lease {
   // ---- answers of the proxy itself ----
 
   private respond(response: LocalResponse, forceClose = false): void {
+    // Once a request is routed, every answer of the proxy itself is a failure (502, 503).
+    if (this.target) this.countFailure();
     const close = forceClose || this.head === null || !this.head.keepAlive || !this.requestDone;
     const body = Buffer.from(response.body);
     let text = `HTTP/1.1 ${response.status} ${reasonPhrase(response.status)}\r\n`;
@@ -539,9 +558,19 @@ class ClientConnection implements UpstreamHandler, Lease {
     this.respond(response);
   }
 
+  /** Counts the exchange as failed by the platform, once. */
+  private countFailure(): void {
+    if (this.counted || !this.target) return;
+    this.counted = true;
+    this.core.traffic.failed(this.target, this.release);
+  }
+
   private endExchange(keepAlive: boolean): void {
     this.head = null;
     this.target = null;
+    this.release = 0;
+    this.counted = false;
+    this.responseStatus = 0;
     this.tried = null;
     this.waitStarted = 0;
     this.bodyScanner = null;

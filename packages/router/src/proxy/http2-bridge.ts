@@ -75,16 +75,20 @@ class BridgedStream implements Lease {
     const pool = this.core.pools.pick(target, this.tried);
     if (!pool) {
       const remaining = this.core.replicaWaitMs - (Date.now() - this.started);
-      const fail = () =>
+      const fail = () => {
+        if (this.stream.destroyed) return;
+        this.core.traffic.failed(target, 0);
         this.answer(
           this.tried.size > 0 ? badGatewayPage(target.app, target.processType) : noReplicaPage(target.app, target.processType, Date.now() - this.started),
         );
+      };
       if (remaining <= 0) return fail();
       this.core.routes.waitForUpstream(target.key, remaining, this.closed.signal, this.tried).then((ready) => (ready ? this.dispatch(ready) : fail()));
       return;
     }
     this.pool = pool;
     pool.hold(this);
+    const release = pool.upstream.release;
     const withoutBody = this.stream.endAfterHeaders;
     const request = http.request({
       host: pool.upstream.host,
@@ -101,6 +105,7 @@ class BridgedStream implements Lease {
         if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
       }
       if (this.stream.destroyed) return response.destroy();
+      this.core.traffic.answered(target, release, response.statusCode ?? 0);
       this.stream.respond(headers);
       response.pipe(this.stream);
       response.on("end", () => this.release());
@@ -115,6 +120,7 @@ class BridgedStream implements Lease {
         this.tried.add(pool.upstream.id);
         return this.dispatch(this.core.routes.current.target(target.key) ?? target);
       }
+      this.core.traffic.failed(target, release);
       this.answer(badGatewayPage(target.app, target.processType));
     });
     if (withoutBody) request.end();

@@ -23,6 +23,7 @@ import { DEFAULT_PROCESSES } from "../release-commands.js";
 import { checkConfigChange, checkEnvironmentSize, checkReleaseRequest, checkRequestId, processesFrom, requireFields } from "./request-checks.js";
 import { afterChange } from "./service-deps.js";
 import type { SchedulerServiceDeps } from "./service-deps.js";
+import { releaseRolloutTraffic } from "../store/traffic.js";
 
 type ReleaseHandlers = Pick<
   ServiceImpl<typeof SchedulerService>,
@@ -102,12 +103,14 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
       const app = await requireApp(db, request.app);
       const release = await findRelease(db, app.name, request.version);
       if (release === undefined) throw notFound(`app "${app.name}" has no release v${request.version}`);
-      return { release: releaseMessage(release, config.health) };
+      const traffic = (await releaseRolloutTraffic(db, app.name)).get(release.version);
+      return { release: releaseMessage(release, config.health, traffic) };
     },
 
     async listReleases(request) {
       const app = await requireApp(db, request.app);
-      return { releases: (await listReleases(db, app.name)).map((release) => releaseMessage(release, config.health)) };
+      const traffic = await releaseRolloutTraffic(db, app.name);
+      return { releases: (await listReleases(db, app.name)).map((release) => releaseMessage(release, config.health, traffic.get(release.version))) };
     },
 
     async rollback(request) {

@@ -9,6 +9,7 @@ import type { EndpointHub } from "../endpoints.js";
 import type { Engine } from "../engine/engine.js";
 import type { AppController } from "../reconcile/app-controller.js";
 import type { SourceUploads } from "../source-uploads.js";
+import type { TrafficLedger } from "../traffic-ledger.js";
 
 /** What the scheduler's handlers work with. */
 export interface SchedulerServiceDeps {
@@ -20,6 +21,7 @@ export interface SchedulerServiceDeps {
   engine: Pick<Engine, "logs" | "deleteReplica" | "commands">;
   feed: ChangeFeed;
   uploads: SourceUploads;
+  traffic: TrafficLedger;
   logger: Logger;
 }
 

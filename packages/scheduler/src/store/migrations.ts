@@ -177,4 +177,36 @@ CREATE INDEX request_ids_created_at ON request_ids (created_at);
 ALTER TABLE replicas ADD COLUMN rtc_route_token text NOT NULL DEFAULT '';
 `,
   },
+  {
+    id: 5,
+    name: "traffic counted by the routers, per rollout",
+    sql: `
+-- What each router answered per app, process type and release in one report period.
+CREATE TABLE traffic_reports (
+  consumer text NOT NULL,
+  app text NOT NULL,
+  process_type text NOT NULL,
+  release_version integer NOT NULL,
+  period_start timestamptz NOT NULL,
+  period_end timestamptz NOT NULL,
+  requests bigint NOT NULL,
+  failed bigint NOT NULL,
+  app_errors bigint NOT NULL
+);
+CREATE INDEX traffic_reports_app ON traffic_reports (app, period_end);
+CREATE INDEX traffic_reports_period_end ON traffic_reports (period_end);
+-- Until when each router has reported: a rollout's figures are complete once every live router reported past its end.
+CREATE TABLE traffic_consumers (
+  name text PRIMARY KEY,
+  reported_until timestamptz NOT NULL,
+  last_report_at timestamptz NOT NULL DEFAULT now()
+);
+-- The final figures, set once the routers' reports cover the rollout's end.
+ALTER TABLE rollouts ADD COLUMN traffic jsonb;
+ALTER TABLE rollouts ADD COLUMN traffic_counted boolean NOT NULL DEFAULT false;
+-- Rollouts from before the routers counted have no figures to wait for.
+UPDATE rollouts SET traffic_counted = true WHERE finished_at IS NOT NULL;
+CREATE INDEX rollouts_uncounted ON rollouts (finished_at) WHERE NOT traffic_counted;
+`,
+  },
 ];

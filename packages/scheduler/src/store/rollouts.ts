@@ -1,4 +1,5 @@
 import type { Queryable } from "@berth/kit";
+import type { TrafficFiguresRecord } from "./traffic.js";
 
 /** Where a rollout stands; rolling_back is shown as ROLLING with the reason set. */
 export type RolloutStateName = "pending" | "release_phase" | "rolling" | "rolling_back" | "succeeded" | "failed" | "rolled_back";
@@ -17,6 +18,9 @@ export interface RolloutRecord {
   processTypes: string[];
   progressDeadlineAt: Date | null;
   lastSequence: number;
+  /** Whether the figures are final; `traffic` holds them (null for rollouts from before the routers counted). */
+  trafficCounted: boolean;
+  traffic: TrafficFiguresRecord[] | null;
 }
 
 /** One step of a rollout as stored. */
@@ -50,6 +54,8 @@ function toRollout(row: Record<string, any>): RolloutRecord {
     processTypes: row.process_types,
     progressDeadlineAt: row.progress_deadline_at,
     lastSequence: row.last_sequence,
+    trafficCounted: row.traffic_counted,
+    traffic: row.traffic,
   };
 }
 

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file berth/type/v1/release.proto.
  */
 export const file_berth_type_v1_release: GenFile = /*@__PURE__*/
-  fileDesc("ChtiZXJ0aC90eXBlL3YxL3JlbGVhc2UucHJvdG8SDWJlcnRoLnR5cGUudjEijQEKA0FwcBIMCgRuYW1lGAEgASgJEgwKBHRlYW0YAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHwoXY3VycmVudF9yZWxlYXNlX3ZlcnNpb24YBCABKA0SGQoRYWN0aXZlX3JvbGxvdXRfaWQYBSABKAkiYQoIQXJ0aWZhY3QSDwoFaW1hZ2UYASABKAlIABIaChBzb3VyY2VfdXBsb2FkX2lkGAIgASgJSAASDgoGZGlnZXN0GAMgASgJEg4KBmNvbW1pdBgEIAEoCUIICgZzb3VyY2UibgoRUHJvY2Vzc0RlZmluaXRpb24SFAoMcHJvY2Vzc190eXBlGAEgASgJEg8KB2NvbW1hbmQYAiABKAkSMgoNcm91dGluZ19jbGFzcxgDIAEoDjIbLmJlcnRoLnR5cGUudjEuUm91dGluZ0NsYXNzIvQDCgdSZWxlYXNlEgsKA2FwcBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNEikKCGFydGlmYWN0GAMgASgLMhcuYmVydGgudHlwZS52MS5BcnRpZmFjdBIzCglwcm9jZXNzZXMYBCADKAsyIC5iZXJ0aC50eXBlLnYxLlByb2Nlc3NEZWZpbml0aW9uEjIKBmNvbmZpZxgFIAMoCzIiLmJlcnRoLnR5cGUudjEuUmVsZWFzZS5Db25maWdFbnRyeRIyCglmb3JtYXRpb24YBiADKAsyHy5iZXJ0aC50eXBlLnYxLlByb2Nlc3NGb3JtYXRpb24SEwoLZGVzY3JpcHRpb24YByABKAkSLAoGc3RhdHVzGAggASgOMhwuYmVydGgudHlwZS52MS5SZWxlYXNlU3RhdHVzEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhsKE3JvbGxiYWNrX29mX3ZlcnNpb24YCiABKA0SFgoOZmFpbHVyZV9yZWFzb24YCyABKAkSFwoPZmFpbHVyZV9tZXNzYWdlGAwgASgJEhMKC2ZhaWx1cmVfbG9nGA0gAygJGi0KC0NvbmZpZ0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiogIKB1JvbGxvdXQSCgoCaWQYASABKAkSCwoDYXBwGAIgASgJEhcKD3JlbGVhc2VfdmVyc2lvbhgDIAEoDRIgChhwcmV2aW91c19yZWxlYXNlX3ZlcnNpb24YBCABKA0SKgoFc3RhdGUYBSABKA4yGy5iZXJ0aC50eXBlLnYxLlJvbGxvdXRTdGF0ZRIOCgZyZWFzb24YBiABKAkSDwoHbWVzc2FnZRgHIAEoCRIuCgpzdGFydGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcHJvY2Vzc190eXBlcxgKIAMoCSKNAgoMUm9sbG91dEV2ZW50EhIKCnJvbGxvdXRfaWQYASABKAkSEAoIc2VxdWVuY2UYAiABKAQSKAoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoEa2luZBgEIAEoDjIfLmJlcnRoLnR5cGUudjEuUm9sbG91dEV2ZW50S2luZBILCgNhcHAYBSABKAkSFwoPcmVsZWFzZV92ZXJzaW9uGAYgASgNEhQKDHByb2Nlc3NfdHlwZRgHIAEoCRIPCgdyZXBsaWNhGAggASgJEg8KB21lc3NhZ2UYCSABKAkSDgoGcmVhc29uGAogASgJEhAKCGxvZ190YWlsGAsgAygJKuYBCg1SZWxlYXNlU3RhdHVzEh4KGlJFTEVBU0VfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGgoWUkVMRUFTRV9TVEFUVVNfUEVORElORxABEiAKHFJFTEVBU0VfU1RBVFVTX1JFTEVBU0VfUEhBU0UQAhIeChpSRUxFQVNFX1NUQVRVU19ST0xMSU5HX09VVBADEhwKGFJFTEVBU0VfU1RBVFVTX1NVQ0NFRURFRBAEEhkKFVJFTEVBU0VfU1RBVFVTX0ZBSUxFRBAFEh4KGlJFTEVBU0VfU1RBVFVTX1JPTExFRF9CQUNLEAYq2gEKDFJvbGxvdXRTdGF0ZRIdChlST0xMT1VUX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVUk9MTE9VVF9TVEFURV9QRU5ESU5HEAESHwobUk9MTE9VVF9TVEFURV9SRUxFQVNFX1BIQVNFEAISGQoVUk9MTE9VVF9TVEFURV9ST0xMSU5HEAMSGwoXUk9MTE9VVF9TVEFURV9TVUNDRUVERUQQBBIYChRST0xMT1VUX1NUQVRFX0ZBSUxFRBAFEh0KGVJPTExPVVRfU1RBVEVfUk9MTEVEX0JBQ0sQBirsBQoQUm9sbG91dEV2ZW50S2luZBIiCh5ST0xMT1VUX0VWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABImCiJST0xMT1VUX0VWRU5UX0tJTkRfUk9MTE9VVF9TVEFSVEVEEAESLAooUk9MTE9VVF9FVkVOVF9LSU5EX1JFTEVBU0VfUEhBU0VfU1RBUlRFRBACEi4KKlJPTExPVVRfRVZFTlRfS0lORF9SRUxFQVNFX1BIQVNFX1NVQ0NFRURFRBADEisKJ1JPTExPVVRfRVZFTlRfS0lORF9SRUxFQVNFX1BIQVNFX0ZBSUxFRBAEEiYKIlJPTExPVVRfRVZFTlRfS0lORF9SRVBMSUNBX1NUQVJURUQQBRImCiJST0xMT1VUX0VWRU5UX0tJTkRfUkVQTElDQV9IRUFMVEhZEAYSKAokUk9MTE9VVF9FVkVOVF9LSU5EX1JFUExJQ0FfVU5IRUFMVEhZEAcSJwojUk9MTE9VVF9FVkVOVF9LSU5EX1JFUExJQ0FfRFJBSU5JTkcQCBImCiJST0xMT1VUX0VWRU5UX0tJTkRfUkVQTElDQV9TVE9QUEVEEAkSIQodUk9MTE9VVF9FVkVOVF9LSU5EX0FVVE9TQ0FMRUQQChIoCiRST0xMT1VUX0VWRU5UX0tJTkRfUk9MTE9VVF9TVUNDRUVERUQQCxIlCiFST0xMT1VUX0VWRU5UX0tJTkRfUk9MTE9VVF9GQUlMRUQQDBIqCiZST0xMT1VUX0VWRU5UX0tJTkRfUk9MTE9VVF9ST0xMRURfQkFDSxANEiQKIFJPTExPVVRfRVZFTlRfS0lORF9CVUlMRF9TVEFSVEVEEB4SIwofUk9MTE9VVF9FVkVOVF9LSU5EX0JVSUxEX09VVFBVVBAfEiYKIlJPTExPVVRfRVZFTlRfS0lORF9CVUlMRF9TVUNDRUVERUQQIBIjCh9ST0xMT1VUX0VWRU5UX0tJTkRfQlVJTERfRkFJTEVEECFiBnByb3RvMw", [file_berth_type_v1_process, file_google_protobuf_timestamp]);
+  fileDesc("ChtiZXJ0aC90eXBlL3YxL3JlbGVhc2UucHJvdG8SDWJlcnRoLnR5cGUudjEijQEKA0FwcBIMCgRuYW1lGAEgASgJEgwKBHRlYW0YAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHwoXY3VycmVudF9yZWxlYXNlX3ZlcnNpb24YBCABKA0SGQoRYWN0aXZlX3JvbGxvdXRfaWQYBSABKAkiYQoIQXJ0aWZhY3QSDwoFaW1hZ2UYASABKAlIABIaChBzb3VyY2VfdXBsb2FkX2lkGAIgASgJSAASDgoGZGlnZXN0GAMgASgJEg4KBmNvbW1pdBgEIAEoCUIICgZzb3VyY2UibgoRUHJvY2Vzc0RlZmluaXRpb24SFAoMcHJvY2Vzc190eXBlGAEgASgJEg8KB2NvbW1hbmQYAiABKAkSMgoNcm91dGluZ19jbGFzcxgDIAEoDjIbLmJlcnRoLnR5cGUudjEuUm91dGluZ0NsYXNzIqwECgdSZWxlYXNlEgsKA2FwcBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNEikKCGFydGlmYWN0GAMgASgLMhcuYmVydGgudHlwZS52MS5BcnRpZmFjdBIzCglwcm9jZXNzZXMYBCADKAsyIC5iZXJ0aC50eXBlLnYxLlByb2Nlc3NEZWZpbml0aW9uEjIKBmNvbmZpZxgFIAMoCzIiLmJlcnRoLnR5cGUudjEuUmVsZWFzZS5Db25maWdFbnRyeRIyCglmb3JtYXRpb24YBiADKAsyHy5iZXJ0aC50eXBlLnYxLlByb2Nlc3NGb3JtYXRpb24SEwoLZGVzY3JpcHRpb24YByABKAkSLAoGc3RhdHVzGAggASgOMhwuYmVydGgudHlwZS52MS5SZWxlYXNlU3RhdHVzEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhsKE3JvbGxiYWNrX29mX3ZlcnNpb24YCiABKA0SFgoOZmFpbHVyZV9yZWFzb24YCyABKAkSFwoPZmFpbHVyZV9tZXNzYWdlGAwgASgJEhMKC2ZhaWx1cmVfbG9nGA0gAygJEjYKD3JvbGxvdXRfdHJhZmZpYxgUIAEoCzIdLmJlcnRoLnR5cGUudjEuUm9sbG91dFRyYWZmaWMaLQoLQ29uZmlnRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLSAgoHUm9sbG91dBIKCgJpZBgBIAEoCRILCgNhcHAYAiABKAkSFwoPcmVsZWFzZV92ZXJzaW9uGAMgASgNEiAKGHByZXZpb3VzX3JlbGVhc2VfdmVyc2lvbhgEIAEoDRIqCgVzdGF0ZRgFIAEoDjIbLmJlcnRoLnR5cGUudjEuUm9sbG91dFN0YXRlEg4KBnJlYXNvbhgGIAEoCRIPCgdtZXNzYWdlGAcgASgJEi4KCnN0YXJ0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1wcm9jZXNzX3R5cGVzGAogAygJEi4KB3RyYWZmaWMYFCABKAsyHS5iZXJ0aC50eXBlLnYxLlJvbGxvdXRUcmFmZmljInUKDlRyYWZmaWNGaWd1cmVzEhQKDHByb2Nlc3NfdHlwZRgBIAEoCRIXCg9yZWxlYXNlX3ZlcnNpb24YAiABKA0SEAoIcmVxdWVzdHMYAyABKAQSDgoGZmFpbGVkGAQgASgEEhIKCmFwcF9lcnJvcnMYBSABKAQiiwEKDlJvbGxvdXRUcmFmZmljEhAKCHJlcXVlc3RzGAEgASgEEg4KBmZhaWxlZBgCIAEoBBISCgphcHBfZXJyb3JzGAMgASgEEhAKCGNvbXBsZXRlGAQgASgIEjEKCmJ5X3JlbGVhc2UYBSADKAsyHS5iZXJ0aC50eXBlLnYxLlRyYWZmaWNGaWd1cmVzIo0CCgxSb2xsb3V0RXZlbnQSEgoKcm9sbG91dF9pZBgBIAEoCRIQCghzZXF1ZW5jZRgCIAEoBBIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgRraW5kGAQgASgOMh8uYmVydGgudHlwZS52MS5Sb2xsb3V0RXZlbnRLaW5kEgsKA2FwcBgFIAEoCRIXCg9yZWxlYXNlX3ZlcnNpb24YBiABKA0SFAoMcHJvY2Vzc190eXBlGAcgASgJEg8KB3JlcGxpY2EYCCABKAkSDwoHbWVzc2FnZRgJIAEoCRIOCgZyZWFzb24YCiABKAkSEAoIbG9nX3RhaWwYCyADKAkq5gEKDVJlbGVhc2VTdGF0dXMSHgoaUkVMRUFTRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZSRUxFQVNFX1NUQVRVU19QRU5ESU5HEAESIAocUkVMRUFTRV9TVEFUVVNfUkVMRUFTRV9QSEFTRRACEh4KGlJFTEVBU0VfU1RBVFVTX1JPTExJTkdfT1VUEAMSHAoYUkVMRUFTRV9TVEFUVVNfU1VDQ0VFREVEEAQSGQoVUkVMRUFTRV9TVEFUVVNfRkFJTEVEEAUSHgoaUkVMRUFTRV9TVEFUVVNfUk9MTEVEX0JBQ0sQBiraAQoMUm9sbG91dFN0YXRlEh0KGVJPTExPVVRfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVST0xMT1VUX1NUQVRFX1BFTkRJTkcQARIfChtST0xMT1VUX1NUQVRFX1JFTEVBU0VfUEhBU0UQAhIZChVST0xMT1VUX1NUQVRFX1JPTExJTkcQAxIbChdST0xMT1VUX1NUQVRFX1NVQ0NFRURFRBAEEhgKFFJPTExPVVRfU1RBVEVfRkFJTEVEEAUSHQoZUk9MTE9VVF9TVEFURV9ST0xMRURfQkFDSxAGKpQGChBSb2xsb3V0RXZlbnRLaW5kEiIKHlJPTExPVVRfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEiYKIlJPTExPVVRfRVZFTlRfS0lORF9ST0xMT1VUX1NUQVJURUQQARIsCihST0xMT1VUX0VWRU5UX0tJTkRfUkVMRUFTRV9QSEFTRV9TVEFSVEVEEAISLgoqUk9MTE9VVF9FVkVOVF9LSU5EX1JFTEVBU0VfUEhBU0VfU1VDQ0VFREVEEAMSKwonUk9MTE9VVF9FVkVOVF9LSU5EX1JFTEVBU0VfUEhBU0VfRkFJTEVEEAQSJgoiUk9MTE9VVF9FVkVOVF9LSU5EX1JFUExJQ0FfU1RBUlRFRBAFEiYKIlJPTExPVVRfRVZFTlRfS0lORF9SRVBMSUNBX0hFQUxUSFkQBhIoCiRST0xMT1VUX0VWRU5UX0tJTkRfUkVQTElDQV9VTkhFQUxUSFkQBxInCiNST0xMT1VUX0VWRU5UX0tJTkRfUkVQTElDQV9EUkFJTklORxAIEiYKIlJPTExPVVRfRVZFTlRfS0lORF9SRVBMSUNBX1NUT1BQRUQQCRIhCh1ST0xMT1VUX0VWRU5UX0tJTkRfQVVUT1NDQUxFRBAKEigKJFJPTExPVVRfRVZFTlRfS0lORF9ST0xMT1VUX1NVQ0NFRURFRBALEiUKIVJPTExPVVRfRVZFTlRfS0lORF9ST0xMT1VUX0ZBSUxFRBAMEioKJlJPTExPVVRfRVZFTlRfS0lORF9ST0xMT1VUX1JPTExFRF9CQUNLEA0SJgoiUk9MTE9VVF9FVkVOVF9LSU5EX1RSQUZGSUNfQ09VTlRFRBAOEiQKIFJPTExPVVRfRVZFTlRfS0lORF9CVUlMRF9TVEFSVEVEEB4SIwofUk9MTE9VVF9FVkVOVF9LSU5EX0JVSUxEX09VVFBVVBAfEiYKIlJPTExPVVRfRVZFTlRfS0lORF9CVUlMRF9TVUNDRUVERUQQIBIjCh9ST0xMT1VUX0VWRU5UX0tJTkRfQlVJTERfRkFJTEVEECFiBnByb3RvMw", [file_berth_type_v1_process, file_google_protobuf_timestamp]);
 
 /**
  * App is a named set of processes owned by one team. Names are unique in the
@@ -216,6 +216,13 @@ export type Release = Message<"berth.type.v1.Release"> & {
    * @generated from field: repeated string failure_log = 13;
    */
   failureLog: string[];
+
+  /**
+   * What the routers counted during the rollout that brought this release in.
+   *
+   * @generated from field: berth.type.v1.RolloutTraffic rollout_traffic = 20;
+   */
+  rolloutTraffic?: RolloutTraffic | undefined;
 };
 
 /**
@@ -285,6 +292,13 @@ export type Rollout = Message<"berth.type.v1.Rollout"> & {
    * @generated from field: repeated string process_types = 10;
    */
   processTypes: string[];
+
+  /**
+   * The requests the routers served for the app while the rollout ran, and the failed ones.
+   *
+   * @generated from field: berth.type.v1.RolloutTraffic traffic = 20;
+   */
+  traffic?: RolloutTraffic | undefined;
 };
 
 /**
@@ -293,6 +307,96 @@ export type Rollout = Message<"berth.type.v1.Rollout"> & {
  */
 export const RolloutSchema: GenMessage<Rollout> = /*@__PURE__*/
   messageDesc(file_berth_type_v1_release, 4);
+
+/**
+ * TrafficFigures are the requests one release of one process type served.
+ *
+ * @generated from message berth.type.v1.TrafficFigures
+ */
+export type TrafficFigures = Message<"berth.type.v1.TrafficFigures"> & {
+  /**
+   * @generated from field: string process_type = 1;
+   */
+  processType: string;
+
+  /**
+   * @generated from field: uint32 release_version = 2;
+   */
+  releaseVersion: number;
+
+  /**
+   * Every request the router answered, failed ones included.
+   *
+   * @generated from field: uint64 requests = 3;
+   */
+  requests: bigint;
+
+  /**
+   * Requests the platform failed: a replica refused or reset the connection
+   * after the router's retries, the router answered 502 or 503 itself, or the
+   * wait for a healthy replica ran out.
+   *
+   * @generated from field: uint64 failed = 4;
+   */
+  failed: bigint;
+
+  /**
+   * 5xx answers the app itself sent (not counted as failed: the platform delivered them).
+   *
+   * @generated from field: uint64 app_errors = 5;
+   */
+  appErrors: bigint;
+};
+
+/**
+ * Describes the message berth.type.v1.TrafficFigures.
+ * Use `create(TrafficFiguresSchema)` to create a new message.
+ */
+export const TrafficFiguresSchema: GenMessage<TrafficFigures> = /*@__PURE__*/
+  messageDesc(file_berth_type_v1_release, 5);
+
+/**
+ * RolloutTraffic is what the routers counted for an app during a rollout's window.
+ *
+ * @generated from message berth.type.v1.RolloutTraffic
+ */
+export type RolloutTraffic = Message<"berth.type.v1.RolloutTraffic"> & {
+  /**
+   * @generated from field: uint64 requests = 1;
+   */
+  requests: bigint;
+
+  /**
+   * @generated from field: uint64 failed = 2;
+   */
+  failed: bigint;
+
+  /**
+   * @generated from field: uint64 app_errors = 3;
+   */
+  appErrors: bigint;
+
+  /**
+   * False while the routers' reports covering the window's end may still add to the figures.
+   *
+   * @generated from field: bool complete = 4;
+   */
+  complete: boolean;
+
+  /**
+   * The same figures per process type and release, ordered by type then release.
+   *
+   * @generated from field: repeated berth.type.v1.TrafficFigures by_release = 5;
+   */
+  byRelease: TrafficFigures[];
+};
+
+/**
+ * Describes the message berth.type.v1.RolloutTraffic.
+ * Use `create(RolloutTrafficSchema)` to create a new message.
+ */
+export const RolloutTrafficSchema: GenMessage<RolloutTraffic> = /*@__PURE__*/
+  messageDesc(file_berth_type_v1_release, 6);
 
 /**
  * RolloutEvent is one step of a rollout, in order (sequence grows by one).
@@ -361,7 +465,7 @@ export type RolloutEvent = Message<"berth.type.v1.RolloutEvent"> & {
  * Use `create(RolloutEventSchema)` to create a new message.
  */
 export const RolloutEventSchema: GenMessage<RolloutEvent> = /*@__PURE__*/
-  messageDesc(file_berth_type_v1_release, 5);
+  messageDesc(file_berth_type_v1_release, 7);
 
 /**
  * ReleaseStatus is how far a release got.
@@ -540,6 +644,13 @@ export enum RolloutEventKind {
    * @generated from enum value: ROLLOUT_EVENT_KIND_ROLLOUT_ROLLED_BACK = 13;
    */
   ROLLOUT_ROLLED_BACK = 13,
+
+  /**
+   * After the rollout ended: every router has reported the window's traffic; the rollout's figures are final.
+   *
+   * @generated from enum value: ROLLOUT_EVENT_KIND_TRAFFIC_COUNTED = 14;
+   */
+  TRAFFIC_COUNTED = 14,
 
   /**
    * The build of a source release (before its release phase): started, a
