@@ -148,9 +148,11 @@ function loggingInterceptor(logger: Logger): Interceptor {
           try {
             yield* messages;
           } catch (error) {
-            // A stream ends this way whenever its client leaves or the server shuts down: nothing to report.
+            // A stream ends this way whenever its client leaves or the server shuts down: nothing to
+            // report. A client that left mid-write surfaces as the transport's own error (HTTP/2's
+            // ERR_HTTP2_INVALID_STREAM), which only the call's aborted signal tells apart.
             const code = ConnectError.from(error).code;
-            throw code === Code.Canceled || code === Code.Aborted ? error : failed(error);
+            throw code === Code.Canceled || code === Code.Aborted || request.signal.aborted ? error : failed(error);
           }
         })(),
       };

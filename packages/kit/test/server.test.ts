@@ -6,7 +6,7 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } f
 import * as grpc from "@grpc/grpc-js";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "@berth/proto/grpc/health/v1/health";
-import { createInternalClient, fieldViolationsOf, invalidArgument, servePartial, silentLogger, startServer } from "@berth/kit";
+import { createInternalClient, createLogger, fieldViolationsOf, invalidArgument, servePartial, silentLogger, startServer } from "@berth/kit";
 import type { RunningServer, ServerOptions } from "@berth/kit";
 import { createGrpcJsClient } from "../../../test/support/grpc-js-client.js";
 
@@ -204,4 +204,39 @@ test("grpc-js sees UNAUTHENTICATED as a plain gRPC status", async (t) => {
   t.is(error?.code, grpc.status.UNAUTHENTICATED);
   const ok = await client.unary(SchedulerService.method.listPodSizes, {}, { authorization: `Bearer ${TOKEN}` });
   t.is(ok.sizes.length, 1);
+});
+
+test("a server stream whose client leaves while it is being written is not logged as a failure", async (t) => {
+  const lines: string[] = [];
+  let streaming!: () => void;
+  const started = new Promise<void>((resolve) => (streaming = resolve));
+  const server = await startServer({
+    name: "kit-test",
+    port: 0,
+    logger: createLogger("kit-test", { level: "warn", write: (line) => lines.push(line) }),
+    services: [
+      servePartial(SchedulerService, {
+        async *streamLogs() {
+          streaming();
+          // Large messages without pause: the client leaves while one is being written.
+          for (;;) yield { line: { text: "x".repeat(64 * 1024) } };
+        },
+      }),
+    ],
+  });
+  t.teardown(() => server.close(1000));
+  const client = createClient(SchedulerService, createGrpcTransport({ baseUrl: server.url }));
+  const leaving = new AbortController();
+  const reading = (async () => {
+    for await (const _ of client.streamLogs({ app: "shop" }, { signal: leaving.signal })) await new Promise((resolve) => setTimeout(resolve, 5));
+  })();
+  await started;
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  leaving.abort();
+  await t.throwsAsync(reading);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.deepEqual(
+    lines.filter((line) => line.includes("rpc failed")),
+    [],
+  );
 });
