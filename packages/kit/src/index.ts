@@ -12,4 +12,5 @@ export * from "./health.js";
 export * from "./internal-auth.js";
 export type { RpcMetrics } from "./metrics.js";
 export * from "./lifecycle.js";
+export * from "./reconcile-loop.js";
 export * from "./kubernetes/index.js";

@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from "node:timers/promises";
+import { createReconcileLoop } from "@berth/kit";
 import type { Logger } from "@berth/kit";
 import type { RoutingEngine, WebProcessRoutes } from "../engine/routing-engine.js";
 import type { RouteTable } from "../route-table.js";
@@ -47,48 +47,15 @@ export function desiredRoutes(
 
 /** Creates the reconciler; nothing runs until the first kick. */
 export function createRouteReconciler(options: RouteReconcilerOptions): RouteReconciler {
-  const controller = new AbortController();
-  const initialRetry = options.retryMs ?? 1000;
-  let retry = initialRetry;
-  let running: Promise<void> | undefined;
-  let pending: Promise<void> | undefined;
-
-  async function pass(): Promise<void> {
-    const [routes, domains] = await Promise.all([options.store.listRoutes(), options.store.listDomains()]);
-    options.routes.setDomains(domains);
-    await options.engine.apply(desiredRoutes(routes, domains));
-  }
-
-  async function run(): Promise<void> {
-    try {
-      await pass();
-      retry = initialRetry;
-    } catch (error) {
-      options.logger.warn("route reconcile failed; retrying", { error, inMs: retry });
-      const delay = retry;
-      retry = Math.min(60_000, retry * 2);
-      void sleep(delay, undefined, { signal: controller.signal }).then(
-        () => kick(),
-        () => {},
-      );
-    }
-  }
-
-  function kick(): Promise<void> {
-    if (controller.signal.aborted) return Promise.resolve();
-    if (!running) {
-      running = run().finally(() => (running = undefined));
-      return running;
-    }
-    pending ??= running.then(() => {
-      pending = undefined;
-      return kick();
-    });
-    return pending;
-  }
-
-  return {
-    kick,
-    close: () => controller.abort(),
-  };
+  const loop = createReconcileLoop({
+    name: "route",
+    logger: options.logger,
+    retryMs: options.retryMs,
+    async pass() {
+      const [routes, domains] = await Promise.all([options.store.listRoutes(), options.store.listDomains()]);
+      options.routes.setDomains(domains);
+      await options.engine.apply(desiredRoutes(routes, domains));
+    },
+  });
+  return { kick: loop.kick, close: loop.close };
 }

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import { runWhileLeader } from "@berth/kit";
+import { createReconcileLoop, runWhileLeader } from "@berth/kit";
 import type { Coordination, Logger } from "@berth/kit";
 import { followAllocationChanges } from "../allocation-changes.js";
 import { desiredGateways } from "../gateway/gateway-spec.js";
@@ -39,46 +39,21 @@ const LEASE = "turn-allocator:gateways";
 export function startGatewayReconciler(options: GatewayReconcilerOptions): GatewayReconciler {
   const { logger, engine } = options;
   const stopped = new AbortController();
-  const initialRetry = options.retryMs ?? 1_000;
-  let retry = initialRetry;
   let leading = false;
-  let running: Promise<void> | undefined;
-  let pending: Promise<void> | undefined;
-  let wakeTimer: NodeJS.Timeout | undefined;
-
-  async function pass(): Promise<void> {
-    const { specs, nextExpiry } = desiredGateways(await options.store.list(), options.realm, new Date());
-    await engine.apply(specs);
-    clearTimeout(wakeTimer);
-    const resyncMs = options.resyncMs ?? 60_000;
-    const untilExpiry = nextExpiry === undefined ? resyncMs : Math.min(resyncMs, nextExpiry.getTime() - Date.now() + 10);
-    wakeTimer = setTimeout(() => void kick(), Math.max(10, untilExpiry));
-  }
-
-  async function run(): Promise<void> {
-    try {
-      await pass();
-      retry = initialRetry;
-    } catch (error) {
-      logger.warn("gateway reconcile failed; retrying", { error, inMs: retry });
-      clearTimeout(wakeTimer);
-      wakeTimer = setTimeout(() => void kick(), retry);
-      retry = Math.min(60_000, retry * 2);
-    }
-  }
-
-  function kick(): Promise<void> {
-    if (!leading || stopped.signal.aborted) return Promise.resolve();
-    if (!running) {
-      running = run().finally(() => (running = undefined));
-      return running;
-    }
-    pending ??= running.then(() => {
-      pending = undefined;
-      return kick();
-    });
-    return pending;
-  }
+  const loop = createReconcileLoop({
+    name: "gateway",
+    logger,
+    retryMs: options.retryMs,
+    active: () => leading,
+    async pass() {
+      const { specs, nextExpiry } = desiredGateways(await options.store.list(), options.realm, new Date());
+      await engine.apply(specs);
+      const resyncMs = options.resyncMs ?? 60_000;
+      const untilExpiry = nextExpiry === undefined ? resyncMs : Math.min(resyncMs, nextExpiry.getTime() - Date.now() + 10);
+      loop.wakeIn(Math.max(10, untilExpiry));
+    },
+  });
+  const kick = loop.kick;
 
   const campaign = runWhileLeader(
     {
@@ -96,9 +71,9 @@ export function startGatewayReconciler(options: GatewayReconcilerOptions): Gatew
       await kick();
       await new Promise<void>((resolve) => leadership.addEventListener("abort", () => resolve(), { once: true }));
       leading = false;
-      clearTimeout(wakeTimer);
+      loop.wakeIn(undefined);
       await following;
-      await running;
+      await loop.idle();
       await engine.close();
     },
   );
@@ -107,6 +82,7 @@ export function startGatewayReconciler(options: GatewayReconcilerOptions): Gatew
     kick,
     async close() {
       stopped.abort();
+      loop.close();
       await campaign;
     },
   };
