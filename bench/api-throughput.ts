@@ -19,7 +19,6 @@
  * the machine do not skew. "own app" reads give every concurrent caller its
  * own (undeployed) app, so no two calls share a read of the scheduler.
  */
-import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -40,38 +39,21 @@ import { readRouterConfig, startRouter } from "@berth/router";
 import { readSchedulerConfig, startScheduler } from "@berth/scheduler";
 import { startApi } from "../packages/api/src/index.js";
 import { packSource } from "@berth/kit/source-archive";
-import { answerCpuRequests, cpuOfAll } from "./support/child-cpu.js";
+import { answerCpuRequests } from "./support/child-cpu.js";
+import { compare } from "./support/compare.js";
+import type { Result } from "./support/compare.js";
+import { startRole, stopRole } from "./support/roles.js";
 
 const self = fileURLToPath(import.meta.url);
 const INTERNAL_TOKEN = "internal-token-for-the-api-bench";
 const APP = "bench-app";
 const DEMO_DIR = resolve(import.meta.dirname, "../examples/demo");
 
-type Ready = Record<string, string>;
-
 // BENCH_CPU_PROF_DIR=<dir> writes CPU profiles of each role under <dir>/<role>/ (one per thread: the
 // largest is the main thread's, the others tsx's loader).
-function profileFlags(role: string): string[] {
+function startProfiledRole(name: string, args: string[] = [], env: Record<string, string> = {}) {
   const dir = process.env.BENCH_CPU_PROF_DIR;
-  return dir ? ["--cpu-prof", `--cpu-prof-dir=${join(dir, role)}`] : [];
-}
-
-function startRole(role: string, args: string[] = [], env: Record<string, string> = {}): Promise<{ child: ChildProcess; ready: Ready }> {
-  const child = spawn(process.execPath, [...profileFlags(role), "--import", "tsx", self, role, ...args], {
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-    env: { ...process.env, ...env },
-  });
-  return new Promise((resolve, reject) => {
-    child.once("message", (ready) => resolve({ child, ready: ready as Ready }));
-    child.once("exit", (code) => reject(new Error(`${role} exited with ${code} before it was ready`)));
-  });
-}
-
-function stopRole(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGTERM");
-  return exited;
+  return startRole(self, name, args, { env, nodeFlags: dir ? ["--cpu-prof", `--cpu-prof-dir=${join(dir, name)}`] : [] });
 }
 
 // ---- roles: scheduler, router ----
@@ -151,73 +133,6 @@ async function runEcho(formationJson: string): Promise<void> {
 
 // ---- role: load generator ----
 
-interface Result {
-  rps: number;
-  p50: number;
-  p99: number;
-  /** CPU time per call of the processes that serve it (the echo; or the API, scheduler and router), in ms. */
-  cpuMsPerCall: number;
-}
-
-interface Sample {
-  calls: number;
-  seconds: number;
-  cpuMs: number;
-  latencies: number[];
-}
-
-async function sample(seconds: number, concurrency: number, call: (worker: number) => Promise<unknown>, servers: ChildProcess[]): Promise<Sample> {
-  const latencies: number[] = [];
-  const cpuBefore = await cpuOfAll(servers);
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, worker) => {
-      while (performance.now() < deadline) {
-        const t0 = performance.now();
-        await call(worker);
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  return { calls: latencies.length, seconds: elapsed, cpuMs: (await cpuOfAll(servers)) - cpuBefore, latencies };
-}
-
-/**
- * Loads each of `calls` for `seconds` in all, in `rounds` alternating slices, so that whatever else
- * the machine runs meanwhile weighs on each of them alike; a warm-up of 200 calls each first.
- */
-interface Load {
-  call: (worker: number) => Promise<unknown>;
-  /** The processes whose CPU the call costs. */
-  servers: ChildProcess[];
-}
-
-async function compare(seconds: number, concurrency: number, rounds: number, loads: Record<string, Load>): Promise<Record<string, Result>> {
-  const samples: Record<string, Sample[]> = {};
-  for (const [name, { call }] of Object.entries(loads)) {
-    for (let i = 0; i < 200; i++) await call(i % concurrency);
-    samples[name] = [];
-  }
-  for (let round = 0; round < rounds; round++) {
-    for (const [name, { call, servers }] of Object.entries(loads)) samples[name]!.push(await sample(seconds / rounds, concurrency, call, servers));
-  }
-  const results: Record<string, Result> = {};
-  for (const [name, parts] of Object.entries(samples)) {
-    const latencies = parts.flatMap((part) => part.latencies).sort((a, b) => a - b);
-    const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-    const calls = parts.reduce((sum, part) => sum + part.calls, 0);
-    results[name] = {
-      rps: calls / parts.reduce((sum, part) => sum + part.seconds, 0),
-      p50: at(0.5),
-      p99: at(0.99),
-      cpuMsPerCall: parts.reduce((sum, part) => sum + part.cpuMs, 0) / calls,
-    };
-  }
-  return results;
-}
-
 function apiClients(url: string, token: string) {
   const transport = createGrpcTransport({
     baseUrl: url,
@@ -268,11 +183,11 @@ async function main(): Promise<void> {
   const database = await createDatabase();
   const env: Record<string, string> = database ? { BENCH_DATABASE_URL: database.url } : {};
   try {
-    const scheduler = await startRole("scheduler", [dataDir], env);
+    const scheduler = await startProfiledRole("scheduler", [dataDir], env);
     children.push(scheduler.child);
-    const router = await startRole("router", [dataDir, scheduler.ready.url!], env);
+    const router = await startProfiledRole("router", [dataDir, scheduler.ready.url!], env);
     children.push(router.child);
-    const api = await startRole("api", [dataDir, scheduler.ready.url!, router.ready.url!], env);
+    const api = await startProfiledRole("api", [dataDir, scheduler.ready.url!, router.ready.url!], env);
     children.push(api.child);
 
     const admin = apiClients(api.ready.url!, api.ready.adminToken!);
@@ -294,7 +209,7 @@ async function main(): Promise<void> {
     for await (const _ of team.apps.watchRollout({ app: APP, rolloutId: deployed.rollout!.id }));
     const formation = await team.formation.getFormation({ app: APP });
 
-    const echo = await startRole("echo", [toJsonString(GetFormationResponseSchema, formation)]);
+    const echo = await startProfiledRole("echo", [toJsonString(GetFormationResponseSchema, formation)]);
     children.push(echo.child);
 
     const viaApi = formationClient(api.ready.url!, secret);
@@ -340,10 +255,10 @@ async function main(): Promise<void> {
     console.log(`${"".padEnd(26)} ${"req/s".padStart(7)}   ${"p50 ms".padStart(7)}   ${"p99 ms".padStart(7)}   servers' CPU ms/call`);
     for (const [name, r] of Object.entries(results)) {
       console.log(
-        `${name.padEnd(26)} ${r.rps.toFixed(0).padStart(7)}   ${r.p50.toFixed(2).padStart(7)}   ${r.p99.toFixed(2).padStart(7)}   ${r.cpuMsPerCall.toFixed(3).padStart(7)}`,
+        `${name.padEnd(26)} ${r.rate.toFixed(0).padStart(7)}   ${r.p50.toFixed(2).padStart(7)}   ${r.p99.toFixed(2).padStart(7)}   ${r.cpuMsPerCall.toFixed(3).padStart(7)}`,
       );
     }
-    const ratio = (a: string, b: string) => (results[a]!.rps / results[b]!.rps).toFixed(2);
+    const ratio = (a: string, b: string) => (results[a]!.rate / results[b]!.rate).toFixed(2);
     const cpuRatio = (a: string, b: string) => (results[a]!.cpuMsPerCall / results[b]!.cpuMsPerCall).toFixed(1);
     console.log(
       `read  (GetFormation) api/echo throughput ratio: ${ratio("api  GetFormation", "echo GetFormation")}  (target >= 0.8); CPU per call: ${cpuRatio("api  GetFormation", "echo GetFormation")}x the echo's`,

@@ -19,7 +19,6 @@
  * time per call of the processes serving it, which other programs on the
  * machine do not skew.
  */
-import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -43,7 +42,10 @@ import { createMintingTargets } from "../packages/turn-allocator/src/minting-tar
 import { createTurnAllocatorService } from "../packages/turn-allocator/src/service.js";
 import { createAllocationStore } from "../packages/turn-allocator/src/store/allocation-store.js";
 import { turnAllocatorMigrations } from "../packages/turn-allocator/src/store/migrations.js";
-import { answerCpuRequests, cpuOfAll } from "./support/child-cpu.js";
+import { answerCpuRequests } from "./support/child-cpu.js";
+import { compare } from "./support/compare.js";
+import type { Result } from "./support/compare.js";
+import { startRole, stopRole } from "./support/roles.js";
 
 const self = fileURLToPath(import.meta.url);
 const INTERNAL_TOKEN = "internal-token-for-the-turn-bench";
@@ -51,23 +53,6 @@ const APP = "bench-app";
 const POSTGRES_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 // Minting is rate-limited per app; the bench measures the cost of a mint, not the limit.
 const UNLIMITED_MINTS = "100000000";
-
-type Ready = Record<string, string>;
-
-function startRole(role: string, args: string[] = []): Promise<{ child: ChildProcess; ready: Ready }> {
-  const child = spawn(process.execPath, ["--import", "tsx", self, role, ...args], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  return new Promise((resolve, reject) => {
-    child.once("message", (ready) => resolve({ child, ready: ready as Ready }));
-    child.once("exit", (code) => reject(new Error(`${role} exited with ${code} before it was ready`)));
-  });
-}
-
-function stopRole(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGTERM");
-  return exited;
-}
 
 const baseEnv = (dataDir: string) => ({ BERTH_DATA_DIR: dataDir, BERTH_INTERNAL_TOKEN: INTERNAL_TOKEN, BERTH_LOG_LEVEL: "error" });
 
@@ -120,69 +105,6 @@ async function runEcho(answerJson: string): Promise<void> {
 }
 
 // ---- load ----
-
-interface Result {
-  rate: number;
-  p50: number;
-  p99: number;
-  /** CPU time per call of the processes serving it, in ms. */
-  cpuMsPerCall: number;
-}
-
-interface Load {
-  call: (worker: number) => Promise<unknown>;
-  servers: ChildProcess[];
-}
-
-interface Sample {
-  seconds: number;
-  cpuMs: number;
-  latencies: number[];
-}
-
-async function sample(seconds: number, concurrency: number, { call, servers }: Load): Promise<Sample> {
-  const latencies: number[] = [];
-  const cpuBefore = await cpuOfAll(servers);
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, worker) => {
-      while (performance.now() < deadline) {
-        const t0 = performance.now();
-        await call(worker);
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
-  return { seconds: (performance.now() - started) / 1000, cpuMs: (await cpuOfAll(servers)) - cpuBefore, latencies };
-}
-
-/** Loads each for `seconds` in all, in `rounds` alternating slices, after 200 warm-up calls each. */
-async function compare(seconds: number, concurrency: number, rounds: number, loads: Record<string, Load>): Promise<Record<string, Result>> {
-  const samples: Record<string, Sample[]> = {};
-  for (const [name, { call }] of Object.entries(loads)) {
-    for (let i = 0; i < 200; i++) await call(i % concurrency);
-    samples[name] = [];
-  }
-  for (let round = 0; round < rounds; round++) {
-    for (const [name, load] of Object.entries(loads)) samples[name]!.push(await sample(seconds / rounds, concurrency, load));
-  }
-  return Object.fromEntries(
-    Object.entries(samples).map(([name, parts]) => {
-      const latencies = parts.flatMap((part) => part.latencies).sort((a, b) => a - b);
-      const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-      return [
-        name,
-        {
-          rate: latencies.length / parts.reduce((sum, part) => sum + part.seconds, 0),
-          p50: at(0.5),
-          p99: at(0.99),
-          cpuMsPerCall: parts.reduce((sum, part) => sum + part.cpuMs, 0) / latencies.length,
-        },
-      ];
-    }),
-  );
-}
 
 /** Calls/s of `fn` run back to back in this process for `seconds`. */
 function inProcessRate(seconds: number, fn: () => unknown): number {
@@ -276,11 +198,11 @@ async function main(): Promise<void> {
   const suffix = randomBytes(4).toString("hex");
   const schemas = [`turn_bench_${suffix}`, `turn_bench_inproc_${suffix}`];
   try {
-    const scheduler = await startRole("scheduler", [dataDir]);
+    const scheduler = await startRole(self, "scheduler", [dataDir]);
     children.push(scheduler.child);
-    const allocator = await startRole("allocator", [dataDir, schemas[0]!]);
+    const allocator = await startRole(self, "allocator", [dataDir, schemas[0]!]);
     children.push(allocator.child);
-    const api = await startRole("api", [dataDir, scheduler.ready.url!, allocator.ready.url!]);
+    const api = await startRole(self, "api", [dataDir, scheduler.ready.url!, allocator.ready.url!]);
     children.push(api.child);
 
     const adminTransport = bearerTransport(api.ready.url!, api.ready.adminToken);
@@ -293,7 +215,7 @@ async function main(): Promise<void> {
 
     const viaApi = createClient(RtcService, bearerTransport(api.ready.url!, secret));
     const request = { app: APP, processType: "sfu-rtc", user: "alice" };
-    const echo = await startRole("echo", [toJsonString(GetCredentialsResponseSchema, await viaApi.getCredentials(request))]);
+    const echo = await startRole(self, "echo", [toJsonString(GetCredentialsResponseSchema, await viaApi.getCredentials(request))]);
     children.push(echo.child);
     const viaEcho = createClient(RtcService, bearerTransport(echo.ready.url!));
 

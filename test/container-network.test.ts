@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { TrustService } from "@berth/proto/api/v1/network";
 import { runcUsable } from "@berth/scheduler";
-import { eventually } from "./support/eventually.js";
+import { eventually } from "@berth/kit/testing";
 import { startPlatformProcesses } from "./support/platform.js";
 import { browserLikeTransport, deployDirectory, publicApi } from "./support/public-api.js";
 

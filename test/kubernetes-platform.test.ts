@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import test from "ava";
 import { createFakeKubeApi, kubectlFor } from "@berth/fake-kube-api";
 import { teamNamespace } from "@berth/kit";
-import { eventually } from "./support/eventually.js";
+import { eventually } from "@berth/kit/testing";
 import { freePort, platformEnvironment, waitServing } from "./support/platform.js";
 import { publicApi } from "./support/public-api.js";
 

@@ -5,7 +5,8 @@ import test from "ava";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { fieldViolationsOf } from "@berth/kit";
 import { runCli } from "../packages/cli/src/run-cli.js";
-import { DEMO_DIR, deployDirectory, eventually, startPlatformHarness } from "../packages/api/test/support/platform-harness.js";
+import { DEMO_DIR, deployDirectory, startPlatformHarness } from "@berth/api/testing";
+import { eventually } from "@berth/kit/testing";
 
 // Processes from the demo app's scripts, under the names each app needs.
 const PROCFILES: Record<string, string> = {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import test from "ava";
 import { RolloutState } from "@berth/proto/type/v1/release";
-import { eventually } from "./support/eventually.js";
+import { eventually } from "@berth/kit/testing";
 import { freePort, platformEnvironment, removeContainerNetwork, waitServing } from "./support/platform.js";
 import { deployDirectory, httpsGet, publicApi } from "./support/public-api.js";
 

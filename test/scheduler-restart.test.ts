@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import test from "ava";
 import { RolloutState } from "@berth/proto/type/v1/release";
 import { freePort, startPlatformProcesses } from "./support/platform.js";
-import { eventually } from "./support/eventually.js";
+import { eventually } from "@berth/kit/testing";
 import { deployDirectory, httpsGet, publicApi } from "./support/public-api.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));

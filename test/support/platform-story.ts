@@ -16,7 +16,7 @@ import { RoutingClass } from "@berth/proto/type/v1/process";
 import { ReleaseStatus, RolloutState } from "@berth/proto/type/v1/release";
 import { SERVICES, freePort, startPlatformProcesses } from "./platform.js";
 import type { PlatformProcesses } from "./platform.js";
-import { eventually } from "./eventually.js";
+import { eventually } from "@berth/kit/testing";
 import { deployDirectory, followRollout, httpsGet, publicApi } from "./public-api.js";
 import type { PublicApi } from "./public-api.js";
 

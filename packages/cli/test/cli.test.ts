@@ -6,9 +6,7 @@ import type { Teardown } from "./support/berth-runner.js";
 import { ExitCode } from "../src/exit-codes.js";
 import { createInternalClient } from "@berth/kit";
 import { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
-import { INTERNAL_TOKEN, startApiHarness } from "../../api/test/support/api-harness.js";
-import { mutatingCalls } from "../../api/test/support/peer-stand-ins.js";
-import { DEMO_DIR, startPlatformHarness } from "../../api/test/support/platform-harness.js";
+import { DEMO_DIR, INTERNAL_TOKEN, mutatingCalls, startApiHarness, startPlatformHarness } from "@berth/api/testing";
 
 function appDir(t: Teardown, procfile: string): string {
   const dir = tempDir(t, "berth-cli-app-");

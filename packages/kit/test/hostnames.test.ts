@@ -9,6 +9,7 @@ import {
   normalizeHostname,
   routeHostname,
 } from "@berth/kit/contract";
+import { RFC1123_HOSTNAME_CASES } from "@berth/kit/testing";
 
 test("web is served at <app>.<domain>, <name>-web at <app>-<name>.<domain>, nothing else is routed", (t) => {
   const cases: [string, string | undefined][] = [
@@ -30,23 +31,10 @@ test("a tcp process is reached at <app>-<process>", (t) => {
 });
 
 test("a hostname is RFC 1123 labels, two or more besides a leading wildcard, and not an IP address", (t) => {
-  const cases: [string, RegExp | undefined][] = [
-    ["admin.example.com", undefined],
-    ["example.com", undefined],
-    ["a-b.c-d.example.co.uk", undefined],
-    ["xn--bcher-kva.example", undefined],
+  const cases: (readonly [string, RegExp | undefined])[] = [
+    ...RFC1123_HOSTNAME_CASES,
     ["*.example.com", undefined],
-    ["", /must not be empty/],
-    ["localhost", /at least two labels/],
     ["*.com", /wildcard must be followed by at least two labels/],
-    ["foo.*.example.com", /only be the first label/],
-    ["-bad.example.com", /label "-bad"/],
-    ["bad-.example.com", /label "bad-"/],
-    ["under_score.example.com", /label "under_score"/],
-    ["double..dot.com", /empty labels/],
-    [`${"a".repeat(64)}.example.com`, /longer than 63/],
-    [`${"abcdefghi.".repeat(26)}com`, /at most 253/],
-    ["10.0.0.1", /not an IP address/],
   ];
   for (const [hostname, problem] of cases) {
     const found = hostnameProblem(hostname);

@@ -2,6 +2,7 @@ import test from "ava";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createFakeKubeApi } from "@berth/fake-kube-api";
 import { fieldViolationsOf } from "@berth/kit";
+import { eventually } from "@berth/kit/testing";
 import { TrustMode } from "@berth/proto/netpol/v1/netpol";
 import { startNetpolHarness } from "./support/netpol-harness.js";
 
@@ -69,7 +70,7 @@ test("on the kubernetes engine a trust change is applied to the cluster at once,
   t.teardown(() => api.close());
   const h = await startNetpolHarness(t, apps, { BERTH_ENGINE: "kubernetes" }, api.kubeConfig());
   const names = (namespace: string) => api.objects({ kind: "NetworkPolicy", namespace }).map((object) => (object.metadata as { name: string }).name);
-  await until(() => names("berth-apps-acme").length === 5 && names("berth-apps-globex").length === 4);
+  await eventually(() => (names("berth-apps-acme").length === 5 && names("berth-apps-globex").length === 4) || undefined, "both teams' policies");
   t.deepEqual(names("berth-apps-acme"), ["api-app.web", "berth.default-deny", "berth.egress", "grpc-app.tcp", "grpc-app.web"]);
 
   const dryRun = await h.client.planPolicies({ team: "acme", dryRun: true });
@@ -77,20 +78,12 @@ test("on the kubernetes engine a trust change is applied to the cluster at once,
 
   await h.client.setTrust({ app: "grpc-app", trustedApps: ["api-app"], mode: TrustMode.REPLACE });
   const trusted = () => JSON.stringify(api.objects({ kind: "NetworkPolicy", name: "grpc-app.tcp" })[0]).includes('"api-app"');
-  await until(trusted);
+  await eventually(() => trusted() || undefined, "the trust in the policies");
   const verdict = (await h.client.explain({ fromApp: "api-app", toApp: "grpc-app", toProcessType: "grpc-tcp" })).verdict!;
   t.true(verdict.allowed);
   t.deepEqual(verdict.policies, ["berth.egress", "grpc-app.tcp"]);
 
   h.scheduler.deleteApp("api-app");
-  await until(() => !names("berth-apps-acme").includes("api-app.web") && !trusted());
+  await eventually(() => (!names("berth-apps-acme").includes("api-app.web") && !trusted()) || undefined, "the deleted app's policies gone");
   t.deepEqual(names("berth-apps-acme"), ["berth.default-deny", "berth.egress", "grpc-app.tcp", "grpc-app.web"]);
 });
-
-async function until(done: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}

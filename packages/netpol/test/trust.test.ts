@@ -1,6 +1,7 @@
 import test from "ava";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { fieldViolationsOf } from "@berth/kit";
+import { eventually } from "@berth/kit/testing";
 import { TrustMode } from "@berth/proto/netpol/v1/netpol";
 import { createNetpolStore } from "../src/store/netpol-store.js";
 import { startNetpolHarness } from "./support/netpol-harness.js";
@@ -105,14 +106,14 @@ test("deleting an app removes it from every trust list in both directions, and a
 
   await client.setTrust({ app: "api-app", trustedApps: ["grpc-app"], mode: TrustMode.REPLACE });
   h.scheduler.deleteApp("grpc-app");
-  await until(async () => (await codeOf(client.getTrust({ app: "grpc-app" }))) === Code.NotFound);
+  await eventually(async () => (await codeOf(client.getTrust({ app: "grpc-app" }))) === Code.NotFound || undefined, "the deleted app NOT_FOUND");
   t.deepEqual((await client.getTrust({ app: "api-app" })).trust?.trustedApps, []);
 
   await client.setTrust({ app: "api-app", trustedApps: ["billing-app"], mode: TrustMode.REPLACE });
   // Deleted and created again while netpol was not listening: the snapshot shows a newer app of the same name.
   h.scheduler.dropStreams();
   h.scheduler.setApp("billing-app", { team: "acme", processes: ["billing-tcp"], createdAtMs: 9_000 });
-  await until(async () => (await client.getTrust({ app: "api-app" })).trust?.trustedApps.length === 0);
+  await eventually(async () => (await client.getTrust({ app: "api-app" })).trust?.trustedApps.length === 0 || undefined, "the deleted app off the trust list");
   t.deepEqual((await client.getTrust({ app: "api-app" })).trust?.trustedApps, [], "the new billing-app inherits no trust");
 
   // What the store holds is what the service answers.
@@ -120,11 +121,3 @@ test("deleting an app removes it from every trust list in both directions, and a
   t.deepEqual(Object.fromEntries(stored.model.trust), Object.fromEntries(h.netpol.state.current().model.trust));
   t.deepEqual([...stored.model.apps.keys()].sort(), [...h.netpol.state.current().model.apps.keys()].sort());
 });
-
-async function until(done: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

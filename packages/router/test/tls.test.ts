@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import test from "ava";
 import { createCoordination, silentLogger } from "@berth/kit";
 import type { Coordination } from "@berth/kit";
-import { eventually } from "../../../test/support/eventually.js";
+import { eventually } from "@berth/kit/testing";
 import { createAcmeAccountKey, createAcmeIssuer } from "../src/tls/acme-issuer.js";
 import { createCertificateManager } from "../src/tls/certificate-manager.js";
 import type { CertificateManagerOptions } from "../src/tls/certificate-manager.js";

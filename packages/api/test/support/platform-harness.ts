@@ -199,16 +199,7 @@ export async function startPlatformHarness(t: Teardown, options: PlatformHarness
   };
 }
 
-/** Polls `check` until it returns a value, for states the platform reaches asynchronously. */
-export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolvePromise) => setTimeout(resolvePromise, 100));
-  }
-}
+export { eventually } from "@berth/kit/testing";
 
 /** Uploads a directory through the API in the chunks it allows; returns the upload id and digest. */
 export async function uploadDirectory(clients: ReturnType<typeof apiClients>, app: string, dir = DEMO_DIR) {

@@ -168,4 +168,4 @@ export async function readyReplicas(client: Client<typeof SchedulerService>, app
   return replicas.filter((replica) => replica.ready);
 }
 
-export { eventually } from "../../../../test/support/eventually.js";
+export { eventually } from "@berth/kit/testing";
