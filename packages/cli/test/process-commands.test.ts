@@ -1,7 +1,7 @@
 import test from "ava";
 import { ExitCode } from "../src/exit-codes.js";
 import { commandLineOf, parseDuration } from "../src/commands/processes.js";
-import { DEMO_DIR, startPlatformHarness } from "../../api/test/support/platform-harness.js";
+import { DEMO_DIR, startPlatformHarness } from "@berth/api/testing";
 import { berthRunner } from "./support/berth-runner.js";
 
 test("durations and command lines are read as a user types them", (t) => {
