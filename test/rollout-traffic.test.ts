@@ -4,7 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
 import type { RolloutEvent } from "@berth/proto/type/v1/release";
-import { eventually } from "./support/eventually.js";
+import { eventually } from "@berth/kit/testing";
 import { followToEnd, startLoad, startRolloutPlatform } from "./support/rollout-platform.js";
 
 // /work answers 200 (or resets the connection when FAIL_WORK is set), /boom answers 500,
