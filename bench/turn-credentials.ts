@@ -1,8 +1,9 @@
 /**
  * TURN benchmark, in one run:
  *  1. credentials/s minted through the public API (RtcService.GetCredentials:
- *     API -> TURN allocator) against a bare Connect echo of the same answer
- *     served by the same kit (target: at least 0.8 of the echo);
+ *     the API mints from the secrets the TURN allocator streams to it, one
+ *     hop) against a bare Connect echo of the same answer served by the same
+ *     kit (target: at least 0.8 of the echo);
  *  2. the allocator's own minting (its MintCredentials handler, in process)
  *     against raw HMAC-SHA1 of a TURN username (target: at least 0.3);
  *  3. allocations/s: EnsureAllocation of new rtc processes over gRPC, each a
@@ -146,6 +147,7 @@ async function mintingInProcess(seconds: number, schema: string): Promise<{ mint
       rateLimits: coordination.rateLimits,
       mintingTargets: createMintingTargets(store, 5_000),
       announceChange: async () => {},
+      onChange: () => () => {},
     });
     // The handlers read nothing from their context.
     const context = {} as HandlerContext;

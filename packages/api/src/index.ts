@@ -100,6 +100,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       callTimeoutMs: config.callTimeoutMs,
       logger,
       readModel,
+      rateLimits: coordination.rateLimits,
       formations: createSharedReads(async (app, options) => (await peers.scheduler.getFormation({ app }, options)).processes, config.callTimeoutMs),
     };
     hooks = await startPushHooks(createPushDeployer(deps), logger);

@@ -3,10 +3,12 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { RoutesVersionSchema, WatchRoutesResponseSchema } from "@berth/proto/router/v1/router";
 import { AppVersionSchema, WatchAppsResponseSchema } from "@berth/proto/scheduler/v1/scheduler";
+import { WatchMintingTargetsResponseSchema } from "@berth/proto/turn/v1/turn";
 import { AppSchema } from "@berth/proto/type/v1/release";
 import { createAppFormations } from "../src/read-model/app-formations.js";
 import { createAppOwners } from "../src/read-model/app-owners.js";
 import { createAppRoutes } from "../src/read-model/app-routes.js";
+import { STALE_MS, createMintingTargets } from "../src/read-model/minting-targets.js";
 
 const app = (name: string, team: string, createdAtMs: number) => create(AppSchema, { name, team, createdAt: timestampFromMs(createdAtMs) });
 const apps = (snapshot: boolean, ...entries: { app: ReturnType<typeof app>; deleted?: boolean }[]) =>
@@ -172,4 +174,33 @@ test("this API's own write is waited for by every read, until the stream shows i
   view.opening();
   view.apply(formationNews(true, "blog", "s2", 1n, 4));
   t.is(await webReplicas(view, "blog"), 4, "a snapshot of a later stream holds a write answered before it opened");
+});
+
+const mintingMessage = (snapshot: boolean, apps: string[], targets: { app: string; processType: string; secret: string }[]) =>
+  create(WatchMintingTargetsResponseSchema, {
+    snapshot,
+    apps,
+    targets: targets.map((target) => ({ ...target, turnHostname: "k.turn.berth.localhost", port: 40000 })),
+    policy: { defaultTtlSeconds: 3600, minTtlSeconds: 60, maxTtlSeconds: 86400, mintsPerMinute: 600 },
+  });
+
+test("minting targets answer only while the stream is live; a change replaces an app's processes; this API's rotation leaves the app to the allocator for a while", (t) => {
+  let now = 0;
+  const targets = createMintingTargets(() => now);
+  t.is(targets.get("call", "sfu-rtc"), undefined, "nothing before the first snapshot");
+  targets.apply(mintingMessage(true, [], [{ app: "call", processType: "sfu-rtc", secret: "s1" }]));
+  t.is(targets.get("call", "sfu-rtc")?.target.secret, "s1");
+  t.is(targets.get("call", "sfu-rtc")?.policy.mintsPerMinute, 600);
+  targets.changed("call");
+  t.is(targets.get("call", "sfu-rtc"), undefined, "rotated here: the allocator's until the stream shows it");
+  targets.apply(mintingMessage(false, ["call"], [{ app: "call", processType: "sfu-rtc", secret: "s2" }]));
+  t.is(targets.get("call", "sfu-rtc")?.target.secret, "s2");
+  targets.changed("call");
+  now += STALE_MS;
+  t.is(targets.get("call", "sfu-rtc")?.target.secret, "s2", "a change the stream showed before the rotation returned does not stick");
+  targets.apply(mintingMessage(false, ["call"], []));
+  t.is(targets.get("call", "sfu-rtc"), undefined, "released");
+  targets.apply(mintingMessage(false, ["voice"], [{ app: "voice", processType: "a-rtc", secret: "s3" }]));
+  targets.down();
+  t.is(targets.get("voice", "a-rtc"), undefined, "a stream that is down answers nothing");
 });

@@ -14,3 +14,4 @@ export type { RpcMetrics } from "./metrics.js";
 export * from "./lifecycle.js";
 export * from "./reconcile-loop.js";
 export * from "./kubernetes/index.js";
+export * from "./turn-credentials.js";

@@ -1,7 +1,5 @@
-import { dnsLabelProblem, invalidArguments, rtcProcessProblem } from "@berth/kit";
+import { dnsLabelProblem, invalidArguments, rtcProcessProblem, turnUserProblem } from "@berth/kit";
 import type { FieldViolation } from "@berth/kit";
-
-const USER = /^[A-Za-z0-9._@+-]{1,128}$/;
 
 /** The problems of one request, refused together with every field named. */
 export class RequestChecks {
@@ -31,7 +29,8 @@ export class RequestChecks {
 
   /** The user part of a TURN username: empty, or 1-128 characters that cannot break the `<expiry>:<user>` form. */
   turnUser(field: string, value: string): this {
-    return value === "" || USER.test(value) ? this : this.add(field, "must be 1-128 letters, digits and . _ @ + - (no ':')");
+    const problem = turnUserProblem(value);
+    return problem === undefined ? this : this.add(field, problem);
   }
 
   /** Throws INVALID_ARGUMENT naming every problem, if any. */

@@ -1,10 +1,11 @@
+import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { notFound, resourceExhausted } from "@berth/kit";
-import type { RateLimits } from "@berth/kit";
-import type { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
+import { mintWithinLimit, notFound, turnTtlProblem } from "@berth/kit";
+import type { MintingPolicy, RateLimits } from "@berth/kit";
+import { MintingPolicySchema, MintingTargetSchema, WatchMintingTargetsResponseSchema } from "@berth/proto/turn/v1/turn";
+import type { TurnAllocatorService, WatchMintingTargetsResponse } from "@berth/proto/turn/v1/turn";
 import { allocationView, replicaEnvironment } from "./allocation-view.js";
 import type { Naming } from "./allocation-view.js";
-import { anonymousUser, mintTurnCredentials } from "./credentials.js";
 import type { MintingTargets } from "./minting-targets.js";
 import { turnHostname } from "./names.js";
 import { rangeSize } from "./port-range.js";
@@ -26,16 +27,32 @@ export interface TurnAllocatorServiceDeps {
   mintingTargets: MintingTargets;
   /** Announces that an app's allocations changed, to the gateways and every allocator instance. */
   announceChange(app: string): Promise<void>;
+  /** Calls `listener` with each app whose allocations changed on any instance ("" when any may have); returns the unsubscribe. */
+  onChange(listener: (app: string) => void): () => void;
   now?: () => Date;
 }
-
-const MINUTE_MS = 60_000;
 
 /** TurnAllocatorService: ports, names, secrets and credentials of `*-rtc` processes. */
 export function createTurnAllocatorService(deps: TurnAllocatorServiceDeps): ServiceImpl<typeof TurnAllocatorService> {
   const { store, naming } = deps;
   const now = deps.now ?? (() => new Date());
   const view = (row: AllocationRow) => allocationView(row, naming, now());
+  const policy: MintingPolicy = {
+    defaultTtlSeconds: deps.credentialTtl.defaultSeconds,
+    minTtlSeconds: deps.credentialTtl.minSeconds,
+    maxTtlSeconds: deps.credentialTtl.maxSeconds,
+    mintsPerMinute: deps.mintsPerMinute,
+  };
+  const mintingTargetsOf = async (app?: string) =>
+    (await store.list(app)).map((row) =>
+      create(MintingTargetSchema, {
+        app: row.app,
+        processType: row.processType,
+        turnHostname: turnHostname(row.routeToken, naming.platformDomain),
+        port: row.port,
+        secret: row.secret,
+      }),
+    );
 
   const missing = (app: string, processType: string) =>
     notFound(`app ${app} has no TURN allocation for process ${processType}: deploy it with a ${processType} process first`);
@@ -94,25 +111,45 @@ export function createTurnAllocatorService(deps: TurnAllocatorServiceDeps): Serv
       return { allocation: view(rotated) };
     },
     async mintCredentials(request) {
-      const { minSeconds, maxSeconds, defaultSeconds } = deps.credentialTtl;
       const checks = new RequestChecks().name("app", request.app).rtcProcess("process_type", request.processType).turnUser("user", request.user);
-      if (request.ttlSeconds !== 0) checks.within("ttl_seconds", request.ttlSeconds, minSeconds, maxSeconds);
+      const ttlProblem = turnTtlProblem(request.ttlSeconds, policy);
+      if (ttlProblem !== undefined) checks.add("ttl_seconds", ttlProblem);
       checks.throwIfAny();
       const target = await deps.mintingTargets.get(request.app, request.processType);
       if (!target) throw missing(request.app, request.processType);
-      const decision = await deps.rateLimits.take(`turn-mint:${request.app}`, deps.mintsPerMinute, MINUTE_MS);
-      if (!decision.allowed) {
-        throw resourceExhausted(
-          `app ${request.app} may mint ${deps.mintsPerMinute} TURN credentials per minute: retry in ${Math.ceil(decision.retryAfterMs / 1000)} s`,
-        );
+      const turn = { turnHostname: turnHostname(target.routeToken, naming.platformDomain), port: target.port, secret: target.secret };
+      return { credentials: await mintWithinLimit(deps.rateLimits, policy, turn, request, now().getTime()) };
+    },
+    async *watchMintingTargets(_request, ctx) {
+      // Subscribed before the snapshot is read: a change in between is sent again rather than lost.
+      const changed = new Set<string>();
+      let wake: (() => void) | undefined;
+      const stop = deps.onChange((app) => {
+        changed.add(app);
+        wake?.();
+      });
+      const onAbort = () => wake?.();
+      ctx.signal.addEventListener("abort", onAbort);
+      const message = (snapshot: boolean, apps: string[], targets: Awaited<ReturnType<typeof mintingTargetsOf>>): WatchMintingTargetsResponse =>
+        create(WatchMintingTargetsResponseSchema, { snapshot, apps, targets, policy: create(MintingPolicySchema, policy) });
+      try {
+        yield message(true, [], await mintingTargetsOf());
+        while (!ctx.signal.aborted) {
+          if (changed.size === 0) {
+            await new Promise<void>((resolve) => (wake = resolve));
+            wake = undefined;
+            continue;
+          }
+          const apps = [...changed];
+          changed.clear();
+          // "" means changes may have been missed: everything again.
+          if (apps.includes("")) yield message(true, [], await mintingTargetsOf());
+          else yield message(false, apps, (await Promise.all(apps.map((app) => mintingTargetsOf(app)))).flat());
+        }
+      } finally {
+        stop();
+        ctx.signal.removeEventListener("abort", onAbort);
       }
-      const credentials = mintTurnCredentials(
-        { turnHostname: turnHostname(target.routeToken, naming.platformDomain), port: target.port, secret: target.secret },
-        request.user === "" ? anonymousUser() : request.user,
-        request.ttlSeconds === 0 ? defaultSeconds : request.ttlSeconds,
-        now().getTime(),
-      );
-      return { credentials };
     },
     async getPool() {
       const range = deps.pools.portRange;

@@ -66,9 +66,11 @@ export async function startTurnAllocator(config: TurnAllocatorConfig, deps: Turn
   const store = createAllocationStore(database);
   const mintingTargets = createMintingTargets(store, MINTING_TARGET_MAX_AGE_MS);
   const stopping = new AbortController();
+  const changeListeners = new Set<(app: string) => void>();
   const following = followAllocationChanges(coordination.events, stopping.signal, logger, (app) => {
     if (app === "") mintingTargets.forgetAll();
     else mintingTargets.forget(app);
+    for (const listener of changeListeners) listener(app);
   });
   const pools = { portRange: config.portRange, relayRange: config.relayRange, relayPortsPerGateway: config.relayPortsPerGateway };
   const announceChange = (app: string) => announceAllocationChange(coordination.events, app);
@@ -98,6 +100,10 @@ export async function startTurnAllocator(config: TurnAllocatorConfig, deps: Turn
           rateLimits: coordination.rateLimits,
           mintingTargets,
           announceChange,
+          onChange(listener) {
+            changeListeners.add(listener);
+            return () => changeListeners.delete(listener);
+          },
         }),
       ),
     ],

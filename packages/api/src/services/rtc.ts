@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { rtcProcessProblem } from "@berth/kit";
+import { mintWithinLimit, rtcProcessProblem, turnTtlProblem, turnUserProblem } from "@berth/kit";
 import type { RtcService } from "@berth/proto/api/v1/network";
 import { requireTeam } from "../auth.js";
 import { createFieldChecks } from "@berth/kit";
@@ -33,9 +33,11 @@ async function rollForNewSecret(deps: ServiceDeps, ctx: HandlerContext, app: str
 }
 
 /**
- * RtcService: TURN credentials and allocations of `*-rtc` processes, from
- * the TURN allocator, for apps of the caller's team. The allocator owns the
- * bounds of a credential's lifetime and user, and refuses them by field.
+ * RtcService: TURN credentials and allocations of `*-rtc` processes, for
+ * apps of the caller's team. Credentials are minted here from the secrets
+ * the TURN allocator streams (one hop), on the allocator's policy and its
+ * shared per-app rate limit; a process the stream does not show yet is
+ * minted for by the allocator. Allocations and rotations are the allocator's.
  */
 export function createRtcService(deps: ServiceDeps): ServiceImpl<typeof RtcService> {
   const { turnAllocator } = deps.peers;
@@ -45,8 +47,19 @@ export function createRtcService(deps: ServiceDeps): ServiceImpl<typeof RtcServi
       const checks = createFieldChecks();
       checks.dnsLabel("app", request.app);
       checkRtcType(checks, request.processType);
+      const local = deps.readModel.mintingTargets.get(request.app, request.processType);
+      // The allocator checks what the API cannot (it has no policy yet): the same rules, by field.
+      if (local !== undefined) {
+        const userProblem = turnUserProblem(request.user);
+        if (userProblem !== undefined) checks.add("user", userProblem);
+        const ttlProblem = turnTtlProblem(request.ttlSeconds, local.policy);
+        if (ttlProblem !== undefined) checks.add("ttl_seconds", ttlProblem);
+      }
       checks.throwIfAny();
       await ownedApp(deps, ctx, team, request.app);
+      if (local !== undefined) {
+        return { credentials: await mintWithinLimit(deps.rateLimits, local.policy, local.target, request, Date.now()) };
+      }
       const { credentials } = await turnAllocator.mintCredentials(
         { app: request.app, processType: request.processType, user: request.user, ttlSeconds: request.ttlSeconds },
         callOptions(deps, ctx),
@@ -70,6 +83,7 @@ export function createRtcService(deps: ServiceDeps): ServiceImpl<typeof RtcServi
       checks.throwIfAny();
       await ownedApp(deps, ctx, team, request.app);
       const { allocation } = await turnAllocator.rotateSecret({ app: request.app, processType: request.processType }, callOptions(deps, ctx));
+      deps.readModel.mintingTargets.changed(request.app);
       await rollForNewSecret(deps, ctx, request.app, request.processType);
       return { allocation };
     },

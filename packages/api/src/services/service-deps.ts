@@ -1,5 +1,5 @@
 import type { HandlerContext } from "@connectrpc/connect";
-import type { Logger } from "@berth/kit";
+import type { Logger, RateLimits } from "@berth/kit";
 import type { ProcessFormation } from "@berth/proto/type/v1/process";
 import { unaryCall } from "../peers.js";
 import type { Peers } from "../peers.js";
@@ -18,7 +18,9 @@ export interface ServiceDeps {
   callTimeoutMs: number;
   logger: Logger;
   /** App owners, formations and routes kept from the peers' streams. */
-  readModel: Pick<ReadModel, "owners" | "formations" | "routes">;
+  readModel: Pick<ReadModel, "owners" | "formations" | "routes" | "mintingTargets">;
+  /** The rate limits credential minting shares with the TURN allocator. */
+  rateLimits: RateLimits;
   /** The scheduler's formation of an app, one read for the callers that want it at the same time. */
   formations: SharedReads<readonly ProcessFormation[]>;
 }

@@ -75,9 +75,12 @@ export interface ApiHarnessOptions {
   /** Use the embedded PostgreSQL cluster under a temporary directory instead of the test PostgreSQL. */
   embedded?: boolean;
   adminToken?: string;
-  /** Shared coordination (a test of several replicas passes a Redis one). */
+  /** Shared coordination (a test of several replicas passes a Redis one), with the TURN allocator too. */
   coordination?: Coordination;
   tokenCacheTtlMs?: number;
+  /** Extra TURN allocator environment (minting policy). */
+  turnEnv?: Record<string, string>;
+  peerInterceptors?: Interceptor[];
 }
 
 /**
@@ -109,9 +112,13 @@ export async function startApiHarness(t: Teardown, options: ApiHarnessOptions = 
     BERTH_TURN_ALLOCATOR_PORT: "0",
     BERTH_TURN_ALLOCATOR_SCHEMA: `turn_test_${randomBytes(6).toString("hex")}`,
     DATABASE_URL: common.databaseUrl,
+    ...options.turnEnv,
   });
   // No gateways here: the TURN allocator's own tests run coturn.
-  const turnAllocator = await startTurnAllocator({ ...turnAllocatorConfig, ...common }, { logger: silentLogger, gateways: false });
+  const turnAllocator = await startTurnAllocator(
+    { ...turnAllocatorConfig, ...common },
+    { logger: silentLogger, gateways: false, coordination: options.coordination },
+  );
   t.teardown(() => turnAllocator.close(500));
   const netpolSchema = `netpol_test_${randomBytes(6).toString("hex")}`;
   const netpol = await startNetpol(
@@ -138,6 +145,7 @@ export async function startApiHarness(t: Teardown, options: ApiHarnessOptions = 
     announce: (line) => (announced += line),
     coordination: options.coordination,
     tokenCacheTtlMs: options.tokenCacheTtlMs,
+    peerInterceptors: options.peerInterceptors,
   });
   t.teardown(async () => {
     await api.close(500);

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { createSocket } from "node:dgram";
 import * as net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { turnPassword } from "../../src/credentials.js";
+import { turnPassword } from "@berth/kit";
 
 /** What turnutils_uclient reported. */
 export interface UclientResult {

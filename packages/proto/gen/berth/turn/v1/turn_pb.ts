@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file berth/turn/v1/turn.proto.
  */
 export const file_berth_turn_v1_turn: GenFile = /*@__PURE__*/
-  fileDesc("ChhiZXJ0aC90dXJuL3YxL3R1cm4ucHJvdG8SDWJlcnRoLnR1cm4udjEiXAoXRW5zdXJlQWxsb2NhdGlvblJlcXVlc3QSDAoEdGVhbRgBIAEoCRILCgNhcHAYAiABKAkSFAoMcHJvY2Vzc190eXBlGAMgASgJEhAKCHJlcGxpY2FzGAQgASgNIkwKGEVuc3VyZUFsbG9jYXRpb25SZXNwb25zZRIwCgphbGxvY2F0aW9uGAEgASgLMhwuYmVydGgudHlwZS52MS5SdGNBbGxvY2F0aW9uIjkKFEdldEFsbG9jYXRpb25SZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkiSQoVR2V0QWxsb2NhdGlvblJlc3BvbnNlEjAKCmFsbG9jYXRpb24YASABKAsyHC5iZXJ0aC50eXBlLnYxLlJ0Y0FsbG9jYXRpb24iJQoWTGlzdEFsbG9jYXRpb25zUmVxdWVzdBILCgNhcHAYASABKAkiTAoXTGlzdEFsbG9jYXRpb25zUmVzcG9uc2USMQoLYWxsb2NhdGlvbnMYASADKAsyHC5iZXJ0aC50eXBlLnYxLlJ0Y0FsbG9jYXRpb24iPQoYUmVsZWFzZUFsbG9jYXRpb25SZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkiGwoZUmVsZWFzZUFsbG9jYXRpb25SZXNwb25zZSIgChFSZWxlYXNlQXBwUmVxdWVzdBILCgNhcHAYASABKAkiLAoSUmVsZWFzZUFwcFJlc3BvbnNlEhYKDnJlbGVhc2VkX3BvcnRzGAEgASgNIkoKFEdldFJlcGxpY2FFbnZSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkSDwoHcmVwbGljYRgDIAEoDSJ/ChVHZXRSZXBsaWNhRW52UmVzcG9uc2USOgoDZW52GAEgAygLMi0uYmVydGgudHVybi52MS5HZXRSZXBsaWNhRW52UmVzcG9uc2UuRW52RW50cnkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI4ChNSb3RhdGVTZWNyZXRSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkiSAoUUm90YXRlU2VjcmV0UmVzcG9uc2USMAoKYWxsb2NhdGlvbhgBIAEoCzIcLmJlcnRoLnR5cGUudjEuUnRjQWxsb2NhdGlvbiJeChZNaW50Q3JlZGVudGlhbHNSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkSDAoEdXNlchgDIAEoCRITCgt0dGxfc2Vjb25kcxgEIAEoDSJOChdNaW50Q3JlZGVudGlhbHNSZXNwb25zZRIzCgtjcmVkZW50aWFscxgBIAEoCzIeLmJlcnRoLnR5cGUudjEuVHVybkNyZWRlbnRpYWxzIhAKDkdldFBvb2xSZXF1ZXN0IlkKD0dldFBvb2xSZXNwb25zZRISCgpmaXJzdF9wb3J0GAEgASgNEhEKCWxhc3RfcG9ydBgCIAEoDRIMCgRzaXplGAMgASgNEhEKCWFsbG9jYXRlZBgEIAEoDTLVBgoUVHVybkFsbG9jYXRvclNlcnZpY2USYwoQRW5zdXJlQWxsb2NhdGlvbhImLmJlcnRoLnR1cm4udjEuRW5zdXJlQWxsb2NhdGlvblJlcXVlc3QaJy5iZXJ0aC50dXJuLnYxLkVuc3VyZUFsbG9jYXRpb25SZXNwb25zZRJaCg1HZXRBbGxvY2F0aW9uEiMuYmVydGgudHVybi52MS5HZXRBbGxvY2F0aW9uUmVxdWVzdBokLmJlcnRoLnR1cm4udjEuR2V0QWxsb2NhdGlvblJlc3BvbnNlEmAKD0xpc3RBbGxvY2F0aW9ucxIlLmJlcnRoLnR1cm4udjEuTGlzdEFsbG9jYXRpb25zUmVxdWVzdBomLmJlcnRoLnR1cm4udjEuTGlzdEFsbG9jYXRpb25zUmVzcG9uc2USZgoRUmVsZWFzZUFsbG9jYXRpb24SJy5iZXJ0aC50dXJuLnYxLlJlbGVhc2VBbGxvY2F0aW9uUmVxdWVzdBooLmJlcnRoLnR1cm4udjEuUmVsZWFzZUFsbG9jYXRpb25SZXNwb25zZRJRCgpSZWxlYXNlQXBwEiAuYmVydGgudHVybi52MS5SZWxlYXNlQXBwUmVxdWVzdBohLmJlcnRoLnR1cm4udjEuUmVsZWFzZUFwcFJlc3BvbnNlEloKDUdldFJlcGxpY2FFbnYSIy5iZXJ0aC50dXJuLnYxLkdldFJlcGxpY2FFbnZSZXF1ZXN0GiQuYmVydGgudHVybi52MS5HZXRSZXBsaWNhRW52UmVzcG9uc2USVwoMUm90YXRlU2VjcmV0EiIuYmVydGgudHVybi52MS5Sb3RhdGVTZWNyZXRSZXF1ZXN0GiMuYmVydGgudHVybi52MS5Sb3RhdGVTZWNyZXRSZXNwb25zZRJgCg9NaW50Q3JlZGVudGlhbHMSJS5iZXJ0aC50dXJuLnYxLk1pbnRDcmVkZW50aWFsc1JlcXVlc3QaJi5iZXJ0aC50dXJuLnYxLk1pbnRDcmVkZW50aWFsc1Jlc3BvbnNlEkgKB0dldFBvb2wSHS5iZXJ0aC50dXJuLnYxLkdldFBvb2xSZXF1ZXN0Gh4uYmVydGgudHVybi52MS5HZXRQb29sUmVzcG9uc2ViBnByb3RvMw", [file_berth_type_v1_network]);
+  fileDesc("ChhiZXJ0aC90dXJuL3YxL3R1cm4ucHJvdG8SDWJlcnRoLnR1cm4udjEiXAoXRW5zdXJlQWxsb2NhdGlvblJlcXVlc3QSDAoEdGVhbRgBIAEoCRILCgNhcHAYAiABKAkSFAoMcHJvY2Vzc190eXBlGAMgASgJEhAKCHJlcGxpY2FzGAQgASgNIkwKGEVuc3VyZUFsbG9jYXRpb25SZXNwb25zZRIwCgphbGxvY2F0aW9uGAEgASgLMhwuYmVydGgudHlwZS52MS5SdGNBbGxvY2F0aW9uIjkKFEdldEFsbG9jYXRpb25SZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkiSQoVR2V0QWxsb2NhdGlvblJlc3BvbnNlEjAKCmFsbG9jYXRpb24YASABKAsyHC5iZXJ0aC50eXBlLnYxLlJ0Y0FsbG9jYXRpb24iJQoWTGlzdEFsbG9jYXRpb25zUmVxdWVzdBILCgNhcHAYASABKAkiTAoXTGlzdEFsbG9jYXRpb25zUmVzcG9uc2USMQoLYWxsb2NhdGlvbnMYASADKAsyHC5iZXJ0aC50eXBlLnYxLlJ0Y0FsbG9jYXRpb24iPQoYUmVsZWFzZUFsbG9jYXRpb25SZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkiGwoZUmVsZWFzZUFsbG9jYXRpb25SZXNwb25zZSIgChFSZWxlYXNlQXBwUmVxdWVzdBILCgNhcHAYASABKAkiLAoSUmVsZWFzZUFwcFJlc3BvbnNlEhYKDnJlbGVhc2VkX3BvcnRzGAEgASgNIkoKFEdldFJlcGxpY2FFbnZSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkSDwoHcmVwbGljYRgDIAEoDSJ/ChVHZXRSZXBsaWNhRW52UmVzcG9uc2USOgoDZW52GAEgAygLMi0uYmVydGgudHVybi52MS5HZXRSZXBsaWNhRW52UmVzcG9uc2UuRW52RW50cnkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI4ChNSb3RhdGVTZWNyZXRSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkiSAoUUm90YXRlU2VjcmV0UmVzcG9uc2USMAoKYWxsb2NhdGlvbhgBIAEoCzIcLmJlcnRoLnR5cGUudjEuUnRjQWxsb2NhdGlvbiJeChZNaW50Q3JlZGVudGlhbHNSZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkSDAoEdXNlchgDIAEoCRITCgt0dGxfc2Vjb25kcxgEIAEoDSJOChdNaW50Q3JlZGVudGlhbHNSZXNwb25zZRIzCgtjcmVkZW50aWFscxgBIAEoCzIeLmJlcnRoLnR5cGUudjEuVHVybkNyZWRlbnRpYWxzIhAKDkdldFBvb2xSZXF1ZXN0IlkKD0dldFBvb2xSZXNwb25zZRISCgpmaXJzdF9wb3J0GAEgASgNEhEKCWxhc3RfcG9ydBgCIAEoDRIMCgRzaXplGAMgASgNEhEKCWFsbG9jYXRlZBgEIAEoDSIcChpXYXRjaE1pbnRpbmdUYXJnZXRzUmVxdWVzdCJnCg1NaW50aW5nVGFyZ2V0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkSFQoNdHVybl9ob3N0bmFtZRgDIAEoCRIMCgRwb3J0GAQgASgNEg4KBnNlY3JldBgFIAEoCSJ4Cg1NaW50aW5nUG9saWN5EhsKE2RlZmF1bHRfdHRsX3NlY29uZHMYASABKA0SFwoPbWluX3R0bF9zZWNvbmRzGAIgASgNEhcKD21heF90dGxfc2Vjb25kcxgDIAEoDRIYChBtaW50c19wZXJfbWludXRlGAQgASgNIpoBChtXYXRjaE1pbnRpbmdUYXJnZXRzUmVzcG9uc2USEAoIc25hcHNob3QYASABKAgSDAoEYXBwcxgCIAMoCRItCgd0YXJnZXRzGAMgAygLMhwuYmVydGgudHVybi52MS5NaW50aW5nVGFyZ2V0EiwKBnBvbGljeRgEIAEoCzIcLmJlcnRoLnR1cm4udjEuTWludGluZ1BvbGljeTLFBwoUVHVybkFsbG9jYXRvclNlcnZpY2USYwoQRW5zdXJlQWxsb2NhdGlvbhImLmJlcnRoLnR1cm4udjEuRW5zdXJlQWxsb2NhdGlvblJlcXVlc3QaJy5iZXJ0aC50dXJuLnYxLkVuc3VyZUFsbG9jYXRpb25SZXNwb25zZRJaCg1HZXRBbGxvY2F0aW9uEiMuYmVydGgudHVybi52MS5HZXRBbGxvY2F0aW9uUmVxdWVzdBokLmJlcnRoLnR1cm4udjEuR2V0QWxsb2NhdGlvblJlc3BvbnNlEmAKD0xpc3RBbGxvY2F0aW9ucxIlLmJlcnRoLnR1cm4udjEuTGlzdEFsbG9jYXRpb25zUmVxdWVzdBomLmJlcnRoLnR1cm4udjEuTGlzdEFsbG9jYXRpb25zUmVzcG9uc2USZgoRUmVsZWFzZUFsbG9jYXRpb24SJy5iZXJ0aC50dXJuLnYxLlJlbGVhc2VBbGxvY2F0aW9uUmVxdWVzdBooLmJlcnRoLnR1cm4udjEuUmVsZWFzZUFsbG9jYXRpb25SZXNwb25zZRJRCgpSZWxlYXNlQXBwEiAuYmVydGgudHVybi52MS5SZWxlYXNlQXBwUmVxdWVzdBohLmJlcnRoLnR1cm4udjEuUmVsZWFzZUFwcFJlc3BvbnNlEloKDUdldFJlcGxpY2FFbnYSIy5iZXJ0aC50dXJuLnYxLkdldFJlcGxpY2FFbnZSZXF1ZXN0GiQuYmVydGgudHVybi52MS5HZXRSZXBsaWNhRW52UmVzcG9uc2USVwoMUm90YXRlU2VjcmV0EiIuYmVydGgudHVybi52MS5Sb3RhdGVTZWNyZXRSZXF1ZXN0GiMuYmVydGgudHVybi52MS5Sb3RhdGVTZWNyZXRSZXNwb25zZRJgCg9NaW50Q3JlZGVudGlhbHMSJS5iZXJ0aC50dXJuLnYxLk1pbnRDcmVkZW50aWFsc1JlcXVlc3QaJi5iZXJ0aC50dXJuLnYxLk1pbnRDcmVkZW50aWFsc1Jlc3BvbnNlEkgKB0dldFBvb2wSHS5iZXJ0aC50dXJuLnYxLkdldFBvb2xSZXF1ZXN0Gh4uYmVydGgudHVybi52MS5HZXRQb29sUmVzcG9uc2USbgoTV2F0Y2hNaW50aW5nVGFyZ2V0cxIpLmJlcnRoLnR1cm4udjEuV2F0Y2hNaW50aW5nVGFyZ2V0c1JlcXVlc3QaKi5iZXJ0aC50dXJuLnYxLldhdGNoTWludGluZ1RhcmdldHNSZXNwb25zZTABYgZwcm90bzM", [file_berth_type_v1_network]);
 
 /**
  * @generated from message berth.turn.v1.EnsureAllocationRequest
@@ -391,6 +391,132 @@ export const GetPoolResponseSchema: GenMessage<GetPoolResponse> = /*@__PURE__*/
   messageDesc(file_berth_turn_v1_turn, 17);
 
 /**
+ * @generated from message berth.turn.v1.WatchMintingTargetsRequest
+ */
+export type WatchMintingTargetsRequest = Message<"berth.turn.v1.WatchMintingTargetsRequest"> & {
+};
+
+/**
+ * Describes the message berth.turn.v1.WatchMintingTargetsRequest.
+ * Use `create(WatchMintingTargetsRequestSchema)` to create a new message.
+ */
+export const WatchMintingTargetsRequestSchema: GenMessage<WatchMintingTargetsRequest> = /*@__PURE__*/
+  messageDesc(file_berth_turn_v1_turn, 18);
+
+/**
+ * MintingTarget is what credentials for one rtc process are minted from.
+ *
+ * @generated from message berth.turn.v1.MintingTarget
+ */
+export type MintingTarget = Message<"berth.turn.v1.MintingTarget"> & {
+  /**
+   * @generated from field: string app = 1;
+   */
+  app: string;
+
+  /**
+   * @generated from field: string process_type = 2;
+   */
+  processType: string;
+
+  /**
+   * @generated from field: string turn_hostname = 3;
+   */
+  turnHostname: string;
+
+  /**
+   * @generated from field: uint32 port = 4;
+   */
+  port: number;
+
+  /**
+   * The current shared secret.
+   *
+   * @generated from field: string secret = 5;
+   */
+  secret: string;
+};
+
+/**
+ * Describes the message berth.turn.v1.MintingTarget.
+ * Use `create(MintingTargetSchema)` to create a new message.
+ */
+export const MintingTargetSchema: GenMessage<MintingTarget> = /*@__PURE__*/
+  messageDesc(file_berth_turn_v1_turn, 19);
+
+/**
+ * MintingPolicy is the allocator's configured bounds on minting.
+ *
+ * @generated from message berth.turn.v1.MintingPolicy
+ */
+export type MintingPolicy = Message<"berth.turn.v1.MintingPolicy"> & {
+  /**
+   * @generated from field: uint32 default_ttl_seconds = 1;
+   */
+  defaultTtlSeconds: number;
+
+  /**
+   * @generated from field: uint32 min_ttl_seconds = 2;
+   */
+  minTtlSeconds: number;
+
+  /**
+   * @generated from field: uint32 max_ttl_seconds = 3;
+   */
+  maxTtlSeconds: number;
+
+  /**
+   * Per app, shared by every service that mints (through the coordination rate limits).
+   *
+   * @generated from field: uint32 mints_per_minute = 4;
+   */
+  mintsPerMinute: number;
+};
+
+/**
+ * Describes the message berth.turn.v1.MintingPolicy.
+ * Use `create(MintingPolicySchema)` to create a new message.
+ */
+export const MintingPolicySchema: GenMessage<MintingPolicy> = /*@__PURE__*/
+  messageDesc(file_berth_turn_v1_turn, 20);
+
+/**
+ * @generated from message berth.turn.v1.WatchMintingTargetsResponse
+ */
+export type WatchMintingTargetsResponse = Message<"berth.turn.v1.WatchMintingTargetsResponse"> & {
+  /**
+   * True: `targets` are every rtc process; whatever was known before is replaced.
+   *
+   * @generated from field: bool snapshot = 1;
+   */
+  snapshot: boolean;
+
+  /**
+   * Otherwise: the apps whose processes `targets` replace (an app listed without targets has none left).
+   *
+   * @generated from field: repeated string apps = 2;
+   */
+  apps: string[];
+
+  /**
+   * @generated from field: repeated berth.turn.v1.MintingTarget targets = 3;
+   */
+  targets: MintingTarget[];
+
+  /**
+   * @generated from field: berth.turn.v1.MintingPolicy policy = 4;
+   */
+  policy?: MintingPolicy | undefined;
+};
+
+/**
+ * Describes the message berth.turn.v1.WatchMintingTargetsResponse.
+ * Use `create(WatchMintingTargetsResponseSchema)` to create a new message.
+ */
+export const WatchMintingTargetsResponseSchema: GenMessage<WatchMintingTargetsResponse> = /*@__PURE__*/
+  messageDesc(file_berth_turn_v1_turn, 21);
+
+/**
  * TurnAllocatorService owns the UDP port pool, route tokens, TURN secrets and
  * the TURN gateway of every `*-rtc` process.
  * Internal: callers present the platform's internal credential.
@@ -479,6 +605,19 @@ export const TurnAllocatorService: GenService<{
     methodKind: "unary";
     input: typeof GetPoolRequestSchema;
     output: typeof GetPoolResponseSchema;
+  },
+  /**
+   * What minting needs, for a service that mints itself (the API: one hop
+   * instead of two): the policy and each rtc process's gateway and current
+   * secret, as a snapshot, then an app's processes again each time they
+   * change. It carries secrets: callers keep them in memory and never log them.
+   *
+   * @generated from rpc berth.turn.v1.TurnAllocatorService.WatchMintingTargets
+   */
+  watchMintingTargets: {
+    methodKind: "server_streaming";
+    input: typeof WatchMintingTargetsRequestSchema;
+    output: typeof WatchMintingTargetsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_berth_turn_v1_turn, 0);
