@@ -3,6 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { alreadyExists, dnsLabelProblem, invalidArguments, normalizeHostname, notFound, routingClassOf } from "@berth/kit";
 import type { FieldViolation } from "@berth/kit";
+import { TurnCertificateSchema } from "@berth/proto/router/v1/router";
 import type { RouterService } from "@berth/proto/router/v1/router";
 import { CertificateState, CertificateStatusSchema, RouteSchema } from "@berth/proto/type/v1/network";
 import type { CertificateStatus, Route } from "@berth/proto/type/v1/network";
@@ -118,6 +119,33 @@ export function createRouterService(deps: RouterServiceDeps): ServiceImpl<typeof
       const domain = hostname === "" ? undefined : await store.getDomain(hostname);
       if (!domain) throw notFound(`no custom domain ${request.hostname}`);
       return { route: route(domain, true, await certificatesByHostname()) };
+    },
+
+    async syncTurnCertificates(request) {
+      const suffix = `.turn.${deps.domainPolicy.platformDomain}`;
+      const hostnames = request.hostnames.map(normalizeHostname);
+      const problems: FieldViolation[] = [];
+      hostnames.forEach((hostname, index) => {
+        const label = hostname.endsWith(suffix) ? hostname.slice(0, -suffix.length) : undefined;
+        const problem = label === undefined ? `must be a TURN hostname, <token>${suffix}` : dnsLabelProblem(label);
+        if (problem !== undefined) problems.push({ field: `hostnames[${index}]`, description: problem });
+      });
+      if (problems.length > 0) throw invalidArguments(problems);
+      const wanted = [...new Set(hostnames)];
+      // Issuance follows in the background; the caller asks again for what is still pending.
+      if (await store.syncTurnHostnames(wanted)) await deps.reconciler.kick();
+      const certificates = await certificatesByHostname();
+      return {
+        certificates: wanted.map((hostname) => {
+          const row = certificates.get(hostname);
+          return create(TurnCertificateSchema, {
+            hostname,
+            status: certificateStatus(row),
+            certificatePem: row?.certificatePem ?? "",
+            privateKeyPem: row?.privateKeyPem ?? "",
+          });
+        }),
+      };
     },
 
     async listDomains(request) {

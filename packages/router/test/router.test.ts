@@ -1,4 +1,5 @@
 import test from "ava";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -231,4 +232,36 @@ test("on the kubernetes engine, routes and custom domains become Ingress objects
   );
   await client.deleteAppRoutes({ app: "shop" });
   t.deepEqual(ingresses(), []);
+});
+
+test("TURN hostnames get certificates from the platform CA on request; the set is exactly what was last asked; other names are refused by index", async (t) => {
+  const { client, router, store } = await startTestRouter(t);
+  const first = "k1token.turn.berth.localhost";
+  const second = "k2token.turn.berth.localhost";
+  const issued = async (hostnames: string[]) => {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const { certificates } = await client.syncTurnCertificates({ hostnames });
+      if (certificates.every((certificate) => certificate.status?.state === CertificateState.ISSUED)) return certificates;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`no certificates for ${hostnames.join(", ")}`);
+  };
+  const [one, two] = await issued([first, second]);
+  t.is(one!.hostname, first);
+  t.is(one!.status?.issuer, "platform-ca");
+  t.true(new crypto.X509Certificate(one!.certificatePem).checkHost(first) === first);
+  t.true(new crypto.X509Certificate(two!.certificatePem).verify(new crypto.X509Certificate(router.platformCaPem!).publicKey));
+  t.true(new crypto.X509Certificate(one!.certificatePem).checkPrivateKey(crypto.createPrivateKey(one!.privateKeyPem)));
+
+  await client.syncTurnCertificates({ hostnames: [second] });
+  t.deepEqual(await store.store.listTurnHostnames(), [second]);
+  t.is(await store.store.getCertificate(first), undefined, "a gateway that went takes its certificate along");
+
+  const refused = await rejection(client.syncTurnCertificates({ hostnames: [second, "shop.berth.localhost", "-x.turn.berth.localhost"] }));
+  t.is(refused.code, Code.InvalidArgument);
+  t.deepEqual(
+    fieldViolationsOf(refused).map((violation) => violation.field),
+    ["hostnames[1]", "hostnames[2]"],
+  );
+  t.deepEqual(await store.store.listTurnHostnames(), [second], "nothing changed");
 });

@@ -7,8 +7,8 @@ import type { RoutingEngine } from "./routing-engine.js";
  */
 export function createLocalRoutingEngine(certificates: CertificateManager | undefined): RoutingEngine {
   return {
-    async apply(desired) {
-      await certificates?.sync(desired.flatMap((process) => process.hostnames));
+    async apply(desired, certificateOnly) {
+      await certificates?.sync([...desired.flatMap((process) => process.hostnames), ...(certificateOnly ?? [])]);
     },
   };
 }

@@ -15,8 +15,12 @@ export interface WebProcessRoutes {
  * objects are applied and cert-manager obtains the certificates.
  */
 export interface RoutingEngine {
-  /** Converges the runtime on exactly `desired` (idempotent; what is not listed is pruned). */
-  apply(desired: readonly WebProcessRoutes[]): Promise<void>;
+  /**
+   * Converges the runtime on exactly `desired` (idempotent; what is not
+   * listed is pruned), with certificates also for `certificateOnly`
+   * hostnames that are served by something else (TURN gateways' TLS).
+   */
+  apply(desired: readonly WebProcessRoutes[], certificateOnly?: readonly string[]): Promise<void>;
   /** Stops what the engine follows in the background (the kubernetes engine's Certificate watch). */
   close?(): void;
 }

@@ -6,7 +6,7 @@ import type { RouterStore } from "../store/router-store.js";
 
 /** Options of createRouteReconciler. */
 export interface RouteReconcilerOptions {
-  store: Pick<RouterStore, "listRoutes" | "listDomains">;
+  store: Pick<RouterStore, "listRoutes" | "listDomains" | "listTurnHostnames">;
   routes: RouteTable;
   engine: RoutingEngine;
   logger: Logger;
@@ -15,7 +15,7 @@ export interface RouteReconcilerOptions {
 }
 
 /**
- * Level-triggered: every kick re-reads the stored routes and domains and
+ * Level-triggered: every kick re-reads the stored routes, domains and TURN hostnames and
  * converges the route table and the engine on them. Kicks that arrive during
  * a pass coalesce into one more pass.
  */
@@ -52,9 +52,13 @@ export function createRouteReconciler(options: RouteReconcilerOptions): RouteRec
     logger: options.logger,
     retryMs: options.retryMs,
     async pass() {
-      const [routes, domains] = await Promise.all([options.store.listRoutes(), options.store.listDomains()]);
+      const [routes, domains, turnHostnames] = await Promise.all([
+        options.store.listRoutes(),
+        options.store.listDomains(),
+        options.store.listTurnHostnames(),
+      ]);
       options.routes.setDomains(domains);
-      await options.engine.apply(desiredRoutes(routes, domains));
+      await options.engine.apply(desiredRoutes(routes, domains), turnHostnames);
     },
   });
   return { kick: loop.kick, close: loop.close };

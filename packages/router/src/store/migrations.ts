@@ -62,4 +62,15 @@ export const routerMigrations: Migration[] = [
       ALTER TABLE routes ADD CONSTRAINT routes_app_process_type_replica_key UNIQUE (app, process_type, replica);
     `,
   },
+  {
+    id: 3,
+    name: "TURN hostnames that get a certificate",
+    sql: `
+      -- <token>.turn.<platform domain> of each TURN gateway, as the TURN allocator last synced them.
+      CREATE TABLE turn_hostnames (
+        hostname text PRIMARY KEY,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];

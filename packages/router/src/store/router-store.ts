@@ -54,6 +54,9 @@ export interface RouterStore {
   /** Removes the route of a process; returns the hostnames removed. */
   deleteRoute(app: string, processType: string): Promise<string[]>;
   listRoutes(app?: string): Promise<RouteRow[]>;
+  /** Makes the TURN hostnames exactly `hostnames`, removing the others' certificates; false when nothing changed. */
+  syncTurnHostnames(hostnames: readonly string[]): Promise<boolean>;
+  listTurnHostnames(): Promise<string[]>;
   /** Attaches a domain; false when the hostname is taken already. */
   addDomain(domain: Omit<DomainRow, "createdAt">): Promise<DomainRow | undefined>;
   getDomain(hostname: string): Promise<DomainRow | undefined>;
@@ -160,6 +163,23 @@ export function createRouterStore(db: Database): RouterStore {
         );
         return rows.length > 0 || (added.rowCount ?? 0) > 0;
       });
+    },
+
+    syncTurnHostnames(hostnames) {
+      return db.transaction(async (tx) => {
+        const { rows } = await tx.query("DELETE FROM turn_hostnames WHERE NOT hostname = ANY($1) RETURNING hostname", [hostnames]);
+        await deleteCertificates(
+          tx,
+          rows.map((row) => row.hostname as string),
+        );
+        const added = await tx.query("INSERT INTO turn_hostnames (hostname) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", [hostnames]);
+        return rows.length > 0 || (added.rowCount ?? 0) > 0;
+      });
+    },
+
+    async listTurnHostnames() {
+      const { rows } = await db.query("SELECT hostname FROM turn_hostnames ORDER BY hostname");
+      return rows.map((row) => row.hostname as string);
     },
 
     deleteRoute(app, processType) {

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Route } from "../../type/v1/network_pb.js";
+import type { CertificateStatus, Route } from "../../type/v1/network_pb.js";
 import { file_berth_type_v1_network } from "../../type/v1/network_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,77 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file berth/router/v1/router.proto.
  */
 export const file_berth_router_v1_router: GenFile = /*@__PURE__*/
-  fileDesc("ChxiZXJ0aC9yb3V0ZXIvdjEvcm91dGVyLnByb3RvEg9iZXJ0aC5yb3V0ZXIudjEiNQoNUm91dGVzVmVyc2lvbhIQCghpbnN0YW5jZRgBIAEoCRISCgpnZW5lcmF0aW9uGAIgASgEIiAKEUxpc3RSb3V0ZXNSZXF1ZXN0EgsKA2FwcBgBIAEoCSI6ChJMaXN0Um91dGVzUmVzcG9uc2USJAoGcm91dGVzGAEgAygLMhQuYmVydGgudHlwZS52MS5Sb3V0ZSJHChBBZGREb21haW5SZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkSEAoIaG9zdG5hbWUYAyABKAkicAoRQWRkRG9tYWluUmVzcG9uc2USIwoFcm91dGUYASABKAsyFC5iZXJ0aC50eXBlLnYxLlJvdXRlEjYKDnJvdXRlc192ZXJzaW9uGAIgASgLMh4uYmVydGgucm91dGVyLnYxLlJvdXRlc1ZlcnNpb24iJAoQR2V0RG9tYWluUmVxdWVzdBIQCghob3N0bmFtZRgBIAEoCSI4ChFHZXREb21haW5SZXNwb25zZRIjCgVyb3V0ZRgBIAEoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiIQoSTGlzdERvbWFpbnNSZXF1ZXN0EgsKA2FwcBgBIAEoCSI7ChNMaXN0RG9tYWluc1Jlc3BvbnNlEiQKBnJvdXRlcxgBIAMoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiNAoTUmVtb3ZlRG9tYWluUmVxdWVzdBILCgNhcHAYASABKAkSEAoIaG9zdG5hbWUYAiABKAkiTgoUUmVtb3ZlRG9tYWluUmVzcG9uc2USNgoOcm91dGVzX3ZlcnNpb24YASABKAsyHi5iZXJ0aC5yb3V0ZXIudjEuUm91dGVzVmVyc2lvbiIlChZEZWxldGVBcHBSb3V0ZXNSZXF1ZXN0EgsKA2FwcBgBIAEoCSJRChdEZWxldGVBcHBSb3V0ZXNSZXNwb25zZRI2Cg5yb3V0ZXNfdmVyc2lvbhgBIAEoCzIeLmJlcnRoLnJvdXRlci52MS5Sb3V0ZXNWZXJzaW9uIhQKEldhdGNoUm91dGVzUmVxdWVzdCI+CglBcHBSb3V0ZXMSCwoDYXBwGAEgASgJEiQKBnJvdXRlcxgCIAMoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiiQEKE1dhdGNoUm91dGVzUmVzcG9uc2USEAoIc25hcHNob3QYASABKAgSKAoEYXBwcxgCIAMoCzIaLmJlcnRoLnJvdXRlci52MS5BcHBSb3V0ZXMSNgoOcm91dGVzX3ZlcnNpb24YAyABKAsyHi5iZXJ0aC5yb3V0ZXIudjEuUm91dGVzVmVyc2lvbjKHBQoNUm91dGVyU2VydmljZRJVCgpMaXN0Um91dGVzEiIuYmVydGgucm91dGVyLnYxLkxpc3RSb3V0ZXNSZXF1ZXN0GiMuYmVydGgucm91dGVyLnYxLkxpc3RSb3V0ZXNSZXNwb25zZRJSCglBZGREb21haW4SIS5iZXJ0aC5yb3V0ZXIudjEuQWRkRG9tYWluUmVxdWVzdBoiLmJlcnRoLnJvdXRlci52MS5BZGREb21haW5SZXNwb25zZRJSCglHZXREb21haW4SIS5iZXJ0aC5yb3V0ZXIudjEuR2V0RG9tYWluUmVxdWVzdBoiLmJlcnRoLnJvdXRlci52MS5HZXREb21haW5SZXNwb25zZRJYCgtMaXN0RG9tYWlucxIjLmJlcnRoLnJvdXRlci52MS5MaXN0RG9tYWluc1JlcXVlc3QaJC5iZXJ0aC5yb3V0ZXIudjEuTGlzdERvbWFpbnNSZXNwb25zZRJbCgxSZW1vdmVEb21haW4SJC5iZXJ0aC5yb3V0ZXIudjEuUmVtb3ZlRG9tYWluUmVxdWVzdBolLmJlcnRoLnJvdXRlci52MS5SZW1vdmVEb21haW5SZXNwb25zZRJkCg9EZWxldGVBcHBSb3V0ZXMSJy5iZXJ0aC5yb3V0ZXIudjEuRGVsZXRlQXBwUm91dGVzUmVxdWVzdBooLmJlcnRoLnJvdXRlci52MS5EZWxldGVBcHBSb3V0ZXNSZXNwb25zZRJaCgtXYXRjaFJvdXRlcxIjLmJlcnRoLnJvdXRlci52MS5XYXRjaFJvdXRlc1JlcXVlc3QaJC5iZXJ0aC5yb3V0ZXIudjEuV2F0Y2hSb3V0ZXNSZXNwb25zZTABYgZwcm90bzM", [file_berth_type_v1_network]);
+  fileDesc("ChxiZXJ0aC9yb3V0ZXIvdjEvcm91dGVyLnByb3RvEg9iZXJ0aC5yb3V0ZXIudjEiMAobU3luY1R1cm5DZXJ0aWZpY2F0ZXNSZXF1ZXN0EhEKCWhvc3RuYW1lcxgBIAMoCSKHAQoPVHVybkNlcnRpZmljYXRlEhAKCGhvc3RuYW1lGAEgASgJEjAKBnN0YXR1cxgCIAEoCzIgLmJlcnRoLnR5cGUudjEuQ2VydGlmaWNhdGVTdGF0dXMSFwoPY2VydGlmaWNhdGVfcGVtGAMgASgJEhcKD3ByaXZhdGVfa2V5X3BlbRgEIAEoCSJWChxTeW5jVHVybkNlcnRpZmljYXRlc1Jlc3BvbnNlEjYKDGNlcnRpZmljYXRlcxgBIAMoCzIgLmJlcnRoLnJvdXRlci52MS5UdXJuQ2VydGlmaWNhdGUiNQoNUm91dGVzVmVyc2lvbhIQCghpbnN0YW5jZRgBIAEoCRISCgpnZW5lcmF0aW9uGAIgASgEIiAKEUxpc3RSb3V0ZXNSZXF1ZXN0EgsKA2FwcBgBIAEoCSI6ChJMaXN0Um91dGVzUmVzcG9uc2USJAoGcm91dGVzGAEgAygLMhQuYmVydGgudHlwZS52MS5Sb3V0ZSJHChBBZGREb21haW5SZXF1ZXN0EgsKA2FwcBgBIAEoCRIUCgxwcm9jZXNzX3R5cGUYAiABKAkSEAoIaG9zdG5hbWUYAyABKAkicAoRQWRkRG9tYWluUmVzcG9uc2USIwoFcm91dGUYASABKAsyFC5iZXJ0aC50eXBlLnYxLlJvdXRlEjYKDnJvdXRlc192ZXJzaW9uGAIgASgLMh4uYmVydGgucm91dGVyLnYxLlJvdXRlc1ZlcnNpb24iJAoQR2V0RG9tYWluUmVxdWVzdBIQCghob3N0bmFtZRgBIAEoCSI4ChFHZXREb21haW5SZXNwb25zZRIjCgVyb3V0ZRgBIAEoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiIQoSTGlzdERvbWFpbnNSZXF1ZXN0EgsKA2FwcBgBIAEoCSI7ChNMaXN0RG9tYWluc1Jlc3BvbnNlEiQKBnJvdXRlcxgBIAMoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiNAoTUmVtb3ZlRG9tYWluUmVxdWVzdBILCgNhcHAYASABKAkSEAoIaG9zdG5hbWUYAiABKAkiTgoUUmVtb3ZlRG9tYWluUmVzcG9uc2USNgoOcm91dGVzX3ZlcnNpb24YASABKAsyHi5iZXJ0aC5yb3V0ZXIudjEuUm91dGVzVmVyc2lvbiIlChZEZWxldGVBcHBSb3V0ZXNSZXF1ZXN0EgsKA2FwcBgBIAEoCSJRChdEZWxldGVBcHBSb3V0ZXNSZXNwb25zZRI2Cg5yb3V0ZXNfdmVyc2lvbhgBIAEoCzIeLmJlcnRoLnJvdXRlci52MS5Sb3V0ZXNWZXJzaW9uIhQKEldhdGNoUm91dGVzUmVxdWVzdCI+CglBcHBSb3V0ZXMSCwoDYXBwGAEgASgJEiQKBnJvdXRlcxgCIAMoCzIULmJlcnRoLnR5cGUudjEuUm91dGUiiQEKE1dhdGNoUm91dGVzUmVzcG9uc2USEAoIc25hcHNob3QYASABKAgSKAoEYXBwcxgCIAMoCzIaLmJlcnRoLnJvdXRlci52MS5BcHBSb3V0ZXMSNgoOcm91dGVzX3ZlcnNpb24YAyABKAsyHi5iZXJ0aC5yb3V0ZXIudjEuUm91dGVzVmVyc2lvbjL8BQoNUm91dGVyU2VydmljZRJVCgpMaXN0Um91dGVzEiIuYmVydGgucm91dGVyLnYxLkxpc3RSb3V0ZXNSZXF1ZXN0GiMuYmVydGgucm91dGVyLnYxLkxpc3RSb3V0ZXNSZXNwb25zZRJSCglBZGREb21haW4SIS5iZXJ0aC5yb3V0ZXIudjEuQWRkRG9tYWluUmVxdWVzdBoiLmJlcnRoLnJvdXRlci52MS5BZGREb21haW5SZXNwb25zZRJSCglHZXREb21haW4SIS5iZXJ0aC5yb3V0ZXIudjEuR2V0RG9tYWluUmVxdWVzdBoiLmJlcnRoLnJvdXRlci52MS5HZXREb21haW5SZXNwb25zZRJYCgtMaXN0RG9tYWlucxIjLmJlcnRoLnJvdXRlci52MS5MaXN0RG9tYWluc1JlcXVlc3QaJC5iZXJ0aC5yb3V0ZXIudjEuTGlzdERvbWFpbnNSZXNwb25zZRJbCgxSZW1vdmVEb21haW4SJC5iZXJ0aC5yb3V0ZXIudjEuUmVtb3ZlRG9tYWluUmVxdWVzdBolLmJlcnRoLnJvdXRlci52MS5SZW1vdmVEb21haW5SZXNwb25zZRJkCg9EZWxldGVBcHBSb3V0ZXMSJy5iZXJ0aC5yb3V0ZXIudjEuRGVsZXRlQXBwUm91dGVzUmVxdWVzdBooLmJlcnRoLnJvdXRlci52MS5EZWxldGVBcHBSb3V0ZXNSZXNwb25zZRJaCgtXYXRjaFJvdXRlcxIjLmJlcnRoLnJvdXRlci52MS5XYXRjaFJvdXRlc1JlcXVlc3QaJC5iZXJ0aC5yb3V0ZXIudjEuV2F0Y2hSb3V0ZXNSZXNwb25zZTABEnMKFFN5bmNUdXJuQ2VydGlmaWNhdGVzEiwuYmVydGgucm91dGVyLnYxLlN5bmNUdXJuQ2VydGlmaWNhdGVzUmVxdWVzdBotLmJlcnRoLnJvdXRlci52MS5TeW5jVHVybkNlcnRpZmljYXRlc1Jlc3BvbnNlYgZwcm90bzM", [file_berth_type_v1_network]);
+
+/**
+ * @generated from message berth.router.v1.SyncTurnCertificatesRequest
+ */
+export type SyncTurnCertificatesRequest = Message<"berth.router.v1.SyncTurnCertificatesRequest"> & {
+  /**
+   * @generated from field: repeated string hostnames = 1;
+   */
+  hostnames: string[];
+};
+
+/**
+ * Describes the message berth.router.v1.SyncTurnCertificatesRequest.
+ * Use `create(SyncTurnCertificatesRequestSchema)` to create a new message.
+ */
+export const SyncTurnCertificatesRequestSchema: GenMessage<SyncTurnCertificatesRequest> = /*@__PURE__*/
+  messageDesc(file_berth_router_v1_router, 0);
+
+/**
+ * TurnCertificate is one TURN hostname's certificate, with its key once issued.
+ *
+ * @generated from message berth.router.v1.TurnCertificate
+ */
+export type TurnCertificate = Message<"berth.router.v1.TurnCertificate"> & {
+  /**
+   * @generated from field: string hostname = 1;
+   */
+  hostname: string;
+
+  /**
+   * @generated from field: berth.type.v1.CertificateStatus status = 2;
+   */
+  status?: CertificateStatus | undefined;
+
+  /**
+   * Empty until issued. The chain, leaf first.
+   *
+   * @generated from field: string certificate_pem = 3;
+   */
+  certificatePem: string;
+
+  /**
+   * @generated from field: string private_key_pem = 4;
+   */
+  privateKeyPem: string;
+};
+
+/**
+ * Describes the message berth.router.v1.TurnCertificate.
+ * Use `create(TurnCertificateSchema)` to create a new message.
+ */
+export const TurnCertificateSchema: GenMessage<TurnCertificate> = /*@__PURE__*/
+  messageDesc(file_berth_router_v1_router, 1);
+
+/**
+ * @generated from message berth.router.v1.SyncTurnCertificatesResponse
+ */
+export type SyncTurnCertificatesResponse = Message<"berth.router.v1.SyncTurnCertificatesResponse"> & {
+  /**
+   * @generated from field: repeated berth.router.v1.TurnCertificate certificates = 1;
+   */
+  certificates: TurnCertificate[];
+};
+
+/**
+ * Describes the message berth.router.v1.SyncTurnCertificatesResponse.
+ * Use `create(SyncTurnCertificatesResponseSchema)` to create a new message.
+ */
+export const SyncTurnCertificatesResponseSchema: GenMessage<SyncTurnCertificatesResponse> = /*@__PURE__*/
+  messageDesc(file_berth_router_v1_router, 2);
 
 /**
  * RoutesVersion orders the route changes of one router process. The writes
@@ -41,7 +111,7 @@ export type RoutesVersion = Message<"berth.router.v1.RoutesVersion"> & {
  * Use `create(RoutesVersionSchema)` to create a new message.
  */
 export const RoutesVersionSchema: GenMessage<RoutesVersion> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 0);
+  messageDesc(file_berth_router_v1_router, 3);
 
 /**
  * @generated from message berth.router.v1.ListRoutesRequest
@@ -60,7 +130,7 @@ export type ListRoutesRequest = Message<"berth.router.v1.ListRoutesRequest"> & {
  * Use `create(ListRoutesRequestSchema)` to create a new message.
  */
 export const ListRoutesRequestSchema: GenMessage<ListRoutesRequest> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 1);
+  messageDesc(file_berth_router_v1_router, 4);
 
 /**
  * @generated from message berth.router.v1.ListRoutesResponse
@@ -77,7 +147,7 @@ export type ListRoutesResponse = Message<"berth.router.v1.ListRoutesResponse"> &
  * Use `create(ListRoutesResponseSchema)` to create a new message.
  */
 export const ListRoutesResponseSchema: GenMessage<ListRoutesResponse> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 2);
+  messageDesc(file_berth_router_v1_router, 5);
 
 /**
  * @generated from message berth.router.v1.AddDomainRequest
@@ -104,7 +174,7 @@ export type AddDomainRequest = Message<"berth.router.v1.AddDomainRequest"> & {
  * Use `create(AddDomainRequestSchema)` to create a new message.
  */
 export const AddDomainRequestSchema: GenMessage<AddDomainRequest> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 3);
+  messageDesc(file_berth_router_v1_router, 6);
 
 /**
  * @generated from message berth.router.v1.AddDomainResponse
@@ -126,7 +196,7 @@ export type AddDomainResponse = Message<"berth.router.v1.AddDomainResponse"> & {
  * Use `create(AddDomainResponseSchema)` to create a new message.
  */
 export const AddDomainResponseSchema: GenMessage<AddDomainResponse> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 4);
+  messageDesc(file_berth_router_v1_router, 7);
 
 /**
  * @generated from message berth.router.v1.GetDomainRequest
@@ -143,7 +213,7 @@ export type GetDomainRequest = Message<"berth.router.v1.GetDomainRequest"> & {
  * Use `create(GetDomainRequestSchema)` to create a new message.
  */
 export const GetDomainRequestSchema: GenMessage<GetDomainRequest> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 5);
+  messageDesc(file_berth_router_v1_router, 8);
 
 /**
  * @generated from message berth.router.v1.GetDomainResponse
@@ -160,7 +230,7 @@ export type GetDomainResponse = Message<"berth.router.v1.GetDomainResponse"> & {
  * Use `create(GetDomainResponseSchema)` to create a new message.
  */
 export const GetDomainResponseSchema: GenMessage<GetDomainResponse> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 6);
+  messageDesc(file_berth_router_v1_router, 9);
 
 /**
  * @generated from message berth.router.v1.ListDomainsRequest
@@ -177,7 +247,7 @@ export type ListDomainsRequest = Message<"berth.router.v1.ListDomainsRequest"> &
  * Use `create(ListDomainsRequestSchema)` to create a new message.
  */
 export const ListDomainsRequestSchema: GenMessage<ListDomainsRequest> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 7);
+  messageDesc(file_berth_router_v1_router, 10);
 
 /**
  * @generated from message berth.router.v1.ListDomainsResponse
@@ -194,7 +264,7 @@ export type ListDomainsResponse = Message<"berth.router.v1.ListDomainsResponse">
  * Use `create(ListDomainsResponseSchema)` to create a new message.
  */
 export const ListDomainsResponseSchema: GenMessage<ListDomainsResponse> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 8);
+  messageDesc(file_berth_router_v1_router, 11);
 
 /**
  * @generated from message berth.router.v1.RemoveDomainRequest
@@ -216,7 +286,7 @@ export type RemoveDomainRequest = Message<"berth.router.v1.RemoveDomainRequest">
  * Use `create(RemoveDomainRequestSchema)` to create a new message.
  */
 export const RemoveDomainRequestSchema: GenMessage<RemoveDomainRequest> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 9);
+  messageDesc(file_berth_router_v1_router, 12);
 
 /**
  * @generated from message berth.router.v1.RemoveDomainResponse
@@ -233,7 +303,7 @@ export type RemoveDomainResponse = Message<"berth.router.v1.RemoveDomainResponse
  * Use `create(RemoveDomainResponseSchema)` to create a new message.
  */
 export const RemoveDomainResponseSchema: GenMessage<RemoveDomainResponse> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 10);
+  messageDesc(file_berth_router_v1_router, 13);
 
 /**
  * @generated from message berth.router.v1.DeleteAppRoutesRequest
@@ -250,7 +320,7 @@ export type DeleteAppRoutesRequest = Message<"berth.router.v1.DeleteAppRoutesReq
  * Use `create(DeleteAppRoutesRequestSchema)` to create a new message.
  */
 export const DeleteAppRoutesRequestSchema: GenMessage<DeleteAppRoutesRequest> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 11);
+  messageDesc(file_berth_router_v1_router, 14);
 
 /**
  * @generated from message berth.router.v1.DeleteAppRoutesResponse
@@ -267,7 +337,7 @@ export type DeleteAppRoutesResponse = Message<"berth.router.v1.DeleteAppRoutesRe
  * Use `create(DeleteAppRoutesResponseSchema)` to create a new message.
  */
 export const DeleteAppRoutesResponseSchema: GenMessage<DeleteAppRoutesResponse> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 12);
+  messageDesc(file_berth_router_v1_router, 15);
 
 /**
  * @generated from message berth.router.v1.WatchRoutesRequest
@@ -280,7 +350,7 @@ export type WatchRoutesRequest = Message<"berth.router.v1.WatchRoutesRequest"> &
  * Use `create(WatchRoutesRequestSchema)` to create a new message.
  */
 export const WatchRoutesRequestSchema: GenMessage<WatchRoutesRequest> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 13);
+  messageDesc(file_berth_router_v1_router, 16);
 
 /**
  * AppRoutes is the whole route list of one app.
@@ -304,7 +374,7 @@ export type AppRoutes = Message<"berth.router.v1.AppRoutes"> & {
  * Use `create(AppRoutesSchema)` to create a new message.
  */
 export const AppRoutesSchema: GenMessage<AppRoutes> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 14);
+  messageDesc(file_berth_router_v1_router, 17);
 
 /**
  * @generated from message berth.router.v1.WatchRoutesResponse
@@ -335,7 +405,7 @@ export type WatchRoutesResponse = Message<"berth.router.v1.WatchRoutesResponse">
  * Use `create(WatchRoutesResponseSchema)` to create a new message.
  */
 export const WatchRoutesResponseSchema: GenMessage<WatchRoutesResponse> = /*@__PURE__*/
-  messageDesc(file_berth_router_v1_router, 15);
+  messageDesc(file_berth_router_v1_router, 18);
 
 /**
  * RouterService owns public routes, custom domains and certificates of web processes.
@@ -409,6 +479,19 @@ export const RouterService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchRoutesRequestSchema;
     output: typeof WatchRoutesResponseSchema;
+  },
+  /**
+   * Makes the TURN hostnames (`<token>.turn.<platform domain>`) that get a
+   * certificate exactly `hostnames`, issued like routes' (platform CA or
+   * ACME), and answers each one's certificate and key once issued. The TURN
+   * allocator calls it with every gateway's hostname on each pass.
+   *
+   * @generated from rpc berth.router.v1.RouterService.SyncTurnCertificates
+   */
+  syncTurnCertificates: {
+    methodKind: "unary";
+    input: typeof SyncTurnCertificatesRequestSchema;
+    output: typeof SyncTurnCertificatesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_berth_router_v1_router, 0);
