@@ -1,4 +1,5 @@
-import { existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import { join } from "node:path";
 import test from "ava";
@@ -135,4 +136,70 @@ test("the git remote refuses a missing or wrong token with a challenge, another 
     request.flushHeaders();
   });
   t.is(answer, 401);
+});
+
+/** A Node app whose build script writes what it serves; `npm start` (no Procfile) serves it with its dependency's help. */
+function nodeApp(build: string, message: string): Record<string, string> {
+  return {
+    "package.json": JSON.stringify({
+      name: "shop",
+      version: "1.0.0",
+      scripts: { build, start: "node server.js" },
+      dependencies: { greeting: "file:vendor/greeting" },
+    }),
+    "server.js": `const http = require("node:http");
+const body = require("greeting")(require("node:fs").readFileSync("built.txt", "utf8"));
+http.createServer((request, response) => response.end(body)).listen(Number(process.env.PORT), process.env.HOST);
+`,
+    "message.txt": message,
+  };
+}
+
+test("a Node source is built before its release (npm ci, the build script), with its output in the push and node_modules cached; a broken build refuses the push", async (t) => {
+  const h = await startPlatformHarness(t);
+  const { token, clients } = await h.team("acme");
+  await clients.apps.createApp({ name: "shop" });
+  const repo = await createGitRepository(t);
+  await repo.git("remote", "add", "berth", `http://berth:${token}@${new URL(h.api.url).host}/git/shop.git`);
+  mkdirSync(join(repo.dir, "vendor", "greeting"), { recursive: true });
+  writeFileSync(join(repo.dir, "vendor", "greeting", "package.json"), JSON.stringify({ name: "greeting", version: "1.0.0", main: "index.js" }));
+  writeFileSync(join(repo.dir, "vendor", "greeting", "index.js"), 'module.exports = (text) => "hello " + text;\n');
+  const build = "echo compiling; cp message.txt built.txt";
+  writeFileSync(join(repo.dir, "package.json"), nodeApp(build, "")["package.json"]!);
+  execFileSync("npm", ["install", "--package-lock-only", "--offline", "--ignore-scripts", "--no-audit", "--no-fund"], { cwd: repo.dir, stdio: "ignore" });
+
+  await repo.commit(nodeApp(build, "first"), "first");
+  const first = await repo.git("push", "berth", "main");
+  t.is(first.code, 0, first.stderr);
+  t.regex(first.stderr, /remote: +build started/);
+  t.regex(first.stderr, /remote: +\| > npm ci --omit=dev/);
+  t.regex(first.stderr, /remote: +\| > npm run build.*remote: +\| compiling/s);
+  t.regex(first.stderr, /remote: +build succeeded.*remote: +v1 is live/s);
+  const [v1] = (await clients.apps.listReleases({ app: "shop" })).releases;
+  t.deepEqual(
+    v1!.processes.map((p) => [p.processType, p.command]),
+    [["web", "npm start"]],
+  );
+  t.deepEqual(await get(h.router.proxyHttpPort, "shop.berth.localhost"), { status: 200, body: "hello first" });
+
+  // The lockfile did not change: node_modules come from the cache and only the build script runs.
+  await repo.commit({ "message.txt": "second" }, "second");
+  const second = await repo.git("push", "berth", "main");
+  t.is(second.code, 0, second.stderr);
+  t.regex(second.stderr, /remote: +\| node_modules restored from the build cache/);
+  t.notRegex(second.stderr, /npm ci/);
+  t.deepEqual(await get(h.router.proxyHttpPort, "shop.berth.localhost"), { status: 200, body: "hello second" });
+
+  // A build that fails refuses the push; v2 keeps serving.
+  writeFileSync(join(repo.dir, "package.json"), nodeApp("echo 'src/app.ts(1,1): error TS1005'; exit 2", "")["package.json"]!);
+  await repo.commit({ "message.txt": "third" }, "broken build");
+  const broken = await repo.git("push", "berth", "main");
+  t.not(broken.code, 0);
+  t.regex(broken.stderr, /remote: +\| src\/app\.ts\(1,1\): error TS1005/);
+  t.regex(broken.stderr, /remote: +build failed \(BUILD_FAILED\) - the build exited with code 2/);
+  t.regex(broken.stderr, /pre-receive hook declined/);
+  const v3 = (await clients.apps.listReleases({ app: "shop" })).releases.find((r) => r.version === 3);
+  t.is(v3?.status, ReleaseStatus.FAILED);
+  t.is(v3?.failureReason, "BUILD_FAILED");
+  t.deepEqual(await get(h.router.proxyHttpPort, "shop.berth.localhost"), { status: 200, body: "hello second" });
 });

@@ -16,6 +16,8 @@ import type { RolloutEventFields, RolloutRecord } from "../store/rollouts.js";
 export interface Engine {
   /** Runs a release's `release` command: a supervised task locally, a Job on Kubernetes. */
   readonly releaseTasks: ReleaseTaskRunner;
+  /** Builds a source release (locally); undefined for an engine that runs images, which come built. */
+  readonly buildTasks?: BuildTaskRunner;
   /** Lines printed by replicas and tasks, for `logs`. */
   readonly logs: LogReader;
   /**
@@ -90,6 +92,19 @@ export interface ReleaseTaskRunner {
   resume(release: ReleaseRecord, runtimeId: string, deadline: Date): Promise<RunningReleaseTask | undefined>;
 }
 
+/** A build of a release's source: a command run in its source directory, which it may write to. */
+export interface BuildTask {
+  command: string;
+  env: Record<string, string>;
+}
+
+/** What runs the build of a release: once, found again by name after a restart. */
+export interface BuildTaskRunner {
+  start(release: ReleaseRecord, build: BuildTask): Promise<RunningReleaseTask>;
+  /** The build started before a restart, or undefined when it certainly never started. */
+  resume(release: ReleaseRecord, build: BuildTask, deadline: Date): Promise<RunningReleaseTask | undefined>;
+}
+
 /** The one-off `release` command of a deploy. */
 export interface ReleaseTaskSpec {
   /** Unique per release, e.g. `shop-release-v3`; the same name finds it again after a restart. */
@@ -102,6 +117,8 @@ export interface ReleaseTaskSpec {
   workDir: string;
   env: Record<string, string>;
   timeoutMs: number;
+  /** Directories the task may write to besides its private /tmp (a build's source directory). */
+  writableDirs?: string[];
 }
 
 /** How a release task ended. */

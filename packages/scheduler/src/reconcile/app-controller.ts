@@ -6,6 +6,7 @@ import { appKey } from "../change-feed.js";
 import { desiredReleaseVersion } from "../desired-release.js";
 import type { ConvergeOutcome } from "../engine/engine.js";
 import type { ControllerContext, ControllerDeps } from "./context.js";
+import { createBuildPhase } from "../build/build-phase.js";
 import { createReleasePhase } from "./release-phase.js";
 import { createRolloutBookkeeping } from "./rollout-bookkeeping.js";
 import { createWorkQueue } from "./work-queue.js";
@@ -25,8 +26,8 @@ const earliest = (a: number | undefined, b: number | undefined) => (a === undefi
  * The rollout controller, one for every engine: level-triggered and
  * event-driven. Engine changes, API calls, acknowledgements and timers only
  * enqueue an app; each pass re-reads the app's state from the database,
- * holds the app's rollout lease while a rollout is under way, runs the
- * release phase, moves the rollout to rolling, lets the engine converge
+ * holds the app's rollout lease while a rollout is under way, builds the
+ * source, runs the release phase, moves the rollout to rolling, lets the engine converge
  * towards the release it should run, and ends the rollout when the engine
  * reports it converged (or rolls back when it stalled).
  */
@@ -34,6 +35,7 @@ export function createAppController(deps: ControllerDeps): AppController {
   const { db, engine, feed, config, logger } = deps;
   const queue = createWorkQueue(reconcile, logger, { maxBackoffMs: 30_000 });
   const ctx: ControllerContext = { ...deps, queue };
+  const buildPhase = createBuildPhase(ctx, engine.buildTasks, engine.logs);
   const releasePhase = createReleasePhase(ctx, engine.releaseTasks);
   const bookkeeping = createRolloutBookkeeping(ctx);
 
@@ -58,7 +60,7 @@ export function createAppController(deps: ControllerDeps): AppController {
 
     if (rollout !== undefined && (rollout.state === "pending" || rollout.state === "release_phase")) {
       const release = await findRelease(db, name, rollout.releaseVersion);
-      if (release === undefined || !(await releasePhase.advance(rollout, release))) return wakeAt;
+      if (release === undefined || !(await buildPhase.advance(rollout, release)) || !(await releasePhase.advance(rollout, release))) return wakeAt;
       rollout = await bookkeeping.startRolling(rollout);
     }
 
@@ -80,6 +82,7 @@ export function createAppController(deps: ControllerDeps): AppController {
       if (outcome.state !== "converged") return earliest(wakeAt, outcome.wakeAt);
       await deleteApp(db, name);
       await engine.forgetApp(name);
+      await buildPhase.forget(name);
       await bookkeeping.releaseLease(name);
       feed.notify(appKey(name));
       logger.info("app deleted", { app: name });
@@ -107,6 +110,7 @@ export function createAppController(deps: ControllerDeps): AppController {
     async close() {
       await engine.close();
       await queue.close();
+      await buildPhase.settled();
       await releasePhase.settled();
       await bookkeeping.releaseAllLeases();
     },

@@ -14,7 +14,9 @@ import {
 import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { createReleaseAndRollout, requireNoRollout } from "../release-creation.js";
 import { setAppConfig } from "../store/apps.js";
-import { findRelease, listReleases } from "../store/releases.js";
+import { findRelease, listReleases, sourceDirInUse } from "../store/releases.js";
+import type { BuildPhaseName } from "../store/releases.js";
+import { NODE_DEFAULT_PROCFILE, nodeBuildOf } from "../build/node-source.js";
 import { releaseMessage, rolloutMessage } from "../views.js";
 import { requireApp } from "./app-reads.js";
 import { runOnce } from "./idempotency.js";
@@ -60,15 +62,20 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
       let sourceDir = "";
       let digest = request.artifact?.digest ?? "";
       let procfile = request.procfile;
+      let buildPhase: BuildPhaseName = "none";
       if (source?.case === "sourceUploadId") {
         const upload = await uploads.completed(app.name, source.value, "artifact.source_upload_id");
         sourceDir = upload.sourceDir;
         digest = upload.sha256;
+        const nodeBuild = await nodeBuildOf(sourceDir);
         if (procfile.trim() === "") {
           procfile = await readFile(join(sourceDir, "Procfile"), "utf8").catch(() => {
+            if (nodeBuild !== undefined) return NODE_DEFAULT_PROCFILE;
             throw invalidArgument("procfile", "is empty and the source archive has no Procfile");
           });
         }
+        // A source deployed again was built by its first release: building it again would pull node_modules from under the replicas running it.
+        if (nodeBuild !== undefined && !(await sourceDirInUse(db, app.name, sourceDir))) buildPhase = "pending";
       }
       const processes = procfile.trim() === "" ? DEFAULT_PROCESSES : processesFrom(app.name, procfile);
       // Refused here, before anything is stored or applied, rather than by the API server halfway through a rollout.
@@ -88,7 +95,7 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
           const created = await createReleaseAndRollout(
             tx,
             locked,
-            { artifact, sourceDir, processes, config: locked.config, description: request.description, rollbackOfVersion: 0 },
+            { artifact, sourceDir, processes, config: locked.config, description: request.description, rollbackOfVersion: 0, buildPhase },
             { runReleasePhase: true },
           );
           return create(CreateReleaseResponseSchema, { release: releaseMessage(created.release, config.health), rollout: rolloutMessage(created.rollout) });

@@ -209,4 +209,12 @@ UPDATE rollouts SET traffic_counted = true WHERE finished_at IS NOT NULL;
 CREATE INDEX rollouts_uncounted ON rollouts (finished_at) WHERE NOT traffic_counted;
 `,
   },
+  {
+    id: 6,
+    name: "releases: the build of their source",
+    sql: `
+-- none (nothing to build), pending, running, succeeded, failed
+ALTER TABLE releases ADD COLUMN build_phase text NOT NULL DEFAULT 'none';
+`,
+  },
 ];

@@ -16,6 +16,9 @@ export type ReleaseStatusName = "pending" | "release_phase" | "rolling_out" | "s
 /** The release phase of a release: none when its Procfile has no `release` line. */
 export type ReleasePhaseName = "none" | "pending" | "running" | "succeeded" | "failed";
 
+/** The build of a release's source: none when there is nothing to build (or it was built for an earlier release). */
+export type BuildPhaseName = "none" | "pending" | "running" | "succeeded" | "failed";
+
 /** A release as stored. */
 export interface ReleaseRecord {
   app: string;
@@ -37,17 +40,19 @@ export interface ReleaseRecord {
   /** The engine's handle of the running release task. */
   releaseTaskId: string;
   releaseTaskDeadline: Date | null;
+  buildPhase: BuildPhaseName;
 }
 
-/** The fields a new release is made of. */
+/** The fields a new release is made of; without a build phase it has nothing to build. */
 export type NewRelease = Pick<
   ReleaseRecord,
   "app" | "version" | "artifact" | "sourceDir" | "processes" | "config" | "formation" | "description" | "rollbackOfVersion" | "releasePhase"
->;
+> &
+  Partial<Pick<ReleaseRecord, "buildPhase">>;
 
 const COLUMNS =
   "app, version, artifact, source_dir, processes, config, formation, description, status, created_at, rollback_of_version, " +
-  "failure_reason, failure_message, failure_log, release_phase, release_task_id, release_task_deadline";
+  "failure_reason, failure_message, failure_log, release_phase, release_task_id, release_task_deadline, build_phase";
 
 function toRelease(row: Record<string, any>): ReleaseRecord {
   return {
@@ -68,14 +73,15 @@ function toRelease(row: Record<string, any>): ReleaseRecord {
     releasePhase: row.release_phase,
     releaseTaskId: row.release_task_id,
     releaseTaskDeadline: row.release_task_deadline,
+    buildPhase: row.build_phase,
   };
 }
 
 /** Stores a new release in status pending. */
 export async function insertRelease(q: Queryable, release: NewRelease): Promise<ReleaseRecord> {
   const { rows } = await q.query(
-    `INSERT INTO releases (app, version, artifact, source_dir, processes, config, formation, description, status, rollback_of_version, release_phase)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10) RETURNING ${COLUMNS}`,
+    `INSERT INTO releases (app, version, artifact, source_dir, processes, config, formation, description, status, rollback_of_version, release_phase, build_phase)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11) RETURNING ${COLUMNS}`,
     [
       release.app,
       release.version,
@@ -87,6 +93,7 @@ export async function insertRelease(q: Queryable, release: NewRelease): Promise<
       release.description,
       release.rollbackOfVersion,
       release.releasePhase,
+      release.buildPhase ?? "none",
     ],
   );
   return toRelease(rows[0]);
@@ -140,4 +147,15 @@ export async function setReleasePhase(
      WHERE app = $1 AND version = $2`,
     [app, version, phase, task?.id ?? null, task?.deadline ?? null],
   );
+}
+
+/** Moves the build of a release on. */
+export async function setBuildPhase(q: Queryable, app: string, version: number, phase: BuildPhaseName): Promise<void> {
+  await q.query("UPDATE releases SET build_phase = $3 WHERE app = $1 AND version = $2", [app, version, phase]);
+}
+
+/** Whether a release of `app` was already made from `sourceDir` (its build, if any, is done or under way there). */
+export async function sourceDirInUse(q: Queryable, app: string, sourceDir: string): Promise<boolean> {
+  const { rows } = await q.query("SELECT 1 FROM releases WHERE app = $1 AND source_dir = $2 LIMIT 1", [app, sourceDir]);
+  return rows.length > 0;
 }

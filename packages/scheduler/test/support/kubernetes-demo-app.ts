@@ -48,6 +48,7 @@ export function demoRelease(version = 1, changes: Partial<ReleaseRecord> = {}): 
     failureMessage: "",
     failureLog: [],
     releasePhase: "pending",
+    buildPhase: "none",
     releaseTaskId: "",
     releaseTaskDeadline: null,
     ...changes,

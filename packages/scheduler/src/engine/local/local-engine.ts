@@ -27,7 +27,7 @@ import type { RolloutRecord } from "../../store/rollouts.js";
 import type { ConvergeOutcome, ConvergePass, Engine, EngineHooks, StallReport } from "../engine.js";
 import { maxSurgeFor, planRollingUpdate, rollingUpdateDone } from "./rolling-update.js";
 import type { PlannedReplica } from "./rolling-update.js";
-import { releaseTaskSpecFor, replicaSpecFor } from "./replica-specs.js";
+import { buildTaskSpecFor, releaseTaskSpecFor, replicaSpecFor } from "./replica-specs.js";
 import type { RtcEnvironment } from "../../rtc-environment.js";
 import type { ReplicaStatus, ReplicaSupervisor } from "./replica-supervisor.js";
 import { createLocalCommandRunner } from "./local-commands.js";
@@ -420,6 +420,11 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
       start: async (release) => supervisor.startReleaseTask(releaseTaskSpecFor(config, release, await teamOf(release.app))),
       resume: async (release, runtimeId, deadline) =>
         supervisor.resumeReleaseTask(releaseTaskSpecFor(config, release, await teamOf(release.app)), runtimeId, deadline),
+    },
+    buildTasks: {
+      start: async (release, build) => supervisor.startReleaseTask(buildTaskSpecFor(config, release, await teamOf(release.app), build)),
+      resume: async (release, build, deadline) =>
+        supervisor.resumeReleaseTask(buildTaskSpecFor(config, release, await teamOf(release.app), build), "", deadline),
     },
     logs: { tail: async (filter, lines) => supervisor.logs.tail(filter, lines), follow: (filter, listener) => supervisor.logs.follow(filter, listener) },
     async deleteReplica(_app, replica) {

@@ -6,7 +6,8 @@ import { DEFAULT_POD_SIZE } from "../../pod-sizes.js";
 import { resolveHealth } from "../../health-settings.js";
 import { commandOf, releaseEnvironment } from "../../release-commands.js";
 import type { ReleaseRecord } from "../../store/releases.js";
-import type { ReleaseTaskSpec } from "../engine.js";
+import { buildTaskName } from "../../build/build-phase.js";
+import type { BuildTask, ReleaseTaskSpec } from "../engine.js";
 import type { ReplicaSpec } from "./replica-runtime.js";
 
 /** What the engine needs to run replica `replica` of a release. */
@@ -51,5 +52,20 @@ export function releaseTaskSpecFor(config: SchedulerConfig, release: ReleaseReco
     workDir: release.sourceDir,
     env: releaseEnvironment(release, "release"),
     timeoutMs: config.releaseTimeoutMs,
+  };
+}
+
+/** What the engine needs to run a release's build: a task like the release command's, with its source writable. */
+export function buildTaskSpecFor(config: SchedulerConfig, release: ReleaseRecord, team: string, build: BuildTask): ReleaseTaskSpec {
+  return {
+    name: buildTaskName(release),
+    app: release.app,
+    team,
+    releaseVersion: release.version,
+    command: build.command,
+    workDir: release.sourceDir,
+    env: build.env,
+    timeoutMs: config.releaseTimeoutMs,
+    writableDirs: [release.sourceDir],
   };
 }

@@ -1,4 +1,6 @@
+import { execFile } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { promisify } from "node:util";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "@berth/kit";
@@ -40,7 +42,7 @@ export interface ContainerLaunch {
   memoryMb: number;
   /** Where stdout.log and stderr.log are appended. */
   logDirectory: string;
-  /** Host directories it may write to (a release task's result file). */
+  /** Host directories it may write to (a build's source directory): they are given to the app's uid. */
   writableDirs?: string[];
 }
 
@@ -262,6 +264,8 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
     mkdirSync(join(bundle(launch.name), "rootfs", "tmp"), { recursive: true });
     chmodSync(join(bundle(launch.name), "rootfs", "tmp"), 0o1777);
     writeFileSync(recordPath(launch.name), JSON.stringify(record));
+    // The command runs as the app's uid, which must own what it may write (a build's source, node_modules restored by the host).
+    for (const dir of launch.writableDirs ?? []) await promisify(execFile)("chown", ["-R", `${uidOf(launch.app)}:${uidOf(launch.app)}`, dir]);
     live.set(launch.name, false);
     // The firewall learns the new address while its namespace is made: two commands at once, not one after the other.
     const [netnsPath] = await Promise.all([network.attach(launch.name, address), sync()]);

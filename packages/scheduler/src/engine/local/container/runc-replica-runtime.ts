@@ -133,6 +133,7 @@ export function createRuncReplicaRuntime(containers: ContainerRuntime): ReplicaR
         workDir: task.workDir,
         ...resources,
         logDirectory: "",
+        writableDirs: task.writableDirs,
       });
       return prepared.runArgs;
     },
