@@ -6,7 +6,9 @@ import type { Teardown } from "./support/berth-runner.js";
 import { ExitCode } from "../src/exit-codes.js";
 import { createInternalClient } from "@berth/kit";
 import { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
-import { DEMO_DIR, INTERNAL_TOKEN, mutatingCalls, startApiHarness, startPlatformHarness } from "@berth/api/testing";
+import { DEMO_DIR, INTERNAL_TOKEN, deployDirectory, followRolloutThroughApi, mutatingCalls, startApiHarness, startPlatformHarness } from "@berth/api/testing";
+import { RolloutState } from "@berth/proto/type/v1/release";
+import { eventually } from "../../../test/support/eventually.js";
 
 function appDir(t: Teardown, procfile: string): string {
   const dir = tempDir(t, "berth-cli-app-");
@@ -214,4 +216,26 @@ test("rtc shows the TURN gateways, rtc:credentials prints iceServers JSON, rtc:r
   const refused = await berth(["rtc:credentials", "worker"]);
   t.is(refused.code, ExitCode.failed);
   t.regex(refused.stderr, /process_type: "worker" is not an rtc process/);
+});
+
+test("apps:destroy of an app whose worker ignores SIGTERM says the deletion continues and exits 0; the app goes once the worker is killed", async (t) => {
+  // The API gives each peer call 4 s; the worker holds its stop for the 8 s grace period.
+  const h = await startPlatformHarness(t, { schedulerEnv: { BERTH_SCHEDULER_STOP_GRACE_MS: "8000" }, callTimeoutMs: 4000 });
+  const { token, clients } = await h.team("acme");
+  await clients.apps.createApp({ name: "shop" });
+  const stubborn = `node -e "process.on('SIGTERM',()=>console.log('ignoring SIGTERM')); setInterval(()=>{},1000)"`;
+  const deployed = await deployDirectory(clients, "shop", { procfile: `web: node web.js\nworker: ${stubborn}\n` });
+  t.is((await followRolloutThroughApi(clients, "shop", deployed.rollout!.id)).rollout.state, RolloutState.SUCCEEDED);
+  await clients.formation.scale({ app: "shop", replicas: { worker: 1 } });
+  await eventually(async () => {
+    const { replicas } = await clients.formation.listReplicas({ app: "shop", processType: "worker" });
+    return replicas.some((replica) => replica.ready) ? true : undefined;
+  }, "the worker running");
+
+  const berth = berthRunner(t, { BERTH_API_URL: h.api.url, BERTH_TOKEN: token });
+  const destroyed = await berth(["apps:destroy", "--app", "shop", "--confirm", "shop"]);
+  t.is(destroyed.code, ExitCode.ok, destroyed.stderr);
+  t.is(destroyed.stdout, "Destroying shop: its routes are gone and its processes are still stopping; it disappears from `berth apps` once they have\n");
+  t.regex((await berth(["apps:info", "--app", "shop"])).stdout, /Status:\s+being deleted/);
+  await eventually(async () => ((await berth(["apps"])).stdout.includes("shop") ? undefined : true), "shop gone from the app list");
 });

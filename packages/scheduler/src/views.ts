@@ -43,6 +43,7 @@ export function appMessage(app: AppRecord, activeRolloutId: string): App {
     createdAt: timestampFromDate(app.createdAt),
     currentReleaseVersion: app.currentReleaseVersion,
     activeRolloutId,
+    deleting: app.deleting,
   });
 }
 

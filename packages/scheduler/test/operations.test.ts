@@ -209,3 +209,29 @@ test("one rollout per app at a time: a deploy during a rollout is refused", asyn
   await followRollout(client, "shop", rollout!.id);
   t.is((await client.getApp({ name: "shop" })).app?.activeRolloutId, "");
 });
+
+test("DeleteApp of an app whose replica ignores SIGTERM answers before the caller's deadline that the deletion continues; the app goes after the grace period", async (t) => {
+  const { client } = await startTestScheduler(t, { BERTH_SCHEDULER_STOP_GRACE_MS: "6000" });
+  await client.createApp({ team: "acme", name: "stubborn" });
+  const stubborn = `node -e "process.on('SIGTERM',()=>console.log('ignoring SIGTERM')); setInterval(()=>{},1000)"`;
+  await deployDemo(client, "stubborn", { procfile: `web: node web.js\nworker: ${stubborn}\n` });
+  await client.updateFormation({ app: "stubborn", changes: [{ processType: "worker", replicas: 1 }] });
+  await eventually(async () => ((await readyReplicas(client, "stubborn", "worker")).length === 1 ? true : undefined), "the worker running");
+
+  const started = Date.now();
+  const answer = await client.deleteApp({ name: "stubborn" }, { timeoutMs: 3000 });
+  t.true(answer.deletionContinues);
+  t.true(Date.now() - started < 3000, `answered after ${Date.now() - started} ms`);
+  t.true((await client.getApp({ name: "stubborn" })).app?.deleting, "the app shows it is being deleted");
+  await eventually(async () => {
+    const gone = await client.getApp({ name: "stubborn" }).then(
+      () => false,
+      (error: unknown) => ConnectError.from(error).code === Code.NotFound,
+    );
+    return gone ? true : undefined;
+  }, "the app gone once SIGKILL ended the worker");
+
+  // An app that stops at once is deleted within the call.
+  await client.createApp({ team: "acme", name: "quick" });
+  t.false((await client.deleteApp({ name: "quick" }, { timeoutMs: 3000 })).deletionContinues);
+});

@@ -27,7 +27,7 @@ async function unlessUnimplemented(step: Promise<unknown>): Promise<void> {
  * repository. Every step
  * is idempotent, so a delete that failed half-way is finished by retrying it.
  */
-async function deleteOwnedApp(deps: ServiceDeps, ctx: HandlerContext, app: string): Promise<void> {
+async function deleteOwnedApp(deps: ServiceDeps, ctx: HandlerContext, app: string): Promise<{ deletionContinues: boolean }> {
   const { scheduler, router, turnAllocator, netpol } = deps.peers;
   const options = () => callOptions(deps, ctx);
   // Autoscale rules would refuse (and undo) a scale to zero.
@@ -42,8 +42,9 @@ async function deleteOwnedApp(deps: ServiceDeps, ctx: HandlerContext, app: strin
   deps.readModel.routes.wrote(app, routesVersion);
   await unlessUnimplemented(turnAllocator.releaseApp({ app }, options()));
   await unlessUnimplemented(netpol.forgetApp({ app }, options()));
-  await scheduler.deleteApp({ name: app }, options());
+  const { deletionContinues } = await scheduler.deleteApp({ name: app }, options());
   await deps.repositories.remove(app);
+  return { deletionContinues };
 }
 
 /** AppService's app lifecycle: create, list, show, delete. */
@@ -88,9 +89,10 @@ export function createAppHandlers(deps: ServiceDeps): AppHandlers {
       checks.dnsLabel("app", request.app);
       checks.throwIfAny();
       const app = await fetchOwnedApp(deps, ctx, team, request.app);
-      await deleteOwnedApp(deps, ctx, request.app);
-      deps.readModel.owners.deleted(app);
-      return {};
+      const { deletionContinues } = await deleteOwnedApp(deps, ctx, request.app);
+      // An app still stopping stays visible, marked deleting, until the scheduler forgets it.
+      if (!deletionContinues) deps.readModel.owners.deleted(app);
+      return { deletionContinues };
     },
   };
 }

@@ -64,6 +64,10 @@ export interface PlatformHarnessOptions extends Pick<StartApiOptions, "peerInter
    * (free port ranges, allowed peers); without it the allocator runs none.
    */
   turnEnv?: Record<string, string>;
+  /** Scheduler settings over the harness's quick ones. */
+  schedulerEnv?: Record<string, string>;
+  /** The API's deadline for a peer call when its client set none (60 s here). */
+  callTimeoutMs?: number;
 }
 
 /**
@@ -139,6 +143,7 @@ export async function startPlatformHarness(t: Teardown, options: PlatformHarness
     BERTH_SCHEDULER_MAX_RESTART_BACKOFF_MS: "1000",
     BERTH_SCHEDULER_RELEASE_TIMEOUT_MS: "30000",
     BERTH_SCHEDULER_MAX_CHUNK_BYTES: "4096",
+    ...options.schedulerEnv,
   });
   scheduler = await startScheduler(schedulerConfig, { logger: quiet });
   t.teardown(() => scheduler?.drain(2000));
@@ -162,7 +167,7 @@ export async function startPlatformHarness(t: Teardown, options: PlatformHarness
     peers: { scheduler: schedulerUrl, router: router.url, turnAllocator: turnAllocator.url, netpol: netpol.url },
     adminToken: undefined,
     corsOrigins: ["*"],
-    callTimeoutMs: 60_000,
+    callTimeoutMs: options.callTimeoutMs ?? 60_000,
   };
   let announced = "";
   const api = await startApi(config, { logger: quiet, announce: (line) => (announced += line), peerInterceptors: options.peerInterceptors });

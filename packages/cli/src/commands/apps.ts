@@ -59,6 +59,7 @@ export const appCommands: Command[] = [
       out.line(`Created:   ${timeText(info.app?.createdAt)}`);
       out.line(`Release:   ${release ? `v${release.version} (${releaseStatusText(release.status)}) ${release.description}`.trimEnd() : "none yet"}`);
       if (info.app?.activeRolloutId) out.line(`Rollout:   ${info.app.activeRolloutId} in progress`);
+      if (info.app?.deleting) out.line("Status:    being deleted; it goes once its processes have stopped");
       out.line("");
       printFormation(out, info.processes);
     },
@@ -75,9 +76,11 @@ export const appCommands: Command[] = [
       if (args.options.confirm !== name) {
         throw new CliFailure(`this deletes ${name} and everything it runs; pass --confirm ${name} to go ahead`, ExitCode.usage);
       }
-      await (await session()).apps.deleteApp({ app: name });
-      if (args.json) out.json({ deleted: name });
-      else out.line(`Destroyed ${name}`);
+      const { deletionContinues } = await (await session()).apps.deleteApp({ app: name });
+      if (args.json) out.json({ deleted: name, deletionContinues });
+      else if (deletionContinues) {
+        out.line(`Destroying ${name}: its routes are gone and its processes are still stopping; it disappears from \`berth apps\` once they have`);
+      } else out.line(`Destroyed ${name}`);
     },
   },
 ];

@@ -1,5 +1,4 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { alreadyExists, createFieldChecks } from "@berth/kit";
 import { CreateAppRequestSchema, CreateAppResponseSchema } from "@berth/proto/scheduler/v1/scheduler";
@@ -16,6 +15,11 @@ import { runOnce } from "./idempotency.js";
 import { checkRequestId, requireName } from "./request-checks.js";
 import { afterChange, appVersion } from "./service-deps.js";
 import type { SchedulerServiceDeps } from "./service-deps.js";
+
+/** The longest DeleteApp waits for an app's processes to stop before answering that the deletion continues. */
+const MAX_DELETE_WAIT_MS = 20_000;
+/** What is left of the caller's deadline for the answer to reach it (and the API to finish its own steps). */
+const DELETE_ANSWER_MARGIN_MS = 1500;
 
 type AppHandlers = Pick<ServiceImpl<typeof SchedulerService>, "createApp" | "getApp" | "listApps" | "deleteApp" | "watchApps">;
 
@@ -60,11 +64,15 @@ export function createAppHandlers(deps: SchedulerServiceDeps): AppHandlers {
       await requireApp(db, request.name);
       await markAppDeleting(db, request.name);
       afterChange(deps, request.name);
+      // Replicas that ignore SIGTERM hold the deletion for the whole stop grace period: the
+      // answer comes before the caller's deadline, saying the deletion goes on, never a failure.
+      const remainingMs = ctx.timeoutMs() ?? MAX_DELETE_WAIT_MS;
+      const waited = AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.max(0, Math.min(MAX_DELETE_WAIT_MS, remainingMs - DELETE_ANSWER_MARGIN_MS)))]);
       for (;;) {
         const version = feed.version(appKey(request.name));
-        if ((await findApp(db, request.name)) === undefined) return {};
-        await feed.changedSince(appKey(request.name), version, ctx.signal);
-        if (ctx.signal.aborted) throw new ConnectError(`app "${request.name}" is still stopping; its deletion goes on`, Code.DeadlineExceeded);
+        if ((await findApp(db, request.name)) === undefined) return { deletionContinues: false };
+        if (waited.aborted) return { deletionContinues: true };
+        await feed.changedSince(appKey(request.name), version, waited);
       }
     },
 
