@@ -18,7 +18,7 @@ import type { SchedulerServiceDeps } from "./service-deps.js";
 
 /** The longest DeleteApp waits for an app's processes to stop before answering that the deletion continues. */
 const MAX_DELETE_WAIT_MS = 20_000;
-/** What is left of the caller's deadline for the answer to reach it (and the API to finish its own steps). */
+/** What is left of the caller's deadline (at least, or a quarter of it) for the answer to reach it and the API to finish its own steps. */
 const DELETE_ANSWER_MARGIN_MS = 1500;
 
 type AppHandlers = Pick<ServiceImpl<typeof SchedulerService>, "createApp" | "getApp" | "listApps" | "deleteApp" | "watchApps">;
@@ -61,13 +61,14 @@ export function createAppHandlers(deps: SchedulerServiceDeps): AppHandlers {
     },
 
     async deleteApp(request, ctx) {
-      await requireApp(db, request.name);
-      await markAppDeleting(db, request.name);
-      afterChange(deps, request.name);
       // Replicas that ignore SIGTERM hold the deletion for the whole stop grace period: the
       // answer comes before the caller's deadline, saying the deletion goes on, never a failure.
       const remainingMs = ctx.timeoutMs() ?? MAX_DELETE_WAIT_MS;
-      const waited = AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.max(0, Math.min(MAX_DELETE_WAIT_MS, remainingMs - DELETE_ANSWER_MARGIN_MS)))]);
+      const waitMs = Math.min(MAX_DELETE_WAIT_MS, remainingMs - Math.max(DELETE_ANSWER_MARGIN_MS, remainingMs / 4));
+      const waited = AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.max(0, waitMs))]);
+      await requireApp(db, request.name);
+      await markAppDeleting(db, request.name);
+      afterChange(deps, request.name);
       for (;;) {
         const version = feed.version(appKey(request.name));
         if ((await findApp(db, request.name)) === undefined) return { deletionContinues: false };
