@@ -8,7 +8,7 @@ import { createInternalClient } from "@berth/kit";
 import { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
 import { DEMO_DIR, INTERNAL_TOKEN, deployDirectory, followRolloutThroughApi, mutatingCalls, startApiHarness, startPlatformHarness } from "@berth/api/testing";
 import { RolloutState } from "@berth/proto/type/v1/release";
-import { eventually } from "../../../test/support/eventually.js";
+import { eventually } from "@berth/kit/testing";
 
 function appDir(t: Teardown, procfile: string): string {
   const dir = tempDir(t, "berth-cli-app-");
