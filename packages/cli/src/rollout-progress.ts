@@ -2,7 +2,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Release, Rollout, RolloutEvent } from "@berth/proto/type/v1/release";
 import { RolloutState } from "@berth/proto/type/v1/release";
 import type { ApiSession } from "./api-session.js";
-import { rolloutEventText } from "@berth/kit/contract";
+import type { CommandContext, OptionSpec } from "./command.js";
+import { rolloutEventText, trafficText } from "@berth/kit/contract";
 import { rolloutStateText, timeText } from "./display.js";
 import { CliFailure, ExitCode } from "./exit-codes.js";
 import type { Output } from "./output.js";
@@ -65,7 +66,7 @@ export async function followChange(
   words: { what: string; done: (version: number) => string },
 ): Promise<void> {
   const { release, rollout } = change;
-  out.note(`Released v${release?.version}; rolling out (${rollout.id}):`);
+  out.note(release ? `Released v${release.version}; rolling out (${rollout.id}):` : `Rolling out (${rollout.id}):`);
   const final = await followRollout(
     session,
     app,
@@ -78,10 +79,42 @@ export async function followChange(
     signal,
   );
   if (json) out.json({ release, rollout: final });
+  const traffic = final.traffic && trafficText(final.traffic);
   if (final.state === RolloutState.SUCCEEDED) {
-    if (!json) out.line(words.done(final.releaseVersion));
+    if (!json) {
+      out.line(words.done(final.releaseVersion));
+      if (traffic) out.line(`v${final.releaseVersion} live: ${traffic}`);
+    }
     return;
   }
   const reason = [final.reason, final.message].filter(Boolean).join(": ");
-  throw new CliFailure(`${words.what} of v${final.releaseVersion} ${rolloutStateText(final.state)}${reason ? ` (${reason})` : ""}`, ExitCode.rolloutFailed);
+  throw new CliFailure(
+    `${words.what} of v${final.releaseVersion} ${rolloutStateText(final.state)}${reason ? ` (${reason})` : ""}${traffic ? `; ${traffic}` : ""}`,
+    ExitCode.rolloutFailed,
+  );
+}
+
+/** The --detach option of every command that starts a rollout. */
+export const DETACH_OPTION: OptionSpec = { type: "boolean", description: "return once the rollout has started, without following it" };
+
+/**
+ * Ends a command that may have started a rollout: says what happened when it
+ * started none (`unrolled`), returns at once with --detach, otherwise follows
+ * it like `deploy` (steps, final figures, exit code 5 when it failed or was
+ * rolled back).
+ */
+export async function reportChange(
+  context: CommandContext,
+  app: string,
+  response: { release?: Release; rollout?: Rollout },
+  words: { what: string; done: (version: number) => string; unrolled: string; detached: (rollout: Rollout) => string },
+): Promise<void> {
+  const { out, args, signal } = context;
+  const { release, rollout } = response;
+  if (rollout === undefined || args.options.detach) {
+    if (args.json) out.json(response);
+    else out.line(rollout === undefined ? words.unrolled : words.detached(rollout));
+    return;
+  }
+  await followChange({ out, json: args.json, signal }, await context.session(), app, { release, rollout }, words);
 }

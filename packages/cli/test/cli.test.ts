@@ -75,12 +75,12 @@ test("an admin creates a team and its token; the team manages its apps, formatio
   t.is((await berth(["pods:type", "web=standard-2x"])).code, ExitCode.ok);
   t.regex((await berth(["pods:sizes"])).stdout, /standard-2x\s+500m\s+1G/);
 
-  t.is((await berth(["config:set", "MODE=live", "URL=postgres://db?x=1"])).code, ExitCode.ok);
+  t.is((await berth(["config:set", "MODE=live", "URL=postgres://db?x=1", "--detach"])).code, ExitCode.ok);
   t.is((await berth(["config"])).stdout, "MODE: live\nURL:  postgres://db?x=1\n");
   t.deepEqual(JSON.parse((await berth(["config", "--json"])).stdout), { MODE: "live", URL: "postgres://db?x=1" });
-  t.is((await berth(["config:unset", "MODE"])).code, ExitCode.ok);
-  t.regex((await berth(["rollback", "v1"])).stdout, /release v3 is rolling out/);
-  t.regex((await berth(["releases"])).stdout, /^VERSION\s+STATUS\s+COMMIT\s+DESCRIPTION\s+CREATED\nv3\s+succeeded\s+-\s+Rollback to v1/);
+  t.is((await berth(["config:unset", "MODE", "--detach"])).code, ExitCode.ok);
+  t.regex((await berth(["rollback", "v1", "--detach"])).stdout, /release v3 is rolling out/);
+  t.regex((await berth(["releases"])).stdout, /^VERSION\s+STATUS\s+COMMIT\s+DESCRIPTION\s+CREATED\s+ROLLOUT\nv3\s+succeeded\s+-\s+Rollback to v1/);
 
   t.regex((await berth(["domains:add", "admin.example.com", "--process", "admin-web"])).stdout, /Added admin.example.com to admin-web/);
   t.regex((await berth(["domains"])).stdout, /admin\.example\.com\s+admin-web\s+custom/);
@@ -92,7 +92,7 @@ test("an admin creates a team and its token; the team manages its apps, formatio
   t.is((await berth(["autoscale:list"])).stdout, "No autoscale rules.\n");
 
   t.regex((await berth(["ps"])).stdout, /shop-web-1\s+web/);
-  t.regex((await berth(["ps:restart", "web"])).stdout, /Restarting web/);
+  t.regex((await berth(["ps:restart", "web", "--detach"])).stdout, /Restarting web/);
   t.is((await berth(["logs", "--type", "web", "-n", "5"])).stdout.split("\n").filter(Boolean).length, 2);
   t.regex((await berth(["apps:info"])).stdout, /=== shop\nTeam:\s+acme/);
 
@@ -119,8 +119,8 @@ test("deploy uploads the demo app in chunks, follows the rollout on the real pla
     deployed.stderr,
     /^Uploading .*\nReleased v1; rolling out \(\S+\):\n.*rollout of v1 started.*release phase succeeded.*\| migration done\n.*healthy.*v1 is live/s,
   );
-  t.is(deployed.stdout, "Deployed v1 to shop\n");
-  t.regex((await berth(["releases", "--app", "shop"])).stdout, /v1\s+succeeded\s+-\s+first/);
+  t.is(deployed.stdout, "Deployed v1 to shop\nv1 live: 0 requests during the rollout, 0 failed\n");
+  t.regex((await berth(["releases", "--app", "shop"])).stdout, /v1\s+succeeded\s+-\s+first\s.*\s0 requests, 0 failed\n/);
 
   // logs -f keeps streaming until Ctrl-C, which ends it with exit 0.
   const interrupt = new AbortController();
@@ -141,9 +141,17 @@ test("deploy uploads the demo app in chunks, follows the rollout on the real pla
   const json = JSON.parse(rolledBack.stdout);
   t.is(json.release.version, 2);
   t.not(json.rollout.state, "ROLLOUT_STATE_SUCCEEDED");
+  // Every command that starts a rollout follows it as deploy does.
+  const configured = await berth(["config:set", "MODE=live", "--app", "shop"]);
+  t.is(configured.code, ExitCode.ok, configured.stderr);
+  t.regex(configured.stderr, /^Released v3; rolling out \(\S+\):\n.*v3 is live.*\n.*traffic counted/s);
+  t.is(configured.stdout, "Set MODE in v3 of shop\nv3 live: 0 requests during the rollout, 0 failed\n");
+  const restarted = await berth(["ps:restart", "web", "--app", "shop"]);
+  t.is(restarted.code, ExitCode.ok, restarted.stderr);
+  t.regex(restarted.stdout, /^Restarted web \(v3\)\nv3 live: 0 requests during the rollout, 0 failed\n$/);
   const detached = await berth(["deploy", DEMO_DIR, "--app", "shop", "--detach"]);
   t.is(detached.code, ExitCode.ok, detached.stderr);
-  t.regex(detached.stdout, /Released v3; rollout \S+ continues in the background/);
+  t.regex(detached.stdout, /Released v4; rollout \S+ continues in the background/);
 });
 
 test("a bad Procfile or directory is refused before anything is uploaded", async (t) => {

@@ -59,7 +59,7 @@ test("run, ps:exec, ps:describe and healthchecks through the CLI on the real pla
   const set = await berth(["healthchecks:set", "web", "--path", "/health", "--interval", "200ms", "--start-timeout", "20s"]);
   t.is(set.code, ExitCode.ok, set.stderr);
   t.regex(set.stderr, /Released v\d+; rolling out/);
-  t.regex(set.stdout, /^Health check of web changed in v\d+ of shop\n$/);
+  t.regex(set.stdout, /^Health check of web changed in v(\d+) of shop\nv\1 live: 0 requests during the rollout, 0 failed\n$/);
   const shown = await berth(["healthchecks"]);
   t.regex(shown.stdout, /^web\s+GET \/health\s+200ms\s+\S+\s+20s/m);
   t.regex((await berth(["releases"])).stdout, /Health check of web: path \/health, interval 200 ms, startTimeout 20000 ms/);

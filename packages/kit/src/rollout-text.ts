@@ -27,9 +27,21 @@ export function rolloutEventText(event: RolloutEvent): string {
     [RolloutEventKind.ROLLOUT_SUCCEEDED]: `v${event.releaseVersion} is live`,
     [RolloutEventKind.ROLLOUT_FAILED]: "rollout failed",
     [RolloutEventKind.ROLLOUT_ROLLED_BACK]: "rollout rolled back",
+    [RolloutEventKind.TRAFFIC_COUNTED]: "traffic counted",
   };
   const parts = [what[event.kind] ?? enumText(RolloutEventKind, event.kind)];
   if (event.reason) parts.push(`(${event.reason})`);
   if (event.message) parts.push(`- ${event.message}`);
   return parts.join(" ");
+}
+
+/**
+ * A rollout's figures in one phrase: "48,211 requests during the rollout, 0
+ * failed", with the app's own 5xx when there were any and "so far" while
+ * the routers' reports may still add to them.
+ */
+export function trafficText(traffic: { requests: number | bigint; failed: number | bigint; appErrors: number | bigint; complete: boolean }): string {
+  const count = (value: number | bigint) => value.toLocaleString("en-US");
+  const appErrors = Number(traffic.appErrors) > 0 ? ` (and ${count(traffic.appErrors)} 5xx from the app)` : "";
+  return `${count(traffic.requests)} requests during the rollout${traffic.complete ? "" : " so far"}, ${count(traffic.failed)} failed${appErrors}`;
 }

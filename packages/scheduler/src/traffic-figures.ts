@@ -1,3 +1,4 @@
+import { trafficText } from "@berth/kit/contract";
 import type { TrafficFiguresRecord } from "./store/traffic.js";
 
 /** Sums figures over releases. */
@@ -13,9 +14,7 @@ export function trafficTotals(figures: readonly TrafficFiguresRecord[]): { reque
   return { requests, failed, appErrors };
 }
 
-/** "48,211 requests during the rollout, 0 failed". */
+/** "48,211 requests during the rollout, 0 failed" for final figures. */
 export function trafficSummary(figures: readonly TrafficFiguresRecord[]): string {
-  const totals = trafficTotals(figures);
-  const appErrors = totals.appErrors > 0 ? ` (and ${totals.appErrors.toLocaleString("en-US")} 5xx from the app)` : "";
-  return `${totals.requests.toLocaleString("en-US")} requests during the rollout, ${totals.failed.toLocaleString("en-US")} failed${appErrors}`;
+  return trafficText({ ...trafficTotals(figures), complete: true });
 }

@@ -3,6 +3,7 @@ import { parseAssignments, parseCount } from "../arguments.js";
 import { ageText, cpuText, memoryText, replicaStateText, timeText } from "../display.js";
 import { UsageError } from "../exit-codes.js";
 import { ISOLATION_NONE, printFormation } from "../formation-table.js";
+import { DETACH_OPTION, reportChange } from "../rollout-progress.js";
 
 const MAX_REPLICAS = 1000;
 // Explicit resources: cpu in millicores, memory in megabytes (or G).
@@ -112,13 +113,26 @@ export const formationCommands: Command[] = [
   {
     name: "ps:restart",
     summary: "restart every replica of a type, one at a time, gated by health",
-    usage: "<type> --app <app>",
+    usage: "<type> --app <app> [--detach]",
     app: true,
     positionals: { min: 1, max: 1 },
-    async run({ args, out, session, app }) {
-      const { rollout } = await (await session()).formation.restartProcess({ app: app(), processType: args.positionals[0]! });
-      if (args.json) out.json(rollout);
-      else out.line(`Restarting ${args.positionals[0]} (rollout ${rollout?.id})`);
+    options: { detach: DETACH_OPTION },
+    details: ["Follows the rollout like deploy; exits 5 when it fails."],
+    async run(context) {
+      const { args, session, app } = context;
+      const processType = args.positionals[0]!;
+      const { rollout } = await (await session()).formation.restartProcess({ app: app(), processType });
+      await reportChange(
+        context,
+        app(),
+        { rollout },
+        {
+          what: `restart of ${processType}`,
+          done: (version) => `Restarted ${processType} (v${version})`,
+          unrolled: `Restarting ${processType}`,
+          detached: (started) => `Restarting ${processType} (rollout ${started.id})`,
+        },
+      );
     },
   },
   {

@@ -8,7 +8,7 @@ import { parseCount } from "../arguments.js";
 import { ageText, cpuText, memoryText, replicaStateText, timeText } from "../display.js";
 import { CliFailure, ExitCode, UsageError } from "../exit-codes.js";
 import { retryUnavailable } from "../retry.js";
-import { followChange } from "../rollout-progress.js";
+import { DETACH_OPTION, reportChange } from "../rollout-progress.js";
 
 /** The settings of a HealthCheck a command line names. */
 type HealthSettings = Partial<Omit<HealthCheck, "$typeName">>;
@@ -50,7 +50,7 @@ const HEALTH_OPTIONS = {
   "min-ready": { type: "string", placeholder: "<duration>", description: "how long a replica must stay up and passing before it is ready" },
   healthy: { type: "string", placeholder: "<n>", description: "consecutive successes before a replica is healthy" },
   unhealthy: { type: "string", placeholder: "<n>", description: "consecutive failures before a healthy replica is unhealthy" },
-  detach: { type: "boolean", description: "return once the release is created, without following the rollout" },
+  detach: DETACH_OPTION,
 } as const;
 
 /** The health settings the options of `healthchecks:set` name; at least one. */
@@ -84,28 +84,12 @@ async function reportHealthChange(
   processType: string,
   response: { release?: Release; rollout?: Rollout; process?: ProcessFormation },
 ): Promise<void> {
-  const { out, args, signal } = context;
-  const { release, rollout } = response;
-  if (rollout === undefined) {
-    if (args.json) out.json(response);
-    else out.line(`Health check of ${processType} set; it applies from the first deploy`);
-    return;
-  }
-  if (args.options.detach) {
-    if (args.json) out.json(response);
-    else out.line(`Released v${release?.version}; rollout ${rollout.id} continues in the background`);
-    return;
-  }
-  await followChange(
-    { out, json: args.json, signal },
-    await context.session(),
-    app,
-    { release, rollout },
-    {
-      what: "health check change",
-      done: (version) => `Health check of ${processType} changed in v${version} of ${app}`,
-    },
-  );
+  await reportChange(context, app, response, {
+    what: "health check change",
+    done: (version) => `Health check of ${processType} changed in v${version} of ${app}`,
+    unrolled: `Health check of ${processType} set; it applies from the first deploy`,
+    detached: (rollout) => `Released v${rollout.releaseVersion}; rollout ${rollout.id} continues in the background`,
+  });
 }
 
 /** Streams a remote command's output to ours and resolves to its exit code. */

@@ -1,13 +1,19 @@
 import { randomUUID } from "node:crypto";
-import type { Release } from "@berth/proto/type/v1/release";
+import type { Rollout } from "@berth/proto/type/v1/release";
 import type { Command } from "../command.js";
 import { parseAssignments, parseVersion } from "../arguments.js";
 import { releaseStatusText, timeText } from "../display.js";
 import { retryUnavailable } from "../retry.js";
+import { DETACH_OPTION, reportChange } from "../rollout-progress.js";
 
-/** What a config change did: a release rolling out, or, before the app's first deploy, nothing yet. */
-function configChangeText(change: string, release: Release | undefined): string {
-  return release ? `${change}: release v${release.version} is rolling out` : `${change}: no release yet, the values apply at the first deploy`;
+/** What a config change says: before the app's first deploy it makes no release, the values wait for that deploy. */
+function configChangeWords(change: string, app: string) {
+  return {
+    what: "config change",
+    done: (version: number) => `${change} in v${version} of ${app}`,
+    unrolled: `${change}: no release yet, the values apply at the first deploy`,
+    detached: (rollout: Rollout) => `${change}: release v${rollout.releaseVersion} is rolling out`,
+  };
 }
 
 /** config, config:set, config:unset, releases, rollback. */
@@ -33,30 +39,34 @@ export const releaseCommands: Command[] = [
   {
     name: "config:set",
     summary: "set config vars; makes a new release and rolls it out",
-    usage: "<KEY>=<value>... --app <app>",
+    usage: "<KEY>=<value>... --app <app> [--detach]",
     app: true,
     positionals: { min: 1, max: 256 },
-    async run({ args, out, session, app }) {
+    options: { detach: DETACH_OPTION },
+    details: ["Follows the rollout like deploy; exits 5 when it fails or is rolled back."],
+    async run(context) {
+      const { args, session, app } = context;
       const set = Object.fromEntries(parseAssignments("config:set", args.positionals));
       const { apps } = await session();
       const request = { app: app(), set, requestId: randomUUID() };
       const response = await retryUnavailable(() => apps.updateConfig(request));
-      if (args.json) out.json(response);
-      else out.line(configChangeText(`Set ${Object.keys(set).join(", ")}`, response.release));
+      await reportChange(context, request.app, response, configChangeWords(`Set ${Object.keys(set).join(", ")}`, request.app));
     },
   },
   {
     name: "config:unset",
     summary: "remove config vars; makes a new release and rolls it out",
-    usage: "<KEY>... --app <app>",
+    usage: "<KEY>... --app <app> [--detach]",
     app: true,
     positionals: { min: 1, max: 256 },
-    async run({ args, out, session, app }) {
+    options: { detach: DETACH_OPTION },
+    details: ["Follows the rollout like deploy; exits 5 when it fails or is rolled back."],
+    async run(context) {
+      const { args, session, app } = context;
       const { apps } = await session();
       const request = { app: app(), unset: args.positionals, requestId: randomUUID() };
       const response = await retryUnavailable(() => apps.updateConfig(request));
-      if (args.json) out.json(response);
-      else out.line(configChangeText(`Unset ${args.positionals.join(", ")}`, response.release));
+      await reportChange(context, request.app, response, configChangeWords(`Unset ${args.positionals.join(", ")}`, request.app));
     },
   },
   {
@@ -78,6 +88,8 @@ export const releaseCommands: Command[] = [
             { header: "commit", value: (r) => r.artifact?.commit.slice(0, 7) || "-" },
             { header: "description", value: (r) => r.description || (r.rollbackOfVersion ? `Rollback to v${r.rollbackOfVersion}` : "-") },
             { header: "created", value: (r) => timeText(r.createdAt) },
+            // What the routers counted while the release rolled out.
+            { header: "rollout", value: (r) => (r.rolloutTraffic ? `${r.rolloutTraffic.requests} requests, ${r.rolloutTraffic.failed} failed` : "-") },
           ],
           newestFirst,
           "No releases yet.",
@@ -87,16 +99,24 @@ export const releaseCommands: Command[] = [
   {
     name: "rollback",
     summary: "make a new release from an older one (default: the one before the current) and roll it out",
-    usage: "[v<version>] --app <app>",
+    usage: "[v<version>] --app <app> [--detach]",
     app: true,
     positionals: { min: 0, max: 1 },
-    async run({ args, out, session, app }) {
+    options: { detach: DETACH_OPTION },
+    details: ["Follows the rollout like deploy; exits 5 when it fails or is rolled back."],
+    async run(context) {
+      const { args, session, app } = context;
       const version = args.positionals[0] === undefined ? 0 : parseVersion(args.positionals[0]);
       const { apps } = await session();
       const request = { app: app(), version, requestId: randomUUID() };
       const response = await retryUnavailable(() => apps.rollback(request));
-      if (args.json) out.json(response);
-      else out.line(`Rolled back to v${response.release?.rollbackOfVersion || version}: release v${response.release?.version} is rolling out`);
+      const target = `v${response.release?.rollbackOfVersion || version}`;
+      await reportChange(context, request.app, response, {
+        what: "rollback",
+        done: (released) => `Rolled back to ${target}: v${released} serves ${request.app}`,
+        unrolled: `Rolled back to ${target}: release v${response.release?.version} made`,
+        detached: () => `Rolled back to ${target}: release v${response.release?.version} is rolling out`,
+      });
     },
   },
 ];
