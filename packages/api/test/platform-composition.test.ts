@@ -169,10 +169,13 @@ test("the scheduler's own refusals reach the client with their code and field", 
   const error = ConnectError.from(
     await t.throwsAsync(clients.apps.deploy({ app: "shop", artifact: { source: { case: "image", value: "registry.example.com/shop:1" } } })),
   );
-  t.is(error.code, Code.InvalidArgument);
+  t.is(error.code, Code.FailedPrecondition, "the local engine cannot run an image");
+  t.regex(error.message, /BERTH_ENGINE=kubernetes/);
+  const noArtifact = ConnectError.from(await t.throwsAsync(clients.apps.deploy({ app: "shop", procfile: "web: run" })));
+  t.is(noArtifact.code, Code.InvalidArgument);
   t.deepEqual(
-    fieldViolationsOf(error).map((v) => v.field),
-    ["artifact.source_upload_id"],
+    fieldViolationsOf(noArtifact).map((v) => v.field),
+    ["artifact"],
   );
   t.deepEqual((await clients.apps.listReleases({ app: "shop" })).releases, []);
 });

@@ -247,3 +247,50 @@ test("apps:destroy of an app whose worker ignores SIGTERM says the deletion cont
   t.regex((await berth(["apps:info", "--app", "shop"])).stdout, /Status:\s+being deleted/);
   await eventually(async () => ((await berth(["apps"])).stdout.includes("shop") ? undefined : true), "shop gone from the app list");
 });
+
+test("deploy --image sends the image and the --procfile to the API, says what the release was pinned to, and refuses a directory with it", async (t) => {
+  const h = await startApiHarness(t);
+  const { token } = await h.team("acme");
+  const berth = berthRunner(t, { BERTH_API_URL: h.api.url, BERTH_TOKEN: token, BERTH_APP: "shop" });
+  t.is((await berth(["apps:create", "shop"])).code, ExitCode.ok);
+  h.router.knowApp("shop");
+  const dir = tempDir(t, "berth-cli-procfile-");
+  const procfile = join(dir, "Procfile.k8s");
+  writeFileSync(procfile, "web: ./serve --port $PORT\nworker: ./work\n");
+
+  const deployed = await berth(["deploy", "--image", "ghcr.io/acme/shop:v1", "--procfile", procfile, "--description", "from CI"]);
+  t.is(deployed.code, ExitCode.ok, deployed.stderr);
+  t.is(deployed.stdout, "Deployed v1 to shop\n");
+  t.regex(deployed.stderr, /Image ghcr\.io\/acme\/shop:v1: the registry reported no digest/, "the stand-in scheduler resolves no digest");
+  const release = h.scheduler.apps.get("shop")!.releases[0]!;
+  t.deepEqual(release.artifact?.source, { case: "image", value: "ghcr.io/acme/shop:v1" });
+  t.deepEqual(
+    release.processes.map((process) => [process.processType, process.command]),
+    [
+      ["web", "./serve --port $PORT"],
+      ["worker", "./work"],
+    ],
+  );
+  t.is(release.description, "from CI");
+
+  const both = await berth(["deploy", dir, "--image", "ghcr.io/acme/shop:v1"]);
+  t.is(both.code, ExitCode.usage);
+  t.regex(both.stderr, /a directory or --image, not both/);
+  const procfileAlone = await berth(["deploy", dir, "--procfile", procfile]);
+  t.is(procfileAlone.code, ExitCode.usage);
+  const missing = await berth(["deploy", "--image", "ghcr.io/acme/shop:v1", "--procfile", join(dir, "nope")]);
+  t.is(missing.code, ExitCode.failed);
+  t.regex(missing.stderr, /--procfile .*nope: no such file/);
+  t.is(h.scheduler.apps.get("shop")!.releases.length, 1, "refused commands release nothing");
+});
+
+test("deploy --image on a local-engine platform fails with the platform's FAILED_PRECONDITION and releases nothing", async (t) => {
+  const h = await startPlatformHarness(t);
+  const { token, clients } = await h.team("acme");
+  await clients.apps.createApp({ name: "shop" });
+  const berth = berthRunner(t, { BERTH_API_URL: h.api.url, BERTH_TOKEN: token, BERTH_APP: "shop" });
+  const refused = await berth(["deploy", "--image", "nginx:1.27"]);
+  t.is(refused.code, ExitCode.failed);
+  t.regex(refused.stderr, /^berth: failed precondition: .*local engine.*BERTH_ENGINE=kubernetes/);
+  t.deepEqual((await clients.apps.listReleases({ app: "shop" })).releases, []);
+});

@@ -19,6 +19,16 @@ export interface AutoscaleConfig {
 export interface KubernetesConfig extends KubernetesTarget {
   /** Port the app listens on inside its container ($PORT). */
   containerPort: number;
+  /**
+   * Whether a release of an image tag asks the image's registry for the digest
+   * (BERTH_RESOLVE_IMAGE_DIGESTS, default true); false where the control plane
+   * cannot reach the registries: the release then runs by tag.
+   */
+  resolveImageDigests: boolean;
+  /** Registry hosts (host[:port]) asked for image digests over plain HTTP (BERTH_INSECURE_REGISTRIES, comma-separated). */
+  insecureRegistries: string[];
+  /** How long asking a registry for a tag's digest may take before the release goes ahead unpinned. */
+  registryTimeoutMs: number;
 }
 
 /** How the local engine runs replicas and release tasks. */
@@ -154,6 +164,12 @@ export function readSchedulerConfig(env: Environment): SchedulerConfig {
     kubernetes: {
       ...readKubernetesTarget(env),
       containerPort: envInt(env, "BERTH_KUBERNETES_CONTAINER_PORT", 5000, { min: 1, max: 65535 }),
+      resolveImageDigests: envBool(env, "BERTH_RESOLVE_IMAGE_DIGESTS", true),
+      insecureRegistries: envString(env, "BERTH_INSECURE_REGISTRIES", "")
+        .split(",")
+        .map((host) => host.trim())
+        .filter((host) => host !== ""),
+      registryTimeoutMs: ms("BERTH_REGISTRY_TIMEOUT_MS", 5_000, 100),
     },
     localRuntime: localRuntimeFrom(env),
   };

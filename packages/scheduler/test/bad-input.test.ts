@@ -53,11 +53,6 @@ test("bad input is refused with INVALID_ARGUMENT naming the field, and changes n
     client.createRelease({ app: "shop", artifact: { source: { case: "sourceUploadId", value: uploadId } }, procfile: "web: node web.js\nworker:\n" }),
     "procfile",
   ]);
-  cases.push([
-    "an image on the local engine",
-    client.createRelease({ app: "shop", artifact: { source: { case: "image", value: "nginx:1" } } }),
-    "artifact.source_upload_id",
-  ]);
   for (const [name, call, field] of cases) {
     const { code, fields, message } = await refusal(call);
     t.is(code, Code.InvalidArgument, name);
@@ -67,6 +62,10 @@ test("bad input is refused with INVALID_ARGUMENT naming the field, and changes n
     client.createRelease({ app: "shop", artifact: { source: { case: "sourceUploadId", value: uploadId } }, procfile: "web: node web.js\nworker:\n" }),
   );
   t.regex(procfileRefusal.message, /line 2: process type "worker" has no command/);
+
+  const image = await refusal(client.createRelease({ app: "shop", artifact: { source: { case: "image", value: "nginx:1" } } }));
+  t.is(image.code, Code.FailedPrecondition, "an image on the local engine: the platform cannot run it");
+  t.regex(image.message, /local engine.*berth deploy <dir>.*BERTH_ENGINE=kubernetes/);
 
   // The Connect protocol over HTTP/1.1 with JSON, as a browser sends it: -1 is no uint32.
   const response = await fetch(`${scheduler.url}/berth.scheduler.v1.SchedulerService/UpdateFormation`, {

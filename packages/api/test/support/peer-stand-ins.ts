@@ -1,7 +1,8 @@
 import { create } from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, Interceptor } from "@connectrpc/connect";
-import { alreadyExists, notFound, routeHostname, routingClassOf, servePartial } from "@berth/kit";
+import { alreadyExists, notFound, parseProcfile, routeHostname, routingClassOf, servePartial } from "@berth/kit";
 import { RouterService } from "@berth/proto/router/v1/router";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { RouteSchema } from "@berth/proto/type/v1/network";
@@ -77,9 +78,9 @@ export function createSchedulerStandIn(timeline: Timeline = []) {
     if (requestId !== "") requestIds.set(requestId, result);
     return result;
   };
-  const release = (s: AppState, description: string) => {
+  const release = (s: AppState, description: string, content: Pick<MessageInitShape<typeof ReleaseSchema>, "artifact" | "processes"> = {}) => {
     const version = s.releases.length + 1;
-    const made = create(ReleaseSchema, { app: s.app.name, version, description, status: ReleaseStatus.SUCCEEDED, config: { ...s.config } });
+    const made = create(ReleaseSchema, { app: s.app.name, version, description, status: ReleaseStatus.SUCCEEDED, config: { ...s.config }, ...content });
     const rollout = create(RolloutSchema, {
       id: `rollout-${s.app.name}-${version}`,
       app: s.app.name,
@@ -160,7 +161,13 @@ export function createSchedulerStandIn(timeline: Timeline = []) {
       return { receivedBytes: upload.received, complete: upload.received === upload.size };
     },
     createRelease(request) {
-      return once(request.requestId, () => release(state(request.app), request.description));
+      return once(request.requestId, () => {
+        const procfile = parseProcfile(request.procfile);
+        return release(state(request.app), request.description, {
+          artifact: request.artifact,
+          processes: procfile.ok ? procfile.processes.map(({ processType, command }) => ({ processType, command })) : [],
+        });
+      });
     },
     listReleases: (request) => ({ releases: state(request.app).releases }),
     getRelease(request) {

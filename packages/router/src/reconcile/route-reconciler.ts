@@ -52,11 +52,7 @@ export function createRouteReconciler(options: RouteReconcilerOptions): RouteRec
     logger: options.logger,
     retryMs: options.retryMs,
     async pass() {
-      const [routes, domains, turnHostnames] = await Promise.all([
-        options.store.listRoutes(),
-        options.store.listDomains(),
-        options.store.listTurnHostnames(),
-      ]);
+      const [routes, domains, turnHostnames] = await Promise.all([options.store.listRoutes(), options.store.listDomains(), options.store.listTurnHostnames()]);
       options.routes.setDomains(domains);
       await options.engine.apply(desiredRoutes(routes, domains), turnHostnames);
     },

@@ -22,7 +22,17 @@ import { requireApp } from "./app-reads.js";
 import { runOnce } from "./idempotency.js";
 import { checkKubernetesNames } from "./kubernetes-names.js";
 import { DEFAULT_PROCESSES } from "../release-commands.js";
-import { checkConfigChange, checkEnvironmentSize, checkReleaseRequest, checkRequestId, processesFrom, requireFields } from "./request-checks.js";
+import {
+  IMAGE_ON_LOCAL_ENGINE,
+  checkConfigChange,
+  checkEnvironmentSize,
+  checkReleaseRequest,
+  checkRequestId,
+  processesFrom,
+  requireFields,
+} from "./request-checks.js";
+import { SHA256_DIGEST, parseImageReference } from "../image-reference.js";
+import { resolveImageDigest } from "../registry-digest.js";
 import { afterChange } from "./service-deps.js";
 import type { SchedulerServiceDeps } from "./service-deps.js";
 import { releaseRolloutTraffic } from "../store/traffic.js";
@@ -31,6 +41,36 @@ type ReleaseHandlers = Pick<
   ServiceImpl<typeof SchedulerService>,
   "beginSourceUpload" | "uploadSourceChunk" | "createRelease" | "getRelease" | "listReleases" | "rollback" | "getConfig" | "updateConfig"
 >;
+
+/**
+ * The digest a release of `image` is pinned to, so a rollback or a scale-up
+ * runs the same bytes even after the tag moved: the reference's own digest,
+ * or the one the client names, or what the registry says the tag points at
+ * now. A registry that has no such image refuses the release (the kubelet
+ * could not pull it either). One that cannot be asked (unreachable, or
+ * credentials only the nodes hold) leaves the digest empty: the release
+ * runs by tag.
+ */
+async function imageDigest(deps: SchedulerServiceDeps, image: string, given: string, signal: AbortSignal): Promise<string> {
+  const reference = parseImageReference(image);
+  if (typeof reference === "string") throw invalidArgument("artifact.image", reference);
+  if (reference.digest !== undefined) {
+    if (given !== "" && given !== reference.digest) throw invalidArgument("artifact.digest", `differs from the image reference's digest ${reference.digest}`);
+    return reference.digest;
+  }
+  if (given !== "") {
+    if (!SHA256_DIGEST.test(given)) throw invalidArgument("artifact.digest", "must be sha256:<64 lower-case hex digits>");
+    return given;
+  }
+  const { resolveImageDigests, insecureRegistries, registryTimeoutMs } = deps.config.kubernetes;
+  const resolution = resolveImageDigests
+    ? await resolveImageDigest(reference, { insecureHosts: insecureRegistries, timeoutMs: registryTimeoutMs, signal })
+    : { state: "unavailable" as const, message: "registry lookups are off (BERTH_RESOLVE_IMAGE_DIGESTS=false)" };
+  if (resolution.state === "resolved") return resolution.digest;
+  if (resolution.state === "not-found") throw invalidArgument("artifact.image", resolution.message);
+  deps.logger.warn("image digest unknown: the release runs by tag", { image, reason: resolution.message });
+  return "";
+}
 
 /** The handlers of releases: source uploads, deploys, rollbacks and config changes (each a new release). */
 export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandlers {
@@ -48,7 +88,7 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
       return { receivedBytes: BigInt(receivedBytes), complete };
     },
 
-    async createRelease(request) {
+    async createRelease(request, ctx) {
       const source = request.artifact?.source;
       const checks = createFieldChecks();
       checkReleaseRequest(checks, config.engine, {
@@ -58,6 +98,7 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
         commit: request.artifact?.commit ?? "",
       });
       checks.throwIfAny();
+      if (config.engine === "local" && source?.case === "image") throw failedPrecondition(IMAGE_ON_LOCAL_ENGINE);
       const app = await requireApp(db, request.app);
       let sourceDir = "";
       let digest = request.artifact?.digest ?? "";
@@ -86,6 +127,7 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
           processes.map((process) => process.processType),
         );
       const commit = request.artifact?.commit || undefined;
+      if (source?.case === "image") digest = await imageDigest(deps, source.value, digest, ctx.signal);
       const artifact = source?.case === "image" ? { image: source.value, digest, commit } : { sourceUploadId: source?.value ?? "", digest, commit };
       const response = await runOnce(
         db,

@@ -17,6 +17,7 @@ import {
   parseProcfile,
 } from "@berth/kit";
 import { RoutingClass } from "@berth/proto/type/v1/process";
+import { parseImageReference } from "../image-reference.js";
 import type { ReleaseContent } from "../release-creation.js";
 
 // The pure checks of the scheduler's requests: each names the field it refuses.
@@ -26,7 +27,6 @@ const MAX_REQUEST_ID = 128;
 export const MAX_TAIL_LINES = 10_000;
 const MAX_CONSUMER = 128;
 const MAX_ID = 256;
-const IMAGE_REFERENCE = /^[a-z0-9]+([._\-/:@][A-Za-z0-9_.-]+)*$/;
 
 /** An optional request id of a retried call. */
 export function checkRequestId(checks: FieldChecks, requestId: string): void {
@@ -61,20 +61,29 @@ export interface ReleaseRequestFields {
   commit: string;
 }
 
-/** The fields of a CreateRelease: its artifact must suit the engine. */
+/**
+ * The fields of a CreateRelease: its artifact must suit the engine. An image
+ * on the local engine is not a bad field but a platform that cannot run it:
+ * the handler refuses it with FAILED_PRECONDITION (imageOnLocalEngine).
+ */
 export function checkReleaseRequest(checks: FieldChecks, engine: "local" | "kubernetes", request: ReleaseRequestFields): void {
   checkRequestId(checks, request.requestId);
   checks.maxLength("description", request.description, MAX_RELEASE_DESCRIPTION);
   const commitProblem = gitCommitProblem(request.commit);
   if (commitProblem !== undefined) checks.add("artifact.commit", commitProblem);
   const source = request.source;
-  if (engine === "local" && source?.case !== "sourceUploadId") {
+  if (engine === "local" && source?.case !== "sourceUploadId" && source?.case !== "image") {
     checks.add("artifact.source_upload_id", "the local engine runs source archives: upload one and name it here");
   }
-  if (engine === "kubernetes" && (source?.case !== "image" || !IMAGE_REFERENCE.test(source.value))) {
-    checks.add("artifact.image", "the kubernetes engine runs container images: give an image reference");
+  if (engine === "kubernetes") {
+    const problem = source?.case === "image" ? parseImageReference(source.value) : "the kubernetes engine runs container images: give an image reference";
+    if (typeof problem === "string") checks.add("artifact.image", problem);
   }
 }
+
+/** Why the local engine refuses an image release (FAILED_PRECONDITION). */
+export const IMAGE_ON_LOCAL_ENGINE =
+  "this platform runs the local engine, which builds releases from source archives (berth deploy <dir>); deploying an image needs the kubernetes engine (BERTH_ENGINE=kubernetes)";
 
 /** Checks a Procfile, naming each bad line, and the names it makes. */
 export function processesFrom(app: string, procfile: string): ReleaseContent["processes"] {

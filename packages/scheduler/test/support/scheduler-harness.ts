@@ -45,6 +45,8 @@ export function testEnvironment(dataDir: string, schema: string, overrides: Reco
     BERTH_SCHEDULER_MAX_CHUNK_BYTES: "4096",
     // Plain processes unless a test asks for containers (with a subnet of its own): tests run side by side.
     BERTH_LOCAL_RUNTIME: "process",
+    // The tests' images live on no registry; a test that pins by digest brings its own.
+    BERTH_RESOLVE_IMAGE_DIGESTS: "false",
     ...overrides,
   };
 }

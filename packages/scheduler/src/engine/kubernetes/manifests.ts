@@ -21,6 +21,7 @@ import type { FormationEntry } from "../../formation.js";
 import { resolveHealth } from "../../health-settings.js";
 import type { HealthDefaults, HealthSettings } from "../../health-settings.js";
 import { DEFAULT_POD_SIZE } from "../../pod-sizes.js";
+import { parseImageReference, pinnedImage } from "../../image-reference.js";
 import { releaseEnvironment } from "../../release-commands.js";
 import type { AutoscaleRuleRecord } from "../../store/formation.js";
 import type { ReleaseRecord } from "../../store/releases.js";
@@ -146,6 +147,19 @@ export function releaseJobName(app: string, version: number): string {
 /** The name of the Secret holding a release's config vars, which its pods read with envFrom. */
 export function releaseSecretName(app: string, version: number): string {
   return `${app}-config-v${version}`;
+}
+
+/**
+ * The image a release's pods run: pinned by digest (`name@sha256:…`) once
+ * the release knows it, so every pod of the release, a scale-up months
+ * later or a rollback to it, runs the bytes it was released with.
+ */
+export function releaseImage(release: ReleaseRecord): string {
+  const image = release.artifact.image;
+  if (!image) throw new Error(`release v${release.version} of ${release.app} has no container image`);
+  const reference = parseImageReference(image);
+  if (typeof reference === "string" || release.artifact.digest === "" || reference.digest !== undefined) return image;
+  return pinnedImage(reference, release.artifact.digest);
 }
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
@@ -325,7 +339,7 @@ function deploymentFor(input: AppManifestInput, processType: string, command: st
           containers: [
             {
               name: processType,
-              image: input.release.artifact.image!,
+              image: releaseImage(input.release),
               ...commandOf(command),
               ...environment(input, processType, port),
               ...(port !== undefined ? { ports: [{ name: portName(routingClass), containerPort: port, protocol: "TCP" }] } : {}),
@@ -439,7 +453,6 @@ export function appObjects(input: AppManifestInput, settings: ManifestSettings):
 export function releaseJobFor(input: AppManifestInput, settings: ManifestSettings): V1Job | undefined {
   const command = input.release.processes.find((process) => process.processType === "release")?.command;
   if (command === undefined) return undefined;
-  if (!input.release.artifact.image) throw new Error(`release v${input.release.version} of ${input.release.app} has no container image`);
   const name = checkName(releaseJobName(input.release.app, input.release.version), "Job");
   const labels = standardLabels({
     app: input.release.app,
@@ -468,7 +481,7 @@ export function releaseJobFor(input: AppManifestInput, settings: ManifestSetting
           containers: [
             {
               name: "release",
-              image: input.release.artifact.image,
+              image: releaseImage(input.release),
               ...commandOf(command),
               ...environment(input, "release", undefined),
               resources: resources(formationOf(input, "release")),
