@@ -12,7 +12,7 @@ function reachableAt(process: ProcessFormation): string[] {
     case RoutingClass.WEB:
       return process.urls;
     case RoutingClass.TCP:
-      return process.internalHostname ? [`${process.internalHostname}:${process.internalPort} (private)`] : [];
+      return process.internalHostname ? [`${process.internalHostname}${process.internalPort ? `:${process.internalPort}` : ""} (private)`] : [];
     case RoutingClass.RTC:
       return process.rtc ? [`turn:${process.rtc.turnHostname}:${process.rtc.port}`] : [];
     default:

@@ -34,7 +34,8 @@ export function LogsSection({ app, processes }: { app: string; processes: Proces
   const queue = useRef<LogLine[]>([]);
   const pausedRef = useRef(false);
   pausedRef.current = paused;
-  const { data: replicas } = useLoad((signal) => api.formation.listReplicas({ app, processType }, { signal }), [app, processType]);
+  // The replicas to pick from, again whenever the formation changes (a scale, a rollout).
+  const { data: replicas } = useLoad((signal) => api.formation.listReplicas({ app, processType }, { signal }), [app, processType, processes]);
 
   useEffect(() => {
     const abort = new AbortController();

@@ -53,7 +53,7 @@ export function ErrorNote({ error }: { error: ConnectError | undefined }) {
   const violations = error.code === Code.InvalidArgument ? fieldViolations(error) : [];
   return (
     <div class="error" role="alert">
-      <strong>{Code[error.code]}</strong>
+      <strong>{Code[error.code]}:</strong>
       {violations.length === 0 ? (
         <span> {error.rawMessage}</span>
       ) : (
