@@ -2,7 +2,7 @@
 // services as separate processes): what a team does in the browser, with a
 // deploy from the CLI in the background showing up live.
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -18,6 +18,12 @@ import { freePort, startPlatformProcesses } from "./support/platform.js";
 import type { PlatformProcesses } from "./support/platform.js";
 import { publicApi } from "./support/public-api.js";
 import type { PublicApi } from "./support/public-api.js";
+
+// What the functions handed to page.evaluate see: the browser's globals (this program is typed for Node).
+declare const document: any;
+declare const window: any;
+declare const sessionStorage: any;
+declare const performance: any;
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -132,7 +138,7 @@ test.serial(
   async (t) => {
     const page = await openPage(t);
     const timing = await page.evaluate(() => {
-      const [navigation] = performance.getEntriesByType("navigation") as PerformanceNavigationTiming[];
+      const [navigation] = performance.getEntriesByType("navigation");
       return { loadMs: Math.round(navigation!.loadEventEnd), bytes: navigation!.transferSize };
     });
     t.log(`page load on loopback: ${timing.loadMs} ms`);
