@@ -17,6 +17,8 @@ export interface FormationEntry {
   health: HealthOverrides;
   /** Grows by one with each rolling restart of the type. */
   restartGeneration: number;
+  /** When `ps:restart` last restarted the type; on Kubernetes its pods' kubectl.kubernetes.io/restartedAt. */
+  restartedAt?: Date | null;
 }
 
 /** A validated change to one type's formation. */

@@ -234,3 +234,38 @@ test("on a cluster, image pull errors and OOM kills are the reasons ps shows", a
     ],
   );
 });
+
+test("on a cluster, ps:restart restarts the Deployment as kubectl rollout restart does: new pods, the old ones gone, progress as they become ready", async (t) => {
+  const { api, client, pods, deploy } = await setup(t);
+  await client.createApp({ team: "acme", name: "shop" });
+  await deploy("v1");
+  await client.updateFormation({ app: "shop", changes: [{ processType: "web", replicas: 2 }] });
+  await eventually(
+    async () =>
+      (await client.listReplicas({ app: "shop", processType: "web" })).replicas.filter((replica) => replica.ready).length === 2 &&
+      pods("app.kubernetes.io/component=web").length === 2
+        ? true
+        : undefined,
+    "two web pods",
+  );
+  const before = pods("app.kubernetes.io/component=web").map((pod) => pod.metadata.name as string);
+  const requested = Date.now();
+  const { rollout } = await client.restartProcess({ app: "shop", processType: "web" });
+  const restarted = await followRollout(client, "shop", rollout!.id);
+  t.is(restarted.rollout.state, RolloutState.SUCCEEDED, restarted.rollout.message);
+  const deployment = api.objects({ kind: "Deployment", namespace: NAMESPACE, name: processObjectName("shop", "web") })[0] as Json;
+  const restartedAt = Date.parse(deployment.spec.template.metadata.annotations["kubectl.kubernetes.io/restartedAt"]);
+  t.true(restartedAt >= requested - 1000 && restartedAt <= Date.now(), "the annotation holds the time of the restart");
+  const after = await eventually(async () => {
+    const live = pods("app.kubernetes.io/component=web");
+    return live.length === 2 && live.every((pod) => !before.includes(pod.metadata.name)) ? live.map((pod) => pod.metadata.name as string) : undefined;
+  }, "two new web pods, the old ones gone");
+  const healthy = restarted.events.filter((event) => event.kind === RolloutEventKind.REPLICA_HEALTHY).map((event) => event.replica);
+  t.deepEqual(healthy.sort(), [...after].sort(), "each new pod's readiness is a step of the restart");
+  t.true(restarted.events.some((event) => event.kind === RolloutEventKind.REPLICA_STOPPED && before.includes(event.replica)));
+  // Unchanged afterwards: the next passes apply the same annotation, so the Deployment does not roll again.
+  t.is(
+    (api.objects({ kind: "Deployment", namespace: NAMESPACE, name: processObjectName("shop", "web") })[0] as Json).metadata.generation,
+    deployment.metadata.generation,
+  );
+});

@@ -240,14 +240,20 @@ test("a rolling restart changes the pod template and nothing else", (t) => {
   const after = deploymentOf(
     appObjects(
       demoApp({
-        formation: ["web", "admin-web", "worker", "api-tcp"].map((type) => formationEntry(type, { replicas: 1, restartGeneration: type === "web" ? 1 : 0 })),
+        formation: ["web", "admin-web", "worker", "api-tcp"].map((type) =>
+          formationEntry(type, { replicas: 1, ...(type === "web" ? { restartGeneration: 1, restartedAt: new Date("2026-12-03T08:00:00Z") } : {}) }),
+        ),
       }),
       DEMO_SETTINGS,
     ),
     "web",
   );
-  t.is(before.spec!.template.metadata!.annotations!["berth.dev/restart-generation"], "0");
-  t.is(after.spec!.template.metadata!.annotations!["berth.dev/restart-generation"], "1");
+  t.is(before.spec!.template.metadata!.annotations, undefined);
+  t.deepEqual(
+    after.spec!.template.metadata!.annotations,
+    { "kubectl.kubernetes.io/restartedAt": "2026-12-03T08:00:00.000Z" },
+    "as kubectl rollout restart does",
+  );
   t.deepEqual({ ...after.spec!, template: undefined }, { ...before.spec!, template: undefined });
 });
 

@@ -108,7 +108,7 @@ export function createFormationHandlers(deps: SchedulerServiceDeps): FormationHa
         await requireNoRollout(tx, locked);
         const entry = (await listFormation(tx, app.name)).find((candidate) => candidate.processType === request.processType);
         if (entry === undefined) throw failedPrecondition(`"${request.processType}" has no formation yet`);
-        await saveFormationEntry(tx, app.name, { ...entry, restartGeneration: entry.restartGeneration + 1 });
+        await saveFormationEntry(tx, app.name, { ...entry, restartGeneration: entry.restartGeneration + 1, restartedAt: new Date() });
         const created = await insertRollout(tx, {
           id: newRolloutId(),
           app: app.name,

@@ -32,6 +32,7 @@ function toFormation(row: Record<string, any>): FormationRecord {
     memoryMb: row.memory_mb,
     health: row.health,
     restartGeneration: row.restart_generation,
+    restartedAt: row.restarted_at,
     lastAutoscale: row.last_autoscale,
   };
 }
@@ -55,9 +56,19 @@ export async function ensureFormationEntry(q: Queryable, app: string, processTyp
 /** Stores a type's formation entry. */
 export async function saveFormationEntry(q: Queryable, app: string, entry: FormationEntry): Promise<void> {
   await q.query(
-    `UPDATE formation SET replicas = $3, size = $4, cpu_millis = $5, memory_mb = $6, health = $7, restart_generation = $8
+    `UPDATE formation SET replicas = $3, size = $4, cpu_millis = $5, memory_mb = $6, health = $7, restart_generation = $8, restarted_at = $9
      WHERE app = $1 AND process_type = $2`,
-    [app, entry.processType, entry.replicas, entry.size, entry.cpuMillis, entry.memoryMb, JSON.stringify(entry.health), entry.restartGeneration],
+    [
+      app,
+      entry.processType,
+      entry.replicas,
+      entry.size,
+      entry.cpuMillis,
+      entry.memoryMb,
+      JSON.stringify(entry.health),
+      entry.restartGeneration,
+      entry.restartedAt ?? null,
+    ],
   );
 }
 

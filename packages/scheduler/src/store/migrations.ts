@@ -217,4 +217,11 @@ CREATE INDEX rollouts_uncounted ON rollouts (finished_at) WHERE NOT traffic_coun
 ALTER TABLE releases ADD COLUMN build_phase text NOT NULL DEFAULT 'none';
 `,
   },
+  {
+    id: 7,
+    name: "formation: when ps:restart last restarted a type",
+    sql: `
+ALTER TABLE formation ADD COLUMN restarted_at timestamptz;
+`,
+  },
 ];

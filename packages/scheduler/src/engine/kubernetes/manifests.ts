@@ -32,8 +32,8 @@ export const SCHEDULER_FIELD_MANAGER = "berth-scheduler";
 /** How long a finished release Job stays for its logs and as proof it ran, before Kubernetes collects it. */
 export const DEFAULT_RELEASE_JOB_TTL_SECONDS = 7 * 24 * 3600;
 
-/** The pod annotation whose change rolls a type's pods (a rolling restart). */
-export const RESTART_GENERATION_ANNOTATION = "berth.dev/restart-generation";
+/** The pod annotation whose change rolls a type's pods (a rolling restart): the one `kubectl rollout restart` sets. */
+export const RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt";
 
 /** How the scheduler's objects are shaped, beyond the app's own state. */
 export interface ManifestSettings {
@@ -327,7 +327,7 @@ function deploymentFor(input: AppManifestInput, processType: string, command: st
       template: {
         metadata: {
           labels,
-          annotations: { [RESTART_GENERATION_ANNOTATION]: String(entry.restartGeneration) },
+          ...(entry.restartedAt ? { annotations: { [RESTARTED_AT_ANNOTATION]: entry.restartedAt.toISOString() } } : {}),
         },
         spec: {
           // Apps get no API credentials and no Docker-link variables of every Service in the namespace.

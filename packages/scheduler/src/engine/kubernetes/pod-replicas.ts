@@ -3,7 +3,6 @@ import { LABEL, routingClassOf } from "@berth/kit";
 import { ReplicaState, RoutingClass } from "@berth/proto/type/v1/process";
 import type { ProcessEndpointSet } from "../../endpoints.js";
 import type { ObservedReplica, ReplicaRecord } from "../../store/replicas.js";
-import { RESTART_GENERATION_ANNOTATION } from "./manifests.js";
 
 /** Waiting reasons of a container whose image the node cannot get: it never starts until the reference is fixed. */
 const IMAGE_ERRORS = new Set(["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"]);
@@ -89,7 +88,6 @@ export function podReplicas(pods: readonly V1Pod[], zoneOfNode: (node: string) =
     const container = appContainer(pod);
     const node = pod.spec?.nodeName ?? "";
     const labels = pod.metadata?.labels ?? {};
-    const annotations = pod.metadata?.annotations ?? {};
     const port = pod.spec?.containers?.find((entry) => entry.name === processType)?.ports?.[0]?.containerPort ?? 0;
     return [
       {
@@ -98,7 +96,8 @@ export function podReplicas(pods: readonly V1Pod[], zoneOfNode: (node: string) =
         processType,
         index,
         releaseVersion: Number(labels[LABEL.version]?.replace(/^v/, "") ?? 0) || 0,
-        restartGeneration: Number(annotations[RESTART_GENERATION_ANNOTATION] ?? 0) || 0,
+        // The local engine's bookkeeping: on a cluster a restart is the restartedAt annotation, and the Deployment tracks it.
+        restartGeneration: 0,
         state: podState(pod),
         ready: podReady(pod),
         restarts: container?.restartCount ?? 0,
