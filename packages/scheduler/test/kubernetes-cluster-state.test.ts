@@ -72,7 +72,10 @@ test("on a cluster, ps shows the pods as replicas, ready counts follow readiness
   const replicas = await eventually(async () => {
     const { replicas: listed } = await client.listReplicas({ app: "shop" });
     // Scaling web past 1 adds its spread constraints: a new ReplicaSet rolls out, and the old pod goes.
-    return listed.length === 4 && listed.every((replica) => replica.ready) && pods("app.kubernetes.io/component=web").length === 3 ? listed : undefined;
+    const live = pods("app.kubernetes.io/component=web").map((pod) => pod.metadata.name as string);
+    const listedWeb = listed.filter((replica) => replica.processType === "web").map((replica) => replica.name);
+    const same = live.length === 3 && listedWeb.length === 3 && listedWeb.every((name) => live.includes(name));
+    return same && listed.length === 4 && listed.every((replica) => replica.ready) ? listed : undefined;
   }, "three web pods and a worker ready, and nothing else");
   const web = replicas.filter((replica) => replica.processType === "web");
   const livePods = pods("app.kubernetes.io/component=web");
@@ -165,7 +168,7 @@ test("on a cluster, logs tail the pods' logs and follow them, a new pod's from i
 });
 
 test("on a cluster, a crash-looping release shows CrashLoopBackOff in ps and the progress stream, and is rolled back", async (t) => {
-  const { api, client, pods, deploy } = await setup(t, {}, { BERTH_SCHEDULER_PROGRESS_DEADLINE_MS: "3000" });
+  const { api, client, pods, deploy } = await setup(t, {}, { BERTH_SCHEDULER_PROGRESS_DEADLINE_MS: "8000" });
   await client.createApp({ team: "acme", name: "shop" });
   await deploy("v1");
   api.setPodBehaviour((pod) =>

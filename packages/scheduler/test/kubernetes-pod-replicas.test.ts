@@ -46,6 +46,18 @@ const table: [string, V1Pod, ReplicaState, string][] = [
   ["ready", pod("a", { ready: true }), ReplicaState.UP, ""],
   ["started, not ready yet", pod("a"), ReplicaState.STARTING, ""],
   ["crash looping", pod("a", { status: crashed("Error") }), ReplicaState.CRASHED, "CrashLoopBackOff"],
+  [
+    "running again between two back-offs, not ready",
+    pod("a", { status: { restartCount: 2, lastState: { terminated: { exitCode: 1, reason: "Error" } } } }),
+    ReplicaState.STARTING,
+    "CrashLoopBackOff",
+  ],
+  [
+    "ready again after a crash",
+    pod("a", { ready: true, status: { restartCount: 2, lastState: { terminated: { exitCode: 1, reason: "Error" } } } }),
+    ReplicaState.UP,
+    "Error",
+  ],
   ["backing off after an OOM kill", pod("a", { status: crashed("OOMKilled") }), ReplicaState.CRASHED, "OOMKilled"],
   [
     "running again after an OOM kill",

@@ -190,10 +190,6 @@ export function createKubelet(cluster: Cluster, nodes: readonly FakeNode[], beha
       setContainers(status, pod, () => ({ state: { running: { startedAt: now() } }, started: true, ready: false, containerID: `fake://${runtime.uid}` }));
       setReady(status, false);
     });
-    for (const log of runtime.logs.values()) {
-      log.previous = log.current;
-      log.current = [];
-    }
     const [namespace, name] = splitKey(runtime.key);
     const pod = cluster.get(podKind, namespace, name);
     for (const container of pod ? containersOf(pod) : []) for (const text of behaviour.logs ?? []) appendLog(runtime, String(container.name), text);
@@ -251,7 +247,14 @@ export function createKubelet(cluster: Cluster, nodes: readonly FakeNode[], beha
       });
       setReady(status, false);
       if (!restart) status.phase = exitCode === 0 ? "Succeeded" : "Failed";
-      if (restart) after(runtime, timings.restartBackoffMs, () => runContainers(runtime, behaviour));
+      if (restart) {
+        // The ended container's log is the `previous` one from now on, through the back-off too, as a kubelet keeps it.
+        for (const log of runtime.logs.values()) {
+          log.previous = log.current;
+          log.current = [];
+        }
+        after(runtime, timings.restartBackoffMs, () => runContainers(runtime, behaviour));
+      }
     });
   };
 

@@ -281,8 +281,11 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
       if (rollout === undefined || target === undefined) return { state: "converged" };
       const ended = outcomes.get(app.name);
       if (ended?.key === watchKey(rollout)) {
-        outcomes.delete(app.name);
         const { outcome } = ended;
+        // The Deployments' watch can be ahead of the pods' one: the rollout ends once its pods' readiness is recorded too.
+        const podsBehind = replicas?.some((replica) => !replica.ready && replica.state !== ReplicaState.STOPPING);
+        if (outcome.state === "converged" && podsBehind) return { state: "progressing" };
+        outcomes.delete(app.name);
         return outcome.state === "stalled" && outcome.stall !== undefined
           ? { ...outcome, stall: await explainStall(namespace, outcome.stall, replicas, target.version) }
           : outcome;

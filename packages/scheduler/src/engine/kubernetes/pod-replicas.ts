@@ -30,7 +30,8 @@ export function podReady(pod: V1Pod): boolean {
 
 /**
  * Why the pod is not running as it should, in Kubernetes' own words:
- * `CrashLoopBackOff`, `OOMKilled` (also while it backs off after one),
+ * `CrashLoopBackOff` (also while it runs again between two back-offs),
+ * `OOMKilled` (also while it backs off after one),
  * `ErrImagePull`/`ImagePullBackOff`; else how its last container ended
  * (e.g. `Error`), or empty.
  */
@@ -40,6 +41,9 @@ export function podReason(pod: V1Pod): string {
   const lastEnd = status?.lastState?.terminated?.reason ?? status?.state?.terminated?.reason;
   if (waiting === "CrashLoopBackOff") return lastEnd === "OOMKilled" ? "OOMKilled" : waiting;
   if (waiting !== undefined && IMAGE_ERRORS.has(waiting)) return waiting;
+  // Started again after failing and not ready (yet): still in the kubelet's back-off, which grows with each crash.
+  const failedBefore = (status?.lastState?.terminated?.exitCode ?? 0) !== 0 && lastEnd !== "OOMKilled";
+  if (failedBefore && (status?.restartCount ?? 0) > 0 && !podReady(pod)) return "CrashLoopBackOff";
   return lastEnd ?? "";
 }
 
