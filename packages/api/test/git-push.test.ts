@@ -1,10 +1,9 @@
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import * as http from "node:http";
 import { join } from "node:path";
 import test from "ava";
 import { ReleaseStatus } from "@berth/proto/type/v1/release";
-import { createGitRepository } from "./support/git-repository.js";
+import { createGitRepository, nodeAppFiles } from "./support/git-repository.js";
 import { startPlatformHarness } from "./support/platform-harness.js";
 
 // Pushes with the real git client to the API's remote, in front of the real scheduler and router.
@@ -138,37 +137,14 @@ test("the git remote refuses a missing or wrong token with a challenge, another 
   t.is(answer, 401);
 });
 
-/** A Node app whose build script writes what it serves; `npm start` (no Procfile) serves it with its dependency's help. */
-function nodeApp(build: string, message: string): Record<string, string> {
-  return {
-    "package.json": JSON.stringify({
-      name: "shop",
-      version: "1.0.0",
-      scripts: { build, start: "node server.js" },
-      dependencies: { greeting: "file:vendor/greeting" },
-    }),
-    "server.js": `const http = require("node:http");
-const body = require("greeting")(require("node:fs").readFileSync("built.txt", "utf8"));
-http.createServer((request, response) => response.end(body)).listen(Number(process.env.PORT), process.env.HOST);
-`,
-    "message.txt": message,
-  };
-}
-
 test("a Node source is built before its release (npm ci, the build script), with its output in the push and node_modules cached; a broken build refuses the push", async (t) => {
   const h = await startPlatformHarness(t);
   const { token, clients } = await h.team("acme");
   await clients.apps.createApp({ name: "shop" });
   const repo = await createGitRepository(t);
   await repo.git("remote", "add", "berth", `http://berth:${token}@${new URL(h.api.url).host}/git/shop.git`);
-  mkdirSync(join(repo.dir, "vendor", "greeting"), { recursive: true });
-  writeFileSync(join(repo.dir, "vendor", "greeting", "package.json"), JSON.stringify({ name: "greeting", version: "1.0.0", main: "index.js" }));
-  writeFileSync(join(repo.dir, "vendor", "greeting", "index.js"), 'module.exports = (text) => "hello " + text;\n');
   const build = "echo compiling; cp message.txt built.txt";
-  writeFileSync(join(repo.dir, "package.json"), nodeApp(build, "")["package.json"]!);
-  execFileSync("npm", ["install", "--package-lock-only", "--offline", "--ignore-scripts", "--no-audit", "--no-fund"], { cwd: repo.dir, stdio: "ignore" });
-
-  await repo.commit(nodeApp(build, "first"), "first");
+  await repo.commit(nodeAppFiles(repo, build, "first"), "first");
   const first = await repo.git("push", "berth", "main");
   t.is(first.code, 0, first.stderr);
   t.regex(first.stderr, /remote: +build started/);
@@ -191,8 +167,7 @@ test("a Node source is built before its release (npm ci, the build script), with
   t.deepEqual(await get(h.router.proxyHttpPort, "shop.berth.localhost"), { status: 200, body: "hello second" });
 
   // A build that fails refuses the push; v2 keeps serving.
-  writeFileSync(join(repo.dir, "package.json"), nodeApp("echo 'src/app.ts(1,1): error TS1005'; exit 2", "")["package.json"]!);
-  await repo.commit({ "message.txt": "third" }, "broken build");
+  await repo.commit(nodeAppFiles(repo, "echo 'src/app.ts(1,1): error TS1005'; exit 2", "third"), "broken build");
   const broken = await repo.git("push", "berth", "main");
   t.not(broken.code, 0);
   t.regex(broken.stderr, /remote: +\| src\/app\.ts\(1,1\): error TS1005/);

@@ -8,3 +8,5 @@ export type { ApiHarness, ApiHarnessOptions } from "./api-harness.js";
 export { mutatingCalls } from "./peer-stand-ins.js";
 export { DEMO_DIR, deployDirectory, followRolloutThroughApi, startPlatformHarness, uploadDirectory } from "./platform-harness.js";
 export type { PlatformHarness, PlatformHarnessOptions } from "./platform-harness.js";
+export { createGitRepository, nodeAppFiles } from "./git-repository.js";
+export type { GitOutcome, GitRepository } from "./git-repository.js";
