@@ -5,6 +5,7 @@ import type { ApplyObjectSetResult, Logger } from "@berth/kit";
 import type { ReleaseTaskResult } from "../engine.js";
 import { appHistoryPruneScopes, appObjects, appPruneScopes, namespaceOf, releaseJobFor, teamNamespaceObject } from "./manifests.js";
 import type { AppManifestInput, AppScope, ManifestSettings } from "./manifests.js";
+import { pruneReleaseSecrets } from "./release-secrets.js";
 import { deploymentRollout, jobOutcome } from "./rollout-status.js";
 import type { JobOutcome } from "./rollout-status.js";
 
@@ -62,7 +63,8 @@ export interface KubernetesDeployer {
   /**
    * Applies the team's namespace (once per run), then the
    * app's config Secret, Deployments, Services, PDBs and HPAs, and prunes
-   * those it no longer has. Refuses, before applying anything, when an
+   * those it no longer has, and the config Secrets of releases nothing can
+   * bring back (pruneReleaseSecrets). Refuses, before applying anything, when an
    * object of that name exists and belongs to another app or to no berth app.
    */
   applyApp(input: AppManifestInput): Promise<ApplyObjectSetResult>;
@@ -283,12 +285,9 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
       await prepareTeam(input.team);
       await refuseForeignObjects(input.release.app, objects);
       await handOverAutoscaledReplicas(objects);
-      const result = await applyObjectSet({
-        client,
-        fieldManager,
-        objects,
-        prune: appPruneScopes({ app: input.release.app, namespace: namespaceOf(input.team, settings) }, settings),
-      });
+      const scope = { app: input.release.app, namespace: namespaceOf(input.team, settings) };
+      const result = await applyObjectSet({ client, fieldManager, objects, prune: appPruneScopes(scope, settings) });
+      for (const name of await pruneReleaseSecrets(client, scope, input.release.version, settings)) result.pruned.push(`Secret/${scope.namespace}/${name}`);
       if (result.applied.length + result.pruned.length > 0)
         logger.info("app objects applied", { app: input.release.app, applied: result.applied, pruned: result.pruned });
       return result;

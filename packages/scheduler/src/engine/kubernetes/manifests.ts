@@ -29,6 +29,9 @@ import type { ReleaseRecord } from "../../store/releases.js";
 /** The field manager of the scheduler's server-side applies, and its app.kubernetes.io/managed-by label. */
 export const SCHEDULER_FIELD_MANAGER = "berth-scheduler";
 
+/** The old ReplicaSets each Deployment keeps (for `kubectl rollout undo`); their releases keep their config Secrets. */
+export const REVISION_HISTORY_LIMIT = 5;
+
 /** How long a finished release Job stays for its logs and as proof it ran, before Kubernetes collects it. */
 export const DEFAULT_RELEASE_JOB_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -115,8 +118,9 @@ export function appPruneScopes(scope: AppScope, settings: Pick<ManifestSettings,
 
 /**
  * What deleting the app removes besides `appPruneScopes`: its release Jobs
- * and its config Secrets (kept while the app lives, so a rollback or an old
- * ReplicaSet's new pod still finds its release's configuration).
+ * and its config Secrets (while the app lives, those of recent releases stay
+ * so an old ReplicaSet's new pod still finds its release's configuration:
+ * see pruneReleaseSecrets).
  */
 export function appHistoryPruneScopes(scope: AppScope, settings: Pick<ManifestSettings, "managedBy">): PruneScope[] {
   const selector = labelSelector({ [LABEL.name]: scope.app, [LABEL.managedBy]: settings.managedBy });
@@ -323,7 +327,7 @@ function deploymentFor(input: AppManifestInput, processType: string, command: st
       strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: `${settings.maxSurgePercent}%`, maxUnavailable: 0 } },
       minReadySeconds,
       progressDeadlineSeconds: Math.max(seconds(settings.progressDeadlineMs), minReadySeconds + 1),
-      revisionHistoryLimit: 5,
+      revisionHistoryLimit: REVISION_HISTORY_LIMIT,
       template: {
         metadata: {
           labels,
