@@ -7,8 +7,10 @@
  * and its children; the demo app's own replicas are left out) idle, and after
  * a deploy of the demo app.
  *
- *   npx tsx bench/npm-start.ts [rounds, default 1]
+ *   npx tsx bench/npm-start.ts [rounds, default 1]   (BENCH_NPM_START_PGLITE=0: without PGlite)
  *
+ * Also beside the same platform run from its TypeScript sources through tsx
+ * (how `npm start` ran before it ran the bundle built at install).
  * PGlite runs from a git worktree of the last commit that had it (found in
  * the history; made under the temporary directory and given its own
  * `npm ci` on first use), or from BERTH_BENCH_PGLITE_CHECKOUT. Targets for
@@ -120,12 +122,18 @@ async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
   }
 }
 
-/** One `npm start` in `checkout` on `dataDir`: its figures, then a clean stop (Ctrl-C to its process group). */
-async function measureStart(checkout: string, dataDir: string, app: string): Promise<Figures> {
+/** How a variant starts: `npm start` in a checkout, or another npm command in this one. */
+interface Variant {
+  cwd: string;
+  npmArgs: string[];
+}
+
+/** One start of `variant` on `dataDir`: its figures, then a clean stop (Ctrl-C to its process group). */
+async function measureStart(variant: Variant, dataDir: string, app: string): Promise<Figures> {
   const { env, urls } = await platformEnvironment(dataDir);
   Object.assign(env, { BERTH_ADMIN_TOKEN: ADMIN_TOKEN, BERTH_ROUTER_HTTP_PORT: "0", BERTH_ROUTER_HTTPS_PORT: "0", BERTH_LOG_LEVEL: "warn" });
   const startedAt = performance.now();
-  const child = spawn("npm", ["start"], { cwd: checkout, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"], detached: true });
+  const child = spawn("npm", variant.npmArgs, { cwd: variant.cwd, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"], detached: true });
   try {
     await waitHealthy(urls.api, child);
     const healthMs = Math.round(performance.now() - startedAt);
@@ -145,19 +153,26 @@ async function measureStart(checkout: string, dataDir: string, app: string): Pro
   }
 }
 
-const stores = { pglite: pgliteCheckout(), embedded: root };
+// `npm start` runs the bundle `npm install` built; "embedded, tsx" is the same platform run from its
+// TypeScript sources through tsx, as `npm start` did before. BENCH_NPM_START_PGLITE=0 leaves PGlite out.
+const withPglite = process.env.BENCH_NPM_START_PGLITE !== "0";
+const variants: Record<string, Variant> = {
+  ...(withPglite ? { pglite: { cwd: pgliteCheckout(), npmArgs: ["start"] } } : {}),
+  "embedded, tsx": { cwd: root, npmArgs: ["exec", "--", "node", "--import", "tsx", "packages/platform/src/main.ts"] },
+  embedded: { cwd: root, npmArgs: ["start"] },
+};
 const results: Record<string, Figures[]> = {};
 const record = (key: string, figures: Figures) => {
   results[key] ??= [];
   results[key].push(figures);
 };
 for (let round = 0; round < rounds; round++) {
-  // Alternating, so that both stores see the same machine load.
-  for (const [store, checkout] of Object.entries(stores)) {
-    const dataDir = mkdtempSync(join(tmpdir(), `berth-bench-${store}-`));
+  // Alternating, so that every variant sees the same machine load.
+  for (const [name, variant] of Object.entries(variants)) {
+    const dataDir = mkdtempSync(join(tmpdir(), "berth-bench-npm-start-"));
     try {
-      record(`${store} first start`, await measureStart(checkout, dataDir, "shop"));
-      record(`${store} second start`, await measureStart(checkout, dataDir, "shop"));
+      record(`${name} first start`, await measureStart(variant, dataDir, "shop"));
+      record(`${name} second start`, await measureStart(variant, dataDir, "shop"));
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
@@ -165,7 +180,9 @@ for (let round = 0; round < rounds; round++) {
 }
 
 const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-console.log(`npm-start: ${rounds} round(s), median; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}; PGlite from ${stores.pglite}`);
+console.log(
+  `npm-start: ${rounds} round(s), median; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}${withPglite ? `; PGlite from ${variants.pglite!.cwd}` : ""}`,
+);
 console.log("start                      health (ms)   idle RSS (MB)   after deploy RSS (MB)");
 for (const [key, figures] of Object.entries(results)) {
   const health = median(figures.map((f) => f.healthMs));
@@ -173,11 +190,15 @@ for (const [key, figures] of Object.entries(results)) {
   const deployed = median(figures.map((f) => f.deployedMb));
   console.log(`${key.padEnd(26)} ${String(health).padStart(11)}   ${String(idle).padStart(13)}   ${String(deployed).padStart(21)}`);
 }
-for (const kind of ["first start", "second start"]) {
-  const pglite = results[`pglite ${kind}`]!;
-  const embedded = results[`embedded ${kind}`]!;
-  const ratio = (pick: (f: Figures) => number) => (median(embedded.map(pick)) / median(pglite.map(pick))).toFixed(2);
-  console.log(`embedded / pglite, ${kind}: health ${ratio((f) => f.healthMs)}, idle RSS ${ratio((f) => f.idleMb)}, after deploy ${ratio((f) => f.deployedMb)}`);
+for (const baseline of Object.keys(variants).filter((name) => name !== "embedded")) {
+  for (const kind of ["first start", "second start"]) {
+    const base = results[`${baseline} ${kind}`]!;
+    const embedded = results[`embedded ${kind}`]!;
+    const ratio = (pick: (f: Figures) => number) => (median(embedded.map(pick)) / median(base.map(pick))).toFixed(2);
+    console.log(
+      `embedded / ${baseline}, ${kind}: health ${ratio((f) => f.healthMs)}, idle RSS ${ratio((f) => f.idleMb)}, after deploy ${ratio((f) => f.deployedMb)}`,
+    );
+  }
 }
 const firstEmbedded = results["embedded first start"]!;
 console.log(

@@ -21,7 +21,6 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { RouterConfig } from "./config.js";
 import { startEndpointFeed } from "./endpoint-feed.js";
 import type { EndpointGeneration } from "./endpoint-feed.js";
-import { createIngressEngine } from "./engine/kubernetes/ingress-engine.js";
 import { createLocalRoutingEngine } from "./engine/local-engine.js";
 import type { RoutingEngine } from "./engine/routing-engine.js";
 import { startDataPlane } from "./proxy/data-plane.js";
@@ -180,6 +179,8 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): 
     } else {
       // Like the scheduler's: the given KubeConfig, else KUBECONFIG, else in-cluster credentials or ~/.kube/config.
       const kubeConfig = deps.kubeConfig ?? (await loadKubeConfig(config.kubernetes.kubeconfigPath));
+      // Loaded only here: the Kubernetes client costs a process about 80 MB.
+      const { createIngressEngine } = await import("./engine/kubernetes/ingress-engine.js");
       const ingresses = createIngressEngine({ kubeConfig, ...config.kubernetes, store, logger: logger.child({ component: "ingress" }) });
       closers.push(() => ingresses.close?.());
       engine = ingresses;

@@ -1,4 +1,3 @@
-import { KubernetesObjectApi, Watch } from "@kubernetes/client-node";
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "../logger.js";
 
@@ -54,8 +53,11 @@ function keyOf(selection: CollectionSelection, object: KubernetesObject): string
  * retry with backoff. Event-driven: nothing polls.
  */
 export function watchCollection(options: WatchCollectionOptions): CollectionWatch {
-  const client = KubernetesObjectApi.makeApiClient(options.kubeConfig);
-  const watch = new Watch(options.kubeConfig);
+  // Loaded on first use: the client costs a process about 80 MB, and only the kubernetes engines watch.
+  const clients = import("@kubernetes/client-node").then(({ KubernetesObjectApi, Watch }) => ({
+    client: KubernetesObjectApi.makeApiClient(options.kubeConfig),
+    watch: new Watch(options.kubeConfig),
+  }));
   const objects = new Map<string, KubernetesObject>();
   const path = collectionPath(options);
   const firstRetryMs = options.retryMs ?? 500;
@@ -65,6 +67,7 @@ export function watchCollection(options: WatchCollectionOptions): CollectionWatc
   let wakeRetry: (() => void) | undefined;
 
   async function list(): Promise<string> {
+    const { client } = await clients;
     const result = await client.list(
       options.apiVersion,
       options.kind,
@@ -116,10 +119,12 @@ export function watchCollection(options: WatchCollectionOptions): CollectionWatc
         else resolve(heard);
       };
       const query = { resourceVersion: from, allowWatchBookmarks: true, labelSelector: options.labelSelector, fieldSelector: options.fieldSelector };
-      watch.watch(path, query, onEvent, onDone).then((controller) => {
-        active = controller;
-        if (stopped) controller.abort();
-      }, reject);
+      clients
+        .then(({ watch }) => watch.watch(path, query, onEvent, onDone))
+        .then((controller) => {
+          active = controller;
+          if (stopped) controller.abort();
+        }, reject);
     });
   }
 
