@@ -33,7 +33,7 @@ export interface RouterConfig extends CommonConfig {
     redirectHttps: boolean;
     /** How long a request waits for a healthy replica before a 503. */
     replicaWaitMs: number;
-    /** How long a removed replica's open connections (WebSockets) may stay. */
+    /** How long a removed replica's open WebSockets may stay, until the scheduler sends its own drain timeout. */
     drainTimeoutMs: number;
     /** How often the requests counted per app, process type and release are reported to the scheduler. */
     trafficReportMs: number;

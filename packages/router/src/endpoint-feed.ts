@@ -9,6 +9,8 @@ export interface EndpointGeneration {
   generation: bigint;
   snapshot: boolean;
   processes: ProcessEndpointsUpdate[];
+  /** The scheduler's drain timeout; 0 from a scheduler that does not send it. */
+  drainTimeoutMs: number;
 }
 
 /** Options of startEndpointFeed. */
@@ -66,6 +68,7 @@ export function startEndpointFeed(options: EndpointFeedOptions): EndpointFeed {
       await options.apply({
         generation: message.generation,
         snapshot: message.snapshot && !staleSnapshot,
+        drainTimeoutMs: message.drainTimeoutMs,
         processes: message.processes.map((process) => ({
           team: process.team,
           app: process.app,

@@ -299,6 +299,7 @@ async function applyGeneration(
   },
 ): Promise<void> {
   const { store, routes, dataPlane } = parts;
+  if (dataPlane && generation.drainTimeoutMs > 0) dataPlane.setDrainTimeout(generation.drainTimeoutMs);
   if (dataPlane) dataPlane.applyEndpoints(generation.processes, generation.snapshot);
   else routes.applyEndpoints(generation.processes, generation.snapshot);
   let changed = false;

@@ -166,7 +166,7 @@ test("WebSocket upgrades are tunnelled to the replica", async (t) => {
   t.is(await echo(socket, "hello over the tunnel"), "hello over the tunnel");
 });
 
-test("a removed replica keeps its open WebSocket, and is reported drained once it closes", async (t) => {
+test("a removed replica keeps its open WebSocket and is reported drained at once, so that it can be told to stop and close it itself", async (t) => {
   const first = await startUpstream("web-1");
   const second = await startUpstream("web-2");
   const plane = await startTestDataPlane();
@@ -179,17 +179,16 @@ test("a removed replica keeps its open WebSocket, and is reported drained once i
   const { socket } = await openUpgrade(plane.httpPort, "shop.berth.localhost");
   plane.setEndpoints("web", [second.endpoint()]);
   t.deepEqual(plane.draining(), ["web-1"]);
-  t.deepEqual(plane.drained, []);
+  t.deepEqual(plane.drained, ["web-1"], "only a WebSocket is left: nothing in flight keeps the replica from its SIGTERM");
   t.is(await echo(socket, "still here"), "still here", "the WebSocket survives the route change");
   t.is((await request(plane.httpPort, "shop.berth.localhost")).body, "web-2 GET /", "new requests go to the new replica");
   socket.end();
   await once(socket, "close");
-  while (plane.drained.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
-  t.deepEqual(plane.drained, ["web-1"]);
-  t.deepEqual(plane.draining(), []);
+  while (plane.draining().length > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.deepEqual(plane.drained, ["web-1"], "reported once");
 });
 
-test("a draining replica's WebSockets are cut when the drain timeout passes", async (t) => {
+test("a draining replica's WebSockets end with a 1001 close frame when the drain timeout passes", async (t) => {
   const first = await startUpstream("web-1");
   const plane = await startTestDataPlane({ drainTimeoutMs: 300 });
   t.teardown(async () => {
@@ -198,8 +197,13 @@ test("a draining replica's WebSockets are cut when the drain timeout passes", as
   });
   plane.setEndpoints("web", [first.endpoint()]);
   const { socket } = await openUpgrade(plane.httpPort, "shop.berth.localhost");
+  const received: Buffer[] = [];
+  socket.on("data", (chunk: Buffer) => received.push(chunk));
   plane.setEndpoints("web", []);
   await once(socket, "close");
+  const closing = Buffer.concat(received);
+  t.is(closing[0], 0x88, "a close frame");
+  t.is(closing.readUInt16BE(2), 1001, "going away");
   while (plane.drained.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
   t.deepEqual(plane.drained, ["web-1"]);
 });

@@ -126,7 +126,13 @@ export async function createEndpointHub(options: {
     }
     for (const key of removedKeys) sets.delete(key);
     generation = next;
-    const message = create(WatchEndpointsResponseSchema, { generation: BigInt(next), snapshot: false, processes: changed, epoch });
+    const message = create(WatchEndpointsResponseSchema, {
+      generation: BigInt(next),
+      snapshot: false,
+      processes: changed,
+      epoch,
+      drainTimeoutMs: options.drainTimeoutMs,
+    });
     for (const subscriber of subscribers) subscriber.push(message);
     return next;
   }
@@ -184,7 +190,13 @@ export async function createEndpointHub(options: {
 
     watch(name, signal) {
       const queue: WatchEndpointsResponse[] = [
-        create(WatchEndpointsResponseSchema, { generation: BigInt(generation), snapshot: true, processes: [...sets.values()], epoch }),
+        create(WatchEndpointsResponseSchema, {
+          generation: BigInt(generation),
+          snapshot: true,
+          processes: [...sets.values()],
+          epoch,
+          drainTimeoutMs: options.drainTimeoutMs,
+        }),
       ];
       let wake: (() => void) | undefined;
       const subscriber: Subscriber = {

@@ -38,6 +38,8 @@ export interface DataPlane {
   applyEndpoints(updates: readonly ProcessEndpointsUpdate[], snapshot: boolean): void;
   /** Replicas removed from the table that still have connections. */
   draining(): string[];
+  /** How long removed replicas keep their WebSockets from now on. */
+  setDrainTimeout(ms: number): void;
   /** The requests answered per app, process type and release. */
   readonly traffic: TrafficCounter;
   close(): Promise<void>;
@@ -80,6 +82,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
       pools.apply(options.routes.applyEndpoints(updates, snapshot));
     },
     draining: () => pools.draining(),
+    setDrainTimeout: (ms) => pools.setDrainTimeout(ms),
     traffic,
     async close() {
       await server.close();

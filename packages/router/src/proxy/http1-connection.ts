@@ -17,6 +17,7 @@ import {
 import type { LocalResponse } from "./pages.js";
 import type { Lease, UpstreamConnection, UpstreamHandler, UpstreamPool } from "./upstream-pool.js";
 import type { TrafficCounter } from "./traffic-counter.js";
+import { closeFrame, GOING_AWAY, WebSocketFrames } from "./websocket-frames.js";
 import type { UpstreamPools } from "./upstream-pools.js";
 
 /** What every client connection of the proxy shares. */
@@ -46,6 +47,8 @@ const PENDING_BODY_LIMIT = 64 * 1024;
 const REFUSED_BACKOFF_MS = 1000;
 // While every replica refuses, retry this often until the replica wait runs out.
 const REFUSED_RETRY_MS = 250;
+// At the drain timeout, how long a WebSocket may take to reach the end of the frame it is sending.
+const FRAME_END_WAIT_MS = 2000;
 
 const enum Phase {
   Idle,
@@ -102,6 +105,10 @@ class ClientConnection implements UpstreamHandler, Lease {
   private responseBuffer: Buffer | null = null;
   private responseStarted = false;
   private responseStatus = 0;
+  /** The replica's frames on a WebSocket tunnel, so that it is ended between two of them. */
+  private frames: WebSocketFrames | null = null;
+  /** The drain timeout passed: the tunnel ends at the next frame boundary. */
+  private tunnelEnding = false;
   private responseFraming = Framing.None;
   private responseRemaining = 0;
   private responseScanner: ChunkedScanner | null = null;
@@ -254,6 +261,7 @@ class ClientConnection implements UpstreamHandler, Lease {
 
   /** Lease: the drain timeout of the replica passed. */
   abort(): void {
+    if (this.phase === Phase.Tunnel && this.frames && !this.frames.closeSeen) return this.endTunnelGracefully();
     if (this.phase === Phase.Connecting || this.phase === Phase.Forwarding) this.countFailure();
     this.socket.destroy();
     this.dropUpstream();
@@ -349,7 +357,9 @@ class ClientConnection implements UpstreamHandler, Lease {
     if (this.phase === Phase.Tunnel) {
       pool.unhold(this);
       this.pool = null;
-      this.socket.end();
+      // A replica that went away without closing its WebSocket: the client still learns why, when a frame was not cut.
+      if (this.frames && !this.frames.closeSeen && this.frames.atBoundary) this.socket.end(closeFrame(GOING_AWAY, "the replica went away"));
+      else this.socket.end();
       return;
     }
     if (!upstream.connected) {
@@ -393,6 +403,14 @@ class ClientConnection implements UpstreamHandler, Lease {
 
   onUpstreamData(chunk: Buffer): void {
     if (this.phase === Phase.Tunnel) {
+      if (this.frames) {
+        const boundary = this.frames.scan(chunk, this.tunnelEnding);
+        if (this.tunnelEnding && boundary >= 0) {
+          if (boundary > 0) this.socket.write(chunk.subarray(0, boundary));
+          this.sendGoingAway();
+          return;
+        }
+      }
       if (!this.socket.write(chunk)) this.upstream?.socket.pause();
       return;
     }
@@ -509,6 +527,8 @@ class ClientConnection implements UpstreamHandler, Lease {
     if (this.target) this.core.traffic.answered(this.target, this.release, 101);
     this.counted = true;
     this.phase = Phase.Tunnel;
+    if (this.head?.websocket) this.frames = new WebSocketFrames();
+    this.pool?.tunnel(this);
     this.socket.setTimeout(0);
     const upstream = this.upstream;
     if (this.buffered && upstream) {
@@ -516,6 +536,28 @@ class ClientConnection implements UpstreamHandler, Lease {
       this.buffered = null;
     }
     this.socket.resume();
+  }
+
+  /**
+   * Ends a WebSocket whose replica's drain timeout passed with a close frame
+   * (1001) at the next frame boundary, so that the client sees a clean close
+   * it can reconnect from rather than a cut connection (1006).
+   */
+  private endTunnelGracefully(): void {
+    if (this.tunnelEnding) return;
+    this.tunnelEnding = true;
+    if (this.frames!.atBoundary) return this.sendGoingAway();
+    // The replica is in the middle of a frame: let it finish that frame, not forever.
+    this.upstream?.socket.resume();
+    setTimeout(() => this.socket.destroy(), FRAME_END_WAIT_MS).unref();
+  }
+
+  private sendGoingAway(): void {
+    this.phase = Phase.Closed;
+    this.socket.end(closeFrame(GOING_AWAY, "the replica is shutting down"));
+    this.dropUpstream();
+    // A client that does not answer the close frame is not waited for.
+    setTimeout(() => this.socket.destroy(), FRAME_END_WAIT_MS).unref();
   }
 
   private finish(): void {

@@ -31,6 +31,8 @@ export interface RequestHead {
   keepAlive: boolean;
   /** A protocol upgrade (WebSocket) was asked for. */
   upgrade: boolean;
+  /** The upgrade asked for is to WebSocket: the tunnel carries its frames. */
+  websocket: boolean;
   /** The header lines to forward, each ending in CRLF, hop-by-hop and X-Forwarded-* removed. */
   forwardedLines: string;
   /** The X-Forwarded-For the client sent, extended rather than replaced. */
@@ -162,6 +164,12 @@ export function parseRequestHead(text: string): RequestHead {
     chunked,
     keepAlive,
     upgrade,
+    websocket:
+      upgrade &&
+      upgradeHeader
+        .toLowerCase()
+        .split(",")
+        .some((protocol) => protocol.trim() === "websocket"),
     forwardedLines: lines,
     forwardedFor,
   };

@@ -61,8 +61,10 @@ export class UpstreamConnection {
 export class UpstreamPool {
   private readonly idle: UpstreamConnection[] = [];
   private readonly leases = new Set<Lease>();
+  /** The leases that are WebSocket (or other upgraded) tunnels. */
+  private readonly tunnels = new Set<Lease>();
   private agentInstance: http.Agent | undefined;
-  private retiredListener: (() => void) | undefined;
+  private retirement: { onQuiet: (() => void) | undefined; onEmpty: () => void } | undefined;
   /** Until when the balancer avoids this replica after it refused a connection. */
   refusedUntil = 0;
 
@@ -78,7 +80,7 @@ export class UpstreamPool {
 
   /** Whether the replica left the route table and is waiting for its work to end. */
   get retiring(): boolean {
-    return this.retiredListener !== undefined;
+    return this.retirement !== undefined;
   }
 
   /**
@@ -147,24 +149,33 @@ export class UpstreamPool {
     this.leases.add(lease);
   }
 
+  /** A lease became a tunnel: it no longer keeps the replica from being told to stop. */
+  tunnel(lease: Lease): void {
+    if (!this.leases.has(lease)) return;
+    this.tunnels.add(lease);
+    this.checkRetired();
+  }
+
   /** Ends a lease taken with `hold`. */
   unhold(lease: Lease): void {
+    this.tunnels.delete(lease);
     if (this.leases.delete(lease)) this.checkRetired();
   }
 
   /**
-   * The replica left the route table: close idle connections now and call
-   * `onRetired` once the last lease ends.
+   * The replica left the route table: close idle connections now, call
+   * `onQuiet` once no request is in flight (tunnels may stay: the replica
+   * closes them itself once told to stop) and `onEmpty` once the last lease ends.
    */
-  retire(onRetired: () => void): void {
-    this.retiredListener = onRetired;
+  retire(onQuiet: () => void, onEmpty: () => void): void {
+    this.retirement = { onQuiet, onEmpty };
     this.closeIdle();
     this.checkRetired();
   }
 
   /** The replica came back before it was retired. */
   revive(): void {
-    this.retiredListener = undefined;
+    this.retirement = undefined;
   }
 
   /** Ends every lease at once: the drain timeout passed. */
@@ -185,10 +196,14 @@ export class UpstreamPool {
   }
 
   private checkRetired(): void {
-    if (this.retiredListener && this.leases.size === 0) {
-      const listener = this.retiredListener;
-      this.retiredListener = undefined;
-      listener();
+    const retirement = this.retirement;
+    if (retirement === undefined || this.leases.size > this.tunnels.size) return;
+    const onQuiet = retirement.onQuiet;
+    retirement.onQuiet = undefined;
+    onQuiet?.();
+    if (this.leases.size === 0 && this.retirement === retirement) {
+      this.retirement = undefined;
+      retirement.onEmpty();
     }
   }
 }

@@ -5,9 +5,9 @@ import { UpstreamPool } from "./upstream-pool.js";
 export interface UpstreamPoolsOptions {
   /** Idle keep-alive connections to replicas are closed after this long (below the replicas' own timeout). */
   idleTimeoutMs: number;
-  /** A removed replica's open connections (WebSockets) are cut after this long. */
+  /** A removed replica's open WebSockets are closed after this long (until the scheduler says otherwise). */
   drainTimeoutMs: number;
-  /** Called when removed replicas have no connection left. */
+  /** Called when removed replicas have no request in flight left (open WebSockets aside). */
   onDrained(replicas: string[]): void;
 }
 
@@ -24,6 +24,8 @@ export interface UpstreamPools {
   apply(change: RouteTableChange): void;
   /** Replicas still draining. */
   draining(): string[];
+  /** The drain timeout of replicas removed from now on (the scheduler's). */
+  setDrainTimeout(ms: number): void;
   close(): void;
 }
 
@@ -31,6 +33,7 @@ export interface UpstreamPools {
 export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPools {
   const pools = new Map<string, UpstreamPool>();
   const drainTimers = new Map<string, NodeJS.Timeout>();
+  let drainTimeoutMs = options.drainTimeoutMs;
   const sweeper = setInterval(
     () => {
       for (const pool of pools.values()) pool.sweep();
@@ -95,16 +98,23 @@ export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPool
           options.onDrained([upstream.replica]);
           continue;
         }
-        const timer = setTimeout(() => pool.abortAll(), options.drainTimeoutMs);
+        const timer = setTimeout(() => pool.abortAll(), drainTimeoutMs);
         timer.unref();
         drainTimers.set(upstream.id, timer);
-        pool.retire(() => {
-          clearTimeout(drainTimers.get(upstream.id));
-          drainTimers.delete(upstream.id);
-          if (pools.get(upstream.id) === pool) pools.delete(upstream.id);
-          options.onDrained([upstream.replica]);
-        });
+        pool.retire(
+          // The scheduler may now tell the replica to stop: its WebSockets stay open so that it can close them itself.
+          () => options.onDrained([upstream.replica]),
+          () => {
+            clearTimeout(drainTimers.get(upstream.id));
+            drainTimers.delete(upstream.id);
+            if (pools.get(upstream.id) === pool) pools.delete(upstream.id);
+          },
+        );
       }
+    },
+
+    setDrainTimeout(ms) {
+      drainTimeoutMs = ms;
     },
 
     draining() {
