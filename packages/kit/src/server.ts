@@ -111,8 +111,16 @@ type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 const HTTP2_PREFACE = Buffer.from("PRI");
 const OPEN_SERVICES = new Set([Health.typeName, ...reflectionServices.map((s) => s.typeName)]);
 
-/** The error a client sees: a database failure as its store mapping says (see storeErrorAsConnectError). */
+/**
+ * The error a client sees: a database failure as its store mapping says (see
+ * storeErrorAsConnectError); a full disk (or quota) as RESOURCE_EXHAUSTED, so
+ * that the caller knows to free space or retry later, not UNKNOWN.
+ */
 function asConnectError(error: unknown): ConnectError {
+  const errno = (error as { code?: unknown } | undefined)?.code;
+  if (error instanceof Error && (errno === "ENOSPC" || errno === "EDQUOT")) {
+    return new ConnectError(`the platform's disk is full: ${error.message}`, Code.ResourceExhausted, undefined, undefined, error);
+  }
   return storeErrorAsConnectError(error) ?? ConnectError.from(error);
 }
 

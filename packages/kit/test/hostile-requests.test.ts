@@ -221,3 +221,19 @@ test("a database data exception that no field check caught is INVALID_ARGUMENT, 
   t.is(error.code, Code.InvalidArgument);
   t.regex(error.rawMessage, /cannot be stored/);
 });
+
+test("a full disk is RESOURCE_EXHAUSTED saying so, not UNKNOWN", async (t) => {
+  const server = await start(t, {
+    services: [
+      servePartial(SchedulerService, {
+        getApp() {
+          throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", errno: -28, syscall: "write" });
+        },
+      }),
+    ],
+  });
+  const trusted = createInternalClient(SchedulerService, { baseUrl: server.url, token: TOKEN });
+  const error = ConnectError.from(await t.throwsAsync(trusted.getApp({ name: "shop" })));
+  t.is(error.code, Code.ResourceExhausted);
+  t.regex(error.rawMessage, /the platform's disk is full: ENOSPC/);
+});

@@ -1,3 +1,4 @@
+import type { UploadTeamLimits } from "./source-uploads.js";
 import { ConfigError, envBool, envInt, envOptional, envString, peerUrl, readCommonConfig, readEngine, readKubernetesTarget } from "@berth/kit";
 import type { CommonConfig, Environment, KubernetesTarget } from "@berth/kit";
 import type { ArchiveLimits } from "./archive-extraction.js";
@@ -51,6 +52,10 @@ export interface SchedulerConfig extends CommonConfig {
   maxReplicasPerType: number;
   maxUploadBytes: number;
   maxChunkBytes: number;
+  /** Caps on each team's unfinished source uploads, and when an untouched one is abandoned. */
+  uploadTeamLimits: UploadTeamLimits;
+  /** The latest releases of an app whose source stays on disk for a rollback (the serving one always does). */
+  releasesKept: number;
   /** Stop every replica when the scheduler stops (a decommission), instead of leaving them for the next run to adopt. */
   drainOnShutdown: boolean;
   /** What one source archive may unpack to. */
@@ -128,6 +133,12 @@ export function readSchedulerConfig(env: Environment): SchedulerConfig {
     maxReplicasPerType: envInt(env, "BERTH_SCHEDULER_MAX_REPLICAS", 100, { min: 1, max: 10_000 }),
     maxUploadBytes: envInt(env, "BERTH_SCHEDULER_MAX_UPLOAD_BYTES", 256 * 1024 * 1024, { min: 1024 }),
     maxChunkBytes: envInt(env, "BERTH_SCHEDULER_MAX_CHUNK_BYTES", 1024 * 1024, { min: 1024, max: 3 * 1024 * 1024 }),
+    uploadTeamLimits: {
+      maxUploadsPerTeam: envInt(env, "BERTH_SCHEDULER_MAX_UPLOADS_PER_TEAM", 4, { min: 1, max: 1000 }),
+      maxUploadBytesPerTeam: envInt(env, "BERTH_SCHEDULER_MAX_UPLOAD_BYTES_PER_TEAM", 1024 * 1024 * 1024, { min: 1024 }),
+      uploadTtlMs: ms("BERTH_SCHEDULER_UPLOAD_TTL_MS", 3_600_000, 1000),
+    },
+    releasesKept: envInt(env, "BERTH_SCHEDULER_RELEASES_KEPT", 10, { min: 1, max: 1000 }),
     drainOnShutdown: envBool(env, "BERTH_SCHEDULER_DRAIN_ON_SHUTDOWN", false),
     archiveLimits: {
       maxUnpackedBytes: envInt(env, "BERTH_SCHEDULER_MAX_UNPACKED_BYTES", 512 * 1024 * 1024, { min: 1024 }),

@@ -21,6 +21,7 @@ import { createAppController } from "./reconcile/app-controller.js";
 import { createRtcEnvironment } from "./rtc-environment.js";
 import { createSchedulerService } from "./service.js";
 import { createSourceUploads } from "./source-uploads.js";
+import { createDiskRetention } from "./disk-retention.js";
 import { MIGRATIONS } from "./store/migrations.js";
 import { pruneRequestIds } from "./store/request-ids.js";
 
@@ -96,7 +97,19 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
     maxUploadBytes: config.maxUploadBytes,
     maxChunkBytes: config.maxChunkBytes,
     archiveLimits: config.archiveLimits,
+    teamLimits: config.uploadTeamLimits,
   });
+  const retention = createDiskRetention({
+    db,
+    directory: files,
+    settings: { releasesKept: config.releasesKept, uploadTtlMs: config.uploadTeamLimits.uploadTtlMs },
+    logger,
+  });
+  // Abandoned uploads are forgotten at start and then every quarter of their TTL (at most every 10 minutes).
+  const expireUploads = () => retention.expireUploads().catch((error: unknown) => logger.warn("could not expire abandoned uploads", { error }));
+  await expireUploads();
+  const expiring = setInterval(() => void expireUploads(), Math.min(config.uploadTeamLimits.uploadTtlMs / 4, 10 * 60_000));
+  expiring.unref();
   let engine: Engine;
   let supervisor: ReplicaSupervisor | undefined;
   let localRuntime: ChosenRuntime | undefined;
@@ -132,7 +145,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
     const rtcEnvironment = createRtcEnvironment(turnAllocator, config.turnAllocator.timeoutMs);
     engine = createLocalEngine({ db, supervisor, endpoints, config, logger, rtcEnvironment });
   }
-  const controller = createAppController({ db, engine, coordination, feed, config, logger, instanceId });
+  const controller = createAppController({ db, engine, coordination, feed, config, logger, instanceId, retention });
   // On Kubernetes the cluster's HorizontalPodAutoscaler scales.
   const autoscaler = supervisor && startAutoscaler({ db, supervisor, controller, feed, config: config.autoscale, logger });
   await controller.start();
@@ -149,6 +162,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
   const stop = (drain: boolean, graceMs: number) => {
     closing ??= (async () => {
       clearInterval(pruning);
+      clearInterval(expiring);
       traffic.close();
       endpoints.close();
       await server.close(graceMs);

@@ -3,15 +3,23 @@ import { createReadStream } from "node:fs";
 import { mkdir, open, rm } from "node:fs/promises";
 import { join, normalize } from "node:path";
 import type { Database } from "@berth/kit";
-import { createFieldChecks, failedPrecondition, invalidArgument, notFound } from "@berth/kit";
+import { createFieldChecks, failedPrecondition, invalidArgument, notFound, resourceExhausted } from "@berth/kit";
 import { extractSourceArchive } from "./archive-extraction.js";
 import type { ArchiveLimits } from "./archive-extraction.js";
-import { deleteUpload, findUpload, insertUpload, saveUploadProgress } from "./store/uploads.js";
+import { deleteUpload, findUpload, insertUpload, saveUploadProgress, uploadsUnderWay } from "./store/uploads.js";
 import type { UploadRecord } from "./store/uploads.js";
+
+/** How many unfinished source uploads, and how many bytes of them, one team may have. */
+export interface UploadTeamLimits {
+  maxUploadsPerTeam: number;
+  maxUploadBytesPerTeam: number;
+  uploadTtlMs: number;
+}
 
 /** Source archives arriving in chunks, checked and unpacked under the data directory. */
 export interface SourceUploads {
-  begin(app: string, sizeBytes: number, sha256: string): Promise<{ uploadId: string; maxChunkBytes: number }>;
+  /** Starts an upload for `app` of `team`: RESOURCE_EXHAUSTED when the team's unfinished uploads reach a cap. */
+  begin(team: string, app: string, sizeBytes: number, sha256: string): Promise<{ uploadId: string; maxChunkBytes: number }>;
   chunk(uploadId: string, offset: number, data: Uint8Array): Promise<{ receivedBytes: number; complete: boolean }>;
   /** A complete upload of `app`, or an INVALID_ARGUMENT naming `field`. */
   completed(app: string, uploadId: string, field: string): Promise<UploadRecord>;
@@ -35,6 +43,8 @@ export function createSourceUploads(options: {
   maxUploadBytes: number;
   maxChunkBytes: number;
   archiveLimits: ArchiveLimits;
+  /** Caps on each team's unfinished uploads (untouched for `uploadTtlMs`, one is abandoned and not counted). */
+  teamLimits: UploadTeamLimits;
 }): SourceUploads {
   const { db } = options;
   const archivePath = (id: string) => join(options.directory, "uploads", `${id}.tar.gz`);
@@ -58,7 +68,7 @@ export function createSourceUploads(options: {
   }
 
   return {
-    async begin(app, sizeBytes, sha256) {
+    async begin(team, app, sizeBytes, sha256) {
       const checks = createFieldChecks();
       if (sizeBytes <= 0 || sizeBytes > options.maxUploadBytes) {
         checks.add("size_bytes", `must be between 1 and ${options.maxUploadBytes} bytes, got ${sizeBytes}`);
@@ -68,7 +78,28 @@ export function createSourceUploads(options: {
       const uploadId = `up-${randomBytes(12).toString("hex")}`;
       await mkdir(join(options.directory, "uploads"), { recursive: true });
       await (await open(archivePath(uploadId), "w")).close();
-      await insertUpload(db, { id: uploadId, app, sizeBytes, sha256 });
+      const limits = options.teamLimits;
+      try {
+        await db.transaction(async (tx) => {
+          // One team's uploads begin one at a time, so that two at once cannot both pass the cap.
+          await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`source-uploads:${team}`]);
+          const underWay = await uploadsUnderWay(tx, team, new Date(Date.now() - limits.uploadTtlMs));
+          if (underWay.count >= limits.maxUploadsPerTeam) {
+            throw resourceExhausted(
+              `team "${team}" has ${underWay.count} source uploads under way, the most a team may have (BERTH_SCHEDULER_MAX_UPLOADS_PER_TEAM=${limits.maxUploadsPerTeam}); finish them, or wait ${Math.round(limits.uploadTtlMs / 60_000)} minutes for abandoned ones to expire`,
+            );
+          }
+          if (underWay.bytes + sizeBytes > limits.maxUploadBytesPerTeam) {
+            throw resourceExhausted(
+              `team "${team}" would have ${underWay.bytes + sizeBytes} bytes of source uploads under way, more than the ${limits.maxUploadBytesPerTeam} a team may have (BERTH_SCHEDULER_MAX_UPLOAD_BYTES_PER_TEAM)`,
+            );
+          }
+          await insertUpload(tx, { id: uploadId, app, sizeBytes, sha256 });
+        });
+      } catch (error) {
+        await rm(archivePath(uploadId), { force: true });
+        throw error;
+      }
       return { uploadId, maxChunkBytes: options.maxChunkBytes };
     },
 

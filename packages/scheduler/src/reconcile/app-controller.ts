@@ -80,6 +80,8 @@ export function createAppController(deps: ControllerDeps): AppController {
 
     if (app.deleting) {
       if (outcome.state !== "converged") return earliest(wakeAt, outcome.wakeAt);
+      // Files first: were the scheduler to stop in between, the next pass removes them again.
+      await deps.retention?.removeApp(name);
       await deleteApp(db, name);
       await engine.forgetApp(name);
       await buildPhase.forget(name);

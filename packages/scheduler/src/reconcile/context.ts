@@ -3,6 +3,7 @@ import type { ChangeFeed } from "../change-feed.js";
 import type { SchedulerConfig } from "../config.js";
 import type { Engine } from "../engine/engine.js";
 import type { WorkQueue } from "./work-queue.js";
+import type { DiskRetention } from "../disk-retention.js";
 
 /** What the controller is built from. */
 export interface ControllerDeps {
@@ -14,6 +15,8 @@ export interface ControllerDeps {
   logger: Logger;
   /** Unique to this process, for leases. */
   instanceId: string;
+  /** Bounds the files of apps: pruned after each rollout, removed with the app. */
+  retention?: DiskRetention;
 }
 
 /** What the controller's parts share: its dependencies and its work queue. */

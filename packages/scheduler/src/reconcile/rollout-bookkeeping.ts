@@ -40,7 +40,7 @@ const DEADLINE_REASON = "PROGRESS_DEADLINE_EXCEEDED";
 
 /** Creates the rollout bookkeeping of one controller. */
 export function createRolloutBookkeeping(
-  ctx: Pick<ControllerContext, "db" | "feed" | "coordination" | "config" | "logger" | "instanceId" | "queue">,
+  ctx: Pick<ControllerContext, "db" | "feed" | "coordination" | "config" | "logger" | "instanceId" | "queue" | "retention">,
 ): RolloutBookkeeping {
   const { db, feed, config, logger } = ctx;
   const leases = new Map<string, HeldLease>();
@@ -107,6 +107,8 @@ export function createRolloutBookkeeping(
       feed.notify(rolloutKey(rollout.id));
       feed.notify(appKey(app.name));
       await bookkeeping.releaseLease(app.name);
+      // What the finished rollout left behind the rollback window goes; a failure only costs disk.
+      await ctx.retention?.pruneApp(app.name).catch((error: unknown) => logger.warn("could not prune old sources", { app: app.name, error }));
     },
 
     async missedDeadline(app, rollout, failure) {

@@ -79,7 +79,7 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
     async beginSourceUpload(request) {
       const app = await requireApp(db, request.app);
       if (app.deleting) throw failedPrecondition(`app "${app.name}" is being deleted`);
-      return uploads.begin(app.name, Number(request.sizeBytes), request.sha256);
+      return uploads.begin(app.team, app.name, Number(request.sizeBytes), request.sha256);
     },
 
     async uploadSourceChunk(request) {
@@ -185,6 +185,11 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
           if (target.status === "failed" || target.status === "pending") {
             throw failedPrecondition(
               `v${target.version} never served (it ${target.status === "failed" ? "failed" : "is pending"}); roll back to a release that did`,
+            );
+          }
+          if (target.artifact.sourceUploadId !== undefined && target.sourceDir === "") {
+            throw failedPrecondition(
+              `v${target.version}'s source was removed to save disk (the latest ${config.releasesKept} releases keep theirs, BERTH_SCHEDULER_RELEASES_KEPT); deploy it again instead`,
             );
           }
           // Like Heroku's, a rollback does not run the release phase again.

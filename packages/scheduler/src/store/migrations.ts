@@ -224,4 +224,13 @@ ALTER TABLE releases ADD COLUMN build_phase text NOT NULL DEFAULT 'none';
 ALTER TABLE formation ADD COLUMN restarted_at timestamptz;
 `,
   },
+  {
+    id: 8,
+    name: "source uploads: when they were last touched",
+    sql: `
+-- An upload untouched for the upload TTL is abandoned and expires.
+ALTER TABLE source_uploads ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
+CREATE INDEX source_uploads_updated_at ON source_uploads (updated_at);
+`,
+  },
 ];

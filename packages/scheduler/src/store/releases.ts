@@ -159,3 +159,9 @@ export async function sourceDirInUse(q: Queryable, app: string, sourceDir: strin
   const { rows } = await q.query("SELECT 1 FROM releases WHERE app = $1 AND source_dir = $2 LIMIT 1", [app, sourceDir]);
   return rows.length > 0;
 }
+
+/** Forgets the source directory of these releases (pruned to save disk): a rollback to them is refused. */
+export async function forgetReleaseSources(q: Queryable, app: string, versions: number[]): Promise<void> {
+  if (versions.length === 0) return;
+  await q.query("UPDATE releases SET source_dir = '' WHERE app = $1 AND version = ANY($2::int[])", [app, versions]);
+}
