@@ -272,3 +272,47 @@ test("on a cluster, ps:restart restarts the Deployment as kubectl rollout restar
     deployment.metadata.generation,
   );
 });
+
+test("on a cluster, run is a Job of the release whose log streams back and whose exit code ends it; the Job goes afterwards", async (t) => {
+  const { api, client, deploy } = await setup(t);
+  await client.createApp({ team: "acme", name: "shop" });
+  await deploy("v1");
+  api.setPodBehaviour((pod) => {
+    const container = (pod as Json).spec.containers[0];
+    if (container.name !== "run") return undefined;
+    return container.command.at(-1) === "migrate"
+      ? { outcome: "succeed", delayMs: 300, logs: ["migrating", "done"] }
+      : { outcome: "fail", exitCode: 3, delayMs: 100, logs: ["no such task"] };
+  });
+  const oneOffJobs = () => (api.objects({ kind: "Job", namespace: NAMESPACE }) as Json[]).filter((job) => job.metadata.name.startsWith("shop-run-"));
+  const run = async (command: string) => {
+    const outputs: string[] = [];
+    let exit: { code: number; reason: string } | undefined;
+    let jobs = 0;
+    for await (const { output } of client.runCommand({ app: "shop", command }, { timeoutMs: 30_000 })) {
+      if (output?.output.case === "stdout") {
+        outputs.push(Buffer.from(output.output.value).toString());
+        jobs = oneOffJobs().length;
+      }
+      if (output?.output.case === "exit") exit = { code: output.output.value.code, reason: output.output.value.reason };
+    }
+    return { text: outputs.join(""), exit, jobs };
+  };
+  const migrated = await run("migrate");
+  t.is(migrated.text, "migrating\ndone\n");
+  t.deepEqual(migrated.exit, { code: 0, reason: "" });
+  t.is(migrated.jobs, 1, "a Job while it runs");
+  const failed = await run("unknown-task");
+  t.deepEqual(failed.exit, { code: 3, reason: "" });
+  t.is(failed.text, "no such task\n");
+  await eventually(async () => (oneOffJobs().length === 0 ? true : undefined), "the one-off Jobs deleted");
+  const { replicas } = await client.listReplicas({ app: "shop" });
+  t.false(
+    replicas.some((replica) => replica.name.includes("-run-")),
+    "a one-off is never a replica",
+  );
+  const refused = await t.throwsAsync(async () => {
+    for await (const _ of client.runCommand({ app: "shop", replica: replicas[0]!.name, command: "true" }));
+  });
+  t.is(ConnectError.from(refused).code, Code.FailedPrecondition);
+});

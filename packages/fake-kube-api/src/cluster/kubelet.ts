@@ -26,6 +26,8 @@ export interface PodBehaviour {
   delayMs?: number;
   /** Lines every container writes to its log each time it starts. */
   logs?: readonly string[];
+  /** The exit code of `fail` (default 1). */
+  exitCode?: number;
 }
 
 /** Picks a pod's behaviour; undefined falls back to the default (ready, or succeed for pods that do not restart). */
@@ -210,7 +212,7 @@ export function createKubelet(cluster: Cluster, nodes: readonly FakeNode[], beha
       case "succeed":
         return after(runtime, behaviour.delayMs ?? timings.exitMs, () => exit(runtime, behaviour, 0, "Completed"));
       case "fail":
-        return after(runtime, behaviour.delayMs ?? timings.exitMs, () => exit(runtime, behaviour, 1, "Error"));
+        return after(runtime, behaviour.delayMs ?? timings.exitMs, () => exit(runtime, behaviour, behaviour.exitCode ?? 1, "Error"));
       case "image-pull-error":
         return;
     }

@@ -185,8 +185,8 @@ export type CommandEvent =
 
 /** Runs commands that are not replicas; each stops when `signal` aborts (the caller went away). */
 export interface CommandRunner {
-  /** Runs `task` (a one-off command with a release's source and config) to its end. */
-  runOneOff(task: ReleaseTaskSpec, signal: AbortSignal): AsyncIterable<CommandEvent>;
+  /** Runs `task`, a one-off command with `release`'s source (or image) and config, to its end. */
+  runOneOff(release: ReleaseRecord, task: ReleaseTaskSpec, signal: AbortSignal): AsyncIterable<CommandEvent>;
   /** Runs `command` beside the running replica `replica` of `app`, in its container and with its environment. */
   exec(app: string, replica: string, command: string, signal: AbortSignal): AsyncIterable<CommandEvent>;
 }

@@ -162,7 +162,7 @@ export function createProcessCommandHandlers(deps: SchedulerServiceDeps): Proces
           timeoutMs: config.commandTimeoutMs,
         };
         yield { output: { output: { case: "started", value: task.name } } };
-        events = commands.runOneOff(task, ctx.signal);
+        events = commands.runOneOff(release, task, ctx.signal);
       }
       for await (const event of events) yield { output: outputMessage(event) };
     },

@@ -1,6 +1,6 @@
 import { CoreV1Api } from "@kubernetes/client-node";
 import type { KubeConfig, V1Pod } from "@kubernetes/client-node";
-import { isKubernetesNotFound } from "@berth/kit";
+import { failedPrecondition, isKubernetesNotFound } from "@berth/kit";
 import type { Database, Logger } from "@berth/kit";
 import { ReplicaState } from "@berth/proto/type/v1/process";
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
@@ -246,7 +246,16 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
 
   return {
     releaseTasks,
-    commands: createKubernetesCommandRunner(),
+    commands: createKubernetesCommandRunner({
+      kubeConfig,
+      settings,
+      manifestInput: async (release) => {
+        const app = await findApp(db, release.app);
+        if (app === undefined) throw failedPrecondition(`app "${release.app}" is gone`);
+        return manifestInput(app, release);
+      },
+      logger,
+    }),
     logs: createPodLogs({ kubeConfig, state, namespaceOf: namespaceOfApp, managedBy: settings.managedBy, logger }),
     async deleteReplica(app, replica) {
       try {

@@ -450,20 +450,19 @@ export function appObjects(input: AppManifestInput, settings: ManifestSettings):
 }
 
 /**
- * The Job running the release's `release` command once, or undefined when
- * its Procfile has none: no retries (backoffLimit 0), killed at the release
- * timeout, collected by Kubernetes a while after it finished.
+ * A Job running `command` once in a pod of the release (its image and
+ * config): no retries (backoffLimit 0), killed after `timeoutMs`, collected
+ * by Kubernetes a while after it finished. Its pods carry `job-name`, so
+ * they are never taken for replicas.
  */
-export function releaseJobFor(input: AppManifestInput, settings: ManifestSettings): V1Job | undefined {
-  const command = input.release.processes.find((process) => process.processType === "release")?.command;
-  if (command === undefined) return undefined;
-  const name = checkName(releaseJobName(input.release.app, input.release.version), "Job");
+function taskJobFor(input: AppManifestInput, task: { name: string; component: string; command: string; timeoutMs: number }, settings: ManifestSettings): V1Job {
+  const name = checkName(task.name, "Job");
   const labels = standardLabels({
     app: input.release.app,
-    component: "release",
+    component: task.component,
     team: input.team,
     managedBy: settings.managedBy,
-    instance: processObjectName(input.release.app, "release"),
+    instance: processObjectName(input.release.app, task.component),
     version: `v${input.release.version}`,
   });
   return {
@@ -472,7 +471,7 @@ export function releaseJobFor(input: AppManifestInput, settings: ManifestSetting
     metadata: { name, namespace: namespaceOf(input.team, settings), labels },
     spec: {
       backoffLimit: 0,
-      activeDeadlineSeconds: seconds(settings.releaseTimeoutMs),
+      activeDeadlineSeconds: seconds(task.timeoutMs),
       ttlSecondsAfterFinished: settings.releaseJobTtlSeconds,
       template: {
         metadata: { labels },
@@ -484,10 +483,10 @@ export function releaseJobFor(input: AppManifestInput, settings: ManifestSetting
           ...podSecurity,
           containers: [
             {
-              name: "release",
+              name: task.component,
               image: releaseImage(input.release),
-              ...commandOf(command),
-              ...environment(input, "release", undefined),
+              ...commandOf(task.command),
+              ...environment(input, task.component, undefined),
               resources: resources(formationOf(input, "release")),
               ...containerSecurity,
             },
@@ -496,4 +495,23 @@ export function releaseJobFor(input: AppManifestInput, settings: ManifestSetting
       },
     },
   };
+}
+
+/** The Job running the release's `release` command once, or undefined when its Procfile has none. */
+export function releaseJobFor(input: AppManifestInput, settings: ManifestSettings): V1Job | undefined {
+  const command = input.release.processes.find((process) => process.processType === "release")?.command;
+  if (command === undefined) return undefined;
+  return taskJobFor(
+    input,
+    { name: releaseJobName(input.release.app, input.release.version), component: "release", command, timeoutMs: settings.releaseTimeoutMs },
+    settings,
+  );
+}
+
+/** The container a one-off command (`berth run`) runs in: its Job's only one. */
+export const ONE_OFF_CONTAINER = "run";
+
+/** The Job of a one-off command (`berth run`) named `name`, with the release's image and config. */
+export function oneOffJobFor(input: AppManifestInput, task: { name: string; command: string; timeoutMs: number }, settings: ManifestSettings): V1Job {
+  return taskJobFor(input, { ...task, component: ONE_OFF_CONTAINER }, settings);
 }

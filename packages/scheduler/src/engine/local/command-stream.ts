@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import type { CommandEvent } from "../engine.js";
+import { createChunkQueue } from "../chunk-queue.js";
 import { signalProcessGroup } from "./process-table.js";
 
 /** How long a command's pipes may stay open after it exited (a background child holding them). */
@@ -29,12 +30,7 @@ export interface StreamLimits {
  */
 export async function* streamCommand(line: CommandLine, limits: StreamLimits, signal: AbortSignal): AsyncGenerator<CommandEvent> {
   const child = spawn(line.argv[0]!, line.argv.slice(1), { cwd: line.cwd, env: line.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  const pending: CommandEvent[] = [];
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    wake?.();
-    wake = undefined;
-  };
+  const queue = createChunkQueue<CommandEvent>();
   let stopReason = "";
   let killer: NodeJS.Timeout | undefined;
   const stop = (reason: string) => {
@@ -48,16 +44,22 @@ export async function* streamCommand(line: CommandLine, limits: StreamLimits, si
   const timer = setTimeout(() => stop(`timed out after ${Math.round(limits.timeoutMs / 1000)} s`), limits.timeoutMs);
   let ended: CommandEvent | undefined;
   let openPipes = 2;
+  // The exit comes last: after every byte the command wrote before it.
+  const finish = () => {
+    if (ended === undefined || openPipes > 0) return;
+    queue.push(ended);
+    queue.end();
+  };
   const pipe = (stream: NodeJS.ReadableStream, kind: "stdout" | "stderr") => {
     stream.on("data", (data: Buffer) => {
-      pending.push({ kind, data });
-      // Back-pressure: the pipe resumes once the consumer has taken what is pending.
-      if (pending.length > 64) stream.pause();
-      notify();
+      queue.push({ kind, data });
+      // Back-pressure: the pipe waits while the consumer is behind.
+      stream.pause();
+      void queue.room().then(() => stream.resume());
     });
     stream.on("end", () => {
       openPipes -= 1;
-      notify();
+      finish();
     });
   };
   pipe(child.stdout!, "stdout");
@@ -65,11 +67,11 @@ export async function* streamCommand(line: CommandLine, limits: StreamLimits, si
   child.once("error", (error) => {
     ended = { kind: "exit", code: null, reason: `could not start: ${error.message}` };
     openPipes = 0;
-    notify();
+    finish();
   });
   child.once("exit", (code, killedBy) => {
     ended = { kind: "exit", code, reason: stopReason || (killedBy === null ? "" : `killed by ${killedBy}`) };
-    notify();
+    finish();
     // Something the command left in the background may hold its pipes open: it goes with it.
     setTimeout(() => {
       if (openPipes <= 0) return;
@@ -77,34 +79,24 @@ export async function* streamCommand(line: CommandLine, limits: StreamLimits, si
       child.stdout!.destroy();
       child.stderr!.destroy();
       openPipes = 0;
-      notify();
+      finish();
     }, PIPE_LINGER_MS).unref();
   });
+  let exited = false;
   try {
     if (signal.aborted) onAbort();
-    for (;;) {
-      while (pending.length > 0) {
-        yield pending.shift()!;
-        if (pending.length === 0) {
-          child.stdout!.resume();
-          child.stderr!.resume();
-        }
-      }
-      // The exit comes last: after every byte the command wrote before it.
-      if (ended !== undefined && openPipes <= 0) {
-        yield ended;
-        return;
-      }
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-      });
+    for await (const event of queue) {
+      exited = event.kind === "exit";
+      yield event;
     }
   } finally {
     signal.removeEventListener("abort", onAbort);
     clearTimeout(timer);
     // A consumer that stops reading early (the caller went away) stops the command too.
-    if (ended === undefined) stop("stopped: the caller went away");
-    if (ended === undefined) await new Promise((resolve) => child.once("exit", resolve));
+    if (!exited && ended === undefined) {
+      stop("stopped: the caller went away");
+      await new Promise((resolve) => child.once("exit", resolve));
+    }
     clearTimeout(killer);
   }
 }

@@ -10,7 +10,7 @@ import type { ReplicaSupervisor } from "./replica-supervisor.js";
  */
 export function createLocalCommandRunner(supervisor: ReplicaSupervisor, limits: { commandTimeoutMs: number; graceMs: number }): CommandRunner {
   return {
-    async *runOneOff(task, signal) {
+    async *runOneOff(_release, task, signal) {
       const { line, ended } = await supervisor.oneOffCommand(task);
       let released = false;
       try {
