@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import test from "ava";
 import { RolloutState } from "@berth/proto/type/v1/release";
-import { freePortBlock, signedCredentials, uclient, waitForListening } from "../../turn-allocator/test/support/turn-client.js";
+import { freePortBlock, signedCredentials, tlsPeerCertificate, uclient, waitForListening } from "../../turn-allocator/test/support/turn-client.js";
 import { deployDirectory, eventually, followRolloutThroughApi, startPlatformHarness } from "./support/platform-harness.js";
 
 const SFU_DIR = resolve(import.meta.dirname, "../../../examples/sfu");
@@ -59,6 +59,21 @@ test("an sfu-rtc process deployed through the API gets its own coturn, TURN vari
   // What the app's own signaling mints with TURN_SHARED_SECRET works too.
   const own = signedCredentials(env.TURN_SHARED_SECRET!, "bob", 600);
   t.true((await uclient(exposure.port, own.username, own.password)).ok);
+
+  // Once the router issued the gateway's certificate, credentials carry turns: on the same port, which coturn serves over TLS.
+  const secure = await eventually(async () => {
+    const entry = (await clients.rtc.getCredentials({ app: "voice", processType: "sfu-rtc", user: "carol" })).credentials!.iceServers[1]!;
+    return entry.urls.length === 3 ? entry : undefined;
+  }, "credentials with a turns: URL");
+  t.deepEqual(secure.urls, [
+    `turn:${exposure.turnHostname}:${exposure.port}?transport=udp`,
+    `turn:${exposure.turnHostname}:${exposure.port}?transport=tcp`,
+    `turns:${exposure.turnHostname}:${exposure.port}?transport=tcp`,
+  ]);
+  const presented = await tlsPeerCertificate(exposure.port, exposure.turnHostname, h.router.platformCaPem!);
+  t.is(presented.subjectaltname, `DNS:${exposure.turnHostname}`);
+  const overTls = await uclient(exposure.port, secure.username, secure.credential, { tls: true });
+  t.true(overTls.ok, overTls.output);
 
   // A rotation rolls the process: the replica sees the new secret, and credentials minted before keep working.
   await clients.rtc.rotateSecret({ app: "voice", processType: "sfu-rtc" });

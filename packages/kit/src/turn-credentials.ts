@@ -11,6 +11,8 @@ export interface MintingTarget {
   turnHostname: string;
   port: number;
   secret: string;
+  /** The gateway accepts TLS on its port with a certificate for `turnHostname`. */
+  tls?: boolean;
 }
 
 /** The bounds the TURN allocator's configuration puts on minting. */
@@ -60,8 +62,9 @@ export function turnTtlProblem(ttlSeconds: number, policy: MintingPolicy): strin
 /**
  * Ephemeral credentials as an RTCConfiguration's `iceServers`, shaped like
  * Cloudflare's generate-ice-servers: a STUN entry without credentials, then
- * one TURN entry over UDP and TCP carrying `<expiry-unix>:<user>` and its
- * password. A browser passes the list to RTCPeerConnection as is.
+ * one TURN entry over UDP and TCP (and TLS, `turns:`, when the gateway has
+ * a certificate) carrying `<expiry-unix>:<user>` and its password. A browser
+ * passes the list to RTCPeerConnection as is.
  */
 export function mintTurnCredentials(target: MintingTarget, user: string, ttlSeconds: number, nowMs: number): TurnCredentials {
   const expiresAtSeconds = Math.floor(nowMs / 1000) + ttlSeconds;
@@ -71,7 +74,7 @@ export function mintTurnCredentials(target: MintingTarget, user: string, ttlSeco
     iceServers: [
       create(IceServerSchema, { urls: [`stun:${address}`] }),
       create(IceServerSchema, {
-        urls: [`turn:${address}?transport=udp`, `turn:${address}?transport=tcp`],
+        urls: [`turn:${address}?transport=udp`, `turn:${address}?transport=tcp`, ...(target.tls ? [`turns:${address}?transport=tcp`] : [])],
         username,
         credential: turnPassword(target.secret, username),
       }),

@@ -8,6 +8,8 @@ export interface TurnAllocatorConfig extends CommonConfig {
   schema: string;
   /** The scheduler, whose apps' rtc processes the allocations follow. */
   schedulerUrl: string;
+  /** The router, which issues the local gateways' certificates (BERTH_ROUTER_URL). */
+  routerUrl: string;
   engine: EngineKind;
   /** The public UDP ports, one per rtc process (BERTH_TURN_PORT_RANGE). */
   portRange: PortRange;
@@ -71,6 +73,7 @@ export function readTurnAllocatorConfig(env: Environment): TurnAllocatorConfig {
     ...common,
     schema: envString(env, "BERTH_TURN_ALLOCATOR_SCHEMA", "turn_allocator"),
     schedulerUrl: peerUrl(env, "scheduler"),
+    routerUrl: peerUrl(env, "router"),
     engine: readEngine(env),
     portRange,
     relayRange,

@@ -51,6 +51,7 @@ export function createTurnAllocatorService(deps: TurnAllocatorServiceDeps): Serv
         turnHostname: turnHostname(row.routeToken, naming.platformDomain),
         port: row.port,
         secret: row.secret,
+        tls: row.tlsReady,
       }),
     );
 
@@ -117,7 +118,7 @@ export function createTurnAllocatorService(deps: TurnAllocatorServiceDeps): Serv
       checks.throwIfAny();
       const target = await deps.mintingTargets.get(request.app, request.processType);
       if (!target) throw missing(request.app, request.processType);
-      const turn = { turnHostname: turnHostname(target.routeToken, naming.platformDomain), port: target.port, secret: target.secret };
+      const turn = { turnHostname: turnHostname(target.routeToken, naming.platformDomain), port: target.port, secret: target.secret, tls: target.tlsReady };
       return { credentials: await mintWithinLimit(deps.rateLimits, policy, turn, request, now().getTime()) };
     },
     async *watchMintingTargets(_request, ctx) {

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import type { Client } from "@connectrpc/connect";
 import { createCoordination, createInternalClient, createLogger, loadKubeConfig, openDatabase, serve, startServer } from "@berth/kit";
 import type { Coordination, Database, Logger, RunningServer } from "@berth/kit";
+import { RouterService } from "@berth/proto/router/v1/router";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { TurnAllocatorService } from "@berth/proto/turn/v1/turn";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -13,6 +14,7 @@ import { createLocalGateways } from "./gateway/local/local-gateways.js";
 import type { GatewayEngine } from "./gateway/gateway-spec.js";
 import { createMintingTargets } from "./minting-targets.js";
 import { startGatewayReconciler } from "./reconcile/gateway-reconciler.js";
+import type { TurnCertificateSource } from "./reconcile/gateway-reconciler.js";
 import { createTurnAllocatorService } from "./service.js";
 import { createAllocationStore } from "./store/allocation-store.js";
 import { turnAllocatorMigrations } from "./store/migrations.js";
@@ -33,7 +35,27 @@ export interface TurnAllocatorDeps {
    * client to `schedulerUrl`. False follows nothing (tests of the allocator alone).
    */
   scheduler?: Pick<Client<typeof SchedulerService>, "watchApps"> | false;
+  /**
+   * The router that issues the gateways' certificates (local engine);
+   * otherwise an internal client to `routerUrl`. False: gateways serve no TLS.
+   */
+  router?: Pick<Client<typeof RouterService>, "syncTurnCertificates"> | false;
 }
+
+/** The certificates the router has issued for `hostnames`. */
+function routerCertificates(router: Pick<Client<typeof RouterService>, "syncTurnCertificates">, timeoutMs: number): TurnCertificateSource {
+  return async (hostnames) => {
+    const { certificates } = await router.syncTurnCertificates({ hostnames }, { timeoutMs });
+    return new Map(
+      certificates
+        .filter((certificate) => certificate.certificatePem !== "" && certificate.privateKeyPem !== "")
+        .map((certificate) => [certificate.hostname, { certificatePem: certificate.certificatePem, privateKeyPem: certificate.privateKeyPem }]),
+    );
+  };
+}
+
+/** The deadline of a certificate sync with the router. */
+const CERTIFICATE_CALL_TIMEOUT_MS = 10_000;
 
 /** How long minting may use an allocation read from the database before reading it again. */
 const MINTING_TARGET_MAX_AGE_MS = 5_000;
@@ -80,7 +102,23 @@ export async function startTurnAllocator(config: TurnAllocatorConfig, deps: Turn
       : (deps.scheduler ?? createInternalClient(SchedulerService, { baseUrl: config.schedulerUrl, token: config.internalToken }));
   const followingApps = scheduler && followSchedulerApps({ scheduler, store, pools, announceChange, logger, signal: stopping.signal });
   const engine = deps.gateways === false ? undefined : (deps.gateways ?? (await gatewayEngine(config, deps, logger)));
-  const reconciler = engine && startGatewayReconciler({ store, engine, realm: config.realm, coordination, logger });
+  // Only the local engine's gateways take a certificate: on a cluster the router does not issue them (cert-manager would).
+  const router =
+    deps.router === false || config.engine !== "local"
+      ? undefined
+      : (deps.router ?? createInternalClient(RouterService, { baseUrl: config.routerUrl, token: config.internalToken }));
+  const reconciler =
+    engine &&
+    startGatewayReconciler({
+      store,
+      engine,
+      realm: config.realm,
+      coordination,
+      logger,
+      platformDomain: config.platformDomain,
+      certificates: router && routerCertificates(router, CERTIFICATE_CALL_TIMEOUT_MS),
+      announceChange,
+    });
   const server = await startServer({
     name: "turn-allocator",
     host: config.host,

@@ -16,6 +16,7 @@ const row = (overrides: Partial<AllocationRow>): AllocationRow => ({
   previousSecretValidUntil: undefined,
   secretRotatedAt: new Date(0),
   allocatedAt: new Date(0),
+  tlsReady: false,
   ...overrides,
 });
 
@@ -65,4 +66,15 @@ test("turnserver.conf carries no secret and refuses loopback and the platform's 
   t.false(safe.includes("allow-loopback-peers"));
   const testing = renderTurnserverConfig(spec!, { ...settings, allowedPeerIps: ["127.0.0.1"] });
   t.true(testing.includes("allow-loopback-peers\nallowed-peer-ip=127.0.0.1\n"));
+});
+
+test("with a certificate, turnserver.conf accepts TLS on the gateway's own port, and a renewed certificate changes the configuration", (t) => {
+  const [spec] = desiredGateways([row({})], "example.test", new Date()).specs;
+  const settings = { listenHost: "127.0.0.1", userDatabase: "/x/turndb", pidFile: "/x/pid", logFile: "/x/log", platformAddresses: [], allowedPeerIps: [] };
+  t.true(renderTurnserverConfig(spec!, settings).split("\n").includes("no-tls"));
+  const tls = { certificateFile: "/x/cert.pem", keyFile: "/x/key.pem", fingerprint: "aaaa" };
+  const lines = renderTurnserverConfig(spec!, { ...settings, tls }).split("\n");
+  for (const line of ["tls-listening-port=40000", "cert=/x/cert.pem", "pkey=/x/key.pem", "no-dtls"]) t.true(lines.includes(line), line);
+  t.false(lines.includes("no-tls"));
+  t.not(renderTurnserverConfig(spec!, { ...settings, tls }), renderTurnserverConfig(spec!, { ...settings, tls: { ...tls, fingerprint: "bbbb" } }));
 });

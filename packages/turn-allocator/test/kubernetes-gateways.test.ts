@@ -10,6 +10,7 @@ const NAMESPACE = "berth-apps";
 const settings = { namespace: NAMESPACE, image: "coturn/coturn:4.6.3" };
 const spec = (app: string, port: number, secrets: string[]): GatewaySpec => ({
   name: `${app}-sfu-rtc`,
+  routeToken: `${app}token`,
   team: "acme",
   app,
   processType: "sfu-rtc",

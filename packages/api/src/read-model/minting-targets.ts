@@ -44,10 +44,10 @@ export function createMintingTargets(now: () => number = Date.now): MintingTarge
 
   const grouped = (message: WatchMintingTargetsResponse) => {
     const byApp = new Map<string, Map<string, MintingTarget>>();
-    for (const { app, processType, turnHostname, port, secret } of message.targets) {
+    for (const { app, processType, turnHostname, port, secret, tls } of message.targets) {
       let processes = byApp.get(app);
       if (processes === undefined) byApp.set(app, (processes = new Map()));
-      processes.set(processType, { turnHostname, port, secret });
+      processes.set(processType, { turnHostname, port, secret, tls });
     }
     return byApp;
   };

@@ -10,6 +10,8 @@ import { readRouterConfig, startRouter } from "@berth/router";
 import type { RunningRouter } from "@berth/router";
 import { readSchedulerConfig, startScheduler } from "@berth/scheduler";
 import type { RunningScheduler } from "@berth/scheduler";
+import { RouterService } from "@berth/proto/router/v1/router";
+import type { SyncTurnCertificatesRequestSchema } from "@berth/proto/router/v1/router";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import type { WatchAppsRequestSchema } from "@berth/proto/scheduler/v1/scheduler";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -118,9 +120,18 @@ export async function startPlatformHarness(t: Teardown, options: PlatformHarness
     BERTH_TURN_ALLOCATOR_SCHEMA: `turn_test_${randomBytes(6).toString("hex")}`,
     ...options.turnEnv,
   });
+  // Likewise the router, which issues the gateways' certificates, starts later (and may restart).
+  let routerUrl: string | undefined;
+  const routerCertificates = {
+    syncTurnCertificates(request: MessageInitShape<typeof SyncTurnCertificatesRequestSchema>, callOptions?: CallOptions) {
+      if (!routerUrl) throw new Error("the router is not up yet");
+      return createInternalClient(RouterService, { baseUrl: routerUrl, token: INTERNAL_TOKEN }).syncTurnCertificates(request, callOptions);
+    },
+  };
   const turnAllocator = await startTurnAllocator(turnAllocatorConfig, {
     logger: silentLogger,
     scheduler: schedulerApps,
+    router: routerCertificates,
     ...(options.turnEnv ? {} : { gateways: false as const }),
   });
   t.teardown(() => turnAllocator.close(500));
@@ -157,6 +168,7 @@ export async function startPlatformHarness(t: Teardown, options: PlatformHarness
     BERTH_ROUTER_CONSUMER: "router-api-test",
   });
   let router = await startRouter(routerConfig, { logger: quiet });
+  routerUrl = router.url;
   t.teardown(() => router.close());
   await router.ready;
   const netpol = await startNetpol(readNetpolConfig({ ...common, BERTH_NETPOL_PORT: "0", BERTH_SCHEDULER_URL: schedulerUrl }), { logger: quiet });
@@ -191,6 +203,7 @@ export async function startPlatformHarness(t: Teardown, options: PlatformHarness
       await whileStopped();
       // The same RouterService port, so that the API finds it again; new proxy ports.
       router = await startRouter({ ...routerConfig, port }, { logger: quiet });
+      routerUrl = router.url;
       await router.ready;
     },
     config,

@@ -13,6 +13,16 @@ export interface GatewaySpec {
   realm: string;
   /** The secrets credentials may be signed with: the current one, then the previous one during its grace period. */
   secrets: string[];
+  /** Its TURN hostname is `<routeToken>.turn.<platform domain>`. */
+  routeToken: string;
+  /** The certificate of its TURN hostname, once the router issued it: the gateway then also accepts TLS (turns:). */
+  tls?: GatewayTls;
+}
+
+/** A gateway's certificate (the chain, leaf first) and key, in PEM. */
+export interface GatewayTls {
+  certificatePem: string;
+  privateKeyPem: string;
 }
 
 /** The gateways that should run now, and when that changes by itself (a grace period ends). */
@@ -41,6 +51,7 @@ export function desiredGateways(rows: readonly AllocationRow[], realm: string, n
       relayRange: row.relayRange,
       realm,
       secrets,
+      routeToken: row.routeToken,
     };
   });
   return { specs, nextExpiry };

@@ -20,6 +20,8 @@ export interface AllocationRow {
   previousSecretValidUntil: Date | undefined;
   secretRotatedAt: Date;
   allocatedAt: Date;
+  /** The gateway serves TLS (turns:) with a certificate for its TURN hostname. */
+  tlsReady: boolean;
 }
 
 /** The pools allocations are carved from, as configured now. */
@@ -57,6 +59,8 @@ export interface AllocationStore {
   rotate(app: string, processType: string, graceSeconds: number): Promise<AllocationRow | undefined>;
   /** How many allocations hold a port, within the range or outside it (the range may have shrunk). */
   countAllocated(): Promise<number>;
+  /** Records whether the process's gateway serves TLS; false when that was known already (or it has no allocation). */
+  setTlsReady(app: string, processType: string, ready: boolean): Promise<boolean>;
 }
 
 interface Row {
@@ -73,10 +77,11 @@ interface Row {
   previous_secret_valid_until: Date | null;
   secret_rotated_at: Date;
   allocated_at: Date;
+  tls_ready: boolean;
 }
 
 const COLUMNS =
-  "team, app, process_type, port, relay_first, relay_last, route_token, replicas, secret, previous_secret, previous_secret_valid_until, secret_rotated_at, allocated_at";
+  "team, app, process_type, port, relay_first, relay_last, route_token, replicas, secret, previous_secret, previous_secret_valid_until, secret_rotated_at, allocated_at, tls_ready";
 
 function toAllocation(row: Row): AllocationRow {
   return {
@@ -92,6 +97,7 @@ function toAllocation(row: Row): AllocationRow {
     previousSecretValidUntil: row.previous_secret_valid_until ?? undefined,
     secretRotatedAt: row.secret_rotated_at,
     allocatedAt: row.allocated_at,
+    tlsReady: row.tls_ready,
   };
 }
 
@@ -195,6 +201,14 @@ export function createAllocationStore(database: Database): AllocationStore {
         [app, processType, graceSeconds, newSharedSecret()],
       );
       return rows[0] && toAllocation(rows[0]);
+    },
+    async setTlsReady(app, processType, ready) {
+      const result = await database.query("UPDATE allocations SET tls_ready = $3 WHERE app = $1 AND process_type = $2 AND tls_ready <> $3", [
+        app,
+        processType,
+        ready,
+      ]);
+      return (result.rowCount ?? 0) > 0;
     },
     async countAllocated() {
       const { rows } = await database.query<{ count: string }>("SELECT count(*) AS count FROM allocations");

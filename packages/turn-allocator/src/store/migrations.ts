@@ -25,4 +25,12 @@ export const turnAllocatorMigrations: Migration[] = [
       );
     `,
   },
+  {
+    id: 2,
+    name: "allocations: whether the gateway serves TLS",
+    sql: `
+      -- Set once the gateway listens for TLS with a certificate for its TURN hostname: credentials then carry turns: URLs.
+      ALTER TABLE allocations ADD COLUMN tls_ready boolean NOT NULL DEFAULT false;
+    `,
+  },
 ];

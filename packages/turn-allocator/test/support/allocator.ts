@@ -62,7 +62,7 @@ export async function startTestAllocator(
   config: TurnAllocatorConfig,
   deps: TurnAllocatorDeps & { coordination?: Coordination } = {},
 ): Promise<TestAllocator> {
-  const server = await startTurnAllocator(config, { logger: silentLogger, scheduler: false, ...deps });
+  const server = await startTurnAllocator(config, { logger: silentLogger, scheduler: false, router: false, ...deps });
   t.teardown(() => server.close(500));
   const client = createInternalClient(TurnAllocatorService, { baseUrl: server.url, token: INTERNAL_TOKEN, timeoutMs: 30_000 });
   return { server, client };

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { createSocket } from "node:dgram";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import { turnPassword } from "@berth/kit";
 
@@ -16,8 +17,15 @@ export interface UclientResult {
  * `messages` packets `intervalMs` apart (no RTCP allocations, `-c`). ok means allocation and every
  * round trip worked.
  */
-export function uclient(port: number, username: string, password: string, options: { messages?: number; intervalMs?: number } = {}): Promise<UclientResult> {
+export function uclient(
+  port: number,
+  username: string,
+  password: string,
+  options: { messages?: number; intervalMs?: number; tls?: boolean } = {},
+): Promise<UclientResult> {
   const args = [
+    // turns: over TCP (uclient does not check the certificate; tlsPeerCertificate does).
+    ...(options.tls ? ["-t", "-S"] : []),
     "-y",
     "-c",
     "-n",
@@ -88,4 +96,19 @@ export async function freePortBlock(size: number): Promise<{ first: number; last
     if (free) return { first, last: first + size - 1 };
   }
   throw new Error(`no ${size} consecutive free ports found`);
+}
+
+/**
+ * The certificate a gateway presents for `servername` on a TLS connection to
+ * its port, verified against `ca` and the name (rejects otherwise).
+ */
+export function tlsPeerCertificate(port: number, servername: string, ca: string): Promise<tls.PeerCertificate> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: "127.0.0.1", port, servername, ca }, () => {
+      const certificate = socket.getPeerCertificate();
+      socket.destroy();
+      resolve(certificate);
+    });
+    socket.on("error", reject);
+  });
 }

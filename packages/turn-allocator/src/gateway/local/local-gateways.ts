@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
 import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import * as net from "node:net";
@@ -138,6 +139,11 @@ export function createLocalGateways(options: LocalGatewayOptions): GatewayEngine
   async function converge(spec: GatewaySpec): Promise<void> {
     const directory = directoryOf(spec.name);
     const userDatabase = join(directory, "turndb");
+    const tls = spec.tls && {
+      certificateFile: join(directory, "tls-certificate.pem"),
+      keyFile: join(directory, "tls-key.pem"),
+      fingerprint: createHash("sha256").update(spec.tls.certificatePem).digest("hex").slice(0, 16),
+    };
     const config = renderTurnserverConfig(spec, {
       listenHost: options.listenHost,
       userDatabase,
@@ -145,6 +151,7 @@ export function createLocalGateways(options: LocalGatewayOptions): GatewayEngine
       logFile: join(directory, "turnserver.log"),
       platformAddresses: ownAddresses,
       allowedPeerIps: options.allowedPeerIps,
+      tls,
     });
     const secrets = spec.secrets.join("\n");
     let gateway = gateways.get(spec.name);
@@ -160,6 +167,10 @@ export function createLocalGateways(options: LocalGatewayOptions): GatewayEngine
       gateway.secrets = secrets;
       logger.info("gateway secrets updated in place", { gateway: spec.name, secrets: spec.secrets.length });
       return;
+    }
+    if (spec.tls && tls) {
+      await writeFile(tls.certificateFile, spec.tls.certificatePem, { mode: 0o600 });
+      await writeFile(tls.keyFile, spec.tls.privateKeyPem, { mode: 0o600 });
     }
     await writeFile(join(directory, "turnserver.conf"), config, { mode: 0o600 });
     const fresh: Gateway = {

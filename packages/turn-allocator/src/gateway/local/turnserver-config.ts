@@ -11,6 +11,8 @@ export interface TurnserverSettings {
   platformAddresses: readonly string[];
   /** Peers allowed despite the rules above (tests relay on loopback). */
   allowedPeerIps: readonly string[];
+  /** The gateway's certificate and key files, when it serves TLS; `fingerprint` tells one certificate from its renewal. */
+  tls?: { certificateFile: string; keyFile: string; fingerprint: string };
 }
 
 /**
@@ -18,7 +20,9 @@ export interface TurnserverSettings {
  * `use-auth-secret` and a `userdb`, coturn reads the `turn_secret` table on
  * each authentication, so rotation rewrites the table and never restarts
  * the gateway. Relaying to loopback, multicast, 0.0.0.0/8 and the platform's
- * own addresses is refused unless a peer is explicitly allowed.
+ * own addresses is refused unless a peer is explicitly allowed. With a
+ * certificate, the gateway accepts TLS on its port; a renewed certificate
+ * changes the configuration (its fingerprint), which restarts the gateway.
  */
 export function renderTurnserverConfig(spec: GatewaySpec, settings: TurnserverSettings): string {
   const lines = [
@@ -32,7 +36,10 @@ export function renderTurnserverConfig(spec: GatewaySpec, settings: TurnserverSe
     `userdb=${settings.userDatabase}`,
     "fingerprint",
     "no-cli",
-    "no-tls",
+    // TLS on the listening port itself (coturn tells TLS from plain TCP on one port), so turns: needs no port of its own.
+    ...(settings.tls
+      ? [`tls-listening-port=${spec.port}`, `cert=${settings.tls.certificateFile}`, `pkey=${settings.tls.keyFile}`, `# certificate ${settings.tls.fingerprint}`]
+      : ["no-tls"]),
     "no-dtls",
     "no-multicast-peers",
     "denied-peer-ip=0.0.0.0-0.255.255.255",
