@@ -2,7 +2,8 @@
 // services as separate processes): what a team does in the browser, with a
 // deploy from the CLI in the background showing up live.
 import { execFile } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -114,6 +115,15 @@ async function signIn(page: Page, token: string): Promise<void> {
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
+/** Runs the berth CLI as acme, as a separate process. */
+function berthCli(t: { context: Context }, args: string[]) {
+  return run(process.execPath, [join(root, "packages/cli/bin/berth.js"), ...args], {
+    cwd: root,
+    env: { ...process.env, BERTH_API_URL: t.context.platform.urls.api, BERTH_TOKEN: t.context.tokens.acme, BERTH_CONFIG_DIR: t.context.platform.dataDir },
+    timeout: 240_000,
+  });
+}
+
 /** Waits until `text` is in the element matched by `selector`. */
 async function waitForText(page: Page, selector: string, text: string | RegExp): Promise<void> {
   const pattern = typeof text === "string" ? text : text.source;
@@ -167,12 +177,7 @@ test.serial(
     await page.getByText("no release yet").waitFor();
 
     // Deploy from the CLI in the background: the rollout's steps stream into the open page.
-    const berth = (args: string[]) =>
-      run(process.execPath, [join(root, "packages/cli/bin/berth.js"), ...args], {
-        cwd: root,
-        env: { ...process.env, BERTH_API_URL: t.context.platform.urls.api, BERTH_TOKEN: t.context.tokens.acme, BERTH_CONFIG_DIR: t.context.platform.dataDir },
-        timeout: 240_000,
-      });
+    const berth = (args: string[]) => berthCli(t, args);
     let cliDone = false;
     const deploy = berth(["deploy", demo, "--app", "shop"]).finally(() => (cliDone = true));
     await page.locator('[data-testid="rollout-steps"] li').first().waitFor();
@@ -267,6 +272,50 @@ test.serial(
     await page.context().close();
   },
 );
+
+test.serial("logs at 1,000 lines a second: the page keeps the last 1,000, keeps following, and pauses and resumes", async (t) => {
+  const source = mkdtempSync(join(tmpdir(), "berth-console-flood-"));
+  t.teardown(() => rmSync(source, { recursive: true, force: true }));
+  writeFileSync(join(source, "Procfile"), "chatty: node chatty.js\n");
+  writeFileSync(join(source, "chatty.js"), 'let n = 0;\nsetInterval(() => {\n  for (let i = 0; i < 10; i++) console.log("line " + ++n);\n}, 10);\n');
+  await berthCli(t, ["apps:create", "flood"]);
+  await berthCli(t, ["deploy", source, "--app", "flood"]);
+  await berthCli(t, ["pods:scale", "chatty=1", "--app", "flood"]);
+
+  const page = await openPage(t);
+  await signIn(page, t.context.tokens.acme);
+  await page.goto(`${new URL(t.context.platform.urls.api).origin}/#/apps/flood/logs`);
+  await waitForText(page, '[data-testid="log-lines"]', /line \d+/);
+  await page.evaluate(() => {
+    window.longestTaskMs = 0;
+    new window.PerformanceObserver((list: any) => {
+      for (const entry of list.getEntries()) window.longestTaskMs = Math.max(window.longestTaskMs, entry.duration);
+    }).observe({ type: "longtask" });
+  });
+  const newestShown = (): Promise<number> =>
+    page.evaluate(() => Number(/line (\d+)/.exec(document.querySelector('[data-testid="log-lines"]').lastElementChild?.textContent ?? "")?.[1] ?? 0));
+  const waitPast = (line: number) =>
+    page.waitForFunction(
+      (before) => Number(/line (\d+)/.exec(document.querySelector('[data-testid="log-lines"]').lastElementChild?.textContent ?? "")?.[1] ?? 0) > before,
+      line,
+    );
+  const shownLines = () => page.locator('[data-testid="log-lines"] .line').count();
+  await waitPast((await newestShown()) + 2000);
+  t.true((await shownLines()) <= 1000, "at most 1,000 lines on the page");
+
+  // Paused, the page stands still while lines keep arriving; resumed, it jumps to the newest.
+  await page.getByRole("button", { name: "Pause", exact: true }).click();
+  await waitForText(page, '[data-testid="log-status"]', "new lines held");
+  const paused = await newestShown();
+  await page.waitForTimeout(1000);
+  t.is(await newestShown(), paused, "nothing new is shown while paused");
+  await page.getByRole("button", { name: "Resume", exact: true }).click();
+  await waitPast(paused);
+  t.true((await shownLines()) <= 1000);
+  t.log(`longest main-thread task while following 1,000 lines/s: ${await page.evaluate(() => Math.round(window.longestTaskMs))} ms`);
+  await shot(page, "logs-flood");
+  await page.context().close();
+});
 
 test.serial("another team's token sees none of it, and a revoked token returns to sign-in with a message", async (t) => {
   const page = await openPage(t);
