@@ -4,6 +4,7 @@ import type * as net from "node:net";
 import { resolve } from "node:path";
 import test from "ava";
 import { RolloutState } from "@berth/proto/type/v1/release";
+import { echo } from "../../router/test/support/http-client.js";
 import { httpsGet } from "../../router/test/support/https-client.js";
 import { deployDirectory, eventually, followRolloutThroughApi, startPlatformHarness } from "./support/platform-harness.js";
 
@@ -31,13 +32,6 @@ async function statusIgnoringName(port: number, servername: string, ca: string):
   const [response] = (await once(request, "response")) as [{ statusCode?: number; resume(): void }];
   response.resume();
   return response.statusCode ?? 0;
-}
-
-async function echo(socket: net.Socket, text: string): Promise<string> {
-  socket.write(text);
-  let received = "";
-  while (received.length < text.length) received += ((await once(socket, "data")) as [Buffer])[0].toString();
-  return received;
 }
 
 test("each per-replica hostname of an rtc process reaches exactly its replica through the router, over HTTPS and WebSocket, and follows the scale", async (t) => {
