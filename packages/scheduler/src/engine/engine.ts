@@ -119,6 +119,8 @@ export interface ReleaseTaskSpec {
   timeoutMs: number;
   /** Directories the task may write to besides its private /tmp (a build's source directory). */
   writableDirs?: string[];
+  /** What its log lines are labelled as: "release" unless set ("build"). */
+  processType?: string;
 }
 
 /** How a release task ended. */

@@ -67,5 +67,6 @@ export function buildTaskSpecFor(config: SchedulerConfig, release: ReleaseRecord
     env: build.env,
     timeoutMs: config.releaseTimeoutMs,
     writableDirs: [release.sourceDir],
+    processType: "build",
   };
 }

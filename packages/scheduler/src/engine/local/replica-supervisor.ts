@@ -143,6 +143,11 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
     for (const listener of listeners) listener(snapshot);
   }
 
+  /** How a task's lines are labelled: as its process type (`release`, or `build`), under its own name. */
+  function taskLabel(spec: ReleaseTaskSpec): Pick<ReplicaSpec, "app" | "processType" | "name" | "releaseVersion"> {
+    return { app: spec.app, processType: spec.processType ?? "release", name: spec.name, releaseVersion: spec.releaseVersion };
+  }
+
   function systemLine(spec: Pick<ReplicaSpec, "app" | "processType" | "name" | "releaseVersion">, text: string): void {
     hub.append({
       time: new Date(),
@@ -330,15 +335,12 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
   }
 
   async function awaitTask(spec: ReleaseTaskSpec, pid: number, exited: Promise<number | null>, deadline: Date): Promise<ReleaseTaskResult> {
-    const tails = followLogs({ app: spec.app, processType: "release", name: spec.name, releaseVersion: spec.releaseVersion }, taskDirectory(spec.name));
+    const tails = followLogs(taskLabel(spec), taskDirectory(spec.name));
     let timedOut = false;
     const killer = setTimeout(
       () => {
         timedOut = true;
-        systemLine(
-          { app: spec.app, processType: "release", name: spec.name, releaseVersion: spec.releaseVersion },
-          `timed out after ${spec.timeoutMs} ms: stopping`,
-        );
+        systemLine(taskLabel(spec), `timed out after ${spec.timeoutMs} ms: stopping`);
         signalProcessGroup(pid, "SIGTERM");
         setTimeout(() => signalProcessGroup(pid, "SIGKILL"), options.taskKillGraceMs).unref();
       },
@@ -365,10 +367,7 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
     await Promise.all(tails.map((tail) => tail.close()));
     const recorded = await readFile(join(taskDirectory(spec.name), "exit-code"), "utf8").catch(() => "");
     const exitCode = /^\d+\s*$/.test(recorded) && !timedOut ? Number(recorded) : null;
-    systemLine(
-      { app: spec.app, processType: "release", name: spec.name, releaseVersion: spec.releaseVersion },
-      `release task ended: ${reason ?? (exitCode === null ? "killed" : `exit code ${exitCode}`)}`,
-    );
+    systemLine(taskLabel(spec), `${taskLabel(spec).processType} task ended: ${reason ?? (exitCode === null ? "killed" : `exit code ${exitCode}`)}`);
     const logTail = hub
       .tail({ app: spec.app, replica: spec.name }, TASK_LOG_TAIL_LINES + 1)
       .filter((entry: LogEntry) => entry.stream !== LogStream.SYSTEM)
@@ -472,7 +471,7 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
         spec.workDir,
         spec.env,
       );
-      systemLine({ app: spec.app, processType: "release", name: spec.name, releaseVersion: spec.releaseVersion }, `release task started: pid ${pid}`);
+      systemLine(taskLabel(spec), `${taskLabel(spec).processType} task started: pid ${pid}`);
       return {
         runtimeId: processRuntimeId({ pid, startTime, port: 0 }),
         result: awaitTask(spec, pid, childExit(child), new Date(Date.now() + spec.timeoutMs)),
