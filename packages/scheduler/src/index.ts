@@ -110,6 +110,11 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
   await expireUploads();
   const expiring = setInterval(() => void expireUploads(), Math.min(config.uploadTeamLimits.uploadTtlMs / 4, 10 * 60_000));
   expiring.unref();
+  const rtcEnvironment = () =>
+    createRtcEnvironment(
+      createInternalClient(TurnAllocatorService, { baseUrl: config.turnAllocator.url, token: config.internalToken }),
+      config.turnAllocator.timeoutMs,
+    );
   let engine: Engine;
   let supervisor: ReplicaSupervisor | undefined;
   let localRuntime: ChosenRuntime | undefined;
@@ -120,7 +125,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
     const { createKubernetesEngine } = await import("./engine/kubernetes/kubernetes-engine.js");
     const kubeConfig = options.kubeConfig ?? (await loadKubeConfig(config.kubernetes.kubeconfigPath));
     const deployer = createKubernetesDeployer({ kubeConfig, settings: manifestSettingsFrom(config), logger });
-    engine = createKubernetesEngine({ db, deployer, kubeConfig, endpoints, config, logger });
+    engine = createKubernetesEngine({ db, deployer, kubeConfig, endpoints, config, logger, rtcEnvironment: rtcEnvironment() });
   } else {
     localRuntime = await chooseReplicaRuntime({
       config: config.localRuntime,
@@ -141,9 +146,7 @@ export async function startScheduler(config: SchedulerConfig, options: StartSche
       taskKillGraceMs: config.stopGraceMs,
       logger,
     });
-    const turnAllocator = createInternalClient(TurnAllocatorService, { baseUrl: config.turnAllocator.url, token: config.internalToken });
-    const rtcEnvironment = createRtcEnvironment(turnAllocator, config.turnAllocator.timeoutMs);
-    engine = createLocalEngine({ db, supervisor, endpoints, config, logger, rtcEnvironment });
+    engine = createLocalEngine({ db, supervisor, endpoints, config, logger, rtcEnvironment: rtcEnvironment() });
   }
   const controller = createAppController({ db, engine, coordination, feed, config, logger, instanceId, retention });
   // On Kubernetes the cluster's HorizontalPodAutoscaler scales.

@@ -228,13 +228,6 @@ test("a web Service listens on the router's service port, a tcp Service on $PORT
   });
 });
 
-test("an rtc type runs a Deployment probed over TCP and gets no Service", (t) => {
-  const processes = [{ processType: "sfu-rtc", command: "node sfu.js" }];
-  const objects = appObjects(demoApp({ release: { processes }, formation: [formationEntry("sfu-rtc", { replicas: 1 })] }), DEMO_SETTINGS);
-  t.deepEqual(names(objects), ["Secret/demo-config-v1", `Deployment/${objectName("sfu-rtc")}`]);
-  t.deepEqual(containerOf(deploymentOf(objects, "sfu-rtc")).readinessProbe!.tcpSocket, { port: 5000 });
-});
-
 test("a rolling restart changes the pod template and nothing else", (t) => {
   const before = deploymentOf(appObjects(demoApp(), DEMO_SETTINGS), "web");
   const after = deploymentOf(
@@ -307,6 +300,9 @@ test("the prune scopes select the app's objects applied by the scheduler", (t) =
   const selector = "app.kubernetes.io/name=demo,app.kubernetes.io/managed-by=berth-scheduler";
   t.deepEqual(appPruneScopes({ app: "demo", namespace: NAMESPACE }, DEMO_SETTINGS), [
     { apiVersion: "apps/v1", kind: "Deployment", namespace: NAMESPACE, labelSelector: selector },
+    { apiVersion: "apps/v1", kind: "StatefulSet", namespace: NAMESPACE, labelSelector: selector },
+    // The TURN Secrets of rtc types, not the release config Secrets (pruneReleaseSecrets keeps those).
+    { apiVersion: "v1", kind: "Secret", namespace: NAMESPACE, labelSelector: `${selector},app.kubernetes.io/component=turn-env` },
     { apiVersion: "v1", kind: "Service", namespace: NAMESPACE, labelSelector: selector },
     { apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", namespace: NAMESPACE, labelSelector: selector },
     { apiVersion: "policy/v1", kind: "PodDisruptionBudget", namespace: NAMESPACE, labelSelector: selector },

@@ -1,8 +1,8 @@
 import { CoreV1Api } from "@kubernetes/client-node";
 import type { KubeConfig, V1Pod } from "@kubernetes/client-node";
-import { failedPrecondition, isKubernetesNotFound } from "@berth/kit";
+import { failedPrecondition, isKubernetesNotFound, routingClassOf } from "@berth/kit";
 import type { Database, Logger } from "@berth/kit";
-import { ReplicaState } from "@berth/proto/type/v1/process";
+import { ReplicaState, RoutingClass } from "@berth/proto/type/v1/process";
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
 import type { SchedulerConfig } from "../../config.js";
 import type { EndpointHub } from "../../endpoints.js";
@@ -10,6 +10,7 @@ import { findApp } from "../../store/apps.js";
 import type { AppRecord } from "../../store/apps.js";
 import { listAutoscaleRules, listFormation } from "../../store/formation.js";
 import type { ReleaseRecord } from "../../store/releases.js";
+import type { RtcEnvironment } from "../../rtc-environment.js";
 import { deleteReplica, listReplicas, saveObservedReplica } from "../../store/replicas.js";
 import type { ObservedReplica, ReplicaRecord } from "../../store/replicas.js";
 import { setProgressDeadline } from "../../store/rollouts.js";
@@ -42,6 +43,8 @@ export interface KubernetesEngineDeps {
   endpoints: EndpointHub;
   config: SchedulerConfig;
   logger: Logger;
+  /** The TURN allocator's variables of `*-rtc` replicas (ports, token and secret made sure of first). */
+  rtcEnvironment: RtcEnvironment;
 }
 
 /**
@@ -81,7 +84,15 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
   let hooks: EngineHooks | undefined;
 
   async function manifestInput(app: AppRecord, release: ReleaseRecord): Promise<AppManifestInput> {
-    return { team: app.team, release, formation: await listFormation(db, app.name), autoscaleRules: await listAutoscaleRules(db, app.name) };
+    const formation = await listFormation(db, app.name);
+    // Replica 01's variables: the StatefulSet's pods derive their own number and hostname from their ordinal.
+    const rtc = new Map<string, Record<string, string>>();
+    for (const { processType } of release.processes) {
+      if (routingClassOf(processType) !== RoutingClass.RTC) continue;
+      const replicas = formation.find((entry) => entry.processType === processType)?.replicas ?? 0;
+      rtc.set(processType, (await deps.rtcEnvironment({ team: app.team, app: app.name, processType, index: 0, replicas: Math.max(1, replicas) })).env);
+    }
+    return { team: app.team, release, formation, autoscaleRules: await listAutoscaleRules(db, app.name), rtc };
   }
 
   const runJob = async (release: ReleaseRecord, deadline?: Date) => {

@@ -22,6 +22,8 @@ import { resolveHealth } from "../../health-settings.js";
 import type { HealthDefaults, HealthSettings } from "../../health-settings.js";
 import { DEFAULT_POD_SIZE } from "../../pod-sizes.js";
 import { parseImageReference, pinnedImage } from "../../image-reference.js";
+import { rtcStatefulSetFrom, turnSecretFor, turnSecretSelector } from "./rtc-statefulset.js";
+import type { RtcReplicaEnv } from "./rtc-statefulset.js";
 import { releaseEnvironment } from "../../release-commands.js";
 import type { AutoscaleRuleRecord } from "../../store/formation.js";
 import type { ReleaseRecord } from "../../store/releases.js";
@@ -87,6 +89,8 @@ export interface AppManifestInput {
   /** The app's formation; a type without an entry runs 0 replicas of the default size. */
   formation: readonly FormationEntry[];
   autoscaleRules: readonly AutoscaleRuleRecord[];
+  /** The TURN allocator's variables of the first replica of each `*-rtc` type the release runs. */
+  rtc?: ReadonlyMap<string, RtcReplicaEnv>;
 }
 
 /** The labels that select a process type's pods; stable across releases, as a Deployment's selector must be. */
@@ -110,6 +114,8 @@ export function appPruneScopes(scope: AppScope, settings: Pick<ManifestSettings,
   const selector = labelSelector({ [LABEL.name]: scope.app, [LABEL.managedBy]: settings.managedBy });
   return [
     { apiVersion: "apps/v1", kind: "Deployment", namespace: scope.namespace, labelSelector: selector },
+    { apiVersion: "apps/v1", kind: "StatefulSet", namespace: scope.namespace, labelSelector: selector },
+    { apiVersion: "v1", kind: "Secret", namespace: scope.namespace, labelSelector: labelSelector(turnSecretSelector(scope.app, settings.managedBy)) },
     { apiVersion: "v1", kind: "Service", namespace: scope.namespace, labelSelector: selector },
     { apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", namespace: scope.namespace, labelSelector: selector },
     { apiVersion: "policy/v1", kind: "PodDisruptionBudget", namespace: scope.namespace, labelSelector: selector },
@@ -397,7 +403,7 @@ function autoscalerFor(input: AppManifestInput, rule: AutoscaleRuleRecord, setti
       labels: standardLabels({ app: input.release.app, component: rule.processType, team: input.team, managedBy: settings.managedBy, instance: name }),
     },
     spec: {
-      scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name },
+      scaleTargetRef: { apiVersion: "apps/v1", kind: routingClassOf(rule.processType) === RoutingClass.RTC ? "StatefulSet" : "Deployment", name },
       minReplicas: rule.minReplicas,
       maxReplicas: rule.maxReplicas,
       metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: rule.targetCpuPercent } } }],
@@ -425,20 +431,35 @@ function disruptionBudgetFor(input: AppManifestInput, processType: string, setti
 
 /**
  * Every object an app's release and formation need, the release Job aside:
- * a Deployment per process type, a Service per web and tcp type, an
+ * a Deployment per process type (a StatefulSet and its TURN Secret per rtc
+ * type: see rtc-statefulset.ts), a Service per web and tcp type, an
  * autoscaling/v2 HorizontalPodAutoscaler per autoscale rule of a type the
  * release runs. rtc types get no Service: the TURN allocator exposes them.
  */
 export function appObjects(input: AppManifestInput, settings: ManifestSettings): KubernetesObject[] {
   if (!input.release.artifact.image) throw new Error(`release v${input.release.version} of ${input.release.app} has no container image`);
   const deployments: KubernetesObject[] = [];
+  const secrets: KubernetesObject[] = [];
   const services: KubernetesObject[] = [];
   const autoscalers: KubernetesObject[] = [];
   const budgets: KubernetesObject[] = [];
   for (const { processType, command } of input.release.processes) {
     const routingClass = routingClassOf(processType);
     if (routingClass === RoutingClass.RELEASE) continue;
-    deployments.push(deploymentFor(input, processType, command, settings));
+    const deployment = deploymentFor(input, processType, command, settings);
+    if (routingClass === RoutingClass.RTC) {
+      const env = input.rtc?.get(processType);
+      if (env === undefined) throw new Error(`${processType} of ${input.release.app} has no TURN variables from the allocator`);
+      const secret = turnSecretFor(deployment.metadata!.name!, deployment.metadata!.namespace!, env, {
+        app: input.release.app,
+        team: input.team,
+        managedBy: settings.managedBy,
+      });
+      secrets.push(secret);
+      deployments.push(rtcStatefulSetFrom(deployment, secret, env));
+    } else {
+      deployments.push(deployment);
+    }
     if (routingClass === RoutingClass.WEB || routingClass === RoutingClass.TCP) services.push(serviceFor(input, processType, settings));
     const rule = input.autoscaleRules.find((candidate) => candidate.processType === processType);
     if (rule !== undefined) autoscalers.push(autoscalerFor(input, rule, settings));
@@ -446,7 +467,7 @@ export function appObjects(input: AppManifestInput, settings: ManifestSettings):
     if (budget !== undefined) budgets.push(budget);
   }
   // The Secret first: pods of the new Deployments read it as they start.
-  return [releaseSecretFor(input, settings), ...deployments, ...services, ...autoscalers, ...budgets];
+  return [releaseSecretFor(input, settings), ...secrets, ...deployments, ...services, ...autoscalers, ...budgets];
 }
 
 /**
