@@ -3,10 +3,13 @@ import * as https from "node:https";
 import type * as net from "node:net";
 import { resolve } from "node:path";
 import test from "ava";
+import { createInternalClient } from "@berth/kit";
+import { RouterService } from "@berth/proto/router/v1/router";
+import { CertificateState } from "@berth/proto/type/v1/network";
 import { RolloutState } from "@berth/proto/type/v1/release";
 import { echo } from "../../router/test/support/http-client.js";
 import { httpsGet } from "../../router/test/support/https-client.js";
-import { deployDirectory, eventually, followRolloutThroughApi, startPlatformHarness } from "./support/platform-harness.js";
+import { INTERNAL_TOKEN, deployDirectory, eventually, followRolloutThroughApi, startPlatformHarness } from "./support/platform-harness.js";
 
 const SFU_DIR = resolve(import.meta.dirname, "../../../examples/sfu");
 
@@ -72,9 +75,20 @@ test("each per-replica hostname of an rtc process reaches exactly its replica th
   toFirst.socket.destroy();
   t.is(toFirst.replica, "01");
 
-  // Scaling to one replica takes -02 away; -01 keeps its replica.
+  const router = createInternalClient(RouterService, { baseUrl: h.router.url, token: INTERNAL_TOKEN });
+  const routed = async () =>
+    (await router.listRoutes({ app: "call" })).routes.map((route) => [route.hostname, route.processType, route.certificate?.state, route.healthyEndpoints]);
+  t.deepEqual(await routed(), [
+    [first, "sfu-rtc", CertificateState.ISSUED, 1],
+    [second, "sfu-rtc", CertificateState.ISSUED, 1],
+  ]);
+
+  // Scaling to one replica takes -02 away (route and certificate); -01 keeps its replica.
   await clients.formation.scale({ app: "call", replicas: { "sfu-rtc": 1 } });
   // Its certificate goes with the route: ask past the name check, to see that the router knows the host no more.
   await eventually(async () => ((await statusIgnoringName(port, second!, ca)) === 404 ? true : undefined), `${second} to be no longer routed`);
   t.is((await replicaAt(first!))?.BERTH_RTC_REPLICA, "01");
+  // The stored routes follow the proxy's table in the same endpoint generation.
+  await eventually(async () => ((await routed()).length === 1 ? true : undefined), "the route of -02 to be removed");
+  t.deepEqual(await routed(), [[first, "sfu-rtc", CertificateState.ISSUED, 1]]);
 });

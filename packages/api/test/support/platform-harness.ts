@@ -27,7 +27,8 @@ import { testDatabaseUrl, testDatabaseUrlFor } from "@berth/kit/testing";
 export const DEMO_DIR = resolve(import.meta.dirname, "../../../../examples/demo");
 
 const ADMIN_URL = testDatabaseUrl;
-const INTERNAL_TOKEN = "internal-token-for-api-platform-tests";
+/** The platform's internal credential in these tests, for calls straight to a service. */
+export const INTERNAL_TOKEN = "internal-token-for-api-platform-tests";
 
 interface Teardown {
   teardown(fn: () => unknown): void;
