@@ -2,7 +2,14 @@ import test from "ava";
 import http from "node:http";
 import { ReplicaState } from "@berth/proto/type/v1/process";
 import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import type { Subnet } from "../src/engine/local/container/address-plan.js";
+import { parseSubnet } from "../src/engine/local/container/address-plan.js";
+import type { WatchEndpointsResponse } from "@berth/proto/scheduler/v1/scheduler";
 import { runcUsable } from "../src/engine/local/container/runc.js";
+import { hostNames } from "../src/engine/local/container/runc-replica-runtime.js";
+import { systemBinary } from "../src/engine/local/container/system-binaries.js";
 import { demoArchive, deployDemo, eventually, followRollout, readyReplicas, startRuncScheduler, uploadArchive } from "./support/scheduler-harness.js";
 
 const usable = await runcUsable();
@@ -76,4 +83,59 @@ rootTest("a replica that allocates past its pod's memory is OOM-killed, restarte
     lines.some((text) => text.startsWith("OOMKilled")),
     lines.join("\n"),
   );
+});
+
+rootTest("a retiring tcp replica leaves its process's virtual address as soon as it retires, while it still runs for the routers to acknowledge", async (t) => {
+  const { client, subnetText } = await startRuncScheduler(t);
+  await client.createApp({ team: "acme", name: "vip" });
+  await deployDemo(client, "vip");
+  await client.updateFormation({ app: "vip", changes: [{ processType: "api-tcp", replicas: 2 }] });
+  const [leaving, staying] = await eventually(async () => {
+    const ready = await readyReplicas(client, "vip", "api-tcp");
+    return ready.length === 2 ? ready : undefined;
+  }, "two ready api-tcp replicas");
+  const { table } = hostNames(parseSubnet(subnetText) as Subnet);
+  /** The replica addresses behind the virtual address, from the live nft table. */
+  const behindVip = async () => {
+    // The system's nft: npx puts node_modules/.bin first, where @vercel/nft has a command of that name.
+    const { stdout } = await promisify(execFile)(systemBinary("nft")!, ["list", "table", "ip", table]);
+    const dnat = stdout.split("\n").find((line) => line.includes("dnat ip to numgen random"));
+    return [leaving!.host, staying!.host].filter((address) => dnat?.includes(`${address} . 5000`));
+  };
+  await eventually(async () => ((await behindVip()).length === 2 ? true : undefined), "both replicas behind the virtual address");
+
+  // A router that never acknowledges holds the retirement at its first step: the replica keeps running.
+  const slowRouter = new AbortController();
+  t.teardown(() => slowRouter.abort());
+  const watching: AsyncIterator<WatchEndpointsResponse> = client
+    .watchEndpoints({ consumer: "slow-router" }, { signal: slowRouter.signal, timeoutMs: 0 })
+    [Symbol.asyncIterator]();
+  await watching.next();
+  await client.deleteReplica({ app: "vip", replica: leaving!.name });
+  t.deepEqual(
+    await eventually(
+      async () => {
+        const behind = await behindVip();
+        return behind.length === 1 ? behind : undefined;
+      },
+      "the retiring replica out of the virtual address",
+      15_000,
+    ),
+    [staying!.host],
+  );
+  const { replicas } = await client.listReplicas({ app: "vip", processType: "api-tcp" });
+  t.is(replicas.find((replica) => replica.name === leaving!.name)?.state, ReplicaState.DRAINING, "it still runs, waiting for the acknowledgement");
+
+  // The router acknowledges the set without it: the retirement goes on and the replica stops.
+  for (;;) {
+    const { value } = (await watching.next()) as IteratorYieldResult<WatchEndpointsResponse>;
+    if (value.processes.some((process) => process.app === "vip" && process.processType === "api-tcp")) {
+      await client.ackEndpoints({ consumer: "slow-router", generation: value.generation });
+      break;
+    }
+  }
+  await eventually(async () => {
+    const { replicas: left } = await client.listReplicas({ app: "vip", processType: "api-tcp" });
+    return left.some((replica) => replica.name === leaving!.name) ? undefined : true;
+  }, "the retired replica stopped");
 });

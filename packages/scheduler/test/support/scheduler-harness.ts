@@ -90,7 +90,7 @@ export async function startRuncScheduler(t: ExecutionContext) {
     await started.scheduler.close(1000);
     await removeHostNetwork(subnetText);
   });
-  return started;
+  return { ...started, subnetText };
 }
 
 /** A gRPC client with the internal credential. */

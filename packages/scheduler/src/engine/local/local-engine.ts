@@ -231,6 +231,9 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
   async function advanceRetirements(app: string, rows: ReplicaRecord[], wake: Wake): Promise<void> {
     for (const row of rows) {
       if (row.retirePhase === "") continue;
+      // Out of its virtual address as soon as it retires (kube-proxy drops a terminating endpoint too);
+      // connections already made keep flowing to it through conntrack while it drains.
+      supervisor.retireReplica(row.name);
       let phase = row.retirePhase;
       const routingClass = routingClassOf(row.processType);
       if (phase === "unrouted") {

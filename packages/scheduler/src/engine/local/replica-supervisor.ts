@@ -48,6 +48,12 @@ export interface ReplicaSupervisor {
   adoptReplica(spec: ReplicaSpec, runtimeId: string): Promise<ReplicaStatus | undefined>;
   /** After a restart: stops whatever still runs from a previous run and is not among `known`; returns their names. */
   stopStrays(known: ReadonlySet<string>, graceMs: number): Promise<string[]>;
+  /**
+   * The replica is retiring: it leaves the runtime's service set (a tcp
+   * process's virtual address) at once, ready or not, and never joins it
+   * again, while it keeps running to drain.
+   */
+  retireReplica(name: string): void;
   /** SIGTERM, then SIGKILL once `graceMs` passed; resolves when it has exited. */
   stopReplica(name: string, graceMs: number): Promise<void>;
   replicaStatus(name: string): ReplicaStatus | undefined;
@@ -118,6 +124,8 @@ interface Supervised {
   timer: NodeJS.Timeout | undefined;
   tails: FileTail[];
   cpuSample: { cpuMs: number; at: number } | undefined;
+  /** Out of the runtime's service set for good (see retireReplica). */
+  retiring: boolean;
 }
 
 /**
@@ -171,15 +179,14 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
 
   function setState(replica: Supervised, state: ReplicaState, ready: boolean): void {
     if (replica.status.state === state && replica.status.ready === ready) return;
-    if (replica.status.ready !== ready && replica.run !== undefined) {
-      const run = replica.run;
-      void runtime
-        .readinessChanged?.(run, ready)
-        .catch((error) => logger.error("could not update the replica's network", { replica: replica.spec.name, error }));
-    }
+    if (replica.status.ready !== ready && replica.run !== undefined && !replica.retiring) tellRuntime(replica, replica.run, ready);
     replica.status.state = state;
     replica.status.ready = ready;
     emit(replica);
+  }
+
+  function tellRuntime(replica: Supervised, run: ReplicaRun, ready: boolean): void {
+    void runtime.readinessChanged?.(run, ready).catch((error) => logger.error("could not update the replica's network", { replica: replica.spec.name, error }));
   }
 
   function clearTimer(replica: Supervised): void {
@@ -329,6 +336,7 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
       timer: undefined,
       tails: followLogs(spec, replicaDirectory(spec.name)),
       cpuSample: undefined,
+      retiring: false,
     };
     replicas.set(spec.name, replica);
     return replica;
@@ -400,6 +408,13 @@ export function createReplicaSupervisor(options: ReplicaSupervisorOptions): Repl
       begin(replica, run, new Date());
       systemLine(spec, `adopted after a scheduler restart: ${run.label}, port ${run.port}`);
       return { ...replica.status };
+    },
+
+    retireReplica(name) {
+      const replica = replicas.get(name);
+      if (replica === undefined || replica.retiring) return;
+      replica.retiring = true;
+      if (replica.status.ready && replica.run !== undefined) tellRuntime(replica, replica.run, false);
     },
 
     async stopReplica(name, graceMs) {

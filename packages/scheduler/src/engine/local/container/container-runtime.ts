@@ -211,19 +211,24 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
     await writeFile(hostsFile, lines.join("\n"));
   }
 
+  // The ruleset last applied: a change that renders the same rules (a web or worker replica turning
+  // ready, which no rule depends on) runs no nft at all.
+  let applied: string | undefined;
   async function applyNow(): Promise<void> {
     if (updateServices()) await writeServices();
-    await network.applyRuleset(
-      renderRuleset({
-        table: network.table,
-        bridge: network.bridge,
-        subnet: subnetText(subnet),
-        serviceRange: serviceRange(subnet),
-        endpoints: endpoints(),
-        services,
-        allows,
-      }),
-    );
+    const ruleset = renderRuleset({
+      table: network.table,
+      bridge: network.bridge,
+      subnet: subnetText(subnet),
+      serviceRange: serviceRange(subnet),
+      endpoints: endpoints(),
+      services,
+      allows,
+    });
+    if (ruleset === applied) return;
+    applied = undefined;
+    await network.applyRuleset(ruleset);
+    applied = ruleset;
   }
 
   // Changes are applied one at a time, and a change that arrives while one is
