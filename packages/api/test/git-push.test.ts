@@ -1,10 +1,10 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import * as http from "node:http";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import test from "ava";
 import { ReleaseStatus } from "@berth/proto/type/v1/release";
 import { createGitRepository, nodeAppFiles } from "./support/git-repository.js";
-import { startPlatformHarness } from "./support/platform-harness.js";
+import { eventually, startPlatformHarness } from "./support/platform-harness.js";
 
 // Pushes with the real git client to the API's remote, in front of the real scheduler and router.
 
@@ -177,4 +177,25 @@ test("a Node source is built before its release (npm ci, the build script), with
   t.is(v3?.status, ReleaseStatus.FAILED);
   t.is(v3?.failureReason, "BUILD_FAILED");
   t.deepEqual(await get(h.router.proxyHttpPort, "shop.berth.localhost"), { status: 200, body: "hello second" });
+});
+
+test("a push outlives a scheduler restart during its build: the build is resumed, not run twice, and the push reports the rollout's end", async (t) => {
+  const h = await startPlatformHarness(t);
+  const { token, clients } = await h.team("acme");
+  await clients.apps.createApp({ name: "shop" });
+  const repo = await createGitRepository(t);
+  await repo.git("remote", "add", "berth", `http://berth:${token}@${new URL(h.api.url).host}/git/shop.git`);
+  // The build runs as a plain process here: it records each of its runs beside the repository.
+  const runs = join(repo.dir, "..", `${basename(repo.dir)}-build-runs`);
+  t.teardown(() => rmSync(runs, { force: true }));
+  await repo.commit(nodeAppFiles(repo, `echo run >> ${runs}; sleep 3; cp message.txt built.txt`, "after a restart"), "slow build");
+
+  const pushing = repo.git("push", "berth", "main");
+  await eventually(async () => (existsSync(runs) ? true : undefined), "the build to start");
+  await h.restartScheduler();
+  const pushed = await pushing;
+  t.is(pushed.code, 0, pushed.stderr);
+  t.regex(pushed.stderr, /remote: +build succeeded.*remote: +v1 is live/s);
+  t.is(readFileSync(runs, "utf8"), "run\n");
+  t.deepEqual(await get(h.router.proxyHttpPort, "shop.berth.localhost"), { status: 200, body: "hello after a restart" });
 });

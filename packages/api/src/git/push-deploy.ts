@@ -2,7 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { MAX_RELEASE_DESCRIPTION, rolloutEventText } from "@berth/kit";
 import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
-import type { Rollout } from "@berth/proto/type/v1/release";
+import type { Rollout, RolloutEvent } from "@berth/proto/type/v1/release";
 import { auditCodeName } from "../audit.js";
 import type { ServiceDeps } from "../services/service-deps.js";
 import { gitEnvironment, runGit } from "./git-command.js";
@@ -13,6 +13,9 @@ const DEPLOYED_REFS = ["refs/heads/main", "refs/heads/master"];
 const DELETED = /^0+$/;
 /** What the audit log calls a deploy by push. */
 const AUDITED_AS = "git push";
+/** How often, and how patiently, a dropped progress stream is resumed. */
+const MAX_RECONNECTS = 10;
+const RECONNECT_DELAY_MS = 500;
 
 function ended(rollout: Rollout | undefined): boolean {
   return rollout !== undefined && [RolloutState.SUCCEEDED, RolloutState.FAILED, RolloutState.ROLLED_BACK].includes(rollout.state);
@@ -29,6 +32,33 @@ function ended(rollout: Rollout | undefined): boolean {
 export function createPushDeployer(deps: ServiceDeps): PushHandler {
   const { scheduler } = deps.peers;
   const unary = (signal: AbortSignal) => ({ signal, timeoutMs: deps.callTimeoutMs });
+
+  /**
+   * Follows a rollout to its end; a stream that drops before it (the
+   * scheduler restarting) is resumed after the last step seen, so a push
+   * outlives a scheduler restart without showing a step twice. Resolves with
+   * the last state seen, ended or not.
+   */
+  async function followRollout(app: string, rolloutId: string, onEvent: (event: RolloutEvent) => void, signal: AbortSignal): Promise<Rollout | undefined> {
+    let fromSequence = 0n;
+    let last: Rollout | undefined;
+    for (let attempt = 0; attempt <= MAX_RECONNECTS && !ended(last); attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAY_MS * attempt));
+      try {
+        for await (const step of scheduler.watchRollout({ app, rolloutId, fromSequence }, { signal, timeoutMs: 0 })) {
+          if (step.event !== undefined) {
+            fromSequence = step.event.sequence;
+            onEvent(step.event);
+          }
+          last = step.rollout ?? last;
+          attempt = 0;
+        }
+      } catch (error) {
+        if (signal.aborted || ConnectError.from(error).code !== Code.Unavailable) throw error;
+      }
+    }
+    return last;
+  }
 
   return async (push, request, say, signal) => {
     const update = DEPLOYED_REFS.map((ref) => request.updates.find((candidate) => candidate.ref === ref)).find((found) => found !== undefined);
@@ -79,15 +109,15 @@ export function createPushDeployer(deps: ServiceDeps): PushHandler {
         return 0;
       }
       say(`berth: release v${release.version}, rolling out (${rollout.id}):`);
-      let last: Rollout | undefined;
-      for await (const step of scheduler.watchRollout({ app: push.app, rolloutId: rollout.id }, { signal, timeoutMs: 0 })) {
-        const event = step.event;
-        if (event !== undefined) {
+      const last = await followRollout(
+        push.app,
+        rollout.id,
+        (event) => {
           if (event.kind !== RolloutEventKind.BUILD_OUTPUT) say(`  ${rolloutEventText(event)}`);
           for (const line of event.logTail) say(`      | ${line}`);
-        }
-        last = step.rollout ?? last;
-      }
+        },
+        signal,
+      );
       if (!ended(last)) {
         say(`berth: lost the progress of rollout ${rollout.id}; see berth releases --app ${push.app}`);
         return 1;

@@ -108,18 +108,24 @@ export function createBuildPhase(ctx: BuildPhaseContext, runner: BuildTaskRunner
   }
 
   function follow(rollout: RolloutRecord, release: ReleaseRecord, running: RunningReleaseTask, stopOutput: () => Promise<void>, save: () => Promise<void>) {
+    const record = async (result: ReleaseTaskResult) => {
+      await stopOutput();
+      if (result.exitCode === 0) {
+        await save().catch((error: unknown) => ctx.logger.warn("could not keep the build's node_modules", { app: release.app, error }));
+        await succeed(rollout, release);
+      } else {
+        await fail(rollout, release, failureMessage(result, ctx.config.releaseTimeoutMs), result.logTail);
+      }
+      ctx.feed.notify(rolloutKey(rollout.id));
+      ctx.feed.notify(appKey(release.app));
+    };
+    // A scheduler that stops leaves the task running; the next one resumes it (phase "running").
+    const detached = async (error: unknown) => {
+      await stopOutput();
+      ctx.logger.info("stopped following a build", { app: release.app, release: release.version, reason: String(error) });
+    };
     const done = running.result
-      .then(async (result) => {
-        await stopOutput();
-        if (result.exitCode === 0) {
-          await save().catch((error: unknown) => ctx.logger.warn("could not keep the build's node_modules", { app: release.app, error }));
-          await succeed(rollout, release);
-        } else {
-          await fail(rollout, release, failureMessage(result, ctx.config.releaseTimeoutMs), result.logTail);
-        }
-        ctx.feed.notify(rolloutKey(rollout.id));
-        ctx.feed.notify(appKey(release.app));
-      })
+      .then(record, detached)
       .catch((error: unknown) => ctx.logger.error("could not record the build", { app: release.app, error }))
       .finally(() => {
         inFlight.delete(rollout.id);
