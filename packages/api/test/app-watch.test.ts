@@ -45,8 +45,10 @@ test("WatchApps shows a team its own apps live (snapshot, a rollout, ready repli
   const settled = await eventually(async () => {
     const last = watch.seen.flatMap((message) => message.apps).findLast((change) => change.app?.name === "shop");
     const web = last?.processes.find((process) => process.processType === "web");
-    return last?.app?.activeRolloutId === "" && web?.readyReplicas === 1 ? last : undefined;
-  }, "the rollout's end with a ready web replica");
+    // The route comes once the replica is ready: the app is sent again with its URL then.
+    const routed = web?.urls.some((url) => url.startsWith("https://shop.berth.localhost"));
+    return last?.app?.activeRolloutId === "" && web?.readyReplicas === 1 && routed ? last : undefined;
+  }, "the rollout's end with a ready, routed web replica");
   const web = settled.processes.find((process) => process.processType === "web")!;
   t.is(web.routingClass, RoutingClass.WEB);
   t.true(

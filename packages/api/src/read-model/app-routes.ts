@@ -18,6 +18,8 @@ export interface AppRoutes {
   down(): void;
   /** This API changed `app`'s routes; the router answered with `version`, the first that shows the change. */
   wrote(app: string, version: RoutesVersion | undefined): void;
+  /** Calls `listener` with the apps whose routes a message changed (every app on a snapshot); the returned function stops it. */
+  onChange(listener: (apps: ReadonlySet<string> | "all") => void): () => void;
 }
 
 interface Awaited {
@@ -36,6 +38,7 @@ export function createAppRoutes(): AppRoutes {
   let generation = 0n;
   const routes = new Map<string, readonly Route[]>();
   const awaited = new Map<string, Awaited>();
+  const listeners = new Set<(apps: ReadonlySet<string> | "all") => void>();
 
   const shown = (wanted: Awaited) => wanted.attempt < attempt || (wanted.instance !== "" && wanted.instance === instance && wanted.generation <= generation);
 
@@ -64,10 +67,16 @@ export function createAppRoutes(): AppRoutes {
         else routes.set(app, appRoutes);
       }
       for (const [app, wanted] of awaited) if (shown(wanted)) awaited.delete(app);
+      const changed = message.snapshot ? "all" : new Set(message.apps.map(({ app }) => app));
+      for (const listener of listeners) listener(changed);
     },
     down() {
       live = false;
       routes.clear();
+    },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
     wrote(app, version) {
       const wanted: Awaited = { attempt, instance: version?.instance ?? "", generation: version?.generation ?? 0n };
