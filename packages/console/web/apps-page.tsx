@@ -66,15 +66,7 @@ export function AppsPage() {
         Apps <LiveBadge connected={live.connected} error={live.error} />
       </h1>
       <CreateApp />
-      <Table label="Apps">
-        <thead>
-          <tr>
-            <th scope="col">App</th>
-            <th scope="col">Release</th>
-            <th scope="col">Last rollout</th>
-            <th scope="col">URLs</th>
-          </tr>
-        </thead>
+      <Table label="Apps" columns={["App", "Release", "Last rollout", "URLs"]}>
         <tbody>
           {apps.map((change) => (
             <tr key={change.app!.name} data-app={change.app!.name}>

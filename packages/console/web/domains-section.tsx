@@ -27,18 +27,7 @@ export function DomainsSection({ app, processes }: { app: string; processes: Pro
   return (
     <Section title="Domains" id="domains">
       <ErrorNote error={error} />
-      <Table label="Domains">
-        <thead>
-          <tr>
-            <th scope="col">Hostname</th>
-            <th scope="col">Process</th>
-            <th scope="col">Certificate</th>
-            <th scope="col">Healthy</th>
-            <th scope="col">
-              <span class="sr-only">Remove</span>
-            </th>
-          </tr>
-        </thead>
+      <Table label="Domains" columns={["Hostname", "Process", "Certificate", "Healthy", { hidden: "Remove" }]}>
         <tbody>
           {routes.map((route) => {
             const certificate = route.certificate;

@@ -120,19 +120,7 @@ export function FormationSection({ app, processes, onRollout }: { app: string; p
   const { data } = useLoad((signal) => api.formation.listPodSizes({}, { signal }), []);
   return (
     <Section title="Formation" id="formation">
-      <Table label="Formation">
-        <thead>
-          <tr>
-            <th scope="col">Type</th>
-            <th scope="col">Routing</th>
-            <th scope="col">Ready</th>
-            <th scope="col">Size</th>
-            <th scope="col">CPU / memory</th>
-            <th scope="col">Autoscale</th>
-            <th scope="col">Reachable at</th>
-            <th scope="col">Change</th>
-          </tr>
-        </thead>
+      <Table label="Formation" columns={["Type", "Routing", "Ready", "Size", "CPU / memory", "Autoscale", "Reachable at", "Change"]}>
         <tbody>
           {processes.map((process) => (
             // Keyed by what the API says, so the inputs start over when a change lands.
@@ -162,20 +150,7 @@ export function ReplicasSection({ app, change }: { app: string; change: AppChang
   return (
     <Section title="Replicas" id="replicas">
       <ErrorNote error={error ?? action.error} />
-      <Table label="Replicas">
-        <thead>
-          <tr>
-            <th scope="col">Replica</th>
-            <th scope="col">State</th>
-            <th scope="col">Restarts</th>
-            <th scope="col">Zone</th>
-            <th scope="col">Release</th>
-            <th scope="col">Started</th>
-            <th scope="col">
-              <span class="sr-only">Delete</span>
-            </th>
-          </tr>
-        </thead>
+      <Table label="Replicas" columns={["Replica", "State", "Restarts", "Zone", "Release", "Started", { hidden: "Delete" }]}>
         <tbody>
           {(data?.replicas ?? []).map((replica) => (
             <tr key={replica.name} data-replica={replica.name} data-type={replica.processType}>

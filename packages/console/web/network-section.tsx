@@ -20,19 +20,7 @@ export function RtcSection({ app, processes }: { app: string; processes: Process
   return (
     <Section title="rtc" id="rtc">
       <ErrorNote error={error ?? action.error} />
-      <Table label="rtc processes">
-        <thead>
-          <tr>
-            <th scope="col">Process</th>
-            <th scope="col">TURN</th>
-            <th scope="col">Realm</th>
-            <th scope="col">Replica hostnames</th>
-            <th scope="col">Secret rotated</th>
-            <th scope="col">
-              <span class="sr-only">Credentials</span>
-            </th>
-          </tr>
-        </thead>
+      <Table label="rtc processes" columns={["Process", "TURN", "Realm", "Replica hostnames", "Secret rotated", { hidden: "Credentials" }]}>
         <tbody>
           {(data?.allocations ?? []).map((allocation) => {
             const exposure = allocation.exposure;
@@ -134,14 +122,7 @@ export function TrustMatrix() {
       {entries.length === 0 ? (
         <p class="muted">No tcp processes in your team.</p>
       ) : (
-        <Table label="Reachability matrix">
-          <thead>
-            <tr>
-              <th scope="col">From</th>
-              <th scope="col">To</th>
-              <th scope="col">Allowed</th>
-            </tr>
-          </thead>
+        <Table label="Reachability matrix" columns={["From", "To", "Allowed"]}>
           <tbody>
             {entries.map((entry) => (
               <tr key={`${entry.fromApp}>${entry.toApp}/${entry.toProcessType}:${entry.port}`}>

@@ -18,18 +18,7 @@ export function ReleasesSection({ app, change, onRollout }: { app: string; chang
   return (
     <Section title="Releases" id="releases">
       <ErrorNote error={error ?? action.error} />
-      <Table label="Releases">
-        <thead>
-          <tr>
-            <th scope="col">Version</th>
-            <th scope="col">Status</th>
-            <th scope="col">Description</th>
-            <th scope="col">Created</th>
-            <th scope="col">
-              <span class="sr-only">Roll back</span>
-            </th>
-          </tr>
-        </thead>
+      <Table label="Releases" columns={["Version", "Status", "Description", "Created", { hidden: "Roll back" }]}>
         <tbody>
           {releases.map((release) => {
             const status = enumWords(ReleaseStatus, release.status);

@@ -87,11 +87,27 @@ export function Section({ title, children, id }: { title: string; children: Comp
   );
 }
 
-/** A table that scrolls sideways on a phone instead of overflowing the page. */
-export function Table({ label, children }: { label: string; children: ComponentChildren }) {
+/** A column heading; a hidden one is read by screen readers only (a column of buttons). */
+export type Column = string | { hidden: string };
+
+/** A table with its column headings, scrolling sideways on a phone instead of overflowing the page. */
+export function Table({ label, columns, children }: { label: string; columns?: Column[]; children: ComponentChildren }) {
   return (
     <div class="table-scroll">
-      <table aria-label={label}>{children}</table>
+      <table aria-label={label}>
+        {columns && (
+          <thead>
+            <tr>
+              {columns.map((column) => (
+                <th key={typeof column === "string" ? column : column.hidden} scope="col">
+                  {typeof column === "string" ? column : <span class="sr-only">{column.hidden}</span>}
+                </th>
+              ))}
+            </tr>
+          </thead>
+        )}
+        {children}
+      </table>
     </div>
   );
 }
