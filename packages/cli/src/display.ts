@@ -67,3 +67,9 @@ export function autoscaleText(process: ProcessFormation): string {
   const rule = process.autoscale;
   return rule ? `${rule.minReplicas}-${rule.maxReplicas} @ ${rule.targetCpuPercent}% cpu` : "-";
 }
+
+/** How replicas are isolated, as `ps` and `pods` show it: runc containers, plain processes ("none"), or pods. */
+export function isolationText(isolation: string): string {
+  if (isolation === "container") return "runc";
+  return isolation || "-";
+}

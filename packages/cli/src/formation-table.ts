@@ -1,5 +1,5 @@
 import type { ProcessFormation } from "@berth/proto/type/v1/process";
-import { autoscaleText, cpuText, exposureText, memoryText, routingText } from "./display.js";
+import { autoscaleText, cpuText, exposureText, isolationText, memoryText, routingText } from "./display.js";
 import type { Output } from "./output.js";
 import type { Column } from "./table.js";
 
@@ -12,11 +12,12 @@ const columns: Column<ProcessFormation>[] = [
   { header: "routing", value: routingText },
   { header: "autoscale", value: autoscaleText },
   { header: "reachable at", value: exposureText },
+  { header: "isolation", value: (p) => isolationText(p.isolation) },
 ];
 
 /**
  * Prints the formation (`pods`): per type ready/desired replicas, size,
- * resources, routing, autoscale and address; and, loudly, when replicas run
+ * resources, routing, autoscale, address and isolation; and, loudly, when replicas run
  * without isolation (plain processes of the platform's user).
  */
 export function printFormation(out: Output, processes: readonly ProcessFormation[]): void {

@@ -17,3 +17,10 @@ test("pods says isolation: none when replicas run as plain processes, and nothin
   t.is(printed("container").stderr, "");
   t.regex(printed("container").stdout, /^TYPE\s+REPLICAS/);
 });
+
+test("pods has an isolation column: runc for containers, none for plain processes", (t) => {
+  const [header, row] = printed("container").stdout.trim().split("\n");
+  t.regex(header!, /\bISOLATION$/);
+  t.regex(row!, /\brunc$/);
+  t.regex(printed("none").stdout.trim().split("\n")[1]!, /\bnone$/);
+});

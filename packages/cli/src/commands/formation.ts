@@ -1,6 +1,6 @@
 import type { Command } from "../command.js";
 import { parseAssignments, parseCount } from "../arguments.js";
-import { ageText, cpuText, memoryText, replicaStateText, timeText } from "../display.js";
+import { ageText, cpuText, isolationText, memoryText, replicaStateText, timeText } from "../display.js";
 import { UsageError } from "../exit-codes.js";
 import { ISOLATION_NONE, printFormation } from "../formation-table.js";
 import { DETACH_OPTION, reportChange } from "../rollout-progress.js";
@@ -103,6 +103,7 @@ export const formationCommands: Command[] = [
             { header: "restarts", value: (r) => (r.lastExitReason === "" ? String(r.restarts) : `${r.restarts} (${r.lastExitReason})`) },
             { header: "age", value: (r) => ageText(r.startedAt) },
             { header: "zone", value: (r) => r.zone || "-" },
+            { header: "isolation", value: (r) => isolationText(r.isolation) },
           ],
           replicas,
           "No replicas running.",
