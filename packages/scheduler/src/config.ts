@@ -23,7 +23,8 @@ export interface KubernetesConfig extends KubernetesTarget {
   /**
    * Whether a release of an image tag asks the image's registry for the digest
    * (BERTH_RESOLVE_IMAGE_DIGESTS, default true); false where the control plane
-   * cannot reach the registries: the release then runs by tag.
+   * cannot reach the registries: the release then runs by tag and is pinned to
+   * the digest its first pod pulled.
    */
   resolveImageDigests: boolean;
   /** Registry hosts (host[:port]) asked for image digests over plain HTTP (BERTH_INSECURE_REGISTRIES, comma-separated). */

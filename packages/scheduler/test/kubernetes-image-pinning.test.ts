@@ -10,7 +10,7 @@ import { startTestRegistry } from "./support/oci-registry.js";
 
 const NAMESPACE = teamNamespace("berth-apps", "acme");
 
-async function setup(t: ExecutionContext) {
+async function setup(t: ExecutionContext, env: Record<string, string> = {}) {
   const registry = await startTestRegistry({ bearer: true });
   t.teardown(() => registry.close());
   const api = await createFakeKubeApi({ podTimings: { startMs: 10, readyMs: 10 } });
@@ -21,6 +21,7 @@ async function setup(t: ExecutionContext) {
       BERTH_ENGINE: "kubernetes",
       BERTH_RESOLVE_IMAGE_DIGESTS: "true",
       BERTH_INSECURE_REGISTRIES: registry.host,
+      ...env,
     }),
   );
   const scheduler = await startScheduler(config, { logger: createLogger("scheduler", { level: "error" }), kubeConfig: api.kubeConfig() });
@@ -31,7 +32,7 @@ async function setup(t: ExecutionContext) {
     const [deployment] = api.objects({ kind: "Deployment", namespace: NAMESPACE, name: processObjectName("shop", "web") }) as Deployment[];
     return deployment?.spec.template.spec.containers[0]?.image;
   };
-  return { registry, client, webImage };
+  return { registry, client, webImage, api };
 }
 
 test("a release of an image tag records the registry's digest and its pods run name@digest: a moved tag changes neither a scale-up nor a rollback", async (t) => {
@@ -89,4 +90,26 @@ test("an image the registry does not have is refused with INVALID_ARGUMENT on ar
   const { release } = await client.createRelease({ app: "shop", artifact: { source: { case: "image", value: pinned } } });
   t.is(release!.artifact!.digest, `sha256:${"b".repeat(64)}`);
   t.is(registry.requests.length, before);
+});
+
+test("with no registry to ask, a release runs by tag and is pinned to the digest its first pod pulled (the runtime's name@sha256 image ID)", async (t) => {
+  const { client, webImage, api } = await setup(t, { BERTH_RESOLVE_IMAGE_DIGESTS: "false" });
+  const image = "registry.internal.example/acme/shop:v1";
+  await client.createApp({ team: "acme", name: "shop" });
+  const { release, rollout } = await client.createRelease({ app: "shop", artifact: { source: { case: "image", value: image } } });
+  t.is(release!.artifact!.digest, "", "nothing known at release time");
+  t.is((await followRollout(client, "shop", rollout!.id)).rollout.state, RolloutState.SUCCEEDED);
+  const pulled = await eventually(async () => {
+    const pod = api.objects({ kind: "Pod", namespace: NAMESPACE }).find((candidate) => (candidate as any).status?.containerStatuses?.[0]?.imageID);
+    return (pod as any)?.status.containerStatuses[0].imageID as string | undefined;
+  }, "a pod reporting the image it pulled");
+  const digest = pulled.slice(pulled.indexOf("@") + 1);
+  t.regex(digest, /^sha256:[0-9a-f]{64}$/);
+  const pinned = await eventually(async () => {
+    const found = (await client.getRelease({ app: "shop", version: 1 })).release;
+    return found?.artifact?.digest ? found : undefined;
+  }, "the release pinned");
+  t.is(pinned.artifact!.digest, digest);
+  t.is(pinned.artifact!.source.value, image, "the reference as given stays");
+  await eventually(async () => (webImage() === `registry.internal.example/acme/shop@${digest}` ? true : undefined), "the Deployment pinned");
 });

@@ -110,7 +110,9 @@ export const deployCommands: Command[] = [
       const { release, rollout } = deployed;
       if (image !== undefined && !args.json) {
         const digest = release?.artifact?.digest;
-        out.note(digest ? `Image ${image} pinned to ${digest}` : `Image ${image}: the registry reported no digest; the release runs by tag`);
+        out.note(
+          digest ? `Image ${image} pinned to ${digest}` : `Image ${image}: the registry reported no digest; the release is pinned to what its first pod pulls`,
+        );
       }
       if (args.options.detach || !rollout) {
         if (args.json) out.json(deployed);

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { field, isJsonObject, type JsonObject } from "../patch.js";
 import { StatusError } from "../status.js";
 import { type Cluster, type Controller, controllerOf, labelsOf, metaOf, now, ownKey, splitKey } from "./runtime.js";
@@ -48,6 +49,22 @@ export interface PodTimings {
 }
 
 export const defaultTimings: PodTimings = { startMs: 20, readyMs: 50, exitMs: 100, restartBackoffMs: 200, terminationMs: 50 };
+
+/**
+ * The image ID a container runtime reports once it pulled `image`: the
+ * repository and the digest of the manifest it pulled (`name@sha256:…`, as
+ * containerd reports it). A reference pinned by digest pulls that digest; a
+ * tag resolves, in the registry the simulated nodes pull from, to a digest
+ * derived from the reference.
+ */
+export function pulledImageId(image: string): string {
+  const at = image.indexOf("@");
+  const withoutDigest = at >= 0 ? image.slice(0, at) : image;
+  const colon = withoutDigest.lastIndexOf(":");
+  const name = colon > withoutDigest.lastIndexOf("/") ? withoutDigest.slice(0, colon) : withoutDigest;
+  const digest = at >= 0 ? image.slice(at + 1) : `sha256:${createHash("sha256").update(image).digest("hex")}`;
+  return `${name}@${digest}`;
+}
 
 /** A node of the fake cluster. */
 export interface FakeNode {
@@ -145,7 +162,7 @@ export function createKubelet(cluster: Cluster, nodes: readonly FakeNode[], beha
     const previous = Array.isArray(status.containerStatuses) ? (status.containerStatuses as JsonObject[]) : [];
     status.containerStatuses = containersOf(pod).map((container) => {
       const before = previous.find((entry) => entry.name === container.name);
-      return {
+      const entry: JsonObject = {
         name: container.name,
         image: container.image,
         imageID: "",
@@ -155,6 +172,10 @@ export function createKubelet(cluster: Cluster, nodes: readonly FakeNode[], beha
         ...before,
         ...state(container, before),
       };
+      // Known once the image is pulled: a container that ran or runs.
+      const current = isJsonObject(entry.state) ? entry.state : {};
+      if (current.running !== undefined || current.terminated !== undefined) entry.imageID = pulledImageId(String(container.image));
+      return entry;
     });
   };
 

@@ -49,7 +49,7 @@ type ReleaseHandlers = Pick<
  * now. A registry that has no such image refuses the release (the kubelet
  * could not pull it either). One that cannot be asked (unreachable, or
  * credentials only the nodes hold) leaves the digest empty: the release
- * runs by tag.
+ * runs by tag until the kubernetes engine pins it to what its first pod pulled.
  */
 async function imageDigest(deps: SchedulerServiceDeps, image: string, given: string, signal: AbortSignal): Promise<string> {
   const reference = parseImageReference(image);
@@ -68,7 +68,7 @@ async function imageDigest(deps: SchedulerServiceDeps, image: string, given: str
     : { state: "unavailable" as const, message: "registry lookups are off (BERTH_RESOLVE_IMAGE_DIGESTS=false)" };
   if (resolution.state === "resolved") return resolution.digest;
   if (resolution.state === "not-found") throw invalidArgument("artifact.image", resolution.message);
-  deps.logger.warn("image digest unknown: the release runs by tag", { image, reason: resolution.message });
+  deps.logger.warn("image digest unknown: the release runs by tag until its first pod reports the digest it pulled", { image, reason: resolution.message });
   return "";
 }
 

@@ -111,6 +111,20 @@ export async function listReleases(q: Queryable, app: string): Promise<ReleaseRe
   return rows.map(toRelease);
 }
 
+/**
+ * Records the digest an image release's tag turned out to be, once: only a
+ * release of an image whose digest was unknown changes (the one fact a
+ * release may learn after it was made). True when it did.
+ */
+export async function pinReleaseDigest(q: Queryable, app: string, version: number, digest: string): Promise<boolean> {
+  const result = await q.query(
+    `UPDATE releases SET artifact = jsonb_set(artifact, '{digest}', to_jsonb($3::text))
+     WHERE app = $1 AND version = $2 AND artifact ? 'image' AND coalesce(artifact->>'digest', '') = ''`,
+    [app, version, digest],
+  );
+  return result.rowCount === 1;
+}
+
 /** Sets a release's status. */
 export async function setReleaseStatus(q: Queryable, app: string, version: number, status: ReleaseStatusName): Promise<void> {
   await q.query("UPDATE releases SET status = $3 WHERE app = $1 AND version = $2", [app, version, status]);

@@ -1,6 +1,6 @@
 import { CoreV1Api } from "@kubernetes/client-node";
 import type { KubeConfig, V1Pod } from "@kubernetes/client-node";
-import { failedPrecondition, isKubernetesNotFound, routingClassOf } from "@berth/kit";
+import { LABEL, failedPrecondition, isKubernetesNotFound, routingClassOf } from "@berth/kit";
 import type { Database, Logger } from "@berth/kit";
 import { ReplicaState, RoutingClass } from "@berth/proto/type/v1/process";
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
@@ -9,7 +9,9 @@ import type { EndpointHub } from "../../endpoints.js";
 import { findApp } from "../../store/apps.js";
 import type { AppRecord } from "../../store/apps.js";
 import { listAutoscaleRules, listFormation } from "../../store/formation.js";
+import { pinReleaseDigest } from "../../store/releases.js";
 import type { ReleaseRecord } from "../../store/releases.js";
+import { SHA256_DIGEST } from "../../image-reference.js";
 import type { RtcEnvironment } from "../../rtc-environment.js";
 import { deleteReplica, listReplicas, saveObservedReplica } from "../../store/replicas.js";
 import type { ObservedReplica, ReplicaRecord } from "../../store/replicas.js";
@@ -230,6 +232,28 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
     return observed;
   }
 
+  /**
+   * A release of a tag whose digest the registry could not tell is pinned to
+   * the digest its first pod pulled (the `name@sha256:…` image ID the runtime
+   * reports; a bare image ID is a config digest, not a pullable one, and is
+   * ignored). The next pass applies the pinned image: the pods roll once
+   * more onto the same bytes, and scale-ups and rollbacks run them for good.
+   */
+  async function pinPulledDigest(app: AppRecord, release: ReleaseRecord, namespace: string): Promise<void> {
+    const pods = appPods(state.pods(namespace), app.name).filter((pod) => pod.metadata?.labels?.[LABEL.version] === `v${release.version}`);
+    for (const pod of pods) {
+      for (const status of pod.status?.containerStatuses ?? []) {
+        const digest = status.imageID.slice(status.imageID.lastIndexOf("@") + 1);
+        if (!status.imageID.includes("@") || !SHA256_DIGEST.test(digest)) continue;
+        if (await pinReleaseDigest(db, app.name, release.version, digest)) {
+          logger.info("release pinned to the digest its first pod pulled", { app: app.name, version: release.version, digest, pod: pod.metadata?.name });
+          hooks?.enqueue(app.name);
+        }
+        return;
+      }
+    }
+  }
+
   /** Applies the app's objects when they changed since the last apply, and now and then anyway to repair drift. */
   async function applyIfChanged(app: AppRecord, target: ReleaseRecord): Promise<void> {
     const input = await manifestInput(app, target);
@@ -298,6 +322,7 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
         await deployer.deleteApp(scopeOf(app));
       }
       const replicas = await syncReplicas(pass, namespace);
+      if (target?.artifact.image && target.artifact.digest === "") await pinPulledDigest(app, target, namespace);
       if (rollout === undefined || target === undefined) return { state: "converged" };
       const ended = outcomes.get(app.name);
       if (ended?.key === watchKey(rollout)) {
