@@ -261,7 +261,11 @@ test("deploy --image sends the image and the --procfile to the API, says what th
   const deployed = await berth(["deploy", "--image", "ghcr.io/acme/shop:v1", "--procfile", procfile, "--description", "from CI"]);
   t.is(deployed.code, ExitCode.ok, deployed.stderr);
   t.is(deployed.stdout, "Deployed v1 to shop\n");
-  t.regex(deployed.stderr, /Image ghcr\.io\/acme\/shop:v1: the registry reported no digest; the release is pinned to what its first pod pulls/, "the stand-in scheduler resolves no digest");
+  t.regex(
+    deployed.stderr,
+    /Image ghcr\.io\/acme\/shop:v1: the registry reported no digest; the release is pinned to what its first pod pulls/,
+    "the stand-in scheduler resolves no digest",
+  );
   const release = h.scheduler.apps.get("shop")!.releases[0]!;
   t.deepEqual(release.artifact?.source, { case: "image", value: "ghcr.io/acme/shop:v1" });
   t.deepEqual(
