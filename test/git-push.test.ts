@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import test from "ava";
 import { createGitRepository, nodeAppFiles } from "@berth/api/testing";
 import { ReleaseStatus } from "@berth/proto/type/v1/release";
+import { runcUsable } from "@berth/scheduler";
 import { freePort, startPlatformProcesses } from "./support/platform.js";
 import { httpsGet, publicApi } from "./support/public-api.js";
 
@@ -57,6 +58,12 @@ test("git push to the platform: berth git:remote, the build and the rollout in t
   t.is(await served(), "hello from git");
   const [v1] = (await acme.apps.listReleases({ app: "shop" })).releases;
   t.is(v1!.artifact!.commit, commit);
+  // Where runc runs, the app (and so its build, through the same task runner) ran in a container.
+  const { replicas } = await acme.formation.listReplicas({ app: "shop", processType: "web" });
+  t.deepEqual(
+    replicas.map((replica) => replica.isolation),
+    [(await runcUsable()).usable ? "container" : "none"],
+  );
 
   // A broken build: the push fails, the branch stays, v1 keeps serving.
   await repo.commit(nodeAppFiles(repo, "echo 'build broke'; exit 1", "never served"), "broken build");
