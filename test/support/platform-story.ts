@@ -17,7 +17,7 @@ import { ReleaseStatus, RolloutState } from "@berth/proto/type/v1/release";
 import { SERVICES, freePort, startPlatformProcesses } from "./platform.js";
 import type { PlatformProcesses } from "./platform.js";
 import { eventually } from "@berth/kit/testing";
-import { deployDirectory, followRollout, httpsGet, publicApi } from "./public-api.js";
+import { deployDirectory, followRollout, httpGet, httpsGet, publicApi } from "./public-api.js";
 import type { PublicApi } from "./public-api.js";
 
 const run = promisify(execFile);
@@ -29,6 +29,7 @@ const ADMIN_TOKEN = "platform-story-admin-token-0123456789";
 interface Context {
   platform: PlatformProcesses;
   httpsPort: number;
+  httpPort: number;
   ca: string;
   admin: PublicApi;
   /** Bearer secrets of two teams. */
@@ -39,8 +40,12 @@ function codeOf(error: unknown): Code {
   return ConnectError.from(error).code;
 }
 
-async function webResponse(t: { context: Context }, hostname: string): Promise<{ process: string; release: string; app: string }> {
-  const response = await httpsGet(t.context.httpsPort, hostname, "/", t.context.ca);
+async function webResponse(
+  t: { context: Context },
+  hostname: string,
+  scheme: "https" | "http" = "https",
+): Promise<{ process: string; release: string; app: string }> {
+  const response = scheme === "https" ? await httpsGet(t.context.httpsPort, hostname, "/", t.context.ca) : await httpGet(t.context.httpPort, hostname, "/");
   if (response.status !== 200) throw new Error(`${hostname} answered ${response.status}: ${response.body}`);
   return JSON.parse(response.body);
 }
@@ -65,11 +70,11 @@ export function platformStory(database: StoryDatabase): void {
   const externalDatabase = `berth_story_${randomBytes(6).toString("hex")}`;
 
   test.before(async (t) => {
-    const httpsPort = await freePort();
+    const [httpsPort, httpPort] = [await freePort(), await freePort()];
     const platform = await startPlatformProcesses({
       ...(database === "external" ? { DATABASE_URL: await createExternalDatabase() } : {}),
       BERTH_ADMIN_TOKEN: ADMIN_TOKEN,
-      BERTH_ROUTER_HTTP_PORT: String(await freePort()),
+      BERTH_ROUTER_HTTP_PORT: String(httpPort),
       BERTH_ROUTER_HTTPS_PORT: String(httpsPort),
       BERTH_SCHEDULER_PROGRESS_DEADLINE_MS: "15000",
       BERTH_SCHEDULER_HEALTH_START_TIMEOUT_MS: "15000",
@@ -83,7 +88,7 @@ export function platformStory(database: StoryDatabase): void {
       tokens[team] = (await admin.teams.createToken({ team, description: "story" })).secret;
     }
     const ca = readFileSync(join(platform.dataDir, "router", "platform-ca.pem"), "utf8");
-    t.context = { platform, httpsPort, ca, admin, tokens };
+    t.context = { platform, httpsPort, httpPort, ca, admin, tokens };
   });
 
   test.after.always(async (t) => {
@@ -135,11 +140,12 @@ export function platformStory(database: StoryDatabase): void {
     const { replicas } = await acme.formation.listReplicas({ app: "shop", processType: "web" });
     t.is(new Set(replicas.map((r) => r.zone)).size, 2, "two web replicas spread over two zones");
 
-    // HTTPS through the router on both web URLs and a custom domain.
+    // HTTPS through the router on both web URLs; a custom domain over HTTP (the platform CA, limited to the platform domain, certifies no other).
     t.like(await eventually(() => webResponse(t, "shop.berth.localhost"), "https on the web URL"), { process: "web", app: "shop" });
     t.like(await eventually(() => webResponse(t, "shop-admin.berth.localhost"), "https on the admin-web URL"), { process: "admin-web" });
     await acme.domains.addDomain({ app: "shop", processType: "admin-web", hostname: "admin.shop-story.example" });
-    t.like(await eventually(() => webResponse(t, "admin.shop-story.example"), "https on the custom domain"), { process: "admin-web" });
+    t.like(await eventually(() => webResponse(t, "admin.shop-story.example", "http"), "http on the custom domain"), { process: "admin-web" });
+    await t.throwsAsync(webResponse(t, "admin.shop-story.example"), undefined, "no platform CA certificate for a custom domain");
 
     // A broken release (its web never starts listening) is rolled back automatically while the old one keeps serving.
     const servingRelease = (await webResponse(t, "shop.berth.localhost")).release;
@@ -264,7 +270,9 @@ export function platformStory(database: StoryDatabase): void {
         before.processes.map((p) => [p.processType, p.replicas, p.size]),
       );
       t.like(await eventually(() => webResponse(t, "shop.berth.localhost"), "shop serves after the restarts"), { process: "web", app: "shop" });
-      t.like(await eventually(() => webResponse(t, "admin.shop-story.example"), "the custom domain serves after the restarts"), { process: "admin-web" });
+      t.like(await eventually(() => webResponse(t, "admin.shop-story.example", "http"), "the custom domain serves after the restarts"), {
+        process: "admin-web",
+      });
     },
   );
 }

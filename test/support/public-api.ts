@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { TLSSocket } from "node:tls";
+import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -100,6 +101,21 @@ export async function deployDirectory(
   const deployed = await api.apps.deploy({ app, artifact: { source: { case: "sourceUploadId", value: upload.uploadId } }, procfile });
   const followed = await followRollout(api, app, deployed.rollout!.id);
   return { version: deployed.release!.version, ...followed };
+}
+
+/** GET over plain HTTP through the router's proxy, with Host set to `hostname`. */
+export function httpGet(port: number, hostname: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest({ host: "127.0.0.1", port, path, headers: { host: hostname }, timeout: 15_000, agent: false }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => (body += chunk));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on("timeout", () => request.destroy(new Error(`GET http://${hostname}${path} timed out`)));
+    request.on("error", reject);
+    request.end();
+  });
 }
 
 /** GET over HTTPS through the router's proxy, with SNI and Host set to `hostname`, trusting `ca`; with the served certificate's SHA-256 fingerprint. */

@@ -31,13 +31,14 @@ import type { ProcessEndpointsUpdate } from "./route-table.js";
 import { createRouterService } from "./service.js";
 import { routerMigrations } from "./store/migrations.js";
 import { createRouterStore } from "./store/router-store.js";
-import type { RouterStore } from "./store/router-store.js";
+import type { RouterStore, StoredKeyPair } from "./store/router-store.js";
+import { X509Certificate } from "@peculiar/x509";
 import { startTrafficReporter } from "./traffic-reporter.js";
 import { createAcmeAccountKey, createAcmeIssuer } from "./tls/acme-issuer.js";
 import { createCertificateManager } from "./tls/certificate-manager.js";
 import type { CertificateManager } from "./tls/certificate-manager.js";
 import type { CertificateIssuer } from "./tls/issued-certificate.js";
-import { createCertificateAuthority, createPlatformCaIssuer } from "./tls/platform-ca.js";
+import { PLATFORM_CA_VALIDITY_DAYS, createCertificateAuthority, createPlatformCaIssuer, permittedDomainsOf, platformCaDomains } from "./tls/platform-ca.js";
 
 /** Collaborators a caller may provide instead of the ones built from the configuration. */
 export interface RouterDeps {
@@ -70,12 +71,46 @@ export interface RunningRouter {
 
 const HOUR_MS = 60 * 60 * 1000;
 
+/** A platform CA is replaced when it expires within this long. */
+const PLATFORM_CA_RENEW_BEFORE_MS = 30 * 24 * HOUR_MS;
+
+/**
+ * The platform CA in force: the stored one, or a new one when there is none
+ * or the stored one does not fit (no name constraints, or others than the
+ * platform domain's, as made by earlier versions; expiring within 30 days;
+ * or made to live longer than a new one would). Certificates the old CA
+ * issued are dropped, to be issued again by the new one.
+ */
+async function currentPlatformCa(store: RouterStore, platformDomain: string, logger: Logger): Promise<StoredKeyPair> {
+  const domains = platformCaDomains(platformDomain);
+  const stored = await store.getPlatformCa();
+  if (stored !== undefined) {
+    const certificate = new X509Certificate(stored.certificatePem);
+    const lifeMs = certificate.notAfter.getTime() - certificate.notBefore.getTime();
+    const why =
+      permittedDomainsOf(stored.certificatePem)?.join(",") !== domains.join(",")
+        ? `it is not limited to ${domains.join(" and ")}`
+        : certificate.notAfter.getTime() - Date.now() < PLATFORM_CA_RENEW_BEFORE_MS
+          ? `it expires on ${certificate.notAfter.toISOString()}`
+          : lifeMs > (PLATFORM_CA_VALIDITY_DAYS + 1) * 24 * HOUR_MS
+            ? `it lives until ${certificate.notAfter.toISOString()}`
+            : undefined;
+    if (why === undefined) return stored;
+    const replaced = await store.replacePlatformCa(stored, await createCertificateAuthority("berth platform CA", domains));
+    await store.deleteCertificates((await store.listCertificates()).map((row) => row.hostname));
+    logger.warn(`the platform CA was replaced because ${why}: trust the new platform-ca.pem instead of the old one`);
+    return replaced;
+  }
+  return store.savePlatformCa(await createCertificateAuthority("berth platform CA", domains));
+}
+
 async function platformCaIssuer(
   store: RouterStore,
   dataDir: string,
+  platformDomain: string,
   logger: Logger,
 ): Promise<{ issuer: CertificateIssuer; pem: string; fallback: tls.SecureContext }> {
-  const authority = (await store.getPlatformCa()) ?? (await store.savePlatformCa(await createCertificateAuthority("berth platform CA")));
+  const authority = await currentPlatformCa(store, platformDomain, logger);
   const file = path.join(dataDir, "router", "platform-ca.pem");
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, authority.certificatePem);
@@ -149,7 +184,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): 
         let issuer: CertificateIssuer;
         let fallback: tls.SecureContext | undefined;
         if (config.tls.mode === "platform-ca") {
-          const platformCa = await platformCaIssuer(store, config.dataDir, logger);
+          const platformCa = await platformCaIssuer(store, config.dataDir, config.platformDomain, logger);
           issuer = platformCa.issuer;
           fallback = platformCa.fallback;
           platformCaPem = platformCa.pem;

@@ -15,12 +15,20 @@ import { startRouter } from "../src/start-router.js";
 import { request } from "./support/http-client.js";
 import { httpsGet } from "./support/https-client.js";
 import { openTestStore } from "./support/store.js";
+import type { TestStore } from "./support/store.js";
+import { createCertificateAuthority, permittedDomainsOf } from "../src/tls/platform-ca.js";
 import { startTestScheduler } from "./support/test-scheduler.js";
 import { startUpstream } from "./support/upstream.js";
 
-async function startTestRouter(t: import("ava").ExecutionContext, env: Record<string, string> = {}, kubeConfig?: KubeConfig) {
+async function startTestRouter(
+  t: import("ava").ExecutionContext,
+  env: Record<string, string> = {},
+  kubeConfig?: KubeConfig,
+  prepare?: (store: TestStore) => Promise<void>,
+) {
   const scheduler = await startTestScheduler();
   const store = await openTestStore();
+  await prepare?.(store);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-router-"));
   const config = readRouterConfig({
     BERTH_DATA_DIR: dataDir,
@@ -85,6 +93,22 @@ test("a web process gets its route and an HTTPS certificate from the platform CA
   const caFile = fs.readFileSync(path.join(dataDir, "router", "platform-ca.pem"), "utf8");
   t.is(router.platformCaPem, caFile);
   t.is((await httpsGet(router.proxyHttpsPort, "shop.berth.localhost", caFile, "/secure")).body, "web-1 GET /secure");
+});
+
+test("a platform CA that earlier versions made (other name constraints, ten years) is replaced at start, with the certificates it issued", async (t) => {
+  const old = await createCertificateAuthority("berth platform CA", ["other.localhost"], 3650);
+  const { router, store, dataDir } = await startTestRouter(t, {}, undefined, async (prepared) => {
+    await prepared.store.savePlatformCa(old);
+    await prepared.store.ensureCertificates(["shop.berth.localhost"]);
+    await prepared.store.updateCertificate("shop.berth.localhost", { state: "issued", issuer: "platform-ca", certificatePem: old.certificatePem });
+  });
+  await router.ready;
+  t.not(router.platformCaPem, old.certificatePem);
+  const caFile = fs.readFileSync(path.join(dataDir, "router", "platform-ca.pem"), "utf8");
+  t.is(router.platformCaPem, caFile);
+  t.deepEqual(permittedDomainsOf(caFile), ["berth.localhost", "localhost"]);
+  t.is((await store.store.getPlatformCa())?.certificatePem, router.platformCaPem);
+  t.not((await store.store.getCertificate("shop.berth.localhost"))?.certificatePem, old.certificatePem, "the old CA's certificate is gone");
 });
 
 test("custom domains: add, get, list, serve, refuse bad or taken names without storing anything, remove", async (t) => {

@@ -6,7 +6,8 @@ import { eventually } from "@berth/kit/testing";
 import { createAcmeAccountKey, createAcmeIssuer } from "../src/tls/acme-issuer.js";
 import { createCertificateManager } from "../src/tls/certificate-manager.js";
 import type { CertificateManagerOptions } from "../src/tls/certificate-manager.js";
-import { createCertificateAuthority, createPlatformCaIssuer } from "../src/tls/platform-ca.js";
+import { X509Certificate } from "@peculiar/x509";
+import { createCertificateAuthority, createPlatformCaIssuer, permittedDomainsOf, platformCaDomains } from "../src/tls/platform-ca.js";
 import type { CertificateIssuer } from "../src/tls/issued-certificate.js";
 import { startTestDataPlane } from "./support/data-plane.js";
 import { http2Get, httpsGet } from "./support/https-client.js";
@@ -32,9 +33,9 @@ function manager(store: TestStore, issuer: CertificateIssuer, overrides: Partial
   });
 }
 
-test("the platform CA issues a certificate per route, served by SNI over HTTP/1.1 and HTTP/2", async (t) => {
+test("the platform CA issues a certificate per platform route, served by SNI over HTTP/1.1 and HTTP/2; a custom domain is outside its name constraints", async (t) => {
   const store = await openTestStore();
-  const authority = await createCertificateAuthority("berth test platform CA");
+  const authority = await createCertificateAuthority("berth test platform CA", platformCaDomains("berth.localhost"));
   const certificates = manager(store, await createPlatformCaIssuer(authority));
   const web = await startUpstream("web-1");
   const plane = await startTestDataPlane({ httpsPort: 0, certificates });
@@ -51,20 +52,25 @@ test("the platform CA issues a certificate per route, served by SNI over HTTP/1.
 
   const rows = await store.store.listCertificates();
   t.deepEqual(
-    rows.map((row) => [row.hostname, row.state, row.issuer]),
+    rows.map((row) => [row.hostname, row.state]),
     [
-      ["shop.berth.localhost", "issued", "platform-ca"],
-      ["www.example.com", "issued", "platform-ca"],
+      ["shop.berth.localhost", "issued"],
+      ["www.example.com", "failed"],
     ],
   );
+  t.is(rows[0]!.issuer, "platform-ca");
   t.true(rows[0]!.notAfter!.getTime() > Date.now() + 80 * 24 * HOUR);
+  t.regex(
+    rows[1]!.lastError ?? "",
+    /only certifies its own domains \(www\.example\.com is outside berth\.localhost and localhost\); a custom domain needs BERTH_ROUTER_TLS=acme/,
+  );
 
   t.deepEqual(await httpsGet(plane.httpsPort, "shop.berth.localhost", authority.certificatePem, "/tls"), {
     status: 200,
     body: "web-1 GET /tls",
     alpn: "http/1.1",
   });
-  t.deepEqual(await httpsGet(plane.httpsPort, "www.example.com", authority.certificatePem), { status: 200, body: "web-1 GET /", alpn: "http/1.1" });
+  await t.throwsAsync(httpsGet(plane.httpsPort, "www.example.com", authority.certificatePem), undefined, "no certificate for a custom domain");
   t.deepEqual(await http2Get(plane.httpsPort, "shop.berth.localhost", authority.certificatePem, "/h2"), { status: 200, body: "web-1 GET /h2", alpn: "h2" });
   const forwarded = JSON.parse((await http2Get(plane.httpsPort, "shop.berth.localhost", authority.certificatePem, "/headers")).body) as Record<string, string>;
   t.is(forwarded["x-forwarded-proto"], "https");
@@ -73,18 +79,29 @@ test("the platform CA issues a certificate per route, served by SNI over HTTP/1.
   await t.throwsAsync(httpsGet(plane.httpsPort, "unknown.example.org", authority.certificatePem), undefined, "no certificate, no handshake");
 
   // Forgetting a hostname drops its certificate from the store and from SNI.
-  await certificates.sync(["shop.berth.localhost"]);
+  await certificates.sync([]);
   await certificates.settled();
-  t.deepEqual(
-    (await store.store.listCertificates()).map((row) => row.hostname),
-    ["shop.berth.localhost"],
-  );
-  await t.throwsAsync(httpsGet(plane.httpsPort, "www.example.com", authority.certificatePem));
+  t.deepEqual(await store.store.listCertificates(), []);
+  await t.throwsAsync(httpsGet(plane.httpsPort, "shop.berth.localhost", authority.certificatePem));
+});
+
+test("the platform CA lives a year and its critical name constraints permit only the platform domain, localhost and loopback addresses", async (t) => {
+  const authority = await createCertificateAuthority("berth test platform CA", platformCaDomains("berth.localhost"));
+  const certificate = new X509Certificate(authority.certificatePem);
+  const lifeDays = (certificate.notAfter.getTime() - certificate.notBefore.getTime()) / (24 * HOUR);
+  t.true(lifeDays > 364 && lifeDays < 366, `${lifeDays} days`);
+  t.true(certificate.getExtension("2.5.29.30")?.critical);
+  t.deepEqual(permittedDomainsOf(authority.certificatePem), ["berth.localhost", "localhost"]);
+  const issuer = await createPlatformCaIssuer(authority);
+  await t.notThrowsAsync(issuer.issueFor(["shop.berth.localhost", "localhost", "127.0.0.1", "::1"]));
+  for (const outside of ["accounts.google.com", "berth.localhost.evil.com", "localhost.example", "10.0.0.1"]) {
+    await t.throwsAsync(issuer.issueFor([outside]), { message: /only certifies its own domains/ }, outside);
+  }
 });
 
 test("certificates due for renewal are renewed, and a failing issuer records the error and keeps the old certificate", async (t) => {
   const store = await openTestStore();
-  const authority = await createCertificateAuthority("berth test platform CA");
+  const authority = await createCertificateAuthority("berth test platform CA", platformCaDomains("berth.localhost"));
   const platformCa = await createPlatformCaIssuer(authority, { validityDays: 10 });
   let failing = false;
   const issuer: CertificateIssuer = {

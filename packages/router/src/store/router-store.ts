@@ -78,6 +78,8 @@ export interface RouterStore {
   getChallenge(token: string): Promise<string | undefined>;
   removeChallenge(token: string): Promise<void>;
   getPlatformCa(): Promise<StoredKeyPair | undefined>;
+  /** Replaces the platform CA if it is still `current` (another replica may have replaced it first); returns the one in force. */
+  replacePlatformCa(current: StoredKeyPair, next: StoredKeyPair): Promise<StoredKeyPair>;
   /** Saves the CA unless one exists; returns the one in force (another replica may have won). */
   savePlatformCa(pair: StoredKeyPair): Promise<StoredKeyPair>;
 }
@@ -294,6 +296,15 @@ export function createRouterStore(db: Database): RouterStore {
     },
 
     getPlatformCa,
+
+    async replacePlatformCa(current, next) {
+      await db.query("UPDATE platform_ca SET certificate_pem = $2, private_key_pem = $3 WHERE id = 1 AND certificate_pem = $1", [
+        current.certificatePem,
+        next.certificatePem,
+        next.privateKeyPem,
+      ]);
+      return (await getPlatformCa())!;
+    },
 
     async savePlatformCa(pair) {
       await db.query("INSERT INTO platform_ca (id, certificate_pem, private_key_pem) VALUES (1, $1, $2) ON CONFLICT DO NOTHING", [

@@ -59,7 +59,7 @@ export const pebbleInstalled = fs.existsSync("/usr/bin/pebble") && fs.existsSync
  */
 export async function startPebble(httpPort: number): Promise<Pebble> {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), "berth-pebble-"));
-  const authority = await createCertificateAuthority("pebble listener test CA");
+  const authority = await createCertificateAuthority("pebble listener test CA", ["localhost"]);
   const listener = await (await createPlatformCaIssuer(authority)).issueFor(["127.0.0.1", "localhost"]);
   fs.writeFileSync(path.join(directory, "cert.pem"), listener.certificatePem);
   fs.writeFileSync(path.join(directory, "key.pem"), listener.privateKeyPem);
