@@ -211,14 +211,15 @@ test("one rollout per app at a time: a deploy during a rollout is refused", asyn
 });
 
 test("DeleteApp of an app whose replica ignores SIGTERM answers before the caller's deadline that the deletion continues; the app goes after the grace period", async (t) => {
-  const { client } = await startTestScheduler(t, { BERTH_SCHEDULER_STOP_GRACE_MS: "10000" });
+  const { client } = await startTestScheduler(t, { BERTH_SCHEDULER_STOP_GRACE_MS: "15000" });
   await client.createApp({ team: "acme", name: "stubborn" });
   const stubborn = `node -e "process.on('SIGTERM',()=>console.log('ignoring SIGTERM')); setInterval(()=>{},1000)"`;
   await deployDemo(client, "stubborn", { procfile: `web: node web.js\nworker: ${stubborn}\n` });
   await client.updateFormation({ app: "stubborn", changes: [{ processType: "worker", replicas: 1 }] });
   await eventually(async () => ((await readyReplicas(client, "stubborn", "worker")).length === 1 ? true : undefined), "the worker running");
 
-  const answer = await client.deleteApp({ name: "stubborn" }, { timeoutMs: 5000 });
+  // The API's own deadline for its peers: the answer keeps a quarter of it (2.5 s) for the way back, enough on a busy machine.
+  const answer = await client.deleteApp({ name: "stubborn" }, { timeoutMs: 10_000 });
   t.true(answer.deletionContinues);
   t.true((await client.getApp({ name: "stubborn" })).app?.deleting, "the app shows it is being deleted");
   await eventually(async () => {

@@ -65,7 +65,7 @@ export function createAppHandlers(deps: SchedulerServiceDeps): AppHandlers {
       // answer comes before the caller's deadline, saying the deletion goes on, never a failure.
       const remainingMs = ctx.timeoutMs() ?? MAX_DELETE_WAIT_MS;
       const waitMs = Math.min(MAX_DELETE_WAIT_MS, remainingMs - Math.max(DELETE_ANSWER_MARGIN_MS, remainingMs / 4));
-      const waited = AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.max(0, waitMs))]);
+      const waited = AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.max(0, Math.floor(waitMs)))]);
       await requireApp(db, request.name);
       await markAppDeleting(db, request.name);
       afterChange(deps, request.name);
