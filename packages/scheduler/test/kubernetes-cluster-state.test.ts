@@ -9,18 +9,23 @@ import type { ProcessEndpoints } from "@berth/proto/type/v1/network";
 import { ReplicaState } from "@berth/proto/type/v1/process";
 import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
 import { readSchedulerConfig, startScheduler } from "../src/index.js";
+import { createKubeApiProxy } from "./support/kube-api-proxy.js";
 import { eventually, followRollout, isolation, kinds, schedulerClient, testEnvironment } from "./support/scheduler-harness.js";
 
 const NAMESPACE = teamNamespace("berth-apps", "acme");
 const PROCFILE = "web: node web.js\nworker: node worker.js\n";
 type Json = Record<string, any>;
 
-async function setup(t: ExecutionContext, options: FakeKubeApiOptions = {}, overrides: Record<string, string> = {}) {
+async function setup(t: ExecutionContext, options: FakeKubeApiOptions = {}, overrides: Record<string, string> = {}, proxied = false) {
   const api = await createFakeKubeApi(options);
   t.teardown(() => api.close());
+  // Through a proxy, the test can cut the scheduler's connections to the cluster.
+  const proxy = proxied ? await createKubeApiProxy(api) : undefined;
+  if (proxy) t.teardown(() => proxy.close());
   const place = await isolation(t);
   const config = readSchedulerConfig(testEnvironment(place.dataDir, place.schema, { BERTH_ENGINE: "kubernetes", ...overrides }));
-  const scheduler = await startScheduler(config, { logger: createLogger("scheduler", { level: "error" }), kubeConfig: api.kubeConfig() });
+  const kubeConfig = proxy?.kubeConfig() ?? api.kubeConfig();
+  const scheduler = await startScheduler(config, { logger: createLogger("scheduler", { level: "error" }), kubeConfig });
   t.teardown(() => scheduler.drain(1000));
   const client = schedulerClient(scheduler.url);
   const pods = (labelSelector: string) => api.objects({ kind: "Pod", namespace: NAMESPACE, labelSelector }) as Json[];
@@ -32,7 +37,7 @@ async function setup(t: ExecutionContext, options: FakeKubeApiOptions = {}, over
     });
     return followRollout(client, "shop", rollout!.id);
   };
-  return { api, client, pods, deploy };
+  return { api, client, pods, deploy, proxy };
 }
 
 /** Follows WatchEndpoints; `latest()` is the shop's web set as the last message left it. */
@@ -315,4 +320,36 @@ test("on a cluster, run is a Job of the release whose log streams back and whose
     for await (const _ of client.runCommand({ app: "shop", replica: replicas[0]!.name, command: "true" }));
   });
   t.is(ConnectError.from(refused).code, Code.FailedPrecondition);
+});
+
+test("on a cluster, ps catches up after the pod watch was cut off and its history expired: the informer lists the pods again", async (t) => {
+  const { api, client, pods, deploy, proxy } = await setup(t, { watchHistoryLimit: 5 }, {}, true);
+  await client.createApp({ team: "acme", name: "shop" });
+  await deploy("v1");
+  const listsBefore = api.requests.filter((request) => request.verb === "list" && request.path.endsWith("/pods")).length;
+  proxy!.blockWatches(true);
+  proxy!.dropConnections();
+  // Changes the scheduler cannot watch: more than the watch history keeps.
+  await client.updateFormation({
+    app: "shop",
+    changes: [
+      { processType: "web", replicas: 3 },
+      { processType: "worker", replicas: 1 },
+    ],
+  });
+  await eventually(async () => (pods("app.kubernetes.io/component=web").filter((pod) => pod.status?.podIP).length === 3 ? true : undefined), "three web pods");
+  proxy!.blockWatches(false);
+  await eventually(async () => {
+    const { replicas } = await client.listReplicas({ app: "shop" });
+    const live = [...pods("app.kubernetes.io/component=web"), ...pods("app.kubernetes.io/component=worker")].map((pod) => pod.metadata.name).sort();
+    return replicas.length === 4 &&
+      replicas.every((replica) => replica.ready) &&
+      JSON.stringify(replicas.map((replica) => replica.name).sort()) === JSON.stringify(live)
+      ? true
+      : undefined;
+  }, "ps as the cluster is");
+  t.true(
+    api.requests.filter((request) => request.verb === "list" && request.path.endsWith("/pods")).length > listsBefore,
+    "the pods were listed again after 410 Gone",
+  );
 });
