@@ -149,6 +149,10 @@ test("deploy uploads the demo app in chunks, follows the rollout on the real pla
   const restarted = await berth(["ps:restart", "web", "--app", "shop"]);
   t.is(restarted.code, ExitCode.ok, restarted.stderr);
   t.regex(restarted.stdout, /^Restarted web \(v3\)\nv3 live: 0 requests during the rollout, 0 failed\n$/);
+  const resized = await berth(["pods:type", "web=standard-2x", "--app", "shop"]);
+  t.is(resized.code, ExitCode.ok, resized.stderr);
+  t.regex(resized.stderr, /resizing web/);
+  t.regex(resized.stdout, /\nResized web \(v3\)\nv3 live: 0 requests during the rollout, 0 failed\n$/);
   const detached = await berth(["deploy", DEMO_DIR, "--app", "shop", "--detach"]);
   t.is(detached.code, ExitCode.ok, detached.stderr);
   t.regex(detached.stdout, /Released v4; rollout \S+ continues in the background/);

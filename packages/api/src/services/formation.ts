@@ -5,6 +5,7 @@ import type { AppVersion, FormationChangeSchema } from "@berth/proto/scheduler/v
 import type { Route, RtcAllocation } from "@berth/proto/type/v1/network";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { ProcessFormation } from "@berth/proto/type/v1/process";
+import type { Rollout } from "@berth/proto/type/v1/release";
 import { callerOf, requireTeam } from "../auth.js";
 import { createFieldChecks, MIN_CPU_MILLIS, MIN_MEMORY_MB } from "@berth/kit";
 import type { FieldChecks } from "@berth/kit";
@@ -77,10 +78,14 @@ async function changeFormation(
   ctx: HandlerContext,
   app: string,
   changes: MessageInitShape<typeof FormationChangeSchema>[],
-): Promise<{ processes: ProcessFormation[]; appVersion: string }> {
+): Promise<{ processes: ProcessFormation[]; appVersion: string; rollout: Rollout | undefined }> {
   const [updated, routes] = await Promise.all([deps.peers.scheduler.updateFormation({ app, changes }, callOptions(deps, ctx)), routesOf(deps, ctx, app)]);
   const appVersion = wroteApp(deps, app, updated.appVersion);
-  return { processes: joinFormation(app, updated.processes, routes, await allocationsOf(deps, ctx, app, updated.processes)), appVersion };
+  return {
+    processes: joinFormation(app, updated.processes, routes, await allocationsOf(deps, ctx, app, updated.processes)),
+    appVersion,
+    rollout: updated.rollout,
+  };
 }
 
 /** FormationService: the running shape of an app, its replicas and their logs. */

@@ -3,7 +3,7 @@ import { parseAssignments, parseCount } from "../arguments.js";
 import { ageText, cpuText, isolationText, memoryText, replicaStateText, timeText } from "../display.js";
 import { UsageError } from "../exit-codes.js";
 import { ISOLATION_NONE, printFormation } from "../formation-table.js";
-import { DETACH_OPTION, reportChange } from "../rollout-progress.js";
+import { DETACH_OPTION, followChange, reportChange } from "../rollout-progress.js";
 
 const MAX_REPLICAS = 1000;
 // Explicit resources: cpu in millicores, memory in megabytes (or G).
@@ -42,11 +42,17 @@ export const formationCommands: Command[] = [
   {
     name: "pods:type",
     summary: "set pod sizes (standard-1x ... standard-16x), or explicit cpu/memory",
-    usage: "<type>=<size>... --app <app>",
+    usage: "<type>=<size>... --app <app> [--detach]",
     app: true,
     positionals: { min: 1, max: 64 },
-    details: ["Examples: berth pods:type web=standard-2x worker=standard-1x --app shop", "          berth pods:type worker=cpu=500m,memory=1G --app shop"],
-    async run({ args, out, session, app }) {
+    options: { detach: DETACH_OPTION },
+    details: [
+      "Examples: berth pods:type web=standard-2x worker=standard-1x --app shop",
+      "          berth pods:type worker=cpu=500m,memory=1G --app shop",
+      "Running replicas roll onto the new resources; the rollout is followed like deploy's (exits 5 when it fails).",
+    ],
+    async run(context) {
+      const { args, out, session, app } = context;
       const changes = parseAssignments("pods:type", args.positionals).map(([processType, value]) => {
         if (!value.startsWith("cpu=") && !value.startsWith("memory=")) return { processType, size: value };
         const resources = RESOURCES.exec(value);
@@ -54,9 +60,26 @@ export const formationCommands: Command[] = [
         const memory = resources[2] === undefined ? undefined : Number(resources[2]) * (resources[3] === "G" ? 1024 : 1);
         return { processType, cpuMillis: resources[1] === undefined ? undefined : Number(resources[1]), memoryMb: memory };
       });
-      const { processes } = await (await session()).formation.resize({ app: app(), changes });
-      if (args.json) out.json(processes);
-      else printFormation(out, processes);
+      const api = await session();
+      const { processes, rollout } = await api.formation.resize({ app: app(), changes });
+      if (rollout === undefined || args.options.detach) {
+        if (args.json) out.json(processes);
+        else printFormation(out, processes);
+        if (rollout && !args.json) out.line(`Rolling the replicas onto the new resources (rollout ${rollout.id})`);
+        return;
+      }
+      if (!args.json) printFormation(out, processes);
+      const types = changes.map((change) => change.processType).join(", ");
+      await followChange(
+        { out, json: args.json, signal: context.signal },
+        api,
+        app(),
+        { release: undefined, rollout },
+        {
+          what: `resize of ${types}`,
+          done: (version) => `Resized ${types} (v${version})`,
+        },
+      );
     },
   },
   {

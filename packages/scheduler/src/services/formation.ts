@@ -1,5 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { failedPrecondition, invalidArgument, notFound } from "@berth/kit";
+import type { Queryable } from "@berth/kit";
 import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
@@ -10,6 +11,8 @@ import { newRolloutId, requireNoRollout } from "../release-creation.js";
 import { deleteAutoscaleRule, listAutoscaleRules, listFormation, saveFormationEntry, upsertAutoscaleRule } from "../store/formation.js";
 import { findReplica, listReplicas } from "../store/replicas.js";
 import { insertRollout, setProgressDeadline } from "../store/rollouts.js";
+import type { RolloutRecord } from "../store/rollouts.js";
+import type { AppRecord } from "../store/apps.js";
 import { replicaMessage, rolloutMessage } from "../views.js";
 import { formationContext, formationOf, requireApp } from "./app-reads.js";
 import { afterChange } from "./service-deps.js";
@@ -32,6 +35,22 @@ type FormationHandlers = Pick<
 /** The handlers of the formation: scale, size, autoscale, and the replicas that run it. */
 export function createFormationHandlers(deps: SchedulerServiceDeps): FormationHandlers {
   const { db, config, controller } = deps;
+
+  // A rollout of some types onto new replicas of the same release; undefined when the app has one under way.
+  async function startTypeRollout(tx: Queryable, app: AppRecord, processTypes: string[], message: string): Promise<RolloutRecord | undefined> {
+    const created = await insertRollout(tx, {
+      id: newRolloutId(),
+      app: app.name,
+      releaseVersion: app.currentReleaseVersion,
+      previousReleaseVersion: app.currentReleaseVersion,
+      state: "rolling",
+      processTypes,
+    });
+    if (created === undefined) return undefined;
+    await setProgressDeadline(tx, created.id, new Date(Date.now() + config.progressDeadlineMs));
+    await recordRolloutEvent(tx, undefined, created.id, RolloutEventKind.ROLLOUT_STARTED, { processType: processTypes.join(","), message });
+    return created;
+  }
   return {
     async getFormation(request) {
       const app = await requireApp(db, request.app);
@@ -41,17 +60,23 @@ export function createFormationHandlers(deps: SchedulerServiceDeps): FormationHa
     async updateFormation(request) {
       const app = await requireApp(db, request.app);
       const patches = validateFormationChanges(request.changes, await formationContext(db, config, app));
-      const processes = await db.transaction(async (tx) => {
+      const { processes, rollout } = await db.transaction(async (tx) => {
         const locked = await requireApp(tx, app.name, true);
         const entries = new Map((await listFormation(tx, app.name)).map((entry) => [entry.processType, entry]));
+        const resized: string[] = [];
         for (const patch of patches) {
           const entry = entries.get(patch.processType);
           if (entry === undefined) throw failedPrecondition(`"${patch.processType}" has no formation yet`);
-          await saveFormationEntry(tx, app.name, applyFormationPatch(entry, patch));
+          const next = applyFormationPatch(entry, patch);
+          if (next.restartGeneration !== entry.restartGeneration && next.replicas > 0) resized.push(patch.processType);
+          await saveFormationEntry(tx, app.name, next);
         }
-        return formationOf(tx, config, locked);
+        // Replicas running on the old resources roll onto the new ones, followed like any rollout.
+        const started =
+          resized.length > 0 && locked.currentReleaseVersion > 0 ? await startTypeRollout(tx, locked, resized, `resizing ${resized.join(", ")}`) : undefined;
+        return { processes: await formationOf(tx, config, locked), rollout: started };
       });
-      return { processes, appVersion: afterChange(deps, app.name) };
+      return { processes, rollout: rollout && rolloutMessage(rollout), appVersion: afterChange(deps, app.name) };
     },
 
     async listPodSizes() {
@@ -109,20 +134,8 @@ export function createFormationHandlers(deps: SchedulerServiceDeps): FormationHa
         const entry = (await listFormation(tx, app.name)).find((candidate) => candidate.processType === request.processType);
         if (entry === undefined) throw failedPrecondition(`"${request.processType}" has no formation yet`);
         await saveFormationEntry(tx, app.name, { ...entry, restartGeneration: entry.restartGeneration + 1, restartedAt: new Date() });
-        const created = await insertRollout(tx, {
-          id: newRolloutId(),
-          app: app.name,
-          releaseVersion: locked.currentReleaseVersion,
-          previousReleaseVersion: locked.currentReleaseVersion,
-          state: "rolling",
-          processTypes: [request.processType],
-        });
+        const created = await startTypeRollout(tx, locked, [request.processType], `restarting "${request.processType}"`);
         if (created === undefined) throw failedPrecondition(`app "${app.name}" has a rollout under way`);
-        await setProgressDeadline(tx, created.id, new Date(Date.now() + config.progressDeadlineMs));
-        await recordRolloutEvent(tx, undefined, created.id, RolloutEventKind.ROLLOUT_STARTED, {
-          processType: request.processType,
-          message: `restarting "${request.processType}"`,
-        });
         return created;
       });
       return { rollout: rolloutMessage(rollout), appVersion: afterChange(deps, app.name) };
