@@ -1,4 +1,5 @@
 import test from "ava";
+import { eventually } from "@berth/kit/testing";
 import { KubernetesObjectApi, PatchStrategy, type KubernetesObject } from "@kubernetes/client-node";
 import { createFakeKubeApi, kubectlFor, type FakeKubeApi, type FakeKubeApiOptions } from "../src/index.js";
 
@@ -10,16 +11,6 @@ async function setup(t: { teardown(fn: () => unknown): void }, options: FakeKube
   const client = KubernetesObjectApi.makeApiClient(api.kubeConfig());
   const apply = (object: Json) => client.patch(object as KubernetesObject, undefined, undefined, "test", true, PatchStrategy.ServerSideApply) as Promise<Json>;
   return { api, client, apply };
-}
-
-async function eventually<T>(read: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 function ingress(

@@ -1,5 +1,6 @@
 import test from "ava";
 import { processObjectName, silentLogger, teamNamespace } from "@berth/kit";
+import { eventually } from "@berth/kit/testing";
 import { createFakeKubeApi, validateKubernetesObject } from "@berth/fake-kube-api";
 import { createIngressEngine, ingressFor, tlsSecretName } from "../src/engine/kubernetes/ingress-engine.js";
 import { desiredRoutes } from "../src/reconcile/route-reconciler.js";
@@ -99,17 +100,6 @@ test("Ingress objects are applied, updated and pruned idempotently on the API se
   await engine.apply([]);
   t.deepEqual(ingresses(), []);
 });
-
-/** Polls `read` until it returns something other than undefined. */
-async function eventually<T>(read: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 test("certificate state is read back from cert-manager's Certificates: a broken custom domain fails alone, the platform hostname is issued", async (t) => {
   const nxdomain = "ACME order failed: DNS problem: NXDOMAIN looking up A for admin.example.com";
