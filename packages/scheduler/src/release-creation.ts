@@ -16,6 +16,11 @@ import type { RolloutRecord } from "./store/rollouts.js";
 /** What a new release is made of; the version and formation snapshot are filled in. */
 export type ReleaseContent = Omit<NewRelease, "app" | "version" | "formation" | "releasePhase">;
 
+/** What `serving` runs again, with what a change replaces (its config, and always a description): a config or health check change. */
+export function sameRelease(serving: ReleaseRecord, change: Pick<ReleaseContent, "description"> & Partial<Pick<ReleaseContent, "config">>): ReleaseContent {
+  return { artifact: serving.artifact, sourceDir: serving.sourceDir, processes: serving.processes, config: serving.config, rollbackOfVersion: 0, ...change };
+}
+
 /** A new rollout id. */
 export function newRolloutId(): string {
   return `ro-${randomBytes(10).toString("hex")}`;

@@ -12,7 +12,7 @@ import { effectiveResources } from "../formation.js";
 import { healthOverridesFrom, resolveHealth } from "../health-settings.js";
 import type { HealthOverrides } from "../health-settings.js";
 import { commandOf, releaseEnvironment } from "../release-commands.js";
-import { createReleaseAndRollout, requireNoRollout } from "../release-creation.js";
+import { createReleaseAndRollout, requireNoRollout, sameRelease } from "../release-creation.js";
 import { listFormation, saveFormationEntry } from "../store/formation.js";
 import { findRelease } from "../store/releases.js";
 import type { ReleaseRecord } from "../store/releases.js";
@@ -89,18 +89,11 @@ export function createProcessCommandHandlers(deps: SchedulerServiceDeps): Proces
           const process = (await formationOf(tx, config, locked)).find((candidate) => candidate.processType === request.processType);
           // Before the first deploy there is nothing to roll: the settings apply from then on.
           if (serving === undefined) return create(UpdateHealthCheckResponseSchema, { process });
-          // Like a config change, a new release: `releases` says when "healthy" changed, and a rollback restores it.
+          // Like a config change, a new release: `releases` says when "healthy" changed.
           const created = await createReleaseAndRollout(
             tx,
             locked,
-            {
-              artifact: serving.artifact,
-              sourceDir: serving.sourceDir,
-              processes: serving.processes,
-              config: serving.config,
-              description: describeHealthChange(request.processType, parsed.overrides, request.reset),
-              rollbackOfVersion: 0,
-            },
+            sameRelease(serving, { description: describeHealthChange(request.processType, parsed.overrides, request.reset) }),
             { runReleasePhase: false },
           );
           return create(UpdateHealthCheckResponseSchema, {

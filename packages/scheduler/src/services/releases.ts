@@ -12,7 +12,7 @@ import {
   UpdateConfigResponseSchema,
 } from "@berth/proto/scheduler/v1/scheduler";
 import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
-import { createReleaseAndRollout, requireNoRollout } from "../release-creation.js";
+import { createReleaseAndRollout, requireNoRollout, sameRelease } from "../release-creation.js";
 import { setAppConfig } from "../store/apps.js";
 import { findRelease, listReleases, sourceDirInUse } from "../store/releases.js";
 import type { BuildPhaseName } from "../store/releases.js";
@@ -242,19 +242,9 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
             return create(UpdateConfigResponseSchema, {});
           }
           const keys = [...Object.keys(request.set), ...request.unset.map((key) => `-${key}`)].join(", ");
-          const created = await createReleaseAndRollout(
-            tx,
-            locked,
-            {
-              artifact: serving.artifact,
-              sourceDir: serving.sourceDir,
-              processes: serving.processes,
-              config: next,
-              description: `Config change: ${keys}`,
-              rollbackOfVersion: 0,
-            },
-            { runReleasePhase: true },
-          );
+          const created = await createReleaseAndRollout(tx, locked, sameRelease(serving, { config: next, description: `Config change: ${keys}` }), {
+            runReleasePhase: true,
+          });
           await setAppConfig(tx, app.name, next);
           return create(UpdateConfigResponseSchema, { release: releaseMessage(created.release, config.health), rollout: rolloutMessage(created.rollout) });
         },
