@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import test from "ava";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createFakeKubeApi, kubectlFor } from "@berth/fake-kube-api";
+import { createFakeKubeApi, kubectlFor, pulledImageId } from "@berth/fake-kube-api";
 import type { PodBehaviour } from "@berth/fake-kube-api";
 import { processObjectName, teamNamespace } from "@berth/kit";
 import { ReplicaState } from "@berth/proto/type/v1/process";
@@ -23,6 +23,8 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const ADMIN_TOKEN = "kubernetes-story-admin-token-0123456789";
 const PROCFILE = "web: node web.js\nadmin-web: node admin.js\nworker: node worker.js\nrelease: node migrate.js\napi-tcp: node tcp.js\n";
 const image = (tag: string) => `registry.example.com/acme/shop:${tag}`;
+/** Whether a pod runs `tag`: by the tag until the first pod's pull pins the Deployment to the digest the node reports. */
+const runs = (pod: Json, tag: string) => [image(tag), pulledImageId(image(tag))].includes(pod.spec.containers[0].image);
 /** Replicas start, print a line and become ready; the release Job's pod (restartPolicy Never) keeps the cluster's default: it succeeds. */
 const serving = (pod: Json): PodBehaviour | undefined =>
   pod.spec.restartPolicy === "Never" ? undefined : { outcome: "ready", logs: [`${pod.metadata.labels["app.kubernetes.io/component"]} up`] };
@@ -161,7 +163,7 @@ test("on a cluster a team deploys an image, sees its pods in ps, scales, rolls o
   t.log("followed logs", new Date().toISOString());
   // A release whose web crash loops: ps and the progress stream say CrashLoopBackOff, and v2 is rolled back to.
   api.setPodBehaviour((pod) =>
-    (pod as Json).spec.containers[0].image === image("v3") && (pod as Json).metadata.labels["app.kubernetes.io/component"] === "web"
+    runs(pod as Json, "v3") && (pod as Json).metadata.labels["app.kubernetes.io/component"] === "web"
       ? { outcome: "crash-loop", delayMs: 50, logs: ["panic: missing DATABASE_URL"] }
       : serving(pod as Json),
   );
@@ -178,11 +180,7 @@ test("on a cluster a team deploys an image, sees its pods in ps, scales, rolls o
   const release = (await acme.apps.getRelease({ app: "shop", version: deployed.release!.version })).release!;
   t.regex(release.failureMessage, /CrashLoopBackOff/);
   t.true(release.failureLog.includes("panic: missing DATABASE_URL"), release.failureLog.join("\n"));
-  await eventually(
-    async () => (podsOf("web").length === 2 && podsOf("web").every((pod) => pod.spec.containers[0].image === image("v2")) ? true : undefined),
-    "v2's web pods alone",
-    60_000,
-  );
+  await eventually(async () => (podsOf("web").length === 2 && podsOf("web").every((pod) => runs(pod, "v2")) ? true : undefined), "v2's web pods alone", 60_000);
   const { replicas: afterRollback } = await acme.formation.listReplicas({ app: "shop", processType: "web" });
   t.deepEqual(
     afterRollback.map((replica) => [replica.releaseVersion, replica.state]),

@@ -8,4 +8,5 @@ export type { SchemaViolation, ValidationResult } from "./validate.js";
 export type { Status, StatusCause } from "./status.js";
 export type { ManagedFieldsEntry } from "./server-side-apply.js";
 export { kubectlFor } from "./kubectl.js";
+export { pulledImageId } from "./cluster/kubelet.js";
 export type { Kubectl, KubectlResult } from "./kubectl.js";
