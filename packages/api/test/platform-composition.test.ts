@@ -141,6 +141,8 @@ test("scale, sizes, autoscale, config vars, releases and rollback on the real sc
   const sizes = (await clients.formation.listPodSizes({})).sizes;
   const size2x = sizes.find((s) => s.name === "standard-2x")!;
   t.deepEqual([worker.size, worker.cpuMillis, worker.memoryMb], ["standard-2x", size2x.cpuMillis, size2x.memoryMb]);
+  // New resources roll the running workers onto them; the next change waits for that rollout to end.
+  if (resized.rollout) t.is((await followRolloutThroughApi(clients, "shop", resized.rollout.id)).rollout.state, RolloutState.SUCCEEDED);
 
   await clients.formation.setAutoscale({ app: "shop", rule: { processType: "web", minReplicas: 1, maxReplicas: 3, targetCpuPercent: 75 } });
   t.deepEqual(

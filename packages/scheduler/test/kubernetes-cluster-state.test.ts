@@ -140,7 +140,12 @@ test("on a cluster, logs tail the pods' logs and follow them, a new pod's from i
   const { api, client, pods, deploy } = await setup(t, { podBehaviour: () => ({ outcome: "ready", logs: ["listening on $PORT"] }) });
   await client.createApp({ team: "acme", name: "shop" });
   await deploy("v1");
-  const [pod] = pods("app.kubernetes.io/component=web");
+  // The first pod's pull pins the release to its digest, which rolls the pod once more onto the same bytes: wait for that one.
+  const [pod] = await eventually(async () => {
+    const web = pods("app.kubernetes.io/component=web");
+    const settled = web.length === 1 && web[0]!.spec.containers[0].image.includes("@sha256:");
+    return settled && web[0]!.status?.conditions?.some((condition: Json) => condition.type === "Ready" && condition.status === "True") ? web : undefined;
+  }, "the web pod on the pinned digest");
   const name = pod!.metadata.name as string;
   api.writePodLog(NAMESPACE, name, "GET / 200");
   const tail: string[] = [];
@@ -176,8 +181,9 @@ test("on a cluster, a crash-looping release shows CrashLoopBackOff in ps and the
   const { api, client, pods, deploy } = await setup(t, {}, { BERTH_SCHEDULER_PROGRESS_DEADLINE_MS: "8000" });
   await client.createApp({ team: "acme", name: "shop" });
   await deploy("v1");
+  // By release, not image: the first pod's pull pins the Deployment from the tag to a digest.
   api.setPodBehaviour((pod) =>
-    (pod as Json).spec.containers[0].image.endsWith(":v2")
+    (pod as Json).metadata.labels["app.kubernetes.io/version"] === "v2"
       ? { outcome: "crash-loop", delayMs: 50, logs: ["Error: cannot connect to the database"] }
       : undefined,
   );

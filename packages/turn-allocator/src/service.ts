@@ -29,6 +29,8 @@ export interface TurnAllocatorServiceDeps {
   announceChange(app: string): Promise<void>;
   /** Calls `listener` with each app whose allocations changed on any instance ("" when any may have); returns the unsubscribe. */
   onChange(listener: (app: string) => void): () => void;
+  /** Resolves once this instance's gateways run what is stored now (at once when another instance runs them). */
+  gatewaysApplied?(): Promise<void>;
   now?: () => Date;
 }
 
@@ -109,6 +111,8 @@ export function createTurnAllocatorService(deps: TurnAllocatorServiceDeps): Serv
       const rotated = await store.rotate(request.app, request.processType, deps.rotationGraceSeconds);
       if (!rotated) throw missing(request.app, request.processType);
       await deps.announceChange(request.app);
+      // Credentials minted with the new secret right after this answer must allocate: the gateway knows it first.
+      await deps.gatewaysApplied?.();
       return { allocation: view(rotated) };
     },
     async mintCredentials(request) {

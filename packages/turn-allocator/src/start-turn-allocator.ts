@@ -138,6 +138,7 @@ export async function startTurnAllocator(config: TurnAllocatorConfig, deps: Turn
           rateLimits: coordination.rateLimits,
           mintingTargets,
           announceChange,
+          gatewaysApplied: async () => reconciler?.kick(),
           onChange(listener) {
             changeListeners.add(listener);
             return () => changeListeners.delete(listener);
