@@ -60,8 +60,16 @@ export async function joinedFormation(
 }
 
 /** Checks the app is the caller's and reads its formation, both at once. */
-async function ownedFormation(deps: ServiceDeps, ctx: HandlerContext, team: string, app: string): Promise<readonly ProcessFormation[]> {
+async function ownedFormation(
+  deps: ServiceDeps,
+  ctx: HandlerContext,
+  team: string,
+  app: string,
+  named: readonly string[],
+): Promise<readonly ProcessFormation[]> {
   const [, processes] = await Promise.all([ownedApp(deps, ctx, team, app), processesOf(deps, ctx, app)]);
+  // A type the read model lacks may be one a deploy just added that its stream has not shown yet: the scheduler decides before a refusal.
+  if (named.some((processType) => !processes.some((process) => process.processType === processType))) return deps.formations.read(app, ctx);
   return processes;
 }
 
@@ -109,7 +117,13 @@ export function createFormationService(deps: ServiceDeps): ServiceImpl<typeof Fo
       if (entries.length === 0) checks.add("replicas", "must name at least one process type, like web=3");
       for (const [processType] of entries) checks.dnsLabel(`replicas[${processType}]`, processType);
       checks.throwIfAny();
-      const processes = await ownedFormation(deps, ctx, team, request.app);
+      const processes = await ownedFormation(
+        deps,
+        ctx,
+        team,
+        request.app,
+        entries.map(([processType]) => processType),
+      );
       for (const [processType] of entries) checkKnownType(checks, `replicas[${processType}]`, processType, processes);
       checks.throwIfAny();
       const changes = entries.map(([processType, replicas]) => ({ processType, replicas }));
@@ -136,7 +150,16 @@ export function createFormationService(deps: ServiceDeps): ServiceImpl<typeof Fo
         }
       });
       checks.throwIfAny();
-      const [processes, sizes] = await Promise.all([ownedFormation(deps, ctx, team, request.app), scheduler.listPodSizes({}, callOptions(deps, ctx))]);
+      const [processes, sizes] = await Promise.all([
+        ownedFormation(
+          deps,
+          ctx,
+          team,
+          request.app,
+          request.changes.map((change) => change.processType),
+        ),
+        scheduler.listPodSizes({}, callOptions(deps, ctx)),
+      ]);
       request.changes.forEach((change, index) => {
         checkKnownType(checks, `changes[${index}].process_type`, change.processType, processes);
         if (change.size !== "" && !sizes.sizes.some((size) => size.name === change.size)) {
@@ -178,7 +201,7 @@ export function createFormationService(deps: ServiceDeps): ServiceImpl<typeof Fo
         }
       }
       checks.throwIfAny();
-      const processes = await ownedFormation(deps, ctx, team, request.app);
+      const processes = await ownedFormation(deps, ctx, team, request.app, [rule!.processType]);
       checkKnownType(checks, "rule.process_type", rule!.processType, processes);
       checks.throwIfAny();
       const response = await scheduler.setAutoscale({ app: request.app, rule }, callOptions(deps, ctx));
@@ -216,7 +239,7 @@ export function createFormationService(deps: ServiceDeps): ServiceImpl<typeof Fo
       checks.dnsLabel("app", request.app);
       checks.dnsLabel("process_type", request.processType);
       checks.throwIfAny();
-      const processes = await ownedFormation(deps, ctx, team, request.app);
+      const processes = await ownedFormation(deps, ctx, team, request.app, [request.processType]);
       checkKnownType(checks, "process_type", request.processType, processes);
       checks.throwIfAny();
       const response = await scheduler.restartProcess({ app: request.app, processType: request.processType }, callOptions(deps, ctx));
