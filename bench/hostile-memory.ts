@@ -15,13 +15,12 @@ import type { ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createGzip } from "node:zlib";
 import pg from "pg";
 import { Header } from "tar";
-import { createInternalClient } from "@berth/kit";
+import { createInternalClient, freePort } from "@berth/kit";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -29,17 +28,6 @@ const ADMIN_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:543
 const TOKEN = "hostile-memory-internal-token";
 const ADMIN_TOKEN = "hostile-memory-admin-token-0123456789";
 const MiB = 1024 * 1024;
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
-}
 
 function rssMb(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, "utf8").match(/^VmRSS:\s+(\d+) kB/m);

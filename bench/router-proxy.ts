@@ -28,14 +28,6 @@ interface LoadResult {
   failed: number;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, "127.0.0.1");
@@ -200,6 +192,7 @@ http {
 }
 
 async function main(): Promise<void> {
+  const { freePort } = await import("@berth/kit");
   const seconds = Number(process.argv[2] ?? 5);
   const connections = Number(process.argv[3] ?? 50);
   const children: ChildProcess[] = [];

@@ -21,11 +21,10 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { create as createTar } from "tar";
-import { createInternalClient, silentLogger } from "@berth/kit";
+import { createInternalClient, freePort, silentLogger } from "@berth/kit";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
 import { readSchedulerConfig, removeHostNetwork, runcUsable, startScheduler } from "@berth/scheduler";
@@ -57,15 +56,6 @@ function healthy(port: number): Promise<boolean> {
         done(response.statusCode === 200);
       })
       .on("error", () => done(false));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => done(port));
-    });
   });
 }
 

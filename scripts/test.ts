@@ -7,11 +7,11 @@ import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { useEmbeddedCluster } from "@berth/kit";
+import { freePort, useEmbeddedCluster } from "@berth/kit";
 import type { ClusterLease } from "@berth/kit";
 
 /** Programs the tests run, and the Debian package of each. */
@@ -60,17 +60,6 @@ function installMissingPrograms(): void {
     console.error(`could not install ${packages.join(", ")}: run ${command} and try again`);
     process.exit(1);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function temporaryDirectory(prefix: string): Promise<string> {

@@ -2,14 +2,16 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { readdir, readlink } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "@berth/proto/grpc/health/v1/health";
+import { freePort } from "@berth/kit";
 import { removeHostNetwork, runcUsable } from "@berth/scheduler";
+
+export { freePort };
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -46,18 +48,6 @@ async function killProcessesUnder(directory: string): Promise<void> {
       }
     }
   }
-}
-
-/** A free TCP port on loopback. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Waits until `url` answers its gRPC health check SERVING; fails early if `child` exits. */

@@ -15,3 +15,4 @@ export * from "./lifecycle.js";
 export * from "./reconcile-loop.js";
 export * from "./kubernetes/index.js";
 export * from "./turn-credentials.js";
+export * from "./free-port.js";

@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { chmod, chown, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import pg from "pg";
 import { failedPrecondition } from "../errors.js";
+import { freePort } from "../free-port.js";
 import type { StoreLogger } from "./database.js";
 import { isRunning, waitForLockFile } from "./lock-file.js";
 import { postgresBinaries, runAs, serverUser } from "./postgres-binaries.js";
@@ -285,7 +285,7 @@ async function startServer(dataDir: string, user: ServerUser, binaries: Postgres
   await ownedByServer(user, paths.log);
   const deadline = Date.now() + transientStartFailureMs;
   for (;;) {
-    const port = await freePort();
+    const port = await freePort(host);
     try {
       await runAs(user, binaries.pg_ctl, ["start", "-D", paths.pgdata, "-w", "-t", "60", "-l", paths.log, "-o", `-p ${port} ${serverSettings}`], dataDir);
       return port;
@@ -303,17 +303,6 @@ async function startServer(dataDir: string, user: ServerUser, binaries: Postgres
 async function logTail(path: string): Promise<string> {
   const text = await readFile(path, "utf8").catch(() => "");
   return text.trimEnd().split("\n").slice(-8).join("\n");
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**

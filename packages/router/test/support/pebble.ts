@@ -5,6 +5,7 @@ import * as https from "node:https";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { freePort } from "@berth/kit";
 import { createCertificateAuthority, createPlatformCaIssuer } from "../../src/tls/platform-ca.js";
 
 /** A real pebble ACME server (with pebble-challtestsrv as its DNS) on loopback. */
@@ -15,14 +16,6 @@ export interface Pebble {
   /** The root that signs the certificates pebble issues (new on every start). */
   issuingRoot(): Promise<string>;
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 async function waitForPort(port: number, child: ChildProcess): Promise<void> {

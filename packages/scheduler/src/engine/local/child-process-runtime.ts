@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { freePort } from "./probes.js";
+import { freePort } from "@berth/kit";
 import { isSameProcessAlive, processGroupCpuMs, processStartTime, signalProcessGroup, waitForProcessGroupExit } from "./process-table.js";
 import type { ReplicaRun, ReplicaRuntime } from "./replica-runtime.js";
 

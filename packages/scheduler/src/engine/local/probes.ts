@@ -26,16 +26,3 @@ export function probeTcp(host: string, port: number, timeoutMs: number): Promise
     socket.once("error", () => done(false));
   });
 }
-
-/** A port that was free a moment ago on `host`. */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
