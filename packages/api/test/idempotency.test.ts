@@ -57,6 +57,22 @@ test("config changes and rollbacks are idempotent too, whatever the order of the
   t.deepEqual(mutatingCalls(h.scheduler.log), ["CreateApp", "UpdateConfig", "Rollback"]);
 });
 
+test("health check changes are idempotent per request id, and a set and an unset with the same id are two changes", async (t) => {
+  const h = await startApiHarness(t);
+  const { clients } = await h.team("acme");
+  await h.createApp(clients, "shop");
+  const set = { app: "shop", processType: "web", health: { path: "/up" }, requestId: "hc-1" };
+  const first = await clients.processes.setHealthCheck(set);
+  t.deepEqual(await clients.processes.setHealthCheck(set), first);
+  t.is(first.process!.processType, "web");
+  const unset = await clients.processes.unsetHealthCheck({ app: "shop", processType: "web", requestId: "hc-1" });
+  t.deepEqual(await clients.processes.unsetHealthCheck({ app: "shop", processType: "web", requestId: "hc-1" }), unset);
+  t.is(unset.release!.version, first.release!.version + 1);
+  t.deepEqual(mutatingCalls(h.scheduler.log), ["CreateApp", "UpdateHealthCheck", "UpdateHealthCheck"]);
+  const different = ConnectError.from(await t.throwsAsync(clients.processes.setHealthCheck({ ...set, health: { path: "/other" } })));
+  t.is(different.code, Code.InvalidArgument);
+});
+
 test("CreateTeam with a request id is idempotent for the admin", async (t) => {
   const h = await startApiHarness(t);
   const first = await h.admin.teams.createTeam({ name: "acme", requestId: "team-1" });

@@ -30,63 +30,46 @@ export function createProcessService(deps: ServiceDeps): ServiceImpl<typeof Proc
   const { scheduler } = deps.peers;
   const { requestIds } = deps.store;
 
-  /** Sets (or, with `reset`, first clears) a type's health check through a new release. */
+  /**
+   * Checks a change to a type's health check and returns who owns it and the
+   * scheduler call that sets (or, with `reset`, first clears) it through a new
+   * release, for `runOnce` to run at most once per request id.
+   */
   async function changeHealthCheck(
     ctx: HandlerContext,
     request: { app: string; processType: string; requestId: string },
     health: HealthCheck | undefined,
     reset: boolean,
   ) {
-    const team = requireTeam(ctx);
+    const owner = requireTeam(ctx);
     const checks = createFieldChecks();
     checks.dnsLabel("app", request.app);
     checks.dnsLabel("process_type", request.processType);
     checks.requestId("request_id", request.requestId);
     if (!reset && health === undefined) checks.add("health", "must set at least one setting, like path or interval_ms");
     checks.throwIfAny();
-    await ownedApp(deps, ctx, team, request.app);
-    return {
-      team,
-      call: (requestId: string) =>
-        scheduler.updateHealthCheck({ app: request.app, processType: request.processType, health, reset, requestId }, callOptions(deps, ctx)),
+    await ownedApp(deps, ctx, owner, request.app);
+    const run = async (requestId: string) => {
+      const { release, rollout, process } = await scheduler.updateHealthCheck(
+        { app: request.app, processType: request.processType, health, reset, requestId },
+        callOptions(deps, ctx),
+      );
+      return { release, rollout, process };
     };
+    return { owner, run };
   }
 
   return {
     async setHealthCheck(request, ctx) {
-      const { team, call } = await changeHealthCheck(ctx, request, request.health, false);
-      return runOnce(
-        requestIds,
-        {
-          owner: team,
-          method: "ProcessService/SetHealthCheck",
-          requestSchema: SetHealthCheckRequestSchema,
-          request,
-          responseSchema: SetHealthCheckResponseSchema,
-        },
-        async (requestId) => {
-          const { release, rollout, process } = await call(requestId);
-          return { release, rollout, process };
-        },
-      );
+      const { owner, run } = await changeHealthCheck(ctx, request, request.health, false);
+      const method = "ProcessService/SetHealthCheck";
+      return runOnce(requestIds, { owner, method, requestSchema: SetHealthCheckRequestSchema, request, responseSchema: SetHealthCheckResponseSchema }, run);
     },
 
     async unsetHealthCheck(request, ctx) {
-      const { team, call } = await changeHealthCheck(ctx, request, undefined, true);
-      return runOnce(
-        requestIds,
-        {
-          owner: team,
-          method: "ProcessService/UnsetHealthCheck",
-          requestSchema: UnsetHealthCheckRequestSchema,
-          request,
-          responseSchema: UnsetHealthCheckResponseSchema,
-        },
-        async (requestId) => {
-          const { release, rollout, process } = await call(requestId);
-          return { release, rollout, process };
-        },
-      );
+      const { owner, run } = await changeHealthCheck(ctx, request, undefined, true);
+      const method = "ProcessService/UnsetHealthCheck";
+      return runOnce(requestIds, { owner, method, requestSchema: UnsetHealthCheckRequestSchema, request, responseSchema: UnsetHealthCheckResponseSchema }, run);
     },
 
     async *run(request, ctx) {

@@ -14,6 +14,7 @@ import { AppService } from "@berth/proto/api/v1/apps";
 import { FormationService } from "@berth/proto/api/v1/formation";
 import { TeamService } from "@berth/proto/api/v1/identity";
 import { DomainService, RtcService, TrustService } from "@berth/proto/api/v1/network";
+import { ProcessService } from "@berth/proto/api/v1/processes";
 import { readTurnAllocatorConfig, startTurnAllocator } from "@berth/turn-allocator";
 import { startApi } from "../../src/index.js";
 import type { ApiConfig, RunningApi } from "../../src/index.js";
@@ -41,6 +42,7 @@ export function apiClients(url: string, token: string | undefined) {
     teams: client(TeamService),
     apps: client(AppService),
     formation: client(FormationService),
+    processes: client(ProcessService),
     domains: client(DomainService),
     rtc: client(RtcService),
     trust: client(TrustService),

@@ -187,6 +187,13 @@ export function createSchedulerStandIn(timeline: Timeline = []) {
         return release(s, "Config change");
       });
     },
+    updateHealthCheck(request) {
+      return once(request.requestId, () => {
+        const s = state(request.app);
+        const process = s.processes.find((p) => p.processType === request.processType);
+        return { ...release(s, request.reset ? "Health check reset" : "Health check change"), process };
+      });
+    },
     async *watchRollout(request) {
       const rollout = state(request.app).rollouts.find((r) => r.id === request.rolloutId);
       if (!rollout) throw notFound(`rollout ${request.rolloutId} not found`);
