@@ -1,9 +1,14 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { StreamResponse, UnaryResponse } from "@connectrpc/connect";
 
 /** What an interceptor wants to know of, or change in, the way a call ends. */
 export interface CallOutcomeHooks {
-  /** Called once when the call ends: with the error when it failed. */
-  ended?(error?: unknown): void;
+  /**
+   * Called once when the call ends: with the error when it failed, or with
+   * CANCELED when its stream's reader stopped before the end (a client that
+   * left). The call's end waits for it.
+   */
+  ended?(error?: unknown): void | Promise<void>;
   /** Replaces the error the caller sees. */
   mapError?(error: unknown): unknown;
 }
@@ -14,18 +19,23 @@ export interface CallOutcomeHooks {
  * gone through, not when its headers arrive, so the stream is wrapped.
  */
 export async function observeCall<R extends UnaryResponse | StreamResponse>(call: () => Promise<R>, hooks: CallOutcomeHooks): Promise<R> {
-  const fail = (error: unknown) => {
-    hooks.ended?.(error);
+  let reported = false;
+  const end = async (error?: unknown) => {
+    reported = true;
+    await hooks.ended?.(error);
+  };
+  const fail = async (error: unknown) => {
+    await end(error);
     return hooks.mapError ? hooks.mapError(error) : error;
   };
   let response: R;
   try {
     response = await call();
   } catch (error) {
-    throw fail(error);
+    throw await fail(error);
   }
   if (!response.stream) {
-    hooks.ended?.();
+    await end();
     return response;
   }
   const messages = response.message;
@@ -34,10 +44,13 @@ export async function observeCall<R extends UnaryResponse | StreamResponse>(call
     message: (async function* () {
       try {
         yield* messages;
+        await end();
       } catch (error) {
-        throw fail(error);
+        throw await fail(error);
+      } finally {
+        // Neither finished nor failed: the reader returned early, which ends the stream here.
+        if (!reported) await end(new ConnectError("the stream's reader stopped before its end", Code.Canceled));
       }
-      hooks.ended?.();
     })(),
   };
 }

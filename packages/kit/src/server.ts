@@ -7,6 +7,7 @@ import { Code, ConnectError, cors as connectCors, createConnectRouter, createCon
 import type { ContextValues, Interceptor, ServiceImpl } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { observeCall } from "./call-outcome.js";
 import { remapClientFaults } from "./client-faults.js";
 import { Health } from "@berth/proto/grpc/health/v1/health";
 import { registerHealth } from "./health.js";
@@ -131,42 +132,28 @@ function loggingInterceptor(logger: Logger): Interceptor {
     const started = performance.now();
     let rpc = rpcNames.get(request.method);
     if (rpc === undefined) rpcNames.set(request.method, (rpc = `${request.service.typeName}/${request.method.name}`));
-    const fields = { rpc };
-    const failed = (error: unknown) => {
-      const connectError = asConnectError(error);
-      const log = connectError.code === Code.Internal || connectError.code === Code.Unknown ? logger.error : logger.warn;
-      log("rpc failed", {
-        ...fields,
-        code: Code[connectError.code],
-        error: connectError.rawMessage,
-        cause: connectError.cause instanceof Error ? connectError.cause : undefined,
-        ms: Math.round(performance.now() - started),
-      });
-      return connectError;
-    };
-    try {
-      const response = await next(request);
-      logger.debug("rpc", { ...fields, code: "OK", ms: Math.round(performance.now() - started) });
-      if (!response.stream) return response;
-      // A server stream fails while it is read, after next() returned.
-      const messages = response.message;
-      return {
-        ...response,
-        message: (async function* () {
-          try {
-            yield* messages;
-          } catch (error) {
-            // A stream ends this way whenever its client leaves or the server shuts down: nothing to
-            // report. A client that left mid-write surfaces as the transport's own error (HTTP/2's
-            // ERR_HTTP2_INVALID_STREAM), which only the call's aborted signal tells apart.
-            const code = ConnectError.from(error).code;
-            throw code === Code.Canceled || code === Code.Aborted || request.signal.aborted ? error : failed(error);
-          }
-        })(),
-      };
-    } catch (error) {
-      throw failed(error);
-    }
+    return observeCall(() => next(request), {
+      ended(error) {
+        if (error === undefined) logger.debug("rpc", { rpc, code: "OK", ms: Math.round(performance.now() - started) });
+      },
+      mapError(error) {
+        // A stream ends this way whenever its client leaves or the server shuts down: nothing to
+        // report. A client that left mid-write surfaces as the transport's own error (HTTP/2's
+        // ERR_HTTP2_INVALID_STREAM), which only the call's aborted signal tells apart.
+        const code = ConnectError.from(error).code;
+        if (request.stream && (code === Code.Canceled || code === Code.Aborted || request.signal.aborted)) return error;
+        const connectError = asConnectError(error);
+        const log = connectError.code === Code.Internal || connectError.code === Code.Unknown ? logger.error : logger.warn;
+        log("rpc failed", {
+          rpc,
+          code: Code[connectError.code],
+          error: connectError.rawMessage,
+          cause: connectError.cause instanceof Error ? connectError.cause : undefined,
+          ms: Math.round(performance.now() - started),
+        });
+        return connectError;
+      },
+    });
   };
 }
 
