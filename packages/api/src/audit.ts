@@ -1,5 +1,8 @@
+import type { Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Interceptor } from "@connectrpc/connect";
+import { createAsyncIterable } from "@connectrpc/connect/protocol";
+import { observeCall } from "@berth/kit";
 import type { Logger } from "@berth/kit";
 import { callerKey } from "./auth.js";
 import type { AuditLog } from "./store/index.js";
@@ -22,29 +25,35 @@ function stringField(message: unknown, field: string): string {
 
 /**
  * A server interceptor (inside the auth one) that records every mutating
- * call with its caller, app, request id and outcome. A failure to write the
- * log is reported but does not undo or fail a change that already happened.
+ * call with its caller, app, request id and outcome: a streaming call (a run,
+ * an exec) once, when its stream ends. Only those fields and the outcome's
+ * message are kept, never the rest of the request (a command line may carry
+ * a secret). A failure to write the log is reported but does not undo or
+ * fail a change that already happened.
  */
 export function auditMutations(audit: AuditLog, logger: Logger): Interceptor {
   return (next) => async (request) => {
     const caller = request.contextValues.get(callerKey);
-    if (!caller || request.stream || !isAuditedMethod(request.method.name)) return next(request);
+    if (!caller || !isAuditedMethod(request.method.name)) return next(request);
+    // A client stream's messages arrive as the call runs; the API has no mutating one to audit.
+    if (request.stream && request.method.methodKind !== "server_streaming") return next(request);
+    // A server stream's request is its one message: read here, and handed on as it came.
+    const messages: Message[] = [];
+    if (request.stream) for await (const message of request.message) messages.push(message);
+    else messages.push(request.message);
+    const message = messages[0];
     const rpc = `${request.service.typeName}/${request.method.name}`;
-    const app = stringField(request.message, "app") || (request.method.name === "CreateApp" ? stringField(request.message, "name") : "");
-    const requestId = stringField(request.message, "requestId");
-    const record = (code: Code | typeof OK, message: string) =>
-      audit
-        .record({ tokenId: caller.tokenId, team: caller.team, rpc, app, requestId, code: auditCodeName(code), message })
-        .catch((error: unknown) => logger.error("could not write the audit log", { rpc, error }));
-    try {
-      const response = await next(request);
-      await record(OK, "");
-      return response;
-    } catch (error) {
-      const connectError = ConnectError.from(error);
-      await record(connectError.code, connectError.rawMessage);
-      throw error;
-    }
+    const app = stringField(message, "app") || (request.method.name === "CreateApp" ? stringField(message, "name") : "");
+    const requestId = stringField(message, "requestId");
+    const record = async (error?: unknown) => {
+      const failure = error === undefined ? undefined : ConnectError.from(error);
+      const outcome = { code: auditCodeName(failure?.code ?? OK), message: failure?.rawMessage ?? "" };
+      await audit
+        .record({ tokenId: caller.tokenId, team: caller.team, rpc, app, requestId, ...outcome })
+        .catch((recordError: unknown) => logger.error("could not write the audit log", { rpc, error: recordError }));
+    };
+    const call = request.stream ? { ...request, message: createAsyncIterable(messages) } : request;
+    return observeCall(() => next(call), { ended: record });
   };
 }
 

@@ -1,4 +1,5 @@
 import test from "ava";
+import { eventually } from "@berth/kit/testing";
 import { openApiStore } from "../src/store/index.js";
 import { ensureAdminToken } from "../src/bootstrap-admin.js";
 import { isAuditedMethod } from "../src/audit.js";
@@ -23,6 +24,42 @@ test("mutating calls are audited with caller, app, request id and outcome; reads
   );
   const adminEvents = await store.audit.list({ limit: 20 });
   t.true(adminEvents.some((e) => e.rpc === "berth.api.v1.TeamService/CreateTeam" && e.team === undefined && e.code === "OK"));
+});
+
+test("runs and execs are audited once each, with the outcome when their stream ends, never with the command", async (t) => {
+  const h = await startApiHarness(t);
+  const { tokenId, clients } = await h.team("acme");
+  await h.createApp(clients, "shop");
+  const command = "echo SECRET_TOKEN=hunter2";
+  const drain = async (outputs: AsyncIterable<unknown>) => {
+    for await (const _ of outputs);
+  };
+  await drain(clients.processes.run({ app: "shop", command }));
+  await drain(clients.processes.exec({ app: "shop", replica: "shop-web-1", command }));
+  await t.throwsAsync(drain(clients.processes.exec({ app: "shop", replica: "shop-web-9", command })));
+  const leaving = new AbortController();
+  await t.throwsAsync(async () => {
+    for await (const _ of clients.processes.run({ app: "shop", command: `sleep 600; ${command}` }, { signal: leaving.signal })) leaving.abort();
+  });
+  const store = await openApiStore({ databaseUrl: TEST_DATABASE_URL, dataDir: "", schema: h.schema });
+  t.teardown(() => store.close());
+  const commands = await eventually(async () => {
+    const events = (await store.audit.list({ team: "acme", limit: 10 })).filter((e) => e.rpc.startsWith("berth.api.v1.ProcessService/"));
+    return events.length === 4 ? events.reverse() : undefined;
+  }, "the run the caller left audited");
+  t.deepEqual(
+    commands.map((e) => [e.rpc, e.app, e.code, e.tokenId]),
+    [
+      ["berth.api.v1.ProcessService/Run", "shop", "OK", tokenId],
+      ["berth.api.v1.ProcessService/Exec", "shop", "OK", tokenId],
+      ["berth.api.v1.ProcessService/Exec", "shop", "NOT_FOUND", tokenId],
+      ["berth.api.v1.ProcessService/Run", "shop", "CANCELED", tokenId],
+    ],
+  );
+  t.false(
+    commands.some((e) => JSON.stringify(e).includes("hunter2")),
+    "no entry holds the command",
+  );
 });
 
 test("which methods are audited", (t) => {

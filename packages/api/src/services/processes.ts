@@ -8,7 +8,7 @@ import {
 } from "@berth/proto/api/v1/processes";
 import type { ProcessService } from "@berth/proto/api/v1/processes";
 import type { HealthCheck } from "@berth/proto/type/v1/process";
-import { callerOf, requireTeam } from "../auth.js";
+import { requireTeam } from "../auth.js";
 import { streamCall } from "../peers.js";
 import { ownedApp, readOwnedApp } from "./app-ownership.js";
 import { runOnce } from "./idempotency.js";
@@ -16,14 +16,6 @@ import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 
 const MAX_REPLICA_NAME = 253;
-
-/** Runs and execs are not audited by the unary interceptor (they stream): each is recorded as it starts. */
-async function auditCommand(deps: ServiceDeps, ctx: HandlerContext, rpc: string, app: string, target: string): Promise<void> {
-  const caller = callerOf(ctx);
-  await deps.store.audit
-    .record({ tokenId: caller.tokenId, team: caller.team, rpc: `berth.api.v1.ProcessService/${rpc}`, app, requestId: "", code: "OK", message: target })
-    .catch((error: unknown) => deps.logger.error("could not write the audit log", { rpc, error }));
-}
 
 /** ProcessService: health checks, one-off commands, exec beside a replica, a replica's description. */
 export function createProcessService(deps: ServiceDeps): ServiceImpl<typeof ProcessService> {
@@ -79,7 +71,6 @@ export function createProcessService(deps: ServiceDeps): ServiceImpl<typeof Proc
       checks.shellCommand("command", request.command);
       checks.throwIfAny();
       await ownedApp(deps, ctx, team, request.app);
-      await auditCommand(deps, ctx, "Run", request.app, "one-off");
       for await (const { output } of scheduler.runCommand({ app: request.app, command: request.command }, streamCall(ctx))) yield { output };
     },
 
@@ -91,7 +82,6 @@ export function createProcessService(deps: ServiceDeps): ServiceImpl<typeof Proc
       checks.shellCommand("command", request.command);
       checks.throwIfAny();
       await ownedApp(deps, ctx, team, request.app);
-      await auditCommand(deps, ctx, "Exec", request.app, request.replica);
       const outputs = scheduler.runCommand({ app: request.app, replica: request.replica, command: request.command }, streamCall(ctx));
       for await (const { output } of outputs) yield { output };
     },

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { HandlerContext, Interceptor } from "@connectrpc/connect";
 import { alreadyExists, notFound, parseProcfile, routeHostname, routingClassOf, servePartial } from "@berth/kit";
 import { RouterService } from "@berth/proto/router/v1/router";
@@ -212,6 +213,17 @@ export function createSchedulerStandIn(timeline: Timeline = []) {
     deleteReplica(request) {
       state(request.app);
       return {};
+    },
+    async *runCommand(request, ctx) {
+      const s = state(request.app);
+      const replicas = s.processes.filter((p) => p.replicas > 0).map((p) => `${request.app}-${p.processType}-1`);
+      if (request.replica !== "" && !replicas.includes(request.replica)) throw notFound(`app "${request.app}" has no replica "${request.replica}"`);
+      yield { output: { output: { case: "started", value: request.replica || `${request.app}-run-1` } } };
+      // "sleep" runs until its caller goes away, as a long command would.
+      if (request.command.startsWith("sleep")) {
+        await new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(new ConnectError("the caller went away", Code.Canceled))));
+      }
+      yield { output: { output: { case: "exit", value: { code: 0 } } } };
     },
     async *streamLogs(request) {
       state(request.app);
