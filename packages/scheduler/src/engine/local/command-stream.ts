@@ -82,18 +82,14 @@ export async function* streamCommand(line: CommandLine, limits: StreamLimits, si
       finish();
     }, PIPE_LINGER_MS).unref();
   });
-  let exited = false;
   try {
     if (signal.aborted) onAbort();
-    for await (const event of queue) {
-      exited = event.kind === "exit";
-      yield event;
-    }
+    yield* queue;
   } finally {
     signal.removeEventListener("abort", onAbort);
     clearTimeout(timer);
-    // A consumer that stops reading early (the caller went away) stops the command too.
-    if (!exited && ended === undefined) {
+    // A consumer that stops reading before the command ended (the caller went away) stops it too.
+    if (ended === undefined) {
       stop("stopped: the caller went away");
       await new Promise((resolve) => child.once("exit", resolve));
     }
