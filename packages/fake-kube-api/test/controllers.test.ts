@@ -357,3 +357,121 @@ test("a pod's log read with sinceTime has the lines from that second on; sinceTi
   t.is(both.status, 400);
   t.regex(((await both.json()) as Json).message, /at most one of `sinceTime` or `sinceSeconds`/);
 });
+
+function statefulSet(name: string, options: { replicas?: number; image?: string; partition?: number; parallel?: boolean } = {}): Json {
+  return {
+    apiVersion: "apps/v1",
+    kind: "StatefulSet",
+    metadata: { name, namespace: "apps" },
+    spec: {
+      replicas: options.replicas ?? 3,
+      selector: { matchLabels: { app: name } },
+      ...(options.parallel ? { podManagementPolicy: "Parallel" } : {}),
+      updateStrategy: { type: "RollingUpdate", ...(options.partition !== undefined ? { rollingUpdate: { partition: options.partition } } : {}) },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: { containers: [{ name: "main", image: options.image ?? "app:v1" }] },
+      },
+    },
+  };
+}
+
+const statefulSetStatus = (api: FakeKubeApi, name: string) => api.objects({ kind: "StatefulSet", namespace: "apps", name })[0]?.status as Json | undefined;
+
+/** Every pod change of the namespace through a real watch, for checking what held at each step. */
+async function watchPods(t: { teardown(fn: () => unknown): void }, api: FakeKubeApi, onChange: (pods: Map<string, Json>, type: string, pod: Json) => void) {
+  const pods = new Map<string, Json>();
+  const watch = await new Watch(api.kubeConfig()).watch(
+    "/api/v1/namespaces/apps/pods",
+    {},
+    (type: string, pod: Json) => {
+      if (type === "DELETED") pods.delete(pod.metadata.name);
+      else pods.set(pod.metadata.name, pod);
+      onChange(pods, type, pod);
+    },
+    () => undefined,
+  );
+  t.teardown(() => watch.abort());
+  return pods;
+}
+
+test("a StatefulSet makes pods <name>-0, -1, -2 in order, each once its predecessor is ready, and reports them in status", async (t) => {
+  const { api, apply } = await setup(t);
+  const created: string[] = [];
+  const outOfOrder: string[] = [];
+  await watchPods(t, api, (pods, type, pod) => {
+    if (type !== "ADDED") return;
+    created.push(pod.metadata.name);
+    const ordinal = Number(pod.metadata.labels["apps.kubernetes.io/pod-index"]);
+    if (ordinal > 0 && !isReady(pods.get(`db-${ordinal - 1}`) ?? {})) outOfOrder.push(pod.metadata.name);
+  });
+  await apply(statefulSet("db"));
+  const status = await eventually(() => {
+    const current = statefulSetStatus(api, "db");
+    return current?.readyReplicas === 3 && current.currentRevision === current.updateRevision ? current : undefined;
+  }, "three ready replicas");
+  t.deepEqual(created, ["db-0", "db-1", "db-2"]);
+  t.deepEqual(outOfOrder, [], "no pod started before its predecessor was ready");
+  t.like(status, { replicas: 3, availableReplicas: 3, updatedReplicas: 3, currentReplicas: 3 });
+  const pods = podsOf(api, "db") as Json[];
+  t.true(pods.every((pod) => pod.metadata.labels["controller-revision-hash"] === status.updateRevision));
+  t.deepEqual(pods.map((pod) => pod.spec.nodeName).sort(), ["node-a", "node-b", "node-c"], "one pod per zone");
+
+  // Scaling down removes the highest ordinals.
+  await apply(statefulSet("db", { replicas: 1 }));
+  await eventually(() => ((podsOf(api, "db") as Json[]).map((pod) => pod.metadata.name).join() === "db-0" ? true : undefined), "db-0 alone");
+  t.like(await eventually(() => (statefulSetStatus(api, "db")?.replicas === 1 ? statefulSetStatus(api, "db") : undefined), "status at 1"), {
+    readyReplicas: 1,
+  });
+});
+
+test("a StatefulSet's rolling update replaces one pod at a time from the highest ordinal down to the partition", async (t) => {
+  const { api, apply } = await setup(t);
+  await apply(statefulSet("db", { parallel: true }));
+  const first = await eventually(() => (statefulSetStatus(api, "db")?.readyReplicas === 3 ? statefulSetStatus(api, "db") : undefined), "v1 ready");
+  const replaced: string[] = [];
+  const violations: string[] = [];
+  await watchPods(t, api, (pods, type, pod) => {
+    if (type === "ADDED" && pod.spec.containers[0].image === "app:v2") replaced.push(pod.metadata.name);
+    const down = [...pods.values()].filter((p) => p.metadata.deletionTimestamp !== undefined || !isReady(p)).length;
+    if (pods.size >= 3 && down > 1) violations.push(`${down} pods down at once`);
+  });
+  await apply(statefulSet("db", { parallel: true, image: "app:v2", partition: 1 }));
+  const partitioned = await eventually(() => {
+    const current = statefulSetStatus(api, "db");
+    return current?.updatedReplicas === 2 && current.readyReplicas === 3 ? current : undefined;
+  }, "the pods at and above the partition updated");
+  t.deepEqual(replaced, ["db-2", "db-1"]);
+  t.is(partitioned.currentRevision, first.updateRevision, "the pod below the partition keeps the current revision");
+  t.not(partitioned.updateRevision, first.updateRevision);
+  t.is((podsOf(api, "db") as Json[]).find((pod) => pod.metadata.name === "db-0")!.spec.containers[0].image, "app:v1");
+
+  await apply(statefulSet("db", { parallel: true, image: "app:v2", partition: 0 }));
+  const done = await eventually(() => {
+    const current = statefulSetStatus(api, "db");
+    return current?.updatedReplicas === 3 && current.readyReplicas === 3 && current.currentRevision === current.updateRevision ? current : undefined;
+  }, "every pod updated");
+  t.is(done.currentReplicas, 3);
+  t.deepEqual(replaced, ["db-2", "db-1", "db-0"]);
+  t.deepEqual(violations, []);
+});
+
+test("a StatefulSet's update that never becomes ready stops after the first replaced pod", async (t) => {
+  const { api, apply } = await setup(t, {
+    podBehaviour: (pod) => ((pod as Json).spec.containers[0].image === "app:broken" ? { outcome: "never-ready" } : undefined),
+  });
+  await apply(statefulSet("db", { parallel: true }));
+  await eventually(() => (statefulSetStatus(api, "db")?.readyReplicas === 3 ? true : undefined), "v1 ready");
+  await apply(statefulSet("db", { parallel: true, image: "app:broken" }));
+  await eventually(() => {
+    const broken = (podsOf(api, "db") as Json[]).find((pod) => pod.metadata.name === "db-2" && pod.spec.containers[0].image === "app:broken");
+    return broken?.status?.phase === "Running" ? true : undefined;
+  }, "db-2 replaced and running");
+  await eventually(() => (statefulSetStatus(api, "db")?.updatedReplicas === 1 ? true : undefined), "status counting the one updated pod");
+  t.deepEqual((podsOf(api, "db") as Json[]).map((pod) => [pod.metadata.name, pod.spec.containers[0].image, isReady(pod)]).sort(), [
+    ["db-0", "app:v1", true],
+    ["db-1", "app:v1", true],
+    ["db-2", "app:broken", false],
+  ]);
+  t.like(statefulSetStatus(api, "db"), { readyReplicas: 2, updatedReplicas: 1 });
+});

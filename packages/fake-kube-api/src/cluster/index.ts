@@ -14,6 +14,7 @@ import { hpaController, type Utilization } from "./hpa.js";
 import { jobController } from "./job.js";
 import { createKubelet, defaultNodes, defaultTimings, type FakeNode, type Kubelet, type PodBehaviourHook, type PodTimings } from "./kubelet.js";
 import { replicaSetController } from "./replica-set.js";
+import { statefulSetController } from "./stateful-set.js";
 import { clusterOf, runControllers, type ControllerRuntime } from "./runtime.js";
 
 export type { CertificateIssuanceHook, CertificateTimings } from "./cert-manager.js";
@@ -49,6 +50,7 @@ export function startCluster(store: ObjectStore, registry: KindRegistry, options
     kubelet,
     replicaSetController(cluster),
     deploymentController(cluster),
+    statefulSetController(cluster),
     endpointSliceController(cluster),
     jobController(cluster),
     hpaController(cluster, utilization),
