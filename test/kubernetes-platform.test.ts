@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import test from "ava";
 import { createFakeKubeApi, kubectlFor } from "@berth/fake-kube-api";
-import { teamNamespace } from "@berth/kit";
+import { processObjectName, teamNamespace } from "@berth/kit";
 import { eventually } from "@berth/kit/testing";
 import { freePort, platformEnvironment, waitServing } from "./support/platform.js";
 import { publicApi } from "./support/public-api.js";
@@ -61,7 +61,7 @@ test("BERTH_ENGINE=kubernetes npm start deploys an image to the cluster of its k
     90_000,
   );
   t.is(app.currentReleaseVersion, 1);
-  const rollout = await kubectl.run(["rollout", "status", "deployment/shop-web", "-n", namespace, "--timeout=30s"]);
+  const rollout = await kubectl.run(["rollout", "status", `deployment/${processObjectName("shop", "web")}`, "-n", namespace, "--timeout=30s"]);
   t.is(rollout.code, 0, rollout.stderr);
   const job = api.objects({ kind: "Job", namespace, name: "shop-release-v1" })[0] as Json;
   t.true(

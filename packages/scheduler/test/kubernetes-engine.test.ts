@@ -1,10 +1,12 @@
 import test from "ava";
 import type { ExecutionContext } from "ava";
+import { KubernetesObjectApi } from "@kubernetes/client-node";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { processObjectName, silentLogger, teamNamespace } from "@berth/kit";
+import { applyObjectSet, internalHostname, processObjectName, silentLogger, teamNamespace } from "@berth/kit";
 import { createFakeKubeApi, validateKubernetesObject } from "@berth/fake-kube-api";
 import type { FakeKubeApi } from "@berth/fake-kube-api";
 import { createKubernetesDeployer } from "../src/engine/kubernetes/kubernetes-deployer.js";
+import { appObjects } from "../src/engine/kubernetes/manifests.js";
 import type { KubernetesDeployerOptions } from "../src/engine/kubernetes/kubernetes-deployer.js";
 import { createKubeApiProxy } from "./support/kube-api-proxy.js";
 import { DEMO_PROCESSES, DEMO_SETTINGS, NAMESPACE, demoApp, formationEntry, objectName } from "./support/kubernetes-demo-app.js";
@@ -24,7 +26,7 @@ const DEMO_OBJECTS = [
   `Deployment/${NAMESPACE}/${objectName("api-tcp")}`,
   `Service/${NAMESPACE}/${objectName("web")}`,
   `Service/${NAMESPACE}/${objectName("admin-web")}`,
-  `Service/${NAMESPACE}/${objectName("api-tcp")}`,
+  `Service/${NAMESPACE}/demo-api-tcp`,
 ];
 
 async function setup(t: ExecutionContext, options: Partial<KubernetesDeployerOptions> = {}, kubeConfig?: (api: FakeKubeApi) => Promise<KubeConfig>) {
@@ -118,7 +120,7 @@ test("an object of the same name that another app owns is never taken over", asy
     ).status,
     201,
   );
-  await t.throwsAsync(deployer.applyApp(demoApp()), { message: /exists and does not belong to app "demo"/ });
+  await t.throwsAsync(deployer.applyApp(demoApp()), { message: /exists and belongs to no berth app, not to app "demo"/ });
   t.deepEqual(api.objects({ kind: "Deployment", namespace: NAMESPACE }), [], "nothing was applied");
   t.is(
     (api.objects({ kind: "Service", name: objectName("web") })[0] as Stored & { metadata: { labels: Record<string, string> } }).metadata.labels[
@@ -190,12 +192,36 @@ test("an autoscale rule adds an HPA and leaves the Deployment's replicas to it w
   t.is(stored("Deployment", objectName("web"))[0]!.spec.replicas, 3, "without the rule berth owns the count again");
 });
 
+test("objects berth named <app>-<type> before names carried a hash are replaced by the new names on the next apply", async (t) => {
+  const { deployer, api } = await setup(t);
+  // What an older scheduler applied: the same objects (and labels) under `<app>-<type>`.
+  const legacy = appObjects(demoApp(), DEMO_SETTINGS).map((object) => {
+    const type = DEMO_PROCESSES.find((process) => object.metadata!.name === objectName(process.processType))?.processType;
+    return type === undefined ? object : { ...object, metadata: { ...object.metadata, name: internalHostname("demo", type) } };
+  });
+  await applyObjectSet({ client: KubernetesObjectApi.makeApiClient(api.kubeConfig()), fieldManager: DEMO_SETTINGS.managedBy, objects: legacy });
+  const result = await deployer.applyApp(demoApp());
+  t.deepEqual(
+    [...result.pruned].sort(),
+    ["Deployment/demo-admin-web", "Deployment/demo-api-tcp", "Deployment/demo-web", "Deployment/demo-worker", "Service/demo-admin-web", "Service/demo-web"].map(
+      (reference) => reference.replace("/", `/${NAMESPACE}/`),
+    ),
+  );
+  t.deepEqual(
+    api
+      .objects({ kind: "Deployment", namespace: NAMESPACE })
+      .map((object) => (object as Stored).metadata.name)
+      .sort(),
+    ["web", "admin-web", "worker", "api-tcp"].map(objectName).sort(),
+  );
+});
+
 test("removing a type from the Procfile prunes its Deployment and Service", async (t) => {
   const { deployer, stored } = await setup(t);
   await deployer.applyApp(demoApp());
   const processes = DEMO_PROCESSES.filter((process) => process.processType !== "api-tcp");
   const result = await deployer.applyApp(demoApp({ version: 2, release: { processes } }));
-  t.deepEqual(result.pruned, [`Deployment/${NAMESPACE}/${objectName("api-tcp")}`, `Service/${NAMESPACE}/${objectName("api-tcp")}`]);
+  t.deepEqual(result.pruned, [`Deployment/${NAMESPACE}/${objectName("api-tcp")}`, `Service/${NAMESPACE}/demo-api-tcp`]);
   t.deepEqual(
     stored("Deployment").map((object) => object.metadata.name),
     [objectName("admin-web"), objectName("web"), objectName("worker")],
@@ -226,7 +252,7 @@ test("deleting an app removes its objects and release Jobs and nothing of anothe
       .map((reference) =>
         ["web", "admin-web", "worker", "api-tcp"].reduce(
           (name, type) => name.replace(objectName(type), processObjectName("blog", type)),
-          reference.replace("demo-config", "blog-config"),
+          reference.replace("demo-config", "blog-config").replace("Service/demo-api-tcp", "Service/blog-api-tcp"),
         ),
       )
       .sort(),
@@ -340,8 +366,30 @@ test("waitForRollout reports PROGRESS_DEADLINE_EXCEEDED naming the Deployments t
   const outcome = await deployer.waitForRollout({ app: "demo", namespace: NAMESPACE, progressDeadlineMs: 2000 });
   t.like(outcome, { ok: false, reason: "PROGRESS_DEADLINE_EXCEEDED" });
   t.deepEqual(outcome.ok ? [] : [...outcome.pending].sort(), [objectName("admin-web"), objectName("api-tcp"), objectName("worker")]);
-  t.regex(outcome.ok ? "" : outcome.message, /no replica became available for 2 s: .*demo-worker \(spec not yet observed/);
+  t.true(
+    (outcome.ok ? "" : outcome.message).startsWith("no replica became available for 2 s: "),
+    "the cause, then each workload that did not roll out and why",
+  );
+  t.true((outcome.ok ? "" : outcome.message).includes(`${objectName("worker")} (spec not yet observed by the Deployment controller)`));
   t.is(stored("Deployment").length, 4);
+});
+
+test("a deadline passing before the cluster listed the app's workloads says so, rather than naming nothing", async (t) => {
+  let proxy: Awaited<ReturnType<typeof createKubeApiProxy>> | undefined;
+  const { deployer } = await setup(t, {}, async (fake) => {
+    proxy = await createKubeApiProxy(fake);
+    t.teardown(() => proxy!.close());
+    return proxy.kubeConfig();
+  });
+  await deployer.applyApp(demoApp());
+  proxy!.blockPaths(/\/(deployments|statefulsets)$/);
+  const outcome = await deployer.waitForRollout({ app: "demo", namespace: NAMESPACE, progressDeadlineMs: 1000 });
+  t.deepEqual(outcome, {
+    ok: false,
+    reason: "PROGRESS_DEADLINE_EXCEEDED",
+    message: "no replica became available for 1 s: the app's deployments and statefulsets, which the cluster never listed",
+    pending: [],
+  });
 });
 
 test("waitForRollout reports the cluster's own ProgressDeadlineExceeded at once", async (t) => {
@@ -361,7 +409,7 @@ test("waitForRollout reports the cluster's own ProgressDeadlineExceeded at once"
   }));
   const outcome = await waiting;
   t.like(outcome, { ok: false, reason: "PROGRESS_DEADLINE_EXCEEDED" });
-  t.regex(outcome.ok ? "" : outcome.message, /^the cluster reports ProgressDeadlineExceeded: demo-web \(1 of 2 updated, 2 available, 3 in all\)$/);
+  t.is(outcome.ok ? "" : outcome.message, `the cluster reports ProgressDeadlineExceeded: ${objectName("web")} (1 of 2 updated, 2 available, 3 in all)`);
 });
 
 test("waiting stops when the caller gives up", async (t) => {

@@ -2,6 +2,7 @@ import test from "ava";
 import type { V1Container, V1Deployment, V1Job, V1PodDisruptionBudget, V1Secret, V1Service, V2HorizontalPodAutoscaler } from "@kubernetes/client-node";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { validateKubernetesObject } from "@berth/fake-kube-api";
+import { MAX_PROCESS_OBJECT_NAME, kubernetesNameProblem, processObjectName } from "@berth/kit";
 import { appObjects, appPruneScopes, kubernetesNameProblems, releaseJobFor } from "../src/engine/kubernetes/manifests.js";
 import { DEMO_SETTINGS, NAMESPACE, demoApp, formationEntry, objectName } from "./support/kubernetes-demo-app.js";
 
@@ -16,7 +17,9 @@ test("the demo app is a Deployment per process type but release, a Service per w
   t.deepEqual(names(objects), [
     "Secret/demo-config-v1",
     ...["web", "admin-web", "worker", "api-tcp"].map((type) => `Deployment/${objectName(type)}`),
-    ...["web", "admin-web", "api-tcp"].map((type) => `Service/${objectName(type)}`),
+    ...["web", "admin-web"].map((type) => `Service/${objectName(type)}`),
+    // A tcp Service is named by the internal hostname other apps resolve.
+    "Service/demo-api-tcp",
     "Job/demo-release-v1",
   ]);
   t.true(
@@ -221,7 +224,7 @@ test("a web Service listens on the router's service port, a tcp Service on $PORT
     selector: selector("admin-web"),
     ports: [{ name: "http", port: 80, targetPort: 5000, protocol: "TCP" }],
   });
-  t.deepEqual(find<V1Service>(objects, "Service", objectName("api-tcp")).spec, {
+  t.deepEqual(find<V1Service>(objects, "Service", "demo-api-tcp").spec, {
     type: "ClusterIP",
     selector: selector("api-tcp"),
     ports: [{ name: "tcp", port: 5000, targetPort: 5000, protocol: "TCP" }],
@@ -275,14 +278,33 @@ test("names Kubernetes cannot take and releases without an image are refused", (
   t.throws(() => appObjects(demoApp({ release: { artifact: { digest: "" } } }), DEMO_SETTINGS), { message: /has no container image/ });
 });
 
+test("<app>-<type> collisions get distinct object names: a hash of app and type, the name cut to fit a StatefulSet's pods' labels", (t) => {
+  const objectsOf = (app: string, processType: string) =>
+    names(appObjects(demoApp({ release: { app, processes: [{ processType, command: "node worker.js" }] } }), DEMO_SETTINGS));
+  const a = objectsOf("a", "b-worker");
+  const ab = objectsOf("a-b", "worker");
+  t.regex(a[1]!, /^Deployment\/a-b-worker-[0-9a-f]{10}$/);
+  t.regex(ab[1]!, /^Deployment\/a-b-worker-[0-9a-f]{10}$/);
+  t.deepEqual(
+    a.filter((name) => ab.includes(name)),
+    [],
+    "no object of one is an object of the other",
+  );
+  const long = processObjectName("a".repeat(30), "b".repeat(30));
+  t.is(long.length, MAX_PROCESS_OBJECT_NAME);
+  t.not(long, processObjectName("a".repeat(30), "b".repeat(31)), "cut names stay apart");
+  t.is(kubernetesNameProblem(long), undefined);
+});
+
 test("names Kubernetes cannot take are found before anything is built", (t) => {
   t.deepEqual(kubernetesNameProblems("demo", ["web", "release", "api-tcp"], 12), []);
-  t.deepEqual(kubernetesNameProblems("a".repeat(55), ["web", "admin-web", "release"], 12), [
-    `"${"a".repeat(55)}-admin-web" is longer than 63 characters: shorten the app or process type name`,
-    `"${"a".repeat(55)}-release-v12" is longer than 63 characters: shorten the app or process type name`,
-    `"${"a".repeat(55)}-config-v12" is longer than 63 characters: shorten the app or process type name`,
+  // A Deployment's name is cut to fit (its hash keeps it apart); a tcp Service's internal hostname, a release's Job and Secret cannot be.
+  t.deepEqual(kubernetesNameProblems("a".repeat(56), ["web", "admin-web", "api-tcp", "release"], 12), [
+    `"${"a".repeat(56)}-api-tcp" is longer than 63 characters: shorten the app or process type name`,
+    `"${"a".repeat(56)}-release-v12" is longer than 63 characters: shorten the app or process type name`,
+    `"${"a".repeat(56)}-config-v12" is longer than 63 characters: shorten the app or process type name`,
   ]);
-  t.regex(kubernetesNameProblems("9lives", ["worker"], 1)[0]!, /"9lives-worker" must be lower-case letters, digits and '-', start with a letter/);
+  t.regex(kubernetesNameProblems("9lives", ["worker"], 1)[0]!, /"9lives-worker-[0-9a-f]{10}" must be lower-case letters, digits and '-', start with a letter/);
 });
 
 test("a type with 2 or more replicas gets a PodDisruptionBudget taking one pod at a time; an image without a Procfile runs its own entrypoint", (t) => {

@@ -105,6 +105,27 @@ test("an app's replicas are its pods numbered per type by age, with the zone of 
   t.is(podReplicas(pods, () => undefined)[0]!.zone, "node-b", "the node's name where nodes have no zone");
 });
 
+test("a StatefulSet's pods are numbered by their ordinal, not their age: an rtc replica keeps its number (and hostname) when replaced", (t) => {
+  const ofSet = (ordinal: number, created: string) => {
+    const made = pod(`shop-sfu-rtc-0123456789-${ordinal}`, { type: "sfu-rtc", ready: true, created });
+    made.metadata!.ownerReferences = [{ apiVersion: "apps/v1", kind: "StatefulSet", name: "shop-sfu-rtc-0123456789", uid: "set", controller: true }];
+    return made;
+  };
+  // Pod 0 was replaced last (a rollout goes from the highest ordinal down): the youngest, still replica 0.
+  const replicas = podReplicas(
+    appPods([ofSet(0, "2026-12-03T08:03:00Z"), ofSet(2, "2026-12-03T08:01:00Z"), ofSet(1, "2026-12-03T08:02:00Z")], "shop"),
+    () => "zone-a",
+  );
+  t.deepEqual(
+    replicas.map((replica) => [replica.name, replica.index]),
+    [
+      ["shop-sfu-rtc-0123456789-2", 2],
+      ["shop-sfu-rtc-0123456789-1", 1],
+      ["shop-sfu-rtc-0123456789-0", 0],
+    ],
+  );
+});
+
 test("endpoints are the ready addresses of the EndpointSlices (terminating ones left out), rtc types' ready pods, and an empty set for a routable type with none", (t) => {
   const pods = [
     pod("shop-web-1", { ready: true }),

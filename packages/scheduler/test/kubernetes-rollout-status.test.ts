@@ -1,6 +1,6 @@
 import test from "ava";
-import type { V1Deployment, V1DeploymentStatus, V1Job } from "@kubernetes/client-node";
-import { deploymentRollout, jobOutcome } from "../src/engine/kubernetes/rollout-status.js";
+import type { V1Deployment, V1DeploymentStatus, V1Job, V1StatefulSet, V1StatefulSetStatus } from "@kubernetes/client-node";
+import { deploymentRollout, jobOutcome, statefulSetRollout } from "../src/engine/kubernetes/rollout-status.js";
 
 const deployment = (replicas: number | undefined, generation: number, status: V1DeploymentStatus | undefined): V1Deployment => ({
   metadata: { name: "demo-web", generation },
@@ -57,6 +57,107 @@ const rollouts: [string, V1Deployment, { done: boolean; deadlineExceeded: boolea
 for (const [label, object, expected] of rollouts) {
   test(`a Deployment with ${label}`, (t) => {
     t.like(deploymentRollout(object), expected);
+  });
+}
+
+const statefulSet = (
+  replicas: number,
+  generation: number,
+  status: Omit<V1StatefulSetStatus, "replicas"> & { replicas?: number },
+  partition?: number,
+): V1StatefulSet => ({
+  metadata: { name: "demo-sfu-rtc", generation },
+  spec: {
+    replicas,
+    selector: {},
+    serviceName: "",
+    template: {},
+    updateStrategy: { type: "RollingUpdate", ...(partition !== undefined ? { rollingUpdate: { partition } } : {}) },
+  },
+  status: { replicas: 0, ...status },
+});
+
+const setRollouts: [string, V1StatefulSet, { done: boolean; progress: number }][] = [
+  [
+    "a status of an older generation",
+    statefulSet(3, 2, { observedGeneration: 1, replicas: 3, readyReplicas: 3, updatedReplicas: 3 }),
+    { done: false, progress: 0 },
+  ],
+  [
+    "the highest pod replaced, not ready yet",
+    statefulSet(3, 2, {
+      observedGeneration: 2,
+      replicas: 3,
+      readyReplicas: 2,
+      availableReplicas: 2,
+      updatedReplicas: 1,
+      currentRevision: "demo-sfu-rtc-a",
+      updateRevision: "demo-sfu-rtc-b",
+    }),
+    { done: false, progress: 3 },
+  ],
+  [
+    "every pod ready, one still at the old revision",
+    statefulSet(3, 2, {
+      observedGeneration: 2,
+      replicas: 3,
+      readyReplicas: 3,
+      availableReplicas: 3,
+      updatedReplicas: 2,
+      currentRevision: "demo-sfu-rtc-a",
+      updateRevision: "demo-sfu-rtc-b",
+    }),
+    { done: false, progress: 5 },
+  ],
+  [
+    "every pod updated and ready: the update revision is current",
+    statefulSet(3, 2, {
+      observedGeneration: 2,
+      replicas: 3,
+      readyReplicas: 3,
+      availableReplicas: 3,
+      updatedReplicas: 3,
+      currentRevision: "demo-sfu-rtc-b",
+      updateRevision: "demo-sfu-rtc-b",
+    }),
+    { done: true, progress: 6 },
+  ],
+  [
+    "updated ready but not yet available (minReadySeconds)",
+    statefulSet(2, 2, {
+      observedGeneration: 2,
+      replicas: 2,
+      readyReplicas: 2,
+      availableReplicas: 1,
+      updatedReplicas: 2,
+      currentRevision: "demo-sfu-rtc-b",
+      updateRevision: "demo-sfu-rtc-b",
+    }),
+    { done: false, progress: 3 },
+  ],
+  [
+    "a partitioned rollout past its partition",
+    statefulSet(
+      3,
+      2,
+      {
+        observedGeneration: 2,
+        replicas: 3,
+        readyReplicas: 3,
+        availableReplicas: 3,
+        updatedReplicas: 2,
+        currentRevision: "demo-sfu-rtc-a",
+        updateRevision: "demo-sfu-rtc-b",
+      },
+      1,
+    ),
+    { done: true, progress: 5 },
+  ],
+];
+
+for (const [label, object, expected] of setRollouts) {
+  test(`a StatefulSet with ${label}`, (t) => {
+    t.like(statefulSetRollout(object), { ...expected, deadlineExceeded: false });
   });
 }
 

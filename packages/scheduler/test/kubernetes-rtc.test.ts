@@ -1,6 +1,6 @@
 import test from "ava";
 import { execFileSync } from "node:child_process";
-import type { V1Container, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
+import type { V1Container, V1Pod, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { silentLogger } from "@berth/kit";
 import { createFakeKubeApi, validateKubernetesObject } from "@berth/fake-kube-api";
@@ -116,5 +116,51 @@ test("on the API server the StatefulSet and TURN Secret apply idempotently, a ro
   t.deepEqual(
     stored("Secret").map((secret) => secret.metadata!.name),
     ["demo-config-v1"],
+  );
+});
+
+test("on a cluster an rtc rollout waits for the StatefulSet's updated pods to be ready, and one that never gets there stalls naming the StatefulSet", async (t) => {
+  let firstHash: string | undefined;
+  const api = await createFakeKubeApi({
+    // The rotated template's pods never become ready.
+    podBehaviour: (pod) => {
+      const hash = (pod as V1Pod).metadata?.annotations?.[TURN_ENV_HASH_ANNOTATION];
+      return hash !== undefined && firstHash !== undefined && hash !== firstHash ? { outcome: "never-ready" } : undefined;
+    },
+  });
+  t.teardown(() => api.close());
+  const deployer = createKubernetesDeployer({ kubeConfig: api.kubeConfig(), settings: DEMO_SETTINGS, logger: silentLogger });
+  const name = objectName("sfu-rtc");
+  const set = () => api.objects({ kind: "StatefulSet", namespace: NAMESPACE, name })[0] as unknown as V1StatefulSet;
+  const pods = () => api.objects({ kind: "Pod", namespace: NAMESPACE, labelSelector: "app.kubernetes.io/component=sfu-rtc" }) as unknown as V1Pod[];
+  const ready = (pod: V1Pod) => pod.status?.conditions?.some((condition) => condition.type === "Ready" && condition.status === "True") === true;
+
+  await deployer.applyApp(rtcApp());
+  firstHash = set().spec!.template.metadata!.annotations![TURN_ENV_HASH_ANNOTATION];
+  t.deepEqual(await deployer.waitForRollout({ app: "demo", namespace: NAMESPACE }), { ok: true });
+  t.like(set().status, { readyReplicas: 3, updatedReplicas: 3 });
+  t.deepEqual(
+    pods()
+      .filter(ready)
+      .map((pod) => pod.metadata!.name)
+      .sort(),
+    [`${name}-0`, `${name}-1`, `${name}-2`],
+    "every replica ready under its stable name when the rollout resolved",
+  );
+
+  await deployer.applyApp(rtcApp({ secret: "rotated-secret" }));
+  const outcome = await deployer.waitForRollout({ app: "demo", namespace: NAMESPACE, progressDeadlineMs: 1500 });
+  t.like(outcome, { ok: false, reason: "PROGRESS_DEADLINE_EXCEEDED", pending: [name] });
+  t.regex(outcome.ok ? "" : outcome.message, new RegExp(`^no replica became available for 2 s: ${name} \\(1 of 3 updated, 2 ready, 2 available, 3 in all\\)$`));
+  t.deepEqual(
+    pods()
+      .map((pod) => [pod.metadata!.name, ready(pod)])
+      .sort(),
+    [
+      [`${name}-0`, true],
+      [`${name}-1`, true],
+      [`${name}-2`, false],
+    ],
+    "the rollout replaced the highest ordinal only",
   );
 });

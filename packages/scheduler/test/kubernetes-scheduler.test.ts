@@ -12,7 +12,12 @@ import { DEMO_DIR, eventually, followRollout, isolation, kinds, schedulerClient,
 
 const NAMESPACE = teamNamespace("berth-apps", "acme");
 const shop = (processType: string) => processObjectName("shop", processType);
-type Stored = { kind: string; metadata: { name: string; generation: number; labels?: Record<string, string> }; spec: any; status?: any };
+type Stored = {
+  kind: string;
+  metadata: { name: string; generation: number; resourceVersion: string; labels?: Record<string, string> };
+  spec: any;
+  status?: any;
+};
 
 async function setup(t: ExecutionContext, overrides: Record<string, string> = {}) {
   // This test plays the cluster's controllers itself (it writes status), so the simulated ones stay off.
@@ -119,7 +124,7 @@ test("on the kubernetes engine a deploy runs the release Job first, then applies
     return deployment.spec.replicas === 3 ? deployment : undefined;
   }, "web at 3 replicas");
   t.is(web.spec.template.spec.topologySpreadConstraints[0].topologyKey, "topology.kubernetes.io/zone");
-  const tcp = await eventually(async () => stored("Service", shop("api-tcp"))[0], "the api-tcp Service, named <app>-<type>");
+  const tcp = await eventually(async () => stored("Service", "shop-api-tcp")[0], "the api-tcp Service, named <app>-<type>: its internal hostname");
   t.deepEqual((await validateKubernetesObject(tcp as never)).violations, []);
   const hpa = await eventually(async () => stored("HorizontalPodAutoscaler", shop("worker"))[0], "the worker's HPA");
   t.like(hpa.spec, { minReplicas: 1, maxReplicas: 4 });
@@ -137,7 +142,8 @@ test("on the kubernetes engine a name Kubernetes would refuse is INVALID_ARGUMEN
     client.createRelease({ app, artifact: { source: { case: "image", value: image(1) } }, procfile: "web: node web.js\nadmin-web: node admin.js\n" }),
   );
   t.is((refused as ConnectError).code, Code.InvalidArgument);
-  t.regex(refused!.message, /app: on Kubernetes, ".*-admin-web" is longer than 63 characters/);
+  // Process objects' names are cut to fit; the release's config Secret is named after the app alone.
+  t.regex(refused!.message, /app: on Kubernetes, "ab+-config-v1" is longer than 63 characters/);
   t.is((await client.listReleases({ app })).releases.length, 0, "no release was stored");
   t.deepEqual(
     api.requests.filter((request) => request.verb === "apply" || request.verb === "create"),
@@ -146,25 +152,45 @@ test("on the kubernetes engine a name Kubernetes would refuse is INVALID_ARGUMEN
   );
 });
 
-test("on the kubernetes engine two apps of a team whose <app>-<type> names collide cannot both deploy: the second is INVALID_ARGUMENT", async (t) => {
+test("on the kubernetes engine two apps of a team whose <app>-<type> collide get distinct objects and neither touches the other's; a colliding tcp hostname is refused", async (t) => {
   const { client, control, stored } = await setup(t);
   await client.createApp({ team: "acme", name: "a" });
   await client.createApp({ team: "acme", name: "a-b" });
-  // Workers: their names collide as Kubernetes objects, not as platform hostnames (a web's would be refused as ALREADY_EXISTS first).
-  await client.createRelease({ app: "a", artifact: { source: { case: "image", value: image(1) } }, procfile: "b-worker: node worker.js\n" });
-  await eventually(async () => {
-    await control.rollOut("a");
-    return (await client.getApp({ name: "a" })).app?.currentReleaseVersion === 1 ? true : undefined;
-  }, "app a live");
+  const deploy = async (app: string, procfile: string, version: number) => {
+    await client.createRelease({ app, artifact: { source: { case: "image", value: image(version) } }, procfile });
+    await eventually(async () => {
+      await control.rollOut(app);
+      return (await client.getApp({ name: app })).app?.currentReleaseVersion === version ? true : undefined;
+    }, `app ${app} at v${version}`);
+  };
+  // Workers: `a-b-worker` either way (a web's platform hostname would be refused as ALREADY_EXISTS first).
+  await deploy("a", "b-worker: node worker.js\nb-api-tcp: node tcp.js\n", 1);
+  const ofApp = (app: string) => stored("Deployment").filter((deployment) => deployment.metadata.labels?.["app.kubernetes.io/name"] === app);
+  const workerOf = (app: string) => ofApp(app).find((deployment) => deployment.metadata.labels?.["app.kubernetes.io/component"]?.endsWith("worker"));
+  const before = ofApp("a");
+  const theirs = workerOf("a");
+
+  // The internal hostname a-b-api-tcp is app a's: a real conflict, refused before anything is applied.
   const refused = await t.throwsAsync(
-    client.createRelease({ app: "a-b", artifact: { source: { case: "image", value: image(1) } }, procfile: "worker: node worker.js\n" }),
+    client.createRelease({ app: "a-b", artifact: { source: { case: "image", value: image(1) } }, procfile: "worker: node worker.js\napi-tcp: node tcp.js\n" }),
   );
   t.is((refused as ConnectError).code, Code.InvalidArgument);
-  t.regex(refused!.message, /"a-b-worker", the name of process "worker", is already the name of app "a"'s process "b-worker"/);
+  t.regex(refused!.message, /"a-b-api-tcp", the internal hostname of process "api-tcp", is already app "a"'s process "b-api-tcp"/);
+
+  await deploy("a-b", "worker: node worker.js\n", 1);
+  const ours = workerOf("a-b");
+  t.not(ours!.metadata.name, theirs!.metadata.name, "distinct Deployments");
+  t.true(ours!.metadata.name.startsWith("a-b-worker-") && theirs!.metadata.name.startsWith("a-b-worker-"));
+  await client.updateFormation({ app: "a-b", changes: [{ processType: "worker", replicas: 3 }] });
+  await eventually(async () => (ofApp("a-b")[0]?.spec.replicas === 3 ? true : undefined), "a-b's worker at 3");
+  await deploy("a-b", "worker: node worker.js\n", 2);
+  await client.deleteApp({ name: "a-b" });
+  await eventually(async () => (ofApp("a-b").length === 0 ? true : undefined), "a-b's objects gone");
+  t.deepEqual(ofApp("a"), before, "app a's Deployments untouched by a-b's scale, deploy and deletion");
   t.deepEqual(
-    stored("Deployment").map((deployment) => deployment.metadata.labels?.["app.kubernetes.io/name"]),
-    ["a"],
-    "app a's objects alone, untouched",
+    stored("Service").map((service) => service.metadata.name),
+    ["a-b-api-tcp"],
+    "app a's tcp Service, by its internal hostname",
   );
 });
 

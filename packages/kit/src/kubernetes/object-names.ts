@@ -1,15 +1,29 @@
 import { createHash } from "node:crypto";
-import { internalHostname } from "../hostnames.js";
 
 /**
- * The name of a process type's objects on Kubernetes, `<app>-<type>`: the
- * scheduler's Deployment, Service and HorizontalPodAutoscaler and the
- * router's Ingress of the same process share it, which is how an Ingress
- * finds its Service.
+ * The longest name processObjectName makes: a StatefulSet's pods carry the
+ * label `controller-revision-hash: <name>-<10 characters>`, and a label
+ * value is at most 63 characters, so the strictest kind berth names after a
+ * process allows 52.
+ */
+export const MAX_PROCESS_OBJECT_NAME = 52;
+
+/**
+ * The name of a process type's objects on Kubernetes,
+ * `<app>-<type>-<hash of app and type>`: the scheduler's Deployment (or
+ * StatefulSet), web Service, HorizontalPodAutoscaler and
+ * PodDisruptionBudget, the router's Ingress and the TURN allocator's
+ * gateway share it, which is how an Ingress finds its Service. `<app>-<type>`
+ * alone is ambiguous (app `a` with `b-worker` and app `a-b` with `worker`),
+ * so the hash of the pair, which never collides in practice, keeps every
+ * app's objects apart; it also lets a long `<app>-<type>` be cut to fit
+ * without two names becoming one. A `*-tcp` process's Service is the
+ * exception: it must be called by its internal hostname (internalHostname).
  */
 export function processObjectName(app: string, processType: string): string {
-  // The same name as the internal hostname: a tcp process's Service name is what other apps resolve.
-  return internalHostname(app, processType);
+  const digest = createHash("sha256").update(`${app}/${processType}`).digest("hex").slice(0, 10);
+  const prefix = `${app}-${processType}`.slice(0, MAX_PROCESS_OBJECT_NAME - digest.length - 1).replace(/-+$/, "");
+  return `${prefix}-${digest}`;
 }
 
 /**

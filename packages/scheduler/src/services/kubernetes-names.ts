@@ -1,29 +1,32 @@
 import type { Queryable } from "@berth/kit";
-import { invalidArguments, processObjectName, routingClassOf } from "@berth/kit";
+import { internalHostname, invalidArguments, routingClassOf } from "@berth/kit";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import { kubernetesNameProblems } from "../engine/kubernetes/manifests.js";
 import type { AppRecord } from "../store/apps.js";
 import { listApps } from "../store/apps.js";
 import { findRelease } from "../store/releases.js";
 
+const tcpTypes = (processTypes: readonly string[]) => processTypes.filter((type) => routingClassOf(type) === RoutingClass.TCP);
+
 /**
  * Refuses, with INVALID_ARGUMENT on `app`, a release whose objects
- * Kubernetes would refuse to name, or whose `<app>-<type>` names (also the
- * internal hostnames) are already taken by another app of the team, in the
- * team's namespace: app `a` with `b-web` and app `a-b` with `web` would
- * otherwise share one Deployment and one Service.
+ * Kubernetes would refuse to name, or whose tcp processes' internal
+ * hostnames (their Services' names) another app of the team already has:
+ * app `a` with `b-api-tcp` and app `a-b` with `api-tcp` would both be
+ * `a-b-api-tcp` to the apps that reach them. Every other object is named
+ * with a hash of app and type, so colliding `<app>-<type>` is no conflict there.
  */
 export async function checkKubernetesNames(q: Queryable, app: AppRecord, processTypes: readonly string[]): Promise<void> {
   const problems = kubernetesNameProblems(app.name, processTypes, app.currentReleaseVersion + 1).map((problem) => `on Kubernetes, ${problem}`);
-  const ours = new Map(processTypes.filter((type) => routingClassOf(type) !== RoutingClass.RELEASE).map((type) => [processObjectName(app.name, type), type]));
-  for (const other of await listApps(q, app.team)) {
+  const ours = new Map(tcpTypes(processTypes).map((type) => [internalHostname(app.name, type), type]));
+  for (const other of ours.size === 0 ? [] : await listApps(q, app.team)) {
     if (other.name === app.name || other.currentReleaseVersion === 0) continue;
     const release = await findRelease(q, other.name, other.currentReleaseVersion);
-    for (const { processType } of release?.processes ?? []) {
-      const name = processObjectName(other.name, processType);
-      if (ours.has(name))
+    for (const processType of tcpTypes((release?.processes ?? []).map((process) => process.processType))) {
+      const hostname = internalHostname(other.name, processType);
+      if (ours.has(hostname))
         problems.push(
-          `"${name}", the name of process "${ours.get(name)}", is already the name of app "${other.name}"'s process "${processType}" in team "${app.team}"`,
+          `"${hostname}", the internal hostname of process "${ours.get(hostname)}", is already app "${other.name}"'s process "${processType}" in team "${app.team}"; rename the process type or the app`,
         );
     }
   }

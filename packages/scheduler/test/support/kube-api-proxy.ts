@@ -10,6 +10,8 @@ export interface KubeApiProxy {
   dropConnections(): void;
   /** While true, watch requests are answered 503. */
   blockWatches(blocked: boolean): void;
+  /** Requests (lists and watches) whose path matches are answered 503, as by an API server that cannot serve that resource; undefined lets all through. */
+  blockPaths(pattern: RegExp | undefined): void;
   close(): Promise<void>;
 }
 
@@ -20,6 +22,7 @@ export interface KubeApiProxy {
 export async function createKubeApiProxy(api: FakeKubeApi, podLogs: Record<string, string> = {}): Promise<KubeApiProxy> {
   const upstream = new URL(api.url);
   let watchesBlocked = false;
+  let blockedPaths: RegExp | undefined;
   const proxy = createServer((request, response) => {
     const url = new URL(request.url ?? "/", api.url);
     const log = /^\/api\/v1\/namespaces\/[^/]+\/pods\/([^/]+)\/log$/.exec(url.pathname);
@@ -31,7 +34,7 @@ export async function createKubeApiProxy(api: FakeKubeApi, podLogs: Record<strin
       response.end(text === undefined ? "" : `${(tail > 0 ? lines.slice(-tail) : lines).join("\n")}\n`);
       return;
     }
-    if (watchesBlocked && url.searchParams.get("watch") === "true") {
+    if ((watchesBlocked && url.searchParams.get("watch") === "true") || blockedPaths?.test(url.pathname)) {
       response.writeHead(503).end();
       return;
     }
@@ -63,6 +66,9 @@ export async function createKubeApiProxy(api: FakeKubeApi, podLogs: Record<strin
     },
     blockWatches(blocked) {
       watchesBlocked = blocked;
+    },
+    blockPaths(pattern) {
+      blockedPaths = pattern;
     },
     close() {
       proxy.closeAllConnections();

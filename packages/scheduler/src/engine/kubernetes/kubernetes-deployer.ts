@@ -1,13 +1,13 @@
 import { CoreV1Api, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
-import type { KubeConfig, KubernetesObject, V1Deployment, V1Job, V1Pod } from "@kubernetes/client-node";
+import type { KubeConfig, KubernetesObject, V1Deployment, V1Job, V1Pod, V1StatefulSet } from "@kubernetes/client-node";
 import { LABEL, applyObjectSet, isKubernetesNotFound, labelSelector, watchCollection } from "@berth/kit";
 import type { ApplyObjectSetResult, Logger } from "@berth/kit";
 import type { ReleaseTaskResult } from "../engine.js";
 import { appHistoryPruneScopes, appObjects, appPruneScopes, namespaceOf, releaseJobFor, teamNamespaceObject } from "./manifests.js";
 import type { AppManifestInput, AppScope, ManifestSettings } from "./manifests.js";
 import { pruneReleaseSecrets } from "./release-secrets.js";
-import { deploymentRollout, jobOutcome } from "./rollout-status.js";
-import type { JobOutcome } from "./rollout-status.js";
+import { deploymentRollout, jobOutcome, statefulSetRollout } from "./rollout-status.js";
+import type { JobOutcome, WorkloadRollout } from "./rollout-status.js";
 
 /** Options of createKubernetesDeployer. */
 export interface KubernetesDeployerOptions {
@@ -37,7 +37,7 @@ export type RolloutOutcome =
       ok: false;
       reason: "PROGRESS_DEADLINE_EXCEEDED";
       message: string;
-      /** The Deployments whose rollout had not finished. */
+      /** The Deployments and StatefulSets whose rollout had not finished. */
       pending: string[];
     };
 
@@ -68,11 +68,17 @@ export interface KubernetesDeployer {
    * object of that name exists and belongs to another app or to no berth app.
    */
   applyApp(input: AppManifestInput): Promise<ApplyObjectSetResult>;
-  /** Resolves once every Deployment of the app has rolled out, or reports the progress deadline. */
+  /** Resolves once every Deployment and StatefulSet of the app has rolled out, or reports the progress deadline. */
   waitForRollout(options: WaitForRolloutOptions): Promise<RolloutOutcome>;
   /** Deletes every object of the app, release Jobs and config Secrets included. */
   deleteApp(scope: AppScope): Promise<ApplyObjectSetResult>;
 }
+
+/** What an app's rollout waits for: its Deployments, and the StatefulSets of its rtc processes. */
+const WORKLOAD_KINDS: readonly { kind: string; plural: string; rollout: (object: KubernetesObject) => WorkloadRollout }[] = [
+  { kind: "Deployment", plural: "deployments", rollout: (object) => deploymentRollout(object as V1Deployment) },
+  { kind: "StatefulSet", plural: "statefulsets", rollout: (object) => statefulSetRollout(object as V1StatefulSet) },
+];
 
 function abortError(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException("aborted", "AbortError");
@@ -95,7 +101,12 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
     preparedTeams.add(team);
   }
 
-  /** Refuses to take over an object of the same name that another app (or no berth app) owns: apply would silently make it ours. */
+  /**
+   * Refuses to take over an object of the same name that another app (or no
+   * berth app) owns: apply would silently make it ours. Names carry a hash of
+   * app and type, so this only fires for a tcp Service's hostname (which the
+   * API refuses first) or an object someone else made: defence in depth.
+   */
   async function refuseForeignObjects(app: string, objects: readonly KubernetesObject[]): Promise<void> {
     for (const object of objects) {
       let live: KubernetesObject;
@@ -111,8 +122,9 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
       }
       const labels = live.metadata?.labels ?? {};
       if (labels[LABEL.name] !== app || labels[LABEL.managedBy] !== fieldManager) {
+        const owner = labels[LABEL.managedBy] === fieldManager && labels[LABEL.name] ? `app "${labels[LABEL.name]}"` : "no berth app";
         throw new Error(
-          `${object.kind} ${object.metadata!.namespace}/${object.metadata!.name} exists and does not belong to app "${app}"; berth will not take it over`,
+          `${object.kind} ${object.metadata!.namespace}/${object.metadata!.name} exists and belongs to ${owner}, not to app "${app}"; berth will not take it over`,
         );
       }
     }
@@ -298,11 +310,12 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
       const { signal } = waitOptions;
       return new Promise((resolve, reject) => {
         const bestProgress = new Map<string, number>();
+        // By kind, once its watch has listed: each workload's rollout.
+        const listed = new Map<string, Map<string, WorkloadRollout>>();
         let pending: string[] = [];
-        let summaries = new Map<string, string>();
         let timer: NodeJS.Timeout | undefined;
         const settle = () => {
-          watch.stop();
+          for (const watch of watches) watch.stop();
           clearTimeout(timer);
           signal?.removeEventListener("abort", onAbort);
         };
@@ -310,13 +323,16 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
           settle();
           resolve(outcome);
         };
-        const missedDeadline = (cause: string) =>
-          finish({
-            ok: false,
-            reason: "PROGRESS_DEADLINE_EXCEEDED",
-            message: `${cause}: ${pending.map((name) => `${name} (${summaries.get(name) ?? "not found"})`).join(", ")}`,
-            pending,
-          });
+        const rollouts = () => new Map([...listed.values()].flatMap((states) => [...states]));
+        const missedDeadline = (cause: string) => {
+          const states = rollouts();
+          const unlisted = WORKLOAD_KINDS.filter(({ kind }) => !listed.has(kind)).map(({ plural }) => plural);
+          const waitingFor = [
+            ...pending.map((name) => `${name} (${states.get(name)?.summary ?? "not found"})`),
+            ...(unlisted.length > 0 ? [`the app's ${unlisted.join(" and ")}, which the cluster never listed`] : []),
+          ];
+          finish({ ok: false, reason: "PROGRESS_DEADLINE_EXCEEDED", message: `${cause}: ${waitingFor.join(", ")}`, pending });
+        };
         const armDeadline = () => {
           clearTimeout(timer);
           timer = setTimeout(() => missedDeadline(`no replica became available for ${Math.round(deadlineMs / 1000)} s`), deadlineMs);
@@ -325,28 +341,34 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
           settle();
           reject(abortError(signal!));
         };
-        const watch = watchCollection({
-          kubeConfig,
-          apiVersion: "apps/v1",
-          kind: "Deployment",
-          plural: "deployments",
-          namespace: waitOptions.namespace,
-          labelSelector: labelSelector({ [LABEL.name]: waitOptions.app, [LABEL.managedBy]: fieldManager }),
-          logger,
-          onChange(objects) {
-            const states = [...objects.values()].map((object) => ({ name: object.metadata!.name!, rollout: deploymentRollout(object as V1Deployment) }));
-            pending = states.filter((state) => !state.rollout.done).map((state) => state.name);
-            summaries = new Map(states.map((state) => [state.name, state.rollout.summary]));
-            if (pending.length === 0) return finish({ ok: true });
-            if (states.some((state) => state.rollout.deadlineExceeded)) return missedDeadline("the cluster reports ProgressDeadlineExceeded");
-            let progressed = false;
-            for (const { name, rollout } of states) {
-              if (rollout.progress > (bestProgress.get(name) ?? 0)) progressed = true;
-              bestProgress.set(name, Math.max(rollout.progress, bestProgress.get(name) ?? 0));
-            }
-            if (progressed) armDeadline();
-          },
-        });
+        const changed = () => {
+          const states = rollouts();
+          pending = [...states].filter(([, rollout]) => !rollout.done).map(([name]) => name);
+          if (listed.size < WORKLOAD_KINDS.length) return;
+          if (pending.length === 0) return finish({ ok: true });
+          if ([...states.values()].some((rollout) => rollout.deadlineExceeded)) return missedDeadline("the cluster reports ProgressDeadlineExceeded");
+          let progressed = false;
+          for (const [name, rollout] of states) {
+            if (rollout.progress > (bestProgress.get(name) ?? 0)) progressed = true;
+            bestProgress.set(name, Math.max(rollout.progress, bestProgress.get(name) ?? 0));
+          }
+          if (progressed) armDeadline();
+        };
+        const watches = WORKLOAD_KINDS.map(({ kind, plural, rollout }) =>
+          watchCollection({
+            kubeConfig,
+            apiVersion: "apps/v1",
+            kind,
+            plural,
+            namespace: waitOptions.namespace,
+            labelSelector: labelSelector({ [LABEL.name]: waitOptions.app, [LABEL.managedBy]: fieldManager }),
+            logger,
+            onChange(objects) {
+              listed.set(kind, new Map([...objects.values()].map((object) => [object.metadata!.name!, rollout(object)])));
+              changed();
+            },
+          }),
+        );
         armDeadline();
         if (signal?.aborted) onAbort();
         else signal?.addEventListener("abort", onAbort, { once: true });

@@ -121,9 +121,7 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
         if (controller.signal.aborted) return;
         outcomes.set(app.name, {
           key,
-          outcome: outcome.ok
-            ? { state: "converged" }
-            : { state: "stalled", stall: { message: `${outcome.message} (${outcome.pending.join(", ")})`, logTail: [] } },
+          outcome: outcome.ok ? { state: "converged" } : { state: "stalled", stall: { message: outcome.message, logTail: [] } },
         });
       })
       .catch((error: unknown) => {

@@ -12,7 +12,7 @@ import type {
   V1Service,
   V2HorizontalPodAutoscaler,
 } from "@kubernetes/client-node";
-import { LABEL, kubernetesNameProblem, labelSelector, processObjectName, routingClassOf, standardLabels, teamNamespace } from "@berth/kit";
+import { LABEL, internalHostname, kubernetesNameProblem, labelSelector, processObjectName, routingClassOf, standardLabels, teamNamespace } from "@berth/kit";
 import type { PruneScope } from "@berth/kit";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { SchedulerConfig } from "../../config.js";
@@ -182,14 +182,30 @@ function objectNameProblem(name: string): string | undefined {
 
 /**
  * What keeps an app's objects from being named on Kubernetes: each
- * process's `<app>-<type>-<hash>`, the release Job and the config Secret.
- * For the API to refuse a release with INVALID_ARGUMENT before anything is applied.
+ * process's `<app>-<type>-<hash>`, each tcp process's Service (its internal
+ * hostname), the release Job and the config Secret. For the API to refuse a
+ * release with INVALID_ARGUMENT before anything is applied.
  */
 export function kubernetesNameProblems(app: string, processTypes: readonly string[], releaseVersion: number): string[] {
   const names = processTypes.filter((type) => routingClassOf(type) !== RoutingClass.RELEASE).map((type) => processObjectName(app, type));
+  names.push(...processTypes.filter((type) => routingClassOf(type) === RoutingClass.TCP).map((type) => serviceName(app, type)));
   if (processTypes.some((type) => routingClassOf(type) === RoutingClass.RELEASE)) names.push(releaseJobName(app, releaseVersion));
   names.push(releaseSecretName(app, releaseVersion));
-  return names.map(objectNameProblem).filter((problem): problem is string => problem !== undefined);
+  return [...new Set(names)].map(objectNameProblem).filter((problem): problem is string => problem !== undefined);
+}
+
+/**
+ * The name of a web or tcp process's Service. A tcp process's is its
+ * internal hostname, `<app>-<type>` exactly: the private contract is that a
+ * trusted app of the team reaches it there, and on a cluster a Service's
+ * name is what resolves in its namespace. Two apps' `<app>-<type>` can
+ * collide (app `a` with `b-tcp`, app `a-b` with `tcp`); that is a real
+ * hostname conflict, which the API refuses naming the other app
+ * (checkKubernetesNames), and the deployer's ownership check refuses as a
+ * last resort. No other object is named so: a hashed name never ends in `-tcp`.
+ */
+export function serviceName(app: string, processType: string): string {
+  return routingClassOf(processType) === RoutingClass.TCP ? internalHostname(app, processType) : processObjectName(app, processType);
 }
 
 function checkName(name: string, what: string): string {
@@ -374,7 +390,7 @@ function deploymentFor(input: AppManifestInput, processType: string, command: st
 
 function serviceFor(input: AppManifestInput, processType: string, settings: ManifestSettings): V1Service {
   const routingClass = routingClassOf(processType);
-  const name = checkName(processObjectName(input.release.app, processType), "Service");
+  const name = checkName(serviceName(input.release.app, processType), "Service");
   const port = routingClass === RoutingClass.WEB ? settings.webServicePort : settings.containerPort;
   return {
     apiVersion: "v1",

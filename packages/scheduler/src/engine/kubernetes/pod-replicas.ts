@@ -78,8 +78,21 @@ export function appPods(pods: Iterable<V1Pod>, app: string): V1Pod[] {
 }
 
 /**
- * The replicas of an app from its pods: numbered per type in creation
- * order, the zone of the pod's node (or the node's name where nodes carry
+ * The ordinal of a StatefulSet's pod, `<set>-<ordinal>`: the replica number
+ * its container derived (BERTH_RTC_REPLICA is it plus one, see
+ * rtc-statefulset.ts), which a pod keeps across restarts and rollouts.
+ */
+function statefulSetOrdinal(pod: V1Pod): number | undefined {
+  const owner = pod.metadata?.ownerReferences?.find((reference) => reference.controller === true && reference.kind === "StatefulSet");
+  const name = pod.metadata?.name ?? "";
+  if (owner === undefined || !name.startsWith(`${owner.name}-`)) return undefined;
+  const suffix = name.slice(owner.name.length + 1);
+  return /^(0|[1-9][0-9]*)$/.test(suffix) ? Number(suffix) : undefined;
+}
+
+/**
+ * The replicas of an app from its pods: a StatefulSet's by their ordinal,
+ * a Deployment's numbered per type in creation order, the zone of the pod's node (or the node's name where nodes carry
  * no zone), the pod IP and container port, and the reason it is not up.
  */
 export function podReplicas(pods: readonly V1Pod[], zoneOfNode: (node: string) => string | undefined): ObservedReplica[] {
@@ -87,8 +100,9 @@ export function podReplicas(pods: readonly V1Pod[], zoneOfNode: (node: string) =
   return pods.flatMap((pod) => {
     const processType = podProcessType(pod);
     if (processType === undefined) return [];
-    const index = counts.get(processType) ?? 0;
-    counts.set(processType, index + 1);
+    const ordinal = statefulSetOrdinal(pod);
+    const index = ordinal ?? counts.get(processType) ?? 0;
+    if (ordinal === undefined) counts.set(processType, index + 1);
     const container = appContainer(pod);
     const node = pod.spec?.nodeName ?? "";
     const labels = pod.metadata?.labels ?? {};
