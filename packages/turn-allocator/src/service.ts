@@ -110,6 +110,8 @@ export function createTurnAllocatorService(deps: TurnAllocatorServiceDeps): Serv
       new RequestChecks().name("app", request.app).rtcProcess("process_type", request.processType).throwIfAny();
       const rotated = await store.rotate(request.app, request.processType, deps.rotationGraceSeconds);
       if (!rotated) throw missing(request.app, request.processType);
+      // Minting here right after this answer signs with the new secret, whenever the announcement comes back.
+      deps.mintingTargets.forget(request.app);
       await deps.announceChange(request.app);
       // Credentials minted with the new secret right after this answer must allocate: the gateway knows it first.
       await deps.gatewaysApplied?.();
