@@ -9,8 +9,12 @@ function sqlString(value: string): string {
 /**
  * Makes the `turn_secret` table of a coturn SQLite user database hold exactly
  * `secrets` for `realm`, in one transaction (coturn never sees the table
- * empty). The SQL goes to `sqlite3` on stdin, so secrets never appear in a
- * command line another user could read.
+ * empty). The database is in WAL mode: coturn reads the secrets on every
+ * authentication without a busy timeout, and in the default rollback mode a
+ * read during a commit fails with "database is locked", which coturn answers
+ * with 401, refusing the old and new secret alike; in WAL mode readers never
+ * wait for the writer. The SQL goes to `sqlite3` on stdin, so secrets never
+ * appear in a command line another user could read.
  */
 export async function writeGatewaySecrets(sqlite3Path: string, databaseFile: string, realm: string, secrets: readonly string[]): Promise<void> {
   for (const secret of secrets) {
@@ -19,6 +23,7 @@ export async function writeGatewaySecrets(sqlite3Path: string, databaseFile: str
   }
   const sql = [
     "PRAGMA busy_timeout = 5000;",
+    "PRAGMA journal_mode = WAL;",
     "CREATE TABLE IF NOT EXISTS turn_secret (realm varchar(127) default '', value varchar(256), primary key (realm, value));",
     "BEGIN IMMEDIATE;",
     `DELETE FROM turn_secret WHERE realm = ${sqlString(realm)};`,
