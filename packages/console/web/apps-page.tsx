@@ -66,32 +66,29 @@ export function AppsPage() {
         Apps <LiveBadge connected={live.connected} error={live.error} />
       </h1>
       <CreateApp />
-      <Table label="Apps" columns={["App", "Release", "Last rollout", "URLs"]}>
-        <tbody>
-          {apps.map((change) => (
-            <tr key={change.app!.name} data-app={change.app!.name}>
-              <th scope="row">
-                <a href={`#/apps/${encodeURIComponent(change.app!.name)}`}>{change.app!.name}</a>
-              </th>
-              <td>{change.app!.currentReleaseVersion > 0 ? `v${change.app!.currentReleaseVersion}` : "–"}</td>
-              <td>
-                <LastRollout change={change} />
-              </td>
-              <td>
-                {urlsOf(change).map((url) => (
-                  <a key={url} href={url} rel="noreferrer" target="_blank" class="url">
-                    {url}
-                  </a>
-                ))}
-              </td>
-            </tr>
-          ))}
-          {apps.length === 0 && live.connected && (
-            <tr>
-              <td colSpan={4}>No apps yet: create one above, then `berth deploy DIR --app NAME`.</td>
-            </tr>
-          )}
-        </tbody>
+      <Table
+        label="Apps"
+        columns={["App", "Release", "Last rollout", "URLs"]}
+        empty={apps.length === 0 && live.connected && "No apps yet: create one above, then `berth deploy DIR --app NAME`."}
+      >
+        {apps.map((change) => (
+          <tr key={change.app!.name} data-app={change.app!.name}>
+            <th scope="row">
+              <a href={`#/apps/${encodeURIComponent(change.app!.name)}`}>{change.app!.name}</a>
+            </th>
+            <td>{change.app!.currentReleaseVersion > 0 ? `v${change.app!.currentReleaseVersion}` : "–"}</td>
+            <td>
+              <LastRollout change={change} />
+            </td>
+            <td>
+              {urlsOf(change).map((url) => (
+                <a key={url} href={url} rel="noreferrer" target="_blank" class="url">
+                  {url}
+                </a>
+              ))}
+            </td>
+          </tr>
+        ))}
       </Table>
       <Section title="Reachability" id="matrix">
         <TrustMatrix />

@@ -28,36 +28,34 @@ export function DomainsSection({ app, processes }: { app: string; processes: Pro
     <Section title="Domains" id="domains">
       <ErrorNote error={error} />
       <Table label="Domains" columns={["Hostname", "Process", "Certificate", "Healthy", { hidden: "Remove" }]}>
-        <tbody>
-          {routes.map((route) => {
-            const certificate = route.certificate;
-            const state = certificate ? enumWords(CertificateState, certificate.state) : "none";
-            return (
-              <tr key={route.hostname} data-hostname={route.hostname}>
-                <th scope="row">
-                  <a href={route.url || `https://${route.hostname}`} target="_blank" rel="noreferrer">
-                    {route.hostname}
-                  </a>
-                  {route.customDomain ? " (custom)" : " (platform)"}
-                </th>
-                <td>{route.processType}</td>
-                <td>
-                  <span class={`state ${state}`}>{state}</span>
-                  {certificate?.notAfter ? ` until ${timeOf(certificate.notAfter)}` : ""}
-                  {certificate?.lastError ? <div class="reason">{certificate.lastError}</div> : null}
-                </td>
-                <td>{route.healthyEndpoints}</td>
-                <td>
-                  {route.customDomain && (
-                    <button type="button" onClick={() => remove(route.hostname)} disabled={action.busy} aria-label={`Remove ${route.hostname}`}>
-                      Remove
-                    </button>
-                  )}
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
+        {routes.map((route) => {
+          const certificate = route.certificate;
+          const state = certificate ? enumWords(CertificateState, certificate.state) : "none";
+          return (
+            <tr key={route.hostname} data-hostname={route.hostname}>
+              <th scope="row">
+                <a href={route.url || `https://${route.hostname}`} target="_blank" rel="noreferrer">
+                  {route.hostname}
+                </a>
+                {route.customDomain ? " (custom)" : " (platform)"}
+              </th>
+              <td>{route.processType}</td>
+              <td>
+                <span class={`state ${state}`}>{state}</span>
+                {certificate?.notAfter ? ` until ${timeOf(certificate.notAfter)}` : ""}
+                {certificate?.lastError ? <div class="reason">{certificate.lastError}</div> : null}
+              </td>
+              <td>{route.healthyEndpoints}</td>
+              <td>
+                {route.customDomain && (
+                  <button type="button" onClick={() => remove(route.hostname)} disabled={action.busy} aria-label={`Remove ${route.hostname}`}>
+                    Remove
+                  </button>
+                )}
+              </td>
+            </tr>
+          );
+        })}
       </Table>
       <form class="inline" onSubmit={add} aria-label="Add a custom domain">
         <label for="domain-hostname">Custom domain</label>

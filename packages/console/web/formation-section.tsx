@@ -121,18 +121,16 @@ export function FormationSection({ app, processes, onRollout }: { app: string; p
   return (
     <Section title="Formation" id="formation">
       <Table label="Formation" columns={["Type", "Routing", "Ready", "Size", "CPU / memory", "Autoscale", "Reachable at", "Change"]}>
-        <tbody>
-          {processes.map((process) => (
-            // Keyed by what the API says, so the inputs start over when a change lands.
-            <ProcessRow
-              key={`${process.processType}:${process.replicas}:${process.size}`}
-              app={app}
-              process={process}
-              sizes={data?.sizes ?? []}
-              onRollout={onRollout}
-            />
-          ))}
-        </tbody>
+        {processes.map((process) => (
+          // Keyed by what the API says, so the inputs start over when a change lands.
+          <ProcessRow
+            key={`${process.processType}:${process.replicas}:${process.size}`}
+            app={app}
+            process={process}
+            sizes={data?.sizes ?? []}
+            onRollout={onRollout}
+          />
+        ))}
       </Table>
       {processes.length === 0 && <p>No process types yet: deploy a release first.</p>}
     </Section>
@@ -151,27 +149,25 @@ export function ReplicasSection({ app, change }: { app: string; change: AppChang
     <Section title="Replicas" id="replicas">
       <ErrorNote error={error ?? action.error} />
       <Table label="Replicas" columns={["Replica", "State", "Restarts", "Zone", "Release", "Started", { hidden: "Delete" }]}>
-        <tbody>
-          {(data?.replicas ?? []).map((replica) => (
-            <tr key={replica.name} data-replica={replica.name} data-type={replica.processType}>
-              <th scope="row">{replica.name}</th>
-              <td>
-                {enumWords(ReplicaState, replica.state)}
-                {replica.ready ? ", ready" : ""}
-                {replica.lastExitReason ? ` (${replica.lastExitReason})` : ""}
-              </td>
-              <td>{replica.restarts}</td>
-              <td>{replica.zone || "–"}</td>
-              <td>v{replica.releaseVersion}</td>
-              <td>{timeOf(replica.startedAt)}</td>
-              <td>
-                <button type="button" onClick={() => remove(replica.name)} disabled={action.busy} aria-label={`Delete replica ${replica.name}`}>
-                  Delete
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
+        {(data?.replicas ?? []).map((replica) => (
+          <tr key={replica.name} data-replica={replica.name} data-type={replica.processType}>
+            <th scope="row">{replica.name}</th>
+            <td>
+              {enumWords(ReplicaState, replica.state)}
+              {replica.ready ? ", ready" : ""}
+              {replica.lastExitReason ? ` (${replica.lastExitReason})` : ""}
+            </td>
+            <td>{replica.restarts}</td>
+            <td>{replica.zone || "–"}</td>
+            <td>v{replica.releaseVersion}</td>
+            <td>{timeOf(replica.startedAt)}</td>
+            <td>
+              <button type="button" onClick={() => remove(replica.name)} disabled={action.busy} aria-label={`Delete replica ${replica.name}`}>
+                Delete
+              </button>
+            </td>
+          </tr>
+        ))}
       </Table>
     </Section>
   );

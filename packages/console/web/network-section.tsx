@@ -21,25 +21,23 @@ export function RtcSection({ app, processes }: { app: string; processes: Process
     <Section title="rtc" id="rtc">
       <ErrorNote error={error ?? action.error} />
       <Table label="rtc processes" columns={["Process", "TURN", "Realm", "Replica hostnames", "Secret rotated", { hidden: "Credentials" }]}>
-        <tbody>
-          {(data?.allocations ?? []).map((allocation) => {
-            const exposure = allocation.exposure;
-            return (
-              <tr key={allocation.processType} data-type={allocation.processType}>
-                <th scope="row">{allocation.processType}</th>
-                <td>{exposure ? `${exposure.turnHostname}:${exposure.port}` : "allocating…"}</td>
-                <td>{exposure?.realm ?? "–"}</td>
-                <td>{exposure?.replicaHostnames.join(", ") || "–"}</td>
-                <td>{timeOf(allocation.secretRotatedAt)}</td>
-                <td>
-                  <button type="button" onClick={() => mint(allocation.processType)} disabled={action.busy}>
-                    Mint test credentials
-                  </button>
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
+        {(data?.allocations ?? []).map((allocation) => {
+          const exposure = allocation.exposure;
+          return (
+            <tr key={allocation.processType} data-type={allocation.processType}>
+              <th scope="row">{allocation.processType}</th>
+              <td>{exposure ? `${exposure.turnHostname}:${exposure.port}` : "allocating…"}</td>
+              <td>{exposure?.realm ?? "–"}</td>
+              <td>{exposure?.replicaHostnames.join(", ") || "–"}</td>
+              <td>{timeOf(allocation.secretRotatedAt)}</td>
+              <td>
+                <button type="button" onClick={() => mint(allocation.processType)} disabled={action.busy}>
+                  Mint test credentials
+                </button>
+              </td>
+            </tr>
+          );
+        })}
       </Table>
       {minted && (
         <div class="minted">
@@ -123,17 +121,15 @@ export function TrustMatrix() {
         <p class="muted">No tcp processes in your team.</p>
       ) : (
         <Table label="Reachability matrix" columns={["From", "To", "Allowed"]}>
-          <tbody>
-            {entries.map((entry) => (
-              <tr key={`${entry.fromApp}>${entry.toApp}/${entry.toProcessType}:${entry.port}`}>
-                <td>{entry.fromApp}</td>
-                <td>
-                  {entry.toApp}/{entry.toProcessType}:{entry.port}
-                </td>
-                <td class={entry.allowed ? "allowed" : "denied"}>{entry.allowed ? "allowed" : "denied"}</td>
-              </tr>
-            ))}
-          </tbody>
+          {entries.map((entry) => (
+            <tr key={`${entry.fromApp}>${entry.toApp}/${entry.toProcessType}:${entry.port}`}>
+              <td>{entry.fromApp}</td>
+              <td>
+                {entry.toApp}/{entry.toProcessType}:{entry.port}
+              </td>
+              <td class={entry.allowed ? "allowed" : "denied"}>{entry.allowed ? "allowed" : "denied"}</td>
+            </tr>
+          ))}
         </Table>
       )}
     </>

@@ -19,40 +19,38 @@ export function ReleasesSection({ app, change, onRollout }: { app: string; chang
     <Section title="Releases" id="releases">
       <ErrorNote error={error ?? action.error} />
       <Table label="Releases" columns={["Version", "Status", "Description", "Created", { hidden: "Roll back" }]}>
-        <tbody>
-          {releases.map((release) => {
-            const status = enumWords(ReleaseStatus, release.status);
-            return (
-              <tr key={release.version} data-version={release.version}>
-                <th scope="row">
-                  v{release.version}
-                  {release.version === current ? " (current)" : ""}
-                </th>
-                <td>
-                  <span class={`state ${status.replaceAll(" ", "-")}`}>{status}</span>
-                  {release.failureReason && (
-                    <div class="reason">
-                      {release.failureReason}
-                      {release.failureMessage ? `: ${release.failureMessage}` : ""}
-                    </div>
-                  )}
-                </td>
-                <td>
-                  {release.description}
-                  {release.rollbackOfVersion > 0 ? ` (rollback to v${release.rollbackOfVersion})` : ""}
-                </td>
-                <td>{timeOf(release.createdAt)}</td>
-                <td>
-                  {release.version !== current && release.status === ReleaseStatus.SUCCEEDED && (
-                    <button type="button" onClick={() => rollback(release.version)} disabled={action.busy}>
-                      Roll back to v{release.version}
-                    </button>
-                  )}
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
+        {releases.map((release) => {
+          const status = enumWords(ReleaseStatus, release.status);
+          return (
+            <tr key={release.version} data-version={release.version}>
+              <th scope="row">
+                v{release.version}
+                {release.version === current ? " (current)" : ""}
+              </th>
+              <td>
+                <span class={`state ${status.replaceAll(" ", "-")}`}>{status}</span>
+                {release.failureReason && (
+                  <div class="reason">
+                    {release.failureReason}
+                    {release.failureMessage ? `: ${release.failureMessage}` : ""}
+                  </div>
+                )}
+              </td>
+              <td>
+                {release.description}
+                {release.rollbackOfVersion > 0 ? ` (rollback to v${release.rollbackOfVersion})` : ""}
+              </td>
+              <td>{timeOf(release.createdAt)}</td>
+              <td>
+                {release.version !== current && release.status === ReleaseStatus.SUCCEEDED && (
+                  <button type="button" onClick={() => rollback(release.version)} disabled={action.busy}>
+                    Roll back to v{release.version}
+                  </button>
+                )}
+              </td>
+            </tr>
+          );
+        })}
       </Table>
     </Section>
   );
@@ -105,17 +103,10 @@ export function ConfigSection({ app, version, onRollout }: { app: string; versio
   return (
     <Section title="Config vars" id="config">
       <ErrorNote error={error} />
-      <Table label="Config vars">
-        <tbody>
-          {entries.map(([name, current]) => (
-            <ConfigRow key={name} name={name} value={current} busy={action.busy} onUnset={() => void update({}, [name])} />
-          ))}
-          {entries.length === 0 && (
-            <tr>
-              <td>No config vars.</td>
-            </tr>
-          )}
-        </tbody>
+      <Table label="Config vars" empty={entries.length === 0 && "No config vars."}>
+        {entries.map(([name, current]) => (
+          <ConfigRow key={name} name={name} value={current} busy={action.busy} onUnset={() => void update({}, [name])} />
+        ))}
       </Table>
       <form class="inline" onSubmit={submit} aria-label="Set a config var">
         <label for="config-key">Name</label>

@@ -90,8 +90,12 @@ export function Section({ title, children, id }: { title: string; children: Comp
 /** A column heading; a hidden one is read by screen readers only (a column of buttons). */
 export type Column = string | { hidden: string };
 
-/** A table with its column headings, scrolling sideways on a phone instead of overflowing the page. */
-export function Table({ label, columns, children }: { label: string; columns?: Column[]; children: ComponentChildren }) {
+/**
+ * A table with its column headings and its rows (the children), scrolling
+ * sideways on a phone instead of overflowing the page. `empty`, when given,
+ * is a row across the table saying why there is nothing to show.
+ */
+export function Table({ label, columns, empty, children }: { label: string; columns?: Column[]; empty?: string | false; children: ComponentChildren }) {
   return (
     <div class="table-scroll">
       <table aria-label={label}>
@@ -106,7 +110,14 @@ export function Table({ label, columns, children }: { label: string; columns?: C
             </tr>
           </thead>
         )}
-        {children}
+        <tbody>
+          {children}
+          {empty && (
+            <tr>
+              <td colSpan={columns?.length}>{empty}</td>
+            </tr>
+          )}
+        </tbody>
       </table>
     </div>
   );
