@@ -11,6 +11,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { createFakeKubeApi, kubectlFor, pulledImageId } from "@berth/fake-kube-api";
 import type { PodBehaviour } from "@berth/fake-kube-api";
 import { processObjectName, teamNamespace } from "@berth/kit";
+import { CertificateState } from "@berth/proto/type/v1/network";
 import { ReplicaState } from "@berth/proto/type/v1/process";
 import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
 import { eventually } from "@berth/kit/testing";
@@ -28,12 +29,18 @@ const runs = (pod: Json, tag: string) => [image(tag), pulledImageId(image(tag))]
 /** Replicas start, print a line and become ready; the release Job's pod (restartPolicy Never) keeps the cluster's default: it succeeds. */
 const serving = (pod: Json): PodBehaviour | undefined =>
   pod.spec.restartPolicy === "Never" ? undefined : { outcome: "ready", logs: [`${pod.metadata.labels["app.kubernetes.io/component"]} up`] };
+const BROKEN_DOMAIN = "broken.example.com";
 const kinds = (events: string[]) => events.map((event) => Number(event.split(":")[0]));
 
-test("on a cluster a team deploys an image, sees its pods in ps, scales, rolls out, deletes and restarts pods, follows logs, has a crash-looping release rolled back, and another team sees nothing", async (t) => {
+test("on a cluster a team deploys an image, sees its pods in ps, scales, adds custom domains (a broken one failing alone), rolls out, deletes and restarts pods, follows logs, has a crash-looping release rolled back, rolls back by hand, and another team sees nothing", async (t) => {
   // Five services, a simulated cluster and a dozen steps: longer than the suite's two minutes, on a loaded machine too.
   t.timeout(480_000);
-  const api = await createFakeKubeApi({ podBehaviour: (pod) => serving(pod as Json) });
+  const api = await createFakeKubeApi({
+    podBehaviour: (pod) => serving(pod as Json),
+    // A custom domain whose DNS does not point at the cluster: its ACME order fails.
+    certificateIssuance: (dnsNames) =>
+      dnsNames.includes(BROKEN_DOMAIN) ? `ACME order failed: DNS problem: NXDOMAIN looking up A for ${BROKEN_DOMAIN}` : undefined,
+  });
   const kubectl = kubectlFor(api);
   const platform = await startPlatformProcesses({
     BERTH_ENGINE: "kubernetes",
@@ -108,6 +115,41 @@ test("on a cluster a team deploys an image, sees its pods in ps, scales, rolls o
   t.true(JSON.stringify(ingress.spec.rules).includes("shop.berth.localhost"));
 
   t.log("scaled", new Date().toISOString());
+  // Custom domains: each hostname gets its Ingress rule and its own TLS secret (its own Certificate), so the one
+  // whose DNS does not point at the cluster fails alone and the others are issued.
+  for (const hostname of ["shop.example.com", BROKEN_DOMAIN]) await acme.domains.addDomain({ app: "shop", processType: "web", hostname });
+  const routed = await eventually(async () => {
+    const found = api.objects({ kind: "Ingress", namespace, name: processObjectName("shop", "web") })[0] as Json | undefined;
+    return found?.spec.rules.length === 3 ? found : undefined;
+  }, "the custom domains' Ingress rules");
+  t.deepEqual(routed.spec.rules.map((rule: Json) => rule.host).sort(), ["broken.example.com", "shop.berth.localhost", "shop.example.com"]);
+  t.deepEqual(
+    routed.spec.tls.map((entry: Json) => entry.hosts.length),
+    [1, 1, 1],
+    "one TLS entry per hostname",
+  );
+  t.is(new Set(routed.spec.tls.map((entry: Json) => entry.secretName)).size, 3, "one TLS secret per hostname");
+  const routes = await eventually(async () => {
+    const listed = (await acme.domains.listDomains({ app: "shop" })).routes.filter((route) => route.processType === "web");
+    const state = (hostname: string) => listed.find((route) => route.hostname === hostname)?.certificate?.state;
+    return state(BROKEN_DOMAIN) === CertificateState.FAILED &&
+      state("shop.example.com") === CertificateState.ISSUED &&
+      state("shop.berth.localhost") === CertificateState.ISSUED
+      ? listed
+      : undefined;
+  }, "the certificates issued, the broken domain's failed");
+  t.regex(routes.find((route) => route.hostname === BROKEN_DOMAIN)!.certificate!.lastError, /NXDOMAIN/);
+  t.deepEqual(routes.map((route) => [route.hostname, route.customDomain]).sort(), [
+    [BROKEN_DOMAIN, true],
+    ["shop.berth.localhost", false],
+    ["shop.example.com", true],
+  ]);
+  t.true(
+    routes.every((route) => route.healthyEndpoints === 2),
+    "every hostname of web reaches its two ready pods",
+  );
+
+  t.log("custom domains", new Date().toISOString());
   // A new release rolls out pod by pod: each v2 pod's readiness is a step, and v1's pods go.
   const second = await deploy("v2");
   t.is(second.rollout.state, RolloutState.SUCCEEDED, second.rollout.message);
@@ -191,9 +233,48 @@ test("on a cluster a team deploys an image, sees its pods in ps, scales, rolls o
   );
 
   t.log("rolled back", new Date().toISOString());
+  // Rollback by hand to v1: a new release of v1's image and processes; the Deployments' pods run it again.
+  const byHand = await acme.apps.rollback({ app: "shop", version: first.release.version });
+  const rolledBy = await followRollout(acme, "shop", byHand.rollout!.id);
+  t.is(rolledBy.rollout.state, RolloutState.SUCCEEDED, rolledBy.rollout.message);
+  const restored = byHand.release!.version;
+  t.is((await acme.apps.getRelease({ app: "shop", version: restored })).release!.rollbackOfVersion, first.release.version);
+  t.is((await acme.apps.getApp({ app: "shop" })).app!.currentReleaseVersion, restored);
+  await eventually(
+    async () => (podsOf("web").length === 2 && podsOf("web").every((pod) => runs(pod, "v1") && !pod.metadata.deletionTimestamp) ? true : undefined),
+    "v1's image on the web pods again",
+    60_000,
+  );
+  // The rollout ends once the new pods are ready; v2's last pods may still be draining.
+  const afterByHand = await eventually(
+    async () => {
+      const { replicas } = await acme.formation.listReplicas({ app: "shop" });
+      return replicas.length === 5 ? replicas : undefined;
+    },
+    "v2's pods gone",
+    60_000,
+  );
+  t.deepEqual(
+    afterByHand.map((replica) => [replica.processType, replica.releaseVersion, replica.state]).sort(),
+    [
+      ["admin-web", restored, ReplicaState.UP],
+      ["api-tcp", restored, ReplicaState.UP],
+      ["web", restored, ReplicaState.UP],
+      ["web", restored, ReplicaState.UP],
+      ["worker", restored, ReplicaState.UP],
+    ],
+    "every replica runs the restored release",
+  );
+  t.true(
+    (await acme.formation.getFormation({ app: "shop" })).processes.every((process) => process.readyReplicas === process.replicas),
+    "the formation is whole again",
+  );
+
+  t.log("rolled back by hand", new Date().toISOString());
   // Another team sees none of it; everything of acme's is in acme's namespace.
   t.false((await globex.apps.listApps({})).apps.some((app) => app.name === "shop"));
   t.is(ConnectError.from(await t.throwsAsync(globex.formation.listReplicas({ app: "shop" }))).code, Code.NotFound);
+  t.is(ConnectError.from(await t.throwsAsync(globex.domains.listDomains({ app: "shop" }))).code, Code.NotFound);
   t.is(ConnectError.from(await t.throwsAsync(globex.formation.deleteReplica({ app: "shop", replica: podsOf("web")[0]!.metadata.name }))).code, Code.NotFound);
   t.deepEqual(
     api.objects({ kind: "Pod", labelSelector: "app.kubernetes.io/name=shop" }).filter((pod) => (pod as Json).metadata.namespace !== namespace),
