@@ -45,8 +45,13 @@ export function readConfigOrExit<T>(service: string, read: () => T): T {
   try {
     return read();
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`berth ${service}: ${error.message}\n`);
-    process.exit(2);
+    exitForConfigError(service, error);
   }
+}
+
+/** Reports a ConfigError as readConfigOrExit does and exits with status 2; rethrows any other error. */
+export function exitForConfigError(service: string, error: unknown): never {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`berth ${service}: ${error.message}\n`);
+  process.exit(2);
 }
