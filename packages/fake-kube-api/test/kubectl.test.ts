@@ -95,6 +95,42 @@ test("kubectl scale, wait --for=condition and rollout restart drive the simulate
   t.is(api.objects({ kind: "ReplicaSet", namespace: "apps" }).length, 2, "the restart rolled out a new ReplicaSet");
 });
 
+test("kubectl rollout status follows a StatefulSet's ordered rollout and get statefulsets shows it ready", async (t) => {
+  const { api, kubectl } = await setup(t);
+  const statefulSet = (image: string) =>
+    JSON.stringify({
+      apiVersion: "apps/v1",
+      kind: "StatefulSet",
+      metadata: { name: "db", namespace: "apps" },
+      spec: {
+        replicas: 3,
+        selector: { matchLabels: { app: "db" } },
+        // The API server would default it; the fake stores what it is given, and kubectl rollout status needs it.
+        updateStrategy: { type: "RollingUpdate" },
+        template: { metadata: { labels: { app: "db" } }, spec: { containers: [{ name: "main", image }] } },
+      },
+    });
+  t.is((await kubectl(["apply", "--server-side", "-f", "-"], [namespace, statefulSet("app:v1")].join("\n"))).code, 0);
+  const first = await kubectl(["rollout", "status", "statefulset/db", "-n", "apps", "--timeout=30s"]);
+  t.is(first.code, 0, first.stderr);
+  t.regex(first.stdout, /statefulset rolling update complete 3 pods at revision db-\w+/);
+  t.is((await kubectl(["apply", "--server-side", "-f", "-"], statefulSet("app:v2"))).code, 0);
+  const second = await kubectl(["rollout", "status", "sts/db", "-n", "apps", "--timeout=30s"]);
+  t.is(second.code, 0, second.stderr);
+  t.deepEqual(
+    (api.objects({ kind: "Pod", namespace: "apps" }) as Json[]).map((pod) => [pod.metadata.name, pod.spec.containers[0].image]).sort(),
+    [
+      ["db-0", "app:v2"],
+      ["db-1", "app:v2"],
+      ["db-2", "app:v2"],
+    ],
+    "every pod replaced when rollout status returned",
+  );
+  const listed = await kubectl(["get", "sts", "-n", "apps"]);
+  t.deepEqual(header(listed.stdout), ["NAME", "READY", "AGE"]);
+  t.regex(listed.stdout, /\ndb\s+3\/3\s/);
+});
+
 test("kubectl logs reads a pod's log and logs -f follows it until the pod goes", async (t) => {
   const { api, kubectl, env } = await setup(t, { podBehaviour: () => ({ outcome: "ready", logs: ["listening on 8080"] }), podTimings: { terminationMs: 20 } });
   t.is((await kubectl(["apply", "--server-side", "-f", "-"], [namespace, deployment("web", { replicas: 1 })].join("\n"))).code, 0);
