@@ -52,7 +52,7 @@ test("the number of policies grows with apps, not with trust edges, and a trust 
 test("evaluated as a cluster would, the compiled policies allow exactly what the model says", (t) => {
   const policies = [...acme(), ...compileTeamPolicies(TWO_TEAMS, "globex", SETTINGS)];
   const namespaceLabels = new Map(
-    ["berth-apps-acme", "berth-apps-globex", "ingress-nginx", "kube-system"].map((name) => [name, { "kubernetes.io/metadata.name": name }]),
+    ["berth-apps", "berth-apps-acme", "berth-apps-globex", "ingress-nginx", "kube-system"].map((name) => [name, { "kubernetes.io/metadata.name": name }]),
   );
   const ports = { web: [{ name: "http", containerPort: 5000 }], tcp: [{ name: "tcp", containerPort: 5000 }], none: [] };
   const pod = (namespace: string, labels: Record<string, string>, ip: string, kind: keyof typeof ports = "none"): PolicyPod => ({
@@ -70,7 +70,8 @@ test("evaluated as a cluster would, the compiled policies allow exactly what the
   const grpcWorker = app("acme", "grpc-app", "worker", "10.1.0.4");
   const billingTcp = app("acme", "billing-app", "billing-tcp", "10.1.0.5", "tcp");
   const grpcRtc = app("acme", "grpc-app", "sfu-rtc", "10.1.0.6");
-  const grpcGateway = app("acme", "grpc-app", "sfu-rtc-gateway", "10.1.0.7");
+  // Where and how the turn-allocator runs the gateway (coturn-objects.ts): the base namespace, `<type>-gateway`.
+  const grpcGateway = pod("berth-apps", { "app.kubernetes.io/name": "grpc-app", "app.kubernetes.io/component": "sfu-rtc-gateway" }, "10.0.0.7");
   const reports = app("globex", "reports", "worker", "10.2.0.1");
   const portalTcp = app("globex", "portal", "admin-tcp", "10.2.0.2", "tcp");
   const ingress = pod("ingress-nginx", { "app.kubernetes.io/name": "ingress-nginx" }, "10.3.0.1");
@@ -97,6 +98,7 @@ test("evaluated as a cluster would, the compiled policies allow exactly what the
   t.false(reach(apiWorker, grpcWorker), "workers from nothing");
   t.false(reach("203.0.113.7", grpcWeb), "not from outside directly");
   t.true(reach(grpcGateway, grpcRtc, 40000, "UDP"), "rtc from its own gateway");
+  t.false(reach(app("acme", "grpc-app", "sfu-rtc-gateway", "10.1.0.9"), grpcRtc, 40000, "UDP"), "not from a pod of the team's namespace labelled like it");
   t.false(reach(apiWorker, grpcRtc, 40000, "UDP"), "rtc from nothing else");
   t.true(reach(apiWorker, dns, 53, "UDP"), "DNS");
   t.true(reach(apiWorker, "93.184.216.34", 443), "the public internet");

@@ -35,7 +35,13 @@ test("a gateway is a schema-valid coturn Deployment, UDP Service and Secret", as
     const result = await validateKubernetesObject(object as never);
     t.deepEqual(result.violations, [], `${object.kind} is not schema-valid`);
   }
-  const deployment = objects[1] as unknown as { spec: { template: { spec: { hostNetwork: boolean; containers: { args?: string[] }[] } } } };
+  const deployment = objects[1] as unknown as {
+    metadata: { namespace: string };
+    spec: { template: { metadata: { labels: Record<string, string> }; spec: { hostNetwork: boolean; containers: { args?: string[] }[] } } };
+  };
+  // What the netpol service admits into the rtc process (kubernetes-policies.ts): its app's `<type>-gateway` pods of the base namespace.
+  t.like(deployment.spec.template.metadata.labels, { "app.kubernetes.io/name": "shop", "app.kubernetes.io/component": "sfu-rtc-gateway" });
+  t.is(deployment.metadata.namespace, settings.namespace);
   const args = deployment.spec.template.spec.containers[0]!.args!;
   t.true(
     args.includes("--listening-port=40001") && args.includes("--min-port=50000") && args.includes("--max-port=50255") && args.includes("--use-auth-secret"),

@@ -166,8 +166,20 @@ function appPolicies(model: PolicyModel, app: AppEntry, settings: KubernetesPoli
         {
           podSelector: { matchLabels: { [LABEL.name]: app.name, [LABEL.component]: processType } },
           policyTypes: ["Ingress"],
-          // Every port: the gateway relays media to whatever ports the process's ICE candidates name.
-          ingress: [{ from: [{ podSelector: { matchLabels: { [LABEL.name]: app.name, [LABEL.component]: turnGatewayComponent(processType) } } }] }],
+          // Every port: the gateway relays media to whatever ports the process's ICE candidates name. The
+          // turn-allocator runs the gateways in the base namespace, labelled `<type>-gateway` (coturn-objects.ts);
+          // a pod of the team's own namespace labelled so is not one. The gateways run on the host network,
+          // which some network plugins treat as the node's traffic rather than the pod's.
+          ingress: [
+            {
+              from: [
+                {
+                  namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: settings.namespaceBase } },
+                  podSelector: { matchLabels: { [LABEL.name]: app.name, [LABEL.component]: turnGatewayComponent(processType) } },
+                },
+              ],
+            },
+          ],
         },
         app.team,
         digest,

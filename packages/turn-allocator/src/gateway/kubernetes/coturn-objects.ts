@@ -1,4 +1,4 @@
-import { LABEL, processObjectName, standardLabels } from "@berth/kit";
+import { LABEL, processObjectName, standardLabels, turnGatewayComponent } from "@berth/kit";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { GatewaySpec } from "../gateway-spec.js";
 
@@ -43,7 +43,9 @@ done`;
  */
 export function coturnObjects(spec: GatewaySpec, settings: CoturnSettings): KubernetesObject[] {
   const name = gatewayObjectName(spec);
-  const labels = { ...standardLabels({ app: spec.app, component: spec.processType, managedBy: TURN_MANAGER, team: spec.team, instance: name }) };
+  // `<type>-gateway`, not the process type: the netpol service admits exactly these pods into the process's
+  // (kubernetes-policies.ts), and they are never taken for the process's own pods.
+  const labels = standardLabels({ app: spec.app, component: turnGatewayComponent(spec.processType), managedBy: TURN_MANAGER, team: spec.team, instance: name });
   const selector = { [LABEL.instance]: name, [LABEL.managedBy]: TURN_MANAGER };
   const metadata = { name, namespace: settings.namespace, labels };
   const args = [
