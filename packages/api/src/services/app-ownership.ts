@@ -42,22 +42,41 @@ export async function ownedApp(deps: ServiceDeps, ctx: HandlerContext, team: str
 }
 
 /**
+ * Checks the fields of a request about an app (`app`, plus whatever `check`
+ * adds), refusing every problem at once; returns the caller's team.
+ */
+export function checkAppRequest(ctx: HandlerContext, app: string, check: (checks: FieldChecks) => void = () => {}): string {
+  const team = requireTeam(ctx);
+  const checks = createFieldChecks();
+  checks.dnsLabel("app", app);
+  check(checks);
+  checks.throwIfAny();
+  return team;
+}
+
+/**
+ * Checks a request about an app (see checkAppRequest), then that the app is
+ * the caller's team's; returns the team.
+ */
+export async function requireOwnedApp(deps: ServiceDeps, ctx: HandlerContext, app: string, check?: (checks: FieldChecks) => void): Promise<string> {
+  const team = checkAppRequest(ctx, app, check);
+  await ownedApp(deps, ctx, team, app);
+  return team;
+}
+
+/**
  * A read of something of an app the caller's team must own: the fields are
- * checked first (`app`, plus whatever `check` adds), then the ownership check
- * and the read run at once; the read's answer is dropped unless the app is the caller's.
+ * checked first (see checkAppRequest), then the ownership check and the read
+ * run at once; the read's answer is dropped unless the app is the caller's.
  */
 export async function readOwnedApp<T>(
   deps: ServiceDeps,
   ctx: HandlerContext,
   app: string,
   read: (options: ReturnType<typeof callOptions>) => Promise<T>,
-  check: (checks: FieldChecks) => void = () => {},
+  check?: (checks: FieldChecks) => void,
 ): Promise<T> {
-  const team = requireTeam(ctx);
-  const checks = createFieldChecks();
-  checks.dnsLabel("app", app);
-  check(checks);
-  checks.throwIfAny();
+  const team = checkAppRequest(ctx, app, check);
   const [, result] = await Promise.all([ownedApp(deps, ctx, team, app), read(callOptions(deps, ctx))]);
   return result;
 }

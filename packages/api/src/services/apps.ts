@@ -3,7 +3,7 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { type AppService, CreateAppRequestSchema, CreateAppResponseSchema } from "@berth/proto/api/v1/apps";
 import { requireTeam } from "../auth.js";
 import { createFieldChecks } from "@berth/kit";
-import { fetchOwnedApp } from "./app-ownership.js";
+import { checkAppRequest, fetchOwnedApp } from "./app-ownership.js";
 import { formationView } from "./formation.js";
 import { runOnce } from "./idempotency.js";
 import { callOptions } from "./service-deps.js";
@@ -72,10 +72,7 @@ export function createAppHandlers(deps: ServiceDeps): AppHandlers {
       return { apps: apps.filter((app) => app.team === team) };
     },
     async getApp(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.throwIfAny();
+      const team = checkAppRequest(ctx, request.app);
       const app = await fetchOwnedApp(deps, ctx, team, request.app);
       const [processes, release] = await Promise.all([
         formationView(deps, ctx, request.app),
@@ -84,10 +81,7 @@ export function createAppHandlers(deps: ServiceDeps): AppHandlers {
       return { app, processes, currentRelease: release?.release };
     },
     async deleteApp(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.throwIfAny();
+      const team = checkAppRequest(ctx, request.app);
       const app = await fetchOwnedApp(deps, ctx, team, request.app);
       const { deletionContinues } = await deleteOwnedApp(deps, ctx, request.app);
       // An app still stopping stays visible, marked deleting, until the scheduler forgets it.

@@ -4,7 +4,7 @@ import type { DomainService } from "@berth/proto/api/v1/network";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import { requireTeam } from "../auth.js";
 import { createFieldChecks } from "@berth/kit";
-import { ownedApp, readOwnedApp } from "./app-ownership.js";
+import { ownedApp, readOwnedApp, requireOwnedApp } from "./app-ownership.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 
@@ -36,12 +36,9 @@ export function createDomainService(deps: ServiceDeps): ServiceImpl<typeof Domai
       return { routes: response.routes };
     },
     async removeDomain(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.hostname("hostname", request.hostname);
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      await requireOwnedApp(deps, ctx, request.app, (checks) => {
+        checks.hostname("hostname", request.hostname);
+      });
       const { routesVersion } = await router.removeDomain({ app: request.app, hostname: request.hostname }, callOptions(deps, ctx));
       deps.readModel.routes.wrote(request.app, routesVersion);
       return {};

@@ -11,7 +11,7 @@ import { createFieldChecks, MIN_CPU_MILLIS, MIN_MEMORY_MB } from "@berth/kit";
 import type { FieldChecks } from "@berth/kit";
 import { joinFormation } from "../formation-view.js";
 import { streamCall } from "../peers.js";
-import { ownedApp, readOwnedApp } from "./app-ownership.js";
+import { ownedApp, readOwnedApp, requireOwnedApp } from "./app-ownership.js";
 import { parseAppVersion, wroteApp } from "./app-versions.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
@@ -212,12 +212,9 @@ export function createFormationService(deps: ServiceDeps): ServiceImpl<typeof Fo
       return { rules: response.rules };
     },
     async unsetAutoscale(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.dnsLabel("process_type", request.processType);
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      await requireOwnedApp(deps, ctx, request.app, (checks) => {
+        checks.dnsLabel("process_type", request.processType);
+      });
       const response = await scheduler.unsetAutoscale({ app: request.app, processType: request.processType }, callOptions(deps, ctx));
       return { appVersion: wroteApp(deps, request.app, response.appVersion) };
     },
@@ -246,24 +243,18 @@ export function createFormationService(deps: ServiceDeps): ServiceImpl<typeof Fo
       return { rollout: response.rollout, appVersion: wroteApp(deps, request.app, response.appVersion) };
     },
     async deleteReplica(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.required("replica", request.replica, MAX_REPLICA_NAME);
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      await requireOwnedApp(deps, ctx, request.app, (checks) => {
+        checks.required("replica", request.replica, MAX_REPLICA_NAME);
+      });
       await scheduler.deleteReplica({ app: request.app, replica: request.replica }, callOptions(deps, ctx));
       return {};
     },
     async *streamLogs(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      if (request.processType !== "") checks.dnsLabel("process_type", request.processType);
-      checks.maxLength("replica", request.replica, MAX_REPLICA_NAME);
-      if (request.tailLines > MAX_TAIL_LINES) checks.add("tail_lines", `must be at most ${MAX_TAIL_LINES}, got ${request.tailLines}`);
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      await requireOwnedApp(deps, ctx, request.app, (checks) => {
+        if (request.processType !== "") checks.dnsLabel("process_type", request.processType);
+        checks.maxLength("replica", request.replica, MAX_REPLICA_NAME);
+        if (request.tailLines > MAX_TAIL_LINES) checks.add("tail_lines", `must be at most ${MAX_TAIL_LINES}, got ${request.tailLines}`);
+      });
       const lines = scheduler.streamLogs(
         { app: request.app, processType: request.processType, replica: request.replica, tailLines: request.tailLines, follow: request.follow },
         streamCall(ctx),

@@ -1,5 +1,4 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { createFieldChecks } from "@berth/kit";
 import {
   SetHealthCheckRequestSchema,
   SetHealthCheckResponseSchema,
@@ -8,9 +7,8 @@ import {
 } from "@berth/proto/api/v1/processes";
 import type { ProcessService } from "@berth/proto/api/v1/processes";
 import type { HealthCheck } from "@berth/proto/type/v1/process";
-import { requireTeam } from "../auth.js";
 import { streamCall } from "../peers.js";
-import { ownedApp, readOwnedApp } from "./app-ownership.js";
+import { readOwnedApp, requireOwnedApp } from "./app-ownership.js";
 import { runOnce } from "./idempotency.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
@@ -33,14 +31,11 @@ export function createProcessService(deps: ServiceDeps): ServiceImpl<typeof Proc
     health: HealthCheck | undefined,
     reset: boolean,
   ) {
-    const owner = requireTeam(ctx);
-    const checks = createFieldChecks();
-    checks.dnsLabel("app", request.app);
-    checks.dnsLabel("process_type", request.processType);
-    checks.requestId("request_id", request.requestId);
-    if (!reset && health === undefined) checks.add("health", "must set at least one setting, like path or interval_ms");
-    checks.throwIfAny();
-    await ownedApp(deps, ctx, owner, request.app);
+    const owner = await requireOwnedApp(deps, ctx, request.app, (checks) => {
+      checks.dnsLabel("process_type", request.processType);
+      checks.requestId("request_id", request.requestId);
+      if (!reset && health === undefined) checks.add("health", "must set at least one setting, like path or interval_ms");
+    });
     const run = async (requestId: string) => {
       const { release, rollout, process } = await scheduler.updateHealthCheck(
         { app: request.app, processType: request.processType, health, reset, requestId },
@@ -65,23 +60,17 @@ export function createProcessService(deps: ServiceDeps): ServiceImpl<typeof Proc
     },
 
     async *run(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.shellCommand("command", request.command);
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      await requireOwnedApp(deps, ctx, request.app, (checks) => {
+        checks.shellCommand("command", request.command);
+      });
       for await (const { output } of scheduler.runCommand({ app: request.app, command: request.command }, streamCall(ctx))) yield { output };
     },
 
     async *exec(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.required("replica", request.replica, MAX_REPLICA_NAME);
-      checks.shellCommand("command", request.command);
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      await requireOwnedApp(deps, ctx, request.app, (checks) => {
+        checks.required("replica", request.replica, MAX_REPLICA_NAME);
+        checks.shellCommand("command", request.command);
+      });
       const outputs = scheduler.runCommand({ app: request.app, replica: request.replica, command: request.command }, streamCall(ctx));
       for await (const { output } of outputs) yield { output };
     },

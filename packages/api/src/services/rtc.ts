@@ -2,10 +2,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { mintWithinLimit, rtcProcessProblem, turnTtlProblem, turnUserProblem } from "@berth/kit";
 import type { RtcService } from "@berth/proto/api/v1/network";
-import { requireTeam } from "../auth.js";
-import { createFieldChecks } from "@berth/kit";
 import type { FieldChecks } from "@berth/kit";
-import { ownedApp } from "./app-ownership.js";
+import { requireOwnedApp } from "./app-ownership.js";
 import { wroteApp } from "./app-versions.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
@@ -43,20 +41,17 @@ export function createRtcService(deps: ServiceDeps): ServiceImpl<typeof RtcServi
   const { turnAllocator } = deps.peers;
   return {
     async getCredentials(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checkRtcType(checks, request.processType);
       const local = deps.readModel.mintingTargets.get(request.app, request.processType);
-      // The allocator checks what the API cannot (it has no policy yet): the same rules, by field.
-      if (local !== undefined) {
-        const userProblem = turnUserProblem(request.user);
-        if (userProblem !== undefined) checks.add("user", userProblem);
-        const ttlProblem = turnTtlProblem(request.ttlSeconds, local.policy);
-        if (ttlProblem !== undefined) checks.add("ttl_seconds", ttlProblem);
-      }
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      await requireOwnedApp(deps, ctx, request.app, (checks) => {
+        checkRtcType(checks, request.processType);
+        // The allocator checks what the API cannot (it has no policy yet): the same rules, by field.
+        if (local !== undefined) {
+          const userProblem = turnUserProblem(request.user);
+          if (userProblem !== undefined) checks.add("user", userProblem);
+          const ttlProblem = turnTtlProblem(request.ttlSeconds, local.policy);
+          if (ttlProblem !== undefined) checks.add("ttl_seconds", ttlProblem);
+        }
+      });
       if (local !== undefined) {
         return { credentials: await mintWithinLimit(deps.rateLimits, local.policy, local.target, request, Date.now()) };
       }
@@ -67,21 +62,14 @@ export function createRtcService(deps: ServiceDeps): ServiceImpl<typeof RtcServi
       return { credentials };
     },
     async listAllocations(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      await requireOwnedApp(deps, ctx, request.app);
       const { allocations } = await turnAllocator.listAllocations({ app: request.app }, callOptions(deps, ctx));
       return { allocations };
     },
     async rotateSecret(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checkRtcType(checks, request.processType);
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      await requireOwnedApp(deps, ctx, request.app, (checks) => {
+        checkRtcType(checks, request.processType);
+      });
       const { allocation } = await turnAllocator.rotateSecret({ app: request.app, processType: request.processType }, callOptions(deps, ctx));
       deps.readModel.mintingTargets.changed(request.app);
       await rollForNewSecret(deps, ctx, request.app, request.processType);

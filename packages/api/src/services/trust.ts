@@ -3,7 +3,7 @@ import type { TrustService } from "@berth/proto/api/v1/network";
 import { TrustMode } from "@berth/proto/netpol/v1/netpol";
 import { requireTeam } from "../auth.js";
 import { createFieldChecks } from "@berth/kit";
-import { ownedApp } from "./app-ownership.js";
+import { ownedApp, requireOwnedApp } from "./app-ownership.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 
@@ -40,11 +40,7 @@ export function createTrustService(deps: ServiceDeps): ServiceImpl<typeof TrustS
   const { netpol } = deps.peers;
   return {
     async getTrust(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      await requireOwnedApp(deps, ctx, request.app);
       const { trust } = await netpol.getTrust({ app: request.app }, callOptions(deps, ctx));
       return { trust };
     },
@@ -73,11 +69,7 @@ export function createTrustService(deps: ServiceDeps): ServiceImpl<typeof TrustS
       return { trust };
     },
     async clearTrust(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      await requireOwnedApp(deps, ctx, request.app);
       await netpol.clearTrust({ app: request.app }, callOptions(deps, ctx));
       return {};
     },
