@@ -49,6 +49,13 @@ export function apiClients(url: string, token: string | undefined) {
   };
 }
 
+/** Creates team `name` as the admin, and a token for it; returns the token and the team's clients. */
+export async function createTeamClients(admin: ReturnType<typeof apiClients>, apiUrl: string, name: string) {
+  await admin.teams.createTeam({ name });
+  const { token, secret } = await admin.teams.createToken({ team: name, description: `${name} test token` });
+  return { token: secret, tokenId: token!.id, clients: apiClients(apiUrl, secret) };
+}
+
 /** What a harness started: the API, its peers and an admin. */
 export interface ApiHarness {
   api: RunningApi;
@@ -165,11 +172,7 @@ export async function startApiHarness(t: Teardown, options: ApiHarnessOptions = 
     scheduler,
     router,
     timeline,
-    async team(name) {
-      await admin.teams.createTeam({ name });
-      const { token, secret } = await admin.teams.createToken({ team: name, description: `${name} test token` });
-      return { token: secret, tokenId: token!.id, clients: apiClients(api.url, secret) };
-    },
+    team: (name) => createTeamClients(admin, api.url, name),
     async createApp(clients, name) {
       await clients.apps.createApp({ name });
       router.knowApp(name);

@@ -20,7 +20,7 @@ import { startApi } from "../../src/index.js";
 import type { ApiConfig, RunningApi, StartApiOptions } from "../../src/index.js";
 import type { Rollout, RolloutEventKind } from "@berth/proto/type/v1/release";
 import { packSource } from "@berth/kit/source-archive";
-import { apiClients } from "./api-harness.js";
+import { apiClients, createTeamClients } from "./api-harness.js";
 import { testDatabaseUrl, testDatabaseUrlFor } from "@berth/kit/testing";
 
 /** The demo app every service's tests deploy: web, admin-web, worker, release, api-tcp. */
@@ -210,11 +210,7 @@ export async function startPlatformHarness(t: Teardown, options: PlatformHarness
     config,
     adminToken,
     admin,
-    async team(name) {
-      await admin.teams.createTeam({ name });
-      const { token, secret } = await admin.teams.createToken({ team: name, description: `${name} test token` });
-      return { token: secret, tokenId: token!.id, clients: apiClients(api.url, secret) };
-    },
+    team: (name) => createTeamClients(admin, api.url, name),
   };
 }
 
