@@ -1,8 +1,8 @@
-import * as http from "node:http";
 import test from "ava";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "@berth/proto/grpc/health/v1/health";
+import { postWithoutEnd } from "../../../test/support/unfinished-post.js";
 import { apiClients, startApiHarness } from "./support/api-harness.js";
 
 const codeOf = (error: unknown) => ConnectError.from(error).code;
@@ -27,28 +27,14 @@ test("an unknown or malformed token is UNAUTHENTICATED", async (t) => {
   }
 });
 
-/** Sends headers and the start of a body that never ends; resolves with the answer's status and body. */
-function answerToUnfinishedBody(url: string, authorization: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const headers = { "content-type": "application/json", "transfer-encoding": "chunked", authorization };
-    const request = http.request(`${url}/berth.api.v1.AppService/CreateApp`, { method: "POST", headers }, (response) => {
-      let body = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => (body += chunk));
-      response.on("end", () => {
-        request.destroy();
-        resolve({ status: response.statusCode ?? 0, body });
-      });
-    });
-    request.on("error", reject);
-    request.write(`{"name":"${"a".repeat(64 * 1024)}`);
-  });
-}
-
 test("a bad token is refused before the body is read; a team's oversized message is RESOURCE_EXHAUSTED", async (t) => {
   const h = await startApiHarness(t);
   const { clients } = await h.team("acme");
-  const refused = await answerToUnfinishedBody(h.api.url, `Bearer berth_0000000000000000_${"x".repeat(43)}`);
+  const refused = await postWithoutEnd(
+    `${h.api.url}/berth.api.v1.AppService/CreateApp`,
+    { "content-type": "application/json", authorization: `Bearer berth_0000000000000000_${"x".repeat(43)}` },
+    `{"name":"${"a".repeat(64 * 1024)}`,
+  );
   t.is(refused.status, 401);
   t.is(JSON.parse(refused.body).code, "unauthenticated");
   t.is(codeOf(await t.throwsAsync(clients.apps.createApp({ name: "a".repeat(5 * 1024 * 1024) }))), Code.ResourceExhausted);

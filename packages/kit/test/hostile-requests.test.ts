@@ -1,4 +1,3 @@
-import * as http from "node:http";
 import * as http2 from "node:http2";
 import { gzipSync } from "node:zlib";
 import test from "ava";
@@ -9,10 +8,12 @@ import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { createInternalClient, servePartial, silentLogger, startServer } from "@berth/kit";
 import type { RunningServer, ServerOptions } from "@berth/kit";
 import { createGrpcJsClient } from "../../../test/support/grpc-js-client.js";
+import { postWithoutEnd } from "../../../test/support/unfinished-post.js";
 
 const TOKEN = "internal-test-token";
 const LIMIT = 64 * 1024;
 const GET_APP = "/berth.scheduler.v1.SchedulerService/GetApp";
+const PARTIAL_BODY = `{"name":"${"a".repeat(1024)}`;
 
 async function start(t: { teardown(fn: () => Promise<void>): void }, options: Partial<ServerOptions> = {}): Promise<RunningServer> {
   const server = await startServer({
@@ -26,23 +27,6 @@ async function start(t: { teardown(fn: () => Promise<void>): void }, options: Pa
   });
   t.teardown(() => server.close(500));
   return server;
-}
-
-/** Posts headers and part of a body over HTTP/1.1 and never finishes it; resolves with the answer. */
-function postWithoutEnd(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const request = http.request(`${url}${GET_APP}`, { method: "POST", headers: { ...headers, "transfer-encoding": "chunked" } }, (response) => {
-      let body = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => (body += chunk));
-      response.on("end", () => {
-        request.destroy();
-        resolve({ status: response.statusCode ?? 0, body });
-      });
-    });
-    request.on("error", reject);
-    request.write(`{"name":"${"a".repeat(1024)}`);
-  });
 }
 
 /** Opens a gRPC call over HTTP/2, sends part of one message and never ends it; resolves with the trailers. */
@@ -67,10 +51,14 @@ function grpcWithoutEnd(url: string, headers: Record<string, string> = {}): Prom
 
 test("a call without the internal credential is refused before its body is read (HTTP/1.1 and HTTP/2)", async (t) => {
   const server = await start(t);
-  const connect = await postWithoutEnd(server.url, { "content-type": "application/json" });
+  const connect = await postWithoutEnd(`${server.url}${GET_APP}`, { "content-type": "application/json" }, PARTIAL_BODY);
   t.is(connect.status, 401);
   t.is(JSON.parse(connect.body).code, "unauthenticated");
-  const wrongToken = await postWithoutEnd(server.url, { "content-type": "application/json", authorization: "Bearer wrong-token-wrong" });
+  const wrongToken = await postWithoutEnd(
+    `${server.url}${GET_APP}`,
+    { "content-type": "application/json", authorization: "Bearer wrong-token-wrong" },
+    PARTIAL_BODY,
+  );
   t.is(wrongToken.status, 401);
   const viaGrpc = await grpcWithoutEnd(server.url);
   t.is(viaGrpc["grpc-status"], String(Code.Unauthenticated));
