@@ -95,6 +95,17 @@ function servedFromMemory(h: PlatformHarness, clients: ReturnType<typeof apiClie
   }, `reads of ${app} served from the read model`);
 }
 
+/** A platform whose peer streams pass a gate, with acme's app "shop" read from memory, and a second team, globex. */
+async function acmeShopServedFromMemory(t: ExecutionContext) {
+  const gate = createStreamGate(t);
+  const h = await startPlatformHarness(t, { peerInterceptors: [gate.interceptor] });
+  const acme = (await h.team("acme")).clients;
+  const globex = (await h.team("globex")).clients;
+  await acme.apps.createApp({ name: "shop" });
+  await servedFromMemory(h, acme, "shop");
+  return { gate, h, acme, globex };
+}
+
 test("once the streams are up, a formation read calls no peer; other teams still get NOT_FOUND", async (t) => {
   const h = await startPlatformHarness(t);
   const acme = await deployedApp(t, h, "acme", "shop");
@@ -183,12 +194,7 @@ test("a write's app_version sent to another API replica reads that write there, 
 });
 
 test("an app deleted and made again by another team is NOT_FOUND to its old team at once, even before the stream says so", async (t) => {
-  const gate = createStreamGate(t);
-  const h = await startPlatformHarness(t, { peerInterceptors: [gate.interceptor] });
-  const acme = (await h.team("acme")).clients;
-  const globex = (await h.team("globex")).clients;
-  await acme.apps.createApp({ name: "shop" });
-  await servedFromMemory(h, acme, "shop");
+  const { gate, h, acme, globex } = await acmeShopServedFromMemory(t);
 
   gate.shut();
   await acme.apps.deleteApp({ app: "shop" });
@@ -250,12 +256,7 @@ test("while the router is away reads go to it and fail; its new process's routes
 });
 
 test("after the scheduler restarts, ownership is asked of it until the new snapshot arrives", async (t) => {
-  const gate = createStreamGate(t);
-  const h = await startPlatformHarness(t, { peerInterceptors: [gate.interceptor] });
-  const acme = (await h.team("acme")).clients;
-  const globex = (await h.team("globex")).clients;
-  await acme.apps.createApp({ name: "shop" });
-  await servedFromMemory(h, acme, "shop");
+  const { gate, h, acme, globex } = await acmeShopServedFromMemory(t);
 
   gate.shut();
   await h.restartScheduler();
