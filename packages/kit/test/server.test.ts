@@ -104,36 +104,16 @@ test("health answers per service, NOT_FOUND for unknown ones, and Watch streams 
 
 test("buf curl lists and calls services through gRPC reflection (v1 and v1alpha)", async (t) => {
   const server = await start(t);
+  const bufCurl = (...args: string[]) => run("npx", ["buf", "curl", "--protocol", "grpc", "--http2-prior-knowledge", "--reflect", ...args]);
   for (const reflectProtocol of ["grpc-v1", "grpc-v1alpha"]) {
-    const { stdout } = await run("npx", [
-      "buf",
-      "curl",
-      "--protocol",
-      "grpc",
-      "--http2-prior-knowledge",
-      "--reflect",
-      "--reflect-protocol",
-      reflectProtocol,
-      "--list-services",
-      server.url,
-    ]);
+    const { stdout } = await bufCurl("--reflect-protocol", reflectProtocol, "--list-services", server.url);
     const services = stdout.trim().split("\n");
     t.true(services.includes(SchedulerService.typeName), reflectProtocol);
     t.true(services.includes("grpc.health.v1.Health"), reflectProtocol);
   }
-  const { stdout: methods } = await run("npx", ["buf", "curl", "--protocol", "grpc", "--http2-prior-knowledge", "--reflect", "--list-methods", server.url]);
+  const { stdout: methods } = await bufCurl("--list-methods", server.url);
   t.true(methods.includes("berth.scheduler.v1.SchedulerService/WatchEndpoints"));
-  const { stdout: called } = await run("npx", [
-    "buf",
-    "curl",
-    "--protocol",
-    "grpc",
-    "--http2-prior-knowledge",
-    "--reflect",
-    "-d",
-    "{}",
-    `${server.url}/berth.scheduler.v1.SchedulerService/ListPodSizes`,
-  ]);
+  const { stdout: called } = await bufCurl("-d", "{}", `${server.url}/berth.scheduler.v1.SchedulerService/ListPodSizes`);
   t.like(JSON.parse(called), { sizes: [{ name: "standard-1x", cpuMillis: 250, memoryMb: 512 }] });
 });
 
