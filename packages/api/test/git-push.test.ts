@@ -2,6 +2,7 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import * as http from "node:http";
 import { basename, join } from "node:path";
 import test from "ava";
+import type { ExecutionContext } from "ava";
 import { ReleaseStatus } from "@berth/proto/type/v1/release";
 import { createGitRepository, nodeAppFiles } from "./support/git-repository.js";
 import { eventually, startPlatformHarness } from "./support/platform-harness.js";
@@ -40,15 +41,20 @@ function infoRefs(apiUrl: string, app: string, authorization?: string): Promise<
   });
 }
 
-const basic = (token: string) => `Basic ${Buffer.from(`berth:${token}`).toString("base64")}`;
-
-test("git push deploys main: the rollout streams back as remote: lines, the release records the commit, the app serves it", async (t) => {
+/** A platform with acme's app "shop", and a Git repository whose remote "berth" pushes to it with acme's token. */
+async function shopWithBerthRemote(t: ExecutionContext) {
   const h = await startPlatformHarness(t);
   const { token, clients } = await h.team("acme");
   await clients.apps.createApp({ name: "shop" });
   const repo = await createGitRepository(t);
-  const remote = `http://berth:${token}@${new URL(h.api.url).host}/git/shop.git`;
-  await repo.git("remote", "add", "berth", remote);
+  await repo.git("remote", "add", "berth", `http://berth:${token}@${new URL(h.api.url).host}/git/shop.git`);
+  return { h, clients, repo };
+}
+
+const basic = (token: string) => `Basic ${Buffer.from(`berth:${token}`).toString("base64")}`;
+
+test("git push deploys main: the rollout streams back as remote: lines, the release records the commit, the app serves it", async (t) => {
+  const { h, clients, repo } = await shopWithBerthRemote(t);
 
   const first = await repo.commit({ "web.js": WEB, "message.txt": "first", Procfile: "web: node web.js\n" }, "first version");
   const pushed = await repo.git("push", "berth", "main");
@@ -138,11 +144,7 @@ test("the git remote refuses a missing or wrong token with a challenge, another 
 });
 
 test("a Node source is built before its release (npm ci, the build script), with its output in the push and node_modules cached; a broken build refuses the push", async (t) => {
-  const h = await startPlatformHarness(t);
-  const { token, clients } = await h.team("acme");
-  await clients.apps.createApp({ name: "shop" });
-  const repo = await createGitRepository(t);
-  await repo.git("remote", "add", "berth", `http://berth:${token}@${new URL(h.api.url).host}/git/shop.git`);
+  const { h, clients, repo } = await shopWithBerthRemote(t);
   const build = "echo compiling; cp message.txt built.txt";
   await repo.commit(nodeAppFiles(repo, build, "first"), "first");
   const first = await repo.git("push", "berth", "main");
@@ -180,11 +182,7 @@ test("a Node source is built before its release (npm ci, the build script), with
 });
 
 test("a push outlives a scheduler restart during its build: the build is resumed, not run twice, and the push reports the rollout's end", async (t) => {
-  const h = await startPlatformHarness(t);
-  const { token, clients } = await h.team("acme");
-  await clients.apps.createApp({ name: "shop" });
-  const repo = await createGitRepository(t);
-  await repo.git("remote", "add", "berth", `http://berth:${token}@${new URL(h.api.url).host}/git/shop.git`);
+  const { h, repo } = await shopWithBerthRemote(t);
   // The build runs as a plain process here: it records each of its runs beside the repository.
   const runs = join(repo.dir, "..", `${basename(repo.dir)}-build-runs`);
   t.teardown(() => rmSync(runs, { force: true }));
