@@ -1,24 +1,19 @@
 import type { Database } from "@berth/kit";
 
-/** A token as stored: never the secret, only its sha256. */
-export interface TokenRow {
-  id: string;
-  team: string | undefined;
-  admin: boolean;
-  description: string;
-  secretSha256: string;
-  createdAt: Date;
-  lastUsedAt: Date | undefined;
-  revokedAt: Date | undefined;
-}
-
-/** What a new token is stored with. */
+/** What a new token is stored with: never the secret, only its sha256. */
 export interface NewToken {
   id: string;
   team: string | undefined;
   admin: boolean;
   description: string;
   secretSha256: string;
+}
+
+/** A token as stored. */
+export interface TokenRow extends NewToken {
+  createdAt: Date;
+  lastUsedAt: Date | undefined;
+  revokedAt: Date | undefined;
 }
 
 /** Bearer tokens, looked up by id and compared by hash. */
