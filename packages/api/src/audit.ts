@@ -5,7 +5,7 @@ import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { observeCall } from "@berth/kit";
 import type { Logger } from "@berth/kit";
 import { callerKey } from "./auth.js";
-import type { AuditLog } from "./store/index.js";
+import type { AuditEvent, AuditLog } from "./store/index.js";
 
 // Connect has no Code member for success; gRPC calls it 0.
 const OK = 0;
@@ -28,8 +28,7 @@ function stringField(message: unknown, field: string): string {
  * call with its caller, app, request id and outcome: a streaming call (a run,
  * an exec) once, when its stream ends. Only those fields and the outcome's
  * message are kept, never the rest of the request (a command line may carry
- * a secret). A failure to write the log is reported but does not undo or
- * fail a change that already happened.
+ * a secret).
  */
 export function auditMutations(audit: AuditLog, logger: Logger): Interceptor {
   return (next) => async (request) => {
@@ -45,20 +44,26 @@ export function auditMutations(audit: AuditLog, logger: Logger): Interceptor {
     const rpc = `${request.service.typeName}/${request.method.name}`;
     const app = stringField(message, "app") || (request.method.name === "CreateApp" ? stringField(message, "name") : "");
     const requestId = stringField(message, "requestId");
-    const record = async (error?: unknown) => {
-      const failure = error === undefined ? undefined : ConnectError.from(error);
-      const outcome = { code: auditCodeName(failure?.code ?? OK), message: failure?.rawMessage ?? "" };
-      await audit
-        .record({ tokenId: caller.tokenId, team: caller.team, rpc, app, requestId, ...outcome })
-        .catch((recordError: unknown) => logger.error("could not write the audit log", { rpc, error: recordError }));
-    };
+    const audited = { tokenId: caller.tokenId, team: caller.team, rpc, app, requestId };
     const call = request.stream ? { ...request, message: createAsyncIterable(messages) } : request;
-    return observeCall(() => next(call), { ended: record });
+    return observeCall(() => next(call), { ended: (error) => recordOutcome(audit, logger, audited, error) });
   };
 }
 
+/**
+ * Records how an audited call ended: OK, or the error it failed with (its
+ * code and message only). A failure to write the log is reported, never
+ * thrown: it must not undo or fail a change that already happened.
+ */
+export async function recordOutcome(audit: AuditLog, logger: Logger, call: Omit<AuditEvent, "code" | "message">, error?: unknown): Promise<void> {
+  const failure = error === undefined ? undefined : ConnectError.from(error);
+  await audit
+    .record({ ...call, code: auditCodeName(failure?.code ?? OK), message: failure?.rawMessage ?? "" })
+    .catch((recordError: unknown) => logger.error("could not write the audit log", { rpc: call.rpc, error: recordError }));
+}
+
 /** "OK", "INVALID_ARGUMENT"... as gRPC tools print them (0 is OK). */
-export function auditCodeName(code: Code | typeof OK): string {
+function auditCodeName(code: Code | typeof OK): string {
   if (code === OK) return "OK";
   return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }

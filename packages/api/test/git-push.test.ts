@@ -4,6 +4,7 @@ import { basename, join } from "node:path";
 import test from "ava";
 import type { ExecutionContext } from "ava";
 import { ReleaseStatus } from "@berth/proto/type/v1/release";
+import { openApiStore } from "../src/store/index.js";
 import { createGitRepository, nodeAppFiles } from "./support/git-repository.js";
 import { eventually, startPlatformHarness } from "./support/platform-harness.js";
 
@@ -90,6 +91,18 @@ test("git push deploys main: the rollout streams back as remote: lines, the rele
   t.is(stored.code, 0, stored.stderr);
   t.regex(stored.stderr, /only a push to main or master deploys/);
   t.is((await clients.apps.listReleases({ app: "shop" })).releases.length, 2);
+
+  // A push that deploys is audited once, OK when it made its release (the second one's release phase failed later).
+  const store = await openApiStore({ databaseUrl: h.config.databaseUrl, dataDir: h.config.dataDir });
+  t.teardown(() => store.close());
+  const pushes = (await store.audit.list({ team: "acme", limit: 10 })).filter((event) => event.rpc === "git push");
+  t.deepEqual(
+    pushes.map((event) => [event.app, event.code]),
+    [
+      ["shop", "OK"],
+      ["shop", "OK"],
+    ],
+  );
 
   // Deleting the app deletes its repository.
   const repository = join(h.config.dataDir, "git", "shop.git");

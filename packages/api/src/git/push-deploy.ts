@@ -3,7 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { MAX_RELEASE_DESCRIPTION, rolloutEventText } from "@berth/kit";
 import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
 import type { Rollout, RolloutEvent } from "@berth/proto/type/v1/release";
-import { auditCodeName } from "../audit.js";
+import { recordOutcome } from "../audit.js";
 import type { ServiceDeps } from "../services/service-deps.js";
 import { gitEnvironment, runGit } from "./git-command.js";
 import type { PushHandler } from "./push-hooks.js";
@@ -75,11 +75,10 @@ export function createPushDeployer(deps: ServiceDeps): PushHandler {
     const requestId = randomUUID();
     // Like a Deploy call, a push is audited once, with the outcome of making the release.
     let audited = false;
-    const audit = async (code: Code | 0, message: string) => {
+    const audit = async (error?: unknown) => {
       audited = true;
-      await deps.store.audit
-        .record({ tokenId: push.tokenId, team: push.team, rpc: AUDITED_AS, app: push.app, requestId, code: auditCodeName(code), message })
-        .catch((error: unknown) => deps.logger.error("could not write the audit log", { rpc: AUDITED_AS, error }));
+      const call = { tokenId: push.tokenId, team: push.team, rpc: AUDITED_AS, app: push.app, requestId };
+      await recordOutcome(deps.store.audit, deps.logger, call, error);
     };
     try {
       const git = gitEnvironment({}, { GIT_DIR: push.repository, ...request.objectEnvironment });
@@ -103,7 +102,7 @@ export function createPushDeployer(deps: ServiceDeps): PushHandler {
         },
         unary(signal),
       );
-      await audit(0, "");
+      await audit();
       if (!release || !rollout) {
         say(`berth: release v${release?.version ?? "?"} made; nothing to roll out`);
         return 0;
@@ -133,7 +132,7 @@ export function createPushDeployer(deps: ServiceDeps): PushHandler {
       if (signal.aborted) return 1;
       const connectError = ConnectError.from(error);
       if (connectError.code === Code.Unknown || connectError.code === Code.Internal) deps.logger.error("a push deploy failed", { app: push.app, error });
-      if (!audited) await audit(connectError.code, connectError.rawMessage);
+      if (!audited) await audit(connectError);
       say(`berth: the deploy was refused: ${connectError.rawMessage}`);
       return 1;
     }
