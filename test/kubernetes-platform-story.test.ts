@@ -276,8 +276,14 @@ test("on a cluster a team deploys an image, sees its pods in ps, scales, adds cu
   t.is(ConnectError.from(await t.throwsAsync(globex.formation.listReplicas({ app: "shop" }))).code, Code.NotFound);
   t.is(ConnectError.from(await t.throwsAsync(globex.domains.listDomains({ app: "shop" }))).code, Code.NotFound);
   t.is(ConnectError.from(await t.throwsAsync(globex.formation.deleteReplica({ app: "shop", replica: podsOf("web")[0]!.metadata.name }))).code, Code.NotFound);
+  const shopKinds = ["Pod", "Deployment", "Service", "Secret", "Job", "PodDisruptionBudget", "Ingress"];
+  const shopObjects = shopKinds.flatMap((kind) => api.objects({ kind, labelSelector: "app.kubernetes.io/name=shop" }) as Json[]);
+  t.deepEqual(new Set(shopObjects.map((object) => object.kind)), new Set(shopKinds), "every kind the app has, found by its label");
   t.deepEqual(
-    api.objects({ kind: "Pod", labelSelector: "app.kubernetes.io/name=shop" }).filter((pod) => (pod as Json).metadata.namespace !== namespace),
+    shopObjects
+      .filter((object) => object.metadata.namespace !== namespace)
+      .map((object) => `${object.kind}/${object.metadata.namespace}/${object.metadata.name}`),
     [],
+    "everything of acme's app in acme's namespace",
   );
 });
