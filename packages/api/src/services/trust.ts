@@ -3,7 +3,7 @@ import type { TrustService } from "@berth/proto/api/v1/network";
 import { TrustMode } from "@berth/proto/netpol/v1/netpol";
 import { requireTeam } from "../auth.js";
 import { createFieldChecks } from "@berth/kit";
-import { ownedApp, requireOwnedApp } from "./app-ownership.js";
+import { checkAppRequest, ownedApp, requireOwnedApp } from "./app-ownership.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 
@@ -38,32 +38,24 @@ function checkTrustRequest(request: { app: string; trustedApps: readonly string[
  */
 export function createTrustService(deps: ServiceDeps): ServiceImpl<typeof TrustService> {
   const { netpol } = deps.peers;
+  /** SetTrust (REPLACE) and AddTrust (ADD, which must name an app). */
+  async function changeTrust(request: { app: string; trustedApps: string[] }, ctx: HandlerContext, mode: TrustMode) {
+    const team = requireTeam(ctx);
+    checkTrustRequest(request, mode === TrustMode.ADD);
+    await ownedApps(deps, ctx, team, [request.app, ...request.trustedApps]);
+    const { trust } = await netpol.setTrust({ app: request.app, trustedApps: request.trustedApps, mode }, callOptions(deps, ctx));
+    return { trust };
+  }
   return {
     async getTrust(request, ctx) {
       await requireOwnedApp(deps, ctx, request.app);
       const { trust } = await netpol.getTrust({ app: request.app }, callOptions(deps, ctx));
       return { trust };
     },
-    async setTrust(request, ctx) {
-      const team = requireTeam(ctx);
-      checkTrustRequest(request, false);
-      await ownedApps(deps, ctx, team, [request.app, ...request.trustedApps]);
-      const { trust } = await netpol.setTrust({ app: request.app, trustedApps: request.trustedApps, mode: TrustMode.REPLACE }, callOptions(deps, ctx));
-      return { trust };
-    },
-    async addTrust(request, ctx) {
-      const team = requireTeam(ctx);
-      checkTrustRequest(request, true);
-      await ownedApps(deps, ctx, team, [request.app, ...request.trustedApps]);
-      const { trust } = await netpol.setTrust({ app: request.app, trustedApps: request.trustedApps, mode: TrustMode.ADD }, callOptions(deps, ctx));
-      return { trust };
-    },
+    setTrust: (request, ctx) => changeTrust(request, ctx, TrustMode.REPLACE),
+    addTrust: (request, ctx) => changeTrust(request, ctx, TrustMode.ADD),
     async removeTrust(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.dnsLabel("trusted_app", request.trustedApp);
-      checks.throwIfAny();
+      const team = checkAppRequest(ctx, request.app, (checks) => checks.dnsLabel("trusted_app", request.trustedApp));
       await ownedApps(deps, ctx, team, [request.app, request.trustedApp]);
       const { trust } = await netpol.removeTrust({ app: request.app, trustedApp: request.trustedApp }, callOptions(deps, ctx));
       return { trust };
