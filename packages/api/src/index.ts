@@ -29,6 +29,7 @@ import { createDomainService } from "./services/domains.js";
 import { createFormationService } from "./services/formation.js";
 import { createProcessService } from "./services/processes.js";
 import { createReleaseHandlers } from "./services/releases.js";
+import { createCanaryHandlers } from "./services/canary.js";
 import { createRtcService } from "./services/rtc.js";
 import { createTrustService } from "./services/trust.js";
 import type { ServiceDeps } from "./services/service-deps.js";
@@ -128,7 +129,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       admin: (request, response) => gitHttp(request, response) || consoleFiles(request, response),
       services: [
         serve(TeamService, createTeamService(store, revocations)),
-        serve(AppService, { ...createAppHandlers(deps), ...createAppWatch(deps), ...createReleaseHandlers(deps) }),
+        serve(AppService, { ...createAppHandlers(deps), ...createAppWatch(deps), ...createReleaseHandlers(deps), ...createCanaryHandlers(deps) }),
         serve(FormationService, createFormationService(deps)),
         serve(ProcessService, createProcessService(deps)),
         serve(DomainService, createDomainService(deps)),

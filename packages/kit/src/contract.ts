@@ -14,4 +14,5 @@ export * from "./pod-resources.js";
 export * from "./field-checks.js";
 export * from "./canonical-json.js";
 export * from "./release-rules.js";
+export * from "./canary-rules.js";
 export * from "./rollout-text.js";

@@ -23,6 +23,8 @@ export interface ProcessEndpointSet {
   replicas: number;
   /** `*-rtc` only: the route token of its per-replica hostnames, empty while unknown. */
   rtcRouteToken: string;
+  /** A web type during a canary: the canary release and its share of requests (percent). */
+  canary?: { releaseVersion: number; percent: number };
 }
 
 /** Whether a wait is over, or when to look again. */
@@ -69,6 +71,7 @@ interface Subscriber {
 function sameSet(a: ProcessEndpoints | undefined, b: ProcessEndpoints): boolean {
   if (a === undefined || a.routingClass !== b.routingClass || a.endpoints.length !== b.endpoints.length) return false;
   if (a.replicas !== b.replicas || a.rtcRouteToken !== b.rtcRouteToken) return false;
+  if (a.canary?.releaseVersion !== b.canary?.releaseVersion || a.canary?.percent !== b.canary?.percent) return false;
   return a.endpoints.every((endpoint, index) => {
     const other = b.endpoints[index]!;
     return (
@@ -162,6 +165,7 @@ export async function createEndpointHub(options: {
           routingClass: set.routingClass,
           replicas: set.replicas,
           rtcRouteToken: set.rtcRouteToken,
+          canary: set.canary,
           endpoints: [...set.endpoints].sort((a, b) => a.replica.localeCompare(b.replica)).map((endpoint) => create(EndpointSchema, endpoint)),
         });
         if (!sameSet(sets.get(key), next)) changed.push(next);

@@ -11,6 +11,8 @@ import { ensureFormationEntry, listFormation } from "./store/formation.js";
 import { insertRelease } from "./store/releases.js";
 import type { NewRelease, ReleaseRecord } from "./store/releases.js";
 import { findActiveRollout, insertRollout } from "./store/rollouts.js";
+import { startingCanary } from "./store/canary.js";
+import type { CanaryPolicyRecord } from "./store/canary.js";
 import type { RolloutRecord } from "./store/rollouts.js";
 
 /** What a new release is made of; the version and formation snapshot are filled in. */
@@ -39,15 +41,19 @@ export async function requireNoRollout(q: Queryable, app: AppRecord): Promise<vo
  * Makes the next release of `app` and the rollout that puts it live, in the
  * caller's transaction (which must hold the app's row lock). New process
  * types join the formation: `web` with one replica, others with none; types
- * already known keep their scale.
+ * already known keep their scale. With `canary`, the rollout begins as one,
+ * beside the release that serves.
  */
 export async function createReleaseAndRollout(
   tx: Queryable,
   app: AppRecord,
   content: ReleaseContent,
-  options: { runReleasePhase: boolean },
+  options: { runReleasePhase: boolean; canary?: CanaryPolicyRecord },
 ): Promise<{ release: ReleaseRecord; rollout: RolloutRecord }> {
   await requireNoRollout(tx, app);
+  if (options.canary !== undefined && app.currentReleaseVersion === 0) {
+    throw failedPrecondition(`canary: app "${app.name}" has no release serving yet to run a canary beside; deploy without --canary first`);
+  }
   await claimRouteHostnames(
     tx,
     app.name,
@@ -69,10 +75,13 @@ export async function createReleaseAndRollout(
     previousReleaseVersion: app.currentReleaseVersion,
     state: "pending",
     processTypes: [],
+    canary: options.canary && startingCanary(options.canary),
   });
   if (rollout === undefined) throw failedPrecondition(`app "${app.name}" has a rollout under way`);
   await recordRolloutEvent(tx, undefined, rollout.id, RolloutEventKind.ROLLOUT_STARTED, {
-    message: `rolling out v${version}${app.currentReleaseVersion > 0 ? ` over v${app.currentReleaseVersion}` : ""}`,
+    message: `rolling out v${version}${app.currentReleaseVersion > 0 ? ` over v${app.currentReleaseVersion}` : ""}${
+      options.canary ? ` as a canary: ${options.canary.percent} % first, +${options.canary.stepPercent} % every ${options.canary.intervalMs / 1000} s` : ""
+    }`,
   });
   return { release, rollout };
 }

@@ -1,6 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { createAppHandlers } from "./services/apps.js";
+import { createCanaryHandlers } from "./services/canary.js";
 import { createEndpointHandlers } from "./services/endpoints.js";
 import { createFormationHandlers } from "./services/formation.js";
 import { createLogHandlers } from "./services/logs.js";
@@ -21,5 +22,6 @@ export function createSchedulerService(deps: SchedulerServiceDeps): ServiceImpl<
     ...createLogHandlers(deps),
     ...createEndpointHandlers(deps),
     ...createProcessCommandHandlers(deps),
+    ...createCanaryHandlers(deps),
   };
 }

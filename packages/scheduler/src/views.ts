@@ -13,6 +13,8 @@ import type { HealthCheck, ProcessFormation, Replica } from "@berth/proto/type/v
 import {
   AppSchema,
   ArtifactSchema,
+  CanarySchema,
+  CanaryState,
   ProcessDefinitionSchema,
   ReleaseSchema,
   ReleaseStatus,
@@ -23,11 +25,12 @@ import {
   RolloutTrafficSchema,
   TrafficFiguresSchema,
 } from "@berth/proto/type/v1/release";
-import type { App, Artifact, Release, Rollout, RolloutEvent, RolloutTraffic } from "@berth/proto/type/v1/release";
+import type { App, Artifact, Canary, Release, Rollout, RolloutEvent, RolloutTraffic, TrafficFigures } from "@berth/proto/type/v1/release";
 import { effectiveResources } from "./formation.js";
 import { resolveHealth } from "./health-settings.js";
 import type { HealthDefaults, HealthSettings } from "./health-settings.js";
 import type { AppRecord } from "./store/apps.js";
+import type { CanaryRecord, CanaryStateName } from "./store/canary.js";
 import type { AutoscaleRuleRecord, FormationRecord } from "./store/formation.js";
 import type { ArtifactRecord, ReleaseRecord, ReleaseStatusName } from "./store/releases.js";
 import type { ReplicaRecord } from "./store/replicas.js";
@@ -63,7 +66,12 @@ const RELEASE_STATUS: Record<ReleaseStatusName, ReleaseStatus> = {
 };
 
 /** A release as the API shows it. */
-export function releaseMessage(release: ReleaseRecord, healthDefaults: HealthDefaults, rolloutTraffic?: TrafficFiguresRecord[]): Release {
+export function releaseMessage(
+  release: ReleaseRecord,
+  healthDefaults: HealthDefaults,
+  rolloutTraffic?: TrafficFiguresRecord[],
+  canary?: CanaryRecord,
+): Release {
   return create(ReleaseSchema, {
     app: release.app,
     version: release.version,
@@ -90,6 +98,33 @@ export function releaseMessage(release: ReleaseRecord, healthDefaults: HealthDef
     failureMessage: release.failureMessage,
     failureLog: release.failureLog,
     rolloutTraffic: rolloutTraffic && rolloutTrafficMessage({ complete: true, byRelease: rolloutTraffic }),
+    canary: canary && canaryMessage(canary),
+  });
+}
+
+const CANARY_STATE: Record<CanaryStateName, CanaryState> = {
+  starting: CanaryState.STARTING,
+  running: CanaryState.RUNNING,
+  promoted: CanaryState.PROMOTED,
+  aborted: CanaryState.ABORTED,
+};
+
+/** A canary as the API shows it. */
+export function canaryMessage(canary: CanaryRecord): Canary {
+  return create(CanarySchema, {
+    policy: {
+      percent: canary.policy.percent,
+      stepPercent: canary.policy.stepPercent,
+      intervalMs: canary.policy.intervalMs,
+      maxFailureRate: canary.policy.maxFailureRate,
+    },
+    state: CANARY_STATE[canary.state],
+    currentPercent: canary.currentPercent,
+    stepStartedAt: canary.stepStartedAt > 0 ? timestampFromDate(new Date(canary.stepStartedAt)) : undefined,
+    byHand: canary.byHand,
+    reason: canary.reason,
+    message: canary.message,
+    traffic: canary.traffic.map(trafficFiguresMessage),
   });
 }
 
@@ -111,15 +146,17 @@ export function rolloutTrafficMessage(traffic: TrafficRecord): RolloutTraffic {
     failed: BigInt(totals.failed),
     appErrors: BigInt(totals.appErrors),
     complete: traffic.complete,
-    byRelease: traffic.byRelease.map((figures) =>
-      create(TrafficFiguresSchema, {
-        processType: figures.processType,
-        releaseVersion: figures.releaseVersion,
-        requests: BigInt(figures.requests),
-        failed: BigInt(figures.failed),
-        appErrors: BigInt(figures.appErrors),
-      }),
-    ),
+    byRelease: traffic.byRelease.map(trafficFiguresMessage),
+  });
+}
+
+function trafficFiguresMessage(figures: TrafficFiguresRecord): TrafficFigures {
+  return create(TrafficFiguresSchema, {
+    processType: figures.processType,
+    releaseVersion: figures.releaseVersion,
+    requests: BigInt(figures.requests),
+    failed: BigInt(figures.failed),
+    appErrors: BigInt(figures.appErrors),
   });
 }
 
@@ -137,6 +174,7 @@ export function rolloutMessage(rollout: RolloutRecord, traffic?: TrafficRecord):
     finishedAt: rollout.finishedAt ? timestampFromDate(rollout.finishedAt) : undefined,
     processTypes: rollout.processTypes,
     traffic: traffic && rolloutTrafficMessage(traffic),
+    canary: rollout.canary === null ? undefined : canaryMessage(rollout.canary),
   });
 }
 

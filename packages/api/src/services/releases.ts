@@ -11,6 +11,7 @@ import {
 } from "@berth/proto/api/v1/apps";
 import { requireTeam } from "../auth.js";
 import {
+  checkCanaryPolicy,
   configKeyProblem,
   createFieldChecks,
   environmentBytes,
@@ -28,7 +29,10 @@ import { wroteApp } from "./app-versions.js";
 import { callOptions } from "./service-deps.js";
 import type { ServiceDeps } from "./service-deps.js";
 
-type ReleaseHandlers = Omit<ServiceImpl<typeof AppService>, "createApp" | "listApps" | "getApp" | "deleteApp" | "watchApps">;
+type ReleaseHandlers = Omit<
+  ServiceImpl<typeof AppService>,
+  "createApp" | "listApps" | "getApp" | "deleteApp" | "watchApps" | "getCanary" | "promoteCanary" | "abortCanary"
+>;
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** Config vars one UpdateConfig may set or unset. */
@@ -91,6 +95,7 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       }
       const commitProblem = gitCommitProblem(request.artifact?.commit ?? "");
       if (commitProblem !== undefined) checks.add("artifact.commit", commitProblem);
+      if (request.canary !== undefined) checkCanaryPolicy(checks, "canary", request.canary);
       if (request.procfile.length > MAX_PROCFILE_BYTES) checks.add("procfile", `must be at most ${MAX_PROCFILE_BYTES} bytes`);
       else if (request.procfile.trim() !== "") {
         const procfile = parseProcfile(request.procfile);
@@ -106,7 +111,7 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
         { owner: team, method: "AppService/Deploy", requestSchema: DeployRequestSchema, request, responseSchema: DeployResponseSchema },
         async (requestId) => {
           const { release, rollout, appVersion } = await scheduler.createRelease(
-            { app: request.app, artifact: request.artifact, procfile: request.procfile, description: request.description, requestId },
+            { app: request.app, artifact: request.artifact, procfile: request.procfile, description: request.description, requestId, canary: request.canary },
             callOptions(deps, ctx),
           );
           return { release, rollout, appVersion: wroteApp(deps, request.app, appVersion) };

@@ -61,6 +61,12 @@ export interface ConvergePass {
   rollout: RolloutRecord | undefined;
   /** Records a step of `rollout`, if there is one. */
   event(kind: RolloutEventKind, fields: RolloutEventFields): Promise<void>;
+  /**
+   * A canary under way (`target` is then the release that serves): its
+   * release runs one replica of every web type beside the serving ones, and
+   * gets `percent` of their requests.
+   */
+  canary?: { release: ReleaseRecord; percent: number };
 }
 
 /** Why a rollout stalled: the first replica that did not become healthy, and its last lines. */
@@ -83,6 +89,8 @@ export type ConvergeOutcome = {
   stall?: StallReport;
   /** When the app should be looked at again without any event (epoch ms). */
   wakeAt?: number;
+  /** With a canary: every web type has a ready canary replica. */
+  canaryReady?: boolean;
 };
 
 /** What runs a release's `release` command. */

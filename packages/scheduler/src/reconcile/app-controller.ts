@@ -2,6 +2,7 @@ import { findApp, deleteApp, listApps } from "../store/apps.js";
 import { findRelease } from "../store/releases.js";
 import type { ReleaseRecord } from "../store/releases.js";
 import { findActiveRollout } from "../store/rollouts.js";
+import { canaryActive } from "../store/canary.js";
 import { appKey } from "../change-feed.js";
 import { desiredReleaseVersion } from "../desired-release.js";
 import type { ConvergeOutcome } from "../engine/engine.js";
@@ -9,6 +10,7 @@ import type { ControllerContext, ControllerDeps } from "./context.js";
 import { createBuildPhase } from "../build/build-phase.js";
 import { createReleasePhase } from "./release-phase.js";
 import { createRolloutBookkeeping } from "./rollout-bookkeeping.js";
+import { createCanaryController } from "./canary-controller.js";
 import { createWorkQueue } from "./work-queue.js";
 
 /** Drives every app towards its desired release and formation. */
@@ -38,6 +40,7 @@ export function createAppController(deps: ControllerDeps): AppController {
   const buildPhase = createBuildPhase(ctx, engine.buildTasks, engine.logs);
   const releasePhase = createReleasePhase(ctx, engine.releaseTasks);
   const bookkeeping = createRolloutBookkeeping(ctx);
+  const canaries = createCanaryController(ctx);
 
   async function reconcile(name: string): Promise<number | undefined> {
     const app = await findApp(db, name);
@@ -71,11 +74,14 @@ export function createAppController(deps: ControllerDeps): AppController {
       return wakeAt;
     }
     const current = rollout;
+    const canary = rollout?.state === "rolling" && canaryActive(rollout.canary) ? rollout.canary : undefined;
+    const canaryRelease = canary && (await findRelease(db, name, rollout!.releaseVersion));
     const outcome: ConvergeOutcome = await engine.converge({
       app,
       target,
       rollout,
       event: (kind, fields) => bookkeeping.event(current, kind, fields),
+      canary: canaryRelease && { release: canaryRelease, percent: canary!.state === "running" ? canary!.currentPercent : 0 },
     });
 
     if (app.deleting) {
@@ -90,6 +96,7 @@ export function createAppController(deps: ControllerDeps): AppController {
       logger.info("app deleted", { app: name });
       return undefined;
     }
+    if (rollout !== undefined && canary !== undefined) return earliest(earliest(wakeAt, outcome.wakeAt), await canaries.advance(rollout, canary, outcome));
     if (rollout !== undefined && (rollout.state === "rolling" || rollout.state === "rolling_back")) {
       if (outcome.state === "converged") await bookkeeping.converged(app, rollout);
       else if (outcome.state === "stalled") await bookkeeping.missedDeadline(app, rollout, outcome.stall ?? { message: "no progress", logTail: [] });

@@ -2,7 +2,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { createFieldChecks, failedPrecondition, invalidArgument, notFound } from "@berth/kit";
+import { canaryPolicyValues, checkCanaryPolicy, createFieldChecks, failedPrecondition, invalidArgument, notFound, routingClassOf } from "@berth/kit";
+import { RoutingClass } from "@berth/proto/type/v1/process";
 import {
   CreateReleaseRequestSchema,
   CreateReleaseResponseSchema,
@@ -36,6 +37,7 @@ import { resolveImageDigest } from "../registry-digest.js";
 import { afterChange } from "./service-deps.js";
 import type { SchedulerServiceDeps } from "./service-deps.js";
 import { releaseRolloutTraffic } from "../store/traffic.js";
+import { releaseCanaries } from "../store/canary.js";
 
 type ReleaseHandlers = Pick<
   ServiceImpl<typeof SchedulerService>,
@@ -72,6 +74,9 @@ async function imageDigest(deps: SchedulerServiceDeps, image: string, given: str
   return "";
 }
 
+const CANARY_ON_KUBERNETES =
+  "canary: the kubernetes engine cannot split a process's requests between two releases yet (the local engine can); deploy without --canary";
+
 /** The handlers of releases: source uploads, deploys, rollbacks and config changes (each a new release). */
 export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandlers {
   const { db, config, uploads } = deps;
@@ -97,8 +102,10 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
         source,
         commit: request.artifact?.commit ?? "",
       });
+      if (request.canary !== undefined) checkCanaryPolicy(checks, "canary", request.canary);
       checks.throwIfAny();
       if (config.engine === "local" && source?.case === "image") throw failedPrecondition(IMAGE_ON_LOCAL_ENGINE);
+      if (request.canary !== undefined && config.engine === "kubernetes") throw failedPrecondition(CANARY_ON_KUBERNETES);
       const app = await requireApp(db, request.app);
       let sourceDir = "";
       let digest = request.artifact?.digest ?? "";
@@ -119,6 +126,9 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
         if (nodeBuild !== undefined && !(await sourceDirInUse(db, app.name, sourceDir))) buildPhase = "pending";
       }
       const processes = procfile.trim() === "" ? DEFAULT_PROCESSES : processesFrom(app.name, procfile);
+      if (request.canary !== undefined && !processes.some((process) => routingClassOf(process.processType) === RoutingClass.WEB)) {
+        throw failedPrecondition("canary: the release has no web type (web or *-web) whose requests a canary could take a share of");
+      }
       // Refused here, before anything is stored or applied, rather than by the API server halfway through a rollout.
       if (config.engine === "kubernetes")
         await checkKubernetesNames(
@@ -138,7 +148,7 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
             tx,
             locked,
             { artifact, sourceDir, processes, config: locked.config, description: request.description, rollbackOfVersion: 0, buildPhase },
-            { runReleasePhase: true },
+            { runReleasePhase: true, canary: request.canary && canaryPolicyValues(request.canary) },
           );
           return create(CreateReleaseResponseSchema, { release: releaseMessage(created.release, config.health), rollout: rolloutMessage(created.rollout) });
         },
@@ -153,13 +163,19 @@ export function createReleaseHandlers(deps: SchedulerServiceDeps): ReleaseHandle
       const release = await findRelease(db, app.name, request.version);
       if (release === undefined) throw notFound(`app "${app.name}" has no release v${request.version}`);
       const traffic = (await releaseRolloutTraffic(db, app.name)).get(release.version);
-      return { release: releaseMessage(release, config.health, traffic) };
+      const canary = (await releaseCanaries(db, app.name)).get(release.version);
+      return { release: releaseMessage(release, config.health, traffic, canary) };
     },
 
     async listReleases(request) {
       const app = await requireApp(db, request.app);
       const traffic = await releaseRolloutTraffic(db, app.name);
-      return { releases: (await listReleases(db, app.name)).map((release) => releaseMessage(release, config.health, traffic.get(release.version))) };
+      const canaries = await releaseCanaries(db, app.name);
+      return {
+        releases: (await listReleases(db, app.name)).map((release) =>
+          releaseMessage(release, config.health, traffic.get(release.version), canaries.get(release.version)),
+        ),
+      };
     },
 
     async rollback(request) {

@@ -233,4 +233,12 @@ ALTER TABLE source_uploads ADD COLUMN updated_at timestamptz NOT NULL DEFAULT no
 CREATE INDEX source_uploads_updated_at ON source_uploads (updated_at);
 `,
   },
+  {
+    id: 9,
+    name: "rollouts: the canary a rollout began as",
+    sql: `
+-- Its policy, share, current step and outcome (see store/canary.ts): a restarted scheduler resumes it.
+ALTER TABLE rollouts ADD COLUMN canary jsonb;
+`,
+  },
 ];

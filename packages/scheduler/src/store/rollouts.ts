@@ -1,4 +1,5 @@
 import type { Queryable } from "@berth/kit";
+import type { CanaryRecord } from "./canary.js";
 import type { TrafficFiguresRecord } from "./traffic.js";
 
 /** Where a rollout stands; rolling_back is shown as ROLLING with the reason set. */
@@ -21,6 +22,8 @@ export interface RolloutRecord {
   /** Whether the figures are final; `traffic` holds them (null for rollouts from before the routers counted). */
   trafficCounted: boolean;
   traffic: TrafficFiguresRecord[] | null;
+  /** Set when the rollout began as a canary. */
+  canary: CanaryRecord | null;
 }
 
 /** One step of a rollout as stored. */
@@ -56,6 +59,7 @@ function toRollout(row: Record<string, any>): RolloutRecord {
     lastSequence: row.last_sequence,
     trafficCounted: row.traffic_counted,
     traffic: row.traffic,
+    canary: row.canary ?? null,
   };
 }
 
@@ -79,11 +83,12 @@ export async function insertRollout(
   rollout: Pick<RolloutRecord, "id" | "app" | "releaseVersion" | "previousReleaseVersion" | "state" | "processTypes"> & {
     finished?: boolean;
     message?: string;
+    canary?: CanaryRecord;
   },
 ): Promise<RolloutRecord | undefined> {
   const { rows } = await q.query(
-    `INSERT INTO rollouts (id, app, release_version, previous_release_version, state, process_types, finished_at, message)
-     VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END, $8)
+    `INSERT INTO rollouts (id, app, release_version, previous_release_version, state, process_types, finished_at, message, canary)
+     VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END, $8, $9)
      ON CONFLICT DO NOTHING RETURNING *`,
     [
       rollout.id,
@@ -94,6 +99,7 @@ export async function insertRollout(
       JSON.stringify(rollout.processTypes),
       rollout.finished ?? false,
       rollout.message ?? "",
+      rollout.canary === undefined ? null : JSON.stringify(rollout.canary),
     ],
   );
   return rows[0] && toRollout(rows[0]);

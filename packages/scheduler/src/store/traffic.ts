@@ -116,3 +116,13 @@ export async function releaseRolloutTraffic(q: Queryable, app: string): Promise<
 export async function pruneTrafficReports(q: Queryable, before: Date): Promise<void> {
   await q.query("DELETE FROM traffic_reports WHERE period_end < $1", [before]);
 }
+
+/** Whether every router that reported within `liveMs` has reported past `at`: the figures up to `at` are complete. */
+export async function routersReportedPast(q: Queryable, at: Date, liveMs: number): Promise<boolean> {
+  const { rows } = await q.query(
+    `SELECT NOT EXISTS (SELECT 1 FROM traffic_consumers
+       WHERE last_report_at > now() - make_interval(secs => $2::double precision / 1000) AND reported_until < $1) AS done`,
+    [at, liveMs],
+  );
+  return rows[0].done === true;
+}

@@ -23,6 +23,7 @@ import {
 } from "../../store/replicas.js";
 import type { ReplicaRecord } from "../../store/replicas.js";
 import { findActiveRollout, setProgressDeadline } from "../../store/rollouts.js";
+import { canaryActive } from "../../store/canary.js";
 import type { RolloutRecord } from "../../store/rollouts.js";
 import type { ConvergeOutcome, ConvergePass, Engine, EngineHooks, StallReport } from "../engine.js";
 import { maxSurgeFor, planRollingUpdate, rollingUpdateDone } from "./rolling-update.js";
@@ -51,6 +52,11 @@ function readyCounts(rows: readonly ReplicaRecord[]): string {
   const counts = new Map<string, number>();
   for (const row of rows) if (row.ready && row.retirePhase === "") counts.set(row.processType, (counts.get(row.processType) ?? 0) + 1);
   return [...counts].sort(([a], [b]) => a.localeCompare(b)).join(";");
+}
+
+/** The web types of a canary's release: those it runs a replica of and takes a share of. */
+function canaryTypesOf(release: ReleaseRecord): string[] {
+  return release.processes.map((process) => process.processType).filter((processType) => routingClassOf(processType) === RoutingClass.WEB);
 }
 
 /** What one pass over an app decided to look at again, and when. */
@@ -146,21 +152,25 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
 
   /**
    * Publishes the healthy replicas of every routable type, with the replica
-   * count of each (`formation`, by type) and an rtc type's route token (the
-   * one its replicas that are not retiring were started with); returns the
-   * endpoint generation.
+   * count of each (`formation`, by type), an rtc type's route token (the
+   * one its replicas that are not retiring were started with) and, during a
+   * canary, its share of each web type it runs; returns the endpoint generation.
    */
   async function publishEndpoints(
     app: AppRecord,
     target: ReleaseRecord | undefined,
     formation: ReadonlyMap<string, FormationRecord>,
     rows: ReplicaRecord[],
+    canary: ConvergePass["canary"],
   ): Promise<number> {
     const sets = new Map<string, ProcessEndpointSet>();
     const setOf = (processType: string, routingClass: RoutingClass): ProcessEndpointSet => {
       let set = sets.get(processType);
       if (set === undefined) {
         set = { processType, routingClass, endpoints: [], replicas: formation.get(processType)?.replicas ?? 0, rtcRouteToken: "" };
+        if (canary !== undefined && canaryTypesOf(canary.release).includes(processType)) {
+          set.canary = { releaseVersion: canary.release.version, percent: canary.percent };
+        }
         sets.set(processType, set);
       }
       return set;
@@ -292,7 +302,7 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
   }
 
   async function converge(pass: ConvergePass): Promise<ConvergeOutcome> {
-    const { app, target } = pass;
+    const { app, target, canary } = pass;
     const name = app.name;
     const wake = new Wake();
     const formation = new Map((await listFormation(db, name)).map((entry) => [entry.processType, entry]));
@@ -309,14 +319,17 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
     const types = new Set([...desiredTypes.keys(), ...rows.map((row) => row.processType)]);
     const isCurrent = (row: ReplicaRecord) =>
       target !== undefined && row.releaseVersion === target.version && row.restartGeneration === (formation.get(row.processType)?.restartGeneration ?? 0);
-    const plannedOf = (processType: string): PlannedReplica[] =>
+    // A canary's replicas run beside the target's, planned apart.
+    const isCanary = (row: ReplicaRecord) => canary !== undefined && row.releaseVersion === canary.release.version;
+    const canaryTypes = canary === undefined ? [] : canaryTypesOf(canary.release);
+    const plannedOf = (processType: string, canaries = false): PlannedReplica[] =>
       rows
-        .filter((row) => row.processType === processType && row.retirePhase === "")
-        .map((row) => ({ name: row.name, index: row.index, current: isCurrent(row), ready: row.ready, zone: row.zone }));
+        .filter((row) => row.processType === processType && row.retirePhase === "" && isCanary(row) === canaries)
+        .map((row) => ({ name: row.name, index: row.index, current: canaries || isCurrent(row), ready: row.ready, zone: row.zone }));
 
     const starts: Promise<void>[] = [];
     let retired = 0;
-    for (const processType of types) {
+    const plans = [...types].map((processType) => {
       const desired = desiredTypes.get(processType) ?? 0;
       const plan = planRollingUpdate({
         desired,
@@ -324,7 +337,15 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
         zones: desired >= 2 ? config.zones : config.zones.slice(0, 1),
         replicas: plannedOf(processType),
       });
-      for (const slot of plan.start) starts.push(startReplica(pass, target!, formation.get(processType), processType, slot));
+      return { processType, plan, release: target };
+    });
+    // One canary replica per web type, whatever its share: it is there to be measured.
+    for (const processType of canaryTypes) {
+      const plan = planRollingUpdate({ desired: 1, maxSurge: 1, zones: config.zones.slice(0, 1), replicas: plannedOf(processType, true) });
+      plans.push({ processType, plan, release: canary?.release });
+    }
+    for (const { processType, plan, release } of plans) {
+      for (const slot of plan.start) starts.push(startReplica(pass, release!, formation.get(processType), processType, slot));
       for (const { name: replica, reason } of plan.retire) {
         const why = app.deleting ? "app-deleted" : desiredTypes.has(processType) ? reason : "removed-from-procfile";
         await setRetirePhase(db, replica, "unrouted", { reason: why, generation: 0 });
@@ -335,7 +356,7 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
         retired += 1;
       }
     }
-    const generation = await publishEndpoints(app, target, formation, rows);
+    const generation = await publishEndpoints(app, target, formation, rows, canary);
     if (retired > 0) {
       await stampRetireGeneration(db, name, generation);
       rows = rows.map((row) => (row.retirePhase === "unrouted" && row.retireGeneration === 0 ? { ...row, retireGeneration: generation } : row));
@@ -356,16 +377,19 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
       return { state: gone ? "converged" : "progressing", wakeAt: wake.at };
     }
     if (rollout === undefined) return { state: "converged", wakeAt: wake.at };
+    const canaryReady = canaryTypes.every((processType) => plannedOf(processType, true).some((replica) => replica.ready));
     const scope = rollout.processTypes.length > 0 ? rollout.processTypes : [...types];
     const converged =
       starts.length === 0 &&
+      canaryReady &&
       scope.every((processType) => rollingUpdateDone({ desired: desiredTypes.get(processType) ?? 0, replicas: plannedOf(processType) }, 0));
-    if (converged) return { state: "converged", wakeAt: wake.at };
+    if (converged) return { state: "converged", wakeAt: wake.at, canaryReady };
     if (rollout.progressDeadlineAt !== null) {
-      if (Date.now() >= rollout.progressDeadlineAt.getTime()) return { state: "stalled", stall: stallReport(name, rollout, rows), wakeAt: wake.at };
+      if (Date.now() >= rollout.progressDeadlineAt.getTime())
+        return { state: "stalled", stall: stallReport(name, rollout, rows), wakeAt: wake.at, canaryReady };
       wake.soon(rollout.progressDeadlineAt.getTime());
     }
-    return { state: "progressing", wakeAt: wake.at };
+    return { state: "progressing", wakeAt: wake.at, canaryReady };
   }
 
   async function teamOf(app: string): Promise<string> {
@@ -410,10 +434,15 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
    */
   async function publishStoredEndpoints(): Promise<void> {
     for (const app of await listApps(db)) {
-      const version = desiredReleaseVersion(app, await findActiveRollout(db, app.name));
+      const rollout = await findActiveRollout(db, app.name);
+      const version = desiredReleaseVersion(app, rollout);
       const target = version > 0 ? await findRelease(db, app.name, version) : undefined;
       const formation = new Map((await listFormation(db, app.name)).map((entry) => [entry.processType, entry]));
-      await publishEndpoints(app, target, formation, await listReplicas(db, app.name));
+      // A canary keeps its share across the restart.
+      const canary = rollout?.state === "rolling" && canaryActive(rollout.canary) ? rollout.canary : undefined;
+      const canaryRelease = canary && (await findRelease(db, app.name, rollout!.releaseVersion));
+      const split = canaryRelease && { release: canaryRelease, percent: canary!.state === "running" ? canary!.currentPercent : 0 };
+      await publishEndpoints(app, target, formation, await listReplicas(db, app.name), split);
     }
   }
 

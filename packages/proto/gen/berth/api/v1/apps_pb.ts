@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { ProcessFormation } from "../../type/v1/process_pb.js";
 import { file_berth_type_v1_process } from "../../type/v1/process_pb.js";
-import type { App, Artifact, Release, Rollout, RolloutEvent } from "../../type/v1/release_pb.js";
+import type { App, Artifact, CanaryPolicy, Release, Rollout, RolloutEvent } from "../../type/v1/release_pb.js";
 import { file_berth_type_v1_release } from "../../type/v1/release_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file berth/api/v1/apps.proto.
  */
 export const file_berth_api_v1_apps: GenFile = /*@__PURE__*/
-  fileDesc("ChdiZXJ0aC9hcGkvdjEvYXBwcy5wcm90bxIMYmVydGguYXBpLnYxIjQKEENyZWF0ZUFwcFJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJIjQKEUNyZWF0ZUFwcFJlc3BvbnNlEh8KA2FwcBgBIAEoCzISLmJlcnRoLnR5cGUudjEuQXBwIhEKD0xpc3RBcHBzUmVxdWVzdCI0ChBMaXN0QXBwc1Jlc3BvbnNlEiAKBGFwcHMYASADKAsyEi5iZXJ0aC50eXBlLnYxLkFwcCIcCg1HZXRBcHBSZXF1ZXN0EgsKA2FwcBgBIAEoCSKWAQoOR2V0QXBwUmVzcG9uc2USHwoDYXBwGAEgASgLMhIuYmVydGgudHlwZS52MS5BcHASMgoJcHJvY2Vzc2VzGAIgAygLMh8uYmVydGgudHlwZS52MS5Qcm9jZXNzRm9ybWF0aW9uEi8KD2N1cnJlbnRfcmVsZWFzZRgDIAEoCzIWLmJlcnRoLnR5cGUudjEuUmVsZWFzZSIfChBEZWxldGVBcHBSZXF1ZXN0EgsKA2FwcBgBIAEoCSIvChFEZWxldGVBcHBSZXNwb25zZRIaChJkZWxldGlvbl9jb250aW51ZXMYASABKAgiEgoQV2F0Y2hBcHBzUmVxdWVzdCJxCglBcHBDaGFuZ2USHwoDYXBwGAEgASgLMhIuYmVydGgudHlwZS52MS5BcHASMgoJcHJvY2Vzc2VzGAIgAygLMh8uYmVydGgudHlwZS52MS5Qcm9jZXNzRm9ybWF0aW9uEg8KB2RlbGV0ZWQYAyABKAgiTAoRV2F0Y2hBcHBzUmVzcG9uc2USEAoIc25hcHNob3QYASABKAgSJQoEYXBwcxgCIAMoCzIXLmJlcnRoLmFwaS52MS5BcHBDaGFuZ2UiSwoYQmVnaW5Tb3VyY2VVcGxvYWRSZXF1ZXN0EgsKA2FwcBgBIAEoCRISCgpzaXplX2J5dGVzGAIgASgEEg4KBnNoYTI1NhgDIAEoCSJHChlCZWdpblNvdXJjZVVwbG9hZFJlc3BvbnNlEhEKCXVwbG9hZF9pZBgBIAEoCRIXCg9tYXhfY2h1bmtfYnl0ZXMYAiABKA0iWAoYVXBsb2FkU291cmNlQ2h1bmtSZXF1ZXN0EgsKA2FwcBgBIAEoCRIRCgl1cGxvYWRfaWQYAiABKAkSDgoGb2Zmc2V0GAMgASgEEgwKBGRhdGEYBCABKAwiRQoZVXBsb2FkU291cmNlQ2h1bmtSZXNwb25zZRIWCg5yZWNlaXZlZF9ieXRlcxgBIAEoBBIQCghjb21wbGV0ZRgCIAEoCCKCAQoNRGVwbG95UmVxdWVzdBILCgNhcHAYASABKAkSKQoIYXJ0aWZhY3QYAiABKAsyFy5iZXJ0aC50eXBlLnYxLkFydGlmYWN0EhAKCHByb2NmaWxlGAMgASgJEhMKC2Rlc2NyaXB0aW9uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkidwoORGVwbG95UmVzcG9uc2USJwoHcmVsZWFzZRgBIAEoCzIWLmJlcnRoLnR5cGUudjEuUmVsZWFzZRInCgdyb2xsb3V0GAIgASgLMhYuYmVydGgudHlwZS52MS5Sb2xsb3V0EhMKC2FwcF92ZXJzaW9uGAMgASgJIk0KE1dhdGNoUm9sbG91dFJlcXVlc3QSCwoDYXBwGAEgASgJEhIKCnJvbGxvdXRfaWQYAiABKAkSFQoNZnJvbV9zZXF1ZW5jZRgDIAEoBCJrChRXYXRjaFJvbGxvdXRSZXNwb25zZRIqCgVldmVudBgBIAEoCzIbLmJlcnRoLnR5cGUudjEuUm9sbG91dEV2ZW50EicKB3JvbGxvdXQYAiABKAsyFi5iZXJ0aC50eXBlLnYxLlJvbGxvdXQiIgoTTGlzdFJlbGVhc2VzUmVxdWVzdBILCgNhcHAYASABKAkiQAoUTGlzdFJlbGVhc2VzUmVzcG9uc2USKAoIcmVsZWFzZXMYASADKAsyFi5iZXJ0aC50eXBlLnYxLlJlbGVhc2UiMQoRR2V0UmVsZWFzZVJlcXVlc3QSCwoDYXBwGAEgASgJEg8KB3ZlcnNpb24YAiABKA0iPQoSR2V0UmVsZWFzZVJlc3BvbnNlEicKB3JlbGVhc2UYASABKAsyFi5iZXJ0aC50eXBlLnYxLlJlbGVhc2UiQwoPUm9sbGJhY2tSZXF1ZXN0EgsKA2FwcBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNEhIKCnJlcXVlc3RfaWQYAyABKAkieQoQUm9sbGJhY2tSZXNwb25zZRInCgdyZWxlYXNlGAEgASgLMhYuYmVydGgudHlwZS52MS5SZWxlYXNlEicKB3JvbGxvdXQYAiABKAsyFi5iZXJ0aC50eXBlLnYxLlJvbGxvdXQSEwoLYXBwX3ZlcnNpb24YAyABKAkiHwoQR2V0Q29uZmlnUmVxdWVzdBILCgNhcHAYASABKAkifwoRR2V0Q29uZmlnUmVzcG9uc2USOwoGY29uZmlnGAEgAygLMisuYmVydGguYXBpLnYxLkdldENvbmZpZ1Jlc3BvbnNlLkNvbmZpZ0VudHJ5Gi0KC0NvbmZpZ0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiqgEKE1VwZGF0ZUNvbmZpZ1JlcXVlc3QSCwoDYXBwGAEgASgJEjcKA3NldBgCIAMoCzIqLmJlcnRoLmFwaS52MS5VcGRhdGVDb25maWdSZXF1ZXN0LlNldEVudHJ5Eg0KBXVuc2V0GAMgAygJEhIKCnJlcXVlc3RfaWQYBCABKAkaKgoIU2V0RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ9ChRVcGRhdGVDb25maWdSZXNwb25zZRInCgdyZWxlYXNlGAEgASgLMhYuYmVydGgudHlwZS52MS5SZWxlYXNlEicKB3JvbGxvdXQYAiABKAsyFi5iZXJ0aC50eXBlLnYxLlJvbGxvdXQSEwoLYXBwX3ZlcnNpb24YAyABKAkyigkKCkFwcFNlcnZpY2USTAoJQ3JlYXRlQXBwEh4uYmVydGguYXBpLnYxLkNyZWF0ZUFwcFJlcXVlc3QaHy5iZXJ0aC5hcGkudjEuQ3JlYXRlQXBwUmVzcG9uc2USSQoITGlzdEFwcHMSHS5iZXJ0aC5hcGkudjEuTGlzdEFwcHNSZXF1ZXN0Gh4uYmVydGguYXBpLnYxLkxpc3RBcHBzUmVzcG9uc2USQwoGR2V0QXBwEhsuYmVydGguYXBpLnYxLkdldEFwcFJlcXVlc3QaHC5iZXJ0aC5hcGkudjEuR2V0QXBwUmVzcG9uc2USTAoJRGVsZXRlQXBwEh4uYmVydGguYXBpLnYxLkRlbGV0ZUFwcFJlcXVlc3QaHy5iZXJ0aC5hcGkudjEuRGVsZXRlQXBwUmVzcG9uc2USTgoJV2F0Y2hBcHBzEh4uYmVydGguYXBpLnYxLldhdGNoQXBwc1JlcXVlc3QaHy5iZXJ0aC5hcGkudjEuV2F0Y2hBcHBzUmVzcG9uc2UwARJkChFCZWdpblNvdXJjZVVwbG9hZBImLmJlcnRoLmFwaS52MS5CZWdpblNvdXJjZVVwbG9hZFJlcXVlc3QaJy5iZXJ0aC5hcGkudjEuQmVnaW5Tb3VyY2VVcGxvYWRSZXNwb25zZRJkChFVcGxvYWRTb3VyY2VDaHVuaxImLmJlcnRoLmFwaS52MS5VcGxvYWRTb3VyY2VDaHVua1JlcXVlc3QaJy5iZXJ0aC5hcGkudjEuVXBsb2FkU291cmNlQ2h1bmtSZXNwb25zZRJDCgZEZXBsb3kSGy5iZXJ0aC5hcGkudjEuRGVwbG95UmVxdWVzdBocLmJlcnRoLmFwaS52MS5EZXBsb3lSZXNwb25zZRJXCgxXYXRjaFJvbGxvdXQSIS5iZXJ0aC5hcGkudjEuV2F0Y2hSb2xsb3V0UmVxdWVzdBoiLmJlcnRoLmFwaS52MS5XYXRjaFJvbGxvdXRSZXNwb25zZTABElUKDExpc3RSZWxlYXNlcxIhLmJlcnRoLmFwaS52MS5MaXN0UmVsZWFzZXNSZXF1ZXN0GiIuYmVydGguYXBpLnYxLkxpc3RSZWxlYXNlc1Jlc3BvbnNlEk8KCkdldFJlbGVhc2USHy5iZXJ0aC5hcGkudjEuR2V0UmVsZWFzZVJlcXVlc3QaIC5iZXJ0aC5hcGkudjEuR2V0UmVsZWFzZVJlc3BvbnNlEkkKCFJvbGxiYWNrEh0uYmVydGguYXBpLnYxLlJvbGxiYWNrUmVxdWVzdBoeLmJlcnRoLmFwaS52MS5Sb2xsYmFja1Jlc3BvbnNlEkwKCUdldENvbmZpZxIeLmJlcnRoLmFwaS52MS5HZXRDb25maWdSZXF1ZXN0Gh8uYmVydGguYXBpLnYxLkdldENvbmZpZ1Jlc3BvbnNlElUKDFVwZGF0ZUNvbmZpZxIhLmJlcnRoLmFwaS52MS5VcGRhdGVDb25maWdSZXF1ZXN0GiIuYmVydGguYXBpLnYxLlVwZGF0ZUNvbmZpZ1Jlc3BvbnNlYgZwcm90bzM", [file_berth_type_v1_process, file_berth_type_v1_release]);
+  fileDesc("ChdiZXJ0aC9hcGkvdjEvYXBwcy5wcm90bxIMYmVydGguYXBpLnYxIjQKEENyZWF0ZUFwcFJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJIjQKEUNyZWF0ZUFwcFJlc3BvbnNlEh8KA2FwcBgBIAEoCzISLmJlcnRoLnR5cGUudjEuQXBwIhEKD0xpc3RBcHBzUmVxdWVzdCI0ChBMaXN0QXBwc1Jlc3BvbnNlEiAKBGFwcHMYASADKAsyEi5iZXJ0aC50eXBlLnYxLkFwcCIcCg1HZXRBcHBSZXF1ZXN0EgsKA2FwcBgBIAEoCSKWAQoOR2V0QXBwUmVzcG9uc2USHwoDYXBwGAEgASgLMhIuYmVydGgudHlwZS52MS5BcHASMgoJcHJvY2Vzc2VzGAIgAygLMh8uYmVydGgudHlwZS52MS5Qcm9jZXNzRm9ybWF0aW9uEi8KD2N1cnJlbnRfcmVsZWFzZRgDIAEoCzIWLmJlcnRoLnR5cGUudjEuUmVsZWFzZSIfChBEZWxldGVBcHBSZXF1ZXN0EgsKA2FwcBgBIAEoCSIvChFEZWxldGVBcHBSZXNwb25zZRIaChJkZWxldGlvbl9jb250aW51ZXMYASABKAgiEgoQV2F0Y2hBcHBzUmVxdWVzdCJxCglBcHBDaGFuZ2USHwoDYXBwGAEgASgLMhIuYmVydGgudHlwZS52MS5BcHASMgoJcHJvY2Vzc2VzGAIgAygLMh8uYmVydGgudHlwZS52MS5Qcm9jZXNzRm9ybWF0aW9uEg8KB2RlbGV0ZWQYAyABKAgiTAoRV2F0Y2hBcHBzUmVzcG9uc2USEAoIc25hcHNob3QYASABKAgSJQoEYXBwcxgCIAMoCzIXLmJlcnRoLmFwaS52MS5BcHBDaGFuZ2UiSwoYQmVnaW5Tb3VyY2VVcGxvYWRSZXF1ZXN0EgsKA2FwcBgBIAEoCRISCgpzaXplX2J5dGVzGAIgASgEEg4KBnNoYTI1NhgDIAEoCSJHChlCZWdpblNvdXJjZVVwbG9hZFJlc3BvbnNlEhEKCXVwbG9hZF9pZBgBIAEoCRIXCg9tYXhfY2h1bmtfYnl0ZXMYAiABKA0iWAoYVXBsb2FkU291cmNlQ2h1bmtSZXF1ZXN0EgsKA2FwcBgBIAEoCRIRCgl1cGxvYWRfaWQYAiABKAkSDgoGb2Zmc2V0GAMgASgEEgwKBGRhdGEYBCABKAwiRQoZVXBsb2FkU291cmNlQ2h1bmtSZXNwb25zZRIWCg5yZWNlaXZlZF9ieXRlcxgBIAEoBBIQCghjb21wbGV0ZRgCIAEoCCKvAQoNRGVwbG95UmVxdWVzdBILCgNhcHAYASABKAkSKQoIYXJ0aWZhY3QYAiABKAsyFy5iZXJ0aC50eXBlLnYxLkFydGlmYWN0EhAKCHByb2NmaWxlGAMgASgJEhMKC2Rlc2NyaXB0aW9uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkSKwoGY2FuYXJ5GAYgASgLMhsuYmVydGgudHlwZS52MS5DYW5hcnlQb2xpY3kidwoORGVwbG95UmVzcG9uc2USJwoHcmVsZWFzZRgBIAEoCzIWLmJlcnRoLnR5cGUudjEuUmVsZWFzZRInCgdyb2xsb3V0GAIgASgLMhYuYmVydGgudHlwZS52MS5Sb2xsb3V0EhMKC2FwcF92ZXJzaW9uGAMgASgJIk0KE1dhdGNoUm9sbG91dFJlcXVlc3QSCwoDYXBwGAEgASgJEhIKCnJvbGxvdXRfaWQYAiABKAkSFQoNZnJvbV9zZXF1ZW5jZRgDIAEoBCJrChRXYXRjaFJvbGxvdXRSZXNwb25zZRIqCgVldmVudBgBIAEoCzIbLmJlcnRoLnR5cGUudjEuUm9sbG91dEV2ZW50EicKB3JvbGxvdXQYAiABKAsyFi5iZXJ0aC50eXBlLnYxLlJvbGxvdXQiIgoTTGlzdFJlbGVhc2VzUmVxdWVzdBILCgNhcHAYASABKAkiQAoUTGlzdFJlbGVhc2VzUmVzcG9uc2USKAoIcmVsZWFzZXMYASADKAsyFi5iZXJ0aC50eXBlLnYxLlJlbGVhc2UiMQoRR2V0UmVsZWFzZVJlcXVlc3QSCwoDYXBwGAEgASgJEg8KB3ZlcnNpb24YAiABKA0iPQoSR2V0UmVsZWFzZVJlc3BvbnNlEicKB3JlbGVhc2UYASABKAsyFi5iZXJ0aC50eXBlLnYxLlJlbGVhc2UiQwoPUm9sbGJhY2tSZXF1ZXN0EgsKA2FwcBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNEhIKCnJlcXVlc3RfaWQYAyABKAkieQoQUm9sbGJhY2tSZXNwb25zZRInCgdyZWxlYXNlGAEgASgLMhYuYmVydGgudHlwZS52MS5SZWxlYXNlEicKB3JvbGxvdXQYAiABKAsyFi5iZXJ0aC50eXBlLnYxLlJvbGxvdXQSEwoLYXBwX3ZlcnNpb24YAyABKAkiHwoQR2V0Q29uZmlnUmVxdWVzdBILCgNhcHAYASABKAkifwoRR2V0Q29uZmlnUmVzcG9uc2USOwoGY29uZmlnGAEgAygLMisuYmVydGguYXBpLnYxLkdldENvbmZpZ1Jlc3BvbnNlLkNvbmZpZ0VudHJ5Gi0KC0NvbmZpZ0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiqgEKE1VwZGF0ZUNvbmZpZ1JlcXVlc3QSCwoDYXBwGAEgASgJEjcKA3NldBgCIAMoCzIqLmJlcnRoLmFwaS52MS5VcGRhdGVDb25maWdSZXF1ZXN0LlNldEVudHJ5Eg0KBXVuc2V0GAMgAygJEhIKCnJlcXVlc3RfaWQYBCABKAkaKgoIU2V0RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ9ChRVcGRhdGVDb25maWdSZXNwb25zZRInCgdyZWxlYXNlGAEgASgLMhYuYmVydGgudHlwZS52MS5SZWxlYXNlEicKB3JvbGxvdXQYAiABKAsyFi5iZXJ0aC50eXBlLnYxLlJvbGxvdXQSEwoLYXBwX3ZlcnNpb24YAyABKAkiHwoQR2V0Q2FuYXJ5UmVxdWVzdBILCgNhcHAYASABKAkiPAoRR2V0Q2FuYXJ5UmVzcG9uc2USJwoHcm9sbG91dBgBIAEoCzIWLmJlcnRoLnR5cGUudjEuUm9sbG91dCIjChRQcm9tb3RlQ2FuYXJ5UmVxdWVzdBILCgNhcHAYASABKAkiQAoVUHJvbW90ZUNhbmFyeVJlc3BvbnNlEicKB3JvbGxvdXQYASABKAsyFi5iZXJ0aC50eXBlLnYxLlJvbGxvdXQiIQoSQWJvcnRDYW5hcnlSZXF1ZXN0EgsKA2FwcBgBIAEoCSI+ChNBYm9ydENhbmFyeVJlc3BvbnNlEicKB3JvbGxvdXQYASABKAsyFi5iZXJ0aC50eXBlLnYxLlJvbGxvdXQyhgsKCkFwcFNlcnZpY2USTAoJQ3JlYXRlQXBwEh4uYmVydGguYXBpLnYxLkNyZWF0ZUFwcFJlcXVlc3QaHy5iZXJ0aC5hcGkudjEuQ3JlYXRlQXBwUmVzcG9uc2USSQoITGlzdEFwcHMSHS5iZXJ0aC5hcGkudjEuTGlzdEFwcHNSZXF1ZXN0Gh4uYmVydGguYXBpLnYxLkxpc3RBcHBzUmVzcG9uc2USQwoGR2V0QXBwEhsuYmVydGguYXBpLnYxLkdldEFwcFJlcXVlc3QaHC5iZXJ0aC5hcGkudjEuR2V0QXBwUmVzcG9uc2USTAoJRGVsZXRlQXBwEh4uYmVydGguYXBpLnYxLkRlbGV0ZUFwcFJlcXVlc3QaHy5iZXJ0aC5hcGkudjEuRGVsZXRlQXBwUmVzcG9uc2USTgoJV2F0Y2hBcHBzEh4uYmVydGguYXBpLnYxLldhdGNoQXBwc1JlcXVlc3QaHy5iZXJ0aC5hcGkudjEuV2F0Y2hBcHBzUmVzcG9uc2UwARJkChFCZWdpblNvdXJjZVVwbG9hZBImLmJlcnRoLmFwaS52MS5CZWdpblNvdXJjZVVwbG9hZFJlcXVlc3QaJy5iZXJ0aC5hcGkudjEuQmVnaW5Tb3VyY2VVcGxvYWRSZXNwb25zZRJkChFVcGxvYWRTb3VyY2VDaHVuaxImLmJlcnRoLmFwaS52MS5VcGxvYWRTb3VyY2VDaHVua1JlcXVlc3QaJy5iZXJ0aC5hcGkudjEuVXBsb2FkU291cmNlQ2h1bmtSZXNwb25zZRJDCgZEZXBsb3kSGy5iZXJ0aC5hcGkudjEuRGVwbG95UmVxdWVzdBocLmJlcnRoLmFwaS52MS5EZXBsb3lSZXNwb25zZRJXCgxXYXRjaFJvbGxvdXQSIS5iZXJ0aC5hcGkudjEuV2F0Y2hSb2xsb3V0UmVxdWVzdBoiLmJlcnRoLmFwaS52MS5XYXRjaFJvbGxvdXRSZXNwb25zZTABElUKDExpc3RSZWxlYXNlcxIhLmJlcnRoLmFwaS52MS5MaXN0UmVsZWFzZXNSZXF1ZXN0GiIuYmVydGguYXBpLnYxLkxpc3RSZWxlYXNlc1Jlc3BvbnNlEk8KCkdldFJlbGVhc2USHy5iZXJ0aC5hcGkudjEuR2V0UmVsZWFzZVJlcXVlc3QaIC5iZXJ0aC5hcGkudjEuR2V0UmVsZWFzZVJlc3BvbnNlEkkKCFJvbGxiYWNrEh0uYmVydGguYXBpLnYxLlJvbGxiYWNrUmVxdWVzdBoeLmJlcnRoLmFwaS52MS5Sb2xsYmFja1Jlc3BvbnNlEkwKCUdldENvbmZpZxIeLmJlcnRoLmFwaS52MS5HZXRDb25maWdSZXF1ZXN0Gh8uYmVydGguYXBpLnYxLkdldENvbmZpZ1Jlc3BvbnNlElUKDFVwZGF0ZUNvbmZpZxIhLmJlcnRoLmFwaS52MS5VcGRhdGVDb25maWdSZXF1ZXN0GiIuYmVydGguYXBpLnYxLlVwZGF0ZUNvbmZpZ1Jlc3BvbnNlEkwKCUdldENhbmFyeRIeLmJlcnRoLmFwaS52MS5HZXRDYW5hcnlSZXF1ZXN0Gh8uYmVydGguYXBpLnYxLkdldENhbmFyeVJlc3BvbnNlElgKDVByb21vdGVDYW5hcnkSIi5iZXJ0aC5hcGkudjEuUHJvbW90ZUNhbmFyeVJlcXVlc3QaIy5iZXJ0aC5hcGkudjEuUHJvbW90ZUNhbmFyeVJlc3BvbnNlElIKC0Fib3J0Q2FuYXJ5EiAuYmVydGguYXBpLnYxLkFib3J0Q2FuYXJ5UmVxdWVzdBohLmJlcnRoLmFwaS52MS5BYm9ydENhbmFyeVJlc3BvbnNlYgZwcm90bzM", [file_berth_type_v1_process, file_berth_type_v1_release]);
 
 /**
  * @generated from message berth.api.v1.CreateAppRequest
@@ -364,6 +364,14 @@ export type DeployRequest = Message<"berth.api.v1.DeployRequest"> & {
    * @generated from field: string request_id = 5;
    */
   requestId: string;
+
+  /**
+   * Rolls the release out as a canary: a share of each web type's requests,
+   * raised step by step while its failure rate stays within the limit.
+   *
+   * @generated from field: berth.type.v1.CanaryPolicy canary = 6;
+   */
+  canary?: CanaryPolicy | undefined;
 };
 
 /**
@@ -679,6 +687,108 @@ export const UpdateConfigResponseSchema: GenMessage<UpdateConfigResponse> = /*@_
   messageDesc(file_berth_api_v1_apps, 28);
 
 /**
+ * @generated from message berth.api.v1.GetCanaryRequest
+ */
+export type GetCanaryRequest = Message<"berth.api.v1.GetCanaryRequest"> & {
+  /**
+   * @generated from field: string app = 1;
+   */
+  app: string;
+};
+
+/**
+ * Describes the message berth.api.v1.GetCanaryRequest.
+ * Use `create(GetCanaryRequestSchema)` to create a new message.
+ */
+export const GetCanaryRequestSchema: GenMessage<GetCanaryRequest> = /*@__PURE__*/
+  messageDesc(file_berth_api_v1_apps, 29);
+
+/**
+ * @generated from message berth.api.v1.GetCanaryResponse
+ */
+export type GetCanaryResponse = Message<"berth.api.v1.GetCanaryResponse"> & {
+  /**
+   * @generated from field: berth.type.v1.Rollout rollout = 1;
+   */
+  rollout?: Rollout | undefined;
+};
+
+/**
+ * Describes the message berth.api.v1.GetCanaryResponse.
+ * Use `create(GetCanaryResponseSchema)` to create a new message.
+ */
+export const GetCanaryResponseSchema: GenMessage<GetCanaryResponse> = /*@__PURE__*/
+  messageDesc(file_berth_api_v1_apps, 30);
+
+/**
+ * @generated from message berth.api.v1.PromoteCanaryRequest
+ */
+export type PromoteCanaryRequest = Message<"berth.api.v1.PromoteCanaryRequest"> & {
+  /**
+   * @generated from field: string app = 1;
+   */
+  app: string;
+};
+
+/**
+ * Describes the message berth.api.v1.PromoteCanaryRequest.
+ * Use `create(PromoteCanaryRequestSchema)` to create a new message.
+ */
+export const PromoteCanaryRequestSchema: GenMessage<PromoteCanaryRequest> = /*@__PURE__*/
+  messageDesc(file_berth_api_v1_apps, 31);
+
+/**
+ * @generated from message berth.api.v1.PromoteCanaryResponse
+ */
+export type PromoteCanaryResponse = Message<"berth.api.v1.PromoteCanaryResponse"> & {
+  /**
+   * @generated from field: berth.type.v1.Rollout rollout = 1;
+   */
+  rollout?: Rollout | undefined;
+};
+
+/**
+ * Describes the message berth.api.v1.PromoteCanaryResponse.
+ * Use `create(PromoteCanaryResponseSchema)` to create a new message.
+ */
+export const PromoteCanaryResponseSchema: GenMessage<PromoteCanaryResponse> = /*@__PURE__*/
+  messageDesc(file_berth_api_v1_apps, 32);
+
+/**
+ * @generated from message berth.api.v1.AbortCanaryRequest
+ */
+export type AbortCanaryRequest = Message<"berth.api.v1.AbortCanaryRequest"> & {
+  /**
+   * @generated from field: string app = 1;
+   */
+  app: string;
+};
+
+/**
+ * Describes the message berth.api.v1.AbortCanaryRequest.
+ * Use `create(AbortCanaryRequestSchema)` to create a new message.
+ */
+export const AbortCanaryRequestSchema: GenMessage<AbortCanaryRequest> = /*@__PURE__*/
+  messageDesc(file_berth_api_v1_apps, 33);
+
+/**
+ * @generated from message berth.api.v1.AbortCanaryResponse
+ */
+export type AbortCanaryResponse = Message<"berth.api.v1.AbortCanaryResponse"> & {
+  /**
+   * @generated from field: berth.type.v1.Rollout rollout = 1;
+   */
+  rollout?: Rollout | undefined;
+};
+
+/**
+ * Describes the message berth.api.v1.AbortCanaryResponse.
+ * Use `create(AbortCanaryResponseSchema)` to create a new message.
+ */
+export const AbortCanaryResponseSchema: GenMessage<AbortCanaryResponse> = /*@__PURE__*/
+  messageDesc(file_berth_api_v1_apps, 34);
+
+/**
  * AppService is apps, their releases, deploys, config vars and rollbacks.
  *
  * @generated from service berth.api.v1.AppService
@@ -810,6 +920,36 @@ export const AppService: GenService<{
     methodKind: "unary";
     input: typeof UpdateConfigRequestSchema;
     output: typeof UpdateConfigResponseSchema;
+  },
+  /**
+   * `canary`: the app's canary under way, or its last one.
+   *
+   * @generated from rpc berth.api.v1.AppService.GetCanary
+   */
+  getCanary: {
+    methodKind: "unary";
+    input: typeof GetCanaryRequestSchema;
+    output: typeof GetCanaryResponseSchema;
+  },
+  /**
+   * `canary:promote`: the canary gets every request now and the rollout completes.
+   *
+   * @generated from rpc berth.api.v1.AppService.PromoteCanary
+   */
+  promoteCanary: {
+    methodKind: "unary";
+    input: typeof PromoteCanaryRequestSchema;
+    output: typeof PromoteCanaryResponseSchema;
+  },
+  /**
+   * `canary:abort`: the canary rolls back now; the serving release never stopped.
+   *
+   * @generated from rpc berth.api.v1.AppService.AbortCanary
+   */
+  abortCanary: {
+    methodKind: "unary";
+    input: typeof AbortCanaryRequestSchema;
+    output: typeof AbortCanaryResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_berth_api_v1_apps, 0);

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file berth/type/v1/network.proto.
  */
 export const file_berth_type_v1_network: GenFile = /*@__PURE__*/
-  fileDesc("ChtiZXJ0aC90eXBlL3YxL25ldHdvcmsucHJvdG8SDWJlcnRoLnR5cGUudjEidQoIRW5kcG9pbnQSDwoHcmVwbGljYRgBIAEoCRIMCgRob3N0GAIgASgJEgwKBHBvcnQYAyABKA0SDAoEem9uZRgEIAEoCRIXCg9yZWxlYXNlX3ZlcnNpb24YBSABKA0SFQoNcmVwbGljYV9pbmRleBgGIAEoDSLfAQoQUHJvY2Vzc0VuZHBvaW50cxIMCgR0ZWFtGAEgASgJEgsKA2FwcBgCIAEoCRIUCgxwcm9jZXNzX3R5cGUYAyABKAkSMgoNcm91dGluZ19jbGFzcxgEIAEoDjIbLmJlcnRoLnR5cGUudjEuUm91dGluZ0NsYXNzEioKCWVuZHBvaW50cxgFIAMoCzIXLmJlcnRoLnR5cGUudjEuRW5kcG9pbnQSDwoHcmVtb3ZlZBgGIAEoCBIXCg9ydGNfcm91dGVfdG9rZW4YByABKAkSEAoIcmVwbGljYXMYCCABKA0i+wEKEUNlcnRpZmljYXRlU3RhdHVzEi4KBXN0YXRlGAEgASgOMh8uYmVydGgudHlwZS52MS5DZXJ0aWZpY2F0ZVN0YXRlEg4KBmlzc3VlchgCIAEoCRIuCgpub3RfYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglub3RfYWZ0ZXIYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYBSABKAkSMwoPbGFzdF9hdHRlbXB0X2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLiAQoFUm91dGUSEAoIaG9zdG5hbWUYASABKAkSCwoDYXBwGAIgASgJEhQKDHByb2Nlc3NfdHlwZRgDIAEoCRILCgN1cmwYBCABKAkSFQoNY3VzdG9tX2RvbWFpbhgFIAEoCBI1CgtjZXJ0aWZpY2F0ZRgGIAEoCzIgLmJlcnRoLnR5cGUudjEuQ2VydGlmaWNhdGVTdGF0dXMSGQoRaGVhbHRoeV9lbmRwb2ludHMYByABKA0SLgoKY3JlYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPwoJSWNlU2VydmVyEgwKBHVybHMYASADKAkSEAoIdXNlcm5hbWUYAiABKAkSEgoKY3JlZGVudGlhbBgDIAEoCSKFAQoPVHVybkNyZWRlbnRpYWxzEi0KC2ljZV9zZXJ2ZXJzGAEgAygLMhguYmVydGgudHlwZS52MS5JY2VTZXJ2ZXISLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLdHRsX3NlY29uZHMYAyABKA0iqgIKDVJ0Y0FsbG9jYXRpb24SDAoEdGVhbRgBIAEoCRILCgNhcHAYAiABKAkSFAoMcHJvY2Vzc190eXBlGAMgASgJEiwKCGV4cG9zdXJlGAQgASgLMhouYmVydGgudHlwZS52MS5SdGNFeHBvc3VyZRIQCghyZXBsaWNhcxgFIAEoDRIwCgxhbGxvY2F0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEXNlY3JldF9yb3RhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI/ChtwcmV2aW91c19zZWNyZXRfdmFsaWRfdW50aWwYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIi4KCVRydXN0TGlzdBILCgNhcHAYASABKAkSFAoMdHJ1c3RlZF9hcHBzGAIgAygJIkkKE1JlYWNoYWJpbGl0eVZlcmRpY3QSDwoHYWxsb3dlZBgBIAEoCBIPCgdyZWFzb25zGAIgAygJEhAKCHBvbGljaWVzGAMgAygJIm0KEVJlYWNoYWJpbGl0eUVudHJ5EhAKCGZyb21fYXBwGAEgASgJEg4KBnRvX2FwcBgCIAEoCRIXCg90b19wcm9jZXNzX3R5cGUYAyABKAkSDAoEcG9ydBgEIAEoDRIPCgdhbGxvd2VkGAUgASgIKs8BChBDZXJ0aWZpY2F0ZVN0YXRlEiEKHUNFUlRJRklDQVRFX1NUQVRFX1VOU1BFQ0lGSUVEEAASHQoZQ0VSVElGSUNBVEVfU1RBVEVfUEVORElORxABEh0KGUNFUlRJRklDQVRFX1NUQVRFX0lTU1VJTkcQAhIcChhDRVJUSUZJQ0FURV9TVEFURV9JU1NVRUQQAxIcChhDRVJUSUZJQ0FURV9TVEFURV9GQUlMRUQQBBIeChpDRVJUSUZJQ0FURV9TVEFURV9SRU5FV0lORxAFYgZwcm90bzM", [file_berth_type_v1_process, file_google_protobuf_timestamp]);
+  fileDesc("ChtiZXJ0aC90eXBlL3YxL25ldHdvcmsucHJvdG8SDWJlcnRoLnR5cGUudjEidQoIRW5kcG9pbnQSDwoHcmVwbGljYRgBIAEoCRIMCgRob3N0GAIgASgJEgwKBHBvcnQYAyABKA0SDAoEem9uZRgEIAEoCRIXCg9yZWxlYXNlX3ZlcnNpb24YBSABKA0SFQoNcmVwbGljYV9pbmRleBgGIAEoDSKMAgoQUHJvY2Vzc0VuZHBvaW50cxIMCgR0ZWFtGAEgASgJEgsKA2FwcBgCIAEoCRIUCgxwcm9jZXNzX3R5cGUYAyABKAkSMgoNcm91dGluZ19jbGFzcxgEIAEoDjIbLmJlcnRoLnR5cGUudjEuUm91dGluZ0NsYXNzEioKCWVuZHBvaW50cxgFIAMoCzIXLmJlcnRoLnR5cGUudjEuRW5kcG9pbnQSDwoHcmVtb3ZlZBgGIAEoCBIXCg9ydGNfcm91dGVfdG9rZW4YByABKAkSEAoIcmVwbGljYXMYCCABKA0SKwoGY2FuYXJ5GAkgASgLMhsuYmVydGgudHlwZS52MS5SZWxlYXNlU3BsaXQiOAoMUmVsZWFzZVNwbGl0EhcKD3JlbGVhc2VfdmVyc2lvbhgBIAEoDRIPCgdwZXJjZW50GAIgASgNIvsBChFDZXJ0aWZpY2F0ZVN0YXR1cxIuCgVzdGF0ZRgBIAEoDjIfLmJlcnRoLnR5cGUudjEuQ2VydGlmaWNhdGVTdGF0ZRIOCgZpc3N1ZXIYAiABKAkSLgoKbm90X2JlZm9yZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbm90X2FmdGVyGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpsYXN0X2Vycm9yGAUgASgJEjMKD2xhc3RfYXR0ZW1wdF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi4gEKBVJvdXRlEhAKCGhvc3RuYW1lGAEgASgJEgsKA2FwcBgCIAEoCRIUCgxwcm9jZXNzX3R5cGUYAyABKAkSCwoDdXJsGAQgASgJEhUKDWN1c3RvbV9kb21haW4YBSABKAgSNQoLY2VydGlmaWNhdGUYBiABKAsyIC5iZXJ0aC50eXBlLnYxLkNlcnRpZmljYXRlU3RhdHVzEhkKEWhlYWx0aHlfZW5kcG9pbnRzGAcgASgNEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIj8KCUljZVNlcnZlchIMCgR1cmxzGAEgAygJEhAKCHVzZXJuYW1lGAIgASgJEhIKCmNyZWRlbnRpYWwYAyABKAkihQEKD1R1cm5DcmVkZW50aWFscxItCgtpY2Vfc2VydmVycxgBIAMoCzIYLmJlcnRoLnR5cGUudjEuSWNlU2VydmVyEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3R0bF9zZWNvbmRzGAMgASgNIqoCCg1SdGNBbGxvY2F0aW9uEgwKBHRlYW0YASABKAkSCwoDYXBwGAIgASgJEhQKDHByb2Nlc3NfdHlwZRgDIAEoCRIsCghleHBvc3VyZRgEIAEoCzIaLmJlcnRoLnR5cGUudjEuUnRjRXhwb3N1cmUSEAoIcmVwbGljYXMYBSABKA0SMAoMYWxsb2NhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChFzZWNyZXRfcm90YXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPwobcHJldmlvdXNfc2VjcmV0X3ZhbGlkX3VudGlsGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIuCglUcnVzdExpc3QSCwoDYXBwGAEgASgJEhQKDHRydXN0ZWRfYXBwcxgCIAMoCSJJChNSZWFjaGFiaWxpdHlWZXJkaWN0Eg8KB2FsbG93ZWQYASABKAgSDwoHcmVhc29ucxgCIAMoCRIQCghwb2xpY2llcxgDIAMoCSJtChFSZWFjaGFiaWxpdHlFbnRyeRIQCghmcm9tX2FwcBgBIAEoCRIOCgZ0b19hcHAYAiABKAkSFwoPdG9fcHJvY2Vzc190eXBlGAMgASgJEgwKBHBvcnQYBCABKA0SDwoHYWxsb3dlZBgFIAEoCCrPAQoQQ2VydGlmaWNhdGVTdGF0ZRIhCh1DRVJUSUZJQ0FURV9TVEFURV9VTlNQRUNJRklFRBAAEh0KGUNFUlRJRklDQVRFX1NUQVRFX1BFTkRJTkcQARIdChlDRVJUSUZJQ0FURV9TVEFURV9JU1NVSU5HEAISHAoYQ0VSVElGSUNBVEVfU1RBVEVfSVNTVUVEEAMSHAoYQ0VSVElGSUNBVEVfU1RBVEVfRkFJTEVEEAQSHgoaQ0VSVElGSUNBVEVfU1RBVEVfUkVORVdJTkcQBWIGcHJvdG8z", [file_berth_type_v1_process, file_google_protobuf_timestamp]);
 
 /**
  * Endpoint is one healthy replica that may receive traffic.
@@ -116,6 +116,13 @@ export type ProcessEndpoints = Message<"berth.type.v1.ProcessEndpoints"> & {
    * @generated from field: uint32 replicas = 8;
    */
   replicas: number;
+
+  /**
+   * Web types during a canary: how requests are split between releases.
+   *
+   * @generated from field: berth.type.v1.ReleaseSplit canary = 9;
+   */
+  canary?: ReleaseSplit | undefined;
 };
 
 /**
@@ -124,6 +131,33 @@ export type ProcessEndpoints = Message<"berth.type.v1.ProcessEndpoints"> & {
  */
 export const ProcessEndpointsSchema: GenMessage<ProcessEndpoints> = /*@__PURE__*/
   messageDesc(file_berth_type_v1_network, 1);
+
+/**
+ * ReleaseSplit sends a share of a process's requests to one release. A client
+ * is kept on the release it got first (a cookie) while that release has endpoints.
+ *
+ * @generated from message berth.type.v1.ReleaseSplit
+ */
+export type ReleaseSplit = Message<"berth.type.v1.ReleaseSplit"> & {
+  /**
+   * @generated from field: uint32 release_version = 1;
+   */
+  releaseVersion: number;
+
+  /**
+   * The share (percent) of requests from clients not yet kept on a release; the rest go to the other endpoints.
+   *
+   * @generated from field: uint32 percent = 2;
+   */
+  percent: number;
+};
+
+/**
+ * Describes the message berth.type.v1.ReleaseSplit.
+ * Use `create(ReleaseSplitSchema)` to create a new message.
+ */
+export const ReleaseSplitSchema: GenMessage<ReleaseSplit> = /*@__PURE__*/
+  messageDesc(file_berth_type_v1_network, 2);
 
 /**
  * CertificateStatus is the issuance state of one hostname's certificate.
@@ -169,7 +203,7 @@ export type CertificateStatus = Message<"berth.type.v1.CertificateStatus"> & {
  * Use `create(CertificateStatusSchema)` to create a new message.
  */
 export const CertificateStatusSchema: GenMessage<CertificateStatus> = /*@__PURE__*/
-  messageDesc(file_berth_type_v1_network, 2);
+  messageDesc(file_berth_type_v1_network, 3);
 
 /**
  * Route is one public hostname of a web process.
@@ -225,7 +259,7 @@ export type Route = Message<"berth.type.v1.Route"> & {
  * Use `create(RouteSchema)` to create a new message.
  */
 export const RouteSchema: GenMessage<Route> = /*@__PURE__*/
-  messageDesc(file_berth_type_v1_network, 3);
+  messageDesc(file_berth_type_v1_network, 4);
 
 /**
  * IceServer is one entry of an RTCConfiguration's iceServers, usable by a browser as is.
@@ -254,7 +288,7 @@ export type IceServer = Message<"berth.type.v1.IceServer"> & {
  * Use `create(IceServerSchema)` to create a new message.
  */
 export const IceServerSchema: GenMessage<IceServer> = /*@__PURE__*/
-  messageDesc(file_berth_type_v1_network, 4);
+  messageDesc(file_berth_type_v1_network, 5);
 
 /**
  * TurnCredentials are ephemeral TURN REST API credentials.
@@ -283,7 +317,7 @@ export type TurnCredentials = Message<"berth.type.v1.TurnCredentials"> & {
  * Use `create(TurnCredentialsSchema)` to create a new message.
  */
 export const TurnCredentialsSchema: GenMessage<TurnCredentials> = /*@__PURE__*/
-  messageDesc(file_berth_type_v1_network, 5);
+  messageDesc(file_berth_type_v1_network, 6);
 
 /**
  * RtcAllocation is everything the platform reserved for one `*-rtc` process.
@@ -339,7 +373,7 @@ export type RtcAllocation = Message<"berth.type.v1.RtcAllocation"> & {
  * Use `create(RtcAllocationSchema)` to create a new message.
  */
 export const RtcAllocationSchema: GenMessage<RtcAllocation> = /*@__PURE__*/
-  messageDesc(file_berth_type_v1_network, 6);
+  messageDesc(file_berth_type_v1_network, 7);
 
 /**
  * TrustList is the set of sibling apps that may reach an app's `*-tcp` processes.
@@ -363,7 +397,7 @@ export type TrustList = Message<"berth.type.v1.TrustList"> & {
  * Use `create(TrustListSchema)` to create a new message.
  */
 export const TrustListSchema: GenMessage<TrustList> = /*@__PURE__*/
-  messageDesc(file_berth_type_v1_network, 7);
+  messageDesc(file_berth_type_v1_network, 8);
 
 /**
  * ReachabilityVerdict answers "can A reach B" with the reasons.
@@ -396,7 +430,7 @@ export type ReachabilityVerdict = Message<"berth.type.v1.ReachabilityVerdict"> &
  * Use `create(ReachabilityVerdictSchema)` to create a new message.
  */
 export const ReachabilityVerdictSchema: GenMessage<ReachabilityVerdict> = /*@__PURE__*/
-  messageDesc(file_berth_type_v1_network, 8);
+  messageDesc(file_berth_type_v1_network, 9);
 
 /**
  * ReachabilityEntry is one cell of a team's reachability matrix.
@@ -435,7 +469,7 @@ export type ReachabilityEntry = Message<"berth.type.v1.ReachabilityEntry"> & {
  * Use `create(ReachabilityEntrySchema)` to create a new message.
  */
 export const ReachabilityEntrySchema: GenMessage<ReachabilityEntry> = /*@__PURE__*/
-  messageDesc(file_berth_type_v1_network, 9);
+  messageDesc(file_berth_type_v1_network, 10);
 
 /**
  * CertificateState is where a route's or domain's certificate stands.

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file berth/type/v1/release.proto.
  */
 export const file_berth_type_v1_release: GenFile = /*@__PURE__*/
-  fileDesc("ChtiZXJ0aC90eXBlL3YxL3JlbGVhc2UucHJvdG8SDWJlcnRoLnR5cGUudjEinwEKA0FwcBIMCgRuYW1lGAEgASgJEgwKBHRlYW0YAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHwoXY3VycmVudF9yZWxlYXNlX3ZlcnNpb24YBCABKA0SGQoRYWN0aXZlX3JvbGxvdXRfaWQYBSABKAkSEAoIZGVsZXRpbmcYBiABKAgiYQoIQXJ0aWZhY3QSDwoFaW1hZ2UYASABKAlIABIaChBzb3VyY2VfdXBsb2FkX2lkGAIgASgJSAASDgoGZGlnZXN0GAMgASgJEg4KBmNvbW1pdBgEIAEoCUIICgZzb3VyY2UibgoRUHJvY2Vzc0RlZmluaXRpb24SFAoMcHJvY2Vzc190eXBlGAEgASgJEg8KB2NvbW1hbmQYAiABKAkSMgoNcm91dGluZ19jbGFzcxgDIAEoDjIbLmJlcnRoLnR5cGUudjEuUm91dGluZ0NsYXNzIqwECgdSZWxlYXNlEgsKA2FwcBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNEikKCGFydGlmYWN0GAMgASgLMhcuYmVydGgudHlwZS52MS5BcnRpZmFjdBIzCglwcm9jZXNzZXMYBCADKAsyIC5iZXJ0aC50eXBlLnYxLlByb2Nlc3NEZWZpbml0aW9uEjIKBmNvbmZpZxgFIAMoCzIiLmJlcnRoLnR5cGUudjEuUmVsZWFzZS5Db25maWdFbnRyeRIyCglmb3JtYXRpb24YBiADKAsyHy5iZXJ0aC50eXBlLnYxLlByb2Nlc3NGb3JtYXRpb24SEwoLZGVzY3JpcHRpb24YByABKAkSLAoGc3RhdHVzGAggASgOMhwuYmVydGgudHlwZS52MS5SZWxlYXNlU3RhdHVzEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhsKE3JvbGxiYWNrX29mX3ZlcnNpb24YCiABKA0SFgoOZmFpbHVyZV9yZWFzb24YCyABKAkSFwoPZmFpbHVyZV9tZXNzYWdlGAwgASgJEhMKC2ZhaWx1cmVfbG9nGA0gAygJEjYKD3JvbGxvdXRfdHJhZmZpYxgUIAEoCzIdLmJlcnRoLnR5cGUudjEuUm9sbG91dFRyYWZmaWMaLQoLQ29uZmlnRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLSAgoHUm9sbG91dBIKCgJpZBgBIAEoCRILCgNhcHAYAiABKAkSFwoPcmVsZWFzZV92ZXJzaW9uGAMgASgNEiAKGHByZXZpb3VzX3JlbGVhc2VfdmVyc2lvbhgEIAEoDRIqCgVzdGF0ZRgFIAEoDjIbLmJlcnRoLnR5cGUudjEuUm9sbG91dFN0YXRlEg4KBnJlYXNvbhgGIAEoCRIPCgdtZXNzYWdlGAcgASgJEi4KCnN0YXJ0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1wcm9jZXNzX3R5cGVzGAogAygJEi4KB3RyYWZmaWMYFCABKAsyHS5iZXJ0aC50eXBlLnYxLlJvbGxvdXRUcmFmZmljInUKDlRyYWZmaWNGaWd1cmVzEhQKDHByb2Nlc3NfdHlwZRgBIAEoCRIXCg9yZWxlYXNlX3ZlcnNpb24YAiABKA0SEAoIcmVxdWVzdHMYAyABKAQSDgoGZmFpbGVkGAQgASgEEhIKCmFwcF9lcnJvcnMYBSABKAQiiwEKDlJvbGxvdXRUcmFmZmljEhAKCHJlcXVlc3RzGAEgASgEEg4KBmZhaWxlZBgCIAEoBBISCgphcHBfZXJyb3JzGAMgASgEEhAKCGNvbXBsZXRlGAQgASgIEjEKCmJ5X3JlbGVhc2UYBSADKAsyHS5iZXJ0aC50eXBlLnYxLlRyYWZmaWNGaWd1cmVzIo0CCgxSb2xsb3V0RXZlbnQSEgoKcm9sbG91dF9pZBgBIAEoCRIQCghzZXF1ZW5jZRgCIAEoBBIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgRraW5kGAQgASgOMh8uYmVydGgudHlwZS52MS5Sb2xsb3V0RXZlbnRLaW5kEgsKA2FwcBgFIAEoCRIXCg9yZWxlYXNlX3ZlcnNpb24YBiABKA0SFAoMcHJvY2Vzc190eXBlGAcgASgJEg8KB3JlcGxpY2EYCCABKAkSDwoHbWVzc2FnZRgJIAEoCRIOCgZyZWFzb24YCiABKAkSEAoIbG9nX3RhaWwYCyADKAkq5gEKDVJlbGVhc2VTdGF0dXMSHgoaUkVMRUFTRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZSRUxFQVNFX1NUQVRVU19QRU5ESU5HEAESIAocUkVMRUFTRV9TVEFUVVNfUkVMRUFTRV9QSEFTRRACEh4KGlJFTEVBU0VfU1RBVFVTX1JPTExJTkdfT1VUEAMSHAoYUkVMRUFTRV9TVEFUVVNfU1VDQ0VFREVEEAQSGQoVUkVMRUFTRV9TVEFUVVNfRkFJTEVEEAUSHgoaUkVMRUFTRV9TVEFUVVNfUk9MTEVEX0JBQ0sQBiraAQoMUm9sbG91dFN0YXRlEh0KGVJPTExPVVRfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVST0xMT1VUX1NUQVRFX1BFTkRJTkcQARIfChtST0xMT1VUX1NUQVRFX1JFTEVBU0VfUEhBU0UQAhIZChVST0xMT1VUX1NUQVRFX1JPTExJTkcQAxIbChdST0xMT1VUX1NUQVRFX1NVQ0NFRURFRBAEEhgKFFJPTExPVVRfU1RBVEVfRkFJTEVEEAUSHQoZUk9MTE9VVF9TVEFURV9ST0xMRURfQkFDSxAGKpQGChBSb2xsb3V0RXZlbnRLaW5kEiIKHlJPTExPVVRfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEiYKIlJPTExPVVRfRVZFTlRfS0lORF9ST0xMT1VUX1NUQVJURUQQARIsCihST0xMT1VUX0VWRU5UX0tJTkRfUkVMRUFTRV9QSEFTRV9TVEFSVEVEEAISLgoqUk9MTE9VVF9FVkVOVF9LSU5EX1JFTEVBU0VfUEhBU0VfU1VDQ0VFREVEEAMSKwonUk9MTE9VVF9FVkVOVF9LSU5EX1JFTEVBU0VfUEhBU0VfRkFJTEVEEAQSJgoiUk9MTE9VVF9FVkVOVF9LSU5EX1JFUExJQ0FfU1RBUlRFRBAFEiYKIlJPTExPVVRfRVZFTlRfS0lORF9SRVBMSUNBX0hFQUxUSFkQBhIoCiRST0xMT1VUX0VWRU5UX0tJTkRfUkVQTElDQV9VTkhFQUxUSFkQBxInCiNST0xMT1VUX0VWRU5UX0tJTkRfUkVQTElDQV9EUkFJTklORxAIEiYKIlJPTExPVVRfRVZFTlRfS0lORF9SRVBMSUNBX1NUT1BQRUQQCRIhCh1ST0xMT1VUX0VWRU5UX0tJTkRfQVVUT1NDQUxFRBAKEigKJFJPTExPVVRfRVZFTlRfS0lORF9ST0xMT1VUX1NVQ0NFRURFRBALEiUKIVJPTExPVVRfRVZFTlRfS0lORF9ST0xMT1VUX0ZBSUxFRBAMEioKJlJPTExPVVRfRVZFTlRfS0lORF9ST0xMT1VUX1JPTExFRF9CQUNLEA0SJgoiUk9MTE9VVF9FVkVOVF9LSU5EX1RSQUZGSUNfQ09VTlRFRBAOEiQKIFJPTExPVVRfRVZFTlRfS0lORF9CVUlMRF9TVEFSVEVEEB4SIwofUk9MTE9VVF9FVkVOVF9LSU5EX0JVSUxEX09VVFBVVBAfEiYKIlJPTExPVVRfRVZFTlRfS0lORF9CVUlMRF9TVUNDRUVERUQQIBIjCh9ST0xMT1VUX0VWRU5UX0tJTkRfQlVJTERfRkFJTEVEECFiBnByb3RvMw", [file_berth_type_v1_process, file_google_protobuf_timestamp]);
+  fileDesc("ChtiZXJ0aC90eXBlL3YxL3JlbGVhc2UucHJvdG8SDWJlcnRoLnR5cGUudjEinwEKA0FwcBIMCgRuYW1lGAEgASgJEgwKBHRlYW0YAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHwoXY3VycmVudF9yZWxlYXNlX3ZlcnNpb24YBCABKA0SGQoRYWN0aXZlX3JvbGxvdXRfaWQYBSABKAkSEAoIZGVsZXRpbmcYBiABKAgiYQoIQXJ0aWZhY3QSDwoFaW1hZ2UYASABKAlIABIaChBzb3VyY2VfdXBsb2FkX2lkGAIgASgJSAASDgoGZGlnZXN0GAMgASgJEg4KBmNvbW1pdBgEIAEoCUIICgZzb3VyY2UibgoRUHJvY2Vzc0RlZmluaXRpb24SFAoMcHJvY2Vzc190eXBlGAEgASgJEg8KB2NvbW1hbmQYAiABKAkSMgoNcm91dGluZ19jbGFzcxgDIAEoDjIbLmJlcnRoLnR5cGUudjEuUm91dGluZ0NsYXNzItMECgdSZWxlYXNlEgsKA2FwcBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNEikKCGFydGlmYWN0GAMgASgLMhcuYmVydGgudHlwZS52MS5BcnRpZmFjdBIzCglwcm9jZXNzZXMYBCADKAsyIC5iZXJ0aC50eXBlLnYxLlByb2Nlc3NEZWZpbml0aW9uEjIKBmNvbmZpZxgFIAMoCzIiLmJlcnRoLnR5cGUudjEuUmVsZWFzZS5Db25maWdFbnRyeRIyCglmb3JtYXRpb24YBiADKAsyHy5iZXJ0aC50eXBlLnYxLlByb2Nlc3NGb3JtYXRpb24SEwoLZGVzY3JpcHRpb24YByABKAkSLAoGc3RhdHVzGAggASgOMhwuYmVydGgudHlwZS52MS5SZWxlYXNlU3RhdHVzEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhsKE3JvbGxiYWNrX29mX3ZlcnNpb24YCiABKA0SFgoOZmFpbHVyZV9yZWFzb24YCyABKAkSFwoPZmFpbHVyZV9tZXNzYWdlGAwgASgJEhMKC2ZhaWx1cmVfbG9nGA0gAygJEjYKD3JvbGxvdXRfdHJhZmZpYxgUIAEoCzIdLmJlcnRoLnR5cGUudjEuUm9sbG91dFRyYWZmaWMSJQoGY2FuYXJ5GBUgASgLMhUuYmVydGgudHlwZS52MS5DYW5hcnkaLQoLQ29uZmlnRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL5AgoHUm9sbG91dBIKCgJpZBgBIAEoCRILCgNhcHAYAiABKAkSFwoPcmVsZWFzZV92ZXJzaW9uGAMgASgNEiAKGHByZXZpb3VzX3JlbGVhc2VfdmVyc2lvbhgEIAEoDRIqCgVzdGF0ZRgFIAEoDjIbLmJlcnRoLnR5cGUudjEuUm9sbG91dFN0YXRlEg4KBnJlYXNvbhgGIAEoCRIPCgdtZXNzYWdlGAcgASgJEi4KCnN0YXJ0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1wcm9jZXNzX3R5cGVzGAogAygJEi4KB3RyYWZmaWMYFCABKAsyHS5iZXJ0aC50eXBlLnYxLlJvbGxvdXRUcmFmZmljEiUKBmNhbmFyeRgVIAEoCzIVLmJlcnRoLnR5cGUudjEuQ2FuYXJ5IqkBCgxDYW5hcnlQb2xpY3kSDwoHcGVyY2VudBgBIAEoDRIZCgxzdGVwX3BlcmNlbnQYAiABKA1IAIgBARIYCgtpbnRlcnZhbF9tcxgDIAEoDUgBiAEBEh0KEG1heF9mYWlsdXJlX3JhdGUYBCABKAFIAogBAUIPCg1fc3RlcF9wZXJjZW50Qg4KDF9pbnRlcnZhbF9tc0ITChFfbWF4X2ZhaWx1cmVfcmF0ZSKQAgoGQ2FuYXJ5EisKBnBvbGljeRgBIAEoCzIbLmJlcnRoLnR5cGUudjEuQ2FuYXJ5UG9saWN5EikKBXN0YXRlGAIgASgOMhouYmVydGgudHlwZS52MS5DYW5hcnlTdGF0ZRIXCg9jdXJyZW50X3BlcmNlbnQYAyABKA0SMwoPc3RlcF9zdGFydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdieV9oYW5kGAUgASgIEg4KBnJlYXNvbhgGIAEoCRIPCgdtZXNzYWdlGAcgASgJEi4KB3RyYWZmaWMYCCADKAsyHS5iZXJ0aC50eXBlLnYxLlRyYWZmaWNGaWd1cmVzInUKDlRyYWZmaWNGaWd1cmVzEhQKDHByb2Nlc3NfdHlwZRgBIAEoCRIXCg9yZWxlYXNlX3ZlcnNpb24YAiABKA0SEAoIcmVxdWVzdHMYAyABKAQSDgoGZmFpbGVkGAQgASgEEhIKCmFwcF9lcnJvcnMYBSABKAQiiwEKDlJvbGxvdXRUcmFmZmljEhAKCHJlcXVlc3RzGAEgASgEEg4KBmZhaWxlZBgCIAEoBBISCgphcHBfZXJyb3JzGAMgASgEEhAKCGNvbXBsZXRlGAQgASgIEjEKCmJ5X3JlbGVhc2UYBSADKAsyHS5iZXJ0aC50eXBlLnYxLlRyYWZmaWNGaWd1cmVzIo0CCgxSb2xsb3V0RXZlbnQSEgoKcm9sbG91dF9pZBgBIAEoCRIQCghzZXF1ZW5jZRgCIAEoBBIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgRraW5kGAQgASgOMh8uYmVydGgudHlwZS52MS5Sb2xsb3V0RXZlbnRLaW5kEgsKA2FwcBgFIAEoCRIXCg9yZWxlYXNlX3ZlcnNpb24YBiABKA0SFAoMcHJvY2Vzc190eXBlGAcgASgJEg8KB3JlcGxpY2EYCCABKAkSDwoHbWVzc2FnZRgJIAEoCRIOCgZyZWFzb24YCiABKAkSEAoIbG9nX3RhaWwYCyADKAkq5gEKDVJlbGVhc2VTdGF0dXMSHgoaUkVMRUFTRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZSRUxFQVNFX1NUQVRVU19QRU5ESU5HEAESIAocUkVMRUFTRV9TVEFUVVNfUkVMRUFTRV9QSEFTRRACEh4KGlJFTEVBU0VfU1RBVFVTX1JPTExJTkdfT1VUEAMSHAoYUkVMRUFTRV9TVEFUVVNfU1VDQ0VFREVEEAQSGQoVUkVMRUFTRV9TVEFUVVNfRkFJTEVEEAUSHgoaUkVMRUFTRV9TVEFUVVNfUk9MTEVEX0JBQ0sQBiraAQoMUm9sbG91dFN0YXRlEh0KGVJPTExPVVRfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVST0xMT1VUX1NUQVRFX1BFTkRJTkcQARIfChtST0xMT1VUX1NUQVRFX1JFTEVBU0VfUEhBU0UQAhIZChVST0xMT1VUX1NUQVRFX1JPTExJTkcQAxIbChdST0xMT1VUX1NUQVRFX1NVQ0NFRURFRBAEEhgKFFJPTExPVVRfU1RBVEVfRkFJTEVEEAUSHQoZUk9MTE9VVF9TVEFURV9ST0xMRURfQkFDSxAGKpUBCgtDYW5hcnlTdGF0ZRIcChhDQU5BUllfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVDQU5BUllfU1RBVEVfU1RBUlRJTkcQARIYChRDQU5BUllfU1RBVEVfUlVOTklORxACEhkKFUNBTkFSWV9TVEFURV9QUk9NT1RFRBADEhgKFENBTkFSWV9TVEFURV9BQk9SVEVEEAQqhwcKEFJvbGxvdXRFdmVudEtpbmQSIgoeUk9MTE9VVF9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASJgoiUk9MTE9VVF9FVkVOVF9LSU5EX1JPTExPVVRfU1RBUlRFRBABEiwKKFJPTExPVVRfRVZFTlRfS0lORF9SRUxFQVNFX1BIQVNFX1NUQVJURUQQAhIuCipST0xMT1VUX0VWRU5UX0tJTkRfUkVMRUFTRV9QSEFTRV9TVUNDRUVERUQQAxIrCidST0xMT1VUX0VWRU5UX0tJTkRfUkVMRUFTRV9QSEFTRV9GQUlMRUQQBBImCiJST0xMT1VUX0VWRU5UX0tJTkRfUkVQTElDQV9TVEFSVEVEEAUSJgoiUk9MTE9VVF9FVkVOVF9LSU5EX1JFUExJQ0FfSEVBTFRIWRAGEigKJFJPTExPVVRfRVZFTlRfS0lORF9SRVBMSUNBX1VOSEVBTFRIWRAHEicKI1JPTExPVVRfRVZFTlRfS0lORF9SRVBMSUNBX0RSQUlOSU5HEAgSJgoiUk9MTE9VVF9FVkVOVF9LSU5EX1JFUExJQ0FfU1RPUFBFRBAJEiEKHVJPTExPVVRfRVZFTlRfS0lORF9BVVRPU0NBTEVEEAoSKAokUk9MTE9VVF9FVkVOVF9LSU5EX1JPTExPVVRfU1VDQ0VFREVEEAsSJQohUk9MTE9VVF9FVkVOVF9LSU5EX1JPTExPVVRfRkFJTEVEEAwSKgomUk9MTE9VVF9FVkVOVF9LSU5EX1JPTExPVVRfUk9MTEVEX0JBQ0sQDRImCiJST0xMT1VUX0VWRU5UX0tJTkRfVFJBRkZJQ19DT1VOVEVEEA4SJAogUk9MTE9VVF9FVkVOVF9LSU5EX0JVSUxEX1NUQVJURUQQHhIjCh9ST0xMT1VUX0VWRU5UX0tJTkRfQlVJTERfT1VUUFVUEB8SJgoiUk9MTE9VVF9FVkVOVF9LSU5EX0JVSUxEX1NVQ0NFRURFRBAgEiMKH1JPTExPVVRfRVZFTlRfS0lORF9CVUlMRF9GQUlMRUQQIRIiCh5ST0xMT1VUX0VWRU5UX0tJTkRfQ0FOQVJZX1NURVAQKBImCiJST0xMT1VUX0VWRU5UX0tJTkRfQ0FOQVJZX1BST01PVEVEECkSJQohUk9MTE9VVF9FVkVOVF9LSU5EX0NBTkFSWV9BQk9SVEVEECpiBnByb3RvMw", [file_berth_type_v1_process, file_google_protobuf_timestamp]);
 
 /**
  * App is a named set of processes owned by one team. Names are unique in the
@@ -230,6 +230,13 @@ export type Release = Message<"berth.type.v1.Release"> & {
    * @generated from field: berth.type.v1.RolloutTraffic rollout_traffic = 20;
    */
   rolloutTraffic?: RolloutTraffic | undefined;
+
+  /**
+   * The canary that brought this release in (or failed to), when it came as one.
+   *
+   * @generated from field: berth.type.v1.Canary canary = 21;
+   */
+  canary?: Canary | undefined;
 };
 
 /**
@@ -306,6 +313,13 @@ export type Rollout = Message<"berth.type.v1.Rollout"> & {
    * @generated from field: berth.type.v1.RolloutTraffic traffic = 20;
    */
   traffic?: RolloutTraffic | undefined;
+
+  /**
+   * Set when the rollout began as a canary.
+   *
+   * @generated from field: berth.type.v1.Canary canary = 21;
+   */
+  canary?: Canary | undefined;
 };
 
 /**
@@ -314,6 +328,114 @@ export type Rollout = Message<"berth.type.v1.Rollout"> & {
  */
 export const RolloutSchema: GenMessage<Rollout> = /*@__PURE__*/
   messageDesc(file_berth_type_v1_release, 4);
+
+/**
+ * CanaryPolicy is how a canary rollout sends its release a share of a web
+ * process's requests and raises it.
+ *
+ * @generated from message berth.type.v1.CanaryPolicy
+ */
+export type CanaryPolicy = Message<"berth.type.v1.CanaryPolicy"> & {
+  /**
+   * The share (percent, 1 to 100) of the requests of every web type the new release gets first.
+   *
+   * @generated from field: uint32 percent = 1;
+   */
+  percent: number;
+
+  /**
+   * Added to the share at the end of each healthy interval (percent, at least 1; unset: 10).
+   *
+   * @generated from field: optional uint32 step_percent = 2;
+   */
+  stepPercent?: number | undefined;
+
+  /**
+   * How long each share is held and measured (milliseconds, at least 1000; unset: 30 s).
+   *
+   * @generated from field: optional uint32 interval_ms = 3;
+   */
+  intervalMs?: number | undefined;
+
+  /**
+   * The highest failure rate an interval may show: router-counted failures plus the
+   * app's own 5xx, in percent of the canary release's requests (0 to 100; unset: 1).
+   *
+   * @generated from field: optional double max_failure_rate = 4;
+   */
+  maxFailureRate?: number | undefined;
+};
+
+/**
+ * Describes the message berth.type.v1.CanaryPolicy.
+ * Use `create(CanaryPolicySchema)` to create a new message.
+ */
+export const CanaryPolicySchema: GenMessage<CanaryPolicy> = /*@__PURE__*/
+  messageDesc(file_berth_type_v1_release, 5);
+
+/**
+ * Canary is the state and outcome of a canary rollout.
+ *
+ * @generated from message berth.type.v1.Canary
+ */
+export type Canary = Message<"berth.type.v1.Canary"> & {
+  /**
+   * @generated from field: berth.type.v1.CanaryPolicy policy = 1;
+   */
+  policy?: CanaryPolicy | undefined;
+
+  /**
+   * @generated from field: berth.type.v1.CanaryState state = 2;
+   */
+  state: CanaryState;
+
+  /**
+   * The share of requests it gets now (percent).
+   *
+   * @generated from field: uint32 current_percent = 3;
+   */
+  currentPercent: number;
+
+  /**
+   * When the current share began to be measured.
+   *
+   * @generated from field: google.protobuf.Timestamp step_started_at = 4;
+   */
+  stepStartedAt?: Timestamp | undefined;
+
+  /**
+   * Promoted or aborted by `canary:promote` or `canary:abort` rather than by its analysis.
+   *
+   * @generated from field: bool by_hand = 5;
+   */
+  byHand: boolean;
+
+  /**
+   * Why it ended, e.g. PROMOTED, FAILURE_RATE_EXCEEDED, CANARY_UNHEALTHY, ABORTED_BY_HAND.
+   *
+   * @generated from field: string reason = 6;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string message = 7;
+   */
+  message: string;
+
+  /**
+   * The requests of the web types per release while the canary ran (until promotion or abort).
+   *
+   * @generated from field: repeated berth.type.v1.TrafficFigures traffic = 8;
+   */
+  traffic: TrafficFigures[];
+};
+
+/**
+ * Describes the message berth.type.v1.Canary.
+ * Use `create(CanarySchema)` to create a new message.
+ */
+export const CanarySchema: GenMessage<Canary> = /*@__PURE__*/
+  messageDesc(file_berth_type_v1_release, 6);
 
 /**
  * TrafficFigures are the requests one release of one process type served.
@@ -360,7 +482,7 @@ export type TrafficFigures = Message<"berth.type.v1.TrafficFigures"> & {
  * Use `create(TrafficFiguresSchema)` to create a new message.
  */
 export const TrafficFiguresSchema: GenMessage<TrafficFigures> = /*@__PURE__*/
-  messageDesc(file_berth_type_v1_release, 5);
+  messageDesc(file_berth_type_v1_release, 7);
 
 /**
  * RolloutTraffic is what the routers counted for an app during a rollout's window.
@@ -403,7 +525,7 @@ export type RolloutTraffic = Message<"berth.type.v1.RolloutTraffic"> & {
  * Use `create(RolloutTrafficSchema)` to create a new message.
  */
 export const RolloutTrafficSchema: GenMessage<RolloutTraffic> = /*@__PURE__*/
-  messageDesc(file_berth_type_v1_release, 6);
+  messageDesc(file_berth_type_v1_release, 8);
 
 /**
  * RolloutEvent is one step of a rollout, in order (sequence grows by one).
@@ -472,7 +594,7 @@ export type RolloutEvent = Message<"berth.type.v1.RolloutEvent"> & {
  * Use `create(RolloutEventSchema)` to create a new message.
  */
 export const RolloutEventSchema: GenMessage<RolloutEvent> = /*@__PURE__*/
-  messageDesc(file_berth_type_v1_release, 7);
+  messageDesc(file_berth_type_v1_release, 9);
 
 /**
  * ReleaseStatus is how far a release got.
@@ -575,6 +697,52 @@ export enum RolloutState {
  */
 export const RolloutStateSchema: GenEnum<RolloutState> = /*@__PURE__*/
   enumDesc(file_berth_type_v1_release, 1);
+
+/**
+ * CanaryState is where a canary stands.
+ *
+ * @generated from enum berth.type.v1.CanaryState
+ */
+export enum CanaryState {
+  /**
+   * @generated from enum value: CANARY_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Its replicas start beside the serving ones; no request goes to them yet.
+   *
+   * @generated from enum value: CANARY_STATE_STARTING = 1;
+   */
+  STARTING = 1,
+
+  /**
+   * It gets current_percent of the requests, raised each interval.
+   *
+   * @generated from enum value: CANARY_STATE_RUNNING = 2;
+   */
+  RUNNING = 2,
+
+  /**
+   * It got every request: the rollout completes like any other.
+   *
+   * @generated from enum value: CANARY_STATE_PROMOTED = 3;
+   */
+  PROMOTED = 3,
+
+  /**
+   * Rolled back: its replicas left the endpoints, then stopped.
+   *
+   * @generated from enum value: CANARY_STATE_ABORTED = 4;
+   */
+  ABORTED = 4,
+}
+
+/**
+ * Describes the enum berth.type.v1.CanaryState.
+ */
+export const CanaryStateSchema: GenEnum<CanaryState> = /*@__PURE__*/
+  enumDesc(file_berth_type_v1_release, 2);
 
 /**
  * RolloutEventKind is one step of a rollout.
@@ -681,11 +849,28 @@ export enum RolloutEventKind {
    * @generated from enum value: ROLLOUT_EVENT_KIND_BUILD_FAILED = 33;
    */
   BUILD_FAILED = 33,
+
+  /**
+   * A canary's share changed (its replicas are healthy, or an interval passed the analysis).
+   *
+   * @generated from enum value: ROLLOUT_EVENT_KIND_CANARY_STEP = 40;
+   */
+  CANARY_STEP = 40,
+
+  /**
+   * @generated from enum value: ROLLOUT_EVENT_KIND_CANARY_PROMOTED = 41;
+   */
+  CANARY_PROMOTED = 41,
+
+  /**
+   * @generated from enum value: ROLLOUT_EVENT_KIND_CANARY_ABORTED = 42;
+   */
+  CANARY_ABORTED = 42,
 }
 
 /**
  * Describes the enum berth.type.v1.RolloutEventKind.
  */
 export const RolloutEventKindSchema: GenEnum<RolloutEventKind> = /*@__PURE__*/
-  enumDesc(file_berth_type_v1_release, 2);
+  enumDesc(file_berth_type_v1_release, 3);
 
