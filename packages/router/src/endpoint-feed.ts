@@ -84,6 +84,7 @@ export function startEndpointFeed(options: EndpointFeedOptions): EndpointFeed {
           removed: process.removed,
           replicas: process.replicas,
           rtcRouteToken: process.rtcRouteToken,
+          canary: process.canary && { releaseVersion: process.canary.releaseVersion, percent: process.canary.percent },
         })),
       });
       applied = { epoch: message.epoch, generation: message.generation };

@@ -28,6 +28,18 @@ export interface Target {
    * request that finds no replica is counted as failed for it.
    */
   readonly release: number;
+  /** During a canary: the canary's replicas and the serving ones, as targets of their own, and the canary's share. */
+  readonly split?: ReleaseSplit;
+}
+
+/** A web process's requests split between a canary release and the release that serves. */
+export interface ReleaseSplit {
+  /** The share (percent) of requests from clients not kept on a release that go to the canary. */
+  readonly percent: number;
+  /** The canary release's replicas; `release` is the canary's version. */
+  readonly canary: Target;
+  /** Every other replica; `release` is the newest of them. */
+  readonly serving: Target;
 }
 
 /** The endpoints of one process type, as the scheduler streams them. */
@@ -46,6 +58,8 @@ export interface ProcessEndpointsUpdate {
   replicas?: number;
   /** `*-rtc` only: the token of its per-replica hostnames; absent or empty while unknown. */
   rtcRouteToken?: string;
+  /** A web type during a canary: the canary release and its share (percent). */
+  canary?: { releaseVersion: number; percent: number };
 }
 
 /** A custom domain attached to one process. */
@@ -114,12 +128,13 @@ export function processTargets(update: ProcessEndpointsUpdate, platformDomain: s
     release: endpoint.releaseVersion ?? 0,
     id: `${endpoint.replica}@${endpoint.host}:${endpoint.port}`,
   });
-  const newest = (upstreams: readonly Upstream[]) => upstreams.reduce((release, upstream) => Math.max(release, upstream.release), 0);
   const { team, app, processType } = update;
   if (update.removed) return [];
   if (update.routingClass === RoutingClass.WEB) {
     const upstreams = update.endpoints.map(upstreamOf);
-    const target = { key: targetKey(app, processType), team, app, processType, upstreams, release: newest(upstreams) };
+    const key = targetKey(app, processType);
+    const base = { key, team, app, processType };
+    const target = { ...base, upstreams, release: newestRelease(upstreams), split: update.canary && splitOf(base, upstreams, update.canary) };
     return [{ target, hostname: routeHostname(app, processType, platformDomain) }];
   }
   const token = update.rtcRouteToken;
@@ -128,10 +143,28 @@ export function processTargets(update: ProcessEndpointsUpdate, platformDomain: s
     const replica = slot + 1;
     const upstreams = update.endpoints.filter((endpoint) => endpoint.replicaIndex === replica).map(upstreamOf);
     return {
-      target: { key: replicaTargetKey(app, processType, replica), team, app, processType, upstreams, release: newest(upstreams) },
+      target: { key: replicaTargetKey(app, processType, replica), team, app, processType, upstreams, release: newestRelease(upstreams) },
       hostname: replicaHostname(token, replica, platformDomain),
     };
   });
+}
+
+/** A web process's targets for its canary release and for the others. */
+function splitOf(
+  base: Pick<Target, "key" | "team" | "app" | "processType">,
+  upstreams: readonly Upstream[],
+  canary: { releaseVersion: number; percent: number },
+): ReleaseSplit {
+  const serving = upstreams.filter((upstream) => upstream.release !== canary.releaseVersion);
+  return {
+    percent: canary.percent,
+    canary: { ...base, upstreams: upstreams.filter((upstream) => upstream.release === canary.releaseVersion), release: canary.releaseVersion },
+    serving: { ...base, upstreams: serving, release: newestRelease(serving) },
+  };
+}
+
+function newestRelease(upstreams: readonly Upstream[]): number {
+  return upstreams.reduce((release, upstream) => Math.max(release, upstream.release), 0);
 }
 
 class Snapshot implements RouteSnapshot {

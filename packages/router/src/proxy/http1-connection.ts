@@ -19,6 +19,7 @@ import type { Lease, UpstreamConnection, UpstreamHandler, UpstreamPool } from ".
 import type { TrafficCounter } from "./traffic-counter.js";
 import { closeFrame, GOING_AWAY, WebSocketFrames } from "./websocket-frames.js";
 import type { UpstreamPools } from "./upstream-pools.js";
+import { chooseRelease, releaseCookie, releaseSide } from "./release-split.js";
 
 /** What every client connection of the proxy shares. */
 export interface ProxyCore {
@@ -93,6 +94,9 @@ class ClientConnection implements UpstreamHandler, Lease {
   private release = 0;
   /** Whether this exchange was counted already (a failure may be seen on more than one path). */
   private counted = false;
+  /** During a canary: the release whose replicas take this exchange (0: any), and the one the client is to be kept on. */
+  private splitRelease = 0;
+  private setCookieRelease = 0;
 
   private requestDone = false;
   private bodyRemaining = 0;
@@ -216,6 +220,9 @@ class ClientConnection implements UpstreamHandler, Lease {
     if (!target) return this.respond(unknownHostPage(head.host));
     if (this.scheme === "http" && this.core.redirectHttps) return this.respond(httpsRedirect(head.host, head.target, this.core.httpsPort));
     this.target = target;
+    const choice = chooseRelease(target, head.releaseCookie, Math.random);
+    this.splitRelease = choice.release;
+    this.setCookieRelease = choice.setCookie;
     this.dispatch(target);
   }
 
@@ -281,7 +288,7 @@ class ClientConnection implements UpstreamHandler, Lease {
   // ---- choosing and connecting a replica ----
 
   private dispatch(target: Target): void {
-    const pool = this.core.pools.pick(target, this.tried ?? undefined);
+    const pool = this.core.pools.pick(releaseSide(target, this.splitRelease), this.tried ?? undefined);
     if (!pool) {
       this.waitForReplica(target);
       return;
@@ -468,7 +475,13 @@ class ClientConnection implements UpstreamHandler, Lease {
       }
       this.responseHeadParsed = true;
       const end = this.scanResponseBody(data, bodyStart);
-      this.writeClient(start === 0 && (end < 0 || end === data.length) ? data : data.subarray(start, end < 0 ? data.length : end));
+      if (this.setCookieRelease !== 0) {
+        // Keeps the client on the release it got (a canary's split): one more header line before the blank one.
+        this.writeClient(Buffer.concat([data.subarray(start, headEnd), Buffer.from(`\r\nset-cookie: ${releaseCookie(this.setCookieRelease)}`, "latin1")]));
+        this.writeClient(data.subarray(headEnd, end < 0 ? data.length : end));
+      } else {
+        this.writeClient(start === 0 && (end < 0 || end === data.length) ? data : data.subarray(start, end < 0 ? data.length : end));
+      }
       if (end >= 0) this.completeResponse(end < data.length);
       return;
     }
@@ -612,6 +625,8 @@ class ClientConnection implements UpstreamHandler, Lease {
     this.target = null;
     this.release = 0;
     this.counted = false;
+    this.splitRelease = 0;
+    this.setCookieRelease = 0;
     this.responseStatus = 0;
     this.tried = null;
     this.waitStarted = 0;

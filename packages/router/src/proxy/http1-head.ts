@@ -5,6 +5,8 @@
  * rebuilt once with the X-Forwarded-* headers added.
  */
 
+import { releaseFromCookies } from "./release-split.js";
+
 /** A request head that could not be accepted, with the status to answer. */
 export class HeadError extends Error {
   constructor(
@@ -37,6 +39,8 @@ export interface RequestHead {
   forwardedLines: string;
   /** The X-Forwarded-For the client sent, extended rather than replaced. */
   forwardedFor: string | undefined;
+  /** The release the client's `berth-release` cookie keeps it on (0: none). */
+  releaseCookie: number;
 }
 
 /** The parts of a response head the proxy needs. */
@@ -75,6 +79,7 @@ export function parseRequestHead(text: string): RequestHead {
   let connectionTokens: string[] = [];
   let upgradeHeader = "";
   let forwardedFor: string | undefined;
+  let cookies: string | undefined;
   let lines = "";
 
   let position = lineEnd < 0 ? text.length : lineEnd + 2;
@@ -129,6 +134,10 @@ export function parseRequestHead(text: string): RequestHead {
       case "upgrade":
         upgradeHeader = value;
         break;
+      case "cookie":
+        cookies = cookies === undefined ? value : `${cookies}; ${value}`;
+        lines += `${line}\r\n`;
+        break;
       case "x-forwarded-for":
         forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
         break;
@@ -172,6 +181,7 @@ export function parseRequestHead(text: string): RequestHead {
         .some((protocol) => protocol.trim() === "websocket"),
     forwardedLines: lines,
     forwardedFor,
+    releaseCookie: releaseFromCookies(cookies),
   };
 }
 

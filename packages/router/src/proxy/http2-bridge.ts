@@ -6,6 +6,8 @@ import { hostOf } from "./http1-head.js";
 import { badGatewayPage, badRequestPage, noReplicaPage, unknownHostPage } from "./pages.js";
 import type { LocalResponse } from "./pages.js";
 import type { Lease, UpstreamPool } from "./upstream-pool.js";
+import { chooseRelease, releaseCookie, releaseFromCookies, releaseSide } from "./release-split.js";
+import type { ReleaseChoice } from "./release-split.js";
 
 // Connection-specific headers may not cross from HTTP/2 to HTTP/1.1 or back (RFC 9113 8.2.2).
 const HOP_BY_HOP = new Set([
@@ -43,6 +45,8 @@ class BridgedStream implements Lease {
   private readonly started = Date.now();
   private readonly closed = new AbortController();
   private readonly host: string;
+  /** During a canary: the release whose replicas take this stream, and the one the client is to be kept on. */
+  private choice: ReleaseChoice = { release: 0, setCookie: 0 };
 
   constructor(
     private readonly core: ProxyCore,
@@ -63,6 +67,8 @@ class BridgedStream implements Lease {
     if (this.headers[":method"] === "CONNECT") return this.answer(badRequestPage(501, "CONNECT is not supported."));
     const target = this.core.routes.current.lookup(this.host);
     if (!target) return this.answer(unknownHostPage(this.host));
+    const cookies = this.headers.cookie;
+    this.choice = chooseRelease(target, releaseFromCookies(Array.isArray(cookies) ? cookies.join("; ") : cookies), Math.random);
     this.dispatch(target);
   }
 
@@ -72,7 +78,7 @@ class BridgedStream implements Lease {
 
   private dispatch(target: Target): void {
     if (this.stream.destroyed) return;
-    const pool = this.core.pools.pick(target, this.tried);
+    const pool = this.core.pools.pick(releaseSide(target, this.choice.release), this.tried);
     if (!pool) {
       const remaining = this.core.replicaWaitMs - (Date.now() - this.started);
       const fail = () => {
@@ -104,6 +110,7 @@ class BridgedStream implements Lease {
       for (const [name, value] of Object.entries(response.headers)) {
         if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
       }
+      if (this.choice.setCookie !== 0) headers["set-cookie"] = [...(response.headers["set-cookie"] ?? []), releaseCookie(this.choice.setCookie)];
       if (this.stream.destroyed) return response.destroy();
       this.core.traffic.answered(target, release, response.statusCode ?? 0);
       this.stream.respond(headers);
