@@ -31,6 +31,8 @@ export interface RolloutPlatform {
   hostname(app: string): string;
   /** Creates an app whose source is `files` (a web.js at least) and deploys it; returns the rollout's end. */
   deployApp(app: string, files: Record<string, string>, procfile?: string): Promise<{ rollout: Rollout; events: RolloutEvent[] }>;
+  /** Uploads `files` as a source archive of `app`; returns the upload id a release names. */
+  uploadSource(app: string, files: Record<string, string>): Promise<string>;
 }
 
 /** Starts the platform's two services that take part in a rollout through the router. */
@@ -93,24 +95,30 @@ export async function startRolloutPlatform(t: Teardown, env: Record<string, stri
   await router.ready;
   const client = createInternalClient(SchedulerService, { baseUrl: scheduler.url, token: INTERNAL_TOKEN, timeoutMs: 60_000 });
 
+  async function uploadSource(app: string, files: Record<string, string>): Promise<string> {
+    const source = mkdtempSync(join(tmpdir(), "berth-rollout-app-"));
+    t.teardown(() => rmSync(source, { recursive: true, force: true }));
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(source, name), text);
+    const chunks: Buffer[] = [];
+    for await (const chunk of createTar({ gzip: true, cwd: source, portable: true }, ["."]) as AsyncIterable<Buffer>) chunks.push(chunk);
+    const archive = Buffer.concat(chunks);
+    const sha256 = createHash("sha256").update(archive).digest("hex");
+    const { uploadId, maxChunkBytes } = await client.beginSourceUpload({ app, sizeBytes: BigInt(archive.length), sha256 });
+    for (let offset = 0; offset < archive.length; offset += maxChunkBytes) {
+      await client.uploadSourceChunk({ uploadId, offset: BigInt(offset), data: archive.subarray(offset, offset + maxChunkBytes) });
+    }
+    return uploadId;
+  }
+
   return {
     scheduler: client,
     router,
     proxyPort: router.proxyHttpPort,
     hostname: (app) => routeHostname(app, "web", PLATFORM_DOMAIN)!,
+    uploadSource,
     async deployApp(app, files, procfile = "web: node web.js") {
-      const source = mkdtempSync(join(tmpdir(), "berth-rollout-app-"));
-      t.teardown(() => rmSync(source, { recursive: true, force: true }));
-      for (const [name, text] of Object.entries(files)) writeFileSync(join(source, name), text);
-      const chunks: Buffer[] = [];
-      for await (const chunk of createTar({ gzip: true, cwd: source, portable: true }, ["."]) as AsyncIterable<Buffer>) chunks.push(chunk);
-      const archive = Buffer.concat(chunks);
       await client.createApp({ team: "rollouts", name: app });
-      const sha256 = createHash("sha256").update(archive).digest("hex");
-      const { uploadId, maxChunkBytes } = await client.beginSourceUpload({ app, sizeBytes: BigInt(archive.length), sha256 });
-      for (let offset = 0; offset < archive.length; offset += maxChunkBytes) {
-        await client.uploadSourceChunk({ uploadId, offset: BigInt(offset), data: archive.subarray(offset, offset + maxChunkBytes) });
-      }
+      const uploadId = await uploadSource(app, files);
       const { rollout } = await client.createRelease({ app, artifact: { source: { case: "sourceUploadId", value: uploadId } }, procfile });
       return followToEnd(client, app, rollout!.id);
     },
