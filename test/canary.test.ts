@@ -111,6 +111,8 @@ test.serial("a canary takes its share of requests, keeps each client on its rele
   // v2 at 10 %, held there (a long interval) while the split is measured.
   const second = await deployCanary(platform, app, { "web.js": WEB }, { intervalMs: 600_000 });
   await canaryRunning(platform, app);
+  // The router has the share once it keeps clients on a release.
+  await eventually(async () => ((await burst(platform, app, 1, 1))[0]?.setCookie ? true : undefined), "the router splitting requests");
   const answers = await burst(platform, app, 3000);
   t.deepEqual(
     answers.filter((answer) => answer.status !== 200),

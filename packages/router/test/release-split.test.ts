@@ -70,13 +70,24 @@ test("a client with a cookie stays on its release while that release has replica
   );
 });
 
-test("no client is kept on a release while the canary takes no share, has no replica, or there is no split", (t) => {
+test("a canary with no share yet, or no replica, gets no request, and no client is kept on a release then", (t) => {
   t.deepEqual(
     chooseRelease(splitTarget(0), 0, () => 0),
-    { release: 0, setCookie: 0 },
+    { release: 1, setCookie: 0 },
+  );
+  t.deepEqual(
+    chooseRelease(splitTarget(0), 2, () => 0),
+    { release: 1, setCookie: 0 },
   );
   t.deepEqual(
     chooseRelease(splitTarget(10, [endpoint("old-a", 1, 1)]), 2, () => 0),
+    { release: 1, setCookie: 0 },
+  );
+});
+
+test("no client is kept on a release when only the canary has replicas, or there is no split", (t) => {
+  t.deepEqual(
+    chooseRelease(splitTarget(10, [endpoint("new", 3, 2)]), 0, () => 0),
     { release: 0, setCookie: 0 },
   );
   const table = createRouteTable("berth.localhost");

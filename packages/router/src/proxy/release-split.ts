@@ -32,14 +32,14 @@ export interface ReleaseChoice {
  * Chooses the release of a request to a split target: the one the client's
  * cookie names while that release still has replicas, otherwise the canary
  * with the split's share of probability (`random()` in [0, 1)), otherwise
- * the serving release. Unsplit targets, and a split that sends nothing to
- * the canary yet, keep no client on a release.
+ * the serving release. A canary with no share yet (or no replica) gets no
+ * request; no client is kept on a release then, nor when the target is not
+ * split, nor when only the canary has replicas left.
  */
 export function chooseRelease(target: Target, cookieRelease: number, random: () => number): ReleaseChoice {
   const split = target.split;
-  if (split === undefined || split.percent === 0 || split.canary.upstreams.length === 0 || split.serving.upstreams.length === 0) {
-    return { release: 0, setCookie: 0 };
-  }
+  if (split === undefined || split.serving.upstreams.length === 0) return { release: 0, setCookie: 0 };
+  if (split.percent === 0 || split.canary.upstreams.length === 0) return { release: split.serving.release, setCookie: 0 };
   const known = cookieRelease === split.canary.release || cookieRelease === split.serving.release;
   const release = known ? cookieRelease : random() * 100 < split.percent ? split.canary.release : split.serving.release;
   return { release, setCookie: release === cookieRelease ? 0 : release };
