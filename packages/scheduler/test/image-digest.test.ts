@@ -36,18 +36,18 @@ test("a pinned image keeps the name as written and drops the tag", (t) => {
   t.is(pinnedImage(parsed, `sha256:${hex}`), `ghcr.io/acme/shop@sha256:${hex}`);
 });
 
-async function reference(host: string, path: string) {
+/** Resolves `path` (repository:tag) at the registry at `host`, over plain HTTP. */
+async function resolveAt(host: string, path: string) {
   const parsed = parseImageReference(`${host}/${path}`);
   if (typeof parsed === "string") throw new Error(parsed);
-  return parsed;
+  return resolveImageDigest(parsed, { insecureHosts: [host], timeoutMs: 5000 });
 }
 
 test("a tag resolves to the Docker-Content-Digest the registry answers a manifest HEAD with, and follows the tag when it moves", async (t) => {
   const registry = await startTestRegistry();
   t.teardown(() => registry.close());
   const first = registry.push("acme/shop", "v1");
-  const options = { insecureHosts: [registry.host], timeoutMs: 5000 };
-  t.deepEqual(await resolveImageDigest(await reference(registry.host, "acme/shop:v1"), options), { state: "resolved", digest: first });
+  t.deepEqual(await resolveAt(registry.host, "acme/shop:v1"), { state: "resolved", digest: first });
   t.deepEqual(
     registry.requests.map((request) => `${request.method} ${request.path}`),
     ["HEAD /v2/acme/shop/manifests/v1"],
@@ -55,14 +55,14 @@ test("a tag resolves to the Docker-Content-Digest the registry answers a manifes
   );
   const second = registry.push("acme/shop", "v1");
   t.not(second, first);
-  t.deepEqual(await resolveImageDigest(await reference(registry.host, "acme/shop:v1"), options), { state: "resolved", digest: second });
+  t.deepEqual(await resolveAt(registry.host, "acme/shop:v1"), { state: "resolved", digest: second });
 });
 
 test("a registry asking for a Bearer token gets an anonymous one from its realm, then answers", async (t) => {
   const registry = await startTestRegistry({ bearer: true });
   t.teardown(() => registry.close());
   const digest = registry.push("acme/shop", "v1");
-  t.deepEqual(await resolveImageDigest(await reference(registry.host, "acme/shop:v1"), { insecureHosts: [registry.host], timeoutMs: 5000 }), {
+  t.deepEqual(await resolveAt(registry.host, "acme/shop:v1"), {
     state: "resolved",
     digest,
   });
@@ -76,7 +76,7 @@ test("without the header, the digest is the sha256 of the manifest bytes", async
   const registry = await startTestRegistry({ omitDigestHeader: true });
   t.teardown(() => registry.close());
   const digest = registry.push("acme/shop", "v1");
-  t.deepEqual(await resolveImageDigest(await reference(registry.host, "acme/shop:v1"), { insecureHosts: [registry.host], timeoutMs: 5000 }), {
+  t.deepEqual(await resolveAt(registry.host, "acme/shop:v1"), {
     state: "resolved",
     digest,
   });
@@ -85,14 +85,14 @@ test("without the header, the digest is the sha256 of the manifest bytes", async
 test("an unknown tag is not found; a registry nobody answers at is unavailable", async (t) => {
   const registry = await startTestRegistry();
   t.teardown(() => registry.close());
-  const missing = await resolveImageDigest(await reference(registry.host, "acme/shop:nope"), { insecureHosts: [registry.host], timeoutMs: 5000 });
+  const missing = await resolveAt(registry.host, "acme/shop:nope");
   t.is(missing.state, "not-found");
   // A port nothing listens on: taken and released again.
   const closed = createServer();
   await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
   const host = `127.0.0.1:${(closed.address() as AddressInfo).port}`;
   await new Promise((resolve) => closed.close(resolve));
-  const unreachable = await resolveImageDigest(await reference(host, "acme/shop:v1"), { insecureHosts: [host], timeoutMs: 5000 });
+  const unreachable = await resolveAt(host, "acme/shop:v1");
   t.is(unreachable.state, "unavailable");
   t.regex((unreachable as { message: string }).message, /could not reach the registry/);
 });
