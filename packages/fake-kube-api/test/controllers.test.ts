@@ -49,6 +49,23 @@ const rolledOut = (api: FakeKubeApi, name: string, replicas: number) => () => {
   return status?.updatedReplicas === replicas && status?.availableReplicas === replicas && status?.replicas === replicas ? status : undefined;
 };
 
+/** Every pod change of the namespace through a real watch, for checking what held at each step. */
+async function watchPods(t: { teardown(fn: () => unknown): void }, api: FakeKubeApi, onChange: (pods: Map<string, Json>, type: string, pod: Json) => void) {
+  const pods = new Map<string, Json>();
+  const watch = await new Watch(api.kubeConfig()).watch(
+    "/api/v1/namespaces/apps/pods",
+    {},
+    (type: string, pod: Json) => {
+      if (type === "DELETED") pods.delete(pod.metadata.name);
+      else pods.set(pod.metadata.name, pod);
+      onChange(pods, type, pod);
+    },
+    () => undefined,
+  );
+  t.teardown(() => watch.abort());
+  return pods;
+}
+
 test("a Deployment makes a ReplicaSet whose pods are scheduled over the zones, become ready, and are reported in status", async (t) => {
   const { api, apply } = await setup(t);
   await apply(deployment("web", { replicas: 3 }));
@@ -76,23 +93,14 @@ test("a rolling update never exceeds maxSurge nor drops below replicas - maxUnav
   await apply(deployment("web", { replicas: 4, strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } }));
   await eventually(rolledOut(api, "web", 4), "the first rollout");
   // Follow every pod change through a real watch and check the bounds at each step.
-  const pods = new Map<string, Json>();
   const violations: string[] = [];
   let sawSurge = false;
-  const watch = await new Watch(api.kubeConfig()).watch(
-    "/api/v1/namespaces/apps/pods",
-    {},
-    (type: string, pod: Json) => {
-      if (type === "DELETED") pods.delete(pod.metadata.name);
-      else pods.set(pod.metadata.name, pod);
-      const live = [...pods.values()].filter((p) => p.metadata.deletionTimestamp === undefined);
-      if (live.length > 5) violations.push(`${live.length} pods`);
-      if (live.length === 5) sawSurge = true;
-      if (pods.size >= 4 && live.filter(isReady).length < 4) violations.push(`${live.filter(isReady).length} ready`);
-    },
-    () => undefined,
-  );
-  t.teardown(() => watch.abort());
+  const pods = await watchPods(t, api, (seen) => {
+    const live = [...seen.values()].filter((p) => p.metadata.deletionTimestamp === undefined);
+    if (live.length > 5) violations.push(`${live.length} pods`);
+    if (live.length === 5) sawSurge = true;
+    if (seen.size >= 4 && live.filter(isReady).length < 4) violations.push(`${live.filter(isReady).length} ready`);
+  });
   await eventually(() => (pods.size >= 4 ? true : undefined), "the watch to list the pods");
   await apply(deployment("web", { replicas: 4, image: "app:v2", strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } }));
   await eventually(() => {
@@ -377,23 +385,6 @@ function statefulSet(name: string, options: { replicas?: number; image?: string;
 }
 
 const statefulSetStatus = (api: FakeKubeApi, name: string) => api.objects({ kind: "StatefulSet", namespace: "apps", name })[0]?.status as Json | undefined;
-
-/** Every pod change of the namespace through a real watch, for checking what held at each step. */
-async function watchPods(t: { teardown(fn: () => unknown): void }, api: FakeKubeApi, onChange: (pods: Map<string, Json>, type: string, pod: Json) => void) {
-  const pods = new Map<string, Json>();
-  const watch = await new Watch(api.kubeConfig()).watch(
-    "/api/v1/namespaces/apps/pods",
-    {},
-    (type: string, pod: Json) => {
-      if (type === "DELETED") pods.delete(pod.metadata.name);
-      else pods.set(pod.metadata.name, pod);
-      onChange(pods, type, pod);
-    },
-    () => undefined,
-  );
-  t.teardown(() => watch.abort());
-  return pods;
-}
 
 test("a StatefulSet makes pods <name>-0, -1, -2 in order, each once its predecessor is ready, and reports them in status", async (t) => {
   const { api, apply } = await setup(t);

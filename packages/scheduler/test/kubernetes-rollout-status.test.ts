@@ -1,5 +1,5 @@
 import test from "ava";
-import type { V1Deployment, V1DeploymentStatus, V1Job, V1StatefulSet, V1StatefulSetStatus } from "@kubernetes/client-node";
+import type { V1Deployment, V1DeploymentStatus, V1Job, V1StatefulSet } from "@kubernetes/client-node";
 import { deploymentRollout, jobOutcome, statefulSetRollout } from "../src/engine/kubernetes/rollout-status.js";
 
 const deployment = (replicas: number | undefined, generation: number, status: V1DeploymentStatus | undefined): V1Deployment => ({
@@ -60,99 +60,45 @@ for (const [label, object, expected] of rollouts) {
   });
 }
 
+/** A StatefulSet of `replicas` at generation 2, whose controller has seen it and counts `ready`, `available` and `updated` pods. */
 const statefulSet = (
   replicas: number,
-  generation: number,
-  status: Omit<V1StatefulSetStatus, "replicas"> & { replicas?: number },
+  counts: { ready: number; available: number; updated: number; current: "old" | "new"; observed?: number },
   partition?: number,
 ): V1StatefulSet => ({
-  metadata: { name: "demo-sfu-rtc", generation },
+  metadata: { name: "demo-sfu-rtc", generation: 2 },
   spec: {
     replicas,
     selector: {},
-    serviceName: "",
     template: {},
     updateStrategy: { type: "RollingUpdate", ...(partition !== undefined ? { rollingUpdate: { partition } } : {}) },
   },
-  status: { replicas: 0, ...status },
+  status: {
+    observedGeneration: counts.observed ?? 2,
+    replicas,
+    readyReplicas: counts.ready,
+    availableReplicas: counts.available,
+    updatedReplicas: counts.updated,
+    currentRevision: counts.current === "new" ? "demo-sfu-rtc-b" : "demo-sfu-rtc-a",
+    updateRevision: "demo-sfu-rtc-b",
+  },
 });
 
 const setRollouts: [string, V1StatefulSet, { done: boolean; progress: number }][] = [
-  [
-    "a status of an older generation",
-    statefulSet(3, 2, { observedGeneration: 1, replicas: 3, readyReplicas: 3, updatedReplicas: 3 }),
-    { done: false, progress: 0 },
-  ],
-  [
-    "the highest pod replaced, not ready yet",
-    statefulSet(3, 2, {
-      observedGeneration: 2,
-      replicas: 3,
-      readyReplicas: 2,
-      availableReplicas: 2,
-      updatedReplicas: 1,
-      currentRevision: "demo-sfu-rtc-a",
-      updateRevision: "demo-sfu-rtc-b",
-    }),
-    { done: false, progress: 3 },
-  ],
-  [
-    "every pod ready, one still at the old revision",
-    statefulSet(3, 2, {
-      observedGeneration: 2,
-      replicas: 3,
-      readyReplicas: 3,
-      availableReplicas: 3,
-      updatedReplicas: 2,
-      currentRevision: "demo-sfu-rtc-a",
-      updateRevision: "demo-sfu-rtc-b",
-    }),
-    { done: false, progress: 5 },
-  ],
+  ["a status of an older generation", statefulSet(3, { ready: 3, available: 3, updated: 3, current: "new", observed: 1 }), { done: false, progress: 0 }],
+  ["the highest pod replaced, not ready yet", statefulSet(3, { ready: 2, available: 2, updated: 1, current: "old" }), { done: false, progress: 3 }],
+  ["every pod ready, one still at the old revision", statefulSet(3, { ready: 3, available: 3, updated: 2, current: "old" }), { done: false, progress: 5 }],
   [
     "every pod updated and ready: the update revision is current",
-    statefulSet(3, 2, {
-      observedGeneration: 2,
-      replicas: 3,
-      readyReplicas: 3,
-      availableReplicas: 3,
-      updatedReplicas: 3,
-      currentRevision: "demo-sfu-rtc-b",
-      updateRevision: "demo-sfu-rtc-b",
-    }),
+    statefulSet(3, { ready: 3, available: 3, updated: 3, current: "new" }),
     { done: true, progress: 6 },
   ],
   [
     "updated ready but not yet available (minReadySeconds)",
-    statefulSet(2, 2, {
-      observedGeneration: 2,
-      replicas: 2,
-      readyReplicas: 2,
-      availableReplicas: 1,
-      updatedReplicas: 2,
-      currentRevision: "demo-sfu-rtc-b",
-      updateRevision: "demo-sfu-rtc-b",
-    }),
+    statefulSet(2, { ready: 2, available: 1, updated: 2, current: "new" }),
     { done: false, progress: 3 },
   ],
-  [
-    "a partitioned rollout past its partition",
-    statefulSet(
-      3,
-      2,
-      {
-        observedGeneration: 2,
-        replicas: 3,
-        readyReplicas: 3,
-        availableReplicas: 3,
-        updatedReplicas: 2,
-        currentRevision: "demo-sfu-rtc-a",
-        updateRevision: "demo-sfu-rtc-b",
-      },
-      1,
-    ),
-    { done: true, progress: 5 },
-  ],
+  ["a partitioned rollout past its partition", statefulSet(3, { ready: 3, available: 3, updated: 2, current: "old" }, 1), { done: true, progress: 5 }],
 ];
 
 for (const [label, object, expected] of setRollouts) {
