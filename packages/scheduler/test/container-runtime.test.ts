@@ -207,6 +207,9 @@ rootTest(
     ];
     const webLaunch = server(`shop-web-${id}`, "shop", "team-a", "web", RoutingClass.WEB, "http");
     const runs = await Promise.all([...apiLaunches, webLaunch].map((launch) => s.runtime.start(launch)));
+    // A replica that exits leaves the virtual address: all connects would then go to the other one.
+    const exited: string[] = [];
+    for (const started of runs) void started.exited.then(() => exited.push(started.name));
     t.teardown(async () => {
       for (const started of runs) await s.runtime.signal(started.name, "KILL");
       await Promise.all(runs.map((started) => started.exited));
@@ -234,6 +237,7 @@ rootTest(
       t.regex(answer.data ?? JSON.stringify(answer), /^tcp shop-api-\d/);
       answers.add(answer.data!);
     }
+    t.deepEqual(exited, [], "a replica exited while it was probed");
     t.is(answers.size, 2, "the virtual address spreads connections over both ready replicas");
     t.deepEqual(await probe("stranger", "team-a", "shop-api-tcp"), { error: "ECONNREFUSED" });
     t.deepEqual(await probe("foreign", "team-b", "shop-api-tcp"), { error: "ECONNREFUSED" });
