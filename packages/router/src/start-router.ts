@@ -34,7 +34,6 @@ import { createRouterStore } from "./store/router-store.js";
 import type { RouterStore, StoredKeyPair } from "./store/router-store.js";
 import { X509Certificate } from "@peculiar/x509";
 import { startTrafficReporter } from "./traffic-reporter.js";
-import { createAcmeAccountKey, createAcmeIssuer } from "./tls/acme-issuer.js";
 import { createCertificateManager } from "./tls/certificate-manager.js";
 import type { CertificateManager } from "./tls/certificate-manager.js";
 import type { CertificateIssuer } from "./tls/issued-certificate.js";
@@ -126,6 +125,9 @@ async function platformCaIssuer(
 }
 
 async function acmeIssuer(store: RouterStore, config: RouterConfig): Promise<CertificateIssuer> {
+  // acme-client and the axios it brings load only where ACME is configured: they were
+  // a tenth of the module loading on every `npm start`, which issues from the platform CA.
+  const { createAcmeAccountKey, createAcmeIssuer } = await import("./tls/acme-issuer.js");
   const directoryUrl = config.tls.acmeDirectoryUrl!;
   const accountKeyPem = (await store.getAcmeAccountKey(directoryUrl)) ?? (await store.saveAcmeAccountKey(directoryUrl, await createAcmeAccountKey()));
   return createAcmeIssuer({
