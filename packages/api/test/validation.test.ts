@@ -66,6 +66,20 @@ test("malformed requests are refused with INVALID_ARGUMENT naming the field, bef
       apps.deploy({ app: "shop", artifact: { source: { case: "sourceUploadId", value: "upload-404" } } }),
       ["artifact.source_upload_id"],
     ],
+    [
+      "deploy canary",
+      apps.deploy({
+        app: "shop",
+        artifact: { source: { case: "image", value: "shop:1" } },
+        canary: { percent: 0, stepPercent: 0, intervalMs: 999, maxFailureRate: 101 },
+      }),
+      ["canary.percent", "canary.step_percent", "canary.interval_ms", "canary.max_failure_rate"],
+    ],
+    [
+      "deploy canary share",
+      apps.deploy({ app: "shop", artifact: { source: { case: "image", value: "shop:1" } }, canary: { percent: 101 } }),
+      ["canary.percent"],
+    ],
     ["upload size", apps.beginSourceUpload({ app: "shop", sizeBytes: 0n, sha256: "nothex" }), ["size_bytes", "sha256"]],
     ["chunk", apps.uploadSourceChunk({ app: "shop", uploadId: "", data: new Uint8Array() }), ["upload_id", "data"]],
     ["watch", apps.watchRollout({ app: "shop", rolloutId: "" })[Symbol.asyncIterator]().next(), ["rollout_id"]],

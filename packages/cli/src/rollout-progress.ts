@@ -3,7 +3,7 @@ import type { Release, Rollout, RolloutEvent } from "@berth/proto/type/v1/releas
 import { RolloutState } from "@berth/proto/type/v1/release";
 import type { ApiSession } from "./api-session.js";
 import type { CommandContext, OptionSpec } from "./command.js";
-import { rolloutEventText, trafficText } from "@berth/kit/contract";
+import { canaryText, rolloutEventText, trafficText } from "@berth/kit/contract";
 import { rolloutStateText, timeText } from "./display.js";
 import { CliFailure, ExitCode } from "./exit-codes.js";
 import type { Output } from "./output.js";
@@ -80,6 +80,7 @@ export async function followChange(
   );
   if (json) out.json({ release, rollout: final });
   const traffic = final.traffic && trafficText(final.traffic);
+  if (final.canary && !json) out.line(`canary ${canaryText(final.canary, final.releaseVersion)}`);
   if (final.state === RolloutState.SUCCEEDED) {
     if (!json) {
       out.line(words.done(final.releaseVersion));

@@ -10,6 +10,7 @@ import { identityCommands } from "./commands/identity.js";
 import { netpolCommands } from "./commands/netpol.js";
 import { processCommands } from "./commands/processes.js";
 import { releaseCommands } from "./commands/releases.js";
+import { canaryCommands } from "./commands/canary.js";
 import { rtcCommands } from "./commands/rtc.js";
 import { trustCommands } from "./commands/trust.js";
 import { createApiSession } from "./api-session.js";
@@ -30,6 +31,7 @@ export const commands: readonly Command[] = [
   ...processCommands,
   ...autoscaleCommands,
   ...releaseCommands,
+  ...canaryCommands,
   ...domainCommands,
   ...rtcCommands,
   ...trustCommands,

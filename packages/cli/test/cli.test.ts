@@ -80,7 +80,7 @@ test("an admin creates a team and its token; the team manages its apps, formatio
   t.deepEqual(JSON.parse((await berth(["config", "--json"])).stdout), { MODE: "live", URL: "postgres://db?x=1" });
   t.is((await berth(["config:unset", "MODE", "--detach"])).code, ExitCode.ok);
   t.regex((await berth(["rollback", "v1", "--detach"])).stdout, /release v3 is rolling out/);
-  t.regex((await berth(["releases"])).stdout, /^VERSION\s+STATUS\s+COMMIT\s+DESCRIPTION\s+CREATED\s+ROLLOUT\nv3\s+succeeded\s+-\s+Rollback to v1/);
+  t.regex((await berth(["releases"])).stdout, /^VERSION\s+STATUS\s+COMMIT\s+DESCRIPTION\s+CREATED\s+ROLLOUT\s+CANARY\nv3\s+succeeded\s+-\s+Rollback to v1/);
 
   t.regex((await berth(["domains:add", "admin.example.com", "--process", "admin-web"])).stdout, /Added admin.example.com to admin-web/);
   t.regex((await berth(["domains"])).stdout, /admin\.example\.com\s+admin-web\s+custom/);
@@ -120,7 +120,7 @@ test("deploy uploads the demo app in chunks, follows the rollout on the real pla
     /^Uploading .*\nReleased v1; rolling out \(\S+\):\n.*rollout of v1 started.*release phase succeeded.*\| migration done\n.*healthy.*v1 is live/s,
   );
   t.is(deployed.stdout, "Deployed v1 to shop\nv1 live: 0 requests during the rollout, 0 failed\n");
-  t.regex((await berth(["releases", "--app", "shop"])).stdout, /v1\s+succeeded\s+-\s+first\s.*\s0 requests, 0 failed\n/);
+  t.regex((await berth(["releases", "--app", "shop"])).stdout, /v1\s+succeeded\s+-\s+first\s.*\s0 requests, 0 failed\s+-\n/);
 
   // logs -f keeps streaming until Ctrl-C, which ends it with exit 0.
   const interrupt = new AbortController();

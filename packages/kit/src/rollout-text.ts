@@ -1,5 +1,5 @@
-import { RolloutEventKind } from "@berth/proto/type/v1/release";
-import type { RolloutEvent } from "@berth/proto/type/v1/release";
+import { CanaryState, RolloutEventKind } from "@berth/proto/type/v1/release";
+import type { Canary, RolloutEvent } from "@berth/proto/type/v1/release";
 
 /** An enum value's name without its prefix, lower-case with spaces: RELEASE_STATUS_ROLLED_BACK -> "rolled back". */
 export function enumText(names: Record<number, string>, value: number): string {
@@ -28,6 +28,9 @@ export function rolloutEventText(event: RolloutEvent): string {
     [RolloutEventKind.ROLLOUT_FAILED]: "rollout failed",
     [RolloutEventKind.ROLLOUT_ROLLED_BACK]: "rollout rolled back",
     [RolloutEventKind.TRAFFIC_COUNTED]: "traffic counted",
+    [RolloutEventKind.CANARY_STEP]: "canary",
+    [RolloutEventKind.CANARY_PROMOTED]: "canary promoted",
+    [RolloutEventKind.CANARY_ABORTED]: "canary aborted",
   };
   const parts = [what[event.kind] ?? enumText(RolloutEventKind, event.kind)];
   if (event.reason) parts.push(`(${event.reason})`);
@@ -44,4 +47,28 @@ export function trafficText(traffic: { requests: number | bigint; failed: number
   const count = (value: number | bigint) => value.toLocaleString("en-US");
   const appErrors = Number(traffic.appErrors) > 0 ? ` (and ${count(traffic.appErrors)} 5xx from the app)` : "";
   return `${count(traffic.requests)} requests during the rollout${traffic.complete ? "" : " so far"}, ${count(traffic.failed)} failed${appErrors}`;
+}
+
+/**
+ * A canary in one phrase: "running at 40 % (+30 % every 1 s while at most
+ * 1 % fail)" while it runs; once over, its outcome and the requests its
+ * release got: "promoted (PROMOTED): 1,204 requests to v3, 0 failed, 0 5xx".
+ */
+export function canaryText(canary: Canary, releaseVersion: number): string {
+  const policy = canary.policy;
+  const rule = policy ? `+${policy.stepPercent ?? 0} % every ${(policy.intervalMs ?? 0) / 1000} s while at most ${policy.maxFailureRate ?? 0} % fail` : "";
+  if (canary.state === CanaryState.STARTING) return `starting v${releaseVersion}'s replicas (then ${policy?.percent ?? 0} %, ${rule})`;
+  if (canary.state === CanaryState.RUNNING) return `running at ${canary.currentPercent} % (${rule})`;
+  let requests = 0n;
+  let failed = 0n;
+  let appErrors = 0n;
+  for (const figures of canary.traffic) {
+    if (figures.releaseVersion !== releaseVersion) continue;
+    requests += figures.requests;
+    failed += figures.failed;
+    appErrors += figures.appErrors;
+  }
+  const count = (value: bigint) => value.toLocaleString("en-US");
+  const how = `${enumText(CanaryState, canary.state)}${canary.byHand ? " by hand" : ""}${canary.reason ? ` (${canary.reason})` : ""}`;
+  return `${how}: ${count(requests)} requests to v${releaseVersion}, ${count(failed)} failed, ${count(appErrors)} 5xx`;
 }

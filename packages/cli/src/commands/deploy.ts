@@ -8,6 +8,7 @@ import { parseProcfile } from "@berth/kit/contract";
 import { retryUnavailable } from "../retry.js";
 import { followChange } from "../rollout-progress.js";
 import { packSource, SourceArchiveError } from "@berth/kit/source-archive";
+import { CANARY_OPTIONS, canaryPolicyOf } from "./canary.js";
 
 const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 
@@ -72,7 +73,8 @@ export const deployCommands: Command[] = [
   {
     name: "deploy",
     summary: "deploy a directory (or an image on kubernetes): release it and follow the rollout live",
-    usage: "[<dir>] --app <app> [--image <ref> [--procfile <file>]] [--detach] [--description <text>]",
+    usage:
+      "[<dir>] --app <app> [--image <ref> [--procfile <file>]] [--detach] [--description <text>] [--canary <percent> [--step <percent>] [--interval <d>] [--max-failure-rate <percent>]]",
     app: true,
     positionals: { min: 0, max: 1 },
     options: {
@@ -80,12 +82,17 @@ export const deployCommands: Command[] = [
       procfile: { type: "string", placeholder: "<file>", description: "with --image: the Procfile of the release (default: web runs the image's entrypoint)" },
       detach: { type: "boolean", description: "return once the release is created, without following the rollout" },
       description: { type: "string", placeholder: "<text>", description: "what this release changes" },
+      ...CANARY_OPTIONS,
     },
     details: [
       "The directory (default: the current one) is packed as a tar.gz without .git and uploaded in chunks;",
       "its Procfile decides the process types (none means a single web process).",
       "With --image (kubernetes engine only), the platform pins the release to the digest the",
       "registry reports for the tag, so a rollback or a scale-up runs the same bytes.",
+      "With --canary, one replica of each web type of the new release runs beside the serving ones and",
+      "gets that share of their requests (a client is kept on the release it got by a cookie); the share",
+      "grows by --step every --interval while at most --max-failure-rate % of the canary's requests fail,",
+      "and at 100 % the rollout completes; over the limit, or unhealthy, it is rolled back (see canary:*).",
       "Exits 0 when the rollout succeeds, 5 when it fails or is rolled back.",
     ],
     async run({ args, out, session, app, signal }) {
@@ -95,6 +102,7 @@ export const deployCommands: Command[] = [
       if (image !== undefined && args.positionals.length > 0) throw new UsageError("give a directory or --image, not both");
       if (image === undefined && procfilePath !== undefined) throw new UsageError("--procfile goes with --image (a directory brings its own Procfile)");
       if (image !== undefined && image.trim() === "") throw new UsageError("--image needs an image reference");
+      const canary = canaryPolicyOf(args);
       const content = image !== undefined ? await imageRelease(image, procfilePath) : undefined;
       const api = await session();
       const { artifact, procfile } = content ?? (await sourceRelease(resolve(args.positionals[0] ?? "."), name, api, (text) => out.note(text)));
@@ -105,6 +113,7 @@ export const deployCommands: Command[] = [
         procfile,
         description: (args.options.description as string | undefined) ?? "",
         requestId: randomUUID(),
+        canary,
       };
       const deployed = await retryUnavailable(() => api.apps.deploy(request));
       const { release, rollout } = deployed;

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Rollout } from "@berth/proto/type/v1/release";
+import { canaryText } from "@berth/kit/contract";
 import type { Command } from "../command.js";
 import { parseAssignments, parseVersion } from "../arguments.js";
 import { releaseStatusText, timeText } from "../display.js";
@@ -90,6 +91,8 @@ export const releaseCommands: Command[] = [
             { header: "created", value: (r) => timeText(r.createdAt) },
             // What the routers counted while the release rolled out.
             { header: "rollout", value: (r) => (r.rolloutTraffic ? `${r.rolloutTraffic.requests} requests, ${r.rolloutTraffic.failed} failed` : "-") },
+            // How the canary that brought it in (or failed to) ended, and what its release served meanwhile.
+            { header: "canary", value: (r) => (r.canary ? canaryText(r.canary, r.version) : "-") },
           ],
           newestFirst,
           "No releases yet.",
