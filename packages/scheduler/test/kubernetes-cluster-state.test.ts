@@ -1,7 +1,9 @@
 import test from "ava";
 import type { ExecutionContext } from "ava";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createLogger, processObjectName, teamNamespace } from "@berth/kit";
+import { KubernetesObjectApi, Watch } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
+import { applyObjectSet, createLogger, internalHostname, processObjectName, teamNamespace } from "@berth/kit";
 import { createFakeKubeApi } from "@berth/fake-kube-api";
 import type { FakeKubeApiOptions } from "@berth/fake-kube-api";
 import type { WatchEndpointsResponse } from "@berth/proto/scheduler/v1/scheduler";
@@ -358,5 +360,78 @@ test("on a cluster, ps catches up after the pod watch was cut off and its histor
   t.true(
     api.requests.filter((request) => request.verb === "list" && request.path.endsWith("/pods")).length > listsBefore,
     "the pods were listed again after 410 Gone",
+  );
+});
+
+test("on a cluster, workloads an older berth named <app>-<type> serve until their replacements have rolled out, then go with no further change", async (t) => {
+  const api = await createFakeKubeApi();
+  t.teardown(() => api.close());
+  const place = await isolation(t);
+  const config = readSchedulerConfig(testEnvironment(place.dataDir, place.schema, { BERTH_ENGINE: "kubernetes" }));
+  const start = () => startScheduler(config, { logger: createLogger("scheduler", { level: "error" }), kubeConfig: api.kubeConfig() });
+  const deployments = () => api.objects({ kind: "Deployment", namespace: NAMESPACE }) as Json[];
+  const before = await start();
+  const client = schedulerClient(before.url);
+  await client.createApp({ team: "acme", name: "shop" });
+  const { rollout } = await client.createRelease({
+    app: "shop",
+    artifact: { source: { case: "image", value: "registry.example.com/acme/shop:v1" } },
+    procfile: PROCFILE,
+  });
+  t.is((await followRollout(client, "shop", rollout!.id)).rollout.state, RolloutState.SUCCEEDED);
+  await before.close();
+
+  // What an older berth left running: the same Deployments under `<app>-<type>`, rolled out.
+  const objects = KubernetesObjectApi.makeApiClient(api.kubeConfig());
+  const legacy = deployments().map((deployment) => ({
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: {
+      name: internalHostname("shop", deployment.metadata.labels["app.kubernetes.io/component"]),
+      namespace: NAMESPACE,
+      labels: deployment.metadata.labels,
+    },
+    spec: deployment.spec,
+  }));
+  for (const deployment of deployments()) await objects.delete(deployment as KubernetesObject);
+  await applyObjectSet({ client: objects, fieldManager: "berth-scheduler", objects: legacy });
+  const legacyNames = legacy.map((deployment) => deployment.metadata.name).sort();
+  await eventually(
+    async () =>
+      deployments().length === 2 && deployments().every((deployment) => deployment.status?.availableReplicas === deployment.spec.replicas) ? true : undefined,
+    "the old Deployments rolled out alone",
+  );
+
+  // Each old Deployment's deletion as it happens, with its replacement's status at that moment.
+  const seen = new Map<string, Json>();
+  const replacedWhenDeleted: [string, boolean][] = [];
+  const watch = await new Watch(api.kubeConfig()).watch(
+    `/apis/apps/v1/namespaces/${NAMESPACE}/deployments`,
+    {},
+    (type: string, deployment: Json) => {
+      seen.set(deployment.metadata.name, deployment);
+      if (type !== "DELETED" || !legacyNames.includes(deployment.metadata.name)) return;
+      const replacement = seen.get(processObjectName("shop", deployment.metadata.labels["app.kubernetes.io/component"]));
+      const available =
+        replacement?.status?.observedGeneration === replacement?.metadata.generation && replacement?.status?.availableReplicas === replacement?.spec.replicas;
+      replacedWhenDeleted.push([deployment.metadata.name, available]);
+    },
+    () => undefined,
+  );
+  t.teardown(() => watch.abort());
+
+  const after = await start();
+  t.teardown(() => after.drain(1000));
+  await eventually(async () => (replacedWhenDeleted.length === 2 ? true : undefined), "the old Deployments pruned", 60_000);
+  t.deepEqual(
+    replacedWhenDeleted.sort(),
+    legacyNames.map((name) => [name, true]),
+    "each went only once its replacement was available",
+  );
+  t.deepEqual(
+    deployments()
+      .map((deployment) => deployment.metadata.name)
+      .sort(),
+    ["web", "worker"].map((type) => processObjectName("shop", type)).sort(),
   );
 });

@@ -78,7 +78,7 @@ const rolledOut = (object: Stored) => ({
 test("the demo app's objects are applied, each schema-valid as stored", async (t) => {
   const { deployer, api } = await setup(t);
   const result = await deployer.applyApp(demoApp());
-  t.deepEqual(result, { applied: DEMO_OBJECTS, unchanged: [], pruned: [] });
+  t.deepEqual(result, { applied: DEMO_OBJECTS, unchanged: [], pruned: [], awaitingReplacement: [] });
   const objects = api.objects({ namespace: NAMESPACE });
   t.is(objects.length, DEMO_OBJECTS.length);
   for (const object of objects) t.deepEqual((await validateKubernetesObject(object)).violations, [], `${object.kind}/${(object as Stored).metadata.name}`);
@@ -135,7 +135,7 @@ test("applying the same release twice changes nothing", async (t) => {
   await deployer.applyApp(demoApp());
   const before = versions();
   const again = await deployer.applyApp(demoApp());
-  t.deepEqual(again, { applied: [], unchanged: DEMO_OBJECTS, pruned: [] });
+  t.deepEqual(again, { applied: [], unchanged: DEMO_OBJECTS, pruned: [], awaitingReplacement: [] });
   t.deepEqual(versions(), before);
 });
 
@@ -180,6 +180,7 @@ test("an autoscale rule adds an HPA and leaves the Deployment's replicas to it w
     applied: [],
     unchanged: [...DEMO_OBJECTS, `HorizontalPodAutoscaler/${NAMESPACE}/${objectName("web")}`, `PodDisruptionBudget/${NAMESPACE}/${objectName("web")}`],
     pruned: [],
+    awaitingReplacement: [],
   });
   t.is(
     api.requests.filter((request) => request.verb === "apply" && request.query.fieldManager === "berth-scheduler-replicas-handover").length,
@@ -192,28 +193,41 @@ test("an autoscale rule adds an HPA and leaves the Deployment's replicas to it w
   t.is(stored("Deployment", objectName("web"))[0]!.spec.replicas, 3, "without the rule berth owns the count again");
 });
 
-test("objects berth named <app>-<type> before names carried a hash are replaced by the new names on the next apply", async (t) => {
-  const { deployer, api } = await setup(t);
+test("workloads berth named <app>-<type> before names carried a hash serve until their replacements have rolled out, then go; their Services go at once", async (t) => {
+  const { deployer, api, writeStatus } = await setup(t);
   // What an older scheduler applied: the same objects (and labels) under `<app>-<type>`.
   const legacy = appObjects(demoApp(), DEMO_SETTINGS).map((object) => {
     const type = DEMO_PROCESSES.find((process) => object.metadata!.name === objectName(process.processType))?.processType;
     return type === undefined ? object : { ...object, metadata: { ...object.metadata, name: internalHostname("demo", type) } };
   });
   await applyObjectSet({ client: KubernetesObjectApi.makeApiClient(api.kubeConfig()), fieldManager: DEMO_SETTINGS.managedBy, objects: legacy });
-  const result = await deployer.applyApp(demoApp());
-  t.deepEqual(
-    [...result.pruned].sort(),
-    ["Deployment/demo-admin-web", "Deployment/demo-api-tcp", "Deployment/demo-web", "Deployment/demo-worker", "Service/demo-admin-web", "Service/demo-web"].map(
-      (reference) => reference.replace("/", `/${NAMESPACE}/`),
-    ),
-  );
-  t.deepEqual(
+  const types = ["admin-web", "api-tcp", "web", "worker"];
+  const deployments = () =>
     api
       .objects({ kind: "Deployment", namespace: NAMESPACE })
       .map((object) => (object as Stored).metadata.name)
-      .sort(),
-    ["web", "admin-web", "worker", "api-tcp"].map(objectName).sort(),
+      .sort();
+
+  // The new Services select the same pods as the old ones: those go at once, the old Deployments keep serving.
+  const first = await deployer.applyApp(demoApp());
+  t.deepEqual(first.awaitingReplacement, types);
+  t.deepEqual([...first.pruned].sort(), [`Service/${NAMESPACE}/demo-admin-web`, `Service/${NAMESPACE}/demo-web`]);
+  t.deepEqual(deployments(), [...types.map(objectName), ...types.map((type) => `demo-${type}`)].sort());
+
+  // web rolls out: its old Deployment goes on the next apply, the others' stay.
+  await writeStatus("/apis/apps/v1", "Deployment", objectName("web"), rolledOut);
+  const second = await deployer.applyApp(demoApp());
+  t.deepEqual(second.awaitingReplacement, ["admin-web", "api-tcp", "worker"]);
+  t.deepEqual(second.pruned, [`Deployment/${NAMESPACE}/demo-web`]);
+
+  for (const type of ["admin-web", "api-tcp", "worker"]) await writeStatus("/apis/apps/v1", "Deployment", objectName(type), rolledOut);
+  const third = await deployer.applyApp(demoApp());
+  t.deepEqual(third.awaitingReplacement, []);
+  t.deepEqual(
+    [...third.pruned].sort(),
+    ["admin-web", "api-tcp", "worker"].map((type) => `Deployment/${NAMESPACE}/demo-${type}`),
   );
+  t.deepEqual(deployments(), types.map(objectName).sort());
 });
 
 test("removing a type from the Procfile prunes its Deployment and Service", async (t) => {

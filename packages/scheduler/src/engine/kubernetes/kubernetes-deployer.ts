@@ -1,12 +1,13 @@
 import { CoreV1Api, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
-import type { KubeConfig, KubernetesObject, V1Deployment, V1Job, V1Pod, V1StatefulSet } from "@kubernetes/client-node";
+import type { KubeConfig, KubernetesObject, V1Deployment, V1Job, V1Pod } from "@kubernetes/client-node";
 import { LABEL, applyObjectSet, isKubernetesNotFound, labelSelector, watchCollection } from "@berth/kit";
 import type { ApplyObjectSetResult, Logger } from "@berth/kit";
 import type { ReleaseTaskResult } from "../engine.js";
 import { appHistoryPruneScopes, appObjects, appPruneScopes, namespaceOf, releaseJobFor, teamNamespaceObject } from "./manifests.js";
 import type { AppManifestInput, AppScope, ManifestSettings } from "./manifests.js";
 import { pruneReleaseSecrets } from "./release-secrets.js";
-import { deploymentRollout, jobOutcome, statefulSetRollout } from "./rollout-status.js";
+import { componentsAwaitingReplacement, keepingComponents } from "./legacy-workloads.js";
+import { WORKLOAD_KINDS, jobOutcome } from "./rollout-status.js";
 import type { JobOutcome, WorkloadRollout } from "./rollout-status.js";
 
 /** Options of createKubernetesDeployer. */
@@ -28,6 +29,16 @@ export interface ReleaseJobResult extends ReleaseTaskResult {
   /** Empty on success; RELEASE_PHASE_FAILED or RELEASE_PHASE_TIMEOUT. */
   reason: string;
   message: string;
+}
+
+/** What applying an app's objects touched. */
+export interface AppApplyResult extends ApplyObjectSetResult {
+  /**
+   * Process types whose workload an older berth named `<app>-<type>` is kept
+   * until its replacement has rolled out (see legacy-workloads.ts): apply
+   * again once it has, and that workload is pruned.
+   */
+  awaitingReplacement: string[];
 }
 
 /** How waiting for an app's Deployments ended. */
@@ -67,18 +78,12 @@ export interface KubernetesDeployer {
    * bring back (pruneReleaseSecrets). Refuses, before applying anything, when an
    * object of that name exists and belongs to another app or to no berth app.
    */
-  applyApp(input: AppManifestInput): Promise<ApplyObjectSetResult>;
+  applyApp(input: AppManifestInput): Promise<AppApplyResult>;
   /** Resolves once every Deployment and StatefulSet of the app has rolled out, or reports the progress deadline. */
   waitForRollout(options: WaitForRolloutOptions): Promise<RolloutOutcome>;
   /** Deletes every object of the app, release Jobs and config Secrets included. */
   deleteApp(scope: AppScope): Promise<ApplyObjectSetResult>;
 }
-
-/** What an app's rollout waits for: its Deployments, and the StatefulSets of its rtc processes. */
-const WORKLOAD_KINDS: readonly { kind: string; plural: string; rollout: (object: KubernetesObject) => WorkloadRollout }[] = [
-  { kind: "Deployment", plural: "deployments", rollout: (object) => deploymentRollout(object as V1Deployment) },
-  { kind: "StatefulSet", plural: "statefulsets", rollout: (object) => statefulSetRollout(object as V1StatefulSet) },
-];
 
 function abortError(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException("aborted", "AbortError");
@@ -298,11 +303,13 @@ export function createKubernetesDeployer(options: KubernetesDeployerOptions): Ku
       await refuseForeignObjects(input.release.app, objects);
       await handOverAutoscaledReplicas(objects);
       const scope = { app: input.release.app, namespace: namespaceOf(input.team, settings) };
-      const result = await applyObjectSet({ client, fieldManager, objects, prune: appPruneScopes(scope, settings) });
+      const awaitingReplacement = await componentsAwaitingReplacement(client, scope, fieldManager, objects);
+      const prune = keepingComponents(appPruneScopes(scope, settings), awaitingReplacement);
+      const result = await applyObjectSet({ client, fieldManager, objects, prune });
       for (const name of await pruneReleaseSecrets(client, scope, input.release.version, settings)) result.pruned.push(`Secret/${scope.namespace}/${name}`);
       if (result.applied.length + result.pruned.length > 0)
-        logger.info("app objects applied", { app: input.release.app, applied: result.applied, pruned: result.pruned });
-      return result;
+        logger.info("app objects applied", { app: input.release.app, applied: result.applied, pruned: result.pruned, awaitingReplacement });
+      return { ...result, awaitingReplacement };
     },
 
     waitForRollout(waitOptions) {

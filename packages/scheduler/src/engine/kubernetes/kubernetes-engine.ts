@@ -78,6 +78,7 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
     const app = await findApp(db, name);
     return app && namespaceOf(app.team, settings);
   };
+  // By rollout (watchKey), or `replacing:<app>`: the background watches of the apps' workloads.
   const watching = new Map<string, { controller: AbortController; done: Promise<void> }>();
   // By app: how the watch of its rollout (in a given state) ended, until a pass reports it.
   const outcomes = new Map<string, { key: string; outcome: ConvergeOutcome }>();
@@ -130,6 +131,26 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
       .finally(() => {
         if (watching.get(key)?.controller === controller) watching.delete(key);
         hooks?.enqueue(app.name);
+      });
+    watching.set(key, { controller, done });
+  }
+
+  /** Once the app's workloads have rolled out, a pass applies again: it prunes those of an older name (legacy-workloads.ts). */
+  function awaitReplacement(app: AppRecord): void {
+    const key = `replacing:${app.name}`;
+    if (watching.has(key)) return;
+    const controller = new AbortController();
+    const done = deployer
+      .waitForRollout({ app: app.name, namespace: scopeOf(app).namespace, signal: controller.signal })
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          if (!controller.signal.aborted) logger.error("watching renamed workloads' replacements failed", { app: app.name, error });
+        },
+      )
+      .finally(() => {
+        watching.delete(key);
+        if (!controller.signal.aborted) hooks?.enqueue(app.name);
       });
     watching.set(key, { controller, done });
   }
@@ -259,8 +280,10 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
     const last = applied.get(app.name);
     if (last?.fingerprint === fingerprint && Date.now() - last.at < APPLY_RESYNC_MS) return;
     applied.delete(app.name);
-    await deployer.applyApp(input);
-    applied.set(app.name, { fingerprint, at: Date.now() });
+    const result = await deployer.applyApp(input);
+    // Workloads of an older name still wait for their replacement: the passes apply again until one prunes them.
+    if (result.awaitingReplacement.length === 0) applied.set(app.name, { fingerprint, at: Date.now() });
+    else awaitReplacement(app);
   }
 
   /** The stall as the cluster explains it: the first pod of the new release that is not ready, why, and its last lines. */

@@ -1,4 +1,4 @@
-import type { V1Deployment, V1Job, V1StatefulSet } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Deployment, V1Job, V1StatefulSet } from "@kubernetes/client-node";
 
 /** Where one Deployment's or StatefulSet's rollout stands, as `kubectl rollout status` judges it. */
 export interface WorkloadRollout {
@@ -57,6 +57,12 @@ export function statefulSetRollout(set: V1StatefulSet): WorkloadRollout {
       : "spec not yet observed by the StatefulSet controller",
   };
 }
+
+/** The kinds that run an app's processes, and how each one's rollout is judged: Deployments, and StatefulSets for rtc processes. */
+export const WORKLOAD_KINDS: readonly { kind: string; plural: string; rollout: (object: KubernetesObject) => WorkloadRollout }[] = [
+  { kind: "Deployment", plural: "deployments", rollout: (object) => deploymentRollout(object as V1Deployment) },
+  { kind: "StatefulSet", plural: "statefulsets", rollout: (object) => statefulSetRollout(object as V1StatefulSet) },
+];
 
 /** How a Job ended, or undefined while it runs. */
 export type JobOutcome = { succeeded: true } | { succeeded: false; timedOut: boolean; reason: string; message: string };
