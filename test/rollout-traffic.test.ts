@@ -6,6 +6,7 @@ import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
 import type { RolloutEvent } from "@berth/proto/type/v1/release";
 import { eventually } from "@berth/kit/testing";
 import { followToEnd, startLoad, startRolloutPlatform } from "./support/rollout-platform.js";
+import type { LoadTally } from "./support/rollout-platform.js";
 
 // /work answers 200 (or resets the connection when FAIL_WORK is set), /boom answers 500,
 // the health check (/) always 200. On SIGTERM it lingers a little: the rollout's
@@ -15,7 +16,7 @@ const http = require("node:http");
 const server = http.createServer((request, response) => {
   if (request.url === "/boom") { response.statusCode = 500; return response.end("boom"); }
   if (request.url === "/work" && process.env.FAIL_WORK) return request.socket.destroy();
-  response.end("release " + process.env.BERTH_RELEASE_VERSION);
+  response.end("release " + process.env.BERTH_RELEASE);
 });
 server.keepAliveTimeout = 10000;
 server.listen(Number(process.env.PORT));
@@ -37,19 +38,35 @@ function get(port: number, host: string, path: string): Promise<number> {
 
 /**
  * Rolls `change` out under load over two replicas, one at a time. The load
- * runs from the rollout's start until the second new replica starts: by then
- * the first new one serves beside the last old one, and the rollout still has
- * a health check and a drain to go, so its window holds the whole load.
+ * runs from the rollout's start until the second new replica has started and
+ * `served` shows that the new release answered some of it: by then the first
+ * new one serves beside the last old one, and the rollout still has a health
+ * check and a drain to go, so its window holds the whole load. (The second
+ * start alone is no sign that the new release served: it comes in the very
+ * step the first new replica turns ready, before a router may have sent it
+ * a request.)
  */
-async function rollOutUnderLoad(platform: Awaited<ReturnType<typeof startRolloutPlatform>>, app: string, change: Record<string, string>, unset: string[] = []) {
-  const { release, rollout } = await platform.scheduler.updateConfig({ app, set: change, unset });
+async function rollOutUnderLoad(
+  platform: Awaited<ReturnType<typeof startRolloutPlatform>>,
+  app: string,
+  change: Record<string, string>,
+  served: (seen: LoadTally, version: number) => boolean,
+) {
+  const { release, rollout } = await platform.scheduler.updateConfig({ app, set: change, unset: [] });
   const load = startLoad(platform.proxyPort, platform.hostname(app), { concurrency: 4, appErrorEvery: 10 });
-  let stopped: Promise<number> | undefined;
   let started = 0;
+  let rolloutEnded = false;
+  const stopped = (async () => {
+    // Should the rollout end first, the load stops there and the assertions say what was missing.
+    while (!(started >= 2 && served(load.tally, release!.version)) && !rolloutEnded) await pause(20);
+    await load.stop();
+    return Date.now();
+  })();
   const result = await followToEnd(platform.scheduler, app, rollout!.id, (event: RolloutEvent) => {
-    if (event.kind === RolloutEventKind.REPLICA_STARTED && ++started === 2) stopped = load.stop().then(() => Date.now());
+    if (event.kind === RolloutEventKind.REPLICA_STARTED) started += 1;
   });
-  const loadEndedAt = await (stopped ?? load.stop().then(() => Date.now()));
+  rolloutEnded = true;
+  const loadEndedAt = await stopped;
   return { ...result, seen: load.tally, version: release!.version, loadEndedAt };
 }
 
@@ -68,7 +85,7 @@ test("a rollout under load publishes the requests and failures the load client s
   // A quiet gap longer than the routers' report period: the request above belongs to no later window.
   await pause(400);
 
-  const healthy = await rollOutUnderLoad(platform, app, { COLOR: "blue" });
+  const healthy = await rollOutUnderLoad(platform, app, { COLOR: "blue" }, (seen, version) => seen.releases.has(version));
   t.is(healthy.rollout.state, RolloutState.SUCCEEDED);
   const traffic = healthy.rollout.traffic!;
   t.true(healthy.seen.requests > 20, `only ${healthy.seen.requests} requests were sent`);
@@ -89,7 +106,7 @@ test("a rollout under load publishes the requests and failures the load client s
   t.regex(healthy.events.at(-1)!.message, new RegExp(`^${healthy.seen.requests.toLocaleString("en-US")} requests during the rollout, 0 failed`));
 
   await pause(400);
-  const failing = await rollOutUnderLoad(platform, app, { FAIL_WORK: "1" });
+  const failing = await rollOutUnderLoad(platform, app, { FAIL_WORK: "1" }, (seen) => seen.failed > 0);
   const failed = failing.rollout.traffic!;
   t.true(failing.seen.failed > 0, "the failing release failed no request");
   t.true(failing.loadEndedAt < timestampDate(failing.rollout.finishedAt!).getTime(), "the load outlasted the rollout");

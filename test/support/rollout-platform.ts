@@ -149,6 +149,8 @@ export interface LoadTally {
   failed: number;
   /** 500s, which only the app sends in these tests. */
   appErrors: number;
+  /** The releases that answered, from answers reading `release <version>`. */
+  releases: Set<number>;
 }
 
 /**
@@ -157,7 +159,7 @@ export interface LoadTally {
  * app answers it 500).
  */
 export function startLoad(port: number, host: string, options: { concurrency: number; appErrorEvery?: number; path?: string }) {
-  const tally: LoadTally = { requests: 0, failed: 0, appErrors: 0 };
+  const tally: LoadTally = { requests: 0, failed: 0, appErrors: 0, releases: new Set() };
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
   let stopped = false;
   let sequence = 0;
@@ -166,12 +168,16 @@ export function startLoad(port: number, host: string, options: { concurrency: nu
       sequence += 1;
       const path = options.appErrorEvery && sequence % options.appErrorEvery === 0 ? "/boom" : (options.path ?? "/work");
       const request = http.get({ host: "127.0.0.1", port, path, agent, headers: { Host: host } }, (response) => {
-        response.resume();
+        let body = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => (body += chunk));
         response.on("end", () => {
           tally.requests += 1;
           const status = response.statusCode ?? 0;
           if (status === 500) tally.appErrors += 1;
           else if (status >= 500) tally.failed += 1;
+          const release = /^release (\d+)$/.exec(body);
+          if (release) tally.releases.add(Number(release[1]));
           resolve();
         });
         response.on("error", () => {
