@@ -79,7 +79,8 @@ test("custom domains go through the router; deleting the app stops it, removes i
   t.regex(web.urls.at(-1)!, /^https:\/\/shop\.example\.com(:\d+)?$/, "custom domains come after the platform URL");
 
   await clients.apps.deleteApp({ app: "shop" });
-  t.deepEqual((await clients.apps.listApps({})).apps, []);
+  // The answer comes once the replica left the endpoints; the app goes when it has stopped.
+  await eventually(async () => ((await clients.apps.listApps({})).apps.length === 0 ? true : undefined), "the app gone");
   t.is(ConnectError.from(await t.throwsAsync(clients.formation.getFormation({ app: "shop" }))).code, Code.NotFound);
   // The name and the domain are free again: nothing of the old app is left behind.
   await clients.apps.createApp({ name: "shop" });

@@ -230,7 +230,7 @@ test("rtc shows the TURN gateways, rtc:credentials prints iceServers JSON, rtc:r
   t.regex(refused.stderr, /process_type: "worker" is not an rtc process/);
 });
 
-test("apps:destroy of an app whose worker ignores SIGTERM says the deletion continues and exits 0; the app goes once the worker is killed", async (t) => {
+test("apps:destroy of an app whose worker ignores SIGTERM says its replicas are stopping and exits 0, a second one is refused; the app goes once the worker is killed", async (t) => {
   // The API gives each peer call 4 s; the worker holds its stop for the 8 s grace period.
   const h = await startPlatformHarness(t, { schedulerEnv: { BERTH_SCHEDULER_STOP_GRACE_MS: "8000" }, callTimeoutMs: 4000 });
   const { token, clients } = await h.team("acme");
@@ -247,8 +247,14 @@ test("apps:destroy of an app whose worker ignores SIGTERM says the deletion cont
   const berth = berthRunner(t, { BERTH_API_URL: h.api.url, BERTH_TOKEN: token });
   const destroyed = await berth(["apps:destroy", "--app", "shop", "--confirm", "shop"]);
   t.is(destroyed.code, ExitCode.ok, destroyed.stderr);
-  t.is(destroyed.stdout, "Destroying shop: its routes are gone and its processes are still stopping; it disappears from `berth apps` once they have\n");
+  t.is(
+    destroyed.stdout,
+    "Destroying shop: its routes are gone and its replicas are stopping (SIGTERM, then SIGKILL after the grace period); it disappears from `berth apps` once they have\n",
+  );
   t.regex((await berth(["apps:info", "--app", "shop"])).stdout, /Status:\s+being deleted/);
+  const again = await berth(["apps:destroy", "--app", "shop", "--confirm", "shop"]);
+  t.is(again.code, ExitCode.failed);
+  t.regex(again.stderr, /app "shop" is being deleted: its replicas are still stopping/);
   await eventually(async () => ((await berth(["apps"])).stdout.includes("shop") ? undefined : true), "shop gone from the app list");
 });
 

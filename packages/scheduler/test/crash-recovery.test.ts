@@ -8,7 +8,9 @@ import { createInterface } from "node:readline";
 import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
 import type { RolloutEvent } from "@berth/proto/type/v1/release";
 import {
+  appGone,
   demoArchive,
+  deployStubborn,
   deployDemo,
   eventually,
   followRollout,
@@ -198,4 +200,21 @@ test("a clean stop (a restart, an upgrade) leaves replicas serving, the next sch
   );
   await second.scheduler.drain(1000);
   await t.throwsAsync(httpGet(web!.port));
+});
+
+test("kill -9 while a deletion waits out a replica that ignores SIGTERM: the restarted scheduler kills it and forgets the app", async (t) => {
+  const place = await isolation(t);
+  const env = testEnvironment(place.dataDir, place.schema, { BERTH_SCHEDULER_STOP_GRACE_MS: "5000" });
+  const first = await spawnScheduler(t, env);
+  let client = schedulerClient(first.url);
+  await client.createApp({ team: "acme", name: "stubborn" });
+  await deployStubborn(client, "stubborn");
+  t.true((await client.deleteApp({ name: "stubborn" })).deletionContinues);
+  await killed(first.child);
+
+  const second = await spawnScheduler(t, env);
+  client = schedulerClient(second.url);
+  t.true((await client.getApp({ name: "stubborn" })).app?.deleting, "still being deleted after the restart");
+  await eventually(async () => ((await appGone(client, "stubborn")) ? true : undefined), "the app gone once SIGKILL ended the worker");
+  t.deepEqual(await processesUnder(place.dataDir), [], "no replica outlived the deletion");
 });

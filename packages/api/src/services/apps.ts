@@ -2,7 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { type AppService, CreateAppRequestSchema, CreateAppResponseSchema } from "@berth/proto/api/v1/apps";
 import { requireTeam } from "../auth.js";
-import { createFieldChecks } from "@berth/kit";
+import { createFieldChecks, failedPrecondition } from "@berth/kit";
 import { checkAppRequest, fetchOwnedApp } from "./app-ownership.js";
 import { formationView } from "./formation.js";
 import { runOnce } from "./idempotency.js";
@@ -83,6 +83,11 @@ export function createAppHandlers(deps: ServiceDeps): AppHandlers {
     async deleteApp(request, ctx) {
       const team = checkAppRequest(ctx, request.app);
       const app = await fetchOwnedApp(deps, ctx, team, request.app);
+      if (app.deleting) {
+        // Only the repository may be left of a delete that failed after the scheduler took it.
+        await deps.repositories.remove(request.app);
+        throw failedPrecondition(`app "${request.app}" is being deleted: its replicas are still stopping; it is gone once they have`);
+      }
       const { deletionContinues } = await deleteOwnedApp(deps, ctx, request.app);
       // An app still stopping stays visible, marked deleting, until the scheduler forgets it.
       if (!deletionContinues) deps.readModel.owners.deleted(app);

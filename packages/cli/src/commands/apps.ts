@@ -79,7 +79,9 @@ export const appCommands: Command[] = [
       const { deletionContinues } = await (await session()).apps.deleteApp({ app: name });
       if (args.json) out.json({ deleted: name, deletionContinues });
       else if (deletionContinues) {
-        out.line(`Destroying ${name}: its routes are gone and its processes are still stopping; it disappears from \`berth apps\` once they have`);
+        out.line(
+          `Destroying ${name}: its routes are gone and its replicas are stopping (SIGTERM, then SIGKILL after the grace period); it disappears from \`berth apps\` once they have`,
+        );
       } else out.line(`Destroyed ${name}`);
     },
   },

@@ -1,13 +1,16 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { alreadyExists, createFieldChecks } from "@berth/kit";
+import { alreadyExists, createFieldChecks, failedPrecondition } from "@berth/kit";
 import { CreateAppRequestSchema, CreateAppResponseSchema } from "@berth/proto/scheduler/v1/scheduler";
 import type { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
+import { ReplicaState } from "@berth/proto/type/v1/process";
 import { appKey } from "../change-feed.js";
 import { DEFAULT_POD_SIZE } from "../pod-sizes.js";
 import { claimRouteHostnames } from "../route-hostnames.js";
 import { findApp, insertApp, listApps, markAppDeleting } from "../store/apps.js";
 import { ensureFormationEntry } from "../store/formation.js";
+import { listReplicas } from "../store/replicas.js";
+import type { ReplicaRecord } from "../store/replicas.js";
 import { findActiveRollout } from "../store/rollouts.js";
 import { appMessage } from "../views.js";
 import { appProcesses, requireApp } from "./app-reads.js";
@@ -16,10 +19,19 @@ import { checkRequestId, requireName } from "./request-checks.js";
 import { afterChange, appVersion } from "./service-deps.js";
 import type { SchedulerServiceDeps } from "./service-deps.js";
 
-/** The longest DeleteApp waits for an app's processes to stop before answering that the deletion continues. */
+/** The longest DeleteApp waits for an app's replicas to leave the endpoints before answering that the deletion continues. */
 const MAX_DELETE_WAIT_MS = 20_000;
 /** What is left of the caller's deadline (at least, or a quarter of it) for the answer to reach it and the API to finish its own steps. */
 const DELETE_ANSWER_MARGIN_MS = 1500;
+
+/** An app of that name is marked for deletion but some of its replicas have not stopped yet. */
+const stillStopping = (name: string) =>
+  failedPrecondition(
+    `app "${name}" is being deleted: its replicas are still stopping (SIGKILL follows SIGTERM after the stop grace period); it is gone once they have`,
+  );
+
+/** Whether the router may still send the replica requests: it is published as an endpoint. */
+const takesRequests = (replica: ReplicaRecord) => replica.retirePhase === "" && replica.ready && replica.state === ReplicaState.UP;
 
 type AppHandlers = Pick<ServiceImpl<typeof SchedulerService>, "createApp" | "getApp" | "listApps" | "deleteApp" | "watchApps">;
 
@@ -38,7 +50,10 @@ export function createAppHandlers(deps: SchedulerServiceDeps): AppHandlers {
         { scope: `CreateApp:${request.team}`, requestSchema: CreateAppRequestSchema, request, responseSchema: CreateAppResponseSchema },
         async (tx) => {
           const app = await insertApp(tx, request.name, request.team);
-          if (app === undefined) throw alreadyExists(`app "${request.name}" already exists`);
+          if (app === undefined) {
+            if ((await findApp(tx, request.name))?.deleting) throw stillStopping(request.name);
+            throw alreadyExists(`app "${request.name}" already exists`);
+          }
           await claimRouteHostnames(tx, app.name, ["web"]);
           await ensureFormationEntry(tx, app.name, "web", 1, DEFAULT_POD_SIZE);
           return create(CreateAppResponseSchema, { app: appMessage(app, "") });
@@ -61,18 +76,21 @@ export function createAppHandlers(deps: SchedulerServiceDeps): AppHandlers {
     },
 
     async deleteApp(request, ctx) {
-      // Replicas that ignore SIGTERM hold the deletion for the whole stop grace period: the
-      // answer comes before the caller's deadline, saying the deletion goes on, never a failure.
       const remainingMs = ctx.timeoutMs() ?? MAX_DELETE_WAIT_MS;
       const waitMs = Math.min(MAX_DELETE_WAIT_MS, remainingMs - Math.max(DELETE_ANSWER_MARGIN_MS, remainingMs / 4));
       const waited = AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.max(0, Math.floor(waitMs)))]);
       await requireApp(db, request.name);
-      await markAppDeleting(db, request.name);
+      // A second delete would only wait on the first one's stop: it is told so instead.
+      if (!(await markAppDeleting(db, request.name))) throw stillStopping(request.name);
       afterChange(deps, request.name);
+      // The answer comes once no replica takes requests: a replica that ignores SIGTERM holds
+      // the rest of its stop for the whole grace period, which the reconciler carries on with
+      // (after a restart too, from the mark). An app with nothing running goes within the call.
       for (;;) {
         const version = feed.version(appKey(request.name));
         if ((await findApp(db, request.name)) === undefined) return { deletionContinues: false };
-        if (waited.aborted) return { deletionContinues: true };
+        const replicas = await listReplicas(db, request.name);
+        if (waited.aborted || (replicas.length > 0 && !replicas.some(takesRequests))) return { deletionContinues: true };
         await feed.changedSince(appKey(request.name), version, waited);
       }
     },

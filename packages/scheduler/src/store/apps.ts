@@ -61,9 +61,10 @@ export async function setAppConfig(q: Queryable, app: string, config: Record<str
   await q.query("UPDATE apps SET config = $2 WHERE name = $1", [app, JSON.stringify(config)]);
 }
 
-/** Marks the app for deletion: its processes stop, then it is forgotten. */
-export async function markAppDeleting(q: Queryable, app: string): Promise<void> {
-  await q.query("UPDATE apps SET deleting = true WHERE name = $1", [app]);
+/** Marks the app for deletion (its processes stop, then it is forgotten); false when it already was. */
+export async function markAppDeleting(q: Queryable, app: string): Promise<boolean> {
+  const { rowCount } = await q.query("UPDATE apps SET deleting = true WHERE name = $1 AND NOT deleting", [app]);
+  return rowCount === 1;
 }
 
 /** Forgets the app and everything it owns. */

@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import type { ExecutionContext } from "ava";
 import pg from "pg";
 import { create as createTar } from "tar";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Client } from "@connectrpc/connect";
 import { createInternalClient, createLogger } from "@berth/kit";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
@@ -15,7 +16,7 @@ import { RolloutEventKind } from "@berth/proto/type/v1/release";
 import { removeHostNetwork } from "../../src/engine/local/container/runc-replica-runtime.js";
 import { readSchedulerConfig, startScheduler } from "../../src/index.js";
 import type { RunningScheduler } from "../../src/index.js";
-import { testDatabaseUrl } from "@berth/kit/testing";
+import { eventually, testDatabaseUrl } from "@berth/kit/testing";
 
 export const DATABASE_URL = testDatabaseUrl;
 export const DEMO_DIR = resolve(import.meta.dirname, "../../../../examples/demo");
@@ -170,4 +171,20 @@ export async function readyReplicas(client: Client<typeof SchedulerService>, app
   return replicas.filter((replica) => replica.ready);
 }
 
-export { eventually } from "@berth/kit/testing";
+export { eventually };
+
+/** Deploys the demo with a worker that ignores SIGTERM, and waits for it to run. */
+export async function deployStubborn(client: Client<typeof SchedulerService>, app: string): Promise<void> {
+  const stubborn = `node -e "process.on('SIGTERM',()=>console.log('ignoring SIGTERM')); setInterval(()=>{},1000)"`;
+  await deployDemo(client, app, { procfile: `web: node web.js\nworker: ${stubborn}\n` });
+  await client.updateFormation({ app, changes: [{ processType: "worker", replicas: 1 }] });
+  await eventually(async () => ((await readyReplicas(client, app, "worker")).length === 1 ? true : undefined), "the worker running");
+}
+
+/** Whether the scheduler no longer knows the app. */
+export async function appGone(client: Client<typeof SchedulerService>, app: string): Promise<boolean> {
+  return client.getApp({ name: app }).then(
+    () => false,
+    (error: unknown) => ConnectError.from(error).code === Code.NotFound,
+  );
+}
