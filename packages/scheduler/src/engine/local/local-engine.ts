@@ -32,6 +32,7 @@ import { buildTaskSpecFor, releaseTaskSpecFor, replicaSpecFor } from "./replica-
 import type { RtcEnvironment } from "../../rtc-environment.js";
 import type { ReplicaStatus, ReplicaSupervisor } from "./replica-supervisor.js";
 import { createLocalCommandRunner } from "./local-commands.js";
+import { retireMessage } from "./retire-messages.js";
 
 /** What the local engine is built from. */
 export interface LocalEngineDeps {
@@ -276,7 +277,7 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
             await hooks?.recordAppEvent(app, RolloutEventKind.REPLICA_STOPPED, {
               processType: row.processType,
               replica: row.name,
-              message: `stopped (${row.retireReason})`,
+              message: retireMessage("stopped", row.retireReason),
             });
           })
           .catch((error: unknown) => logger.error("could not stop replica", { replica: row.name, error }))
@@ -349,7 +350,7 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
       for (const { name: replica, reason } of plan.retire) {
         const why = app.deleting ? "app-deleted" : desiredTypes.has(processType) ? reason : "removed-from-procfile";
         await setRetirePhase(db, replica, "unrouted", { reason: why, generation: 0 });
-        await pass.event(RolloutEventKind.REPLICA_DRAINING, { processType, replica, message: `leaving the endpoints (${why})` });
+        await pass.event(RolloutEventKind.REPLICA_DRAINING, { processType, replica, message: retireMessage("leaving the endpoints", why) });
         rows = rows.map((row) =>
           row.name === replica ? { ...row, retirePhase: "unrouted", retireReason: why, retireGeneration: 0, retirePhaseSince: new Date() } : row,
         );
