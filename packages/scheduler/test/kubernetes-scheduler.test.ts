@@ -80,8 +80,15 @@ test("on the kubernetes engine a deploy runs the release Job first, then applies
   await client.createApp({ team: "acme", name: "shop" });
   const refused = await t.throwsAsync(client.createRelease({ app: "shop", artifact: { source: { case: "sourceUploadId", value: "up-x" } }, procfile }));
   t.regex(refused!.message, /artifact\.image/);
+  // No canary on a cluster yet: refused before anything is stored (the release below is still v1).
+  const canary = await t.throwsAsync<ConnectError>(
+    client.createRelease({ app: "shop", artifact: { source: { case: "image", value: image(1) } }, procfile, canary: { percent: 10 } }),
+  );
+  t.is(canary?.code, Code.FailedPrecondition);
+  t.regex(canary!.message, /canary: the kubernetes engine cannot split/);
 
-  const { rollout } = await client.createRelease({ app: "shop", artifact: { source: { case: "image", value: image(1) } }, procfile });
+  const { rollout, release } = await client.createRelease({ app: "shop", artifact: { source: { case: "image", value: image(1) } }, procfile });
+  t.is(release?.version, 1);
   await control.finishJob("shop-release-v1", "Complete");
   // No Deployment changes before the release Job succeeded.
   await eventually(async () => (stored("Deployment").length === 4 ? true : undefined), "the Deployments");
