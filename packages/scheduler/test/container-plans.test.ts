@@ -24,6 +24,7 @@ const input: ContainerSpecInput = {
   hostsFile: "/data/containers/hosts",
   writableDirs: [],
   seccomp: true,
+  gated: true,
   systemDirectories: ["/usr", "/etc"],
 };
 
@@ -35,7 +36,7 @@ test("a container runs as its app's uid with no capabilities, no new privileges 
   t.deepEqual(spec.root, { path: "rootfs", readonly: true });
   t.deepEqual(spec.process.env, ["PORT=5000", "GREETING=hi"]);
   t.is(spec.process.cwd, "/data/releases/shop/v3");
-  t.deepEqual(spec.process.args, initArgs("node web.js"));
+  t.deepEqual(spec.process.args, initArgs("node web.js", true));
 });
 
 test("a container sees the system directories and its release read-only, a private /tmp and its hosts file, and nothing else of the host", (t) => {
@@ -59,7 +60,7 @@ test("a container sees the system directories and its release read-only, a priva
 test("pod sizes become the cgroup memory limit and CPU quota; every namespace is the container's own", (t) => {
   const linux = (containerSpec(input) as { linux: Record<string, any> }).linux;
   t.is(linux.resources.memory.limit, 512 * 1024 * 1024);
-  t.deepEqual(linux.resources.cpu, { quota: 25_600, period: 100_000 });
+  t.deepEqual(linux.resources.cpu, { quota: 25_600, period: 100_000, shares: 262 });
   t.is(linux.cgroupsPath, "/berth/shop-web-v3-abc");
   t.deepEqual(linux.namespaces, [
     { type: "pid" },

@@ -2,7 +2,7 @@ import test from "ava";
 import type { ExecutionContext } from "ava";
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -12,6 +12,7 @@ import { RoutingClass } from "@berth/proto/type/v1/process";
 import { parseSubnet } from "../src/engine/local/container/address-plan.js";
 import type { Subnet } from "../src/engine/local/container/address-plan.js";
 import { createBridgeNetwork } from "../src/engine/local/container/bridge-network.js";
+import type { BridgeNetwork } from "../src/engine/local/container/bridge-network.js";
 import { cgroupVersion, createCgroupReader } from "../src/engine/local/container/cgroups.js";
 import { CONTAINER_PORT, createContainerRuntime } from "../src/engine/local/container/container-runtime.js";
 import type { ContainerLaunch, ContainerRuntime } from "../src/engine/local/container/container-runtime.js";
@@ -37,10 +38,18 @@ interface Setup {
 
 const randomSubnet = () => `10.${200 + (process.pid % 50)}.${Math.floor(Math.random() * 250)}.0/24`;
 
-async function setup(t: ExecutionContext, suffix: string, directory?: string, subnetText = randomSubnet()): Promise<Setup> {
+async function setup(
+  t: ExecutionContext,
+  suffix: string,
+  directory?: string,
+  subnetText = randomSubnet(),
+  wrapNetwork = (network: BridgeNetwork) => network,
+): Promise<Setup> {
   directory ??= await mkdtemp(join(tmpdir(), "berth-containers-"));
   const subnet = parseSubnet(subnetText) as Subnet;
-  const network = createBridgeNetwork({ bridge: `bt${id}${suffix}`, table: `berth_test_${id}${suffix}`, subnet, netnsPrefix: `bt${id}${suffix}-` });
+  const network = wrapNetwork(
+    createBridgeNetwork({ bridge: `bt${id}${suffix}`, table: `berth_test_${id}${suffix}`, subnet, netnsPrefix: `bt${id}${suffix}-` }),
+  );
   const runc = createRunc(join("/run/berth-test", `${id}${suffix}`));
   const options = {
     directory,
@@ -290,8 +299,34 @@ rootTest(
     });
     t.deepEqual(await leftovers(stray!.name), { netns: false, cgroup: false, bundle: false, container: false });
     t.deepEqual(await leftovers(kept!.name), { netns: true, cgroup: true, bundle: true, container: true });
+    const namespaces = (await readdir("/run/netns")).filter((entry) => entry.startsWith(`bt${suffix}-`));
+    t.deepEqual(namespaces, [`bt${suffix}-${kept!.name}`], "the namespaces the dead runtime made ahead of demand are gone too");
     await s.runtime.signal(kept!.name, "KILL");
     t.deepEqual(await adopted!.exited, { code: null, oomKilled: false });
     t.deepEqual(await leftovers(kept!.name), { netns: false, cgroup: false, bundle: false, container: false });
   },
 );
+
+rootTest("a container's command runs once the firewall knows its address: its first connection to its own app passes however slow nft is", async (t) => {
+  let slowFirewall = false;
+  const s = await setup(t, "f", undefined, undefined, (network) => ({
+    ...network,
+    async applyRuleset(script) {
+      // Far longer than runc takes to set a container up and node to boot in it.
+      if (slowFirewall) await new Promise((done) => setTimeout(done, 2000));
+      await network.applyRuleset(script);
+    },
+  }));
+  const server = await s.runtime.start(
+    s.launch({ name: `gate-api-${id}`, processType: "api-tcp", routingClass: RoutingClass.TCP, command: "node serve.js tcp", env: { NAME: "gate" } }),
+  );
+  t.teardown(async () => {
+    await s.runtime.signal(server.name, "KILL");
+    await server.exited;
+  });
+  await waitUntil(() => probeTcp(server.address, server.port, 500), "the server to listen");
+  slowFirewall = true;
+  t.deepEqual(await outputOf(s, s.launch({ name: `gate-client-${id}`, command: `node probe.js connect ${server.address} ${CONTAINER_PORT}` })), {
+    data: "tcp gate",
+  });
+});

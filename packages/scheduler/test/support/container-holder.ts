@@ -1,12 +1,13 @@
 // A stand-in scheduler for the kill -9 test: starts two containers with the
 // runtime, prints their runtime ids as one JSON line, then waits to be killed.
+import { readdir } from "node:fs/promises";
 import { createLogger } from "@berth/kit";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import { parseSubnet } from "../../src/engine/local/container/address-plan.js";
 import type { Subnet } from "../../src/engine/local/container/address-plan.js";
 import { createBridgeNetwork } from "../../src/engine/local/container/bridge-network.js";
 import { cgroupVersion, createCgroupReader } from "../../src/engine/local/container/cgroups.js";
-import { createContainerRuntime } from "../../src/engine/local/container/container-runtime.js";
+import { createContainerRuntime, NETWORK_POOL_SIZE } from "../../src/engine/local/container/container-runtime.js";
 import { createRunc } from "../../src/engine/local/container/runc.js";
 
 const [directory, subnetText, suffix, fixtures] = process.argv.slice(2) as [string, string, string, string];
@@ -40,5 +41,8 @@ const launch = (name: string) => ({
   logDirectory: `${directory}/logs/${name}`,
 });
 const runs = [await runtime.start(launch(`kept-${suffix}`)), await runtime.start(launch(`stray-${suffix}`))];
+// The kill -9 must leave the namespaces made ahead of demand behind, for the restarted runtime to clean up too.
+const pooled = async () => (await readdir("/run/netns")).filter((entry) => entry.startsWith(`bt${suffix}-_`)).length;
+while ((await pooled()) < NETWORK_POOL_SIZE) await new Promise((done) => setTimeout(done, 20));
 console.log(JSON.stringify(runs.map((run) => ({ name: run.name, runtimeId: run.runtimeId, address: run.address }))));
 setInterval(() => undefined, 60_000);

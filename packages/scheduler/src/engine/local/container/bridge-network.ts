@@ -13,6 +13,7 @@ const run = promisify(execFile);
 /** Where `ip netns add` puts named network namespaces. */
 const NETNS_DIRECTORY = "/run/netns";
 const IP_FORWARD = "/proc/sys/net/ipv4/ip_forward";
+const sendRedirects = (device: string) => `/proc/sys/net/ipv4/conf/${device}/send_redirects`;
 /** 1 when br_netfilter passes bridged frames through the IP hooks (Docker and Kubernetes hosts load it). */
 const BRIDGE_NETFILTER = "/proc/sys/net/bridge/bridge-nf-call-iptables";
 
@@ -23,23 +24,27 @@ export interface BridgeNetwork {
   /** Creates the bridge with the gateway address and turns on IPv4 forwarding; nothing changes when it exists. */
   ensureBridge(): Promise<void>;
   /**
-   * Creates the named network namespace of a container with a veth on the
-   * bridge and `address`/32 behind the gateway, so every packet goes to the
+   * Creates the network namespace `<prefix><namespace>` (a container's name,
+   * or a pooled one's) with a veth on the bridge and `address`/32 behind the gateway, so every packet goes to the
    * host and nft sees every connection between containers. Without
    * br_netfilter the bridge port is also isolated from the other ports, so
    * not even a crafted frame crosses the bridge directly; with br_netfilter
    * bridged frames pass nft's forward hook anyway, and isolation would drop
    * the frames br_netfilter bridges after a virtual address's DNAT.
    */
-  attach(name: string, address: string): Promise<string>;
-  /** Removes a container's namespace (and so its veth); no error when it is gone. */
-  detach(name: string): Promise<void>;
-  /** Names of the containers that have a namespace now (to clean up after a crash). */
+  attach(namespace: string, address: string): Promise<string>;
+  /** Removes a namespace and its veth; no error when it is gone. */
+  detach(namespace: string): Promise<void>;
+  /** The namespaces there are now, without the prefix (to clean up after a crash). */
   attached(): Promise<string[]>;
   /** Applies an nft script in one transaction. */
   applyRuleset(script: string): Promise<void>;
   /** Removes the table and the bridge (tests, uninstall). */
   teardown(): Promise<void>;
+}
+
+async function setSysctl(path: string, value: string): Promise<void> {
+  if ((await readFile(path, "utf8")).trim() !== value) await writeFile(path, `${value}\n`);
 }
 
 function stdinRun(command: string, args: string[], input: string): Promise<void> {
@@ -63,17 +68,26 @@ export function createBridgeNetwork(options: { bridge: string; table: string; su
   // Interface names have at most 15 characters: a digest of the namespace's name.
   const hostVeth = (name: string) => `bv${createHash("sha256").update(netnsName(name)).digest("hex").slice(0, 12)}`;
 
+  // A bridge without an address of its own takes the lowest of its ports' and changes it as veths come
+  // and go; containers that cached the gateway's old one would send into the void until their ARP entry
+  // expires. A fixed, locally administered address (as Docker gives docker0) never changes.
+  const bridgeMac = `02:${createHash("sha256").update(bridge).digest("hex").slice(0, 10).match(/../g)!.join(":")}`;
+
   let ensured: Promise<void> | undefined;
   async function createBridge(): Promise<void> {
-    if (!existsSync(`/sys/class/net/${bridge}`)) {
-      await stdinRun(
-        ip,
-        ["-batch", "-"],
-        [`link add ${bridge} type bridge`, `addr add ${gateway}/${subnet.prefix} dev ${bridge}`, `link set ${bridge} up`, ""].join("\n"),
-      );
-    }
+    const commands = existsSync(`/sys/class/net/${bridge}`)
+      ? [`link set ${bridge} address ${bridgeMac}`]
+      : [`link add ${bridge} address ${bridgeMac} type bridge`, `addr add ${gateway}/${subnet.prefix} dev ${bridge}`, `link set ${bridge} up`];
+    await stdinRun(ip, ["-batch", "-"], [...commands, ""].join("\n"));
     // Left on afterwards, as Docker does: another berth network on this host may depend on it.
-    if ((await readFile(IP_FORWARD, "utf8")).trim() !== "1") await writeFile(IP_FORWARD, "1\n");
+    await setSysctl(IP_FORWARD, "1");
+    // Containers reach each other through the host, in and out of the bridge, so the kernel would send an
+    // ICMP redirect for each new flow (nft drops them on the way out). Each redirect also resets the
+    // sender's ICMP rate limit, and the port-unreachable of a denied connection is then swallowed: the
+    // caller waits for a timeout instead of seeing "refused". The kernel sends redirects when the
+    // device's setting or "all" is on, so both go off (as hardening guides advise for any host).
+    await setSysctl(sendRedirects("all"), "0");
+    await setSysctl(sendRedirects(bridge), "0");
   }
 
   return {
@@ -123,11 +137,16 @@ export function createBridgeNetwork(options: { bridge: string; table: string; su
     async detach(name) {
       const path = `${NETNS_DIRECTORY}/${netnsName(name)}`;
       if (!existsSync(path)) return;
+      // The veth first: the kernel tears a namespace down in the background, and
+      // until then its veth would stay on the bridge answering ARP for an address
+      // the next container may already have. -force: one that is gone already is fine.
       // Two stops of one container (a crash restart racing a retirement) can
       // both get here: the one that finds the namespace gone has nothing to do.
-      await run(ip, ["netns", "delete", netnsName(name)]).catch((error: unknown) => {
-        if (existsSync(path)) throw error;
-      });
+      await stdinRun(ip, ["-force", "-batch", "-"], [`link delete ${hostVeth(name)}`, `netns delete ${netnsName(name)}`, ""].join("\n")).catch(
+        (error: unknown) => {
+          if (existsSync(path)) throw error;
+        },
+      );
     },
     async attached() {
       const names = await readdir(NETNS_DIRECTORY).catch(() => [] as string[]);

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { readdir, readFile, rmdir } from "node:fs/promises";
+import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 /** `v2`: one unified hierarchy; `v1`: one hierarchy per controller (also hybrid hosts, whose v2 mount has no controllers). */
@@ -18,6 +18,24 @@ export interface CgroupReader {
   oomKills(cgroupsPath: string): Promise<number | undefined>;
   /** Removes an empty cgroup (the parent of berth's containers) from every hierarchy; no error when it is gone. */
   removeEmpty(cgroupsPath: string): Promise<void>;
+  /**
+   * Creates the parent of berth's containers with the highest CPU weight.
+   * Left at the default, all containers together would weigh as much as one
+   * host process, and on a busy host every container would get a sliver of
+   * its pod size (and start several times slower than the same app as a
+   * plain process). With it, each container gets its size under contention,
+   * and never more: its CPU quota caps it.
+   */
+  prepareParent(cgroupsPath: string): Promise<void>;
+}
+
+/** cgroup v1's highest `cpu.shares` and v2's highest `cpu.weight`. */
+const MAX_CPU_SHARES = 262_144;
+const MAX_CPU_WEIGHT = 10_000;
+
+async function writeWeight(directory: string, file: string, value: number): Promise<void> {
+  await mkdir(directory, { recursive: true });
+  await writeFile(join(directory, file), String(value));
 }
 
 async function readText(path: string): Promise<string | undefined> {
@@ -47,6 +65,7 @@ export function createCgroupReader(version: CgroupVersion, root = "/sys/fs/cgrou
   if (version === "v2") {
     return {
       removeEmpty: (path) => removeDirectory(join(root, path)),
+      prepareParent: (path) => writeWeight(join(root, path), "cpu.weight", MAX_CPU_WEIGHT),
       async cpuMs(path) {
         const text = await readText(join(root, path, "cpu.stat"));
         const usec = text === undefined ? undefined : keyedValue(text, "usage_usec");
@@ -59,6 +78,7 @@ export function createCgroupReader(version: CgroupVersion, root = "/sys/fs/cgrou
     };
   }
   return {
+    prepareParent: (path) => writeWeight(join(root, "cpu", path), "cpu.shares", MAX_CPU_SHARES),
     async removeEmpty(path) {
       // runc creates the path in every v1 hierarchy (and in the empty v2 one of a hybrid host).
       for (const hierarchy of await readdir(root)) await removeDirectory(join(root, hierarchy, path));

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { rm, writeFile } from "node:fs/promises";
@@ -10,6 +11,7 @@ import type { Subnet } from "./address-plan.js";
 import { nextReplicaAddress, nextServiceAddress, serviceRange, subnetText } from "./address-plan.js";
 import type { BridgeNetwork } from "./bridge-network.js";
 import type { CgroupReader } from "./cgroups.js";
+import { createNetworkPool } from "./network-pool.js";
 import type { AppAllow, NetworkEndpoint, ServiceAddress } from "./nft-ruleset.js";
 import { renderRuleset } from "./nft-ruleset.js";
 import { containerSpec, SYSTEM_DIRECTORIES } from "./oci-spec.js";
@@ -23,6 +25,12 @@ const CONTAINER_BASE_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/us
 
 /** How often a container not started by this scheduler (adopted after a restart) is checked for having exited. */
 const ADOPTED_EXIT_POLL_MS = 250;
+
+/**
+ * Network namespaces kept ready for the next starts: a rolling update starts
+ * one replica at a time, a scale-up a few at once; the rest make their own.
+ */
+export const NETWORK_POOL_SIZE = 2;
 
 /** What one container runs and may use. */
 export interface ContainerLaunch {
@@ -107,7 +115,7 @@ export interface ContainerRuntime {
   setAllows(allows: readonly AppAllow[]): Promise<void>;
   /** Ends a container run by another process and releases what it held; says whether the OOM killer struck. */
   remove(name: string): Promise<{ oomKilled: boolean }>;
-  /** Removes every container, namespace and bundle not among `keep` (left by a scheduler that died); returns their names. */
+  /** Removes every container, namespace and bundle not among `keep` (left by a scheduler that died); returns the containers' names. */
   removeStrays(keep: ReadonlySet<string>): Promise<string[]>;
   /** The address of `<app>-<processType>`, when that tcp process has one. */
   serviceAddress(app: string, processType: string): string | undefined;
@@ -123,6 +131,8 @@ interface ContainerRecord {
   processType: string;
   routingClass: RoutingClass;
   address: string;
+  /** Its network namespace (under the network's prefix): its own name, or the pooled one it took. Absent in older records: its own name. */
+  netns?: string;
 }
 
 const RUNTIME_ID = /^runc:([a-z0-9][a-z0-9.-]*)$/;
@@ -158,6 +168,12 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
   /** The containers on the network now (started or adopted by this scheduler), and whether each is ready. */
   const live = new Map<string, boolean>();
   let allows: readonly AppAllow[] = [];
+  const netnsOf = (name: string) => records.get(name)?.netns ?? name;
+
+  function freeAddress(): string | undefined {
+    return nextReplicaAddress(subnet, new Set([...[...records.values()].map((record) => record.address), ...pool.addresses()]));
+  }
+  const pool = createNetworkPool({ network, size: NETWORK_POOL_SIZE, nextAddress: freeAddress, logger });
 
   function uidOf(app: string): number {
     let uid = uids[app];
@@ -248,11 +264,21 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
     return next;
   }
 
-  async function prepareBundle(launch: ContainerLaunch): Promise<ContainerRecord> {
+  /**
+   * Writes a container's bundle on a network namespace of its own, and has
+   * the firewall learn its address: `firewall` settles once nft knows it
+   * (the caller lets the command run only then). A gated container's init
+   * waits for the go-ahead on stdin (see initArgs).
+   */
+  async function prepareBundle(launch: ContainerLaunch, gated: boolean): Promise<{ record: ContainerRecord; firewall: Promise<void> }> {
     if (!existsSync(hostsFile)) await writeServices();
     await network.ensureBridge();
-    const taken = new Set([...records.values()].map((record) => record.address));
-    const address = nextReplicaAddress(subnet, taken);
+    // Every time, not once: a cheap write, and the parent may have been removed with the last container (tests, uninstall).
+    await cgroups.prepareParent(options.cgroupParent).catch((error: unknown) => {
+      logger.warn("could not give the containers' cgroup its CPU weight: containers may get less than their pod size on a busy host", { error });
+    });
+    const pooled = pool.take();
+    const address = pooled?.address ?? freeAddress();
     if (address === undefined) throw new Error(`no free address left in ${subnetText(subnet)} for ${launch.name}`);
     const record: ContainerRecord = {
       name: launch.name,
@@ -261,8 +287,10 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
       processType: launch.processType,
       routingClass: launch.routingClass,
       address,
+      netns: pooled?.namespace ?? launch.name,
     };
     records.set(launch.name, record);
+    pool.refill();
     // Only a run that died half-way left a container of this name behind (a task run again after a crash).
     if (existsSync(join(runc.root, launch.name))) await runc.delete(launch.name);
     // The private /tmp takes the mode of its mount point: writable by the app, sticky.
@@ -272,8 +300,11 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
     // The command runs as the app's uid, which must own what it may write (a build's source, node_modules restored by the host).
     for (const dir of launch.writableDirs ?? []) await promisify(execFile)("chown", ["-R", `${uidOf(launch.app)}:${uidOf(launch.app)}`, dir]);
     live.set(launch.name, false);
-    // The firewall learns the new address while its namespace is made: two commands at once, not one after the other.
-    const [netnsPath] = await Promise.all([network.attach(launch.name, address), sync()]);
+    // The firewall learns the new address while the namespace is made (when the pool had none ready) and runc sets the container up.
+    const firewall = sync();
+    // Awaited by the caller; not left unhandled when making the namespace fails first.
+    firewall.catch(() => undefined);
+    const netnsPath = pooled?.path ?? (await network.attach(launch.name, address));
     const spec = containerSpec({
       command: launch.command,
       // HOST: a container is reached at its own address, so the app listens on every interface of its namespace.
@@ -288,20 +319,23 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
       hostsFile,
       writableDirs: launch.writableDirs ?? [],
       seccomp: options.seccomp,
+      gated,
       systemDirectories,
     });
     writeFileSync(join(bundle(launch.name), "config.json"), JSON.stringify(spec));
-    return record;
+    return { record, firewall };
   }
 
   async function release(name: string): Promise<{ oomKilled: boolean }> {
     const oomKilled = ((await cgroups.oomKills(cgroupsPath(name))) ?? 0) > 0;
     live.delete(name);
     await runc.delete(name);
-    await network.detach(name);
+    await network.detach(netnsOf(name));
     await rm(bundle(name), { recursive: true, force: true });
     records.delete(name);
     await sync();
+    // A run's end leaves nothing under way: whoever tears the network down next finds every namespace the pool made.
+    await pool.settled();
     return { oomKilled };
   }
 
@@ -320,20 +354,33 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
 
   return {
     async start(launch) {
-      const record = await prepareBundle(launch);
-      let child;
+      let prepared: Awaited<ReturnType<typeof prepareBundle>>;
+      let child: ChildProcess;
       try {
+        prepared = await prepareBundle(launch, true);
         mkdirSync(launch.logDirectory, { recursive: true });
         child = await runc.start(launch.name, bundle(launch.name), launch.logDirectory);
       } catch (error) {
         await release(launch.name);
         throw error;
       }
+      // A go-ahead a container no longer reads (runc failed) is no error of its own: the exit tells.
+      child.stdin?.on("error", () => undefined);
       const exited = new Promise<ContainerExit>((resolve) => {
         child.once("exit", (code) => {
           void release(launch.name).then(({ oomKilled }) => resolve({ code: oomKilled ? null : code, oomKilled }));
         });
       });
+      try {
+        await prepared.firewall;
+      } catch (error) {
+        // Its command never ran: the container goes, and its exit releases the rest.
+        await runc.delete(launch.name);
+        await exited;
+        throw error;
+      }
+      child.stdin?.end("\n");
+      const { record } = prepared;
       return { name: launch.name, runtimeId: `runc:${launch.name}`, address: record.address, port: CONTAINER_PORT, exited };
     },
 
@@ -342,7 +389,8 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
     },
 
     async prepare(launch) {
-      const record = await prepareBundle(launch);
+      const { record, firewall } = await prepareBundle(launch, false);
+      await firewall;
       return {
         runtimeId: `runc:${launch.name}`,
         address: record.address,
@@ -381,13 +429,18 @@ export function createContainerRuntime(options: ContainerRuntimeOptions): Contai
 
     async removeStrays(keep) {
       const containers = (await runc.list()).map((state) => state.id);
-      const names = new Set([...containers, ...records.keys(), ...(await network.attached())]);
+      const names = new Set([...containers, ...records.keys()]);
       const strays = [...names].filter((name) => !keep.has(name) && !live.has(name));
       for (const name of strays) {
         await runc.delete(name);
-        await network.detach(name);
+        await network.detach(netnsOf(name));
         await rm(bundle(name), { recursive: true, force: true });
         records.delete(name);
+      }
+      // Namespaces of no container: the pool of a scheduler that died, or a start that died before its record.
+      const inUse = new Set([...keep, ...[...records.keys()].map(netnsOf)]);
+      for (const namespace of await network.attached()) {
+        if (!inUse.has(namespace) && !pool.owns(namespace)) await network.detach(namespace);
       }
       if (strays.length > 0) await sync();
       return strays;

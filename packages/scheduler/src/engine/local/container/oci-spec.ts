@@ -96,6 +96,8 @@ export interface ContainerSpecInput {
   writableDirs: string[];
   /** Whether to install the seccomp filter (the host's runc supports it). */
   seccomp: boolean;
+  /** Whether the command waits for the go-ahead on stdin (see initArgs). */
+  gated: boolean;
   /** The SYSTEM_DIRECTORIES this host has (an arm64 host has no /lib64). */
   systemDirectories: readonly string[];
 }
@@ -106,9 +108,15 @@ export interface ContainerSpecInput {
  * handler for, so an app run as process 1 would shrug off SIGTERM; as a
  * child it gets the signal like anywhere else (`runc kill --all`), and the
  * shell exits with the app's status.
+ *
+ * Gated, it first reads one line (or the end) of its stdin: the runtime
+ * sets the container up with runc while nft learns its address, and lets
+ * the command run once both are done, so its first connections already
+ * pass the firewall. The command's own stdin is /dev/null either way (sh
+ * gives it to a background command).
  */
-export function initArgs(command: string): string[] {
-  return ["/bin/sh", "-c", 'sh -c "$1" & wait $!', "berth-init", command];
+export function initArgs(command: string, gated = false): string[] {
+  return ["/bin/sh", "-c", `${gated ? "read -r _; " : ""}sh -c "$1" & wait $!`, "berth-init", command];
 }
 
 const bind = (path: string, writable: boolean) => ({
@@ -144,7 +152,12 @@ export function containerSpec(input: ContainerSpecInput): Record<string, unknown
     resources: {
       devices: [{ allow: false, access: "rwm" }],
       memory: { limit: input.memoryMb * 1024 * 1024 },
-      cpu: { quota: Math.round((input.cpuMillis / 1000) * CPU_PERIOD_US), period: CPU_PERIOD_US },
+      // Shares as Kubernetes derives them from a CPU request: under contention containers divide their parent's time by size.
+      cpu: {
+        quota: Math.round((input.cpuMillis / 1000) * CPU_PERIOD_US),
+        period: CPU_PERIOD_US,
+        shares: Math.max(2, Math.round((input.cpuMillis * 1024) / 1000)),
+      },
       pids: { limit: PIDS_LIMIT },
     },
     maskedPaths: [
@@ -173,7 +186,7 @@ export function containerSpec(input: ContainerSpecInput): Record<string, unknown
     process: {
       terminal: false,
       user: { uid: input.uid, gid: input.uid, additionalGids: [] },
-      args: initArgs(input.command),
+      args: initArgs(input.command, input.gated),
       env,
       cwd: input.sourceDir,
       // No capabilities at all: the command runs as an unprivileged uid and listens above 1024.

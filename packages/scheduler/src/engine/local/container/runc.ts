@@ -30,7 +30,8 @@ export interface Runc {
   /**
    * Starts `runc run --keep` as a detached child (its own process group, so a
    * scheduler killed with -9 leaves it running to be adopted). The container's
-   * stdout and stderr are appended to `stdout.log`/`stderr.log` in `logDirectory`.
+   * stdout and stderr are appended to `stdout.log`/`stderr.log` in `logDirectory`;
+   * its stdin is the child's, a pipe the caller writes to and ends.
    * `--keep` leaves the stopped container (and its cgroup) to read the OOM
    * count after the exit; `delete` removes it.
    */
@@ -60,7 +61,7 @@ export function createRunc(root: string, binary = systemBinary("runc") ?? "runc"
       const err = openSync(join(logDirectory, "stderr.log"), "a");
       let child: ChildProcess;
       try {
-        child = spawn(binary, ["--root", root, "run", "--keep", "--bundle", bundle, id], { stdio: ["ignore", out, err], detached: true });
+        child = spawn(binary, ["--root", root, "run", "--keep", "--bundle", bundle, id], { stdio: ["pipe", out, err], detached: true });
       } finally {
         closeSync(out);
         closeSync(err);
