@@ -4,7 +4,7 @@ import type { AutoscaleRule } from "@berth/proto/type/v1/process";
 import type { FormationChange } from "@berth/proto/scheduler/v1/scheduler";
 import { healthOverridesFrom } from "./health-settings.js";
 import type { HealthOverrides } from "./health-settings.js";
-import { POD_SIZES, podSize } from "./pod-sizes.js";
+import { DEFAULT_POD_SIZE, POD_SIZES, podSize } from "./pod-sizes.js";
 
 /** The stored formation of one process type. */
 export interface FormationEntry {
@@ -136,6 +136,25 @@ export function applyFormationPatch(entry: FormationEntry, patch: FormationPatch
 export function effectiveResources(entry: Pick<FormationEntry, "size" | "cpuMillis" | "memoryMb">): { cpuMillis: number; memoryMb: number } {
   const size = podSize(entry.size) ?? POD_SIZES[0]!;
   return { cpuMillis: entry.cpuMillis ?? size.cpuMillis, memoryMb: entry.memoryMb ?? size.memoryMb };
+}
+
+/**
+ * The CPU and memory of an app's release command. "release" has no
+ * formation entry of its own (it runs once per deploy), and it runs the
+ * app's own code against the app's data (migrations, asset uploads): it gets
+ * what the app's web process gets, size and overrides, so a migration the web
+ * process could run does not run out of memory in the release phase. An app
+ * without a web process gets its largest type's (by memory); an app with no
+ * formation yet, the default size.
+ */
+export function releaseTaskResources(formation: readonly Pick<FormationEntry, "processType" | "size" | "cpuMillis" | "memoryMb">[]): {
+  cpuMillis: number;
+  memoryMb: number;
+} {
+  const web = formation.find((entry) => entry.processType === "web");
+  if (web !== undefined) return effectiveResources(web);
+  const sizes = formation.map(effectiveResources).sort((a, b) => b.memoryMb - a.memoryMb || b.cpuMillis - a.cpuMillis);
+  return sizes[0] ?? effectiveResources({ size: DEFAULT_POD_SIZE, cpuMillis: null, memoryMb: null });
 }
 
 /**

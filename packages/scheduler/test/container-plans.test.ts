@@ -10,6 +10,11 @@ import type { NetworkEndpoint } from "../src/engine/local/container/nft-ruleset.
 import { allowedFlows, renderRuleset, serviceRules } from "../src/engine/local/container/nft-ruleset.js";
 import { containerSpec, initArgs } from "../src/engine/local/container/oci-spec.js";
 import type { ContainerSpecInput } from "../src/engine/local/container/oci-spec.js";
+import type { ContainerLaunch, ContainerRuntime } from "../src/engine/local/container/container-runtime.js";
+import { createRuncReplicaRuntime } from "../src/engine/local/container/runc-replica-runtime.js";
+import { releaseTaskSpecFor } from "../src/engine/local/replica-specs.js";
+import type { SchedulerConfig } from "../src/config.js";
+import type { ReleaseRecord } from "../src/store/releases.js";
 
 const input: ContainerSpecInput = {
   command: "node web.js",
@@ -210,4 +215,31 @@ test("netpol's local policy becomes app-to-app allows; the router's and TURN gat
     ],
   });
   t.deepEqual(appAllowsOf(policy), [{ rule: "trust client->shop", fromApp: "client", toApp: "shop", toClass: RoutingClass.TCP, toProcessType: "" }]);
+});
+
+test("a release task's container runs at the web process's size (explicit overrides included); a one-off command at the default size", async (t) => {
+  const launches: ContainerLaunch[] = [];
+  const containers = {
+    async prepare(launch: ContainerLaunch) {
+      launches.push(launch);
+      return { runtimeId: `runc:${launch.name}`, address: "10.88.0.2", runArgs: ["runc", "run", launch.name] };
+    },
+  } as unknown as ContainerRuntime;
+  const runtime = createRuncReplicaRuntime(containers);
+  const release = {
+    app: "shop",
+    version: 3,
+    sourceDir: "/data/releases/shop/v3",
+    processes: [{ processType: "release", command: "node migrate.js" }],
+    config: {},
+    formation: [
+      { processType: "web", replicas: 2, size: "standard-2x", cpuMillis: null, memoryMb: 1536, health: {}, restartGeneration: 0 },
+      { processType: "worker", replicas: 1, size: "standard-8x", cpuMillis: null, memoryMb: null, health: {}, restartGeneration: 0 },
+    ],
+  } as unknown as ReleaseRecord;
+  const task = releaseTaskSpecFor({ releaseTimeoutMs: 60_000 } as SchedulerConfig, release, "team-a");
+  t.deepEqual(await runtime.taskCommand(task), ["runc", "run", "shop-release-v3"]);
+  t.like(launches[0], { name: "shop-release-v3", processType: "release", cpuMillis: 512, memoryMb: 1536 });
+  await runtime.taskCommand({ ...task, name: "shop-run-1", resources: undefined });
+  t.like(launches[1], { name: "shop-run-1", cpuMillis: 256, memoryMb: 512 });
 });

@@ -5,7 +5,7 @@ import { fieldViolationsOf } from "@berth/kit";
 import { FormationChangeSchema } from "@berth/proto/scheduler/v1/scheduler";
 import type { FormationChange } from "@berth/proto/scheduler/v1/scheduler";
 import { AutoscaleRuleSchema, HealthCheckSchema, RoutingClass } from "@berth/proto/type/v1/process";
-import { applyFormationPatch, effectiveResources, validateAutoscaleRule, validateFormationChanges } from "../src/formation.js";
+import { applyFormationPatch, effectiveResources, releaseTaskResources, validateAutoscaleRule, validateFormationChanges } from "../src/formation.js";
 import type { FormationContext, FormationEntry } from "../src/formation.js";
 
 const context: FormationContext = {
@@ -114,4 +114,11 @@ test("autoscale rules are checked field by field", (t) => {
   );
   const rule = create(AutoscaleRuleSchema, { processType: "web", minReplicas: 1, maxReplicas: 3, targetCpuPercent: 50 });
   t.is(validateAutoscaleRule(rule, context), rule);
+});
+
+test("the release command runs at the web process's size and overrides, else at the largest type's, else at the default size", (t) => {
+  const entry = (processType: string, size: string, memoryMb: number | null = null) => ({ processType, size, cpuMillis: null, memoryMb });
+  t.deepEqual(releaseTaskResources([entry("worker", "standard-8x"), entry("web", "standard-2x", 1536)]), { cpuMillis: 512, memoryMb: 1536 });
+  t.deepEqual(releaseTaskResources([entry("clock", "standard-1x"), entry("worker", "standard-4x")]), { cpuMillis: 1024, memoryMb: 2048 });
+  t.deepEqual(releaseTaskResources([]), { cpuMillis: 256, memoryMb: 512 });
 });

@@ -129,6 +129,8 @@ export interface ReleaseTaskSpec {
   writableDirs?: string[];
   /** What its log lines are labelled as: "release" unless set ("build"). */
   processType?: string;
+  /** Its container's CPU quota and memory limit; the default pod size's when unset (builds, one-off commands). */
+  resources?: { cpuMillis: number; memoryMb: number };
 }
 
 /** How a release task ended. */

@@ -1,7 +1,7 @@
 import { routingClassOf } from "@berth/kit";
 import type { SchedulerConfig } from "../../config.js";
 import type { FormationEntry } from "../../formation.js";
-import { effectiveResources } from "../../formation.js";
+import { effectiveResources, releaseTaskResources } from "../../formation.js";
 import { DEFAULT_POD_SIZE } from "../../pod-sizes.js";
 import { resolveHealth } from "../../health-settings.js";
 import { commandOf, releaseEnvironment } from "../../release-commands.js";
@@ -41,7 +41,7 @@ export function replicaSpecFor(
   };
 }
 
-/** What the engine needs to run a release's `release` command. */
+/** What the engine needs to run a release's `release` command, at the size releaseTaskResources picks from the release's formation. */
 export function releaseTaskSpecFor(config: SchedulerConfig, release: ReleaseRecord, team: string): ReleaseTaskSpec {
   return {
     name: `${release.app}-release-v${release.version}`,
@@ -52,6 +52,7 @@ export function releaseTaskSpecFor(config: SchedulerConfig, release: ReleaseReco
     workDir: release.sourceDir,
     env: releaseEnvironment(release, "release"),
     timeoutMs: config.releaseTimeoutMs,
+    resources: releaseTaskResources(release.formation),
   };
 }
 

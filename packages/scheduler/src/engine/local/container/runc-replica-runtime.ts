@@ -121,7 +121,7 @@ export function createRuncReplicaRuntime(containers: ContainerRuntime): ReplicaR
     },
 
     async taskCommand(task) {
-      const resources = effectiveResources({ size: DEFAULT_POD_SIZE, cpuMillis: null, memoryMb: null });
+      const resources = task.resources ?? effectiveResources({ size: DEFAULT_POD_SIZE, cpuMillis: null, memoryMb: null });
       const prepared = await containers.prepare({
         name: task.name,
         app: task.app,
