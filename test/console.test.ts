@@ -139,7 +139,8 @@ async function waitForText(page: Page, selector: string, text: string | RegExp):
     // What the page showed instead, for the failure report.
     await shot(page, `failed-${selector.replace(/[^a-z0-9]+/gi, "-")}`);
     const shown = await page.evaluate((css) => document.querySelector(css)?.textContent ?? "(no such element)", selector);
-    throw new Error(`${selector} never showed ${String(text)}; it shows: ${shown}`, { cause: error });
+    const alerts = await page.evaluate(() => [...document.querySelectorAll('[role="alert"]')].map((alert: any) => alert.textContent).join(" | "));
+    throw new Error(`${selector} never showed ${String(text)}; it shows: ${shown}${alerts ? `; the page's errors: ${alerts}` : ""}`, { cause: error });
   }
 }
 
@@ -215,8 +216,20 @@ test.serial(
     await page.waitForFunction((before) => document.querySelectorAll('[data-testid="log-lines"] .line').length > before, whilePaused);
     await shot(page, "logs");
 
-    // Config: set a var (a new release rolls out), its value hidden until revealed.
+    // Config: set a var (a new release rolls out), its value hidden until revealed. The
+    // releases' first read fails for a moment: the table is read again, not left empty.
+    let refusedReads = 0;
+    await page.route(
+      `**/${AppService.typeName}/ListReleases`,
+      (route) => {
+        refusedReads += 1;
+        return route.fulfill({ status: 503, contentType: "application/json", body: JSON.stringify({ code: "unavailable", message: "refused by the test" }) });
+      },
+      { times: 1 },
+    );
     await page.getByRole("link", { name: "Releases & config", exact: true }).click();
+    await page.locator('#releases tr[data-version="1"]').waitFor();
+    t.is(refusedReads, 1);
     await page.getByLabel("Name", { exact: true }).fill("GREETING");
     await page.getByLabel("Value", { exact: true }).fill("hello from the console");
     await page.getByRole("button", { name: "Set", exact: true }).click();

@@ -22,27 +22,48 @@ export function useAction() {
   return { run, busy, error, clear: () => setError(undefined) };
 }
 
-/** Data read when the page opens and again whenever `key` changes (a live update). */
+/** Failures a read may not meet when asked again: a section retries these rather than keep what it read before. */
+const TRANSIENT = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.Aborted, Code.ResourceExhausted, Code.Internal, Code.Unknown]);
+const FIRST_RETRY_MS = 1_000;
+const MAX_RETRY_MS = 10_000;
+
+/**
+ * Data read when the page opens and again whenever `key` changes (a live
+ * update). A read that fails transiently is retried with backoff, its error
+ * shown meanwhile: the next key change may never come (a finished rollout
+ * changes nothing more), and the section would show stale data for good.
+ */
 export function useLoad<T>(read: (signal: AbortSignal) => Promise<T>, key: unknown[]) {
   const [data, setData] = useState<T | undefined>();
   const [error, setError] = useState<ConnectError | undefined>();
   const [generation, setGeneration] = useState(0);
+  const retryMs = useRef(FIRST_RETRY_MS);
   const readRef = useRef(read);
   readRef.current = read;
   // `key` lists what the read depends on; the read itself is taken from the latest render.
   useEffect(() => {
     const abort = new AbortController();
+    let retry: ReturnType<typeof setTimeout> | undefined;
     readRef.current(abort.signal).then(
       (value) => {
         if (abort.signal.aborted) return;
+        retryMs.current = FIRST_RETRY_MS;
         setData(value);
         setError(undefined);
       },
       (failure: unknown) => {
-        if (!abort.signal.aborted && !isCancel(failure)) setError(noteFailure(failure));
+        if (abort.signal.aborted || isCancel(failure)) return;
+        const noted = noteFailure(failure);
+        setError(noted);
+        if (!TRANSIENT.has(noted.code)) return;
+        retry = setTimeout(() => setGeneration((n) => n + 1), retryMs.current);
+        retryMs.current = Math.min(retryMs.current * 2, MAX_RETRY_MS);
       },
     );
-    return () => abort.abort();
+    return () => {
+      abort.abort();
+      clearTimeout(retry);
+    };
   }, [...key, generation]);
   return { data, error, reload: () => setGeneration((n) => n + 1) };
 }
