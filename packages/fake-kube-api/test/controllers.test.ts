@@ -406,6 +406,10 @@ test("a StatefulSet makes pods <name>-0, -1, -2 in order, each once its predeces
   t.like(status, { replicas: 3, availableReplicas: 3, updatedReplicas: 3, currentReplicas: 3 });
   const pods = podsOf(api, "db") as Json[];
   t.true(pods.every((pod) => pod.metadata.labels["controller-revision-hash"] === status.updateRevision));
+  t.true(
+    pods.every((pod) => pod.metadata.labels["statefulset.kubernetes.io/pod-name"] === pod.metadata.name),
+    "each pod is labelled with its own name, which a Service can select one pod by",
+  );
   t.deepEqual(pods.map((pod) => pod.spec.nodeName).sort(), ["node-a", "node-b", "node-c"], "one pod per zone");
 
   // Scaling down removes the highest ordinals.

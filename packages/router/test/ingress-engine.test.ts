@@ -1,8 +1,9 @@
 import test from "ava";
+import { KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
 import { processObjectName, silentLogger, teamNamespace } from "@berth/kit";
 import { eventually } from "@berth/kit/testing";
 import { createFakeKubeApi, validateKubernetesObject } from "@berth/fake-kube-api";
-import { createIngressEngine, ingressFor, tlsSecretName } from "../src/engine/kubernetes/ingress-engine.js";
+import { createIngressEngine, ingressFor, replicaServicesFor, tlsSecretName } from "../src/engine/kubernetes/ingress-engine.js";
 import { desiredRoutes } from "../src/reconcile/route-reconciler.js";
 import { openTestStore } from "./support/store.js";
 
@@ -147,4 +148,128 @@ test("certificate state is read back from cert-manager's Certificates: a broken 
   await engine.apply(desiredRoutes(routes, []));
   t.is(await row("admin.example.com"), undefined, "a removed domain's row goes with it");
   t.is((await row("shop-admin.apps.example.net"))?.state, "issued");
+});
+
+const rtcSet = processObjectName("meet", "sfu-rtc");
+const rtcRoutes = (replicas: number) =>
+  Array.from({ length: replicas }, (_, slot) => ({
+    hostname: `k3x9q-${String(slot + 1).padStart(2, "0")}.apps.example.net`,
+    team: "acme",
+    app: "meet",
+    processType: "sfu-rtc",
+    replica: slot + 1,
+  }));
+
+test("an rtc process's replica hostnames each go to a schema-valid Service selecting that replica's StatefulSet pod alone", async (t) => {
+  const [routes] = desiredRoutes(rtcRoutes(2), []);
+  t.deepEqual(routes!.replicaHostnames, [
+    { hostname: "k3x9q-01.apps.example.net", replica: 1 },
+    { hostname: "k3x9q-02.apps.example.net", replica: 2 },
+  ]);
+  const services = replicaServicesFor(routes!, settings);
+  const ingress = ingressFor(routes!, settings) as {
+    spec: { tls: { hosts: string[]; secretName: string }[]; rules: { host: string; http: { paths: { backend: { service: { name: string } } }[] } }[] };
+  };
+  for (const object of [...services, ingress]) {
+    const validation = await validateKubernetesObject(object);
+    t.true(validation.schemaChecked);
+    t.deepEqual(validation.violations, []);
+  }
+  t.deepEqual(
+    services.map((service) => [service.metadata!.name, service.spec!.selector]),
+    [
+      [`${rtcSet}-0`, { "statefulset.kubernetes.io/pod-name": `${rtcSet}-0` }],
+      [`${rtcSet}-1`, { "statefulset.kubernetes.io/pod-name": `${rtcSet}-1` }],
+    ],
+  );
+  t.deepEqual(ingress.spec.rules.map((rule) => [rule.host, rule.http.paths[0]!.backend.service.name]).sort(), [
+    ["k3x9q-01.apps.example.net", `${rtcSet}-0`],
+    ["k3x9q-02.apps.example.net", `${rtcSet}-1`],
+  ]);
+  t.deepEqual(ingress.spec.tls.map((entry) => entry.secretName).sort(), routes!.hostnames.map((host) => tlsSecretName(rtcSet, host)).sort());
+});
+
+test("on a cluster each rtc replica hostname routes to its own pod, and scaling adds and prunes the Services, rules and certificates", async (t) => {
+  const api = await createFakeKubeApi();
+  t.teardown(() => api.close());
+  const { store, close } = await openTestStore();
+  t.teardown(close);
+  const engine = createIngressEngine({ kubeConfig: api.kubeConfig(), ...settings, store, logger: silentLogger });
+  t.teardown(() => engine.close?.());
+  const namespace = teamNamespace("berth-apps", "acme");
+  const kube = KubernetesObjectApi.makeApiClient(api.kubeConfig());
+  const statefulSet = (replicas: number) => ({
+    apiVersion: "apps/v1",
+    kind: "StatefulSet",
+    metadata: { name: rtcSet, namespace },
+    spec: {
+      replicas,
+      podManagementPolicy: "Parallel",
+      selector: { matchLabels: { "app.kubernetes.io/name": "meet" } },
+      template: {
+        metadata: { labels: { "app.kubernetes.io/name": "meet" } },
+        spec: { containers: [{ name: "sfu-rtc", image: "meet:v1", ports: [{ name: "rtc", containerPort: 5000, protocol: "TCP" }] }] },
+      },
+    },
+  });
+  const scaleTo = (replicas: number) => kube.patch(statefulSet(replicas), undefined, undefined, "test", true, PatchStrategy.ServerSideApply);
+  const sliceOf = (service: string) =>
+    api.objects({ kind: "EndpointSlice", namespace, labelSelector: `kubernetes.io/service-name=${service}` })[0] as
+      | { ports: { port: number }[]; endpoints: { targetRef: { name: string }; conditions: { ready: boolean } }[] }
+      | undefined;
+  const routedPods = (service: string) => async () => {
+    const slice = sliceOf(service);
+    return slice?.endpoints.length && slice.endpoints.every((endpoint) => endpoint.conditions.ready) ? slice : undefined;
+  };
+  const names = (kind: string) =>
+    api
+      .objects({ kind, namespace, labelSelector: "app.kubernetes.io/managed-by=berth-router" })
+      .map((object) => (object as { metadata: { name: string } }).metadata.name)
+      .sort();
+  const rules = () =>
+    (
+      api.objects({ kind: "Ingress", namespace, name: rtcSet })[0] as {
+        spec: { rules: { host: string; http: { paths: { backend: { service: { name: string } } }[] } }[] };
+      }
+    ).spec.rules
+      .map((rule) => [rule.host, rule.http.paths[0]!.backend.service.name])
+      .sort();
+
+  await scaleTo(2);
+  await engine.apply(desiredRoutes(rtcRoutes(2), []));
+  t.deepEqual(names("Service"), [`${rtcSet}-0`, `${rtcSet}-1`]);
+  for (const ordinal of [0, 1]) {
+    const slice = await eventually(routedPods(`${rtcSet}-${ordinal}`), `the Service of replica ${ordinal + 1} routes`);
+    t.deepEqual(
+      slice.endpoints.map((endpoint) => endpoint.targetRef.name),
+      [`${rtcSet}-${ordinal}`],
+      "the replica's Service reaches its pod and no other",
+    );
+    t.is(slice.ports[0]!.port, 5000, "on the pod's rtc port");
+  }
+  t.deepEqual(rules(), [
+    ["k3x9q-01.apps.example.net", `${rtcSet}-0`],
+    ["k3x9q-02.apps.example.net", `${rtcSet}-1`],
+  ]);
+
+  await scaleTo(3);
+  await engine.apply(desiredRoutes(rtcRoutes(3), []));
+  t.deepEqual(names("Service"), [`${rtcSet}-0`, `${rtcSet}-1`, `${rtcSet}-2`], "scaling up adds the new replica's Service");
+  const third = await eventually(routedPods(`${rtcSet}-2`), "the third replica's Service routes");
+  t.deepEqual(
+    third.endpoints.map((endpoint) => endpoint.targetRef.name),
+    [`${rtcSet}-2`],
+  );
+  t.is(rules().length, 3);
+  t.truthy(await store.getCertificate("k3x9q-03.apps.example.net"), "the new hostname gets its certificate");
+
+  await scaleTo(1);
+  await engine.apply(desiredRoutes(rtcRoutes(1), []));
+  t.deepEqual(names("Service"), [`${rtcSet}-0`], "scaling down prunes the Services of the replicas that went");
+  t.deepEqual(rules(), [["k3x9q-01.apps.example.net", `${rtcSet}-0`]]);
+  t.is(await store.getCertificate("k3x9q-02.apps.example.net"), undefined);
+
+  await engine.apply([]);
+  t.deepEqual(names("Service"), []);
+  t.deepEqual(names("Ingress"), []);
 });

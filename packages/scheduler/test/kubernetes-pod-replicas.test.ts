@@ -143,7 +143,19 @@ test("endpoints are the ready addresses of the EndpointSlices (terminating ones 
       { addresses: ["10.244.9.9"], conditions: { ready: true }, targetRef: { kind: "Pod", name: "someone-else" } },
     ],
   };
-  const sets = appEndpointSets(["web", "admin-web", "worker", "sfu-rtc"], new Map([["web", 2]]), replicas, [slice]);
+  const replicaSlice: V1EndpointSlice = {
+    addressType: "IPv4",
+    metadata: { name: "shop-sfu-rtc-0-abcde" },
+    ports: [{ name: "rtc", port: 5000, protocol: "TCP" }],
+    endpoints: [{ addresses: [replicas[2]!.host], conditions: { ready: true }, zone: "zone-a", targetRef: { kind: "Pod", name: "shop-sfu-rtc-1" } }],
+  };
+  const sets = appEndpointSets(
+    ["web", "admin-web", "worker", "sfu-rtc"],
+    new Map([["web", 2]]),
+    replicas,
+    [slice, replicaSlice],
+    new Map([["sfu-rtc", "k3x9q"]]),
+  );
   t.deepEqual(
     sets.map((set) => [
       set.processType,
@@ -157,4 +169,10 @@ test("endpoints are the ready addresses of the EndpointSlices (terminating ones 
       ["sfu-rtc", RoutingClass.RTC, 0, [["shop-sfu-rtc-1", replicas[2]!.host, 5000, "zone-a"]]],
     ],
   );
+  t.deepEqual(
+    sets.map((set) => set.rtcRouteToken),
+    ["", "", "k3x9q"],
+    "an rtc type carries its route token, from which the router makes its per-replica hostnames",
+  );
+  t.is(sets[2]!.endpoints[0]!.replicaIndex, replicas[2]!.index + 1, "an rtc pod listed by its per-replica Service's slice is one endpoint, with its number");
 });

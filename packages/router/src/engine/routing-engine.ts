@@ -7,6 +7,8 @@ export interface WebProcessRoutes {
   app: string;
   processType: string;
   hostnames: string[];
+  /** An rtc process's: the replica (1, 2, …) each of its hostnames reaches alone. */
+  replicaHostnames?: { hostname: string; replica: number }[];
 }
 
 /**

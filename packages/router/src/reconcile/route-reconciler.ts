@@ -25,9 +25,9 @@ export interface RouteReconciler {
   close(): void;
 }
 
-/** The desired routes of every web process, from the stored routes and domains. */
+/** The desired routes of every routed process, from the stored routes (replica > 0: an rtc replica's hostname) and domains. */
 export function desiredRoutes(
-  routes: readonly { hostname: string; team: string; app: string; processType: string }[],
+  routes: readonly { hostname: string; team: string; app: string; processType: string; replica?: number }[],
   domains: readonly { hostname: string; app: string; processType: string }[],
 ): WebProcessRoutes[] {
   const byProcess = new Map<string, WebProcessRoutes>();
@@ -40,7 +40,11 @@ export function desiredRoutes(
     }
     return found;
   };
-  for (const route of routes) entry(route.app, route.processType, route.team).hostnames.unshift(route.hostname);
+  for (const route of routes) {
+    const found = entry(route.app, route.processType, route.team);
+    found.hostnames.unshift(route.hostname);
+    if (route.replica) (found.replicaHostnames ??= []).push({ hostname: route.hostname, replica: route.replica });
+  }
   for (const domain of domains) entry(domain.app, domain.processType, "").hostnames.push(domain.hostname);
   return [...byProcess.values()].sort((a, b) => `${a.app}/${a.processType}`.localeCompare(`${b.app}/${b.processType}`));
 }

@@ -1,5 +1,5 @@
 import { KubernetesObjectApi } from "@kubernetes/client-node";
-import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import type { KubeConfig, KubernetesObject, V1Service } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
 import { LABEL, applyObjectSet, labelSelector, processObjectName, routingClassOf, standardLabels, teamNamespace } from "@berth/kit";
 import { RoutingClass } from "@berth/proto/type/v1/process";
@@ -34,6 +34,9 @@ export interface IngressEngineOptions {
   logger: Logger;
 }
 
+/** The processes routed through Ingresses: web ones, and rtc ones by their per-replica hostnames. */
+const ROUTED_CLASSES = new Set([RoutingClass.WEB, RoutingClass.RTC]);
+
 /** The field manager of berth's server-side applies of routing objects. */
 export const FIELD_MANAGER = "berth-router";
 
@@ -46,13 +49,57 @@ export function tlsSecretName(objectName: string, hostname: string): string {
   return `${objectName}-${createHash("sha256").update(hostname).digest("hex").slice(0, 10)}-tls`;
 }
 
-/** The Ingress serving one web process: one rule per hostname, TLS from cert-manager with a certificate per hostname. */
+/** The label a StatefulSet controller puts on each of its pods, with the pod's name. */
+const STATEFULSET_POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name";
+
+/**
+ * The Service reaching one replica of an rtc process alone: named, and
+ * selecting by `statefulset.kubernetes.io/pod-name`, after the
+ * StatefulSet's pod of that replica (`<set>-<ordinal>`, replica 01 is
+ * ordinal 0), as the Ingress's backend of the replica's hostname.
+ */
+export function replicaServiceName(objectName: string, replica: number): string {
+  return `${objectName}-${replica - 1}`;
+}
+
+/** The per-replica Services of an rtc process's hostnames: HTTP(S) and WebSocket go to the pod's `rtc` container port (the scheduler's name for it). */
+export function replicaServicesFor(routes: WebProcessRoutes, options: Pick<IngressEngineOptions, "namespace" | "webServicePort">): V1Service[] {
+  const set = processObjectName(routes.app, routes.processType);
+  return (routes.replicaHostnames ?? []).map(({ replica }) => {
+    const name = replicaServiceName(set, replica);
+    return {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: {
+        name,
+        namespace: teamNamespace(options.namespace, routes.team),
+        labels: standardLabels({ app: routes.app, component: routes.processType, team: routes.team, managedBy: FIELD_MANAGER, instance: name }),
+      },
+      spec: {
+        type: "ClusterIP",
+        selector: { [STATEFULSET_POD_NAME_LABEL]: name },
+        ports: [{ name: "rtc", port: options.webServicePort, targetPort: "rtc", protocol: "TCP" }],
+      },
+    };
+  });
+}
+
+/**
+ * The Ingress serving one process: one rule per hostname, TLS from
+ * cert-manager with a certificate per hostname. A web process's hostnames
+ * go to its Service; each of an rtc process's to its replica's own.
+ */
 export function ingressFor(
   routes: WebProcessRoutes,
   options: Pick<IngressEngineOptions, "namespace" | "ingressClass" | "clusterIssuer" | "webServicePort">,
 ): KubernetesObject & Record<string, unknown> {
   const name = processObjectName(routes.app, routes.processType);
   const labels = standardLabels({ app: routes.app, component: routes.processType, team: routes.team, managedBy: FIELD_MANAGER });
+  const replicaOf = new Map((routes.replicaHostnames ?? []).map(({ hostname, replica }) => [hostname, replica]));
+  const serviceOf = (host: string) => {
+    const replica = replicaOf.get(host);
+    return replica === undefined ? name : replicaServiceName(name, replica);
+  };
   return {
     apiVersion: "networking.k8s.io/v1",
     kind: "Ingress",
@@ -72,7 +119,7 @@ export function ingressFor(
             {
               path: "/",
               pathType: "Prefix",
-              backend: { service: { name, port: { number: options.webServicePort } } },
+              backend: { service: { name: serviceOf(host), port: { number: options.webServicePort } } },
             },
           ],
         },
@@ -92,25 +139,30 @@ export function certificatesOf(ingresses: readonly ReturnType<typeof ingressFor>
 }
 
 /**
- * The kubernetes engine: server-side applies an Ingress per routed web
- * process, deletes the Ingresses it manages that are no longer wanted, and
- * follows cert-manager's Certificates into the certificate state per hostname.
+ * The kubernetes engine: server-side applies an Ingress per routed web or
+ * rtc process (and a Service per rtc replica), deletes the ones it manages
+ * that are no longer wanted, and follows cert-manager's Certificates into
+ * the certificate state per hostname.
  */
 export function createIngressEngine(options: IngressEngineOptions): RoutingEngine {
   const client = KubernetesObjectApi.makeApiClient(options.kubeConfig);
   const certificates = followCertificateStatus({ kubeConfig: options.kubeConfig, store: options.store, logger: options.logger });
   // Every team's namespace: an app whose routes all went has its Ingress pruned wherever it is.
-  const prune = [{ apiVersion: "networking.k8s.io/v1", kind: "Ingress", namespace: "", labelSelector: labelSelector({ [LABEL.managedBy]: FIELD_MANAGER }) }];
+  const managed = labelSelector({ [LABEL.managedBy]: FIELD_MANAGER });
+  const prune = [
+    { apiVersion: "networking.k8s.io/v1", kind: "Ingress", namespace: "", labelSelector: managed },
+    { apiVersion: "v1", kind: "Service", namespace: "", labelSelector: managed },
+  ];
   return {
     async apply(desired) {
-      // An Ingress reaches a process through its Service, which balances over every replica: it cannot
-      // serve the per-replica hostnames of an rtc process, so only web processes get one.
-      const objects = desired
-        .filter((routes) => routes.hostnames.length > 0 && routingClassOf(routes.processType) === RoutingClass.WEB)
-        .map((routes) => ingressFor(routes, options));
+      // A scaled-down rtc process's routes are gone from `desired`: its replica Services and rules are pruned with them.
+      const routed = desired.filter((routes) => routes.hostnames.length > 0 && ROUTED_CLASSES.has(routingClassOf(routes.processType)));
+      const ingresses = routed.map((routes) => ingressFor(routes, options));
+      // The Services first: an Ingress rule whose backend does not exist yet is an error on some controllers.
+      const objects = [...routed.flatMap((routes) => replicaServicesFor(routes, options)), ...ingresses];
       const result = await applyObjectSet({ client, fieldManager: FIELD_MANAGER, objects, prune });
-      for (const name of result.pruned) options.logger.info("ingress pruned", { name });
-      await certificates.expect(certificatesOf(objects));
+      for (const name of result.pruned) options.logger.info("routing object pruned", { name });
+      await certificates.expect(certificatesOf(ingresses));
     },
     close: () => certificates.close(),
   };

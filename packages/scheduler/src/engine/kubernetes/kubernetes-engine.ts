@@ -85,16 +85,22 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
   const watchKey = (rollout: RolloutRecord) => `${rollout.id}:${rollout.state}`;
   const scopeOf = (app: AppRecord): AppScope => ({ app: app.name, namespace: namespaceOf(app.team, settings) });
   let hooks: EngineHooks | undefined;
+  // By app, then rtc type: the route token of its per-replica hostnames, which the published endpoints carry to the router.
+  const routeTokens = new Map<string, Map<string, string>>();
 
   async function manifestInput(app: AppRecord, release: ReleaseRecord): Promise<AppManifestInput> {
     const formation = await listFormation(db, app.name);
     // Replica 01's variables: the StatefulSet's pods derive their own number and hostname from their ordinal.
     const rtc = new Map<string, Record<string, string>>();
+    const tokens = new Map<string, string>();
     for (const { processType } of release.processes) {
       if (routingClassOf(processType) !== RoutingClass.RTC) continue;
       const replicas = formation.find((entry) => entry.processType === processType)?.replicas ?? 0;
-      rtc.set(processType, (await deps.rtcEnvironment({ team: app.team, app: app.name, processType, index: 0, replicas: Math.max(1, replicas) })).env);
+      const setup = await deps.rtcEnvironment({ team: app.team, app: app.name, processType, index: 0, replicas: Math.max(1, replicas) });
+      rtc.set(processType, setup.env);
+      tokens.set(processType, setup.routeToken);
     }
+    routeTokens.set(app.name, tokens);
     return { team: app.team, release, formation, autoscaleRules: await listAutoscaleRules(db, app.name), rtc };
   }
 
@@ -242,7 +248,7 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
     }
     const processTypes = (pass.target?.processes ?? []).map((process) => process.processType);
     const scale = new Map((await listFormation(db, app.name)).map((entry) => [entry.processType, entry.replicas]));
-    await endpoints.publish(app.name, app.team, appEndpointSets(processTypes, scale, observed, state.slices(namespace)));
+    await endpoints.publish(app.name, app.team, appEndpointSets(processTypes, scale, observed, state.slices(namespace), routeTokens.get(app.name)));
     const counts = readyCounts(observed);
     if (shownReadyCounts.get(app.name) !== counts) {
       shownReadyCounts.set(app.name, counts);
@@ -362,6 +368,7 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
     async forgetApp(app) {
       outcomes.delete(app);
       applied.delete(app);
+      routeTokens.delete(app);
       shownReadyCounts.delete(app);
       await endpoints.removeApp(app);
     },

@@ -157,20 +157,24 @@ const ROUTABLE = new Set([RoutingClass.WEB, RoutingClass.TCP, RoutingClass.RTC])
  * port, as kube-proxy and ingress controllers route); `*-rtc` types have no
  * Service (each replica is reached on its own), so their ready pods are
  * listed directly. Every routable type of `processTypes` gets a set, empty
- * when nothing is ready, with the replica count `scale` gives it.
+ * when nothing is ready, with the replica count `scale` gives it; an rtc
+ * type with the route token `routeTokens` gives it, from which the router
+ * makes its per-replica hostnames (empty while unknown: the router keeps
+ * the hostnames it has).
  */
 export function appEndpointSets(
   processTypes: readonly string[],
   scale: ReadonlyMap<string, number>,
   replicas: readonly ObservedReplica[],
   slices: Iterable<V1EndpointSlice>,
+  routeTokens: ReadonlyMap<string, string> = new Map(),
 ): ProcessEndpointSet[] {
   const sets = new Map<string, ProcessEndpointSet>();
   const setOf = (processType: string) => {
     let set = sets.get(processType);
     if (set === undefined) {
-      // No rtc route token: per-replica rtc hostnames are not made on a cluster (yet).
-      set = { processType, routingClass: routingClassOf(processType), endpoints: [], replicas: scale.get(processType) ?? 0, rtcRouteToken: "" };
+      const rtcRouteToken = routeTokens.get(processType) ?? "";
+      set = { processType, routingClass: routingClassOf(processType), endpoints: [], replicas: scale.get(processType) ?? 0, rtcRouteToken };
       sets.set(processType, set);
     }
     return set;
@@ -198,7 +202,10 @@ export function appEndpointSets(
     }
   }
   for (const replica of replicas) {
-    if (routingClassOf(replica.processType) !== RoutingClass.RTC || !replica.ready || replica.host === "" || replica.port === 0) continue;
+    // The router's per-replica Service of an rtc pod (its hostname's Ingress backend) lists it in a slice too.
+    if (routingClassOf(replica.processType) !== RoutingClass.RTC || !replica.ready || replica.host === "" || replica.port === 0 || listed.has(replica.name)) {
+      continue;
+    }
     setOf(replica.processType).endpoints.push({
       replica: replica.name,
       host: replica.host,
