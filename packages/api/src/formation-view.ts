@@ -3,10 +3,6 @@ import type { Route, RtcAllocation } from "@berth/proto/type/v1/network";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { ProcessFormation } from "@berth/proto/type/v1/process";
 
-function urlOf(route: Route): string {
-  return route.url || `https://${route.hostname}`;
-}
-
 const byHostname = (a: Route, b: Route) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0);
 
 /**
@@ -28,7 +24,8 @@ export function joinFormation(
       const own = routes.filter((route) => route.processType === process.processType);
       const platform = own.filter((route) => !route.customDomain).sort(byHostname);
       const custom = own.filter((route) => route.customDomain).sort(byHostname);
-      view.urls = [...platform, ...custom].map(urlOf);
+      // The router's URL says how it serves the hostname (HTTPS only with the hostname's own certificate): none is guessed.
+      view.urls = [...platform, ...custom].map((route) => route.url).filter((url) => url !== "");
       view.customDomains = custom.map((route) => route.hostname);
     } else if (process.routingClass === RoutingClass.TCP && view.internalHostname === "") {
       view.internalHostname = internalHostname(app, process.processType);

@@ -6,10 +6,10 @@ import { joinFormation } from "../src/formation-view.js";
 
 const process = (processType: string, routingClass: RoutingClass, extra = {}) =>
   create(ProcessFormationSchema, { processType, routingClass, replicas: 1, ...extra });
-const route = (hostname: string, processType: string, customDomain: boolean) =>
-  create(RouteSchema, { hostname, app: "shop", processType, customDomain, url: customDomain ? "" : `https://${hostname}:8443` });
+const route = (hostname: string, processType: string, customDomain: boolean, url = customDomain ? `http://${hostname}:8080` : `https://${hostname}:8443`) =>
+  create(RouteSchema, { hostname, app: "shop", processType, customDomain, url });
 
-test("web types get the platform URL first, then custom domains sorted; tcp types their internal hostname; workers nothing", (t) => {
+test("web types get the platform URL first, then custom domains sorted, each as the router serves it (none where it gave none); tcp types their internal hostname; workers nothing", (t) => {
   const joined = joinFormation(
     "shop",
     [
@@ -22,12 +22,13 @@ test("web types get the platform URL first, then custom domains sorted; tcp type
       route("zeta.example.com", "web", true),
       route("shop.berth.localhost", "web", false),
       route("alpha.example.com", "web", true),
+      route("beta.example.com", "web", true, ""),
       route("shop-admin.berth.localhost", "admin-web", false),
     ],
   );
   const byType = Object.fromEntries(joined.map((p) => [p.processType, p]));
-  t.deepEqual(byType.web!.urls, ["https://shop.berth.localhost:8443", "https://alpha.example.com", "https://zeta.example.com"]);
-  t.deepEqual(byType.web!.customDomains, ["alpha.example.com", "zeta.example.com"]);
+  t.deepEqual(byType.web!.urls, ["https://shop.berth.localhost:8443", "http://alpha.example.com:8080", "http://zeta.example.com:8080"]);
+  t.deepEqual(byType.web!.customDomains, ["alpha.example.com", "beta.example.com", "zeta.example.com"]);
   t.deepEqual(byType["admin-web"]!.urls, ["https://shop-admin.berth.localhost:8443"]);
   t.deepEqual(byType["admin-web"]!.customDomains, []);
   t.is(byType["api-tcp"]!.internalHostname, "shop-api-tcp");

@@ -34,9 +34,14 @@ export function DomainsSection({ app, processes }: { app: string; processes: Pro
           return (
             <tr key={route.hostname} data-hostname={route.hostname}>
               <th scope="row">
-                <a href={route.url || `https://${route.hostname}`} target="_blank" rel="noreferrer">
-                  {route.hostname}
-                </a>
+                {/* The router's URL says how it serves the hostname (HTTPS only with its own certificate): none is guessed. */}
+                {route.url ? (
+                  <a href={route.url} target="_blank" rel="noreferrer">
+                    {route.hostname}
+                  </a>
+                ) : (
+                  route.hostname
+                )}
                 {route.customDomain ? " (custom)" : " (platform)"}
               </th>
               <td>{route.processType}</td>

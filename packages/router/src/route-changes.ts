@@ -16,6 +16,8 @@ export interface RouteChangesOptions {
   routes: Pick<RouteTable, "onChange">;
   /** The URL a hostname is reached at. */
   urlFor(hostname: string): string;
+  /** Subscribes to changes of what `urlFor` answers (a certificate served or dropped); returns the unsubscribe. */
+  onUrlChange?: (listener: () => void) => () => void;
 }
 
 /**
@@ -45,8 +47,8 @@ interface Subscriber {
   wake: (() => void) | undefined;
 }
 
-function signatureOf(rows: readonly { hostname: string; processType: string; createdAt: Date }[], customDomain: boolean): string {
-  return rows.map((row) => `${row.hostname} ${row.processType} ${customDomain} ${row.createdAt.getTime()}`).join("\n");
+function signatureOf(routes: readonly Route[]): string {
+  return routes.map((route) => `${route.url} ${route.processType} ${route.customDomain} ${route.createdAt?.seconds}.${route.createdAt?.nanos}`).join("\n");
 }
 
 /**
@@ -93,10 +95,8 @@ export function createRouteChanges(options: RouteChangesOptions): RouteChanges {
       // The order ListRoutes answers in: platform routes, then custom domains, each by hostname.
       const own = routes.filter((row) => row.app === app);
       const custom = domains.filter((row) => row.app === app);
-      next.set(app, {
-        signature: `${signatureOf(own, false)}\n${signatureOf(custom, true)}`,
-        routes: [...own.map((row) => toRoute(row, false)), ...custom.map((row) => toRoute(row, true))],
-      });
+      const entryRoutes = [...own.map((row) => toRoute(row, false)), ...custom.map((row) => toRoute(row, true))];
+      next.set(app, { signature: signatureOf(entryRoutes), routes: entryRoutes });
     }
     const changed: string[] = [];
     for (const [app, entry] of next) if (current.get(app)?.signature !== entry.signature) changed.push(app);
@@ -125,10 +125,12 @@ export function createRouteChanges(options: RouteChangesOptions): RouteChanges {
     return pending;
   }
 
-  options.routes.onChange(() => {
+  const readAgain = () => {
     // The failure reached the watchers; the next change or write reads again.
     refresh().catch(() => {});
-  });
+  };
+  options.routes.onChange(readAgain);
+  options.onUrlChange?.(readAgain);
 
   const appRoutes = (app: string) => create(AppRoutesSchema, { app, routes: current.get(app)?.routes ?? [] });
 

@@ -21,8 +21,10 @@ export interface RouterServiceDeps {
   routes: RouteTable;
   reconciler: RouteReconciler;
   domainPolicy: DomainPolicy;
-  /** The URL a hostname is reached at (scheme and public port depend on the engine and TLS). */
+  /** The URL a hostname is reached at (scheme and public port depend on the engine and the hostname's certificate). */
   urlFor(hostname: string): string;
+  /** Subscribes to changes of what `urlFor` answers; returns the unsubscribe. */
+  onUrlChange?: (listener: () => void) => () => void;
 }
 
 const STATES: Record<CertificateStateName, CertificateState> = {
@@ -53,7 +55,7 @@ function appProblems(app: string, field = "app"): FieldViolation[] {
 /** The RouterService handlers: routes, custom domains and their certificates, and the stream of route changes. */
 export function createRouterService(deps: RouterServiceDeps): ServiceImpl<typeof RouterService> {
   const { store, routes } = deps;
-  const changes = createRouteChanges({ store, routes, urlFor: deps.urlFor });
+  const changes = createRouteChanges({ store, routes, urlFor: deps.urlFor, onUrlChange: deps.onUrlChange });
 
   async function certificatesByHostname(): Promise<Map<string, CertificateRow>> {
     return new Map((await store.listCertificates()).map((row) => [row.hostname, row]));

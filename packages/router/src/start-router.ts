@@ -34,6 +34,7 @@ import { createRouterStore } from "./store/router-store.js";
 import type { RouterStore, StoredKeyPair } from "./store/router-store.js";
 import { X509Certificate } from "@peculiar/x509";
 import { startTrafficReporter } from "./traffic-reporter.js";
+import { publicUrlFor } from "./public-urls.js";
 import { createCertificateManager } from "./tls/certificate-manager.js";
 import type { CertificateManager } from "./tls/certificate-manager.js";
 import type { CertificateIssuer } from "./tls/issued-certificate.js";
@@ -248,16 +249,13 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): 
       closers.push(() => plane.close());
     }
 
-    const httpsScheme = local ? certificates !== undefined : true;
-    const publicPort = httpsScheme
-      ? dataPlane && config.proxy.publicHttpsPort === 0
-        ? dataPlane.httpsPort
-        : config.proxy.publicHttpsPort
-      : dataPlane && config.proxy.publicHttpPort === 0
-        ? dataPlane.httpPort
-        : config.proxy.publicHttpPort;
-    const defaultPort = httpsScheme ? 443 : 80;
-    const urlFor = (hostname: string) => `${httpsScheme ? "https" : "http"}://${hostname}${!local || publicPort === defaultPort ? "" : `:${publicPort}`}`;
+    const tlsServer = certificates;
+    const urlFor = publicUrlFor({
+      local,
+      httpPort: dataPlane && config.proxy.publicHttpPort === 0 ? dataPlane.httpPort : config.proxy.publicHttpPort,
+      httpsPort: dataPlane && config.proxy.publicHttpsPort === 0 ? dataPlane.httpsPort : config.proxy.publicHttpsPort,
+      servesTls: tlsServer && ((hostname) => tlsServer.serves(hostname)),
+    });
 
     const server = await startServer({
       name: "router",
@@ -272,6 +270,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps = {}): 
             reconciler,
             domainPolicy: { platformDomain: config.platformDomain, allowWildcards: config.allowWildcardDomains },
             urlFor,
+            onUrlChange: certificates && ((listener) => tlsServer!.onServedChange(listener)),
           }),
         ),
       ],

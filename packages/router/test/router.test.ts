@@ -7,6 +7,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { createInternalClient, fieldViolationsOf, silentLogger } from "@berth/kit";
 import { createFakeKubeApi } from "@berth/fake-kube-api";
 import { RouterService } from "@berth/proto/router/v1/router";
+import type { WatchRoutesResponse } from "@berth/proto/router/v1/router";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { SchedulerService } from "@berth/proto/scheduler/v1/scheduler";
 import { CertificateState } from "@berth/proto/type/v1/network";
@@ -93,6 +94,43 @@ test("a web process gets its route and an HTTPS certificate from the platform CA
   const caFile = fs.readFileSync(path.join(dataDir, "router", "platform-ca.pem"), "utf8");
   t.is(router.platformCaPem, caFile);
   t.is((await httpsGet(router.proxyHttpsPort, "shop.berth.localhost", caFile, "/secure")).body, "web-1 GET /secure");
+});
+
+test("a URL says how the proxy serves its hostname: HTTPS once the hostname has its own certificate, plain HTTP for a custom domain the platform CA may not certify; WatchRoutes follows", async (t) => {
+  const { router, scheduler, client } = await startTestRouter(t);
+  const web = await startUpstream("web-1");
+  t.teardown(() => web.close());
+  await router.ready;
+  const watching = new AbortController();
+  t.teardown(() => watching.abort());
+  const stream = client.watchRoutes({}, { signal: watching.signal, timeoutMs: 0 })[Symbol.asyncIterator]();
+  await scheduler.acknowledged("router-test", scheduler.setWebEndpoints("shop", "web", [web.endpoint()]));
+  await client.addDomain({ app: "shop", processType: "web", hostname: "shop.example.com" });
+
+  const settled = (state: CertificateState | undefined) => state === CertificateState.ISSUED || state === CertificateState.FAILED;
+  let routes = (await client.listRoutes({ app: "shop" })).routes;
+  while (!routes.every((route) => settled(route.certificate?.state))) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    routes = (await client.listRoutes({ app: "shop" })).routes;
+  }
+  const expected = [
+    ["shop.berth.localhost", `https://shop.berth.localhost:${router.proxyHttpsPort}`],
+    ["shop.example.com", `http://shop.example.com:${router.proxyHttpPort}`],
+  ];
+  t.deepEqual(
+    routes.map((route) => [route.hostname, route.url, route.certificate?.state]),
+    expected.map(([hostname, url], index) => [hostname, url, index === 0 ? CertificateState.ISSUED : CertificateState.FAILED]),
+  );
+  t.regex(routes[1]!.certificate!.lastError, /the platform CA only certifies its own domains/);
+  t.is((await request(router.proxyHttpPort, "shop.example.com", { path: "/x" })).body, "web-1 GET /x", "the HTTP URL serves the app");
+
+  let watched: string[][] = [];
+  while (JSON.stringify(watched) !== JSON.stringify(expected)) {
+    const { value } = await stream.next();
+    const shop = (value as WatchRoutesResponse | undefined)?.apps.find((app) => app.app === "shop");
+    if (shop) watched = shop.routes.map((route) => [route.hostname, route.url]);
+  }
+  t.deepEqual(watched, expected, "the stream shows each hostname's URL as the proxy serves it");
 });
 
 test("a platform CA that earlier versions made (other name constraints, ten years) is replaced at start, with the certificates it issued", async (t) => {

@@ -35,6 +35,10 @@ export interface CertificateManagerOptions {
 export interface CertificateManager extends CertificateSource {
   /** Makes sure every hostname has or gets a certificate; forgets the others. */
   sync(hostnames: readonly string[]): Promise<void>;
+  /** Whether a handshake for `hostname` gets its own certificate (not the fallback). */
+  serves(hostname: string): boolean;
+  /** Calls `listener` whenever a hostname starts or stops getting its own certificate; returns the unsubscribe. */
+  onServedChange(listener: () => void): () => void;
   /** Resolves once no certificate is due for issuance right now. */
   settled(): Promise<void>;
   close(): void;
@@ -50,6 +54,10 @@ export function createCertificateManager(options: CertificateManagerOptions): Ce
   const leaseTtlMs = options.leaseTtlMs ?? 60_000;
   const holder = `${machineName()}:${process.pid}:${randomBytes(6).toString("hex")}`;
   const served = new Map<string, Served>();
+  const servedListeners = new Set<() => void>();
+  const servedChanged = () => {
+    for (const listener of servedListeners) listener();
+  };
   let wanted = new Set<string>();
   let running: Promise<void> | undefined;
   let again = false;
@@ -65,6 +73,8 @@ export function createCertificateManager(options: CertificateManagerOptions): Ce
         context: tls.createSecureContext({ cert: row.certificatePem, key: row.privateKeyPem }),
         notAfter: row.notAfter.getTime(),
       });
+      // A renewal changes nothing a client sees of the hostname.
+      if (!current) servedChanged();
     } catch (error) {
       options.logger.error("stored certificate is unusable", { hostname: row.hostname, error });
     }
@@ -135,7 +145,9 @@ export function createCertificateManager(options: CertificateManagerOptions): Ce
     const rows = await options.store.listCertificates();
     const stale = rows.filter((row) => !wanted.has(row.hostname)).map((row) => row.hostname);
     if (stale.length > 0) await options.store.deleteCertificates(stale);
-    for (const hostname of served.keys()) if (!wanted.has(hostname)) served.delete(hostname);
+    const unwanted = [...served.keys()].filter((hostname) => !wanted.has(hostname));
+    for (const hostname of unwanted) served.delete(hostname);
+    if (unwanted.length > 0) servedChanged();
     let next = Date.now() + options.checkIntervalMs;
     for (const row of rows) {
       if (closed) return;
@@ -182,6 +194,11 @@ export function createCertificateManager(options: CertificateManagerOptions): Ce
 
   return {
     contextFor: (hostname) => lookup(hostname) ?? options.fallback,
+    serves: (hostname) => lookup(hostname) !== undefined,
+    onServedChange(listener) {
+      servedListeners.add(listener);
+      return () => servedListeners.delete(listener);
+    },
 
     async sync(hostnames) {
       wanted = new Set(hostnames);
