@@ -9,8 +9,8 @@ import type { CertificateManagerOptions } from "../src/tls/certificate-manager.j
 import { X509Certificate } from "@peculiar/x509";
 import { createCertificateAuthority, createPlatformCaIssuer, permittedDomainsOf, platformCaDomains } from "../src/tls/platform-ca.js";
 import type { CertificateIssuer } from "../src/tls/issued-certificate.js";
-import { startTestDataPlane } from "./support/data-plane.js";
-import { http2Get, httpsGet } from "./support/https-client.js";
+import { startTestDataPlane, webProcess } from "./support/data-plane.js";
+import { http2Exchange, http2Get, httpsGet } from "./support/https-client.js";
 import { pebbleInstalled, startPebble } from "./support/pebble.js";
 import { openTestStore } from "./support/store.js";
 import type { TestStore } from "./support/store.js";
@@ -32,6 +32,37 @@ function manager(store: TestStore, issuer: CertificateIssuer, overrides: Partial
     ...overrides,
   });
 }
+
+test("over HTTP/2 a canary's split tells a client its release by a cookie and keeps a client with the cookie on its release", async (t) => {
+  const store = await openTestStore();
+  const authority = await createCertificateAuthority("berth test platform CA", platformCaDomains("berth.localhost"));
+  const certificates = manager(store, await createPlatformCaIssuer(authority));
+  const serving = await startUpstream("v1");
+  const canary = await startUpstream("v2");
+  const plane = await startTestDataPlane({ httpsPort: 0, certificates });
+  t.teardown(async () => {
+    certificates.close();
+    await plane.close();
+    await serving.close();
+    await canary.close();
+  });
+  const endpoints = [
+    { ...serving.endpoint(), releaseVersion: 1 },
+    { ...canary.endpoint(), releaseVersion: 2 },
+  ];
+  plane.applyEndpoints([{ ...webProcess("shop", "web", []), endpoints, canary: { releaseVersion: 2, percent: 50 } }], false);
+  await certificates.sync(["shop.berth.localhost"]);
+  await certificates.settled();
+  const get = (headers = {}) => http2Exchange(plane.httpsPort, "shop.berth.localhost", authority.certificatePem, "/", headers);
+
+  const fresh = await Promise.all(Array.from({ length: 20 }, () => get()));
+  for (const answer of fresh) t.deepEqual(answer.headers["set-cookie"], [`berth-release=${answer.body.slice(1, 2)}; Path=/; HttpOnly; SameSite=Lax`]);
+  for (const release of [1, 2]) {
+    const kept = await Promise.all(Array.from({ length: 10 }, () => get({ cookie: `berth-release=${release}` })));
+    t.deepEqual([...new Set(kept.map((answer) => answer.body))], [`v${release} GET /`]);
+    t.true(kept.every((answer) => answer.headers["set-cookie"] === undefined));
+  }
+});
 
 test("the platform CA issues a certificate per platform route, served by SNI over HTTP/1.1 and HTTP/2; a custom domain is outside its name constraints", async (t) => {
   const store = await openTestStore();

@@ -16,6 +16,18 @@ export function httpsGet(port: number, servername: string, ca: string, path = "/
 
 /** GETs `path` over HTTP/2 (ALPN h2) from the proxy, trusting only `ca`. */
 export async function http2Get(port: number, servername: string, ca: string, path = "/"): Promise<{ status: number; body: string; alpn: string }> {
+  const { status, body, alpn } = await http2Exchange(port, servername, ca, path);
+  return { status, body, alpn };
+}
+
+/** GETs `path` over HTTP/2 with extra request `headers`; answers the response headers too. */
+export async function http2Exchange(
+  port: number,
+  servername: string,
+  ca: string,
+  path = "/",
+  headers: http2.OutgoingHttpHeaders = {},
+): Promise<{ status: number; body: string; alpn: string; headers: http2.IncomingHttpHeaders }> {
   const session = http2.connect(`https://${servername}:${port}`, {
     ca,
     servername,
@@ -25,12 +37,12 @@ export async function http2Get(port: number, servername: string, ca: string, pat
   try {
     return await new Promise((resolve, reject) => {
       session.on("error", reject);
-      const stream = session.request({ ":path": path });
-      let status = 0;
+      const stream = session.request({ ":path": path, ...headers });
+      let response: http2.IncomingHttpHeaders = {};
       let body = "";
-      stream.on("response", (headers) => (status = Number(headers[":status"])));
+      stream.on("response", (received) => (response = received));
       stream.on("data", (chunk: Buffer) => (body += chunk.toString()));
-      stream.on("end", () => resolve({ status, body, alpn: session.alpnProtocol ?? "" }));
+      stream.on("end", () => resolve({ status: Number(response[":status"]), body, alpn: session.alpnProtocol ?? "", headers: response }));
       stream.on("error", reject);
       stream.end();
     });
