@@ -253,7 +253,7 @@ test("a rolling restart changes the pod template and nothing else", (t) => {
   t.deepEqual({ ...after.spec!, template: undefined }, { ...before.spec!, template: undefined });
 });
 
-test("the release Job runs once per release: named per version, no retries, the release timeout as deadline", (t) => {
+test("the release Job runs once per release: named per version, no retries, the release timeout as deadline, at the web process's size", (t) => {
   const job = releaseJobFor(demoApp({ version: 7 }), { ...DEMO_SETTINGS, releaseTimeoutMs: 90_500 }) as V1Job;
   t.is(job.metadata!.name, "demo-release-v7");
   t.is(job.spec!.backoffLimit, 0);
@@ -265,6 +265,13 @@ test("the release Job runs once per release: named per version, no retries, the 
   t.is(container.image, "registry.example.com/acme/demo:v7");
   t.false(container.env!.some((env) => env.name === "PORT"));
   t.is(job.metadata!.labels!["app.kubernetes.io/component"], "release");
+  const quantities = { cpu: "512m", memory: "1536Mi" };
+  const sized = releaseJobFor(demoApp({ release: { formation: [formationEntry("web", { size: "standard-2x", memoryMb: 1536 })] } }), DEMO_SETTINGS) as V1Job;
+  t.deepEqual(
+    sized.spec!.template.spec!.containers[0]!.resources,
+    { requests: quantities, limits: quantities },
+    "at the web process's size, as on the local engine",
+  );
 });
 
 test("a release whose Procfile has no release line has no Job", (t) => {

@@ -16,7 +16,7 @@ import { LABEL, internalHostname, kubernetesNameProblem, labelSelector, processO
 import type { PruneScope } from "@berth/kit";
 import { RoutingClass } from "@berth/proto/type/v1/process";
 import type { SchedulerConfig } from "../../config.js";
-import { effectiveResources } from "../../formation.js";
+import { effectiveResources, releaseTaskResources } from "../../formation.js";
 import type { FormationEntry } from "../../formation.js";
 import { resolveHealth } from "../../health-settings.js";
 import type { HealthDefaults, HealthSettings } from "../../health-settings.js";
@@ -292,7 +292,10 @@ function probes(routingClass: RoutingClass, health: HealthSettings, port: number
 }
 
 function resources(entry: Pick<FormationEntry, "size" | "cpuMillis" | "memoryMb">): V1Container["resources"] {
-  const { cpuMillis, memoryMb } = effectiveResources(entry);
+  return podResources(effectiveResources(entry));
+}
+
+function podResources({ cpuMillis, memoryMb }: { cpuMillis: number; memoryMb: number }): V1Container["resources"] {
   const quantities = { cpu: `${cpuMillis}m`, memory: `${memoryMb}Mi` };
   // Requests equal to limits: a pod size is what the replica gets, no more and no less.
   return { requests: quantities, limits: { ...quantities } };
@@ -492,7 +495,11 @@ export function appObjects(input: AppManifestInput, settings: ManifestSettings):
  * by Kubernetes a while after it finished. Its pods carry `job-name`, so
  * they are never taken for replicas.
  */
-function taskJobFor(input: AppManifestInput, task: { name: string; component: string; command: string; timeoutMs: number }, settings: ManifestSettings): V1Job {
+function taskJobFor(
+  input: AppManifestInput,
+  task: { name: string; component: string; command: string; timeoutMs: number; resources: { cpuMillis: number; memoryMb: number } },
+  settings: ManifestSettings,
+): V1Job {
   const name = checkName(task.name, "Job");
   const labels = standardLabels({
     app: input.release.app,
@@ -524,7 +531,7 @@ function taskJobFor(input: AppManifestInput, task: { name: string; component: st
               image: releaseImage(input.release),
               ...commandOf(task.command),
               ...environment(input, task.component, undefined),
-              resources: resources(formationOf(input, "release")),
+              resources: podResources(task.resources),
               ...containerSecurity,
             },
           ],
@@ -540,7 +547,14 @@ export function releaseJobFor(input: AppManifestInput, settings: ManifestSetting
   if (command === undefined) return undefined;
   return taskJobFor(
     input,
-    { name: releaseJobName(input.release.app, input.release.version), component: "release", command, timeoutMs: settings.releaseTimeoutMs },
+    {
+      name: releaseJobName(input.release.app, input.release.version),
+      component: "release",
+      command,
+      timeoutMs: settings.releaseTimeoutMs,
+      // The release's own formation, not the current one: a Job's pod template never changes once applied.
+      resources: releaseTaskResources(input.release.formation),
+    },
     settings,
   );
 }
@@ -550,5 +564,9 @@ export const ONE_OFF_CONTAINER = "run";
 
 /** The Job of a one-off command (`berth run`) named `name`, with the release's image and config. */
 export function oneOffJobFor(input: AppManifestInput, task: { name: string; command: string; timeoutMs: number }, settings: ManifestSettings): V1Job {
-  return taskJobFor(input, { ...task, component: ONE_OFF_CONTAINER }, settings);
+  return taskJobFor(
+    input,
+    { ...task, component: ONE_OFF_CONTAINER, resources: effectiveResources({ size: DEFAULT_POD_SIZE, cpuMillis: null, memoryMb: null }) },
+    settings,
+  );
 }
