@@ -54,7 +54,12 @@ test("evaluated as a cluster would, the compiled policies allow exactly what the
   const namespaceLabels = new Map(
     ["berth-apps", "berth-apps-acme", "berth-apps-globex", "ingress-nginx", "kube-system"].map((name) => [name, { "kubernetes.io/metadata.name": name }]),
   );
-  const ports = { web: [{ name: "http", containerPort: 5000 }], tcp: [{ name: "tcp", containerPort: 5000 }], none: [] };
+  const ports = {
+    web: [{ name: "http", containerPort: 5000 }],
+    tcp: [{ name: "tcp", containerPort: 5000 }],
+    rtc: [{ name: "rtc", containerPort: 5000 }],
+    none: [],
+  };
   const pod = (namespace: string, labels: Record<string, string>, ip: string, kind: keyof typeof ports = "none"): PolicyPod => ({
     name: ip,
     namespace,
@@ -69,7 +74,7 @@ test("evaluated as a cluster would, the compiled policies allow exactly what the
   const grpcWeb = app("acme", "grpc-app", "web", "10.1.0.3", "web");
   const grpcWorker = app("acme", "grpc-app", "worker", "10.1.0.4");
   const billingTcp = app("acme", "billing-app", "billing-tcp", "10.1.0.5", "tcp");
-  const grpcRtc = app("acme", "grpc-app", "sfu-rtc", "10.1.0.6");
+  const grpcRtc = app("acme", "grpc-app", "sfu-rtc", "10.1.0.6", "rtc");
   // Where and how the turn-allocator runs the gateway (coturn-objects.ts): the base namespace, `<type>-gateway`.
   const grpcGateway = pod("berth-apps", { "app.kubernetes.io/name": "grpc-app", "app.kubernetes.io/component": "sfu-rtc-gateway" }, "10.0.0.7");
   const reports = app("globex", "reports", "worker", "10.2.0.1");
@@ -100,6 +105,9 @@ test("evaluated as a cluster would, the compiled policies allow exactly what the
   t.true(reach(grpcGateway, grpcRtc, 40000, "UDP"), "rtc from its own gateway");
   t.false(reach(app("acme", "grpc-app", "sfu-rtc-gateway", "10.1.0.9"), grpcRtc, 40000, "UDP"), "not from a pod of the team's namespace labelled like it");
   t.false(reach(apiWorker, grpcRtc, 40000, "UDP"), "rtc from nothing else");
+  t.true(reach(ingress, grpcRtc), "an rtc replica's own hostname from the ingress, on its rtc port");
+  t.false(reach(ingress, grpcRtc, 40000, "UDP"), "but no media from the ingress");
+  t.false(reach(apiWorker, grpcRtc), "nor its rtc port from anything else");
   t.true(reach(apiWorker, dns, 53, "UDP"), "DNS");
   t.true(reach(apiWorker, "93.184.216.34", 443), "the public internet");
   t.false(reach(apiWorker, "10.2.0.2", 5000), "not another team's pod address");

@@ -108,7 +108,7 @@ function teamPolicies(team: string, namespace: string, settings: KubernetesPolic
   ];
 }
 
-/** The policies of one app: web from the ingress, tcp from itself and its trust list, each rtc process from its own gateway. */
+/** The policies of one app: web from the ingress, tcp from itself and its trust list, each rtc process from its own gateway and the ingress. */
 function appPolicies(model: PolicyModel, app: AppEntry, settings: KubernetesPolicySettings, digest: Digester): INetworkPolicy[] {
   const namespace = teamNamespace(settings.namespaceBase, app.team);
   const labels = (name: string) => standardLabels({ app: app.name, component: "network-policy", managedBy: NETPOL_MANAGER, team: app.team, instance: name });
@@ -179,6 +179,8 @@ function appPolicies(model: PolicyModel, app: AppEntry, settings: KubernetesPoli
                 },
               ],
             },
+            // Each replica's own hostname (HTTPS, WebSocket) comes in through the ingress, to its `rtc` port alone.
+            { from: [ingressPeer(settings.ingress)], ports: [{ protocol: "TCP", port: "rtc" }] },
           ],
         },
         app.team,

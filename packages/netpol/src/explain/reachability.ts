@@ -42,7 +42,7 @@ export function contractReason(query: ReachabilityQuery): string | undefined {
     case RoutingClass.WEB:
       return `${target} is a web process: only the ingress data plane reaches it (call its public URL instead)`;
     case RoutingClass.RTC:
-      return `${target} is an rtc process: only its own TURN gateway reaches it`;
+      return `${target} is an rtc process: only its own TURN gateway reaches it (and the ingress data plane its replicas' own hostnames)`;
     default:
       return query.from.team === query.to.team ? undefined : `${query.from.name} and ${query.to.name} are in different teams: no path between teams exists`;
   }
