@@ -1,12 +1,18 @@
-import { readFileSync, existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { turnPassword } from "@berth/kit";
+import { silentLogger, turnPassword } from "@berth/kit";
 import { eventually } from "@berth/kit/testing";
 import test from "ava";
 import { startTestAllocator, testConfig } from "./support/allocator.js";
-import { freePortBlock, signedCredentials, uclient, waitForListening } from "./support/turn-client.js";
+import type { GatewaySpec } from "../src/gateway/gateway-spec.js";
+import { createLocalGateways } from "../src/gateway/local/local-gateways.js";
+import { allocate } from "./support/turn-allocation.js";
+import { freePortBlock, signedCredentials, tlsPeerCertificate, uclient, waitForListening } from "./support/turn-client.js";
 
 async function gatewayEnv(t: Parameters<typeof testConfig>[0], env: Record<string, string>) {
   // Each uclient run holds relay ports until its allocations time out, so every gateway gets plenty.
@@ -113,4 +119,72 @@ test("by default a gateway refuses to relay to loopback", async (t) => {
   t.false(refused.ok, refused.output);
   // The allocation itself succeeds: what fails is the permission to relay to a loopback peer.
   t.notRegex(refused.output, /Cannot complete Allocation/);
+});
+
+/** A self-signed certificate for `hostname`, and its key, in PEM. */
+function selfSigned(directory: string, hostname: string): { certificatePem: string; privateKeyPem: string } {
+  const [certificateFile, keyFile] = [join(directory, "cert.pem"), join(directory, "key.pem")];
+  execFileSync(
+    "openssl",
+    ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"].concat([
+      "-subj",
+      `/CN=${hostname}`,
+      "-addext",
+      `subjectAltName=DNS:${hostname}`,
+      "-keyout",
+      keyFile,
+      "-out",
+      certificateFile,
+    ]),
+    { stdio: "ignore" },
+  );
+  return { certificatePem: readFileSync(certificateFile, "utf8"), privateKeyPem: readFileSync(keyFile, "utf8") };
+}
+
+test("a renewed certificate is served without restarting the gateway: an allocation made before the renewal still refreshes after it", async (t) => {
+  const directory = mkdtempSync(join(tmpdir(), "berth-turn-renewal-"));
+  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
+  const gateways = createLocalGateways({
+    directory: join(directory, "gateways"),
+    listenHost: "127.0.0.1",
+    turnserverPath: "turnserver",
+    sqlite3Path: "sqlite3",
+    allowedPeerIps: [],
+    restartBackoffMs: 100,
+    maxRestartBackoffMs: 1_000,
+    logger: silentLogger,
+  });
+  t.teardown(() => gateways.close());
+  const block = await freePortBlock(20);
+  const hostname = "token.turn.example.test";
+  const spec: GatewaySpec = {
+    name: "shop-sfu-rtc",
+    team: "acme",
+    app: "shop",
+    processType: "sfu-rtc",
+    port: block.first,
+    relayRange: { first: block.first + 1, last: block.last },
+    realm: "example.test",
+    secrets: ["the-secret"],
+    routeToken: "token",
+    tls: selfSigned(directory, hostname),
+  };
+  await gateways.apply([spec]);
+  t.true(await waitForListening(spec.port));
+  const first = spec.tls!.certificatePem;
+  t.is((await tlsPeerCertificate(spec.port, hostname, first)).fingerprint256, new X509Certificate(first).fingerprint256);
+
+  const credentials = signedCredentials("the-secret", "alice", 600);
+  const allocation = await allocate(spec.port, credentials.username, credentials.password);
+  t.teardown(() => allocation.close());
+  t.is(await allocation.refresh(), 0);
+
+  const renewed = selfSigned(directory, hostname);
+  await gateways.apply([{ ...spec, tls: renewed }]);
+  const served = await eventually(async () => {
+    const presented = await tlsPeerCertificate(spec.port, hostname, renewed.certificatePem).catch(() => undefined);
+    return presented?.fingerprint256 === new X509Certificate(renewed.certificatePem).fingerprint256 ? presented : undefined;
+  }, "the renewed certificate served");
+  t.truthy(served);
+  t.is(await allocation.refresh(), 0, "the allocation outlived the renewal (437: the gateway forgot it)");
 });

@@ -1,7 +1,6 @@
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
-import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import * as net from "node:net";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
@@ -29,6 +28,8 @@ interface Gateway {
   config: string;
   /** The secrets in its user database: a change means a rewrite, no restart. */
   secrets: string;
+  /** The certificate in its files (empty without TLS): a renewal means a rewrite and SIGUSR2, no restart. */
+  certificatePem: string;
   child: ChildProcess | undefined;
   restartTimer: NodeJS.Timeout | undefined;
   backoffMs: number;
@@ -65,6 +66,12 @@ async function waitForListener(host: string, port: number, timeoutMs: number): P
   return false;
 }
 
+/** Replaces a file whole: a turnserver reading it meanwhile (a crash restart) sees the old or the new content, never a part. */
+async function replaceFile(file: string, content: string): Promise<void> {
+  await writeFile(`${file}.new`, content, { mode: 0o600 });
+  await rename(`${file}.new`, file);
+}
+
 /**
  * Stops a turnserver left running by an earlier allocator process that died
  * without stopping its children, so that its port is free again.
@@ -84,7 +91,9 @@ async function stopLeftover(directory: string): Promise<void> {
  * One real `turnserver` (coturn) process per rtc process, supervised: a
  * crash restarts it with doubling backoff. Secrets live in each gateway's
  * SQLite user database, so a rotation rewrites them in place while the
- * process and its open allocations carry on.
+ * process and its open allocations carry on; a renewed certificate is
+ * written over the old one and coturn told to re-read it (SIGUSR2), which
+ * keeps the allocations too.
  */
 export function createLocalGateways(options: LocalGatewayOptions): GatewayEngine {
   const { logger } = options;
@@ -139,10 +148,11 @@ export function createLocalGateways(options: LocalGatewayOptions): GatewayEngine
   async function converge(spec: GatewaySpec): Promise<void> {
     const directory = directoryOf(spec.name);
     const userDatabase = join(directory, "turndb");
-    const tls = spec.tls && {
-      certificateFile: join(directory, "tls-certificate.pem"),
-      keyFile: join(directory, "tls-key.pem"),
-      fingerprint: createHash("sha256").update(spec.tls.certificatePem).digest("hex").slice(0, 16),
+    const tls = spec.tls && { certificateFile: join(directory, "tls-certificate.pem"), keyFile: join(directory, "tls-key.pem") };
+    const writeCertificate = async () => {
+      if (!spec.tls || !tls) return;
+      await replaceFile(tls.keyFile, spec.tls.privateKeyPem);
+      await replaceFile(tls.certificateFile, spec.tls.certificatePem);
     };
     const config = renderTurnserverConfig(spec, {
       listenHost: options.listenHost,
@@ -154,11 +164,19 @@ export function createLocalGateways(options: LocalGatewayOptions): GatewayEngine
       tls,
     });
     const secrets = spec.secrets.join("\n");
+    const certificatePem = spec.tls?.certificatePem ?? "";
     let gateway = gateways.get(spec.name);
     if (gateway && gateway.config !== config) {
       await stop(gateway);
       gateways.delete(spec.name);
       gateway = undefined;
+    }
+    if (gateway && gateway.certificatePem !== certificatePem && !gateway.stopping) {
+      await writeCertificate();
+      gateway.certificatePem = certificatePem;
+      // Between two runs (a crash's backoff) there is nothing to tell: the next run reads the new files.
+      gateway.child?.kill("SIGUSR2");
+      logger.info("gateway certificate renewed in place", { gateway: spec.name });
     }
     if (gateway && gateway.secrets === secrets && !gateway.stopping) return;
     await mkdir(directory, { recursive: true, mode: 0o700 });
@@ -168,15 +186,13 @@ export function createLocalGateways(options: LocalGatewayOptions): GatewayEngine
       logger.info("gateway secrets updated in place", { gateway: spec.name, secrets: spec.secrets.length });
       return;
     }
-    if (spec.tls && tls) {
-      await writeFile(tls.certificateFile, spec.tls.certificatePem, { mode: 0o600 });
-      await writeFile(tls.keyFile, spec.tls.privateKeyPem, { mode: 0o600 });
-    }
+    await writeCertificate();
     await writeFile(join(directory, "turnserver.conf"), config, { mode: 0o600 });
     const fresh: Gateway = {
       spec,
       config,
       secrets,
+      certificatePem,
       child: undefined,
       restartTimer: undefined,
       backoffMs: options.restartBackoffMs,

@@ -11,8 +11,8 @@ export interface TurnserverSettings {
   platformAddresses: readonly string[];
   /** Peers allowed despite the rules above (tests relay on loopback). */
   allowedPeerIps: readonly string[];
-  /** The gateway's certificate and key files, when it serves TLS; `fingerprint` tells one certificate from its renewal. */
-  tls?: { certificateFile: string; keyFile: string; fingerprint: string };
+  /** The gateway's certificate and key files, when it serves TLS. */
+  tls?: { certificateFile: string; keyFile: string };
 }
 
 /**
@@ -22,7 +22,7 @@ export interface TurnserverSettings {
  * the gateway. Relaying to loopback, multicast, 0.0.0.0/8 and the platform's
  * own addresses is refused unless a peer is explicitly allowed. With a
  * certificate, the gateway accepts TLS on its port; a renewed certificate
- * changes the configuration (its fingerprint), which restarts the gateway.
+ * leaves the configuration as it is: coturn re-reads the files on SIGUSR2.
  */
 export function renderTurnserverConfig(spec: GatewaySpec, settings: TurnserverSettings): string {
   const lines = [
@@ -37,9 +37,7 @@ export function renderTurnserverConfig(spec: GatewaySpec, settings: TurnserverSe
     "fingerprint",
     "no-cli",
     // TLS on the listening port itself (coturn tells TLS from plain TCP on one port), so turns: needs no port of its own.
-    ...(settings.tls
-      ? [`tls-listening-port=${spec.port}`, `cert=${settings.tls.certificateFile}`, `pkey=${settings.tls.keyFile}`, `# certificate ${settings.tls.fingerprint}`]
-      : ["no-tls"]),
+    ...(settings.tls ? [`tls-listening-port=${spec.port}`, `cert=${settings.tls.certificateFile}`, `pkey=${settings.tls.keyFile}`] : ["no-tls"]),
     "no-dtls",
     "no-multicast-peers",
     "denied-peer-ip=0.0.0.0-0.255.255.255",
