@@ -66,7 +66,9 @@ export function discoveryDocument(registry: KindRegistry, segments: readonly str
     ...(kind.statusSubresource ? [subresource(kind, "status", ["get", "patch", "update"])] : []),
     // The scale client finds the Scale kind's group/version here, as on a real server.
     ...(kind.scaleSubresource ? [subresource(kind, "scale", ["get", "patch", "update"], { group: "autoscaling", version: "v1", kind: "Scale" })] : []),
-    ...(kind.group === "" && kind.kind === "Pod" ? [subresource(kind, "log", ["get"])] : []),
+    ...(kind.group === "" && kind.kind === "Pod"
+      ? [subresource(kind, "log", ["get"]), subresource(kind, "exec", ["create", "get"], { group: "", version: "v1", kind: "PodExecOptions" })]
+      : []),
   ]);
   return { kind: "APIResourceList", apiVersion: "v1", groupVersion: apiVersionOf({ group: g!, version: v! }), resources };
 }

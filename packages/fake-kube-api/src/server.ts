@@ -1,4 +1,9 @@
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Duplex } from "node:stream";
+import { createExecServer, execRoute } from "./exec.js";
 import type { AddressInfo } from "node:net";
 import { KubeConfig, loadYaml } from "@kubernetes/client-node";
 import { matchesLabels, parseFieldSelector, parseLabelSelector } from "./label-selector.js";
@@ -418,6 +423,8 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
     await handleResource(request, response, resolve(group, version, segments.slice(resourceBase)), url.searchParams, record);
   };
 
+  const scratchRoot = mkdtempSync(join(tmpdir(), "fake-kube-exec-"));
+  const exec = createExecServer(cluster?.objects, scratchRoot);
   const server = createServer((request, response) => {
     const url = new URL(request.url ?? "/", "http://fake");
     const record: RecordedRequest = {
@@ -429,7 +436,8 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
     };
     requests.push(record);
     response.on("finish", () => (record.status = response.statusCode));
-    handle(request, response, record).catch((error: unknown) => {
+    const handled = execRoute(url.pathname) ? Promise.reject(new StatusError("BadRequest", "Upgrade request required")) : handle(request, response, record);
+    handled.catch((error: unknown) => {
       const status =
         error instanceof StatusError ? error.status : new StatusError("InternalError", error instanceof Error ? error.message : String(error)).status;
       if (response.headersSent) {
@@ -439,6 +447,14 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
       response.writeHead(status.code, { "content-type": "application/json" });
       response.end(JSON.stringify(status));
     });
+  });
+
+  server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(request.url ?? "/", "http://fake");
+    const route = execRoute(url.pathname);
+    requests.push({ method: request.method ?? "GET", path: url.pathname, query: Object.fromEntries(url.searchParams), contentType: undefined, verb: "create" });
+    if (route === undefined) socket.destroy();
+    else exec.upgrade(request, socket, head, route.namespace, route.pod, url.searchParams);
   });
 
   await new Promise<void>((resolveListen, reject) => {
@@ -494,11 +510,13 @@ export async function createFakeKubeApi(options: FakeKubeApiOptions = {}): Promi
     },
     async close() {
       cluster?.stop();
+      exec.close();
       for (const stop of openWatches) stop();
       await new Promise<void>((resolveClose) => {
         server.close(() => resolveClose());
         server.closeAllConnections();
       });
+      rmSync(scratchRoot, { recursive: true, force: true });
     },
   };
 }

@@ -15,7 +15,7 @@ import { jobController } from "./job.js";
 import { createKubelet, defaultNodes, defaultTimings, type FakeNode, type Kubelet, type PodBehaviourHook, type PodTimings } from "./kubelet.js";
 import { replicaSetController } from "./replica-set.js";
 import { statefulSetController } from "./stateful-set.js";
-import { clusterOf, runControllers, type ControllerRuntime } from "./runtime.js";
+import { type Cluster, clusterOf, runControllers, type ControllerRuntime } from "./runtime.js";
 
 export type { CertificateIssuanceHook, CertificateTimings } from "./cert-manager.js";
 export type { FakeNode, PodBehaviour, PodBehaviourHook, PodOutcome, PodTimings } from "./kubelet.js";
@@ -31,6 +31,8 @@ export interface ClusterOptions {
 
 /** The controllers and kubelet of a running fake cluster. */
 export interface SimulatedCluster {
+  /** The objects as the controllers read them (the exec simulation reads pods and Secrets through it). */
+  objects: Cluster;
   kubelet: Kubelet;
   runtime: ControllerRuntime;
   utilization: Utilization;
@@ -60,6 +62,7 @@ export function startCluster(store: ObjectStore, registry: KindRegistry, options
   ]);
   kubelet.registerNodes();
   return {
+    objects: cluster,
     kubelet,
     runtime,
     utilization,

@@ -16,6 +16,7 @@ export interface ClusterKinds {
   node: ResourceKind;
   pod: ResourceKind;
   service: ResourceKind;
+  secret: ResourceKind;
   endpointSlice: ResourceKind;
   replicaSet: ResourceKind;
   deployment: ResourceKind;
@@ -114,6 +115,7 @@ export function clusterOf(store: ObjectStore, registry: KindRegistry): Cluster {
       node: find("v1", "Node"),
       pod: find("v1", "Pod"),
       service: find("v1", "Service"),
+      secret: find("v1", "Secret"),
       endpointSlice: find("discovery.k8s.io/v1", "EndpointSlice"),
       replicaSet: find("apps/v1", "ReplicaSet"),
       deployment: find("apps/v1", "Deployment"),
