@@ -44,6 +44,8 @@ export function createReconcileLoop(options: ReconcileLoopOptions): ReconcileLoo
   function wakeIn(ms: number | undefined): void {
     clearTimeout(wakeTimer);
     wakeTimer = ms === undefined || closed ? undefined : setTimeout(() => void kick(), ms);
+    // A wake-up alone never keeps the process alive: whoever owns the loop closes it on shutdown, or exits.
+    wakeTimer?.unref();
   }
 
   async function run(): Promise<void> {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname as machineName } from "node:os";
 import * as tls from "node:tls";
-import { holdLease } from "@berth/kit";
+import { createReconcileLoop, holdLease } from "@berth/kit";
 import type { Leases, Logger } from "@berth/kit";
 import type { CertificateSource } from "../proxy/proxy-server.js";
 import type { CertificateRow, RouterStore } from "../store/router-store.js";
@@ -59,9 +59,7 @@ export function createCertificateManager(options: CertificateManagerOptions): Ce
     for (const listener of servedListeners) listener();
   };
   let wanted = new Set<string>();
-  let running: Promise<void> | undefined;
-  let again = false;
-  let timer: NodeJS.Timeout | undefined;
+  // Read by a pass between issuances: one under way when the manager closes issues no more.
   let closed = false;
 
   function serve(row: CertificateRow): void {
@@ -158,32 +156,10 @@ export function createCertificateManager(options: CertificateManagerOptions): Ce
       // Another replica is issuing it: look again once its lease would have run out.
       else if (!(await issueUnderLease(row))) next = Math.min(next, Date.now() + Math.min(leaseTtlMs, 5_000));
     }
-    if (!closed) {
-      clearTimeout(timer);
-      timer = setTimeout(kick, Math.max(0, next - Date.now()));
-      timer.unref();
-    }
+    loop.wakeIn(Math.max(0, next - Date.now()));
   }
 
-  function kick(): Promise<void> {
-    if (closed) return Promise.resolve();
-    if (running) {
-      again = true;
-      return running;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        try {
-          await pass();
-        } catch (error) {
-          options.logger.error("certificate pass failed", { error });
-        }
-      } while (again && !closed);
-      running = undefined;
-    })();
-    return running;
-  }
+  const loop = createReconcileLoop({ name: "certificate", logger: options.logger, pass });
 
   function lookup(hostname: string): tls.SecureContext | undefined {
     const exact = served.get(hostname);
@@ -204,16 +180,14 @@ export function createCertificateManager(options: CertificateManagerOptions): Ce
       wanted = new Set(hostnames);
       await options.store.ensureCertificates(hostnames);
       // Issuance may take a while (ACME): callers do not wait for it.
-      void kick();
+      void loop.kick();
     },
 
-    async settled() {
-      while (running) await running;
-    },
+    settled: () => loop.idle(),
 
     close() {
       closed = true;
-      clearTimeout(timer);
+      loop.close();
     },
   };
 }
