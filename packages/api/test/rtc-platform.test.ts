@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import test from "ava";
 import { RolloutState } from "@berth/proto/type/v1/release";
-import { freePortBlock, signedCredentials, tlsPeerCertificate, uclient, waitForListening } from "../../turn-allocator/test/support/turn-client.js";
+import { freePortBlock, signedCredentials, tlsPeerCertificate, uclient, waitForListening } from "@berth/turn-allocator/testing";
 import { deployDirectory, eventually, followRolloutThroughApi, startPlatformHarness } from "./support/platform-harness.js";
 
 const SFU_DIR = resolve(import.meta.dirname, "../../../examples/sfu");

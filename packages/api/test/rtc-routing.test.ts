@@ -7,8 +7,7 @@ import { createInternalClient } from "@berth/kit";
 import { RouterService } from "@berth/proto/router/v1/router";
 import { CertificateState } from "@berth/proto/type/v1/network";
 import { RolloutState } from "@berth/proto/type/v1/release";
-import { echo } from "../../router/test/support/http-client.js";
-import { httpsGet } from "../../router/test/support/https-client.js";
+import { echo, httpsGet } from "@berth/router/testing";
 import { INTERNAL_TOKEN, deployDirectory, eventually, followRolloutThroughApi, startPlatformHarness } from "./support/platform-harness.js";
 
 const SFU_DIR = resolve(import.meta.dirname, "../../../examples/sfu");
