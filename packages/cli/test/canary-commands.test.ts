@@ -43,7 +43,10 @@ test("deploy --canary follows the canary to its promotion; canary shows one unde
   t.regex(shown, /^v3 over v2 \(\S+\): running at 10 % \(\+10 % every 600 s while at most 1 % fail\)\n/);
   const aborted = await berth(["canary:abort"]);
   t.is(aborted.code, ExitCode.ok, aborted.stderr);
-  t.regex(aborted.stdout, /^v3 over v2 \(\S+\): aborted by hand \(ABORTED_BY_HAND\): \d+ requests to v3, 0 failed, 0 5xx\naborted by hand \(canary:abort\)\n$/);
+  t.regex(
+    aborted.stdout,
+    /^v3 over v2 \(\S+\): aborted by hand \(ABORTED_BY_HAND\): \d+ requests to v3( so far)?, 0 failed, 0 5xx\naborted by hand \(canary:abort\)\n$/,
+  );
 
   const releases = await berth(["releases"]);
   t.regex(releases.stdout, /\nv3\s+rolled back \(ABORTED_BY_HAND\)\s.*\saborted by hand \(ABORTED_BY_HAND\): \d+ requests to v3/);

@@ -1,4 +1,4 @@
-import { CanaryState, RolloutEventKind } from "@berth/proto/type/v1/release";
+import { CanaryState, CanaryTrafficState, RolloutEventKind } from "@berth/proto/type/v1/release";
 import type { Canary, RolloutEvent } from "@berth/proto/type/v1/release";
 
 /** An enum value's name without its prefix, lower-case with spaces: RELEASE_STATUS_ROLLED_BACK -> "rolled back". */
@@ -49,6 +49,14 @@ export function trafficText(traffic: { requests: number | bigint; failed: number
   return `${count(traffic.requests)} requests during the rollout${traffic.complete ? "" : " so far"}, ${count(traffic.failed)} failed${appErrors}`;
 }
 
+// How sure a finished canary's figures are: the routers' report covering its end comes after it.
+const CANARY_FIGURES_NOTE: Record<CanaryTrafficState, string> = {
+  [CanaryTrafficState.UNSPECIFIED]: "",
+  [CanaryTrafficState.COUNTING]: " so far",
+  [CanaryTrafficState.COMPLETE]: "",
+  [CanaryTrafficState.PARTIAL]: " (a router's last report missing)",
+};
+
 /**
  * A canary in one phrase: "running at 40 % (+30 % every 1 s while at most
  * 1 % fail)" while it runs; once over, its outcome and the requests its
@@ -70,5 +78,5 @@ export function canaryText(canary: Canary, releaseVersion: number): string {
   }
   const count = (value: bigint) => value.toLocaleString("en-US");
   const how = `${enumText(CanaryState, canary.state)}${canary.byHand ? " by hand" : ""}${canary.reason ? ` (${canary.reason})` : ""}`;
-  return `${how}: ${count(requests)} requests to v${releaseVersion}, ${count(failed)} failed, ${count(appErrors)} 5xx`;
+  return `${how}: ${count(requests)} requests to v${releaseVersion}${CANARY_FIGURES_NOTE[canary.trafficState]}, ${count(failed)} failed, ${count(appErrors)} 5xx`;
 }

@@ -1,8 +1,9 @@
 import type { Database, Logger } from "@berth/kit";
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
-import { rolloutKey } from "./change-feed.js";
+import { appKey, rolloutKey } from "./change-feed.js";
 import type { ChangeFeed } from "./change-feed.js";
 import { recordRolloutEvent } from "./reconcile/rollout-events.js";
+import { canaryTraffic, setCanaryTraffic, uncountedCanaries } from "./store/canary.js";
 import type { RolloutRecord } from "./store/rollouts.js";
 import { insertTrafficReport, pruneTrafficReports, setRolloutTraffic, settledRollouts, trafficBetween } from "./store/traffic.js";
 import type { TrafficRecord, TrafficReport } from "./store/traffic.js";
@@ -26,7 +27,7 @@ export interface TrafficLedgerOptions {
 export interface TrafficLedger {
   /** Stores a router's report, then makes final the figures it completes. */
   record(report: TrafficReport): Promise<void>;
-  /** Makes final the figures of finished rollouts every live router has reported past. */
+  /** Makes final the figures of finished rollouts, and of ended canaries, every live router has reported past. */
   settle(): Promise<void>;
   /**
    * A rollout's figures: final once counted, otherwise what the reports hold
@@ -43,6 +44,16 @@ export function createTrafficLedger(options: TrafficLedgerOptions): TrafficLedge
   let again = false;
 
   async function settleOnce(): Promise<void> {
+    // Canaries first: a canary ends before its rollout, so a rollout counted shows its canary counted.
+    for (const ended of await uncountedCanaries(db, options.settleTimeoutMs, options.settleTimeoutMs)) {
+      if (!ended.reported && !ended.timedOut) continue;
+      const { canary } = ended;
+      const figures = await canaryTraffic(db, ended.app, canary.runningSince, canary.endedAt);
+      if (await setCanaryTraffic(db, ended.id, figures, ended.reported ? "complete" : "partial")) {
+        feed.notify(rolloutKey(ended.id));
+        feed.notify(appKey(ended.app));
+      }
+    }
     for (const rollout of await settledRollouts(db, options.settleTimeoutMs, options.settleTimeoutMs)) {
       const figures = await trafficBetween(db, rollout.app, rollout.startedAt, rollout.finishedAt);
       const counted = await db.transaction(async (tx) => {

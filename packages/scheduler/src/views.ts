@@ -15,6 +15,7 @@ import {
   ArtifactSchema,
   CanarySchema,
   CanaryState,
+  CanaryTrafficState,
   ProcessDefinitionSchema,
   ReleaseSchema,
   ReleaseStatus,
@@ -30,7 +31,7 @@ import { effectiveResources } from "./formation.js";
 import { resolveHealth } from "./health-settings.js";
 import type { HealthDefaults, HealthSettings } from "./health-settings.js";
 import type { AppRecord } from "./store/apps.js";
-import type { CanaryRecord, CanaryStateName } from "./store/canary.js";
+import type { CanaryRecord, CanaryStateName, CanaryTrafficStateName } from "./store/canary.js";
 import type { AutoscaleRuleRecord, FormationRecord } from "./store/formation.js";
 import type { ArtifactRecord, ReleaseRecord, ReleaseStatusName } from "./store/releases.js";
 import type { ReplicaRecord } from "./store/replicas.js";
@@ -109,6 +110,12 @@ const CANARY_STATE: Record<CanaryStateName, CanaryState> = {
   aborted: CanaryState.ABORTED,
 };
 
+const CANARY_TRAFFIC_STATE: Record<CanaryTrafficStateName, CanaryTrafficState> = {
+  counting: CanaryTrafficState.COUNTING,
+  complete: CanaryTrafficState.COMPLETE,
+  partial: CanaryTrafficState.PARTIAL,
+};
+
 /** A canary as the API shows it. */
 export function canaryMessage(canary: CanaryRecord): Canary {
   return create(CanarySchema, {
@@ -124,7 +131,9 @@ export function canaryMessage(canary: CanaryRecord): Canary {
     byHand: canary.byHand,
     reason: canary.reason,
     message: canary.message,
+    endedAt: canary.endedAt > 0 ? timestampFromDate(new Date(canary.endedAt)) : undefined,
     traffic: canary.traffic.map(trafficFiguresMessage),
+    trafficState: CANARY_TRAFFIC_STATE[canary.trafficState],
   });
 }
 

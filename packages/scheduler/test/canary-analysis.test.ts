@@ -13,7 +13,9 @@ const canary = (overrides: Partial<CanaryRecord> = {}): CanaryRecord => ({
   byHand: false,
   reason: "",
   message: "",
+  endedAt: 0,
   traffic: [],
+  trafficState: "counting",
   ...overrides,
 });
 

@@ -1,16 +1,13 @@
 import type { Database } from "@berth/kit";
-import { routingClassOf } from "@berth/kit";
-import { RoutingClass } from "@berth/proto/type/v1/process";
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
 import { appKey, rolloutKey } from "../change-feed.js";
 import type { ChangeFeed } from "../change-feed.js";
 import type { SchedulerConfig } from "../config.js";
-import { saveCanary } from "../store/canary.js";
+import { canaryTraffic, saveCanary } from "../store/canary.js";
 import type { CanaryRecord } from "../store/canary.js";
 import { setReleaseFailure } from "../store/releases.js";
 import { setProgressDeadline, setRolloutState } from "../store/rollouts.js";
 import type { RolloutRecord } from "../store/rollouts.js";
-import { trafficBetween } from "../store/traffic.js";
 import { recordRolloutEvent } from "./rollout-events.js";
 
 /** What moving a canary on needs. */
@@ -27,11 +24,23 @@ export interface CanaryEnding {
   message: string;
 }
 
-/** The web types' requests per release since the canary took its first request: what its record keeps. */
-async function canaryTraffic(deps: CanaryTransitionDeps, rollout: RolloutRecord, canary: CanaryRecord): Promise<CanaryRecord["traffic"]> {
-  if (canary.runningSince === 0) return [];
-  const figures = await trafficBetween(deps.db, rollout.app, new Date(canary.runningSince), new Date());
-  return figures.filter((entry) => routingClassOf(entry.processType) === RoutingClass.WEB);
+/**
+ * The canary as it ends: its outcome, and the figures the routers reported
+ * for its window so far. Their reports covering its end come later; the
+ * traffic ledger completes the figures then (a canary that never took a
+ * request has none to wait for).
+ */
+async function endedCanary(
+  deps: CanaryTransitionDeps,
+  rollout: RolloutRecord,
+  canary: CanaryRecord,
+  state: "promoted" | "aborted",
+  ending: CanaryEnding,
+): Promise<CanaryRecord> {
+  const endedAt = Date.now();
+  const ended = { ...canary, state, ...ending, endedAt };
+  if (canary.runningSince === 0) return { ...ended, traffic: [], trafficState: "complete" };
+  return { ...ended, traffic: await canaryTraffic(deps.db, rollout.app, canary.runningSince, endedAt), trafficState: "counting" };
 }
 
 /**
@@ -40,9 +49,9 @@ async function canaryTraffic(deps: CanaryTransitionDeps, rollout: RolloutRecord,
  * a fresh progress deadline. False when the canary had already moved on.
  */
 export async function promoteCanary(deps: CanaryTransitionDeps, rollout: RolloutRecord, canary: CanaryRecord, ending: CanaryEnding): Promise<boolean> {
-  const traffic = await canaryTraffic(deps, rollout, canary);
+  const ended = await endedCanary(deps, rollout, canary, "promoted", ending);
   const promoted = await deps.db.transaction(async (tx) => {
-    if (!(await saveCanary(tx, rollout.id, canary.state, { ...canary, state: "promoted", currentPercent: 100, ...ending, traffic }))) return false;
+    if (!(await saveCanary(tx, rollout.id, canary.state, { ...ended, currentPercent: 100 }))) return false;
     await setProgressDeadline(tx, rollout.id, new Date(Date.now() + deps.config.progressDeadlineMs));
     await recordRolloutEvent(tx, undefined, rollout.id, RolloutEventKind.CANARY_PROMOTED, { reason: ending.reason, message: ending.message });
     return true;
@@ -57,10 +66,10 @@ export async function promoteCanary(deps: CanaryTransitionDeps, rollout: Rollout
  * again) and then stop. False when the canary had already moved on.
  */
 export async function abortCanary(deps: CanaryTransitionDeps, rollout: RolloutRecord, canary: CanaryRecord, ending: CanaryEnding): Promise<boolean> {
-  const traffic = await canaryTraffic(deps, rollout, canary);
+  const ended = await endedCanary(deps, rollout, canary, "aborted", ending);
   const message = `canary aborted: ${ending.message}; v${rollout.previousReleaseVersion} serves`;
   const aborted = await deps.db.transaction(async (tx) => {
-    if (!(await saveCanary(tx, rollout.id, canary.state, { ...canary, state: "aborted", ...ending, traffic }))) return false;
+    if (!(await saveCanary(tx, rollout.id, canary.state, ended))) return false;
     await setReleaseFailure(tx, rollout.app, rollout.releaseVersion, { status: "rolled_back", reason: ending.reason, message: ending.message, log: [] });
     await setRolloutState(tx, rollout.id, "rolling_back", { reason: ending.reason, message });
     await setProgressDeadline(tx, rollout.id, new Date(Date.now() + deps.config.progressDeadlineMs));

@@ -241,4 +241,16 @@ CREATE INDEX source_uploads_updated_at ON source_uploads (updated_at);
 ALTER TABLE rollouts ADD COLUMN canary jsonb;
 `,
   },
+  {
+    id: 10,
+    name: "rollouts: whether a canary's figures cover its whole window",
+    sql: `
+-- Canaries that ended before this have no end time to count to: their figures stay as saved.
+UPDATE rollouts SET canary = canary || jsonb_build_object(
+  'endedAt', 0,
+  'trafficState', CASE WHEN canary->>'state' IN ('promoted', 'aborted') THEN 'partial' ELSE 'counting' END)
+WHERE canary IS NOT NULL;
+CREATE INDEX rollouts_canary_counting ON rollouts (id) WHERE canary->>'trafficState' = 'counting';
+`,
+  },
 ];
