@@ -325,10 +325,63 @@ test("on a cluster, run is a Job of the release whose log streams back and whose
     replicas.some((replica) => replica.name.includes("-run-")),
     "a one-off is never a replica",
   );
-  const refused = await t.throwsAsync(async () => {
-    for await (const _ of client.runCommand({ app: "shop", replica: replicas[0]!.name, command: "true" }));
+});
+
+test("on a cluster, ps:exec runs in the replica's pod through the exec subresource: its output streams back with the pod's environment and its exit code ends it", async (t) => {
+  const { api, client, pods, deploy } = await setup(t);
+  await client.createApp({ team: "acme", name: "shop" });
+  await deploy("v1");
+  // The pods roll once more onto the pinned digest: a replica of that rollout, running.
+  const web = await eventually(async () => {
+    const running = pods("app.kubernetes.io/component=web").filter(
+      (pod) => !pod.metadata.deletionTimestamp && pod.status?.phase === "Running" && pod.spec.containers[0].image.includes("@sha256:"),
+    );
+    const { replicas } = await client.listReplicas({ app: "shop" });
+    return replicas.find((replica) => running.some((pod) => pod.metadata.name === replica.name));
+  }, "a running web replica of the pinned image");
+  const exec = async (command: string) => {
+    const text = { stdout: "", stderr: "" };
+    let started = "";
+    let exit: { code: number; reason: string } | undefined;
+    for await (const { output } of client.runCommand({ app: "shop", replica: web.name, command }, { timeoutMs: 30_000 })) {
+      if (output?.output.case === "started") started = output.output.value;
+      if (output?.output.case === "stdout" || output?.output.case === "stderr") text[output.output.case] += Buffer.from(output.output.value).toString();
+      if (output?.output.case === "exit") exit = { code: output.output.value.code, reason: output.output.value.reason };
+    }
+    return { started, ...text, exit };
+  };
+  const ran = await exec('echo "$BERTH_REPLICA_NAME $PORT"; echo to-stderr >&2; exit 3');
+  t.is(ran.started, web.name);
+  t.is(ran.stdout, `${web.name} ${web.port}\n`, "the pod's own environment");
+  t.is(ran.stderr, "to-stderr\n");
+  t.deepEqual(ran.exit, { code: 3, reason: "" });
+  t.deepEqual((await exec("true")).exit, { code: 0, reason: "" });
+  t.true(
+    api.requests.some((request) => request.path === `/api/v1/namespaces/${NAMESPACE}/pods/${web.name}/exec`),
+    "through the pod's exec subresource",
+  );
+
+  // The fake cluster runs the command as a host process: leaving must end it there.
+  const leave = new AbortController();
+  let pid = 0;
+  await t.throwsAsync(async () => {
+    for await (const { output } of client.runCommand({ app: "shop", replica: web.name, command: "echo $$; exec sleep 600" }, { signal: leave.signal })) {
+      if (output?.output.case === "stdout") {
+        pid = Number(Buffer.from(output.output.value).toString());
+        leave.abort();
+      }
+    }
   });
-  t.is(ConnectError.from(refused).code, Code.FailedPrecondition);
+  t.true(pid > 0);
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  await eventually(async () => (alive() ? undefined : true), "the command stopped once its caller left");
 });
 
 test("on a cluster, ps catches up after the pod watch was cut off and its history expired: the informer lists the pods again", async (t) => {

@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { CoreV1Api, KubernetesObjectApi, Log } from "@kubernetes/client-node";
 import type { KubeConfig, V1ContainerState, V1Pod } from "@kubernetes/client-node";
-import { failedPrecondition, isKubernetesNotFound } from "@berth/kit";
+import { isKubernetesNotFound } from "@berth/kit";
 import type { Logger } from "@berth/kit";
 import type { ReleaseRecord } from "../../store/releases.js";
 import { createChunkQueue } from "../chunk-queue.js";
@@ -19,6 +19,8 @@ export interface KubernetesCommandOptions {
   logger: Logger;
   /** How often the Job's pod is read while it starts and after its log ended (default 250 ms). */
   pollMs?: number;
+  /** `ps:exec` in a replica's pod. */
+  exec: CommandRunner["exec"];
 }
 
 /** Waiting reasons of a container that will not start until something is fixed. */
@@ -34,8 +36,8 @@ function containerState(pod: V1Pod | undefined): V1ContainerState | undefined {
  * replica, dies at the command timeout (activeDeadlineSeconds) and never
  * reruns (backoffLimit 0). Its log is followed through the log subresource
  * (which merges stdout and stderr), its exit code read from the pod, and
- * the Job deleted when the command ended or the caller left.
- * `ps:exec` would need the exec subresource (a WebSocket upgrade): refused.
+ * the Job deleted when the command ended or the caller left. `ps:exec`
+ * goes through the pod exec subresource (pod-exec.ts).
  */
 export function createKubernetesCommandRunner(options: KubernetesCommandOptions): CommandRunner {
   const { kubeConfig, settings, logger } = options;
@@ -137,9 +139,6 @@ export function createKubernetesCommandRunner(options: KubernetesCommandOptions)
         });
       }
     },
-    // biome-ignore lint/correctness/useYield: refused before anything runs
-    async *exec() {
-      throw failedPrecondition("berth ps:exec is not available on the kubernetes engine yet; use kubectl exec on the pod");
-    },
+    exec: options.exec,
   };
 }

@@ -24,6 +24,7 @@ import type { AppManifestInput, AppScope } from "./manifests.js";
 import { manifestSettingsFrom, namespaceOf, releaseJobName } from "./manifests.js";
 import { createKubernetesCommandRunner } from "./kubernetes-commands.js";
 import { createPodLogs } from "./pod-logs.js";
+import { createPodExec } from "./pod-exec.js";
 import { appEndpointSets, appPods, podReplicas, replicaChanged } from "./pod-replicas.js";
 
 /** How often an app's unchanged objects are applied again anyway, repairing what was changed behind berth's back. */
@@ -316,6 +317,7 @@ export function createKubernetesEngine(deps: KubernetesEngineDeps): Engine {
         if (app === undefined) throw failedPrecondition(`app "${release.app}" is gone`);
         return manifestInput(app, release);
       },
+      exec: createPodExec({ kubeConfig, namespaceOf: namespaceOfApp, timeoutMs: config.commandTimeoutMs }),
       logger,
     }),
     logs: createPodLogs({ kubeConfig, state, namespaceOf: namespaceOfApp, managedBy: settings.managedBy, logger }),
