@@ -67,7 +67,8 @@ export async function requireOwnedApp(deps: ServiceDeps, ctx: HandlerContext, ap
 /**
  * A read of something of an app the caller's team must own: the fields are
  * checked first (see checkAppRequest), then the ownership check and the read
- * run at once; the read's answer is dropped unless the app is the caller's.
+ * run at once; the read's answer, or its error, is dropped unless the app is
+ * the caller's.
  */
 export async function readOwnedApp<T>(
   deps: ServiceDeps,
@@ -77,6 +78,9 @@ export async function readOwnedApp<T>(
   check?: (checks: FieldChecks) => void,
 ): Promise<T> {
   const team = checkAppRequest(ctx, app, check);
-  const [, result] = await Promise.all([ownedApp(deps, ctx, team, app), read(callOptions(deps, ctx))]);
-  return result;
+  // Settled both, so that the read's failure (say NOT_FOUND for a release) never answers for another team's app.
+  const [owned, result] = await Promise.allSettled([ownedApp(deps, ctx, team, app), read(callOptions(deps, ctx))]);
+  if (owned.status === "rejected") throw owned.reason;
+  if (result.status === "rejected") throw result.reason;
+  return result.value;
 }

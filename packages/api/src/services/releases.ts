@@ -23,7 +23,7 @@ import {
 } from "@berth/kit";
 import type { FieldChecks } from "@berth/kit";
 import { streamCall } from "../peers.js";
-import { ownedApp, readOwnedApp } from "./app-ownership.js";
+import { checkAppRequest, ownedApp, readOwnedApp, requireOwnedApp } from "./app-ownership.js";
 import { runOnce } from "./idempotency.js";
 import { wroteApp } from "./app-versions.js";
 import { callOptions } from "./service-deps.js";
@@ -56,24 +56,19 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
 
   return {
     async beginSourceUpload(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      if (request.sizeBytes === 0n) checks.add("size_bytes", "must be greater than 0");
-      if (!SHA256_HEX.test(request.sha256)) checks.add("sha256", "must be the archive's sha256 as 64 lowercase hex digits");
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      const team = await requireOwnedApp(deps, ctx, request.app, (checks) => {
+        if (request.sizeBytes === 0n) checks.add("size_bytes", "must be greater than 0");
+        if (!SHA256_HEX.test(request.sha256)) checks.add("sha256", "must be the archive's sha256 as 64 lowercase hex digits");
+      });
       const response = await scheduler.beginSourceUpload({ app: request.app, sizeBytes: request.sizeBytes, sha256: request.sha256 }, callOptions(deps, ctx));
       await sourceUploads.record(response.uploadId, { team, app: request.app });
       return { uploadId: response.uploadId, maxChunkBytes: response.maxChunkBytes };
     },
     async uploadSourceChunk(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.required("upload_id", request.uploadId, 128);
-      if (request.data.length === 0) checks.add("data", "must not be empty");
-      checks.throwIfAny();
+      const team = checkAppRequest(ctx, request.app, (checks) => {
+        checks.required("upload_id", request.uploadId, 128);
+        if (request.data.length === 0) checks.add("data", "must not be empty");
+      });
       const owner = await sourceUploads.ownerOf(request.uploadId);
       if (!owner || owner.team !== team || owner.app !== request.app) throw notFound(`source upload "${request.uploadId}" not found`);
       const response = await scheduler.uploadSourceChunk({ uploadId: request.uploadId, offset: request.offset, data: request.data }, callOptions(deps, ctx));
@@ -119,12 +114,7 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       );
     },
     async *watchRollout(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.required("rollout_id", request.rolloutId, 128);
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      await requireOwnedApp(deps, ctx, request.app, (checks) => checks.required("rollout_id", request.rolloutId, 128));
       const steps = scheduler.watchRollout({ app: request.app, rolloutId: request.rolloutId, fromSequence: request.fromSequence }, streamCall(ctx));
       for await (const { event, rollout } of steps) yield { event, rollout };
     },
@@ -133,24 +123,21 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       return { releases: response.releases };
     },
     async getRelease(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.releaseVersion("version", request.version);
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
-      const response = await scheduler.getRelease({ app: request.app, version: request.version }, callOptions(deps, ctx));
+      const response = await readOwnedApp(
+        deps,
+        ctx,
+        request.app,
+        (options) => scheduler.getRelease({ app: request.app, version: request.version }, options),
+        (checks) => checks.releaseVersion("version", request.version),
+      );
       return { release: response.release };
     },
     async rollback(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.requestId("request_id", request.requestId);
-      // 0 means the release before the current one.
-      if (request.version !== 0) checks.releaseVersion("version", request.version);
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
+      const team = await requireOwnedApp(deps, ctx, request.app, (checks) => {
+        checks.requestId("request_id", request.requestId);
+        // 0 means the release before the current one.
+        if (request.version !== 0) checks.releaseVersion("version", request.version);
+      });
       return runOnce(
         requestIds,
         { owner: team, method: "AppService/Rollback", requestSchema: RollbackRequestSchema, request, responseSchema: RollbackResponseSchema },
@@ -165,29 +152,26 @@ export function createReleaseHandlers(deps: ServiceDeps): ReleaseHandlers {
       return { config: response.config };
     },
     async updateConfig(request, ctx) {
-      const team = requireTeam(ctx);
-      const checks = createFieldChecks();
-      checks.dnsLabel("app", request.app);
-      checks.requestId("request_id", request.requestId);
-      const setKeys = Object.keys(request.set);
-      if (setKeys.length === 0 && request.unset.length === 0) checks.add("set", "must set or unset at least one config var");
-      if (setKeys.length + request.unset.length > MAX_CONFIG_KEYS_PER_CALL) {
-        checks.add("set", `must change at most ${MAX_CONFIG_KEYS_PER_CALL} config vars at once, got ${setKeys.length + request.unset.length}`);
-      }
-      for (const key of setKeys) {
-        checkConfigKey(checks, `set[${key}]`, key);
-        const bytes = Buffer.byteLength(request.set[key]!);
-        if (bytes > MAX_CONFIG_VALUE_BYTES) checks.add(`set[${key}]`, `value must be at most ${MAX_CONFIG_VALUE_BYTES} bytes, got ${bytes}`);
-      }
-      // The whole environment after the change is the scheduler's to check; one call alone must not exceed it either.
-      const setBytes = environmentBytes(request.set);
-      if (setBytes > MAX_ENVIRONMENT_BYTES) checks.add("set", `the environment must be at most ${MAX_ENVIRONMENT_BYTES} bytes, got ${setBytes}`);
-      request.unset.forEach((key, index) => {
-        checkConfigKey(checks, `unset[${index}]`, key);
-        if (key in request.set) checks.add(`unset[${index}]`, `"${key}" is both set and unset`);
+      const team = await requireOwnedApp(deps, ctx, request.app, (checks) => {
+        checks.requestId("request_id", request.requestId);
+        const setKeys = Object.keys(request.set);
+        if (setKeys.length === 0 && request.unset.length === 0) checks.add("set", "must set or unset at least one config var");
+        if (setKeys.length + request.unset.length > MAX_CONFIG_KEYS_PER_CALL) {
+          checks.add("set", `must change at most ${MAX_CONFIG_KEYS_PER_CALL} config vars at once, got ${setKeys.length + request.unset.length}`);
+        }
+        for (const key of setKeys) {
+          checkConfigKey(checks, `set[${key}]`, key);
+          const bytes = Buffer.byteLength(request.set[key]!);
+          if (bytes > MAX_CONFIG_VALUE_BYTES) checks.add(`set[${key}]`, `value must be at most ${MAX_CONFIG_VALUE_BYTES} bytes, got ${bytes}`);
+        }
+        // The whole environment after the change is the scheduler's to check; one call alone must not exceed it either.
+        const setBytes = environmentBytes(request.set);
+        if (setBytes > MAX_ENVIRONMENT_BYTES) checks.add("set", `the environment must be at most ${MAX_ENVIRONMENT_BYTES} bytes, got ${setBytes}`);
+        request.unset.forEach((key, index) => {
+          checkConfigKey(checks, `unset[${index}]`, key);
+          if (key in request.set) checks.add(`unset[${index}]`, `"${key}" is both set and unset`);
+        });
       });
-      checks.throwIfAny();
-      await ownedApp(deps, ctx, team, request.app);
       return runOnce(
         requestIds,
         {
