@@ -1,8 +1,18 @@
 import type { ReleaseRecord } from "./store/releases.js";
 
-/** The environment of every process of a release: its config vars and BERTH_* variables. */
+/**
+ * The environment of every process of a release: its config vars and BERTH_*
+ * variables, BERTH_RELEASE_VERSION ("v7") as Heroku's dyno metadata gives
+ * HEROKU_RELEASE_VERSION, beside the bare number in BERTH_RELEASE.
+ */
 export function releaseEnvironment(release: ReleaseRecord, processType: string): Record<string, string> {
-  return { ...release.config, BERTH_APP: release.app, BERTH_RELEASE: String(release.version), BERTH_PROCESS_TYPE: processType };
+  return {
+    ...release.config,
+    BERTH_APP: release.app,
+    BERTH_RELEASE: String(release.version),
+    BERTH_RELEASE_VERSION: `v${release.version}`,
+    BERTH_PROCESS_TYPE: processType,
+  };
 }
 
 /** The command of a process type in a release. */

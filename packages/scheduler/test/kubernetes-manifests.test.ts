@@ -61,6 +61,7 @@ test("config vars live in the release's immutable Secret, read with envFrom; onl
   t.deepEqual(Object.fromEntries(Object.entries(secret.data!).map(([key, value]) => [key, Buffer.from(value, "base64").toString()])), {
     BERTH_APP: "demo",
     BERTH_RELEASE: "2",
+    BERTH_RELEASE_VERSION: "v2",
     DATABASE_PASSWORD: "s3cret-value",
     GREETING: "hello",
   });

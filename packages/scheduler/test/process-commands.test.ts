@@ -89,9 +89,9 @@ test("exec beside a replica runs with its environment; describe names the variab
   const [replica] = await readyReplicas(client, "shop", "web");
   t.truthy(replica);
 
-  const exec = await runToEnd(client, { app: "shop", replica: replica!.name, command: 'echo "$BERTH_REPLICA_NAME $PORT"; exit 3' });
+  const exec = await runToEnd(client, { app: "shop", replica: replica!.name, command: 'echo "$BERTH_REPLICA_NAME $PORT $BERTH_RELEASE_VERSION"; exit 3' });
   t.is(exec.started, replica!.name);
-  t.is(exec.stdout, `${replica!.name} ${replica!.port}\n`);
+  t.is(exec.stdout, `${replica!.name} ${replica!.port} v1\n`);
   t.is(exec.exit?.code, 3);
 
   const { description } = await client.describeReplica({ app: "shop", replica: replica!.name });

@@ -215,7 +215,7 @@ function checkName(name: string, what: string): string {
 }
 
 /**
- * A release's config vars (and BERTH_APP, BERTH_RELEASE), in an immutable
+ * A release's config vars (and BERTH_APP, BERTH_RELEASE, BERTH_RELEASE_VERSION), in an immutable
  * Secret its pods read with envFrom: config never appears in a Deployment
  * or Job spec, where anyone who may read workloads would see it.
  */
