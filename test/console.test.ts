@@ -345,6 +345,54 @@ test.serial("another team's token sees none of it, and a revoked token returns t
   await page.context().close();
 });
 
+test.serial("a canary shows on the app page with its share and figures, and is promoted and aborted from the page after a confirmation", async (t) => {
+  const page = await openPage(t);
+  await signIn(page, t.context.tokens.acme);
+  const origin = new URL(t.context.platform.urls.api).origin;
+  const acme = publicApi(t.context.platform.urls.api, t.context.tokens.acme);
+  const { releases } = await acme.apps.listReleases({ app: "shop" });
+  const first = Math.max(...releases.map((release) => release.version)) + 1;
+
+  await berthCli(t, ["deploy", demo, "--app", "shop", "--canary", "10", "--interval", "10m", "--detach"]);
+  await page.goto(`${origin}/#/apps/shop`);
+  await waitForText(page, '[data-testid="canary"]', `Canary v${first}: 10 % of web requests, +10 % every 600 s while at most 1 % fail; next step`);
+  await waitForText(page, '[data-testid="canary-figures"]', new RegExp(`^\\d+ requests to v${first} so far, \\d+ failed, \\d+ 5xx$`));
+  await shot(page, "canary");
+  // Declined, nothing happens; accepted, every request goes to the canary and its rollout completes.
+  const questions: string[] = [];
+  page.once("dialog", (dialog) => {
+    questions.push(dialog.message());
+    void dialog.dismiss();
+  });
+  await page.getByRole("button", { name: "Promote", exact: true }).click();
+  t.deepEqual(questions, [`Send every request to v${first} now?`]);
+  t.is((await acme.apps.getCanary({ app: "shop" })).rollout?.canary?.currentPercent, 10);
+  page.once("dialog", (dialog) => void dialog.accept());
+  await page.getByRole("button", { name: "Promote", exact: true }).click();
+  await waitForText(page, '[data-testid="rollout-state"]', "succeeded");
+  t.is(await page.locator('[data-testid="canary"]').count(), 0);
+
+  // The next canary is aborted: its rollout rolls back, and the releases table keeps both outcomes.
+  await berthCli(t, ["deploy", demo, "--app", "shop", "--canary", "10", "--interval", "10m", "--detach"]);
+  await waitForText(page, '[data-testid="canary"]', `Canary v${first + 1}: 10 %`);
+  page.once("dialog", (dialog) => void dialog.accept());
+  await page.getByRole("button", { name: "Abort", exact: true }).click();
+  await waitForText(page, '[data-testid="rollout-state"]', "rolled back");
+  await page.getByRole("link", { name: "Releases & config", exact: true }).click();
+  await waitForText(
+    page,
+    `#releases tr[data-version="${first}"] [data-testid="canary-outcome"]`,
+    new RegExp(`^promoted by hand \\(PROMOTED_BY_HAND\\): \\d+ requests to v${first}`),
+  );
+  await waitForText(
+    page,
+    `#releases tr[data-version="${first + 1}"] [data-testid="canary-outcome"]`,
+    new RegExp(`^aborted by hand \\(ABORTED_BY_HAND\\): \\d+ requests to v${first + 1}`),
+  );
+  await shot(page, "canary-releases");
+  await page.context().close();
+});
+
 test.serial("the console called nothing but the page's files and the public RPCs, and never showed a token", (t) => {
   t.deepEqual(t.context.strayRequests, []);
   t.deepEqual(t.context.leaks, []);

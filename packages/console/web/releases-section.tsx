@@ -2,6 +2,7 @@ import { useState } from "preact/hooks";
 import type { AppChange } from "@berth/proto/api/v1/apps";
 import type { Rollout } from "@berth/proto/type/v1/release";
 import { ReleaseStatus } from "@berth/proto/type/v1/release";
+import { canaryOutcome } from "./canary-section.js";
 import { api } from "./rpc.js";
 import { ErrorNote, Section, Table, enumWords, fieldIsWrong, timeOf, useAction, useLoad } from "./ui.js";
 
@@ -18,7 +19,7 @@ export function ReleasesSection({ app, change, onRollout }: { app: string; chang
   return (
     <Section title="Releases" id="releases">
       <ErrorNote error={error ?? action.error} />
-      <Table label="Releases" columns={["Version", "Status", "Description", "Created", { hidden: "Roll back" }]}>
+      <Table label="Releases" columns={["Version", "Status", "Description", "Canary", "Created", { hidden: "Roll back" }]}>
         {releases.map((release) => {
           const status = enumWords(ReleaseStatus, release.status);
           return (
@@ -40,6 +41,7 @@ export function ReleasesSection({ app, change, onRollout }: { app: string; chang
                 {release.description}
                 {release.rollbackOfVersion > 0 ? ` (rollback to v${release.rollbackOfVersion})` : ""}
               </td>
+              <td data-testid="canary-outcome">{release.canary ? canaryOutcome(release.canary, release.version) : "–"}</td>
               <td>{timeOf(release.createdAt)}</td>
               <td>
                 {release.version !== current && release.status === ReleaseStatus.SUCCEEDED && (

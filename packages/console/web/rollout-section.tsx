@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import type { Rollout, RolloutEvent } from "@berth/proto/type/v1/release";
-import { RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
+import { CanaryState, RolloutEventKind, RolloutState } from "@berth/proto/type/v1/release";
+import { CanaryPanel } from "./canary-section.js";
 import { api, isCancel, noteFailure } from "./rpc.js";
 import { Section, enumWords, timeOf } from "./ui.js";
 
@@ -39,6 +40,9 @@ export function RolloutSection({ app, rolloutId }: { app: string; rolloutId: str
         {rollout?.reason ? ` — ${rollout.reason}` : ""}
         {rollout?.message ? `: ${rollout.message}` : ""}
       </p>
+      {rollout?.canary && (rollout.canary.state === CanaryState.STARTING || rollout.canary.state === CanaryState.RUNNING) && (
+        <CanaryPanel app={app} rollout={rollout} />
+      )}
       {failure && (
         <div class="error" role="alert">
           {failure}
