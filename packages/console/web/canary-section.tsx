@@ -61,7 +61,8 @@ export function CanaryPanel({ app, rollout }: { app: string; rollout: Rollout })
     if (window.confirm(question)) await action.run(call);
   };
   return (
-    <div class="canary" data-testid="canary" role="group" aria-label="Canary">
+    <fieldset class="canary" data-testid="canary">
+      <legend class="sr-only">Canary</legend>
       <p>
         Canary v{version}: <strong data-testid="canary-share">{canary.currentPercent} %</strong> of web requests
         {policy ? `, +${policy.stepPercent ?? 0} % every ${(policy.intervalMs ?? 0) / 1000} s while at most ${policy.maxFailureRate ?? 0} % fail` : ""}; next
@@ -80,6 +81,6 @@ export function CanaryPanel({ app, rollout }: { app: string; rollout: Rollout })
         Abort
       </button>
       <ErrorNote error={action.error} />
-    </div>
+    </fieldset>
   );
 }
