@@ -2,7 +2,8 @@ import test from "ava";
 import { CanaryState, RolloutState } from "@berth/proto/type/v1/release";
 import { deployDemo, eventually, followRollout, isolation, startTestScheduler, uploadArchive, demoArchive } from "./support/scheduler-harness.js";
 
-const PROCFILE = "web: node web.js\nworker: node worker.js\n";
+// admin-web stays scaled to zero: no canary replica, no split.
+const PROCFILE = "web: node web.js\nadmin-web: node web.js\nworker: node worker.js\n";
 
 test("a canary survives a scheduler restart: the next scheduler publishes its split at once, keeps its share and step, and promotes it; other types roll at the promotion", async (t) => {
   const place = await isolation(t);
@@ -25,7 +26,7 @@ test("a canary survives a scheduler restart: the next scheduler publishes its sp
   const replicasBefore = (await first.client.listReplicas({ app: "shop" })).replicas
     .map((replica) => [replica.processType, replica.name, replica.releaseVersion])
     .sort();
-  // One canary replica beside the serving web; the worker stays on v1 while the canary runs.
+  // One canary replica beside the serving web (none for admin-web, at zero); the worker stays on v1 while the canary runs.
   t.deepEqual(
     replicasBefore.map(([type, , version]) => `${type} v${version}`),
     ["web v1", "web v2", "worker v1"],
@@ -37,6 +38,7 @@ test("a canary survives a scheduler restart: the next scheduler publishes its sp
   for await (const message of second.client.watchEndpoints({ consumer: "router-test" })) {
     const web = message.processes.find((process) => process.app === "shop" && process.processType === "web");
     t.like(web?.canary, { releaseVersion: 2, percent: 10 });
+    t.is(message.processes.find((process) => process.app === "shop" && process.processType === "admin-web")?.canary, undefined);
     break;
   }
   const after = (await second.client.getCanary({ app: "shop" })).rollout;

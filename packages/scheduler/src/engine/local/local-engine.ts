@@ -55,9 +55,15 @@ function readyCounts(rows: readonly ReplicaRecord[]): string {
   return [...counts].sort(([a], [b]) => a.localeCompare(b)).join(";");
 }
 
-/** The web types of a canary's release: those it runs a replica of and takes a share of. */
-function canaryTypesOf(release: ReleaseRecord): string[] {
-  return release.processes.map((process) => process.processType).filter((processType) => routingClassOf(processType) === RoutingClass.WEB);
+/**
+ * The web types of a canary's release that are scaled up: those it runs a
+ * replica of and takes a share of (a type scaled to zero serves nothing, and
+ * a canary of it would serve its whole share alone).
+ */
+function canaryTypesOf(release: ReleaseRecord, formation: ReadonlyMap<string, FormationRecord>): string[] {
+  return release.processes
+    .map((process) => process.processType)
+    .filter((processType) => routingClassOf(processType) === RoutingClass.WEB && (formation.get(processType)?.replicas ?? 0) > 0);
 }
 
 /** What one pass over an app decided to look at again, and when. */
@@ -169,7 +175,7 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
       let set = sets.get(processType);
       if (set === undefined) {
         set = { processType, routingClass, endpoints: [], replicas: formation.get(processType)?.replicas ?? 0, rtcRouteToken: "" };
-        if (canary !== undefined && canaryTypesOf(canary.release).includes(processType)) {
+        if (canary !== undefined && canaryTypesOf(canary.release, formation).includes(processType)) {
           set.canary = { releaseVersion: canary.release.version, percent: canary.percent };
         }
         sets.set(processType, set);
@@ -322,7 +328,7 @@ export function createLocalEngine(deps: LocalEngineDeps): Engine {
       target !== undefined && row.releaseVersion === target.version && row.restartGeneration === (formation.get(row.processType)?.restartGeneration ?? 0);
     // A canary's replicas run beside the target's, planned apart.
     const isCanary = (row: ReplicaRecord) => canary !== undefined && row.releaseVersion === canary.release.version;
-    const canaryTypes = canary === undefined ? [] : canaryTypesOf(canary.release);
+    const canaryTypes = canary === undefined ? [] : canaryTypesOf(canary.release, formation);
     const plannedOf = (processType: string, canaries = false): PlannedReplica[] =>
       rows
         .filter((row) => row.processType === processType && row.retirePhase === "" && isCanary(row) === canaries)
