@@ -229,6 +229,10 @@ test.serial("bad canary requests are refused naming the field, and change nothin
   const noWeb = await t.throwsAsync(release({}, "worker: node web.js"));
   t.is(ConnectError.from(noWeb).code, Code.FailedPrecondition);
   t.regex(noWeb!.message, /canary: the release has no web type/);
+  // admin-web is new, so at zero replicas: nothing for a canary to take a share of.
+  const scaledDown = await t.throwsAsync(release({}, "admin-web: node web.js"));
+  t.is(ConnectError.from(scaledDown).code, Code.FailedPrecondition);
+  t.regex(scaledDown!.message, /canary: no web type \(web or \*-web\) of the release is scaled up/);
   t.is((await platform.scheduler.listReleases({ app })).releases.length, 1);
 
   const running = await release({ intervalMs: 600_000 });

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Queryable } from "@berth/kit";
-import { failedPrecondition } from "@berth/kit";
+import { failedPrecondition, routingClassOf } from "@berth/kit";
+import { RoutingClass } from "@berth/proto/type/v1/process";
 import { RolloutEventKind } from "@berth/proto/type/v1/release";
 import { DEFAULT_POD_SIZE } from "./pod-sizes.js";
 import { recordRolloutEvent } from "./reconcile/rollout-events.js";
@@ -66,6 +67,10 @@ export async function createReleaseAndRollout(
   }
   const types = new Set(content.processes.map((process) => process.processType));
   const formation = (await listFormation(tx, app.name)).filter((entry) => types.has(entry.processType)).map(({ lastAutoscale: _decision, ...entry }) => entry);
+  // A canary runs beside the web types scaled up only; with none, it would measure nothing and promote itself.
+  if (options.canary !== undefined && !formation.some((entry) => routingClassOf(entry.processType) === RoutingClass.WEB && entry.replicas > 0)) {
+    throw failedPrecondition("canary: no web type (web or *-web) of the release is scaled up; scale one up, or deploy without --canary");
+  }
   const hasReleaseCommand = options.runReleasePhase && types.has("release");
   const release = await insertRelease(tx, { ...content, app: app.name, version, formation, releasePhase: hasReleaseCommand ? "pending" : "none" });
   const rollout = await insertRollout(tx, {
