@@ -25,7 +25,7 @@ import { join, resolve } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "@berth/proto/grpc/health/v1/health";
-import { platformEnvironment } from "../test/support/platform.js";
+import { platformEnvironment, removeContainerNetwork } from "../test/support/platform.js";
 import { deployDirectory, publicApi } from "../test/support/public-api.js";
 
 const root = resolve(import.meta.dirname, "..");
@@ -150,6 +150,8 @@ async function measureStart(variant: Variant, dataDir: string, app: string): Pro
   } finally {
     process.kill(-child.pid!, "SIGINT");
     await once(child, "exit");
+    // A stopped platform leaves its network for the next start to adopt; each start here has a subnet of its own.
+    await removeContainerNetwork(env);
   }
 }
 
