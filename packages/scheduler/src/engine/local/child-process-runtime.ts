@@ -3,7 +3,7 @@ import type { ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "@berth/kit";
-import { isSameProcessAlive, processGroupCpuMs, processStartTime, signalProcessGroup, waitForProcessGroupExit } from "./process-table.js";
+import { isProcessGroupOfAlive, processGroupCpuMs, processStartTime, signalProcessGroup, waitForProcessGroupExit } from "./process-table.js";
 import type { ReplicaRun, ReplicaRuntime } from "./replica-runtime.js";
 
 /** How often an adopted process (not our child) is checked for having exited. */
@@ -64,11 +64,11 @@ export function childExit(child: ChildProcess): Promise<number | null> {
   });
 }
 
-/** Resolves with null once a process that is not our child has gone. */
+/** Resolves with null once the process group of a process that is not our child has gone. */
 export function pollUntilGone(pid: number, startTime: number): Promise<number | null> {
   return new Promise((resolve) => {
     const check = async () => {
-      if (await isSameProcessAlive(pid, startTime)) setTimeout(check, ADOPTED_EXIT_POLL_MS).unref();
+      if (await isProcessGroupOfAlive(pid, startTime)) setTimeout(check, ADOPTED_EXIT_POLL_MS).unref();
       else resolve(null);
     };
     void check();
@@ -111,7 +111,8 @@ export function createChildProcessRuntime(options: {
 
     async adopt(runtimeId) {
       const found = parseProcessRuntimeId(runtimeId);
-      if (found === undefined || !(await isSameProcessAlive(found.pid, found.startTime))) return undefined;
+      // The group, not its leader: a replica whose shell SIGTERM ended while its app ignored it is still running.
+      if (found === undefined || !(await isProcessGroupOfAlive(found.pid, found.startTime))) return undefined;
       const run: ReplicaRun = { label: `pid ${found.pid}`, host, port: found.port, runtimeId, exited: pollUntilGone(found.pid, found.startTime) };
       groups.set(run, found.pid);
       return run;

@@ -38,6 +38,21 @@ export async function isSameProcessAlive(pid: number, startTime: number): Promis
   return stat !== undefined && stat.startTime === startTime && stat.state !== "Z" && stat.state !== "X";
 }
 
+/**
+ * True while the process group that `leader` (started at `startTime`) leads
+ * has a live member. The leader may be gone while the rest lives on: a
+ * `sh -c` that SIGTERM ended, around an app that ignores SIGTERM. While any
+ * member lives the kernel keeps the group's number from being reused as a
+ * pid, so a live process at that pid that started at another time means the
+ * group is gone.
+ */
+export async function isProcessGroupOfAlive(leader: number, startTime: number): Promise<boolean> {
+  const stat = await readStat(leader);
+  if (stat !== undefined && stat.startTime !== startTime) return false;
+  if (stat !== undefined && stat.state !== "Z" && stat.state !== "X") return true;
+  return isProcessGroupAlive(leader);
+}
+
 /** True while any live process belongs to the process group. */
 export async function isProcessGroupAlive(processGroup: number): Promise<boolean> {
   const entries = await readdir("/proc");
