@@ -1,13 +1,26 @@
 import test from "ava";
+import type { ExecutionContext } from "ava";
 import { KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
 import { processObjectName, silentLogger, teamNamespace } from "@berth/kit";
 import { eventually } from "@berth/kit/testing";
 import { createFakeKubeApi, validateKubernetesObject } from "@berth/fake-kube-api";
+import type { FakeKubeApiOptions } from "@berth/fake-kube-api";
 import { createIngressEngine, ingressFor, replicaServicesFor, tlsSecretName } from "../src/engine/kubernetes/ingress-engine.js";
 import { desiredRoutes } from "../src/reconcile/route-reconciler.js";
 import { openTestStore } from "./support/store.js";
 
 const settings = { namespace: "berth-apps", ingressClass: "nginx", clusterIssuer: "letsencrypt", webServicePort: 80 };
+
+/** A fake cluster, a router store and an ingress engine on them, each closed when the test ends. */
+async function startIngressEngine(t: ExecutionContext, apiOptions: FakeKubeApiOptions = {}) {
+  const api = await createFakeKubeApi(apiOptions);
+  t.teardown(() => api.close());
+  const { store, close } = await openTestStore();
+  t.teardown(close);
+  const engine = createIngressEngine({ kubeConfig: api.kubeConfig(), ...settings, store, logger: silentLogger });
+  t.teardown(() => engine.close?.());
+  return { api, store, engine };
+}
 const adminWeb = processObjectName("shop", "admin-web");
 const web = processObjectName("shop", "web");
 
@@ -55,12 +68,7 @@ test("an Ingress per web process is schema-valid, points at the process's Servic
 });
 
 test("Ingress objects are applied, updated and pruned idempotently on the API server", async (t) => {
-  const api = await createFakeKubeApi();
-  t.teardown(() => api.close());
-  const { store, close } = await openTestStore();
-  t.teardown(close);
-  const engine = createIngressEngine({ kubeConfig: api.kubeConfig(), ...settings, store, logger: silentLogger });
-  t.teardown(() => engine.close?.());
+  const { api, engine } = await startIngressEngine(t);
   const ingresses = () =>
     api.objects({ kind: "Ingress", namespace: teamNamespace("berth-apps", "acme") }) as {
       metadata: { name: string; resourceVersion: string };
@@ -104,15 +112,10 @@ test("Ingress objects are applied, updated and pruned idempotently on the API se
 
 test("certificate state is read back from cert-manager's Certificates: a broken custom domain fails alone, the platform hostname is issued", async (t) => {
   const nxdomain = "ACME order failed: DNS problem: NXDOMAIN looking up A for admin.example.com";
-  const api = await createFakeKubeApi({
+  const { api, store, engine } = await startIngressEngine(t, {
     certificateTimings: { issueDelayMs: 30 },
     certificateIssuance: (dnsNames) => (dnsNames.includes("admin.example.com") ? nxdomain : undefined),
   });
-  t.teardown(() => api.close());
-  const { store, close } = await openTestStore();
-  t.teardown(close);
-  const engine = createIngressEngine({ kubeConfig: api.kubeConfig(), ...settings, store, logger: silentLogger });
-  t.teardown(() => engine.close?.());
   const row = (hostname: string) => store.getCertificate(hostname);
   const inState = (hostname: string, state: string) => async () => {
     const found = await row(hostname);
@@ -190,12 +193,7 @@ test("an rtc process's replica hostnames each go to a schema-valid Service selec
 });
 
 test("on a cluster each rtc replica hostname routes to its own pod, and scaling adds and prunes the Services, rules and certificates", async (t) => {
-  const api = await createFakeKubeApi();
-  t.teardown(() => api.close());
-  const { store, close } = await openTestStore();
-  t.teardown(close);
-  const engine = createIngressEngine({ kubeConfig: api.kubeConfig(), ...settings, store, logger: silentLogger });
-  t.teardown(() => engine.close?.());
+  const { api, store, engine } = await startIngressEngine(t);
   const namespace = teamNamespace("berth-apps", "acme");
   const kube = KubernetesObjectApi.makeApiClient(api.kubeConfig());
   const statefulSet = (replicas: number) => ({
